@@ -1,0 +1,238 @@
+//! Replies and their encoding.
+//!
+//! One [`Reply`] value encodes to RESP2 or RESP3 depending on what the connection negotiated, so
+//! command code never thinks about the protocol version. RESP2 has no map, set, double, boolean or
+//! null type of its own; those fall back the way Redis 7 falls back:
+//!
+//! ```text
+//! reply            RESP2                       RESP3
+//! Null             $-1\r\n                     _\r\n
+//! Map [(k, v)]     *2\r\n k v                  %1\r\n k v
+//! Set [a]          *1\r\n a                    ~1\r\n a
+//! Double 1.5       $3\r\n1.5\r\n               ,1.5\r\n
+//! Boolean true     :1\r\n                      #t\r\n
+//! Verbatim "x"     $1\r\nx\r\n                 =5\r\ntxt:x\r\n
+//! ```
+
+use std::borrow::Cow;
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+/// The protocol version a connection speaks: RESP2 until the client sends `HELLO 3`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Protocol {
+    /// RESP2, what every client gets by default.
+    #[default]
+    Resp2,
+    /// RESP3, after `HELLO 3`.
+    Resp3,
+}
+
+impl Protocol {
+    /// The number `HELLO` reports for this version.
+    pub fn version(self) -> i64 {
+        match self {
+            Protocol::Resp2 => 2,
+            Protocol::Resp3 => 3,
+        }
+    }
+}
+
+/// One reply, in the terms of RESP3; encoding narrows it to RESP2 where needed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    /// A simple string: `+OK`.
+    Status(Cow<'static, str>),
+    /// An error line; the text starts with its code (`ERR`, `WRONGTYPE`, ...).
+    Error(Cow<'static, str>),
+    /// `:<n>`.
+    Integer(i64),
+    /// A binary-safe string.
+    Bulk(Bytes),
+    /// The absence of a value (a missing key).
+    Null,
+    /// An ordered list of replies.
+    Array(Vec<Reply>),
+    /// Key/value pairs (`HELLO`, `CONFIG GET` in RESP3).
+    Map(Vec<(Reply, Reply)>),
+    /// An unordered collection (`~` in RESP3).
+    Set(Vec<Reply>),
+    /// A floating-point number (`,` in RESP3).
+    Double(f64),
+    /// `#t` / `#f` in RESP3.
+    Boolean(bool),
+    /// Text meant for humans, such as `INFO` (`=` with a `txt:` prefix in RESP3).
+    Verbatim(Bytes),
+}
+
+impl Reply {
+    /// `+OK`, the most common reply.
+    pub const fn ok() -> Reply {
+        Reply::Status(Cow::Borrowed("OK"))
+    }
+
+    /// A status reply from static text.
+    pub const fn status(text: &'static str) -> Reply {
+        Reply::Status(Cow::Borrowed(text))
+    }
+
+    /// An error reply; `text` starts with the error code, e.g. `"ERR syntax error"`.
+    pub fn error(text: impl Into<Cow<'static, str>>) -> Reply {
+        Reply::Error(text.into())
+    }
+
+    /// A bulk string copied from a byte slice.
+    pub fn bulk(bytes: impl AsRef<[u8]>) -> Reply {
+        Reply::Bulk(Bytes::copy_from_slice(bytes.as_ref()))
+    }
+
+    /// Whether this is an error reply.
+    pub fn is_error(&self) -> bool {
+        matches!(self, Reply::Error(_))
+    }
+
+    /// Appends the wire form of this reply for `protocol` to `dst`.
+    pub fn encode(&self, protocol: Protocol, dst: &mut BytesMut) {
+        match self {
+            Reply::Status(text) => line(dst, b'+', text.as_bytes()),
+            Reply::Error(text) => line(dst, b'-', text.as_bytes()),
+            Reply::Integer(n) => header(dst, b':', *n),
+            Reply::Bulk(bytes) => bulk(dst, b'$', bytes),
+            Reply::Null => match protocol {
+                Protocol::Resp2 => dst.put_slice(b"$-1\r\n"),
+                Protocol::Resp3 => dst.put_slice(b"_\r\n"),
+            },
+            Reply::Array(items) => {
+                header(dst, b'*', items.len() as i64);
+                items.iter().for_each(|item| item.encode(protocol, dst));
+            }
+            Reply::Set(items) => {
+                let tag = if protocol == Protocol::Resp3 { b'~' } else { b'*' };
+                header(dst, tag, items.len() as i64);
+                items.iter().for_each(|item| item.encode(protocol, dst));
+            }
+            Reply::Map(pairs) => {
+                match protocol {
+                    Protocol::Resp2 => header(dst, b'*', 2 * pairs.len() as i64),
+                    Protocol::Resp3 => header(dst, b'%', pairs.len() as i64),
+                }
+                for (key, value) in pairs {
+                    key.encode(protocol, dst);
+                    value.encode(protocol, dst);
+                }
+            }
+            Reply::Double(value) => {
+                let text = format_double(*value);
+                match protocol {
+                    Protocol::Resp2 => bulk(dst, b'$', text.as_bytes()),
+                    Protocol::Resp3 => line(dst, b',', text.as_bytes()),
+                }
+            }
+            Reply::Boolean(value) => match protocol {
+                Protocol::Resp2 => header(dst, b':', i64::from(*value)),
+                Protocol::Resp3 => dst.put_slice(if *value { b"#t\r\n" } else { b"#f\r\n" }),
+            },
+            Reply::Verbatim(text) => match protocol {
+                Protocol::Resp2 => bulk(dst, b'$', text),
+                Protocol::Resp3 => {
+                    header(dst, b'=', text.len() as i64 + 4);
+                    dst.put_slice(b"txt:");
+                    dst.put_slice(text);
+                    dst.put_slice(b"\r\n");
+                }
+            },
+        }
+    }
+}
+
+impl From<crate::CommandError> for Reply {
+    fn from(err: crate::CommandError) -> Reply {
+        Reply::Error(Cow::Owned(err.to_string()))
+    }
+}
+
+/// Formats a double the way Redis prints one: integral values without a fraction, `inf`/`-inf`/`nan`.
+fn format_double(value: f64) -> String {
+    if value.is_nan() {
+        "nan".to_owned()
+    } else if value.is_infinite() {
+        if value > 0.0 { "inf" } else { "-inf" }.to_owned()
+    } else {
+        format!("{value}")
+    }
+}
+
+/// `<tag><text>\r\n`. Simple strings and errors cannot hold CR or LF; they are replaced by spaces so a
+/// message built from client input can never split into two replies.
+fn line(dst: &mut BytesMut, tag: u8, text: &[u8]) {
+    dst.reserve(text.len() + 3);
+    dst.put_u8(tag);
+    if text.iter().any(|&b| b == b'\r' || b == b'\n') {
+        dst.extend(text.iter().map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }));
+    } else {
+        dst.put_slice(text);
+    }
+    dst.put_slice(b"\r\n");
+}
+
+/// `<tag><n>\r\n`.
+fn header(dst: &mut BytesMut, tag: u8, n: i64) {
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(n).as_bytes();
+    dst.reserve(digits.len() + 3);
+    dst.put_u8(tag);
+    dst.put_slice(digits);
+    dst.put_slice(b"\r\n");
+}
+
+/// `<tag><len>\r\n<bytes>\r\n`.
+fn bulk(dst: &mut BytesMut, tag: u8, bytes: &[u8]) {
+    header(dst, tag, bytes.len() as i64);
+    dst.reserve(bytes.len() + 2);
+    dst.put_slice(bytes);
+    dst.put_slice(b"\r\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encode(reply: &Reply, protocol: Protocol) -> Vec<u8> {
+        let mut dst = BytesMut::new();
+        reply.encode(protocol, &mut dst);
+        dst.to_vec()
+    }
+
+    #[test]
+    fn seed_replies_are_byte_exact() {
+        assert_eq!(encode(&Reply::ok(), Protocol::Resp2), b"+OK\r\n");
+        assert_eq!(encode(&Reply::bulk("bar"), Protocol::Resp2), b"$3\r\nbar\r\n");
+        assert_eq!(encode(&Reply::Null, Protocol::Resp2), b"$-1\r\n");
+        assert_eq!(encode(&Reply::Integer(1), Protocol::Resp2), b":1\r\n");
+        assert_eq!(encode(&Reply::error("ERR unknown command"), Protocol::Resp2), b"-ERR unknown command\r\n");
+    }
+
+    #[test]
+    fn resp3_types_fall_back_in_resp2() {
+        let map = Reply::Map(vec![(Reply::bulk("a"), Reply::Integer(1))]);
+        assert_eq!(encode(&map, Protocol::Resp2), b"*2\r\n$1\r\na\r\n:1\r\n");
+        assert_eq!(encode(&map, Protocol::Resp3), b"%1\r\n$1\r\na\r\n:1\r\n");
+        assert_eq!(encode(&Reply::Null, Protocol::Resp3), b"_\r\n");
+        assert_eq!(encode(&Reply::Double(1.5), Protocol::Resp2), b"$3\r\n1.5\r\n");
+        assert_eq!(encode(&Reply::Double(1.5), Protocol::Resp3), b",1.5\r\n");
+        assert_eq!(encode(&Reply::Boolean(true), Protocol::Resp3), b"#t\r\n");
+        assert_eq!(encode(&Reply::Boolean(false), Protocol::Resp2), b":0\r\n");
+        let set = Reply::Set(vec![Reply::bulk("x")]);
+        assert_eq!(encode(&set, Protocol::Resp3), b"~1\r\n$1\r\nx\r\n");
+        assert_eq!(encode(&set, Protocol::Resp2), b"*1\r\n$1\r\nx\r\n");
+        let info = Reply::Verbatim(Bytes::from_static(b"a:1"));
+        assert_eq!(encode(&info, Protocol::Resp3), b"=7\r\ntxt:a:1\r\n");
+        assert_eq!(encode(&info, Protocol::Resp2), b"$3\r\na:1\r\n");
+    }
+
+    #[test]
+    fn line_breaks_cannot_split_a_status_or_error() {
+        let reply = Reply::error("ERR bad\r\n+OK");
+        assert_eq!(encode(&reply, Protocol::Resp2), b"-ERR bad  +OK\r\n");
+    }
+}

@@ -1,0 +1,390 @@
+//! Incremental parsing of requests in both forms TinyKV accepts.
+//!
+//! ```text
+//! inline:  SET greeting hello world\r\n          (or \n; the original TinyKV protocol)
+//! RESP:    *3\r\n$3\r\nSET\r\n$8\r\ngreeting\r\n$11\r\nhello world\r\n
+//! ```
+//!
+//! The decoder keeps its place between calls: an inline line resumes its newline scan where it
+//! stopped, and each complete bulk string of a RESP array is split off the buffer as soon as it is
+//! whole, so a request that arrives in pieces is never re-scanned. Every length is checked against
+//! [`Limits`] before it is trusted, and nothing is reserved on a client's say-so: a `$2000000000`
+//! header allocates nothing; the buffer only grows as bytes really arrive.
+
+use bytes::{Buf, Bytes, BytesMut};
+
+use crate::ProtocolError;
+
+/// Caps on what a client may send, checked before any memory is spent on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Longest inline line (and longest `*`/`$` header line) without a newline.
+    pub max_inline: usize,
+    /// Most elements in one RESP array.
+    pub max_elements: usize,
+    /// Longest bulk string.
+    pub max_bulk: usize,
+}
+
+impl Limits {
+    /// 64 KiB inline lines, as the original protocol allows.
+    pub const DEFAULT_MAX_INLINE: usize = 64 * 1024;
+    /// 1,048,576 elements per array, as Redis allows.
+    pub const DEFAULT_MAX_ELEMENTS: usize = 1024 * 1024;
+    /// 512 MiB per bulk string, as Redis's default `proto-max-bulk-len`.
+    pub const DEFAULT_MAX_BULK: usize = 512 * 1024 * 1024;
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_inline: Self::DEFAULT_MAX_INLINE,
+            max_elements: Self::DEFAULT_MAX_ELEMENTS,
+            max_bulk: Self::DEFAULT_MAX_BULK,
+        }
+    }
+}
+
+/// One request: the command name followed by its arguments, as raw bytes.
+///
+/// Arguments are slices of the connection's read buffer (no copy); whoever keeps one beyond the
+/// request (a stored key or value) copies it, so the read buffer is never pinned by the keyspace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// `args[0]` is the command name; never empty.
+    pub args: Vec<Bytes>,
+}
+
+impl Request {
+    /// The command name, upper-cased, for table look-ups and logs.
+    pub fn name_upper(&self) -> String {
+        String::from_utf8_lossy(&self.args[0]).to_ascii_uppercase()
+    }
+}
+
+/// Where the decoder stands inside the request it is reading.
+#[derive(Debug, Default)]
+enum State {
+    /// Between requests.
+    #[default]
+    Idle,
+    /// Reading an inline line; `buf[..scanned]` holds no newline.
+    Inline { scanned: usize },
+    /// Reading the `*<n>` header; `buf[..scanned]` holds no newline.
+    ArrayHeader { scanned: usize },
+    /// Reading the elements of an array.
+    Array {
+        /// Elements still to come, the one in progress included.
+        remaining: usize,
+        /// Elements complete so far.
+        args: Vec<Bytes>,
+        /// Length of the bulk in progress once its `$<len>` header is read.
+        bulk_len: Option<usize>,
+        /// How far the current `$<len>` header line has been scanned for a newline.
+        scanned: usize,
+    },
+}
+
+/// The resumable request parser behind [`ServerCodec`](crate::ServerCodec).
+#[derive(Debug, Default)]
+pub struct RequestDecoder {
+    limits: Limits,
+    state: State,
+}
+
+impl RequestDecoder {
+    /// A decoder enforcing `limits`.
+    pub fn new(limits: Limits) -> Self {
+        RequestDecoder { limits, state: State::Idle }
+    }
+
+    /// Whether a request has been started but not finished: at shutdown, or when the peer closes,
+    /// this tells a clean end from a cut-off request.
+    pub fn is_mid_request(&self) -> bool {
+        !matches!(self.state, State::Idle)
+    }
+
+    /// Takes the next complete request off the front of `buf`, or returns `None` when more bytes are
+    /// needed. After an error the stream can't be trusted; the caller answers and closes.
+    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Request>, ProtocolError> {
+        loop {
+            match &mut self.state {
+                State::Idle => match buf.first() {
+                    None => return Ok(None),
+                    Some(b'*') => self.state = State::ArrayHeader { scanned: 1 },
+                    Some(_) => self.state = State::Inline { scanned: 0 },
+                },
+                State::Inline { scanned } => {
+                    let Some(newline) = find_newline(buf, scanned) else {
+                        if buf.len() > self.limits.max_inline {
+                            return Err(ProtocolError::InlineTooBig);
+                        }
+                        return Ok(None);
+                    };
+                    if newline > self.limits.max_inline {
+                        return Err(ProtocolError::InlineTooBig);
+                    }
+                    self.state = State::Idle;
+                    let line = buf.split_to(newline + 1).freeze();
+                    if let Some(request) = parse_inline(line)? {
+                        return Ok(Some(request));
+                    }
+                }
+                State::ArrayHeader { scanned } => {
+                    let Some(newline) = find_newline(buf, scanned) else {
+                        return self.header_incomplete(buf);
+                    };
+                    let count = parse_header_number(&buf[1..newline])
+                        .filter(|&n| n <= self.limits.max_elements as i64)
+                        .ok_or(ProtocolError::InvalidMultibulkLength)?;
+                    buf.advance(newline + 1);
+                    self.state = if count <= 0 {
+                        // Redis ignores empty and negative arrays; so do we.
+                        State::Idle
+                    } else {
+                        let count = count as usize;
+                        State::Array {
+                            remaining: count,
+                            // Capacity for what is likely, not for what was announced.
+                            args: Vec::with_capacity(count.min(16)),
+                            bulk_len: None,
+                            scanned: 1,
+                        }
+                    };
+                }
+                State::Array { remaining, args, bulk_len, scanned } => {
+                    let len = match *bulk_len {
+                        Some(len) => len,
+                        None => {
+                            match buf.first() {
+                                None => return Ok(None),
+                                Some(b'$') => {}
+                                Some(&other) => return Err(ProtocolError::ExpectedBulk(other)),
+                            }
+                            let Some(newline) = find_newline(buf, scanned) else {
+                                if buf.len() > self.limits.max_inline {
+                                    return Err(ProtocolError::HeaderTooBig);
+                                }
+                                return Ok(None);
+                            };
+                            let len = parse_header_number(&buf[1..newline])
+                                .filter(|&n| n >= 0 && n <= self.limits.max_bulk as i64)
+                                .ok_or(ProtocolError::InvalidBulkLength)?
+                                as usize;
+                            buf.advance(newline + 1);
+                            *bulk_len = Some(len);
+                            *scanned = 1;
+                            len
+                        }
+                    };
+                    if buf.len() < len + 2 {
+                        return Ok(None);
+                    }
+                    if &buf[len..len + 2] != b"\r\n" {
+                        return Err(ProtocolError::MissingCrlf);
+                    }
+                    args.push(buf.split_to(len).freeze());
+                    buf.advance(2);
+                    *bulk_len = None;
+                    *remaining -= 1;
+                    if *remaining == 0 {
+                        let args = std::mem::take(args);
+                        self.state = State::Idle;
+                        return Ok(Some(Request { args }));
+                    }
+                }
+            }
+        }
+    }
+
+    fn header_incomplete(&self, buf: &BytesMut) -> Result<Option<Request>, ProtocolError> {
+        if buf.len() > self.limits.max_inline {
+            Err(ProtocolError::HeaderTooBig)
+        } else {
+            Ok(None)
+        }
+    }
+}
+
+/// Finds the first `\n` at or after `*scanned`, remembering how far it looked when there is none.
+fn find_newline(buf: &[u8], scanned: &mut usize) -> Option<usize> {
+    let start = (*scanned).min(buf.len());
+    match buf[start..].iter().position(|&b| b == b'\n') {
+        Some(offset) => Some(start + offset),
+        None => {
+            *scanned = buf.len();
+            None
+        }
+    }
+}
+
+/// Parses the decimal number of a `*<n>` or `$<n>` header line (without the tag, with its `\r`).
+fn parse_header_number(line: &[u8]) -> Option<i64> {
+    let digits = line.strip_suffix(b"\r")?;
+    if digits.is_empty() || digits.len() > 20 {
+        return None;
+    }
+    std::str::from_utf8(digits).ok()?.parse().ok()
+}
+
+/// Splits one inline line (newline included) into arguments, or `None` for a blank line.
+///
+/// Arguments are separated by spaces or tabs. `SET <key> <value>` keeps the rest of the line after the
+/// key as the value, spaces included: the original TinyKV protocol.
+fn parse_inline(line: Bytes) -> Result<Option<Request>, ProtocolError> {
+    let is_space = |b: &u8| matches!(b, b' ' | b'\t' | b'\r' | b'\n');
+    let start = line.iter().position(|b| !is_space(b)).unwrap_or(line.len());
+    let end = line.iter().rposition(|b| !is_space(b)).map_or(start, |i| i + 1);
+    let line = line.slice(start..end);
+    if line.is_empty() {
+        return Ok(None);
+    }
+
+    let mut args: Vec<Bytes> = Vec::new();
+    let mut pos = 0;
+    while pos < line.len() {
+        let skip = line[pos..].iter().take_while(|b| is_space(b)).count();
+        pos += skip;
+        if args.len() == 2 && args[0].eq_ignore_ascii_case(b"SET") {
+            args.push(line.slice(pos..));
+            break;
+        }
+        let len = line[pos..].iter().take_while(|b| !is_space(b)).count();
+        args.push(line.slice(pos..pos + len));
+        pos += len;
+    }
+
+    let name = &args[0];
+    if name.eq_ignore_ascii_case(b"POST") || name.eq_ignore_ascii_case(b"Host:") {
+        return Err(ProtocolError::CrossProtocol);
+    }
+    Ok(Some(Request { args }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode_all(input: &[u8]) -> Result<Vec<Vec<Vec<u8>>>, ProtocolError> {
+        let mut decoder = RequestDecoder::default();
+        let mut buf = BytesMut::from(input);
+        let mut out = Vec::new();
+        while let Some(request) = decoder.decode(&mut buf)? {
+            out.push(request.args.iter().map(|a| a.to_vec()).collect());
+        }
+        Ok(out)
+    }
+
+    fn args(words: &[&str]) -> Vec<Vec<u8>> {
+        words.iter().map(|w| w.as_bytes().to_vec()).collect()
+    }
+
+    #[test]
+    fn inline_seed_commands() {
+        let got = decode_all(b"SET foo bar\r\nGET foo\nDEL foo\r\n").unwrap();
+        assert_eq!(got, vec![args(&["SET", "foo", "bar"]), args(&["GET", "foo"]), args(&["DEL", "foo"])]);
+    }
+
+    #[test]
+    fn inline_set_keeps_spaces_in_value() {
+        let got = decode_all(b"  set greeting   hello  world  \r\n").unwrap();
+        assert_eq!(got, vec![args(&["set", "greeting", "hello  world"])]);
+        let got = decode_all(b"DEL a  b\tc\n").unwrap();
+        assert_eq!(got, vec![args(&["DEL", "a", "b", "c"])]);
+    }
+
+    #[test]
+    fn blank_lines_are_skipped() {
+        let got = decode_all(b"\r\n   \nPING\r\n").unwrap();
+        assert_eq!(got, vec![args(&["PING"])]);
+    }
+
+    #[test]
+    fn resp_array_is_binary_safe() {
+        let got = decode_all(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$4\r\na\r\n\0\r\n").unwrap();
+        assert_eq!(got, vec![vec![b"SET".to_vec(), b"k".to_vec(), b"a\r\n\0".to_vec()]]);
+    }
+
+    #[test]
+    fn empty_and_negative_arrays_are_ignored() {
+        let got = decode_all(b"*0\r\n*-1\r\n*1\r\n$4\r\nPING\r\n").unwrap();
+        assert_eq!(got, vec![args(&["PING"])]);
+    }
+
+    #[test]
+    fn malformed_requests_are_protocol_errors() {
+        use ProtocolError::*;
+        assert_eq!(decode_all(b"*abc\r\n"), Err(InvalidMultibulkLength));
+        assert_eq!(decode_all(b"*2000000\r\n"), Err(InvalidMultibulkLength));
+        assert_eq!(decode_all(b"*1\r\n$-5\r\n"), Err(InvalidBulkLength));
+        assert_eq!(decode_all(b"*1\r\n$x\r\n"), Err(InvalidBulkLength));
+        assert_eq!(decode_all(b"*1\r\n$600000000\r\n"), Err(InvalidBulkLength));
+        assert_eq!(decode_all(b"*1\r\n+PING\r\n"), Err(ExpectedBulk(b'+')));
+        assert_eq!(decode_all(b"*1\r\n$4\r\nPINGxx"), Err(MissingCrlf));
+        assert_eq!(decode_all(b"POST / HTTP/1.1\r\n"), Err(CrossProtocol));
+        assert_eq!(decode_all(b"host: example.com\r\n"), Err(CrossProtocol));
+    }
+
+    #[test]
+    fn announced_bulk_allocates_nothing() {
+        let mut decoder = RequestDecoder::default();
+        let mut buf = BytesMut::from(&b"*1\r\n$500000000\r\nabc"[..]);
+        let before = buf.capacity();
+        assert_eq!(decoder.decode(&mut buf), Ok(None));
+        assert!(buf.capacity() <= before);
+        assert!(decoder.is_mid_request());
+    }
+
+    #[test]
+    fn oversize_inline_line_is_rejected_before_newline() {
+        let mut decoder = RequestDecoder::default();
+        let mut buf = BytesMut::from(&vec![b'a'; 70 * 1024][..]);
+        assert_eq!(decoder.decode(&mut buf), Err(ProtocolError::InlineTooBig));
+        let mut buf = BytesMut::from(&vec![b'*'; 70 * 1024][..]);
+        let mut decoder = RequestDecoder::default();
+        assert_eq!(decoder.decode(&mut buf), Err(ProtocolError::HeaderTooBig));
+    }
+
+    #[test]
+    fn custom_bulk_limit_applies() {
+        let limits = Limits { max_bulk: 10, ..Limits::default() };
+        let mut decoder = RequestDecoder::new(limits);
+        let mut buf = BytesMut::from(&b"*1\r\n$11\r\n"[..]);
+        assert_eq!(decoder.decode(&mut buf), Err(ProtocolError::InvalidBulkLength));
+    }
+
+    /// Feeds `input` one byte at a time and split at every position; each must give the same requests
+    /// as the whole input at once.
+    #[test]
+    fn every_split_gives_the_same_requests() {
+        let input: &[u8] =
+            b"SET a hello world\r\n*2\r\n$3\r\nGET\r\n$1\r\na\r\nPING\n*3\r\n$3\r\nSET\r\n$2\r\nb\n\r\n$0\r\n\r\n";
+        let whole = decode_all(input).unwrap();
+        assert_eq!(whole.len(), 4);
+
+        let mut decoder = RequestDecoder::default();
+        let mut buf = BytesMut::new();
+        let mut one_by_one = Vec::new();
+        for &byte in input {
+            buf.extend_from_slice(&[byte]);
+            while let Some(request) = decoder.decode(&mut buf).unwrap() {
+                one_by_one.push(request.args.iter().map(|a| a.to_vec()).collect::<Vec<_>>());
+            }
+        }
+        assert_eq!(one_by_one, whole);
+
+        for split in 0..=input.len() {
+            let mut decoder = RequestDecoder::default();
+            let mut buf = BytesMut::from(&input[..split]);
+            let mut got = Vec::new();
+            while let Some(request) = decoder.decode(&mut buf).unwrap() {
+                got.push(request.args.iter().map(|a| a.to_vec()).collect::<Vec<_>>());
+            }
+            buf.extend_from_slice(&input[split..]);
+            while let Some(request) = decoder.decode(&mut buf).unwrap() {
+                got.push(request.args.iter().map(|a| a.to_vec()).collect::<Vec<_>>());
+            }
+            assert_eq!(got, whole, "split at {split}");
+        }
+    }
+}
