@@ -1,1 +1,222 @@
-//! Support for the end-to-end tests.
+//! Support for the end-to-end tests: start the real binaries on port 0, talk to them, stop them.
+//!
+//! Tests never sleep to wait for a server: [`Server::start`] reads the `listening on` log line, and
+//! every socket has a read timeout so a hung server fails a test instead of hanging it.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, Once};
+use std::time::{Duration, Instant};
+
+/// How long any single wait in a test may take before it fails.
+pub const DEADLINE: Duration = Duration::from_secs(30);
+
+/// The greeting a default server sends on connect.
+pub const GREETING: &[u8] = b"+TinyKV ready\r\n";
+
+/// The path of a workspace binary (`tinykv-server`, `tinykv-cli`), built once per test process in the
+/// profile the tests themselves were built in, so `cargo test --workspace` alone is enough.
+pub fn binary(name: &str) -> PathBuf {
+    static BUILD: Once = Once::new();
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> -> target/<profile>
+    let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target dir").to_path_buf();
+    BUILD.call_once(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let mut command = Command::new(cargo);
+        command.args(["build", "--quiet", "--bins", "-p", "tinykv-server", "-p", "tinykv-cli"]);
+        if profile_dir.file_name().is_some_and(|name| name == "release") {
+            command.arg("--release");
+        }
+        let status = command.status().expect("run cargo build");
+        assert!(status.success(), "cargo build of the binaries failed");
+    });
+    profile_dir.join(name)
+}
+
+/// A running `tinykv-server`, killed when dropped if not stopped first.
+pub struct Server {
+    child: Child,
+    /// The address it listens on (the real port, read from its log).
+    pub addr: SocketAddr,
+    log: Arc<Mutex<String>>,
+}
+
+impl Server {
+    /// Starts a server with the greeting, on a free port.
+    pub fn start() -> Server {
+        Server::start_with(&[])
+    }
+
+    /// Starts a server on a free port with extra command-line arguments.
+    pub fn start_with(args: &[&str]) -> Server {
+        Server::start_with_env(args, &[])
+    }
+
+    /// Starts a server with extra arguments and environment variables. `--port 0` is added unless the
+    /// arguments or environment choose a port.
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Server {
+        let mut command = Command::new(binary("tinykv-server"));
+        let chooses_port =
+            args.iter().any(|a| *a == "--port" || *a == "-p") || env.iter().any(|(k, _)| *k == "TINYKV_PORT");
+        if !chooses_port {
+            command.args(["--port", "0"]);
+        }
+        command.args(args).env("RUST_LOG", "info").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().expect("spawn tinykv-server");
+        let stderr = child.stderr.take().expect("stderr piped");
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = mpsc::channel();
+        let sink = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some(rest) = line.split("listening on ").nth(1) {
+                    let addr = rest.split_whitespace().next().unwrap_or_default().to_owned();
+                    let _ = tx.send(addr);
+                }
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let addr = match rx.recv_timeout(DEADLINE) {
+            Ok(addr) => addr.parse().unwrap_or_else(|_| panic!("bad address in log: {addr}")),
+            Err(_) => {
+                let _ = child.kill();
+                panic!("server did not log 'listening on'; log:\n{}", log.lock().unwrap());
+            }
+        };
+        Server { child, addr, log }
+    }
+
+    /// The real port.
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Everything the server logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// A raw TCP connection with read and write timeouts. Does not read the greeting.
+    pub fn connect(&self) -> TcpStream {
+        let stream = TcpStream::connect(self.addr).expect("connect");
+        stream.set_read_timeout(Some(DEADLINE)).unwrap();
+        stream.set_write_timeout(Some(DEADLINE)).unwrap();
+        stream.set_nodelay(true).unwrap();
+        stream
+    }
+
+    /// A raw connection whose greeting has been read and checked.
+    pub fn connect_greeted(&self) -> TcpStream {
+        let mut stream = self.connect();
+        assert_eq!(read_exact_bytes(&mut stream, GREETING.len()), GREETING);
+        stream
+    }
+
+    /// A `redis` crate client (the server must run with `--no-greeting`).
+    pub fn redis(&self) -> redis::Connection {
+        let client = redis::Client::open(format!("redis://{}/", self.addr)).expect("redis url");
+        client.get_connection_with_timeout(DEADLINE).expect("redis connect")
+    }
+
+    /// Sends `signal` to the server.
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) with a pid we spawned and still own (not yet reaped); no memory is shared.
+        let rc = unsafe { libc::kill(self.child.id() as libc::pid_t, signal) };
+        assert_eq!(rc, 0, "kill failed");
+    }
+
+    /// Waits for the process to exit, up to `limit`; `None` if it is still running then.
+    pub fn wait_for_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    }
+
+    /// Stops the server with SIGTERM and returns how it exited.
+    pub fn stop(mut self) -> ExitStatus {
+        self.signal(libc::SIGTERM);
+        self.wait_for_exit(DEADLINE).expect("server did not exit after SIGTERM")
+    }
+
+    /// Resident set size of the server, in KiB, from `/proc/<pid>/status`.
+    pub fn rss_kib(&self) -> u64 {
+        rss_kib(self.pid())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Resident set size of process `pid`, in KiB (`VmRSS` of `/proc/<pid>/status`).
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|kib| kib.parse().ok())
+        .expect("VmRSS in /proc status")
+}
+
+/// Reads exactly `n` bytes (or fails the test on timeout or close).
+pub fn read_exact_bytes(stream: &mut TcpStream, n: usize) -> Vec<u8> {
+    let mut buf = vec![0; n];
+    stream.read_exact(&mut buf).unwrap_or_else(|e| panic!("reading {n} bytes: {e}"));
+    buf
+}
+
+/// Sends `request` and asserts the reply is exactly `expected`, byte for byte.
+pub fn roundtrip(stream: &mut TcpStream, request: &[u8], expected: &[u8]) {
+    stream.write_all(request).expect("write");
+    let got = read_exact_bytes(stream, expected.len());
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        String::from_utf8_lossy(expected),
+        "reply to {:?}",
+        String::from_utf8_lossy(request)
+    );
+}
+
+/// Reads until the peer closes the connection (or fails after [`DEADLINE`]); returns what came.
+pub fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
+    let mut out = Vec::new();
+    stream.read_to_end(&mut out).expect("read to close");
+    out
+}
+
+/// Encodes words as one RESP array, as a Redis client would.
+pub fn resp(args: &[&[u8]]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for arg in args {
+        out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+        out.extend_from_slice(arg);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}

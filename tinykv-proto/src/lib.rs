@@ -11,12 +11,14 @@
 //! - [`error`]: [`ProtocolError`] (the stream can't be trusted: close) and [`CommandError`] (reply and go on).
 
 pub mod codec;
+pub mod command;
 pub mod error;
 pub mod reply;
 pub mod request;
 pub mod table;
 
 pub use codec::{ClientCodec, ServerCodec};
+pub use command::Command;
 pub use error::{CommandError, ProtocolError};
 pub use reply::{Protocol, Reply};
 pub use request::{Limits, Request, RequestDecoder};
