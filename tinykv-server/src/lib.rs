@@ -1,1 +1,17 @@
+//! TinyKV's server as a library, so tests and embedders can run it on a listener of their own.
+//!
+//! [`server::run`] serves a bound listener until a cancellation token fires. Everything else is
+//! the path of one request: [`connection`] reads and batches, `tinykv_proto` parses,
+//! [`execute`] runs a command against the [`db`], and the reply goes back the same way.
 
+pub mod auth;
+pub mod config;
+pub mod connection;
+pub mod db;
+pub mod entry;
+pub mod execute;
+pub mod glob;
+pub mod server;
+
+pub use config::Config;
+pub use server::run;

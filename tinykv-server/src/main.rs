@@ -1,1 +1,55 @@
-fn main() {}
+//! `tinykv-server`: parse the configuration, start logging, bind, and serve until SIGINT or SIGTERM.
+
+use std::io::IsTerminal;
+
+use anyhow::Context;
+use clap::Parser;
+use tinykv_server::Config;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+
+fn main() -> anyhow::Result<()> {
+    let config = Config::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if config.threads > 0 {
+        runtime.worker_threads(config.threads);
+    }
+    let runtime = runtime.enable_all().build().context("starting the async runtime")?;
+    runtime.block_on(serve(config))
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let listener = TcpListener::bind((config.bind.as_str(), config.port))
+        .await
+        .with_context(|| format!("binding {}:{}", config.bind, config.port))?;
+    let addr = listener.local_addr().context("reading the bound address")?;
+    tracing::info!("listening on {addr}");
+
+    let shutdown = CancellationToken::new();
+    let server = tokio::spawn(tinykv_server::run(listener, config, shutdown.clone()));
+    wait_for_signal().await?;
+    tracing::info!("shutting down");
+    shutdown.cancel();
+    server.await.context("server task failed")?;
+    tracing::info!("bye");
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn wait_for_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    tokio::select! {
+        _ = terminate.recv() => {}
+        _ = interrupt.recv() => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,136 @@
+//! The server's configuration: command-line flags, each with a `TINYKV_<FLAG>` environment fallback.
+//!
+//! Every limit and default lives here and is passed down; no code path holds a magic number.
+
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+use thiserror::Error;
+
+/// How often the append-only file is fsynced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AppendFsync {
+    /// Before every reply: no acknowledged write is ever lost.
+    Always,
+    /// About once a second: at most a second of writes lost on power failure.
+    Everysec,
+    /// Never explicitly: the OS decides.
+    No,
+}
+
+/// Everything `tinykv-server` can be told at start.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "tinykv-server", version, about = "TinyKV: a small in-memory key-value server that speaks RESP")]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "TINYKV_BIND", default_value = "127.0.0.1")]
+    pub bind: String,
+
+    /// Port to listen on (0 picks a free one; the log says which).
+    #[arg(short, long, env = "TINYKV_PORT", default_value_t = 4040)]
+    pub port: u16,
+
+    /// Don't send `+TinyKV ready` on connect, so Redis clients and tools see what they expect.
+    #[arg(long, env = "TINYKV_NO_GREETING", value_parser = clap::builder::FalseyValueParser::new(), action = clap::ArgAction::SetTrue)]
+    pub no_greeting: bool,
+
+    /// Most simultaneous clients; one more is told so and closed.
+    #[arg(long, env = "TINYKV_MAX_CLIENTS", default_value_t = 10_000)]
+    pub max_clients: usize,
+
+    /// Close clients idle for this many seconds (0: never).
+    #[arg(long, env = "TINYKV_TIMEOUT", default_value_t = 0)]
+    pub timeout: u64,
+
+    /// Require clients to AUTH with this password.
+    #[arg(long, env = "TINYKV_REQUIREPASS")]
+    pub requirepass: Option<String>,
+
+    /// Refuse writes that grow memory once the data set passes this size (b, kb, mb, gb; 0: no limit).
+    #[arg(long, env = "TINYKV_MAXMEMORY", default_value = "0", value_parser = parse_memory)]
+    pub maxmemory: u64,
+
+    /// Append every write to this file and replay it at start.
+    #[arg(long, env = "TINYKV_APPENDONLY")]
+    pub appendonly: Option<PathBuf>,
+
+    /// When to fsync the append-only file.
+    #[arg(long, env = "TINYKV_APPENDFSYNC", value_enum, default_value_t = AppendFsync::Everysec)]
+    pub appendfsync: AppendFsync,
+
+    /// Longest bulk string a client may send (b, kb, mb, gb), at most 512mb.
+    #[arg(long, env = "TINYKV_PROTO_MAX_BULK_LEN", default_value = "512mb", value_parser = parse_bulk_limit)]
+    pub proto_max_bulk_len: u64,
+
+    /// Stop reading a client's requests while this many bytes of its replies are unsent.
+    #[arg(long, env = "TINYKV_OUTPUT_HIGH_WATER", default_value = "1mb", value_parser = parse_memory)]
+    pub output_high_water: u64,
+
+    /// Worker threads for the runtime (0: one per core).
+    #[arg(long, env = "TINYKV_THREADS", default_value_t = 0)]
+    pub threads: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config::parse_from(["tinykv-server"])
+    }
+}
+
+/// A memory size that could not be read.
+#[derive(Debug, Error)]
+#[error("invalid memory size '{0}': use a number with an optional unit b, k, kb, m, mb, g, gb")]
+pub struct MemoryParseError(String);
+
+/// Parses a memory size as Redis does: `100`, `1k` (1000), `1kb` (1024), `256mb`, `2gb`, any case.
+pub fn parse_memory(text: &str) -> Result<u64, MemoryParseError> {
+    let lower = text.trim().to_ascii_lowercase();
+    let split = lower.find(|c: char| !c.is_ascii_digit()).unwrap_or(lower.len());
+    let (digits, unit) = lower.split_at(split);
+    let multiplier: u64 = match unit {
+        "" | "b" => 1,
+        "k" => 1_000,
+        "kb" => 1 << 10,
+        "m" => 1_000_000,
+        "mb" => 1 << 20,
+        "g" => 1_000_000_000,
+        "gb" => 1 << 30,
+        _ => return Err(MemoryParseError(text.to_owned())),
+    };
+    digits.parse::<u64>().ok().and_then(|n| n.checked_mul(multiplier)).ok_or_else(|| MemoryParseError(text.to_owned()))
+}
+
+fn parse_bulk_limit(text: &str) -> Result<u64, String> {
+    let limit = parse_memory(text).map_err(|e| e.to_string())?;
+    if limit == 0 || limit > tinykv_proto::Limits::DEFAULT_MAX_BULK as u64 {
+        return Err(format!("must be between 1 and 512mb, got '{text}'"));
+    }
+    Ok(limit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_spec() {
+        let config = Config::parse_from(["tinykv-server"]);
+        assert_eq!(config.bind, "127.0.0.1");
+        assert_eq!(config.port, 4040);
+        assert!(!config.no_greeting);
+        assert_eq!(config.max_clients, 10_000);
+        assert_eq!(config.timeout, 0);
+        assert_eq!(config.appendfsync, AppendFsync::Everysec);
+    }
+
+    #[test]
+    fn memory_units_follow_redis() {
+        assert_eq!(parse_memory("100").unwrap(), 100);
+        assert_eq!(parse_memory("1k").unwrap(), 1000);
+        assert_eq!(parse_memory("1KB").unwrap(), 1024);
+        assert_eq!(parse_memory("256mb").unwrap(), 256 << 20);
+        assert_eq!(parse_memory("2gb").unwrap(), 2 << 30);
+        assert!(parse_memory("12xb").is_err());
+        assert!(parse_memory("").is_err());
+    }
+}

@@ -1,0 +1,202 @@
+//! One client: read a batch of requests, execute them all, write all their replies with one flush.
+//!
+//! ```text
+//! loop:
+//!   decode every complete request in the read buffer, execute, encode into the write buffer,
+//!     stopping early once unsent replies pass the high-water mark
+//!   write the whole write buffer (one syscall in the common case)
+//!   read more (only when no complete request is left), with the idle timeout and shutdown in view
+//! ```
+//!
+//! While the write blocks because the client does not read, nothing more is read from it: memory
+//! per client stays bounded by the high-water mark plus one reply, and other clients never wait.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tinykv_proto::{Command, Limits, Reply, Request, ServerCodec};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_util::codec::Decoder;
+use tokio_util::sync::CancellationToken;
+
+use crate::execute::{self, Session};
+use crate::server::{Shared, SHUTDOWN_GRACE};
+
+/// The greeting of the original TinyKV protocol.
+pub const GREETING: &[u8] = b"+TinyKV ready\r\n";
+
+/// Read buffer size to keep free before each read.
+const READ_CHUNK: usize = 16 * 1024;
+/// Buffers that grew past this for one big request or reply are given back once empty.
+const KEEP_CAPACITY: usize = 1024 * 1024;
+
+/// Why a connection ended; for the debug log.
+#[derive(Debug)]
+#[allow(dead_code)] // the fields are there to be logged through Debug
+enum End {
+    ClientClosed,
+    Quit,
+    Timeout,
+    Shutdown,
+    Protocol(tinykv_proto::ProtocolError),
+    Io(std::io::Error),
+}
+
+/// Serves one client until it leaves, errs, idles out or the server shuts down.
+pub async fn serve(stream: TcpStream, peer: SocketAddr, shared: &Shared, shutdown: CancellationToken) {
+    let _ = stream.set_nodelay(true);
+    let mut connection = Connection::new(stream, shared);
+    let end = connection.run(&shutdown).await;
+    tracing::debug!(%peer, ?end, "connection closed");
+}
+
+struct Connection<'a> {
+    stream: TcpStream,
+    shared: &'a Shared,
+    codec: ServerCodec,
+    session: Session,
+    read_buf: BytesMut,
+    write_buf: BytesMut,
+    high_water: usize,
+    idle_timeout: Option<Duration>,
+}
+
+impl<'a> Connection<'a> {
+    fn new(stream: TcpStream, shared: &'a Shared) -> Self {
+        let config = &shared.config;
+        let limits = Limits { max_bulk: config.proto_max_bulk_len as usize, ..Limits::default() };
+        Connection {
+            stream,
+            shared,
+            codec: ServerCodec::new(limits),
+            session: Session::new(shared.next_client_id(), shared),
+            read_buf: BytesMut::with_capacity(READ_CHUNK),
+            write_buf: BytesMut::with_capacity(READ_CHUNK),
+            high_water: config.output_high_water.max(1) as usize,
+            idle_timeout: (config.timeout > 0).then(|| Duration::from_secs(config.timeout)),
+        }
+    }
+
+    async fn run(&mut self, shutdown: &CancellationToken) -> End {
+        if !self.shared.config.no_greeting {
+            self.write_buf.extend_from_slice(GREETING);
+        }
+        loop {
+            let drained = match self.process_buffered() {
+                Ok(drained) => drained,
+                Err(end) => {
+                    let _ = self.flush_within(SHUTDOWN_GRACE).await;
+                    return end;
+                }
+            };
+            if !self.write_buf.is_empty() {
+                let flushed = tokio::select! {
+                    flushed = self.flush() => flushed,
+                    // A client that never reads must not hold up shutdown.
+                    _ = shutdown.cancelled() => return End::Shutdown,
+                };
+                if let Err(err) = flushed {
+                    return End::Io(err);
+                }
+            }
+            if !drained {
+                // Stopped at the high-water mark: more complete requests wait in the buffer.
+                continue;
+            }
+            self.release_big_buffers();
+            match self.read_more(shutdown).await {
+                Ok(0) => return End::ClientClosed,
+                Ok(_) => {}
+                Err(end @ End::Shutdown) => {
+                    // Finish what was already read, flush, and go.
+                    let _ = self.process_buffered();
+                    let _ = self.flush_within(SHUTDOWN_GRACE).await;
+                    return end;
+                }
+                Err(end) => return end,
+            }
+        }
+    }
+
+    /// Decodes and executes every complete request in the read buffer, encoding the replies, until
+    /// the buffer has no complete request (returns `Ok(true)`) or the unsent replies pass the
+    /// high-water mark (`Ok(false)`). `Err` ends the connection once what is buffered is flushed.
+    fn process_buffered(&mut self) -> Result<bool, End> {
+        while self.write_buf.len() < self.high_water {
+            let request = match self.codec.decode(&mut self.read_buf) {
+                Ok(Some(request)) => request,
+                Ok(None) => return Ok(true),
+                Err(err) => {
+                    if err.deserves_reply() {
+                        let reply = Reply::error(format!("ERR Protocol error: {err}"));
+                        reply.encode(self.session.protocol, &mut self.write_buf);
+                    }
+                    self.read_buf.clear();
+                    return Err(End::Protocol(err));
+                }
+            };
+            let reply = self.handle(request);
+            reply.encode(self.session.protocol, &mut self.write_buf);
+            if self.session.quit {
+                return Err(End::Quit);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Parses and executes one request.
+    fn handle(&mut self, request: Request) -> Reply {
+        self.shared.stats.total_commands_processed.fetch_add(1, Ordering::Relaxed);
+        match Command::parse(request) {
+            Ok(command) => execute::execute(command, self.shared, &mut self.session),
+            Err(err) => err.into(),
+        }
+    }
+
+    async fn flush(&mut self) -> std::io::Result<()> {
+        self.stream.write_all(&self.write_buf).await?;
+        self.write_buf.clear();
+        Ok(())
+    }
+
+    async fn flush_within(&mut self, limit: Duration) -> std::io::Result<()> {
+        match tokio::time::timeout(limit, self.flush()).await {
+            Ok(result) => result,
+            Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
+        }
+    }
+
+    async fn read_more(&mut self, shutdown: &CancellationToken) -> Result<usize, End> {
+        if self.read_buf.capacity() - self.read_buf.len() < READ_CHUNK / 4 {
+            self.read_buf.reserve(READ_CHUNK);
+        }
+        let read = self.stream.read_buf(&mut self.read_buf);
+        let result = match self.idle_timeout {
+            Some(limit) => tokio::select! {
+                _ = shutdown.cancelled() => return Err(End::Shutdown),
+                read = tokio::time::timeout(limit, read) => match read {
+                    Ok(read) => read,
+                    Err(_) => return Err(End::Timeout),
+                },
+            },
+            None => tokio::select! {
+                _ = shutdown.cancelled() => return Err(End::Shutdown),
+                read = read => read,
+            },
+        };
+        result.map_err(End::Io)
+    }
+
+    /// Gives back memory a single huge request or reply made a buffer take.
+    fn release_big_buffers(&mut self) {
+        if self.read_buf.is_empty() && self.read_buf.capacity() > KEEP_CAPACITY {
+            self.read_buf = BytesMut::with_capacity(READ_CHUNK);
+        }
+        if self.write_buf.is_empty() && self.write_buf.capacity() > KEEP_CAPACITY {
+            self.write_buf = BytesMut::with_capacity(READ_CHUNK);
+        }
+    }
+}

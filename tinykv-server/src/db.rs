@@ -1,0 +1,441 @@
+//! The keyspace: a fixed number of shards, each a mutex over a hash table of [`Entry`]s.
+//!
+//! A lock is held for one command on one shard (or, for the few multi-key commands, on each shard
+//! they touch, taken in index order so two commands can never deadlock) and never across `.await`.
+//! `parking_lot` mutexes do not poison, so a panic in one client's command leaves the data usable.
+//!
+//! Expiry is lazy and active: an expired key is removed when a command touches it, and
+//! [`Db::sweep_expired`] removes the rest from a per-shard heap of deadlines, a bounded number
+//! per lock hold, so memory is reclaimed without a client touching the keys and without stalls.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use hashbrown::hash_table::HashTable;
+use hashbrown::DefaultHashBuilder;
+use parking_lot::{Mutex, MutexGuard};
+
+use crate::entry::Entry;
+
+/// The current time in Unix milliseconds.
+pub fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// How many cells SCAN splits a shard into at most (as a power of two), bounding each reply.
+const MAX_SCAN_CELL_BITS: u32 = 6;
+
+/// One shard: a table of entries and the deadlines of those with a time to live.
+#[derive(Default)]
+struct Shard {
+    table: HashTable<Entry>,
+    /// Min-heap of (deadline, key). Entries go stale when a key is deleted or its TTL changes; a
+    /// stale one is discarded when it comes due, and the heap is rebuilt when stale ones dominate.
+    deadlines: BinaryHeap<Reverse<(u64, Box<[u8]>)>>,
+    /// Keys in `table` that have a time to live.
+    volatile: usize,
+}
+
+/// The whole keyspace.
+pub struct Db {
+    shards: Box<[Mutex<Shard>]>,
+    hasher: DefaultHashBuilder,
+    used_memory: AtomicUsize,
+    expired_keys: AtomicU64,
+}
+
+impl Db {
+    /// A keyspace of `shards` shards (rounded up to a power of two).
+    pub fn new(shards: usize) -> Db {
+        let shards = shards.max(1).next_power_of_two();
+        Db {
+            shards: (0..shards).map(|_| Mutex::new(Shard::default())).collect(),
+            hasher: DefaultHashBuilder::default(),
+            used_memory: AtomicUsize::new(0),
+            expired_keys: AtomicU64::new(0),
+        }
+    }
+
+    fn hash(&self, key: &[u8]) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    /// Bits 32.. pick the shard: the table uses the low bits for buckets and the top 7 for tags.
+    fn shard_of(&self, hash: u64) -> usize {
+        ((hash >> 32) as usize) & (self.shards.len() - 1)
+    }
+
+    /// Runs `f` on one key with its shard locked. An expired key is removed first, so `f` never sees it.
+    pub fn with_key<R>(&self, key: &[u8], f: impl FnOnce(&mut Slot<'_>) -> R) -> R {
+        let hash = self.hash(key);
+        let mut shard = self.shards[self.shard_of(hash)].lock();
+        let mut slot = Slot { shard: &mut shard, db: self, key, hash, now: now_ms() };
+        slot.expire_if_due();
+        f(&mut slot)
+    }
+
+    /// The value of `key`, copied out, if it exists.
+    pub fn get(&self, key: &[u8]) -> Option<Bytes> {
+        self.with_key(key, |slot| slot.value().map(Bytes::copy_from_slice))
+    }
+
+    /// Runs `f` with every shard that holds one of `keys` locked, in shard order; `f` reaches each
+    /// key through [`Keys::slot`]. For commands that must change several keys atomically.
+    pub fn with_keys<R>(&self, keys: &[&[u8]], f: impl FnOnce(&mut Keys<'_>) -> R) -> R {
+        let hashes: Vec<u64> = keys.iter().map(|key| self.hash(key)).collect();
+        let mut indices: Vec<usize> = hashes.iter().map(|&h| self.shard_of(h)).collect();
+        indices.sort_unstable();
+        indices.dedup();
+        let guards = indices.into_iter().map(|i| (i, self.shards[i].lock())).collect();
+        let mut locked = Keys { db: self, guards, hashes, keys, now: now_ms() };
+        f(&mut locked)
+    }
+
+    /// Number of keys, counting expired ones not yet reclaimed (as Redis's `DBSIZE` does).
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|shard| shard.lock().table.len()).sum()
+    }
+
+    /// Whether the keyspace is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Number of keys with a time to live.
+    pub fn volatile_len(&self) -> usize {
+        self.shards.iter().map(|shard| shard.lock().volatile).sum()
+    }
+
+    /// Removes every key.
+    pub fn clear(&self) {
+        for shard in self.shards.iter() {
+            let mut shard = shard.lock();
+            let freed: usize = shard.table.iter().map(Entry::footprint).sum();
+            *shard = Shard::default();
+            self.used_memory.fetch_sub(freed, Ordering::Relaxed);
+        }
+    }
+
+    /// Estimated bytes held by keys and values (allocations and table slots).
+    pub fn used_memory(&self) -> usize {
+        self.used_memory.load(Ordering::Relaxed)
+    }
+
+    /// Keys removed because their time to live ran out, since start.
+    pub fn expired_keys(&self) -> u64 {
+        self.expired_keys.load(Ordering::Relaxed)
+    }
+
+    /// Every live key for which `keep` is true. Holds one shard's lock at a time.
+    pub fn keys(&self, mut keep: impl FnMut(&[u8]) -> bool) -> Vec<Bytes> {
+        let now = now_ms();
+        let mut out = Vec::new();
+        for shard in self.shards.iter() {
+            let shard = shard.lock();
+            out.extend(
+                shard
+                    .table
+                    .iter()
+                    .filter(|entry| !entry.is_expired(now) && keep(entry.key()))
+                    .map(|entry| Bytes::copy_from_slice(entry.key())),
+            );
+        }
+        out
+    }
+
+    /// One step of a SCAN: returns the next cursor (0 when done) and the live keys of the cells
+    /// visited for which `keep` is true.
+    ///
+    /// Each shard is split into 2^k cells by hash bits that do not depend on the table's size, and
+    /// the cursor walks the cells in order, so a key present for the whole scan is returned exactly
+    /// once however the tables grow or shrink. The cursor is `(cell position << 3) | k`; `k` is chosen
+    /// on the first call so that a call returns about `count` keys, and kept for the whole scan.
+    pub fn scan(&self, cursor: u64, count: usize, mut keep: impl FnMut(&[u8]) -> bool) -> (u64, Vec<Bytes>) {
+        let count = count.max(1);
+        let cell_bits = if cursor == 0 {
+            let per_shard = self.len() / self.shards.len();
+            let wanted = (per_shard / count).max(1);
+            (usize::BITS - 1 - wanted.leading_zeros()).min(MAX_SCAN_CELL_BITS)
+        } else {
+            (cursor & 7) as u32
+        };
+        let cells_per_shard = 1u64 << cell_bits;
+        let total_cells = self.shards.len() as u64 * cells_per_shard;
+        let mut position = cursor >> 3;
+        let now = now_ms();
+        let mut out = Vec::new();
+        while position < total_cells && out.len() < count {
+            let shard = &self.shards[(position >> cell_bits) as usize];
+            let cell = position & (cells_per_shard - 1);
+            let shard = shard.lock();
+            for entry in shard.table.iter() {
+                let hash = self.hash(entry.key());
+                if (hash >> 40) & (cells_per_shard - 1) == cell && !entry.is_expired(now) && keep(entry.key()) {
+                    out.push(Bytes::copy_from_slice(entry.key()));
+                }
+            }
+            position += 1;
+        }
+        let next = if position >= total_cells { 0 } else { (position << 3) | u64::from(cell_bits) };
+        (next, out)
+    }
+
+    /// Removes keys whose time to live has run out, taking at most `per_lock` from a shard per lock
+    /// hold so no client waits long, and stopping once `max_total` are gone. Returns how many keys it
+    /// removed: `max_total` means there may be more to do.
+    pub fn sweep_expired(&self, per_lock: usize, max_total: usize) -> usize {
+        let mut removed = 0;
+        for shard in self.shards.iter() {
+            while removed < max_total {
+                let now = now_ms();
+                let mut shard = shard.lock();
+                let (gone, more) = self.sweep_shard(&mut shard, now, per_lock.min(max_total - removed));
+                removed += gone;
+                if !more {
+                    break;
+                }
+            }
+        }
+        removed
+    }
+
+    /// Pops due deadlines from one shard; returns (keys removed, whether due deadlines remain).
+    fn sweep_shard(&self, shard: &mut Shard, now: u64, budget: usize) -> (usize, bool) {
+        let mut removed = 0;
+        for _ in 0..budget {
+            let Some(Reverse((deadline, _))) = shard.deadlines.peek() else { return (removed, false) };
+            if *deadline > now {
+                return (removed, false);
+            }
+            let Some(Reverse((_, key))) = shard.deadlines.pop() else { break };
+            let hash = self.hash(&key);
+            if let Ok(found) = shard.table.find_entry(hash, |e| e.key() == &*key) {
+                if found.get().is_expired(now) {
+                    let (entry, _) = found.remove();
+                    shard.volatile -= 1;
+                    self.used_memory.fetch_sub(entry.footprint(), Ordering::Relaxed);
+                    self.expired_keys.fetch_add(1, Ordering::Relaxed);
+                    removed += 1;
+                }
+            }
+        }
+        // Rebuild the heap when stale deadlines (keys deleted or re-timed) outnumber live ones.
+        if shard.deadlines.len() > 2 * shard.volatile + 1024 {
+            shard.deadlines =
+                shard.table.iter().filter_map(|e| e.expires_at().map(|at| Reverse((at, Box::from(e.key()))))).collect();
+        }
+        let more = shard.deadlines.peek().is_some_and(|Reverse((deadline, _))| *deadline <= now);
+        (removed, more)
+    }
+}
+
+/// One key inside its locked shard: what a command reads and changes.
+pub struct Slot<'a> {
+    shard: &'a mut Shard,
+    db: &'a Db,
+    key: &'a [u8],
+    hash: u64,
+    now: u64,
+}
+
+impl Slot<'_> {
+    fn find(&self) -> Option<&Entry> {
+        self.shard.table.find(self.hash, |e| e.key() == self.key)
+    }
+
+    fn expire_if_due(&mut self) {
+        if self.find().is_some_and(|e| e.is_expired(self.now)) {
+            self.remove();
+            self.db.expired_keys.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The time the command runs at, in Unix milliseconds.
+    pub fn now(&self) -> u64 {
+        self.now
+    }
+
+    /// Whether the key exists.
+    pub fn exists(&self) -> bool {
+        self.find().is_some()
+    }
+
+    /// The value, if the key exists.
+    pub fn value(&self) -> Option<&[u8]> {
+        self.find().map(Entry::value)
+    }
+
+    /// The expiry in Unix milliseconds: `None` for a missing key, `Some(None)` for a key without one.
+    pub fn expires_at(&self) -> Option<Option<u64>> {
+        self.find().map(Entry::expires_at)
+    }
+
+    /// Stores `value` with the given expiry, replacing any old entry (which is returned).
+    pub fn put(&mut self, value: &[u8], expires_at: Option<u64>) -> Option<Entry> {
+        let old = self.remove();
+        let entry = Entry::new(self.key, value, expires_at);
+        self.db.used_memory.fetch_add(entry.footprint(), Ordering::Relaxed);
+        if let Some(at) = expires_at {
+            self.shard.volatile += 1;
+            self.shard.deadlines.push(Reverse((at, Box::from(self.key))));
+        }
+        let hasher = &self.db.hasher;
+        self.shard.table.insert_unique(self.hash, entry, |e| hasher.hash_one(e.key()));
+        old
+    }
+
+    /// Changes the expiry of an existing key; returns false if the key does not exist.
+    pub fn set_expires_at(&mut self, expires_at: Option<u64>) -> bool {
+        let Some(entry) = self.shard.table.find_mut(self.hash, |e| e.key() == self.key) else { return false };
+        let had = entry.expires_at().is_some();
+        let before = entry.footprint();
+        entry.set_expires_at(expires_at);
+        let after = entry.footprint();
+        self.db.used_memory.fetch_add(after, Ordering::Relaxed);
+        self.db.used_memory.fetch_sub(before, Ordering::Relaxed);
+        match (had, expires_at) {
+            (false, Some(_)) => self.shard.volatile += 1,
+            (true, None) => self.shard.volatile -= 1,
+            _ => {}
+        }
+        if let Some(at) = expires_at {
+            self.shard.deadlines.push(Reverse((at, Box::from(self.key))));
+        }
+        true
+    }
+
+    /// Removes the key; returns its entry if it existed.
+    pub fn remove(&mut self) -> Option<Entry> {
+        let found = self.shard.table.find_entry(self.hash, |e| e.key() == self.key).ok()?;
+        let (entry, _) = found.remove();
+        if entry.expires_at().is_some() {
+            self.shard.volatile -= 1;
+        }
+        self.db.used_memory.fetch_sub(entry.footprint(), Ordering::Relaxed);
+        Some(entry)
+    }
+}
+
+/// Several keys with all their shards locked, for atomic multi-key commands.
+pub struct Keys<'a> {
+    db: &'a Db,
+    guards: Vec<(usize, MutexGuard<'a, Shard>)>,
+    hashes: Vec<u64>,
+    keys: &'a [&'a [u8]],
+    now: u64,
+}
+
+impl Keys<'_> {
+    /// The `i`-th key given to [`Db::with_keys`], as a [`Slot`].
+    pub fn slot(&mut self, i: usize) -> Slot<'_> {
+        let hash = self.hashes[i];
+        let index = self.db.shard_of(hash);
+        let position = self.guards.iter().position(|(shard, _)| *shard == index).unwrap_or_default();
+        let shard: &mut Shard = &mut self.guards[position].1;
+        let mut slot = Slot { shard, db: self.db, key: self.keys[i], hash, now: self.now };
+        slot.expire_if_due();
+        slot
+    }
+
+    /// How many keys were given.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether no keys were given.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn put(db: &Db, key: &str, value: &str, expires_at: Option<u64>) {
+        db.with_key(key.as_bytes(), |slot| slot.put(value.as_bytes(), expires_at));
+    }
+
+    #[test]
+    fn put_get_remove_and_memory_accounting() {
+        let db = Db::new(4);
+        put(&db, "a", "1", None);
+        put(&db, "a", "22", None);
+        assert_eq!(db.get(b"a").as_deref(), Some(&b"22"[..]));
+        assert_eq!(db.len(), 1);
+        assert!(db.used_memory() > 0);
+        assert!(db.with_key(b"a", |slot| slot.remove()).is_some());
+        assert_eq!(db.get(b"a"), None);
+        assert_eq!(db.used_memory(), 0);
+    }
+
+    #[test]
+    fn expired_keys_are_invisible_and_swept() {
+        let db = Db::new(4);
+        let past = now_ms() - 1;
+        for i in 0..100 {
+            put(&db, &format!("k{i}"), "v", Some(past));
+        }
+        put(&db, "keep", "v", Some(now_ms() + 60_000));
+        assert_eq!(db.get(b"k1"), None);
+        assert_eq!(db.len(), 100);
+        assert_eq!(db.sweep_expired(7, usize::MAX), 99);
+        assert_eq!(db.len(), 1);
+        assert_eq!(db.volatile_len(), 1);
+        assert_eq!(db.expired_keys(), 100);
+    }
+
+    #[test]
+    fn stale_deadlines_do_not_remove_retimed_keys() {
+        let db = Db::new(1);
+        let soon = now_ms() - 1;
+        put(&db, "k", "v", Some(soon));
+        db.with_key(b"k", |slot| slot.put(b"v", Some(now_ms() + 60_000)));
+        db.sweep_expired(100, usize::MAX);
+        assert!(db.get(b"k").is_some());
+    }
+
+    #[test]
+    fn scan_returns_every_key_once() {
+        let db = Db::new(8);
+        for i in 0..1000 {
+            put(&db, &format!("key:{i}"), "v", None);
+        }
+        for count in [1, 10, 1000] {
+            let mut seen = Vec::new();
+            let mut cursor = 0;
+            loop {
+                let (next, keys) = db.scan(cursor, count, |_| true);
+                seen.extend(keys);
+                // Growth in the middle of a scan must not lose keys present throughout.
+                put(&db, &format!("new:{}:{}", count, seen.len()), "v", None);
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
+            }
+            let mut original: Vec<_> = seen.iter().filter(|k| k.starts_with(b"key:")).collect();
+            original.sort();
+            let before = original.len();
+            original.dedup();
+            assert_eq!(before, original.len(), "duplicates with count {count}");
+            assert_eq!(original.len(), 1000, "count {count}");
+        }
+    }
+
+    #[test]
+    fn multi_key_locks_each_shard_once() {
+        let db = Db::new(2);
+        let keys: Vec<&[u8]> = vec![b"a", b"b", b"c", b"a"];
+        db.with_keys(&keys, |locked| {
+            for i in 0..locked.len() {
+                locked.slot(i).put(b"x", None);
+            }
+        });
+        assert_eq!(db.len(), 3);
+    }
+}

@@ -1,0 +1,164 @@
+//! One key and its value in a single allocation.
+//!
+//! ```text
+//! data: [flags: u8][expires_at: u64 LE, only if flags has TTL][key_len: varint][key][value]
+//! ```
+//!
+//! The hash table stores just this 16-byte boxed slice per key, so a small key with a small value
+//! costs one table slot and one allocation, about half of what Redis spends (measured in
+//! `bench/compare`). The time to live lives in the same allocation, present only for keys that have one.
+
+/// Flag bit: an 8-byte expiry time follows the flags byte.
+const HAS_TTL: u8 = 1;
+
+/// A key, its value and its optional expiry, packed into one boxed slice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    data: Box<[u8]>,
+}
+
+impl Entry {
+    /// Packs `key`, `value` and an expiry (Unix milliseconds) into one allocation.
+    pub fn new(key: &[u8], value: &[u8], expires_at: Option<u64>) -> Entry {
+        let ttl_len = if expires_at.is_some() { 8 } else { 0 };
+        let mut data = Vec::with_capacity(1 + ttl_len + varint_len(key.len()) + key.len() + value.len());
+        match expires_at {
+            Some(at) => {
+                data.push(HAS_TTL);
+                data.extend_from_slice(&at.to_le_bytes());
+            }
+            None => data.push(0),
+        }
+        push_varint(&mut data, key.len());
+        data.extend_from_slice(key);
+        data.extend_from_slice(value);
+        Entry { data: data.into_boxed_slice() }
+    }
+
+    fn ttl_len(&self) -> usize {
+        if self.data[0] & HAS_TTL != 0 {
+            8
+        } else {
+            0
+        }
+    }
+
+    /// Where the key starts, and its length.
+    fn key_span(&self) -> (usize, usize) {
+        let at = 1 + self.ttl_len();
+        let (len, used) = read_varint(&self.data[at..]);
+        (at + used, len)
+    }
+
+    /// The key.
+    pub fn key(&self) -> &[u8] {
+        let (start, len) = self.key_span();
+        &self.data[start..start + len]
+    }
+
+    /// The value.
+    pub fn value(&self) -> &[u8] {
+        let (start, len) = self.key_span();
+        &self.data[start + len..]
+    }
+
+    /// The expiry time in Unix milliseconds, if the key has one.
+    pub fn expires_at(&self) -> Option<u64> {
+        (self.ttl_len() == 8).then(|| {
+            let mut bytes = [0; 8];
+            bytes.copy_from_slice(&self.data[1..9]);
+            u64::from_le_bytes(bytes)
+        })
+    }
+
+    /// Whether the key has expired at `now` (Unix milliseconds).
+    pub fn is_expired(&self, now: u64) -> bool {
+        self.expires_at().is_some_and(|at| at <= now)
+    }
+
+    /// Changes the expiry; rewrites in place when the key already had one.
+    pub fn set_expires_at(&mut self, expires_at: Option<u64>) {
+        match (self.expires_at(), expires_at) {
+            (Some(_), Some(at)) => self.data[1..9].copy_from_slice(&at.to_le_bytes()),
+            (None, None) => {}
+            _ => *self = Entry::new(self.key(), self.value(), expires_at),
+        }
+    }
+
+    /// Replaces the value, keeping the key and the expiry given.
+    pub fn with_value(&self, value: &[u8], expires_at: Option<u64>) -> Entry {
+        Entry::new(self.key(), value, expires_at)
+    }
+
+    /// Bytes this entry accounts for: its allocation plus its table slot.
+    pub fn footprint(&self) -> usize {
+        self.data.len() + std::mem::size_of::<Entry>()
+    }
+}
+
+fn varint_len(mut n: usize) -> usize {
+    let mut len = 1;
+    while n >= 0x80 {
+        n >>= 7;
+        len += 1;
+    }
+    len
+}
+
+fn push_varint(out: &mut Vec<u8>, mut n: usize) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+/// Reads a varint written by [`push_varint`]; returns the value and the bytes it took.
+fn read_varint(bytes: &[u8]) -> (usize, usize) {
+    let mut value = 0usize;
+    for (i, &byte) in bytes.iter().enumerate() {
+        value |= ((byte & 0x7f) as usize) << (7 * i);
+        if byte & 0x80 == 0 {
+            return (value, i + 1);
+        }
+    }
+    (value, bytes.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packs_and_unpacks() {
+        for key_len in [0, 1, 127, 128, 300, 20_000] {
+            let key = vec![b'k'; key_len];
+            let entry = Entry::new(&key, b"value\r\n\0", None);
+            assert_eq!(entry.key(), key.as_slice());
+            assert_eq!(entry.value(), b"value\r\n\0");
+            assert_eq!(entry.expires_at(), None);
+            let entry = Entry::new(&key, b"", Some(1234));
+            assert_eq!(entry.key(), key.as_slice());
+            assert_eq!(entry.value(), b"");
+            assert_eq!(entry.expires_at(), Some(1234));
+        }
+    }
+
+    #[test]
+    fn expiry_changes_keep_key_and_value() {
+        let mut entry = Entry::new(b"k", b"v", None);
+        entry.set_expires_at(Some(10));
+        assert_eq!((entry.key(), entry.value(), entry.expires_at()), (&b"k"[..], &b"v"[..], Some(10)));
+        assert!(entry.is_expired(10) && !entry.is_expired(9));
+        entry.set_expires_at(Some(20));
+        assert_eq!(entry.expires_at(), Some(20));
+        entry.set_expires_at(None);
+        assert_eq!((entry.key(), entry.value(), entry.expires_at()), (&b"k"[..], &b"v"[..], None));
+    }
+
+    #[test]
+    fn small_entry_is_one_small_allocation() {
+        assert_eq!(std::mem::size_of::<Entry>(), 16);
+        assert_eq!(Entry::new(&[0; 16], &[0; 16], None).data.len(), 34);
+    }
+}
