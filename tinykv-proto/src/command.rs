@@ -196,8 +196,7 @@ fn parse_set(args: &mut Args) -> Result<Set, CommandError> {
         let option = option.to_ascii_uppercase();
         match option.as_slice() {
             b"NX" | b"XX" if set.condition.is_none() => {
-                set.condition =
-                    Some(if option == b"NX" { SetCondition::IfAbsent } else { SetCondition::IfPresent });
+                set.condition = Some(if option == b"NX" { SetCondition::IfAbsent } else { SetCondition::IfPresent });
             }
             b"GET" if !set.get => set.get = true,
             b"KEEPTTL" if set.expiry.is_none() => set.expiry = Some(Expiry::Keep),
