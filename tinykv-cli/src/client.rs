@@ -1,0 +1,269 @@
+//! One connection to a TinyKV (or Redis) server: connect, skip the greeting, send commands, read replies.
+//!
+//! A TinyKV server started without `--no-greeting` says `+TinyKV ready` as soon as a client connects; Redis
+//! and `--no-greeting` say nothing until spoken to. The client never waits for a greeting: it sends at once,
+//! and if the very first reply on a connection is exactly that status line, it is dropped and the next reply
+//! is the answer. No command answers `+TinyKV ready`, so the rule can't eat a real reply, and it costs nothing
+//! against a silent server.
+
+use std::fmt;
+use std::io;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use futures::StreamExt;
+use tinykv_proto::codec::encode_request;
+use tinykv_proto::{ClientCodec, ProtocolError, Reply};
+use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio_util::codec::FramedRead;
+
+/// The status line a greeting TinyKV server sends on connect.
+pub const GREETING: &str = "TinyKV ready";
+
+/// How much encoded pipeline traffic is gathered before one write.
+const PIPELINE_CHUNK: usize = 64 * 1024;
+
+/// Where to connect, and how to log in once connected.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Host name or address, as the user wrote it (it is also the prompt).
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+    /// Sent with `AUTH` right after connecting, when given.
+    pub password: Option<String>,
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.host, self.port)
+    }
+}
+
+/// What can go wrong on the connection itself (error replies are not errors here: they are replies).
+#[derive(Debug)]
+pub enum ClientError {
+    /// The TCP connection could not be made.
+    Connect { target: String, source: io::Error },
+    /// The server closed the connection before answering.
+    Closed,
+    /// The socket failed, or the server sent something that is not RESP.
+    Broken(String),
+}
+
+impl fmt::Display for ClientError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientError::Connect { target, source } => {
+                write!(f, "Could not connect to {target}: {}", io_reason(source))
+            }
+            ClientError::Closed => f.write_str("Error: Server closed the connection"),
+            ClientError::Broken(why) => write!(f, "Error: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for ClientError {}
+
+impl From<io::Error> for ClientError {
+    fn from(err: io::Error) -> Self {
+        match err.kind() {
+            io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset | io::ErrorKind::UnexpectedEof => {
+                ClientError::Closed
+            }
+            _ => ClientError::Broken(io_reason(&err)),
+        }
+    }
+}
+
+impl From<ProtocolError> for ClientError {
+    fn from(err: ProtocolError) -> Self {
+        match err {
+            // The codec turns socket errors into text; a reset peer is still just a closed connection.
+            ProtocolError::Io(text) if text.contains("reset") || text.contains("Broken pipe") => ClientError::Closed,
+            ProtocolError::Io(text) => ClientError::Broken(text),
+            other => ClientError::Broken(format!("Protocol error: {other}")),
+        }
+    }
+}
+
+/// An OS error as a person reads it: `Connection refused`, without Rust's ` (os error 111)`.
+fn io_reason(err: &io::Error) -> String {
+    let text = err.to_string();
+    match text.find(" (os error") {
+        Some(cut) => text[..cut].to_owned(),
+        None => text,
+    }
+}
+
+/// Replies as they arrive, with the greeting taken out.
+struct Replies {
+    frames: FramedRead<OwnedReadHalf, ClientCodec>,
+    /// True until the first reply has been read: only the first can be the greeting.
+    maybe_greeting: bool,
+}
+
+impl Replies {
+    /// The next reply that answers a request.
+    async fn next(&mut self) -> Result<Reply, ClientError> {
+        loop {
+            let reply = self.frames.next().await.ok_or(ClientError::Closed)??;
+            if !self.take_greeting(&reply) {
+                return Ok(reply);
+            }
+        }
+    }
+
+    /// Whether `reply` is the greeting (and so is to be dropped).
+    fn take_greeting(&mut self, reply: &Reply) -> bool {
+        let first = std::mem::replace(&mut self.maybe_greeting, false);
+        first && matches!(reply, Reply::Status(text) if text == GREETING)
+    }
+}
+
+/// One open connection.
+pub struct Connection {
+    replies: Replies,
+    writer: OwnedWriteHalf,
+    buf: BytesMut,
+}
+
+impl Connection {
+    /// Connects to `target` and, if it has a password, logs in. A refused `AUTH` is reported on stderr but
+    /// leaves the connection open, as redis-cli does: the server will say `NOAUTH` to what follows.
+    pub async fn open(target: &Target) -> Result<Connection, ClientError> {
+        let stream = TcpStream::connect((target.host.as_str(), target.port))
+            .await
+            .map_err(|source| ClientError::Connect { target: target.to_string(), source })?;
+        // Interactive round trips must not wait for Nagle.
+        stream.set_nodelay(true)?;
+        let (read, writer) = stream.into_split();
+        let replies = Replies { frames: FramedRead::new(read, ClientCodec::default()), maybe_greeting: true };
+        let mut conn = Connection { replies, writer, buf: BytesMut::new() };
+        if let Some(password) = &target.password {
+            if let Reply::Error(text) = conn.execute(&[b"AUTH".as_slice(), password.as_bytes()]).await? {
+                eprintln!("AUTH failed: {text}");
+            }
+        }
+        Ok(conn)
+    }
+
+    /// Sends one command and waits for its reply.
+    pub async fn execute<T: AsRef<[u8]>>(&mut self, args: &[T]) -> Result<Reply, ClientError> {
+        self.buf.clear();
+        encode_request(args, &mut self.buf);
+        self.writer.write_all(&self.buf).await?;
+        self.replies.next().await
+    }
+
+    /// Sends every command that arrives on `commands` without waiting for replies, while reading the
+    /// replies concurrently; `on_reply` gets each outcome in the order the commands came. An `Err` item is
+    /// not sent: it is handed back in its place in the order, so local errors interleave correctly.
+    ///
+    /// Writing and reading at once is what keeps a long pipeline from deadlocking: the server stops reading
+    /// from a client that does not read its replies.
+    pub async fn pipeline<E>(
+        &mut self,
+        mut commands: mpsc::Receiver<Result<Vec<Vec<u8>>, E>>,
+        mut on_reply: impl FnMut(Result<Reply, E>),
+    ) -> Result<(), ClientError> {
+        // One slot per command in order: `None` waits for a reply, `Some(err)` is a local error.
+        let (order_tx, mut order_rx) = mpsc::unbounded_channel::<Option<E>>();
+        let Connection { replies, writer, buf } = self;
+        let send = async move {
+            while let Some(first) = commands.recv().await {
+                buf.clear();
+                let mut next = Some(first);
+                // Gather whatever is already waiting, so one write carries many commands.
+                while let Some(item) = next.take() {
+                    match item {
+                        Ok(args) => {
+                            encode_request(&args, buf);
+                            let _ = order_tx.send(None);
+                        }
+                        Err(err) => {
+                            let _ = order_tx.send(Some(err));
+                        }
+                    }
+                    if buf.len() < PIPELINE_CHUNK {
+                        next = commands.try_recv().ok();
+                    }
+                }
+                writer.write_all(buf).await?;
+            }
+            Ok::<(), ClientError>(())
+        };
+        let receive = async {
+            while let Some(slot) = order_rx.recv().await {
+                match slot {
+                    Some(err) => on_reply(Err(err)),
+                    None => on_reply(Ok(replies.next().await?)),
+                }
+            }
+            Ok::<(), ClientError>(())
+        };
+        tokio::try_join!(send, receive)?;
+        Ok(())
+    }
+
+    /// Checks, without blocking for more than a moment, whether the server has closed the connection.
+    /// Anything the server sent unasked (the greeting, or an error such as `max number of clients reached`
+    /// before it hangs up) is consumed; replies other than the greeting are returned so they can be shown.
+    pub async fn probe(&mut self) -> Result<Vec<Reply>, (ClientError, Vec<Reply>)> {
+        // A short timer, not zero: the runtime then polls the socket's readiness before giving up.
+        const PROBE: Duration = Duration::from_millis(1);
+        let mut unasked = Vec::new();
+        loop {
+            match tokio::time::timeout(PROBE, self.replies.frames.next()).await {
+                Err(_elapsed) => return Ok(unasked),
+                Ok(None) => return Err((ClientError::Closed, unasked)),
+                Ok(Some(Err(err))) => return Err((err.into(), unasked)),
+                Ok(Some(Ok(reply))) => {
+                    if !self.replies.take_greeting(&reply) {
+                        unasked.push(reply);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connect_errors_read_like_redis_cli() {
+        let err =
+            ClientError::Connect { target: "127.0.0.1:4040".to_owned(), source: io::Error::from_raw_os_error(111) };
+        assert_eq!(err.to_string(), "Could not connect to 127.0.0.1:4040: Connection refused");
+    }
+
+    #[test]
+    fn only_the_first_reply_can_be_the_greeting() {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let server = tokio::spawn(async move {
+                let (mut socket, _) = listener.accept().await.unwrap();
+                socket.write_all(b"+TinyKV ready\r\n").await.unwrap();
+                let mut buf = [0; 1024];
+                use tokio::io::AsyncReadExt;
+                // Each request is one small write from the client; answer each with the greeting text.
+                for _ in 0..2 {
+                    let _ = socket.read(&mut buf).await.unwrap();
+                    socket.write_all(b"+TinyKV ready\r\n").await.unwrap();
+                }
+            });
+            let target = Target { host: "127.0.0.1".to_owned(), port, password: None };
+            let mut conn = Connection::open(&target).await.unwrap();
+            assert_eq!(conn.execute(&["PING"]).await.unwrap(), Reply::status(GREETING));
+            assert_eq!(conn.execute(&["PING"]).await.unwrap(), Reply::status(GREETING));
+            server.await.unwrap();
+        });
+    }
+}

@@ -1,0 +1,323 @@
+//! Printing a [`Reply`] for people (pretty) or for scripts (raw), as redis-cli does.
+//!
+//! Pretty, for a terminal:
+//!
+//! ```text
+//! OK                        status
+//! "bar"                     bulk string: UTF-8 as is, control and invalid bytes escaped (\n, \x00)
+//! (nil)                     null
+//! (integer) 1               integer
+//! (error) ERR ...           error
+//! 1) "a"                    array, numbered; nested arrays indented under their number
+//! 2) 1) "b"
+//!    2) "c"
+//! (empty array)             empty array
+//! 1# "proto" => (integer) 3 map (RESP3)
+//! 1~ "a"                    set (RESP3)
+//! (double) 1.5              double (RESP3)
+//! (true)                    boolean (RESP3)
+//! ```
+//!
+//! Raw, for pipes: the bare bytes of a bulk string, `OK`, the integer, an empty line for null, one element per
+//! line for arrays (a map's key and value on one line, separated by a space), errors as `ERR ...`.
+
+use tinykv_proto::Reply;
+
+/// How replies are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    /// For people at a terminal.
+    Pretty,
+    /// For scripts and pipes.
+    Raw,
+}
+
+/// Renders `reply` in `style`, ending in a newline.
+pub fn render(reply: &Reply, style: Style) -> Vec<u8> {
+    let mut out = Vec::new();
+    match style {
+        Style::Pretty => pretty(reply, "", &mut out),
+        Style::Raw => {
+            raw(reply, &mut out);
+            out.push(b'\n');
+        }
+    }
+    out
+}
+
+/// Appends the pretty form of `reply`; `prefix` is the indentation of elements after the first in any array
+/// nested inside it (the first sits after its parent's number).
+fn pretty(reply: &Reply, prefix: &str, out: &mut Vec<u8>) {
+    match reply {
+        Reply::Status(text) => line(out, text.as_bytes()),
+        Reply::Error(text) => {
+            out.extend_from_slice(b"(error) ");
+            line(out, text.as_bytes());
+        }
+        Reply::Integer(n) => line(out, format!("(integer) {n}").as_bytes()),
+        Reply::Bulk(bytes) => {
+            quote(bytes, out);
+            out.push(b'\n');
+        }
+        Reply::Null => line(out, b"(nil)"),
+        Reply::Double(value) => line(out, format!("(double) {}", double(*value)).as_bytes()),
+        Reply::Boolean(value) => line(out, if *value { b"(true)" } else { b"(false)" }),
+        Reply::Verbatim(text) => line(out, text),
+        Reply::Array(items) => aggregate(items.iter().map(Entry::Item), items.len(), ')', "(empty array)", prefix, out),
+        Reply::Set(items) => aggregate(items.iter().map(Entry::Item), items.len(), '~', "(empty set)", prefix, out),
+        Reply::Map(pairs) => {
+            aggregate(pairs.iter().map(|(k, v)| Entry::Pair(k, v)), pairs.len(), '#', "(empty hash)", prefix, out)
+        }
+    }
+}
+
+/// One numbered entry of an aggregate: an element, or a map's key and value.
+enum Entry<'a> {
+    Item(&'a Reply),
+    Pair(&'a Reply, &'a Reply),
+}
+
+/// Numbered entries, the numbers right-aligned to the widest: ` 9) ...` then `10) ...`.
+fn aggregate<'a>(
+    entries: impl Iterator<Item = Entry<'a>>,
+    len: usize,
+    mark: char,
+    empty: &str,
+    prefix: &str,
+    out: &mut Vec<u8>,
+) {
+    if len == 0 {
+        line(out, empty.as_bytes());
+        return;
+    }
+    let width = len.to_string().len();
+    // Nested aggregates line up under the first character after this level's `N) `.
+    let inner = format!("{prefix}{}", " ".repeat(width + 2));
+    for (i, entry) in entries.enumerate() {
+        if i > 0 {
+            out.extend_from_slice(prefix.as_bytes());
+        }
+        out.extend_from_slice(format!("{:>width$}{mark} ", i + 1).as_bytes());
+        match entry {
+            Entry::Item(item) => pretty(item, &inner, out),
+            Entry::Pair(key, value) => {
+                pretty(key, &inner, out);
+                out.pop(); // the key's newline: the value follows on the same line
+                out.extend_from_slice(b" => ");
+                if is_nonempty_aggregate(value) {
+                    // A nested aggregate starts on its own line, every entry indented (redis-cli does the same).
+                    out.push(b'\n');
+                    out.extend_from_slice(inner.as_bytes());
+                }
+                pretty(value, &inner, out);
+            }
+        }
+    }
+}
+
+fn is_nonempty_aggregate(reply: &Reply) -> bool {
+    match reply {
+        Reply::Array(items) | Reply::Set(items) => !items.is_empty(),
+        Reply::Map(pairs) => !pairs.is_empty(),
+        _ => false,
+    }
+}
+
+fn line(out: &mut Vec<u8>, text: &[u8]) {
+    out.extend_from_slice(text);
+    out.push(b'\n');
+}
+
+/// Appends `bytes` in double quotes: valid UTF-8 as is, except control characters, quotes and backslashes,
+/// which are escaped; bytes that are not valid UTF-8 as `\xNN`.
+pub fn quote(bytes: &[u8], out: &mut Vec<u8>) {
+    out.push(b'"');
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '"' => out.extend_from_slice(b"\\\""),
+                '\\' => out.extend_from_slice(b"\\\\"),
+                '\n' => out.extend_from_slice(b"\\n"),
+                '\r' => out.extend_from_slice(b"\\r"),
+                '\t' => out.extend_from_slice(b"\\t"),
+                '\x07' => out.extend_from_slice(b"\\a"),
+                '\x08' => out.extend_from_slice(b"\\b"),
+                c if c.is_control() => {
+                    let mut utf8 = [0; 4];
+                    for byte in c.encode_utf8(&mut utf8).bytes() {
+                        out.extend_from_slice(format!("\\x{byte:02x}").as_bytes());
+                    }
+                }
+                c => {
+                    let mut utf8 = [0; 4];
+                    out.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
+                }
+            }
+        }
+        for byte in chunk.invalid() {
+            out.extend_from_slice(format!("\\x{byte:02x}").as_bytes());
+        }
+    }
+    out.push(b'"');
+}
+
+/// Appends the raw form of `reply`, without the final newline.
+fn raw(reply: &Reply, out: &mut Vec<u8>) {
+    match reply {
+        Reply::Status(text) | Reply::Error(text) => out.extend_from_slice(text.as_bytes()),
+        Reply::Integer(n) => out.extend_from_slice(n.to_string().as_bytes()),
+        Reply::Bulk(bytes) | Reply::Verbatim(bytes) => out.extend_from_slice(bytes),
+        Reply::Null => {}
+        Reply::Double(value) => out.extend_from_slice(double(*value).as_bytes()),
+        Reply::Boolean(value) => out.extend_from_slice(if *value { b"(true)" } else { b"(false)" }),
+        Reply::Array(items) | Reply::Set(items) => {
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b'\n');
+                }
+                raw(item, out);
+            }
+        }
+        Reply::Map(pairs) => {
+            for (i, (key, value)) in pairs.iter().enumerate() {
+                if i > 0 {
+                    out.push(b'\n');
+                }
+                raw(key, out);
+                out.push(b' ');
+                raw(value, out);
+            }
+        }
+    }
+}
+
+/// A double as Redis prints one: no fraction for whole numbers, `inf`, `-inf`, `nan`.
+fn double(value: f64) -> String {
+    if value.is_nan() {
+        "nan".to_owned()
+    } else if value.is_infinite() {
+        if value > 0.0 { "inf" } else { "-inf" }.to_owned()
+    } else {
+        value.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+
+    fn pretty(reply: &Reply) -> String {
+        String::from_utf8(render(reply, Style::Pretty)).unwrap()
+    }
+
+    fn raw(reply: &Reply) -> Vec<u8> {
+        render(reply, Style::Raw)
+    }
+
+    fn strings(items: &[&str]) -> Reply {
+        Reply::Array(items.iter().map(Reply::bulk).collect())
+    }
+
+    #[test]
+    fn pretty_scalars() {
+        assert_eq!(pretty(&Reply::ok()), "OK\n");
+        assert_eq!(pretty(&Reply::bulk("bar")), "\"bar\"\n");
+        assert_eq!(pretty(&Reply::Null), "(nil)\n");
+        assert_eq!(pretty(&Reply::Integer(1)), "(integer) 1\n");
+        assert_eq!(pretty(&Reply::Integer(-42)), "(integer) -42\n");
+        assert_eq!(pretty(&Reply::error("ERR unknown command 'foo'")), "(error) ERR unknown command 'foo'\n");
+        assert_eq!(pretty(&Reply::Double(1.5)), "(double) 1.5\n");
+        assert_eq!(pretty(&Reply::Double(3.0)), "(double) 3\n");
+        assert_eq!(pretty(&Reply::Double(f64::NEG_INFINITY)), "(double) -inf\n");
+        assert_eq!(pretty(&Reply::Boolean(true)), "(true)\n");
+        assert_eq!(pretty(&Reply::Boolean(false)), "(false)\n");
+        assert_eq!(pretty(&Reply::Verbatim(Bytes::from_static(b"# Server\r\nversion:1"))), "# Server\r\nversion:1\n");
+    }
+
+    #[test]
+    fn pretty_bulk_shows_utf8_and_escapes_the_rest() {
+        assert_eq!(pretty(&Reply::bulk("héllo wörld ✓")), "\"héllo wörld ✓\"\n");
+        assert_eq!(pretty(&Reply::bulk("a\nb\r\t\"q\"\\")), "\"a\\nb\\r\\t\\\"q\\\"\\\\\"\n");
+        assert_eq!(pretty(&Reply::bulk(b"\x00\x01\x7f\x07\x08")), "\"\\x00\\x01\\x7f\\a\\b\"\n");
+        assert_eq!(pretty(&Reply::bulk(b"ok\xff\xfe\xc3")), "\"ok\\xff\\xfe\\xc3\"\n");
+        assert_eq!(pretty(&Reply::bulk("")), "\"\"\n");
+    }
+
+    #[test]
+    fn pretty_arrays() {
+        assert_eq!(pretty(&strings(&["a", "b"])), "1) \"a\"\n2) \"b\"\n");
+        assert_eq!(pretty(&Reply::Array(vec![])), "(empty array)\n");
+        let mixed = Reply::Array(vec![Reply::Integer(1), Reply::Null, Reply::ok(), Reply::error("ERR x")]);
+        assert_eq!(pretty(&mixed), "1) (integer) 1\n2) (nil)\n3) OK\n4) (error) ERR x\n");
+    }
+
+    #[test]
+    fn pretty_numbers_align_past_nine() {
+        let ten: Vec<String> = (1..=10).map(|n| n.to_string()).collect();
+        let ten: Vec<&str> = ten.iter().map(String::as_str).collect();
+        let text = pretty(&strings(&ten));
+        assert!(text.starts_with(" 1) \"1\"\n 2) \"2\"\n"), "{text}");
+        assert!(text.ends_with(" 9) \"9\"\n10) \"10\"\n"), "{text}");
+    }
+
+    #[test]
+    fn pretty_nested_arrays_indent_like_redis_cli() {
+        // SCAN 0 as redis-cli prints it.
+        let scan = Reply::Array(vec![Reply::bulk("0"), strings(&["l", "a"])]);
+        assert_eq!(pretty(&scan), "1) \"0\"\n2) 1) \"l\"\n   2) \"a\"\n");
+        // Three levels, with a two-digit outer count.
+        let mut outer: Vec<Reply> = (0..9).map(Reply::Integer).collect();
+        outer.push(Reply::Array(vec![Reply::bulk("x"), Reply::Array(vec![Reply::bulk("y"), Reply::bulk("z")])]));
+        outer.push(Reply::Array(vec![]));
+        let text = pretty(&Reply::Array(outer));
+        assert!(text.ends_with("10) 1) \"x\"\n    2) 1) \"y\"\n       2) \"z\"\n11) (empty array)\n"), "{text}");
+        // The first element of a nested array sits on its parent's line.
+        let first = Reply::Array(vec![strings(&["a", "b"]), strings(&["c"])]);
+        assert_eq!(pretty(&first), "1) 1) \"a\"\n   2) \"b\"\n2) 1) \"c\"\n");
+    }
+
+    #[test]
+    fn pretty_resp3_aggregates() {
+        let map = Reply::Map(vec![
+            (Reply::bulk("server"), Reply::bulk("tinykv")),
+            (Reply::bulk("proto"), Reply::Integer(3)),
+            (Reply::bulk("modules"), Reply::Array(vec![])),
+        ]);
+        assert_eq!(
+            pretty(&map),
+            "1# \"server\" => \"tinykv\"\n2# \"proto\" => (integer) 3\n3# \"modules\" => (empty array)\n"
+        );
+        let nested =
+            Reply::Map(vec![(Reply::bulk("get"), Reply::Map(vec![(Reply::bulk("since"), Reply::bulk("1.0.0"))]))]);
+        assert_eq!(pretty(&nested), "1# \"get\" => \n   1# \"since\" => \"1.0.0\"\n");
+        let set = Reply::Set(vec![Reply::bulk("a"), Reply::bulk("b")]);
+        assert_eq!(pretty(&set), "1~ \"a\"\n2~ \"b\"\n");
+        assert_eq!(pretty(&Reply::Set(vec![])), "(empty set)\n");
+        assert_eq!(pretty(&Reply::Map(vec![])), "(empty hash)\n");
+    }
+
+    #[test]
+    fn raw_scalars() {
+        assert_eq!(raw(&Reply::ok()), b"OK\n");
+        assert_eq!(raw(&Reply::bulk("bar")), b"bar\n");
+        assert_eq!(raw(&Reply::bulk(b"\x00\xff\n")), b"\x00\xff\n\n");
+        assert_eq!(raw(&Reply::Null), b"\n");
+        assert_eq!(raw(&Reply::Integer(7)), b"7\n");
+        assert_eq!(raw(&Reply::error("ERR bad")), b"ERR bad\n");
+        assert_eq!(raw(&Reply::Double(2.5)), b"2.5\n");
+        assert_eq!(raw(&Reply::Boolean(true)), b"(true)\n");
+        assert_eq!(raw(&Reply::Verbatim(Bytes::from_static(b"a:1"))), b"a:1\n");
+    }
+
+    #[test]
+    fn raw_aggregates_one_element_per_line() {
+        assert_eq!(raw(&strings(&["a", "b", "c d"])), b"a\nb\nc d\n");
+        assert_eq!(raw(&Reply::Array(vec![])), b"\n");
+        let nested = Reply::Array(vec![Reply::bulk("0"), strings(&["x", "y"]), Reply::Null]);
+        assert_eq!(raw(&nested), b"0\nx\ny\n\n");
+        let map = Reply::Map(vec![(Reply::bulk("proto"), Reply::Integer(3)), (Reply::bulk("id"), Reply::Integer(9))]);
+        assert_eq!(raw(&map), b"proto 3\nid 9\n");
+    }
+}

@@ -1,0 +1,266 @@
+//! The interactive REPL: rustyline for editing, history, completion and hints; [`Session`] for the rest.
+//!
+//! Completion, hints and help all come from `tinykv_proto::COMMANDS`, the table the server checks arity
+//! against, so the REPL offers exactly what the server accepts. Reading a line blocks in rustyline; each
+//! command then runs on the current-thread runtime.
+
+use std::borrow::Cow;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use rustyline::completion::{Completer, Pair};
+use rustyline::error::ReadlineError;
+use rustyline::highlight::Highlighter;
+use rustyline::hint::{Hint, Hinter};
+use rustyline::history::FileHistory;
+use rustyline::{CompletionType, Config, Context, Editor, Helper, Validator};
+use tinykv_proto::table::{lookup, CommandSpec};
+use tinykv_proto::COMMANDS;
+use tokio::runtime::Runtime;
+
+use crate::args;
+use crate::help::help;
+use crate::session::Session;
+
+/// Words the REPL itself understands; completed along with the server's commands.
+const REPL_WORDS: &[&str] = &["HELP", "EXIT", "CLEAR"];
+
+/// How many lines of history are kept.
+const HISTORY_SIZE: usize = 1000;
+
+/// Grey, for hints: visible, but plainly not part of the line.
+const GREY: &str = "\x1b[90m";
+const RESET: &str = "\x1b[0m";
+
+/// Runs the REPL until `quit`, `exit` or Ctrl-D; returns the session for its final flush.
+pub fn run(runtime: &Runtime, mut session: Session, history: Option<PathBuf>) -> anyhow::Result<Session> {
+    let config = Config::builder()
+        .max_history_size(HISTORY_SIZE)
+        .context("history size")?
+        .history_ignore_dups(true)
+        .context("history settings")?
+        .auto_add_history(false)
+        .completion_type(CompletionType::Circular)
+        .build();
+    let mut editor: Editor<ReplHelper, FileHistory> =
+        Editor::with_config(config).context("starting the line editor")?;
+    editor.set_helper(Some(ReplHelper));
+    if let Some(path) = &history {
+        // A missing file is the normal first run; an unreadable one is not worth stopping for.
+        let _ = editor.load_history(path);
+    }
+
+    runtime.block_on(session.connect());
+    loop {
+        runtime.block_on(session.check());
+        let prompt =
+            if session.is_connected() { format!("{}> ", session.target()) } else { "not connected> ".to_owned() };
+        let line = match editor.readline(&prompt) {
+            Ok(line) => line,
+            Err(ReadlineError::Interrupted) => continue,
+            Err(ReadlineError::Eof) => break,
+            Err(err) => return Err(err).context("reading a line"),
+        };
+        if line.trim().is_empty() {
+            continue;
+        }
+        if !is_sensitive(&line) {
+            let _ = editor.add_history_entry(line.as_str());
+            if let Some(path) = &history {
+                // Saved as we go, so a killed REPL keeps its history.
+                if let Err(err) = editor.append_history(path) {
+                    session.printer.problem(format!("Could not save history to {}: {err}", path.display()));
+                }
+            }
+        }
+        let words = match args::split(line.as_bytes()) {
+            Ok(words) => words,
+            Err(err) => {
+                session.printer.problem(err);
+                continue;
+            }
+        };
+        let name = String::from_utf8_lossy(&words[0]).to_ascii_lowercase();
+        match name.as_str() {
+            "quit" | "exit" => break,
+            "help" | "?" => {
+                let topic: Vec<String> = words[1..].iter().map(|w| String::from_utf8_lossy(w).into_owned()).collect();
+                session.printer.text(&help(&topic));
+                session.printer.flush();
+            }
+            "clear" => editor.clear_screen().context("clearing the screen")?,
+            _ => {
+                runtime.block_on(async {
+                    // Notice a connection that died while the user typed: reconnecting before sending is safe.
+                    session.check().await;
+                    session.run(&words).await;
+                });
+            }
+        }
+    }
+    Ok(session)
+}
+
+/// Whether a line carries a password (`AUTH`, `HELLO ... AUTH`) and so stays out of the history file.
+fn is_sensitive(line: &str) -> bool {
+    let mut words = line.split_whitespace().map(str::to_ascii_lowercase);
+    match words.next().as_deref() {
+        Some("auth") => true,
+        Some("hello") => words.any(|word| word == "auth"),
+        _ => false,
+    }
+}
+
+/// rustyline's helper: completion, hints and their colour from the command table.
+#[derive(Helper, Validator)]
+pub struct ReplHelper;
+
+impl Completer for ReplHelper {
+    type Candidate = Pair;
+
+    fn complete(&self, line: &str, pos: usize, _ctx: &Context<'_>) -> rustyline::Result<(usize, Vec<Pair>)> {
+        Ok(complete(&line[..pos]))
+    }
+}
+
+impl Hinter for ReplHelper {
+    type Hint = ArgHint;
+
+    fn hint(&self, line: &str, pos: usize, _ctx: &Context<'_>) -> Option<ArgHint> {
+        // Only at the end of the line: a hint in the middle would cover what follows.
+        (pos == line.len()).then(|| hint(line)).flatten().map(ArgHint)
+    }
+}
+
+impl Highlighter for ReplHelper {
+    fn highlight_hint<'h>(&self, hint: &'h str) -> Cow<'h, str> {
+        Cow::Owned(format!("{GREY}{hint}{RESET}"))
+    }
+}
+
+/// The argument syntax shown after the cursor. It only shows: Right arrow does not insert it, since
+/// `key value [NX|XX]` is a description, not text to send.
+pub struct ArgHint(String);
+
+impl Hint for ArgHint {
+    fn display(&self) -> &str {
+        &self.0
+    }
+
+    fn completion(&self) -> Option<&str> {
+        None
+    }
+}
+
+/// Completes the word before the cursor: a command name first, then a container's subcommand
+/// (`client se` → `client setname`). Names come back in lower case if the user typed lower case, else upper.
+fn complete(before: &str) -> (usize, Vec<Pair>) {
+    let start = before.rfind(|c: char| c.is_ascii_whitespace()).map_or(0, |i| i + 1);
+    let prefix = &before[start..];
+    let earlier: Vec<&str> = before[..start].split_ascii_whitespace().collect();
+    let names: Vec<&str> = match earlier.as_slice() {
+        [] => COMMANDS.iter().map(|spec| spec.name).chain(REPL_WORDS.iter().copied()).collect(),
+        [command] => {
+            lookup(command.as_bytes()).map_or(Vec::new(), |spec| spec.subcommands.iter().map(|s| s.name).collect())
+        }
+        _ => Vec::new(),
+    };
+    let lower = prefix.chars().any(|c| c.is_ascii_lowercase());
+    let candidates = names
+        .into_iter()
+        .filter(|name| name.len() >= prefix.len() && name[..prefix.len()].eq_ignore_ascii_case(prefix))
+        .map(|name| {
+            let name = if lower { name.to_ascii_lowercase() } else { name.to_owned() };
+            Pair { display: name.clone(), replacement: name }
+        })
+        .collect();
+    (start, candidates)
+}
+
+/// The arguments still to type for the command on `line`, or `None` if it names no known command.
+///
+/// ```text
+/// "set"          -> " key value [NX|XX] ..."
+/// "set "         -> "key value [NX|XX] ..."
+/// "set k "       -> "value [NX|XX] ..."
+/// "client setn"  -> None (not a subcommand yet)
+/// ```
+fn hint(line: &str) -> Option<String> {
+    let words: Vec<&str> = line.split_ascii_whitespace().collect();
+    let (first, rest) = words.split_first()?;
+    let spec = lookup(first.as_bytes())?;
+    let (syntax, typed) = match rest.split_first() {
+        Some((sub, after)) if !spec.subcommands.is_empty() => {
+            let sub: &CommandSpec = spec.subcommand(sub.as_bytes())?;
+            (sub.args, after.len())
+        }
+        _ => (spec.args, rest.len()),
+    };
+    let remaining = skip_typed(syntax, typed);
+    if remaining.is_empty() {
+        return None;
+    }
+    let space = if line.ends_with(|c: char| c.is_ascii_whitespace()) { "" } else { " " };
+    Some(format!("{space}{remaining}"))
+}
+
+/// Drops the first `typed` required arguments from `syntax`; optional parts (`[...]`) stay, since the
+/// user may still add them.
+fn skip_typed(syntax: &str, typed: usize) -> &str {
+    let mut rest = syntax.trim_start();
+    for _ in 0..typed {
+        if rest.starts_with('[') {
+            break;
+        }
+        rest = rest.split_once(' ').map_or("", |(_, after)| after).trim_start();
+    }
+    rest
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn completions(before: &str) -> Vec<String> {
+        complete(before).1.into_iter().map(|pair| pair.replacement).collect()
+    }
+
+    #[test]
+    fn completes_command_names_in_the_case_typed() {
+        let got = completions("se");
+        assert_eq!(got.first().map(String::as_str), Some("set"));
+        assert!(got.contains(&"setnx".to_owned()) && got.contains(&"select".to_owned()), "{got:?}");
+        assert!(got.iter().all(|name| name.starts_with("se")));
+        assert_eq!(completions("GETD"), ["GETDEL"]);
+        assert_eq!(complete("  ge").0, 2);
+        assert!(completions("zz").is_empty());
+    }
+
+    #[test]
+    fn completes_subcommands() {
+        assert_eq!(completions("client setn"), ["setname"]);
+        assert_eq!(complete("client setn").0, 7);
+        assert!(completions("get foo ba").is_empty());
+    }
+
+    #[test]
+    fn hints_show_what_is_left_to_type() {
+        let set = lookup(b"set").unwrap().args;
+        assert_eq!(hint("set").unwrap(), format!(" {set}"));
+        assert_eq!(hint("set ").unwrap(), set);
+        assert!(hint("SET k ").unwrap().starts_with("value [NX|XX]"));
+        assert!(hint("set k v ").unwrap().starts_with("[NX|XX]"));
+        assert_eq!(hint("get k"), None);
+        assert_eq!(hint("nosuch "), None);
+        assert_eq!(hint(""), None);
+        assert_eq!(hint("client setname ").as_deref(), Some("connection-name"));
+    }
+
+    #[test]
+    fn passwords_stay_out_of_history() {
+        assert!(is_sensitive("AUTH secret"));
+        assert!(is_sensitive("hello 3 auth default secret"));
+        assert!(!is_sensitive("set auth x"));
+        assert!(!is_sensitive("hello 3"));
+    }
+}
