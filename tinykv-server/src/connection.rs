@@ -22,6 +22,7 @@ use tokio::net::TcpStream;
 use tokio_util::codec::Decoder;
 use tokio_util::sync::CancellationToken;
 
+use crate::aof::Aof;
 use crate::execute::{self, Session};
 use crate::server::{Shared, SHUTDOWN_GRACE};
 
@@ -62,6 +63,8 @@ struct Connection<'a> {
     write_buf: BytesMut,
     high_water: usize,
     idle_timeout: Option<Duration>,
+    /// Whether this connection recorded writes in the append-only file that are not yet committed.
+    unlogged: bool,
 }
 
 impl<'a> Connection<'a> {
@@ -77,6 +80,7 @@ impl<'a> Connection<'a> {
             write_buf: BytesMut::with_capacity(READ_CHUNK),
             high_water: config.output_high_water.max(1) as usize,
             idle_timeout: (config.timeout > 0).then(|| Duration::from_secs(config.timeout)),
+            unlogged: false,
         }
     }
 
@@ -138,7 +142,14 @@ impl<'a> Connection<'a> {
                     return Err(End::Protocol(err));
                 }
             };
+            let written_keys = self.shared.aof.as_ref().and_then(|_| Aof::keys_written(&request));
             let reply = self.handle(request);
+            if let (Some(aof), Some(keys)) = (&self.shared.aof, written_keys) {
+                if !reply.is_error() {
+                    aof.record(&self.shared.db, &keys);
+                    self.unlogged = true;
+                }
+            }
             reply.encode(self.session.protocol, &mut self.write_buf);
             if self.session.quit {
                 return Err(End::Quit);
@@ -157,6 +168,12 @@ impl<'a> Connection<'a> {
     }
 
     async fn flush(&mut self) -> std::io::Result<()> {
+        // Writes reach the append-only file before their replies reach the client.
+        if std::mem::take(&mut self.unlogged) {
+            if let Some(aof) = &self.shared.aof {
+                aof.commit().map_err(std::io::Error::other)?;
+            }
+        }
         self.stream.write_all(&self.write_buf).await?;
         self.write_buf.clear();
         Ok(())

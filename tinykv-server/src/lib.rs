@@ -4,6 +4,7 @@
 //! the path of one request: [`connection`] reads and batches, `tinykv_proto` parses,
 //! [`execute`] runs a command against the [`db`], and the reply goes back the same way.
 
+pub mod aof;
 pub mod auth;
 pub mod config;
 pub mod connection;
@@ -14,4 +15,4 @@ pub mod glob;
 pub mod server;
 
 pub use config::Config;
-pub use server::run;
+pub use server::{run, ServerError};

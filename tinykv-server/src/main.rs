@@ -29,15 +29,16 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = TcpListener::bind((config.bind.as_str(), config.port))
         .await
         .with_context(|| format!("binding {}:{}", config.bind, config.port))?;
-    let addr = listener.local_addr().context("reading the bound address")?;
-    tracing::info!("listening on {addr}");
-
     let shutdown = CancellationToken::new();
-    let server = tokio::spawn(tinykv_server::run(listener, config, shutdown.clone()));
-    wait_for_signal().await?;
+    let mut server = tokio::spawn(tinykv_server::run(listener, config, shutdown.clone()));
+    tokio::select! {
+        // The server ends on its own only when it cannot start (e.g. a corrupt append-only file).
+        result = &mut server => return result.context("server task failed")?.context("cannot start"),
+        signal = wait_for_signal() => signal?,
+    }
     tracing::info!("shutting down");
     shutdown.cancel();
-    server.await.context("server task failed")?;
+    server.await.context("server task failed")?.context("shutting down")?;
     tracing::info!("bye");
     Ok(())
 }

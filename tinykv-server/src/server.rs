@@ -10,9 +10,20 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::Config;
+use thiserror::Error;
+
+use crate::aof::{Aof, AofError};
+use crate::config::{AppendFsync, Config};
 use crate::connection;
 use crate::db::Db;
+
+/// Why the server could not start.
+#[derive(Debug, Error)]
+pub enum ServerError {
+    /// The append-only file could not be replayed or opened.
+    #[error(transparent)]
+    Aof(#[from] AofError),
+}
 
 /// Counters for `INFO stats`, updated without locks.
 #[derive(Debug, Default)]
@@ -39,20 +50,33 @@ pub struct Shared {
     pub started: Instant,
     /// The port actually bound (differs from the config's when it asked for 0).
     pub port: u16,
+    /// The append-only file, with `--appendonly`.
+    pub aof: Option<Aof>,
     next_client_id: AtomicU64,
 }
 
 impl Shared {
-    /// Shared state for a server bound to `port`.
-    pub fn new(config: Config, port: u16) -> Shared {
-        Shared {
-            db: Db::new(Self::SHARDS),
+    /// Shared state for a server bound to `port`, with the append-only file (if configured)
+    /// replayed into the keyspace.
+    pub fn open(config: Config, port: u16) -> Result<Shared, ServerError> {
+        let db = Db::new(Self::SHARDS);
+        let aof = match &config.appendonly {
+            Some(path) => {
+                let (aof, replayed) = Aof::open(path, config.appendfsync, &db)?;
+                tracing::info!(path = %path.display(), records = replayed.records, keys = db.len(), "append-only file loaded");
+                Some(aof)
+            }
+            None => None,
+        };
+        Ok(Shared {
+            db,
             config,
             stats: Stats::default(),
             started: Instant::now(),
             port,
+            aof,
             next_client_id: AtomicU64::new(1),
-        }
+        })
     }
 
     /// Shards in the keyspace: a power of two, several per core, so two clients rarely wait for
@@ -76,15 +100,23 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 /// How long connections get to finish and flush at shutdown.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(1500);
 
-/// Serves clients on `listener` until `shutdown` is cancelled, then waits (up to
-/// [`SHUTDOWN_GRACE`]) for every connection to finish the requests it has read and flush.
-pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationToken) {
-    let port = listener.local_addr().map(|addr| addr.port()).unwrap_or(config.port);
-    let shared = Arc::new(Shared::new(config, port));
+/// Loads the append-only file (if any), logs `listening on <addr>`, and serves clients on
+/// `listener` until `shutdown` is cancelled; then waits (up to [`SHUTDOWN_GRACE`]) for every
+/// connection to finish the requests it has read and flush, and syncs the append-only file last.
+pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationToken) -> Result<(), ServerError> {
+    let addr = listener.local_addr().ok();
+    let port = addr.map_or(config.port, |addr| addr.port());
+    let shared = Arc::new(Shared::open(config, port)?);
+    if let Some(addr) = addr {
+        tracing::info!("listening on {addr}");
+    }
     let permits = Arc::new(Semaphore::new(shared.config.max_clients));
     let tracker = TaskTracker::new();
 
     tracker.spawn(sweep_expired(Arc::clone(&shared), shutdown.clone()));
+    if shared.aof.as_ref().is_some_and(|aof| aof.fsync_policy() == AppendFsync::Everysec) {
+        tracker.spawn(sync_every_second(Arc::clone(&shared), shutdown.clone()));
+    }
 
     loop {
         let accepted = tokio::select! {
@@ -122,6 +154,28 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
     tracker.close();
     if tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait()).await.is_err() {
         tracing::warn!("some connections did not finish in time");
+    }
+    if let Some(aof) = &shared.aof {
+        if let Err(err) = aof.sync() {
+            tracing::error!(%err, "final sync of the append-only file failed");
+        }
+    }
+    Ok(())
+}
+
+/// `--appendfsync everysec`: fsync the append-only file once a second, off the async workers.
+async fn sync_every_second(shared: Arc<Shared>, shutdown: CancellationToken) {
+    let mut interval = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = interval.tick() => {}
+        }
+        let shared = Arc::clone(&shared);
+        let synced = tokio::task::spawn_blocking(move || shared.aof.as_ref().map(Aof::sync)).await;
+        if let Ok(Some(Err(err))) = synced {
+            tracing::error!(%err, "fsync of the append-only file failed");
+        }
     }
 }
 

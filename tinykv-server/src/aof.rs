@@ -1,0 +1,272 @@
+//! The append-only file: every write is logged, in RESP, before its reply leaves.
+//!
+//! What is logged is the *effect* of a write, not its words: after a write command runs, the state
+//! of each key it names is read back and appended as one of
+//!
+//! ```text
+//! SET key value                 the key exists without a time to live
+//! SET key value PXAT <unix ms>  the key exists and expires then
+//! DEL key                       the key does not exist
+//! FLUSHALL                      after FLUSHDB / FLUSHALL
+//! ```
+//!
+//! so `INCR`, `APPEND`, `EXPIRE 10`, `RENAME` and the rest replay exactly, relative times become
+//! absolute, and replay needs only three commands. Read-back and append happen under one lock, so
+//! the order in the file is the order in which states were observed, and the last record of a key
+//! is its final state.
+//!
+//! Records collect in memory; the connection calls [`Aof::commit`] before it flushes replies, so a
+//! whole pipelined batch costs one `write` (and, with `always`, one fsync shared by every client
+//! whose records it carries).
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use bytes::{Bytes, BytesMut};
+use parking_lot::Mutex;
+use thiserror::Error;
+use tinykv_proto::codec::encode_request;
+use tinykv_proto::request::{Limits, RequestDecoder};
+use tinykv_proto::table::{self, CommandSpec};
+use tinykv_proto::Request;
+
+use crate::config::AppendFsync;
+use crate::db::Db;
+
+/// Why the append-only file could not be used.
+#[derive(Debug, Error)]
+pub enum AofError {
+    /// Opening, reading or writing the file failed.
+    #[error("append-only file {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// The file holds something that is not a record TinyKV wrote, at this byte offset.
+    #[error("append-only file {path} is corrupt at byte offset {offset}: {what}")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// Where the bad record starts.
+        offset: u64,
+        /// What is wrong there.
+        what: String,
+    },
+}
+
+/// What replay found, for the start-up log.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Replayed {
+    /// Records applied.
+    pub records: u64,
+    /// Bytes of a cut-off last record that were dropped (0 when the file ended cleanly).
+    pub truncated_bytes: u64,
+}
+
+struct Inner {
+    file: File,
+    /// Records not yet written to the file.
+    pending: BytesMut,
+    /// Whether bytes were written since the last fsync.
+    unsynced: bool,
+}
+
+/// An open append-only file.
+pub struct Aof {
+    path: PathBuf,
+    fsync: AppendFsync,
+    inner: Mutex<Inner>,
+}
+
+impl Aof {
+    /// Replays `path` into `db` (when it exists), drops a cut-off last record with a warning, and
+    /// opens the file for appending.
+    pub fn open(path: &Path, fsync: AppendFsync, db: &Db) -> Result<(Aof, Replayed), AofError> {
+        let io = |source| AofError::Io { path: path.to_owned(), source };
+        let replayed = match File::open(path) {
+            Ok(file) => replay(path, file, db)?,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Replayed::default(),
+            Err(err) => return Err(io(err)),
+        };
+        let file = OpenOptions::new().create(true).append(true).open(path).map_err(io)?;
+        let inner = Inner { file, pending: BytesMut::new(), unsynced: false };
+        Ok((Aof { path: path.to_owned(), fsync, inner: Mutex::new(inner) }, replayed))
+    }
+
+    /// The keys whose state a request changes, if it is a write; read before the request runs,
+    /// since running it consumes the arguments.
+    pub fn keys_written(request: &Request) -> Option<Vec<Bytes>> {
+        let spec = table::lookup(&request.args[0])?;
+        if !spec.flags.contains(&"write") {
+            return None;
+        }
+        Some(key_arguments(spec, &request.args))
+    }
+
+    /// Appends the current state of `keys` (or a `FLUSHALL` when there are none: the only writes
+    /// without keys are the flushes) to the pending records.
+    pub fn record(&self, db: &Db, keys: &[Bytes]) {
+        let mut inner = self.inner.lock();
+        if keys.is_empty() {
+            encode_request(&[&b"FLUSHALL"[..]], &mut inner.pending);
+        }
+        for key in keys {
+            db.with_key(key, |slot| match (slot.value(), slot.expires_at().flatten()) {
+                (Some(value), None) => encode_request(&[&b"SET"[..], key, value], &mut inner.pending),
+                (Some(value), Some(at)) => {
+                    let at = at.to_string();
+                    encode_request(&[&b"SET"[..], key, value, b"PXAT", at.as_bytes()], &mut inner.pending)
+                }
+                (None, _) => encode_request(&[&b"DEL"[..], key], &mut inner.pending),
+            });
+        }
+    }
+
+    /// Writes the pending records, and fsyncs them under `--appendfsync always`. Called before
+    /// replies are flushed, so no write is acknowledged before it is in the file.
+    pub fn commit(&self) -> Result<(), AofError> {
+        let mut inner = self.inner.lock();
+        if !inner.pending.is_empty() {
+            let Inner { file, pending, unsynced } = &mut *inner;
+            file.write_all(pending).map_err(|source| self.io(source))?;
+            pending.clear();
+            *unsynced = true;
+        }
+        if self.fsync == AppendFsync::Always {
+            self.sync_locked(&mut inner)?;
+        }
+        Ok(())
+    }
+
+    /// Writes what is pending and fsyncs: once a second under `everysec`, and at shutdown.
+    pub fn sync(&self) -> Result<(), AofError> {
+        self.commit()?;
+        let mut inner = self.inner.lock();
+        self.sync_locked(&mut inner)
+    }
+
+    fn sync_locked(&self, inner: &mut Inner) -> Result<(), AofError> {
+        if inner.unsynced {
+            inner.file.sync_data().map_err(|source| self.io(source))?;
+            inner.unsynced = false;
+        }
+        Ok(())
+    }
+
+    /// The fsync policy.
+    pub fn fsync_policy(&self) -> AppendFsync {
+        self.fsync
+    }
+
+    fn io(&self, source: std::io::Error) -> AofError {
+        AofError::Io { path: self.path.clone(), source }
+    }
+}
+
+/// The key arguments of a command, from the table's (first, last, step).
+fn key_arguments(spec: &CommandSpec, args: &[Bytes]) -> Vec<Bytes> {
+    let (first, last, step) = spec.keys;
+    if first <= 0 || step <= 0 {
+        return Vec::new();
+    }
+    let last = if last < 0 { args.len() as i64 + last } else { last };
+    (first..=last.min(args.len() as i64 - 1)).step_by(step as usize).map(|i| args[i as usize].clone()).collect()
+}
+
+/// Applies every record of the file to `db`. A cut-off last record is dropped and the file is
+/// truncated to the last whole one; anything else unexpected is an error naming its offset.
+fn replay(path: &Path, mut file: File, db: &Db) -> Result<Replayed, AofError> {
+    let io = |source| AofError::Io { path: path.to_owned(), source };
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).map_err(io)?;
+    let total = bytes.len() as u64;
+    let mut buf = BytesMut::from(&bytes[..]);
+    drop(bytes);
+    let mut decoder = RequestDecoder::new(Limits::default());
+    let mut replayed = Replayed::default();
+    loop {
+        let offset = total - buf.len() as u64;
+        let corrupt = |what: String| AofError::Corrupt { path: path.to_owned(), offset, what };
+        if let Some(&first) = buf.first() {
+            if first != b'*' {
+                return Err(corrupt(format!("expected '*', found byte 0x{first:02x}")));
+            }
+        }
+        match decoder.decode(&mut buf) {
+            Ok(Some(request)) => {
+                apply(db, &request).map_err(corrupt)?;
+                replayed.records += 1;
+            }
+            Ok(None) if buf.is_empty() && !decoder.is_mid_request() => break,
+            Ok(None) => {
+                // The file ends inside a record: a crash mid-write. Keep everything before it.
+                replayed.truncated_bytes = total - offset;
+                let file = OpenOptions::new().write(true).open(path).map_err(io)?;
+                file.set_len(offset).map_err(io)?;
+                file.sync_all().map_err(io)?;
+                tracing::warn!(
+                    path = %path.display(),
+                    offset,
+                    dropped = replayed.truncated_bytes,
+                    "append-only file ends in a cut-off record; dropped it"
+                );
+                break;
+            }
+            Err(err) => return Err(corrupt(err.to_string())),
+        }
+    }
+    Ok(replayed)
+}
+
+/// Applies one record: `SET key value [PXAT ms]`, `DEL key`, or `FLUSHALL`.
+fn apply(db: &Db, request: &Request) -> Result<(), String> {
+    let args = &request.args;
+    let name = args[0].to_ascii_uppercase();
+    match (name.as_slice(), args.len()) {
+        (b"SET", 3) => {
+            db.with_key(&args[1], |slot| slot.put(&args[2], None));
+        }
+        (b"SET", 5) if args[3].eq_ignore_ascii_case(b"PXAT") => {
+            let at: u64 = std::str::from_utf8(&args[4])
+                .ok()
+                .and_then(|text| text.parse().ok())
+                .ok_or_else(|| "bad PXAT time".to_owned())?;
+            db.with_key(&args[1], |slot| {
+                if at > slot.now() {
+                    slot.put(&args[2], Some(at));
+                } else {
+                    slot.remove();
+                }
+            });
+        }
+        (b"DEL", 2) => {
+            db.with_key(&args[1], |slot| slot.remove());
+        }
+        (b"FLUSHALL", 1) => db.clear(),
+        _ => return Err(format!("unexpected record '{}'", String::from_utf8_lossy(&args[0]))),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(words: &[&str]) -> Request {
+        Request { args: words.iter().map(|w| Bytes::copy_from_slice(w.as_bytes())).collect() }
+    }
+
+    #[test]
+    fn keys_of_write_commands_come_from_the_table() {
+        let keys = |words: &[&str]| Aof::keys_written(&request(words));
+        assert_eq!(keys(&["GET", "a"]), None);
+        assert_eq!(keys(&["set", "a", "1"]), Some(vec![Bytes::from("a")]));
+        assert_eq!(keys(&["MSET", "a", "1", "b", "2"]), Some(vec![Bytes::from("a"), Bytes::from("b")]));
+        assert_eq!(keys(&["DEL", "a", "b"]), Some(vec![Bytes::from("a"), Bytes::from("b")]));
+        assert_eq!(keys(&["RENAME", "a", "b"]), Some(vec![Bytes::from("a"), Bytes::from("b")]));
+        assert_eq!(keys(&["FLUSHALL"]), Some(vec![]));
+    }
+}
