@@ -74,8 +74,19 @@ fn parse_interval(text: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(secs).map_err(|_| format!("not a usable number of seconds: {text}"))
 }
 
-fn main() -> anyhow::Result<ExitCode> {
-    let cli = Cli::parse();
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(err) => {
+            // `{:#}` gives the whole context chain on one line, without anyhow's backtrace.
+            eprintln!("Error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Picks the output style and the mode, runs it, and turns the outcome into the exit code.
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let style = if cli.raw {
         Style::Raw
     } else if cli.no_raw || io::stdout().is_terminal() {
