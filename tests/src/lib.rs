@@ -220,3 +220,79 @@ pub fn resp(args: &[&[u8]]) -> Vec<u8> {
     }
     out
 }
+
+/// Retries `attempt` (every 10 ms) until it returns `Some`, failing the test after [`DEADLINE`].
+/// For waiting on a state change without a fixed sleep.
+pub fn retry_until<T>(what: &str, mut attempt: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(value) = attempt() {
+            return value;
+        }
+        assert!(start.elapsed() < DEADLINE, "timed out after {DEADLINE:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Like [`read_to_close`], but a connection reset also counts as the close. A server that closes a
+/// socket with unread input in it makes the kernel send RST instead of FIN; what it wrote before
+/// the close is still delivered first and is returned here.
+pub fn read_to_close_or_reset(stream: &mut TcpStream) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut chunk = vec![0; 64 * 1024];
+    loop {
+        match stream.read(&mut chunk) {
+            Ok(0) => return out,
+            Ok(n) => out.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return out,
+            Err(e) => panic!("reading to close after {} bytes: {e}", out.len()),
+        }
+    }
+}
+
+/// Reads one line up to and including `\r\n` (one byte at a time, so nothing after it is consumed).
+pub fn read_line(stream: &mut TcpStream) -> Vec<u8> {
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while !line.ends_with(b"\r\n") {
+        stream.read_exact(&mut byte).unwrap_or_else(|e| panic!("reading a line after {line:?}: {e}"));
+        line.push(byte[0]);
+    }
+    line
+}
+
+/// A `kB` field (`VmRSS`, `VmSize`, `VmHWM`, ...) of `/proc/<pid>/status`.
+pub fn proc_status_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|kib| kib.parse().ok())
+        .unwrap_or_else(|| panic!("{field} in /proc/{pid}/status"))
+}
+
+/// Runs a command to completion with its output captured, killing it and failing the test if it
+/// takes longer than [`DEADLINE`]. `None` if the program is not installed.
+pub fn run_with_deadline(command: &mut Command) -> Option<std::process::Output> {
+    let child = match command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn() {
+        Ok(child) => child,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => panic!("spawn {command:?}: {e}"),
+    };
+    let (tx, rx) = mpsc::channel();
+    let pid = child.id();
+    let waiter = std::thread::spawn(move || {
+        let output = child.wait_with_output();
+        let _ = tx.send(());
+        output
+    });
+    if rx.recv_timeout(DEADLINE).is_err() {
+        // SAFETY: kill(2) on the child we spawned; the waiter thread has not reaped it yet.
+        unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+        let _ = waiter.join();
+        panic!("{command:?} did not finish within {DEADLINE:?}");
+    }
+    Some(waiter.join().expect("waiter thread").unwrap_or_else(|e| panic!("wait for {command:?}: {e}")))
+}
