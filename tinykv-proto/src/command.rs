@@ -84,6 +84,47 @@ pub struct Hello {
     pub setname: Option<Bytes>,
 }
 
+/// The `NX`/`XX`/`GT`/`LT` options of the `EXPIRE` family (Redis 7). `XX` may combine with `GT` or `LT`;
+/// the parser rejects the combinations Redis rejects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ExpireCondition {
+    /// `NX`: only when the key has no expiry.
+    pub nx: bool,
+    /// `XX`: only when the key has an expiry.
+    pub xx: bool,
+    /// `GT`: only when the new expiry is later than the current one (no expiry counts as infinite).
+    pub gt: bool,
+    /// `LT`: only when the new expiry is earlier than the current one (no expiry counts as infinite).
+    pub lt: bool,
+}
+
+/// `EXPIRE`, `PEXPIRE`, `EXPIREAT`, `PEXPIREAT`: one shape, told apart by `when` and `command`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expire {
+    /// The key.
+    pub key: Bytes,
+    /// The new deadline, in milliseconds: relative (`In`) or absolute (`At`); never `Keep`.
+    /// Unlike `SET EX`, zero and negative amounts are allowed: they delete the key.
+    pub when: Expiry,
+    /// The conditions given.
+    pub condition: ExpireCondition,
+    /// The lower-case command name, for `ERR invalid expire time in '<command>' command`.
+    pub command: &'static str,
+}
+
+/// `SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scan {
+    /// Where to resume; 0 starts a new scan.
+    pub cursor: u64,
+    /// `MATCH`: only keys matching this glob pattern (`None` when absent or `*`).
+    pub pattern: Option<Bytes>,
+    /// `COUNT`: about how many keys to look at; `None` for the default.
+    pub count: Option<u64>,
+    /// `TYPE`: only keys holding this type.
+    pub type_name: Option<Bytes>,
+}
+
 /// One command, parsed and checked; one variant per command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -91,8 +132,50 @@ pub enum Command {
     Get { key: Bytes },
     /// `SET ...`.
     Set(Set),
-    /// `DEL key [key ...]`.
+    /// `DEL key [key ...]`, and `UNLINK`, which is the same thing in a store that frees memory at once.
     Del { keys: Vec<Bytes> },
+    /// `GETDEL key`.
+    GetDel { key: Bytes },
+    /// `GETSET key value`.
+    GetSet { key: Bytes, value: Bytes },
+    /// `MGET key [key ...]`.
+    MGet { keys: Vec<Bytes> },
+    /// `MSET key value [key value ...]`.
+    MSet { pairs: Vec<(Bytes, Bytes)> },
+    /// `MSETNX key value [key value ...]`.
+    MSetNx { pairs: Vec<(Bytes, Bytes)> },
+    /// `SETNX key value` (replies 1 or 0, unlike `SET NX`). `SETEX` and `PSETEX` parse to [`Command::Set`].
+    SetNx { key: Bytes, value: Bytes },
+    /// `EXISTS key [key ...]`: counts a key named twice twice.
+    Exists { keys: Vec<Bytes> },
+    /// `INCR`, `DECR`, `INCRBY`, `DECRBY`: all add a signed 64-bit `delta`.
+    IncrBy { key: Bytes, delta: i64 },
+    /// `APPEND key value`.
+    Append { key: Bytes, value: Bytes },
+    /// `STRLEN key`.
+    Strlen { key: Bytes },
+    /// The `EXPIRE` family.
+    Expire(Expire),
+    /// `TTL key` (`millis: false`) and `PTTL key` (`millis: true`).
+    Ttl { key: Bytes, millis: bool },
+    /// `PERSIST key`.
+    Persist { key: Bytes },
+    /// `TYPE key`.
+    Type { key: Bytes },
+    /// `RENAME key newkey`.
+    Rename { key: Bytes, new_key: Bytes },
+    /// `KEYS pattern`.
+    Keys { pattern: Bytes },
+    /// `SCAN ...`.
+    Scan(Scan),
+    /// `DBSIZE`.
+    DbSize,
+    /// `FLUSHDB` and `FLUSHALL` (one database, so the same); `ASYNC`/`SYNC` are accepted and ignored.
+    Flush,
+    /// `AUTH [username] password`; a missing username means `default`.
+    Auth { username: Option<Bytes>, password: Bytes },
+    /// `INFO [section ...]`, section names lower-cased.
+    Info { sections: Vec<String> },
     /// `PING [message]`.
     Ping { message: Option<Bytes> },
     /// `ECHO message`.
@@ -116,20 +199,86 @@ pub enum Command {
 impl Command {
     /// Looks the name up in the table, checks arity, and parses the arguments.
     pub fn parse(request: Request) -> Result<Command, CommandError> {
-        let mut args = request.args.into_iter();
-        let name = args.next().unwrap_or_default();
-        let rest: Vec<Bytes> = args.collect();
-        let Some(spec) = table::lookup(&name) else {
-            return Err(CommandError::unknown_command(&name, &rest));
+        let spec = Command::lookup(&request)?;
+        Command::parse_as(spec, request)
+    }
+
+    /// The first half of [`Command::parse`]: finds the request's command in the table and checks its
+    /// arity. The server checks authentication and memory between the halves, as Redis does: an
+    /// unknown command or a wrong arity is reported before `NOAUTH` or `OOM`, a bad option after.
+    pub fn lookup(request: &Request) -> Result<&'static CommandSpec, CommandError> {
+        let name = request.args.first().map_or(&[][..], |name| &name[..]);
+        let rest = request.args.get(1..).unwrap_or_default();
+        let Some(spec) = table::lookup(name) else {
+            return Err(CommandError::unknown_command(name, rest));
         };
-        if !spec.arity_ok(rest.len() + 1) {
+        if !spec.arity_ok(request.args.len()) {
             return Err(CommandError::WrongArity(spec.full_name(None)));
         }
-        let mut args = Args::new(rest);
+        Ok(spec)
+    }
+
+    /// The second half of [`Command::parse`]: parses the arguments of a request whose `spec` came
+    /// from [`Command::lookup`].
+    pub fn parse_as(spec: &'static CommandSpec, request: Request) -> Result<Command, CommandError> {
+        let mut args = Args::new(request.args);
+        args.next_opt(); // the name, already looked up
         let command = match spec.name {
-            "GET" => Command::Get { key: args.next()? },
+            "GET" => Command::Get { key: args.take()? },
             "SET" => Command::Set(parse_set(&mut args)?),
-            "DEL" => Command::Del { keys: args.rest() },
+            "DEL" | "UNLINK" => Command::Del { keys: args.rest() },
+            "GETDEL" => Command::GetDel { key: args.take()? },
+            "GETSET" => Command::GetSet { key: args.take()?, value: args.take()? },
+            "MGET" => Command::MGet { keys: args.rest() },
+            "MSET" => Command::MSet { pairs: parse_pairs(spec, &mut args)? },
+            "MSETNX" => Command::MSetNx { pairs: parse_pairs(spec, &mut args)? },
+            "SETNX" => Command::SetNx { key: args.take()?, value: args.take()? },
+            "SETEX" | "PSETEX" => {
+                let key = args.take()?;
+                let amount = args.integer()?;
+                let (unit, command) = if spec.name == "SETEX" { (&b"EX"[..], "setex") } else { (&b"PX"[..], "psetex") };
+                let expiry = Some(expiry_from(unit, amount, command)?);
+                Command::Set(Set { key, value: args.take()?, condition: None, get: false, expiry })
+            }
+            "EXISTS" => Command::Exists { keys: args.rest() },
+            "INCR" => Command::IncrBy { key: args.take()?, delta: 1 },
+            "DECR" => Command::IncrBy { key: args.take()?, delta: -1 },
+            "INCRBY" => Command::IncrBy { key: args.take()?, delta: args.integer()? },
+            "DECRBY" => {
+                let key = args.take()?;
+                // Negating i64::MIN overflows, and Redis says so in its own words.
+                let delta =
+                    args.integer()?.checked_neg().ok_or(CommandError::Other("ERR decrement would overflow".into()))?;
+                Command::IncrBy { key, delta }
+            }
+            "APPEND" => Command::Append { key: args.take()?, value: args.take()? },
+            "STRLEN" => Command::Strlen { key: args.take()? },
+            "EXPIRE" | "PEXPIRE" | "EXPIREAT" | "PEXPIREAT" => Command::Expire(parse_expire(spec, &mut args)?),
+            "TTL" => Command::Ttl { key: args.take()?, millis: false },
+            "PTTL" => Command::Ttl { key: args.take()?, millis: true },
+            "PERSIST" => Command::Persist { key: args.take()? },
+            "TYPE" => Command::Type { key: args.take()? },
+            "RENAME" => Command::Rename { key: args.take()?, new_key: args.take()? },
+            "KEYS" => Command::Keys { pattern: args.take()? },
+            "SCAN" => Command::Scan(parse_scan(&mut args)?),
+            "DBSIZE" => Command::DbSize,
+            "FLUSHDB" | "FLUSHALL" => {
+                let mode = args.next_opt();
+                let known =
+                    mode.as_ref().is_none_or(|m| m.eq_ignore_ascii_case(b"ASYNC") || m.eq_ignore_ascii_case(b"SYNC"));
+                if !known || !args.is_empty() {
+                    return Err(CommandError::Syntax);
+                }
+                Command::Flush
+            }
+            "AUTH" => match args.remaining() {
+                1 => Command::Auth { username: None, password: args.take()? },
+                2 => Command::Auth { username: Some(args.take()?), password: args.take()? },
+                _ => return Err(CommandError::Syntax),
+            },
+            "INFO" => Command::Info {
+                sections: args.rest().iter().map(|s| String::from_utf8_lossy(s).to_ascii_lowercase()).collect(),
+            },
             "PING" => {
                 let message = args.next_opt();
                 if !args.is_empty() {
@@ -137,7 +286,7 @@ impl Command {
                 }
                 Command::Ping { message }
             }
-            "ECHO" => Command::Echo { message: args.next()? },
+            "ECHO" => Command::Echo { message: args.take()? },
             "QUIT" => Command::Quit,
             "SELECT" => Command::Select {
                 index: args.integer().map_err(|_| CommandError::Other("ERR invalid DB index".into()))?,
@@ -152,7 +301,7 @@ impl Command {
                 "ID" => ClientCommand::Id,
                 "GETNAME" => ClientCommand::GetName,
                 "SETNAME" => {
-                    let name = args.next()?;
+                    let name = args.take()?;
                     if name.iter().any(|&b| b <= b' ' || b > b'~') {
                         return Err(CommandError::Other(
                             "ERR Client names cannot contain spaces, newlines or special characters.".into(),
@@ -160,7 +309,7 @@ impl Command {
                     }
                     ClientCommand::SetName(name)
                 }
-                "SETINFO" => ClientCommand::SetInfo { attribute: args.next()?, value: args.next()? },
+                "SETINFO" => ClientCommand::SetInfo { attribute: args.take()?, value: args.take()? },
                 _ => ClientCommand::Help,
             }),
             other => {
@@ -174,7 +323,7 @@ impl Command {
 
 /// Finds the subcommand after a container command's name and checks its arity.
 fn subcommand(parent: &'static CommandSpec, args: &mut Args) -> Result<&'static CommandSpec, CommandError> {
-    let name = args.next()?;
+    let name = args.take()?;
     let Some(sub) = parent.subcommand(&name) else {
         return Err(CommandError::UnknownSubcommand {
             command: parent.name.to_owned(),
@@ -188,28 +337,132 @@ fn subcommand(parent: &'static CommandSpec, args: &mut Args) -> Result<&'static 
     Ok(sub)
 }
 
+/// Parses `SET`'s options exactly as Redis 7 does: every option is checked before the expiry amount is
+/// read, a repeated `NX`, `GET` or `EX` is accepted (the last amount wins), and only contradictions
+/// (`NX` with `XX`, two different expiry kinds, `KEEPTTL` with an expiry) are syntax errors.
 fn parse_set(args: &mut Args) -> Result<Set, CommandError> {
-    let key = args.next()?;
-    let value = args.next()?;
+    let key = args.take()?;
+    let value = args.take()?;
     let mut set = Set { key, value, condition: None, get: false, expiry: None };
+    let mut keep_ttl = false;
+    // The expiry option's upper-case name and its amount, read after every option is known to be valid.
+    let mut expire: Option<(Vec<u8>, Bytes)> = None;
     while let Some(option) = args.next_opt() {
         let option = option.to_ascii_uppercase();
+        let other_expiry = |name: &[u8]| keep_ttl || expire.as_ref().is_some_and(|(kind, _)| kind != name);
         match option.as_slice() {
-            b"NX" | b"XX" if set.condition.is_none() => {
-                set.condition = Some(if option == b"NX" { SetCondition::IfAbsent } else { SetCondition::IfPresent });
-            }
-            b"GET" if !set.get => set.get = true,
-            b"KEEPTTL" if set.expiry.is_none() => set.expiry = Some(Expiry::Keep),
-            b"EX" | b"PX" | b"EXAT" | b"PXAT" if set.expiry.is_none() => {
-                let amount = args.next_opt().ok_or(CommandError::Syntax)?;
-                let amount = parse_integer(&amount)?;
-                set.expiry = Some(expiry_from(&option, amount, "set")?);
+            b"NX" if set.condition != Some(SetCondition::IfPresent) => set.condition = Some(SetCondition::IfAbsent),
+            b"XX" if set.condition != Some(SetCondition::IfAbsent) => set.condition = Some(SetCondition::IfPresent),
+            b"GET" => set.get = true,
+            b"KEEPTTL" if expire.is_none() => keep_ttl = true,
+            b"EX" | b"PX" | b"EXAT" | b"PXAT" if !other_expiry(&option) && !args.is_empty() => {
+                let amount = args.take()?;
+                expire = Some((option, amount));
             }
             _ => return Err(CommandError::Syntax),
         }
     }
+    if keep_ttl {
+        set.expiry = Some(Expiry::Keep);
+    }
+    if let Some((unit, amount)) = expire {
+        set.expiry = Some(expiry_from(&unit, parse_integer(&amount)?, "set")?);
+    }
     Ok(set)
 }
+
+/// `MSET`'s and `MSETNX`'s key/value pairs; an odd count is an arity error, as Redis words it.
+fn parse_pairs(spec: &CommandSpec, args: &mut Args) -> Result<Vec<(Bytes, Bytes)>, CommandError> {
+    if args.remaining() % 2 != 0 {
+        return Err(CommandError::WrongArity(spec.full_name(None)));
+    }
+    let mut pairs = Vec::with_capacity(args.remaining() / 2);
+    while let Some(key) = args.next_opt() {
+        pairs.push((key, args.take()?));
+    }
+    Ok(pairs)
+}
+
+/// The `EXPIRE` family, in Redis's order of checks: options first, then the amount, then its range.
+fn parse_expire(spec: &CommandSpec, args: &mut Args) -> Result<Expire, CommandError> {
+    let key = args.take()?;
+    let amount = args.take()?;
+    let mut condition = ExpireCondition::default();
+    while let Some(option) = args.next_opt() {
+        match option.to_ascii_uppercase().as_slice() {
+            b"NX" => condition.nx = true,
+            b"XX" => condition.xx = true,
+            b"GT" => condition.gt = true,
+            b"LT" => condition.lt = true,
+            _ => {
+                return Err(CommandError::Other(format!("ERR Unsupported option {}", String::from_utf8_lossy(&option))))
+            }
+        }
+    }
+    if condition.nx && (condition.xx || condition.gt || condition.lt) {
+        return Err(CommandError::Other("ERR NX and XX, GT or LT options at the same time are not compatible".into()));
+    }
+    if condition.gt && condition.lt {
+        return Err(CommandError::Other("ERR GT and LT options at the same time are not compatible".into()));
+    }
+    let (command, seconds, absolute) = match spec.name {
+        "EXPIRE" => ("expire", true, false),
+        "PEXPIRE" => ("pexpire", false, false),
+        "EXPIREAT" => ("expireat", true, true),
+        _ => ("pexpireat", false, true),
+    };
+    let amount = parse_integer(&amount)?;
+    let millis = if seconds {
+        amount
+            .checked_mul(MILLIS_PER_SECOND)
+            .ok_or_else(|| CommandError::Other(format!("ERR invalid expire time in '{command}' command")))?
+    } else {
+        amount
+    };
+    let when = if absolute { Expiry::At(millis) } else { Expiry::In(millis) };
+    Ok(Expire { key, when, condition, command })
+}
+
+/// `SCAN`'s cursor and options, with Redis's errors: a cursor that is not an unsigned number is
+/// `ERR invalid cursor`, a `COUNT` below 1 a syntax error.
+fn parse_scan(args: &mut Args) -> Result<Scan, CommandError> {
+    let cursor = args.take()?;
+    let cursor = parse_cursor(&cursor).ok_or(CommandError::Other("ERR invalid cursor".into()))?;
+    let mut scan = Scan { cursor, pattern: None, count: None, type_name: None };
+    while let Some(option) = args.next_opt() {
+        if args.is_empty() {
+            return Err(CommandError::Syntax);
+        }
+        match option.to_ascii_uppercase().as_slice() {
+            b"COUNT" => {
+                let count = args.integer()?;
+                scan.count = Some(u64::try_from(count).ok().filter(|&c| c >= 1).ok_or(CommandError::Syntax)?);
+            }
+            b"MATCH" => {
+                let pattern = args.take()?;
+                scan.pattern = (pattern.as_ref() != b"*").then_some(pattern);
+            }
+            b"TYPE" => scan.type_name = Some(args.take()?),
+            _ => return Err(CommandError::Syntax),
+        }
+    }
+    Ok(scan)
+}
+
+/// A SCAN cursor as Redis's `strtoul` reads it: decimal digits, an optional leading `+`, empty is 0.
+fn parse_cursor(bytes: &[u8]) -> Option<u64> {
+    let digits = bytes.strip_prefix(b"+").unwrap_or(bytes);
+    if digits.is_empty() {
+        return (bytes.is_empty()).then_some(0);
+    }
+    if !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(digits).ok()?.parse().ok()
+}
+
+/// Milliseconds in a second, for the commands that take seconds.
+const MILLIS_PER_SECOND: i64 = 1000;
 
 /// Turns `EX`/`PX`/`EXAT`/`PXAT` and an amount into an [`Expiry`], rejecting what Redis rejects.
 pub fn expiry_from(unit: &[u8], amount: i64, command: &str) -> Result<Expiry, CommandError> {
@@ -217,7 +470,7 @@ pub fn expiry_from(unit: &[u8], amount: i64, command: &str) -> Result<Expiry, Co
     if amount <= 0 {
         return Err(invalid());
     }
-    let millis = |secs: i64| secs.checked_mul(1000).ok_or_else(invalid);
+    let millis = |secs: i64| secs.checked_mul(MILLIS_PER_SECOND).ok_or_else(invalid);
     Ok(match unit {
         b"EX" => Expiry::In(millis(amount)?),
         b"PX" => Expiry::In(amount),
@@ -235,9 +488,9 @@ fn parse_hello(args: &mut Args) -> Result<Hello, CommandError> {
     );
     while let Some(option) = args.next_opt() {
         if option.eq_ignore_ascii_case(b"AUTH") && args.remaining() >= 2 {
-            hello.auth = Some((args.next()?, args.next()?));
+            hello.auth = Some((args.take()?, args.take()?));
         } else if option.eq_ignore_ascii_case(b"SETNAME") && args.remaining() >= 1 {
-            hello.setname = Some(args.next()?);
+            hello.setname = Some(args.take()?);
         } else {
             return Err(CommandError::Other(format!(
                 "ERR Syntax error in HELLO option '{}'",
@@ -260,13 +513,24 @@ fn parse_command_command(spec: &'static CommandSpec, args: &mut Args) -> Result<
     })
 }
 
-/// Parses a decimal `i64` the way Redis does: no spaces, no plus sign, no leading zeros tricks.
+/// Longest decimal text of an `i64` (`-9223372036854775808`); anything longer is not an integer.
+const MAX_INTEGER_LEN: usize = 20;
+
+/// Parses a decimal `i64` exactly as Redis's `string2ll` does: an optional `-`, then digits with no
+/// leading zero (`0` alone is fine), nothing else: no spaces, no `+`, no `-0`, no `007`.
 pub fn parse_integer(bytes: &[u8]) -> Result<i64, CommandError> {
-    let text = std::str::from_utf8(bytes).map_err(|_| CommandError::NotInteger)?;
-    if text.is_empty() || text.starts_with('+') || text.len() > 20 {
+    if bytes == b"0" {
+        return Ok(0);
+    }
+    let digits = bytes.strip_prefix(b"-").unwrap_or(bytes);
+    let well_formed = bytes.len() <= MAX_INTEGER_LEN
+        && digits.first().is_some_and(|d| (b'1'..=b'9').contains(d))
+        && digits.iter().all(u8::is_ascii_digit);
+    if !well_formed {
         return Err(CommandError::NotInteger);
     }
-    text.parse().map_err(|_| CommandError::NotInteger)
+    // Digits only, so UTF-8; out-of-range values fail here.
+    std::str::from_utf8(bytes).ok().and_then(|text| text.parse().ok()).ok_or(CommandError::NotInteger)
 }
 
 /// A cursor over a command's arguments (after the name).
@@ -282,7 +546,7 @@ impl Args {
     }
 
     /// The next argument; arity was checked, so a missing one is a syntax error.
-    pub fn next(&mut self) -> Result<Bytes, CommandError> {
+    pub fn take(&mut self) -> Result<Bytes, CommandError> {
         self.args.next().ok_or(CommandError::Syntax)
     }
 
@@ -293,7 +557,7 @@ impl Args {
 
     /// The next argument as an integer.
     pub fn integer(&mut self) -> Result<i64, CommandError> {
-        parse_integer(&self.next()?)
+        parse_integer(&self.take()?)
     }
 
     /// All remaining arguments.
@@ -350,5 +614,70 @@ mod tests {
             parse(&["set", "k", "v", "ex", "0"]).unwrap_err().to_string(),
             "ERR invalid expire time in 'set' command"
         );
+    }
+
+    #[test]
+    fn integers_follow_redis_string2ll() {
+        assert_eq!(parse_integer(b"0"), Ok(0));
+        assert_eq!(parse_integer(b"-9223372036854775808"), Ok(i64::MIN));
+        assert_eq!(parse_integer(b"9223372036854775807"), Ok(i64::MAX));
+        for bad in [&b""[..], b"-", b"-0", b"007", b"+1", b" 1", b"1 ", b"9223372036854775808", b"1e3", b"0x10"] {
+            assert_eq!(parse_integer(bad), Err(CommandError::NotInteger), "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn set_options_as_redis_7_accepts_them() {
+        let Command::Set(set) = parse(&["set", "k", "v", "nx", "nx", "ex", "1", "ex", "2"]).unwrap() else { panic!() };
+        assert_eq!((set.condition, set.expiry), (Some(SetCondition::IfAbsent), Some(Expiry::In(2000))));
+        // Options are all checked before the amount is read.
+        assert_eq!(parse(&["set", "k", "v", "ex", "x", "nx", "xx"]), Err(CommandError::Syntax));
+        assert_eq!(parse(&["set", "k", "v", "keepttl", "px", "1"]), Err(CommandError::Syntax));
+        let Command::Set(set) = parse(&["setex", "k", "5", "v"]).unwrap() else { panic!() };
+        assert_eq!((set.value.as_ref(), set.expiry), (&b"v"[..], Some(Expiry::In(5000))));
+        assert_eq!(
+            parse(&["psetex", "k", "0", "v"]).unwrap_err().to_string(),
+            "ERR invalid expire time in 'psetex' command"
+        );
+    }
+
+    #[test]
+    fn expire_options_and_errors() {
+        let Command::Expire(expire) = parse(&["pexpireat", "k", "-5", "xx", "GT"]).unwrap() else { panic!() };
+        assert_eq!(expire.when, Expiry::At(-5));
+        assert!(expire.condition.xx && expire.condition.gt && !expire.condition.nx);
+        assert_eq!(
+            parse(&["expire", "k", "1", "nx", "lt"]).unwrap_err().to_string(),
+            "ERR NX and XX, GT or LT options at the same time are not compatible"
+        );
+        assert_eq!(
+            parse(&["expire", "k", "1", "gt", "lt"]).unwrap_err().to_string(),
+            "ERR GT and LT options at the same time are not compatible"
+        );
+        assert_eq!(parse(&["expire", "k", "1", "zz"]).unwrap_err().to_string(), "ERR Unsupported option zz");
+        assert_eq!(
+            parse(&["expire", "k", "9223372036854775807"]).unwrap_err().to_string(),
+            "ERR invalid expire time in 'expire' command"
+        );
+    }
+
+    #[test]
+    fn multi_key_and_scan_arguments() {
+        assert_eq!(
+            parse(&["mset", "a", "1", "b"]).unwrap_err().to_string(),
+            "ERR wrong number of arguments for 'mset' command"
+        );
+        assert_eq!(
+            parse(&["decrby", "k", "-9223372036854775808"]).unwrap_err().to_string(),
+            "ERR decrement would overflow"
+        );
+        assert_eq!(parse(&["scan", "x"]).unwrap_err().to_string(), "ERR invalid cursor");
+        assert_eq!(parse(&["scan", "0", "count", "0"]), Err(CommandError::Syntax));
+        assert_eq!(parse(&["scan", "0", "match"]), Err(CommandError::Syntax));
+        let Command::Scan(scan) = parse(&["scan", "17", "match", "*", "count", "5"]).unwrap() else { panic!() };
+        assert_eq!((scan.cursor, scan.pattern, scan.count), (17, None, Some(5)));
+        assert_eq!(parse(&["flushdb", "async"]), Ok(Command::Flush));
+        assert_eq!(parse(&["flushall", "later"]), Err(CommandError::Syntax));
+        assert_eq!(parse(&["auth", "a", "b", "c"]), Err(CommandError::Syntax));
     }
 }

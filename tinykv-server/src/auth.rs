@@ -4,7 +4,7 @@ use tinykv_proto::Reply;
 
 use crate::server::Shared;
 
-/// Checks `password` against `--requirepass` in constant time (for equal lengths), so response
+/// Checks `AUTH password` (the one-argument form) against `--requirepass` in constant time (for equal lengths), so response
 /// timing tells an attacker nothing about how much of a guess was right.
 pub fn check(shared: &Shared, password: &[u8]) -> Result<(), Reply> {
     let Some(expected) = shared.config.requirepass.as_deref() else {
@@ -15,8 +15,30 @@ pub fn check(shared: &Shared, password: &[u8]) -> Result<(), Reply> {
     if constant_time_eq(expected.as_bytes(), password) {
         Ok(())
     } else {
-        Err(Reply::error("WRONGPASS invalid username-password pair or user is disabled."))
+        Err(wrong_password())
     }
+}
+
+/// The one user TinyKV knows, as Redis's ACL calls the user of `requirepass`.
+pub const DEFAULT_USER: &[u8] = b"default";
+
+/// Checks `AUTH username password` and `HELLO ... AUTH username password` as Redis 7 does with no ACL
+/// file: only the `default` user exists; without a password configured it takes any password.
+pub fn check_user(shared: &Shared, username: &[u8], password: &[u8]) -> Result<(), Reply> {
+    let user_ok = username == DEFAULT_USER;
+    let password_ok = match shared.config.requirepass.as_deref() {
+        None => true,
+        Some(expected) => constant_time_eq(expected.as_bytes(), password),
+    };
+    if user_ok && password_ok {
+        Ok(())
+    } else {
+        Err(wrong_password())
+    }
+}
+
+fn wrong_password() -> Reply {
+    Reply::error("WRONGPASS invalid username-password pair or user is disabled.")
 }
 
 /// Compares two byte strings in time that depends only on their lengths.

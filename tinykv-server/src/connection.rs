@@ -16,7 +16,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use tinykv_proto::{Command, Limits, Reply, Request, ServerCodec};
+use tinykv_proto::{Limits, Reply, Request, ServerCodec};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::codec::Decoder;
@@ -161,10 +161,7 @@ impl<'a> Connection<'a> {
     /// Parses and executes one request.
     fn handle(&mut self, request: Request) -> Reply {
         self.shared.stats.total_commands_processed.fetch_add(1, Ordering::Relaxed);
-        match Command::parse(request) {
-            Ok(command) => execute::execute(command, self.shared, &mut self.session),
-            Err(err) => err.into(),
-        }
+        execute::handle(request, self.shared, &mut self.session)
     }
 
     async fn flush(&mut self) -> std::io::Result<()> {

@@ -12,6 +12,7 @@ pub mod db;
 pub mod entry;
 pub mod execute;
 pub mod glob;
+pub mod info;
 pub mod server;
 
 pub use config::Config;

@@ -1,0 +1,181 @@
+//! The connection and server family: `AUTH`, `HELLO`, `CLIENT`, `COMMAND`, `CONFIG GET`.
+
+use std::borrow::Cow;
+
+use bytes::Bytes;
+use tinykv_proto::command::{ClientCommand, CommandCommand, Hello};
+use tinykv_proto::table::{self, CommandSpec, COMMANDS};
+use tinykv_proto::{Protocol, Reply};
+
+use super::{bulk_str, Session, REDIS_COMPAT_VERSION};
+use crate::auth;
+use crate::glob;
+use crate::server::Shared;
+
+/// `AUTH [username] password`: `OK` and an authenticated session, or Redis's error.
+pub(super) fn auth(shared: &Shared, session: &mut Session, username: Option<&[u8]>, password: &[u8]) -> Reply {
+    let checked = match username {
+        None => auth::check(shared, password),
+        Some(username) => auth::check_user(shared, username, password),
+    };
+    match checked {
+        Ok(()) => {
+            session.authenticated = true;
+            Reply::ok()
+        }
+        // A failed attempt leaves an already authenticated session as it was, as in Redis.
+        Err(reply) => reply,
+    }
+}
+
+/// `HELLO [protover [AUTH username password] [SETNAME name]]`: switches the protocol and answers with
+/// the server's facts, a map (a flat array in RESP2).
+pub(super) fn hello(hello: Hello, shared: &Shared, session: &mut Session) -> Reply {
+    let protocol = match hello.protover {
+        None => session.protocol,
+        Some(2) => Protocol::Resp2,
+        Some(3) => Protocol::Resp3,
+        Some(_) => return Reply::error("NOPROTO unsupported protocol version"),
+    };
+    if let Some((username, password)) = &hello.auth {
+        if let Err(reply) = auth::check_user(shared, username, password) {
+            return reply;
+        }
+        session.authenticated = true;
+    }
+    if !session.authenticated {
+        return Reply::error(
+            "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
+        );
+    }
+    if let Some(name) = hello.setname {
+        session.name = Some(name);
+    }
+    session.protocol = protocol;
+    let text = |s: &'static str| Reply::Bulk(Bytes::from_static(s.as_bytes()));
+    Reply::Map(vec![
+        (text("server"), text("redis")),
+        (text("version"), text(REDIS_COMPAT_VERSION)),
+        (text("proto"), Reply::Integer(protocol.version())),
+        (text("id"), Reply::Integer(session.id as i64)),
+        (text("mode"), text("standalone")),
+        (text("role"), text("master")),
+        (text("modules"), Reply::Array(Vec::new())),
+    ])
+}
+
+/// `CLIENT ID|GETNAME|SETNAME|SETINFO|HELP`.
+pub(super) fn client(sub: ClientCommand, session: &mut Session) -> Reply {
+    match sub {
+        ClientCommand::Id => Reply::Integer(session.id as i64),
+        ClientCommand::GetName => session.name.clone().map_or(Reply::Null, Reply::Bulk),
+        ClientCommand::SetName(name) => {
+            session.name = (!name.is_empty()).then_some(name);
+            Reply::ok()
+        }
+        ClientCommand::SetInfo { attribute, .. } => {
+            if attribute.eq_ignore_ascii_case(b"lib-name") || attribute.eq_ignore_ascii_case(b"lib-ver") {
+                Reply::ok()
+            } else {
+                Reply::error(format!("ERR Unrecognized option '{}'", String::from_utf8_lossy(&attribute)))
+            }
+        }
+        ClientCommand::Help => help_lines(&[
+            "CLIENT <subcommand> [<arg> ...]",
+            "ID",
+            "GETNAME",
+            "SETNAME <name>",
+            "SETINFO <option> <value>",
+        ]),
+    }
+}
+
+/// A `HELP` subcommand's reply: one status line per line of text.
+pub(super) fn help_lines(lines: &[&'static str]) -> Reply {
+    Reply::Array(lines.iter().map(|line| Reply::status(line)).collect())
+}
+
+/// `COMMAND INFO`'s array for one command, in Redis 7's shape.
+fn command_info(spec: &CommandSpec, parent: Option<&CommandSpec>) -> Reply {
+    let (first, last, step) = spec.keys;
+    Reply::Array(vec![
+        bulk_str(&spec.full_name(parent)),
+        Reply::Integer(spec.arity),
+        Reply::Set(spec.flags.iter().map(|flag| Reply::status(flag)).collect()),
+        Reply::Integer(first),
+        Reply::Integer(last),
+        Reply::Integer(step),
+        Reply::Set(vec![Reply::Status(Cow::Owned(format!("@{}", spec.group)))]),
+        Reply::Array(Vec::new()),
+        Reply::Array(Vec::new()),
+        Reply::Array(spec.subcommands.iter().map(|sub| command_info(sub, Some(spec))).collect()),
+    ])
+}
+
+/// `COMMAND DOCS`'s map for one command.
+fn command_docs(spec: &CommandSpec) -> Reply {
+    let mut fields = vec![
+        (bulk_str("summary"), bulk_str(spec.summary)),
+        (bulk_str("since"), bulk_str(spec.since)),
+        (bulk_str("group"), bulk_str(spec.group)),
+    ];
+    if !spec.subcommands.is_empty() {
+        let subs = spec.subcommands.iter().map(|sub| (bulk_str(&sub.full_name(Some(spec))), command_docs(sub)));
+        fields.push((bulk_str("subcommands"), Reply::Map(subs.collect())));
+    }
+    Reply::Map(fields)
+}
+
+/// `COMMAND [COUNT|DOCS|INFO|HELP]`, answered from the one command table.
+pub(super) fn command_command(sub: CommandCommand) -> Reply {
+    match sub {
+        CommandCommand::All => Reply::Array(COMMANDS.iter().map(|spec| command_info(spec, None)).collect()),
+        CommandCommand::Count => Reply::Integer(COMMANDS.len() as i64),
+        CommandCommand::Info(names) if names.is_empty() => command_command(CommandCommand::All),
+        CommandCommand::Info(names) => Reply::Array(
+            names.iter().map(|name| table::lookup(name).map_or(Reply::Null, |spec| command_info(spec, None))).collect(),
+        ),
+        CommandCommand::Docs(names) => {
+            let specs: Vec<&CommandSpec> = if names.is_empty() {
+                COMMANDS.iter().collect()
+            } else {
+                names.iter().filter_map(|name| table::lookup(name)).collect()
+            };
+            Reply::Map(specs.into_iter().map(|spec| (bulk_str(&spec.full_name(None)), command_docs(spec))).collect())
+        }
+        CommandCommand::Help => help_lines(&[
+            "COMMAND <subcommand> [<arg> [value] [opt] ...]",
+            "(no subcommand)",
+            "COUNT",
+            "DOCS [<command-name> ...]",
+            "INFO [<command-name> ...]",
+        ]),
+    }
+}
+
+/// `CONFIG GET`: the parameters a client may ask about, with Redis's names; a map (flat in RESP2).
+pub(super) fn config_get(patterns: &[Bytes], shared: &Shared) -> Reply {
+    let config = &shared.config;
+    let params: Vec<(&str, String)> = vec![
+        ("bind", config.bind.clone()),
+        ("port", shared.port.to_string()),
+        ("maxclients", config.max_clients.to_string()),
+        ("timeout", config.timeout.to_string()),
+        ("maxmemory", config.maxmemory.to_string()),
+        ("maxmemory-policy", "noeviction".to_owned()),
+        ("proto-max-bulk-len", config.proto_max_bulk_len.to_string()),
+        ("appendonly", if config.appendonly.is_some() { "yes" } else { "no" }.to_owned()),
+        ("appendfsync", format!("{:?}", config.appendfsync).to_ascii_lowercase()),
+        ("save", String::new()),
+        ("databases", "1".to_owned()),
+        ("requirepass", config.requirepass.clone().unwrap_or_default()),
+    ];
+    let pairs = params
+        .into_iter()
+        .filter(|(name, _)| {
+            patterns.iter().any(|pattern| glob::matches(&pattern.to_ascii_lowercase(), name.as_bytes()))
+        })
+        .map(|(name, value)| (bulk_str(name), bulk_str(&value)))
+        .collect();
+    Reply::Map(pairs)
+}

@@ -1,0 +1,160 @@
+//! The string family: commands that read and write values.
+
+use bytes::Bytes;
+use tinykv_proto::command::{parse_integer, Expiry, Set, SetCondition};
+use tinykv_proto::Reply;
+
+use crate::server::Shared;
+
+/// Resolves a write's expiry to an absolute deadline; `Err` when it overflows, as Redis refuses.
+fn deadline(expiry: Option<Expiry>, now: u64, current: Option<u64>, command: &str) -> Result<Option<u64>, Reply> {
+    let invalid = || Reply::error(format!("ERR invalid expire time in '{command}' command"));
+    match expiry {
+        None => Ok(None),
+        Some(Expiry::Keep) => Ok(current),
+        Some(Expiry::At(at)) => u64::try_from(at).map(Some).map_err(|_| invalid()),
+        Some(Expiry::In(ms)) => {
+            let at = i64::try_from(now).ok().and_then(|now| now.checked_add(ms)).ok_or_else(invalid)?;
+            u64::try_from(at).map(Some).map_err(|_| invalid())
+        }
+    }
+}
+
+/// `GET`: the value or null.
+pub(super) fn get(shared: &Shared, key: &[u8]) -> Reply {
+    shared.db.get(key).map_or(Reply::Null, Reply::Bulk)
+}
+
+/// `SET` with all its options (and `SETEX`/`PSETEX`, which parse to it).
+pub(super) fn set(shared: &Shared, set: Set) -> Reply {
+    shared.db.with_key(&set.key, |slot| {
+        // Redis checks the expiry before anything else, so a bad one changes nothing.
+        let current = slot.expires_at().flatten();
+        let expires_at = match deadline(set.expiry, slot.now(), current, "set") {
+            Ok(at) => at,
+            Err(reply) => return reply,
+        };
+        let old_value = set.get.then(|| slot.value().map(Bytes::copy_from_slice));
+        let exists = slot.exists();
+        let allowed = match set.condition {
+            None => true,
+            Some(SetCondition::IfAbsent) => !exists,
+            Some(SetCondition::IfPresent) => exists,
+        };
+        if allowed {
+            if expires_at.is_some_and(|at| at <= slot.now()) {
+                // A deadline already past (EXAT/PXAT): the key is set and gone at once.
+                slot.remove();
+            } else {
+                slot.put(&set.value, expires_at);
+            }
+        }
+        match (old_value, allowed) {
+            (Some(old), _) => old.map_or(Reply::Null, Reply::Bulk),
+            (None, true) => Reply::ok(),
+            (None, false) => Reply::Null,
+        }
+    })
+}
+
+/// `GETDEL`: the value, and the key is gone.
+pub(super) fn getdel(shared: &Shared, key: &[u8]) -> Reply {
+    shared.db.with_key(key, |slot| {
+        let value = slot.value().map(Bytes::copy_from_slice);
+        if value.is_some() {
+            slot.remove();
+        }
+        value.map_or(Reply::Null, Reply::Bulk)
+    })
+}
+
+/// `GETSET`: the old value; the new one replaces it and, as a `SET` does, clears the time to live.
+pub(super) fn getset(shared: &Shared, key: &[u8], value: &[u8]) -> Reply {
+    shared.db.with_key(key, |slot| {
+        let old = slot.value().map(Bytes::copy_from_slice);
+        slot.put(value, None);
+        old.map_or(Reply::Null, Reply::Bulk)
+    })
+}
+
+/// `MGET`: every value (null for a missing key), read atomically.
+pub(super) fn mget(shared: &Shared, keys: &[Bytes]) -> Reply {
+    let keys: Vec<&[u8]> = keys.iter().map(|key| &key[..]).collect();
+    shared.db.with_keys(&keys, |locked| {
+        let values = (0..locked.len()).map(|i| locked.slot(i).value().map_or(Reply::Null, Reply::bulk));
+        Reply::Array(values.collect())
+    })
+}
+
+/// `MSET` (`only_if_none_exist: false`, replies `OK`) and `MSETNX` (replies 1, or 0 and writes nothing
+/// when any key exists). Atomic: no client sees some of the keys written and not others.
+pub(super) fn mset(shared: &Shared, pairs: &[(Bytes, Bytes)], only_if_none_exist: bool) -> Reply {
+    let keys: Vec<&[u8]> = pairs.iter().map(|(key, _)| &key[..]).collect();
+    shared.db.with_keys(&keys, |locked| {
+        if only_if_none_exist && (0..locked.len()).any(|i| locked.slot(i).exists()) {
+            return Reply::Integer(0);
+        }
+        for (i, (_, value)) in pairs.iter().enumerate() {
+            locked.slot(i).put(value, None);
+        }
+        if only_if_none_exist {
+            Reply::Integer(1)
+        } else {
+            Reply::ok()
+        }
+    })
+}
+
+/// `SETNX`: 1 if the key was set, 0 if it existed.
+pub(super) fn setnx(shared: &Shared, key: &[u8], value: &[u8]) -> Reply {
+    shared.db.with_key(key, |slot| {
+        if slot.exists() {
+            Reply::Integer(0)
+        } else {
+            slot.put(value, None);
+            Reply::Integer(1)
+        }
+    })
+}
+
+/// `INCR`/`DECR`/`INCRBY`/`DECRBY`: 64-bit signed arithmetic on a decimal value, keeping the time to
+/// live, with Redis's errors for a value that is not an integer and for overflow.
+pub(super) fn incr_by(shared: &Shared, key: &[u8], delta: i64) -> Reply {
+    shared.db.with_key(key, |slot| {
+        let current = match slot.value().map(parse_integer) {
+            None => 0,
+            Some(Ok(n)) => n,
+            Some(Err(err)) => return err.into(),
+        };
+        let Some(next) = current.checked_add(delta) else {
+            return Reply::error("ERR increment or decrement would overflow");
+        };
+        let ttl = slot.expires_at().flatten();
+        slot.put(next.to_string().as_bytes(), ttl);
+        Reply::Integer(next)
+    })
+}
+
+/// `APPEND`: the new length. The result may not pass the bulk-length limit, so appends cannot grow
+/// a value past what a client could have sent in one piece.
+pub(super) fn append(shared: &Shared, key: &[u8], value: &[u8]) -> Reply {
+    let limit = shared.config.proto_max_bulk_len;
+    shared.db.with_key(key, |slot| {
+        let old = slot.value().unwrap_or_default();
+        let total = old.len() + value.len();
+        if total as u64 > limit {
+            return Reply::error("ERR string exceeds maximum allowed size (proto-max-bulk-len)");
+        }
+        let mut joined = Vec::with_capacity(total);
+        joined.extend_from_slice(old);
+        joined.extend_from_slice(value);
+        let ttl = slot.expires_at().flatten();
+        slot.put(&joined, ttl);
+        Reply::Integer(total as i64)
+    })
+}
+
+/// `STRLEN`: the value's length in bytes, 0 for a missing key.
+pub(super) fn strlen(shared: &Shared, key: &[u8]) -> Reply {
+    shared.db.with_key(key, |slot| Reply::Integer(slot.value().map_or(0, <[u8]>::len) as i64))
+}
