@@ -219,12 +219,25 @@ fn find_newline(buf: &[u8], scanned: &mut usize) -> Option<usize> {
 }
 
 /// Parses the decimal number of a `*<n>` or `$<n>` header line (without the tag, with its `\r`).
+/// Hand-rolled: it runs for every argument of every request.
 fn parse_header_number(line: &[u8]) -> Option<i64> {
     let digits = line.strip_suffix(b"\r")?;
-    if digits.is_empty() || digits.len() > 20 {
+    let (negative, digits) = match digits.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, digits),
+    };
+    // 18 digits always fit in an i64; no legitimate length is longer.
+    if digits.is_empty() || digits.len() > 18 {
         return None;
     }
-    std::str::from_utf8(digits).ok()?.parse().ok()
+    let mut value: i64 = 0;
+    for &byte in digits {
+        if !byte.is_ascii_digit() {
+            return None;
+        }
+        value = value * 10 + i64::from(byte - b'0');
+    }
+    Some(if negative { -value } else { value })
 }
 
 /// Splits one inline line (newline included) into arguments, or `None` for a blank line.

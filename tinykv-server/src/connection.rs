@@ -12,6 +12,7 @@
 //! per client stays bounded by the high-water mark plus one reply, and other clients never wait.
 
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -20,7 +21,7 @@ use tinykv_proto::{Limits, Reply, Request, ServerCodec};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::codec::Decoder;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
 use crate::aof::Aof;
 use crate::execute::{self, Session};
@@ -88,6 +89,9 @@ impl<'a> Connection<'a> {
         if !self.shared.config.no_greeting {
             self.write_buf.extend_from_slice(GREETING);
         }
+        // One registration with the token for the connection's life, not one per read.
+        let cancelled = shutdown.cancelled();
+        tokio::pin!(cancelled);
         loop {
             let drained = match self.process_buffered() {
                 Ok(drained) => drained,
@@ -100,7 +104,7 @@ impl<'a> Connection<'a> {
                 let flushed = tokio::select! {
                     flushed = self.flush() => flushed,
                     // A client that never reads must not hold up shutdown.
-                    _ = shutdown.cancelled() => return End::Shutdown,
+                    _ = &mut cancelled => return End::Shutdown,
                 };
                 if let Err(err) = flushed {
                     return End::Io(err);
@@ -111,7 +115,7 @@ impl<'a> Connection<'a> {
                 continue;
             }
             self.release_big_buffers();
-            match self.read_more(shutdown).await {
+            match self.read_more(cancelled.as_mut()).await {
                 Ok(0) => return End::ClientClosed,
                 Ok(_) => {}
                 Err(end @ End::Shutdown) => {
@@ -183,21 +187,21 @@ impl<'a> Connection<'a> {
         }
     }
 
-    async fn read_more(&mut self, shutdown: &CancellationToken) -> Result<usize, End> {
+    async fn read_more(&mut self, mut cancelled: Pin<&mut WaitForCancellationFuture<'_>>) -> Result<usize, End> {
         if self.read_buf.capacity() - self.read_buf.len() < READ_CHUNK / 4 {
             self.read_buf.reserve(READ_CHUNK);
         }
         let read = self.stream.read_buf(&mut self.read_buf);
         let result = match self.idle_timeout {
             Some(limit) => tokio::select! {
-                _ = shutdown.cancelled() => return Err(End::Shutdown),
+                _ = &mut cancelled => return Err(End::Shutdown),
                 read = tokio::time::timeout(limit, read) => match read {
                     Ok(read) => read,
                     Err(_) => return Err(End::Timeout),
                 },
             },
             None => tokio::select! {
-                _ = shutdown.cancelled() => return Err(End::Shutdown),
+                _ = &mut cancelled => return Err(End::Shutdown),
                 read = read => read,
             },
         };
