@@ -90,7 +90,9 @@ fn help_completion_hints_and_ctrl_c() {
     // A hint of the arguments appears after `set `; Ctrl-C then drops the line unsent.
     cli.send("set ").unwrap();
     cli.flush().unwrap();
-    cli.exp_string("key value [NX|XX]").expect("argument hint");
+    // The last redraw of the line: `set `, then the hint in grey (ESC[90m). Matching this one, not an
+    // earlier redraw, means the prompt awaited below can only be the one after Ctrl-C.
+    cli.exp_string("set \x1b[90mkey value [NX|XX]").expect("greyed argument hint");
     cli.send_control('c').unwrap();
     cli.exp_string(&prompt(port)).expect("a fresh prompt after Ctrl-C");
     exchange(&mut cli, port, "echo after-ctrl-c", "\r\n\"after-ctrl-c\"\r\n");

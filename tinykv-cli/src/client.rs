@@ -160,15 +160,16 @@ impl Connection {
     }
 
     /// Sends every command that arrives on `commands` without waiting for replies, while reading the
-    /// replies concurrently; `on_reply` gets each outcome in the order the commands came. An `Err` item is
-    /// not sent: it is handed back in its place in the order, so local errors interleave correctly.
+    /// replies concurrently; `on_reply` gets each outcome in the order the commands came, and whether more
+    /// are already due (so output can be flushed only once it has caught up). An `Err` item is not sent: it
+    /// is handed back in its place in the order, so local errors interleave correctly.
     ///
     /// Writing and reading at once is what keeps a long pipeline from deadlocking: the server stops reading
     /// from a client that does not read its replies.
     pub async fn pipeline<E>(
         &mut self,
         mut commands: mpsc::Receiver<Result<Vec<Vec<u8>>, E>>,
-        mut on_reply: impl FnMut(Result<Reply, E>),
+        mut on_reply: impl FnMut(Result<Reply, E>, bool),
     ) -> Result<(), ClientError> {
         // One slot per command in order: `None` waits for a reply, `Some(err)` is a local error.
         let (order_tx, mut order_rx) = mpsc::unbounded_channel::<Option<E>>();
@@ -198,10 +199,11 @@ impl Connection {
         };
         let receive = async {
             while let Some(slot) = order_rx.recv().await {
-                match slot {
-                    Some(err) => on_reply(Err(err)),
-                    None => on_reply(Ok(replies.next().await?)),
-                }
+                let outcome = match slot {
+                    Some(err) => Err(err),
+                    None => Ok(replies.next().await?),
+                };
+                on_reply(outcome, !order_rx.is_empty());
             }
             Ok::<(), ClientError>(())
         };

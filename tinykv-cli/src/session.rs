@@ -172,9 +172,15 @@ impl Session {
         let Some(conn) = self.conn.as_mut() else { return false };
         let printer = &mut self.printer;
         let result = conn
-            .pipeline(lines, |outcome| match outcome {
-                Ok(reply) => printer.reply(&reply),
-                Err(err) => printer.problem(err),
+            .pipeline(lines, |outcome, more| {
+                match outcome {
+                    Ok(reply) => printer.reply(&reply),
+                    Err(err) => printer.problem(err),
+                }
+                // Caught up with the input: show what we have (stdin may be a slow producer).
+                if !more {
+                    printer.flush();
+                }
             })
             .await;
         self.printer.flush();
