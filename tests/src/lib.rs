@@ -296,3 +296,46 @@ pub fn run_with_deadline(command: &mut Command) -> Option<std::process::Output> 
     }
     Some(waiter.join().expect("waiter thread").unwrap_or_else(|e| panic!("wait for {command:?}: {e}")))
 }
+
+/// Reads exactly one RESP2 or RESP3 reply, nested ones included, and returns its raw bytes. For
+/// byte-exact checks of replies whose length is not known in advance.
+pub fn read_reply(stream: &mut TcpStream) -> Vec<u8> {
+    let mut out = Vec::new();
+    read_reply_into(stream, &mut out);
+    out
+}
+
+fn read_reply_into(stream: &mut TcpStream, out: &mut Vec<u8>) {
+    let line = read_line(stream);
+    let tag = line[0];
+    let number = || -> i64 {
+        let text = String::from_utf8_lossy(&line[1..line.len() - 2]).into_owned();
+        text.parse().unwrap_or_else(|_| panic!("bad RESP header {text:?}"))
+    };
+    let (bodies, children) = match tag {
+        b'$' | b'=' | b'!' => (number().max(0) as usize, 0),
+        b'*' | b'~' | b'>' => (0, number().max(0) as usize),
+        b'%' | b'|' => (0, 2 * number().max(0) as usize),
+        _ => (0, 0),
+    };
+    let null_bulk = matches!(tag, b'$' | b'=' | b'!') && number() < 0;
+    out.extend_from_slice(&line);
+    if matches!(tag, b'$' | b'=' | b'!') && !null_bulk {
+        out.extend_from_slice(&read_exact_bytes(stream, bodies + 2));
+    }
+    for _ in 0..children {
+        read_reply_into(stream, out);
+    }
+}
+
+/// Sends one command as a RESP array and returns the raw bytes of its reply.
+pub fn call(stream: &mut TcpStream, args: &[&[u8]]) -> Vec<u8> {
+    stream.write_all(&resp(args)).expect("write");
+    read_reply(stream)
+}
+
+/// [`call`] with text arguments, returning the reply as (lossy) text: handy in assertions.
+pub fn call_str(stream: &mut TcpStream, args: &[&str]) -> String {
+    let args: Vec<&[u8]> = args.iter().map(|arg| arg.as_bytes()).collect();
+    String::from_utf8_lossy(&call(stream, &args)).into_owned()
+}
