@@ -366,6 +366,26 @@ mod tests {
         assert_eq!(decoder.decode(&mut buf), Err(ProtocolError::InvalidBulkLength));
     }
 
+    proptest::proptest! {
+        /// Arbitrary bytes never panic the decoder, and it never holds on to more than it was given:
+        /// every call either yields a request, asks for more, or fails.
+        #[test]
+        fn arbitrary_bytes_never_panic(chunks in proptest::collection::vec(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64), 0..16)) {
+            let mut decoder = RequestDecoder::new(Limits { max_inline: 256, max_elements: 8, max_bulk: 64 });
+            let mut buf = BytesMut::new();
+            'feed: for chunk in chunks {
+                buf.extend_from_slice(&chunk);
+                loop {
+                    match decoder.decode(&mut buf) {
+                        Ok(Some(request)) => proptest::prop_assert!(!request.args.is_empty()),
+                        Ok(None) => break,
+                        Err(_) => break 'feed,
+                    }
+                }
+            }
+        }
+    }
+
     /// Feeds `input` one byte at a time and split at every position; each must give the same requests
     /// as the whole input at once.
     #[test]
