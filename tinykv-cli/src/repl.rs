@@ -183,6 +183,8 @@ fn complete(before: &str) -> (usize, Vec<Pair>) {
 /// "set"          -> " key value [NX|XX] ..."
 /// "set "         -> "key value [NX|XX] ..."
 /// "set k "       -> "value [NX|XX] ..."
+/// "set k v nx "  -> "[GET] [EX seconds|...]"
+/// "del a b "     -> "[key ...]"
 /// "client setn"  -> None (not a subcommand yet)
 /// ```
 fn hint(line: &str) -> Option<String> {
@@ -204,17 +206,36 @@ fn hint(line: &str) -> Option<String> {
     Some(format!("{space}{remaining}"))
 }
 
-/// Drops the first `typed` required arguments from `syntax`; optional parts (`[...]`) stay, since the
-/// user may still add them.
-fn skip_typed(syntax: &str, typed: usize) -> &str {
-    let mut rest = syntax.trim_start();
-    for _ in 0..typed {
-        if rest.starts_with('[') {
-            break;
+/// Drops one argument of `syntax` per word typed, `[optional]` ones included, but keeps a repeating
+/// `[key ...]` (the user may always add one more).
+fn skip_typed(syntax: &str, typed: usize) -> String {
+    let tokens = tokens(syntax);
+    let repeating = tokens.iter().position(|token| token.contains("..."));
+    let skip = typed.min(repeating.unwrap_or(tokens.len()));
+    tokens[skip..].join(" ")
+}
+
+/// Splits argument syntax at the spaces outside brackets: `key [EX s|PX ms]` → `key`, `[EX s|PX ms]`.
+fn tokens(syntax: &str) -> Vec<&str> {
+    let mut tokens = Vec::new();
+    let (mut depth, mut start) = (0usize, 0);
+    for (i, c) in syntax.char_indices() {
+        match c {
+            '[' => depth += 1,
+            ']' => depth = depth.saturating_sub(1),
+            ' ' if depth == 0 => {
+                if i > start {
+                    tokens.push(&syntax[start..i]);
+                }
+                start = i + 1;
+            }
+            _ => {}
         }
-        rest = rest.split_once(' ').map_or("", |(_, after)| after).trim_start();
     }
-    rest
+    if syntax.len() > start {
+        tokens.push(&syntax[start..]);
+    }
+    tokens
 }
 
 #[cfg(test)]
@@ -249,11 +270,22 @@ mod tests {
         assert_eq!(hint("set").unwrap(), format!(" {set}"));
         assert_eq!(hint("set ").unwrap(), set);
         assert!(hint("SET k ").unwrap().starts_with("value [NX|XX]"));
-        assert!(hint("set k v ").unwrap().starts_with("[NX|XX]"));
+        assert!(hint("set k v ").unwrap().starts_with("[NX|XX] [GET] [EX seconds|"));
+        assert!(hint("set k v nx ").unwrap().starts_with("[GET] [EX seconds|"));
+        assert_eq!(hint("del a b ").as_deref(), Some("[key ...]"));
+        assert_eq!(hint("del a").as_deref(), Some(" [key ...]"));
+        assert_eq!(hint("hello 3 "), None);
         assert_eq!(hint("get k"), None);
         assert_eq!(hint("nosuch "), None);
         assert_eq!(hint(""), None);
         assert_eq!(hint("client setname ").as_deref(), Some("connection-name"));
+    }
+
+    #[test]
+    fn argument_syntax_splits_outside_brackets() {
+        assert_eq!(tokens("key [EX s|PX ms] [GET]"), ["key", "[EX s|PX ms]", "[GET]"]);
+        assert_eq!(tokens("[protover [AUTH u p] [SETNAME n]]"), ["[protover [AUTH u p] [SETNAME n]]"]);
+        assert!(tokens("").is_empty());
     }
 
     #[test]
