@@ -111,7 +111,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         bail!("-x needs a command to append stdin to");
     } else if io::stdin().is_terminal() {
         let session = Session::new(target, Printer::new(style, false));
-        repl::run(&runtime, session, history_path())?
+        let mut session = repl::run(&runtime, session, history_path())?;
+        // Error replies in a REPL were answered on screen; leaving it normally is success, as in redis-cli.
+        session.printer.flush();
+        return match session.printer.write_error() {
+            Some(err) => Err(err).context("writing to stdout"),
+            None => Ok(ExitCode::SUCCESS),
+        };
     } else {
         let mut session = Session::new(target, Printer::new(style, false));
         runtime.block_on(session.batch(read_stdin_lines()));
