@@ -47,7 +47,12 @@ impl fmt::Display for Target {
 #[derive(Debug)]
 pub enum ClientError {
     /// The TCP connection could not be made.
-    Connect { target: String, source: io::Error },
+    Connect {
+        /// `host:port`, as the message names it.
+        target: String,
+        /// What the OS said.
+        source: io::Error,
+    },
     /// The server closed the connection before answering.
     Closed,
     /// The socket failed, or the server sent something that is not RESP.

@@ -97,7 +97,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let target = Target { host: cli.host.clone(), port: cli.port, password: cli.password.clone() };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the runtime")?;
 
-    let mut session = if !cli.command.is_empty() {
+    if !cli.command.is_empty() {
         let mut args: Vec<Vec<u8>> = cli.command.iter().map(|arg| arg.clone().into_encoded_bytes()).collect();
         if cli.last_arg_from_stdin {
             let mut last = Vec::new();
@@ -106,29 +106,29 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         let mut session = Session::new(target, Printer::new(style, true));
         runtime.block_on(one_shot(&mut session, &args, cli.repeat, cli.interval));
-        session
+        finish(session.printer, true)
     } else if cli.last_arg_from_stdin {
         bail!("-x needs a command to append stdin to");
     } else if io::stdin().is_terminal() {
         let session = Session::new(target, Printer::new(style, false));
-        let mut session = repl::run(&runtime, session, history_path())?;
+        let session = repl::run(&runtime, session, history_path())?;
         // Error replies in a REPL were answered on screen; leaving it normally is success, as in redis-cli.
-        session.printer.flush();
-        return match session.printer.write_error() {
-            Some(err) => Err(err).context("writing to stdout"),
-            None => Ok(ExitCode::SUCCESS),
-        };
+        finish(session.printer, false)
     } else {
         let mut session = Session::new(target, Printer::new(style, false));
         runtime.block_on(session.batch(read_stdin_lines()));
-        session
-    };
+        finish(session.printer, true)
+    }
+}
 
-    session.printer.flush();
-    if let Some(err) = session.printer.write_error() {
+/// Flushes the output and picks the exit code: 1 if stdout failed, or if `errors_fail` and an error reply
+/// or a connection problem was seen.
+fn finish(mut printer: Printer, errors_fail: bool) -> anyhow::Result<ExitCode> {
+    printer.flush();
+    if let Some(err) = printer.write_error() {
         return Err(err).context("writing to stdout");
     }
-    Ok(if session.printer.failed() { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if errors_fail && printer.failed() { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
 /// Runs one command `repeat` times (forever if negative), `interval` apart; stops early if the
