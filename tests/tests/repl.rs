@@ -197,6 +197,6 @@ fn starts_not_connected_when_nobody_listens() {
     cli.send_line("help get").unwrap();
     cli.exp_string("GET key").unwrap();
     cli.exp_string("not connected> ").unwrap();
-    cli.send_control('d').unwrap();
-    cli.exp_eof().unwrap();
+    cli.send_line("exit").unwrap();
+    cli.exp_eof().expect("exit leaves");
 }
