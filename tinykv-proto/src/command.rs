@@ -41,6 +41,8 @@ pub struct Set {
     pub get: bool,
     /// The time to live; `None` clears any existing one, as a plain `SET` does.
     pub expiry: Option<Expiry>,
+    /// The lower-case command name (`set`, `setex`, `psetex`), for `ERR invalid expire time in '<command>' command`.
+    pub command: &'static str,
 }
 
 /// `CLIENT` subcommands.
@@ -238,7 +240,7 @@ impl Command {
                 let amount = args.integer()?;
                 let (unit, command) = if spec.name == "SETEX" { (&b"EX"[..], "setex") } else { (&b"PX"[..], "psetex") };
                 let expiry = Some(expiry_from(unit, amount, command)?);
-                Command::Set(Set { key, value: args.take()?, condition: None, get: false, expiry })
+                Command::Set(Set { key, value: args.take()?, condition: None, get: false, expiry, command })
             }
             "EXISTS" => Command::Exists { keys: args.rest() },
             "INCR" => Command::IncrBy { key: args.take()?, delta: 1 },
@@ -288,9 +290,18 @@ impl Command {
             }
             "ECHO" => Command::Echo { message: args.take()? },
             "QUIT" => Command::Quit,
-            "SELECT" => Command::Select {
-                index: args.integer().map_err(|_| CommandError::Other("ERR invalid DB index".into()))?,
-            },
+            "SELECT" => {
+                // Redis reads the index as a C int, with its generic range error past that.
+                let index = args.integer()?;
+                if i32::try_from(index).is_err() {
+                    return Err(CommandError::Other(format!(
+                        "ERR value is out of range, value must between {} and {}",
+                        i32::MIN,
+                        i32::MAX
+                    )));
+                }
+                Command::Select { index }
+            }
             "HELLO" => Command::Hello(parse_hello(&mut args)?),
             "COMMAND" => Command::Command(parse_command_command(spec, &mut args)?),
             "CONFIG" => match subcommand(spec, &mut args)?.name {
@@ -343,7 +354,7 @@ fn subcommand(parent: &'static CommandSpec, args: &mut Args) -> Result<&'static 
 fn parse_set(args: &mut Args) -> Result<Set, CommandError> {
     let key = args.take()?;
     let value = args.take()?;
-    let mut set = Set { key, value, condition: None, get: false, expiry: None };
+    let mut set = Set { key, value, condition: None, get: false, expiry: None, command: "set" };
     let mut keep_ttl = false;
     // The expiry option's upper-case name and its amount, read after every option is known to be valid.
     let mut expire: Option<(Vec<u8>, Bytes)> = None;

@@ -30,7 +30,7 @@ pub(super) fn set(shared: &Shared, set: Set) -> Reply {
     shared.db.with_key(&set.key, |slot| {
         // Redis checks the expiry before anything else, so a bad one changes nothing.
         let current = slot.expires_at().flatten();
-        let expires_at = match deadline(set.expiry, slot.now(), current, "set") {
+        let expires_at = match deadline(set.expiry, slot.now(), current, set.command) {
             Ok(at) => at,
             Err(reply) => return reply,
         };
