@@ -339,3 +339,14 @@ pub fn call_str(stream: &mut TcpStream, args: &[&str]) -> String {
     let args: Vec<&[u8]> = args.iter().map(|arg| arg.as_bytes()).collect();
     String::from_utf8_lossy(&call(stream, &args)).into_owned()
 }
+
+/// Whether process `pid` has a handler installed for `signal` (its bit in `SigCgt` of `/proc/<pid>/status`).
+pub fn catches_signal(pid: u32, signal: i32) -> bool {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc status");
+    let mask = status
+        .lines()
+        .find_map(|line| line.strip_prefix("SigCgt:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .expect("SigCgt in /proc status");
+    mask & (1 << (signal - 1)) != 0
+}

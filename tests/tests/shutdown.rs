@@ -4,13 +4,16 @@
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
-use tinykv_tests::{read_to_close, read_to_close_or_reset, resp, roundtrip, Server};
+use tinykv_tests::{catches_signal, read_to_close, read_to_close_or_reset, resp, retry_until, roundtrip, Server};
 
 /// SPEC §3 promises an exit within 2 s; the margin absorbs a loaded CI machine without hiding a hang.
 const EXIT_LIMIT: Duration = Duration::from_secs(5);
 
 /// Signals the server and waits for it to exit; returns the status and how long it took.
 fn signal_and_wait(mut server: Server, signal: i32) -> (std::process::ExitStatus, Duration) {
+    // The server may log its ready line before its handlers are in place (see
+    // `signal_right_after_the_ready_line_is_graceful`); these tests are about what the handler does.
+    retry_until("the server to install its signal handler", || catches_signal(server.pid(), signal).then_some(()));
     let start = Instant::now();
     server.signal(signal);
     let status = server.wait_for_exit(EXIT_LIMIT).unwrap_or_else(|| panic!("no exit within {EXIT_LIMIT:?}"));
@@ -171,4 +174,24 @@ fn client_reading_after_sigterm_gets_every_reply_it_was_owed() {
     let mut server = server;
     let status = server.wait_for_exit(EXIT_LIMIT).expect("exit");
     assert!(status.success());
+}
+
+#[test]
+#[ignore = "BUG: the server logs `listening on` (and serves clients) before it installs its SIGTERM/SIGINT \
+            handlers, so a signal sent right after the ready line kills it (status: signal 15) instead of a \
+            graceful exit 0"]
+fn signal_right_after_the_ready_line_is_graceful() {
+    // The window is short, so try a few times; a handler missing at the ready line is the bug either way.
+    for round in 0..20 {
+        let mut server = Server::start_with(&["--no-greeting"]);
+        let caught_at_ready = catches_signal(server.pid(), libc::SIGTERM);
+        server.signal(libc::SIGTERM);
+        let status = server.wait_for_exit(EXIT_LIMIT).unwrap_or_else(|| panic!("no exit within {EXIT_LIMIT:?}"));
+        assert!(caught_at_ready, "round {round}: no SIGTERM handler yet when `listening on` was logged ({status:?})");
+        assert!(
+            status.success(),
+            "round {round}: SIGTERM right after `listening on` gave {status:?} (handler installed when read: \
+             {caught_at_ready})"
+        );
+    }
 }
