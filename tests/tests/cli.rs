@@ -309,3 +309,34 @@ fn works_against_a_real_redis() {
     check(&run_cli(redis.port, &[], b"del l\nrpush l a \"b c\"\n"), 0, "0\n2\n", "");
     check(&run_cli(redis.port, &["--no-raw", "lrange", "l", "0", "-1"], b""), 0, "1) \"a\"\n2) \"b c\"\n", "");
 }
+
+#[test]
+fn batch_stops_quietly_when_stdout_is_closed() {
+    use std::io::{BufRead, BufReader};
+    let server = Server::start();
+    let mut command = Command::new(binary("tinykv-cli"));
+    command.arg("-p").arg(server.port().to_string());
+    command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = command.spawn().expect("spawn tinykv-cli");
+    let mut input = child.stdin.take().unwrap();
+    // Far more input than the reader will look at, written as long as the CLI accepts it.
+    std::thread::spawn(move || {
+        let line = b"echo some-reply-text\n".repeat(1000);
+        for _ in 0..1000 {
+            if input.write_all(&line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    assert_eq!(first, "some-reply-text\n");
+    // The reader has gone (like `| head -1`): the CLI notices, stops, and says nothing about it.
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let output = rx.recv_timeout(DEADLINE).expect("tinykv-cli stopped").unwrap();
+    assert_eq!((output.status.code(), stderr(&output).as_str()), (Some(0), ""));
+    server.stop();
+}

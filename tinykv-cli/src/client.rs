@@ -166,15 +166,16 @@ impl Connection {
 
     /// Sends every command that arrives on `commands` without waiting for replies, while reading the
     /// replies concurrently; `on_reply` gets each outcome in the order the commands came, and whether more
-    /// are already due (so output can be flushed only once it has caught up). An `Err` item is not sent: it
-    /// is handed back in its place in the order, so local errors interleave correctly.
+    /// are already due (so output can be flushed only once it has caught up), and returns whether to go on
+    /// (no point reading replies nobody can see). An `Err` item is not sent: it is handed back in its
+    /// place in the order, so local errors interleave correctly.
     ///
     /// Writing and reading at once is what keeps a long pipeline from deadlocking: the server stops reading
     /// from a client that does not read its replies.
     pub async fn pipeline<E>(
         &mut self,
         mut commands: mpsc::Receiver<Result<Vec<Vec<u8>>, E>>,
-        mut on_reply: impl FnMut(Result<Reply, E>, bool),
+        mut on_reply: impl FnMut(Result<Reply, E>, bool) -> bool,
     ) -> Result<(), ClientError> {
         // One slot per command in order: `None` waits for a reply, `Some(err)` is a local error.
         let (order_tx, mut order_rx) = mpsc::unbounded_channel::<Option<E>>();
@@ -208,12 +209,18 @@ impl Connection {
                     Some(err) => Err(err),
                     None => Ok(replies.next().await?),
                 };
-                on_reply(outcome, !order_rx.is_empty());
+                if !on_reply(outcome, !order_rx.is_empty()) {
+                    break;
+                }
             }
             Ok::<(), ClientError>(())
         };
-        tokio::try_join!(send, receive)?;
-        Ok(())
+        // Receiving ends last (once every command sent has its reply) unless told to stop; sending only
+        // decides the outcome if it fails.
+        tokio::select! {
+            result = receive => result,
+            Err(err) = send => Err(err),
+        }
     }
 
     /// Checks, without blocking for more than a moment, whether the server has closed the connection.

@@ -61,6 +61,11 @@ impl Printer {
         self.failed
     }
 
+    /// Whether stdout still takes output (it stops when the reader of a pipe goes away).
+    pub fn is_writable(&self) -> bool {
+        self.write_error.is_none()
+    }
+
     /// Pushes buffered output out.
     pub fn flush(&mut self) {
         if self.write_error.is_none() {
@@ -181,6 +186,7 @@ impl Session {
                 if !more {
                     printer.flush();
                 }
+                printer.is_writable()
             })
             .await;
         self.printer.flush();
