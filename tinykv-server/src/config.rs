@@ -66,7 +66,7 @@ pub struct Config {
     #[arg(long, env = "TINYKV_OUTPUT_HIGH_WATER", default_value = "1mb", value_parser = parse_memory)]
     pub output_high_water: u64,
 
-    /// Worker threads for the runtime (0: one per core).
+    /// Worker threads (0: one per core but one; 1: a single-threaded runtime, as Redis).
     #[arg(long, env = "TINYKV_THREADS", default_value_t = 0)]
     pub threads: usize,
 }
