@@ -83,12 +83,14 @@ fn array_count_over_the_element_limit() {
     expect_protocol_error(&server, b"*3000000\r\n");
     expect_protocol_error(&server, b"*1048577\r\n");
     expect_protocol_error(&server, b"*99999999999999999999999\r\n");
-    // The limit itself is allowed: the server waits for the elements instead of refusing.
+    // The limit itself is allowed: DEL with 1,048,575 keys (7 MiB of request) gets its answer.
     let mut canary = plant_canary(&server);
     let mut stream = server.connect();
-    stream.write_all(b"*1048576\r\n$4\r\nPING\r\n").unwrap();
-    // Abandon it half way; other clients are unaffected and the server drops the partial request.
-    drop(stream);
+    let mut request = b"*1048576\r\n$3\r\nDEL\r\n".to_vec();
+    request.extend_from_slice(&b"$1\r\nx\r\n".repeat(1_048_575));
+    stream.write_all(&request).unwrap();
+    assert_eq!(read_line(&mut stream), b":0\r\n");
+    roundtrip(&mut stream, b"PING\r\n", b"+PONG\r\n");
     check_canary(&server, &mut canary);
     server.stop();
 }
@@ -240,6 +242,16 @@ fn ten_mebibyte_inline_line_without_newline() {
     // The line is refused once it passes 64 KiB; it is never buffered whole.
     assert!(peak < rss0 + 64 * 1024, "peak RSS {peak} KiB vs {rss0} KiB before");
     check_canary(&server, &mut canary);
+    server.stop();
+}
+
+#[test]
+fn inline_line_just_under_64_kib_is_accepted() {
+    let server = server();
+    let value = "v".repeat(64 * 1024 - 100);
+    let mut stream = server.connect();
+    roundtrip(&mut stream, format!("SET long {value}\r\n").as_bytes(), b"+OK\r\n");
+    roundtrip(&mut stream, &resp(&[b"GET", b"long"]), format!("${}\r\n{value}\r\n", value.len()).as_bytes());
     server.stop();
 }
 
