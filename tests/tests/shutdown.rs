@@ -139,9 +139,6 @@ fn client_that_never_reads_does_not_block_exit() {
 }
 
 #[test]
-#[ignore = "BUG: on SIGTERM a connection blocked flushing replies drops them at once (connection.rs run(): \
-            the flush select returns End::Shutdown), so a client reading right after the signal gets a \
-            truncated reply stream, cut mid-reply"]
 fn client_reading_after_sigterm_gets_every_reply_it_was_owed() {
     const GETS: usize = 2000;
     let server = Server::start_with(&["--no-greeting"]);
@@ -177,9 +174,6 @@ fn client_reading_after_sigterm_gets_every_reply_it_was_owed() {
 }
 
 #[test]
-#[ignore = "BUG: the server logs `listening on` (and serves clients) before it installs its SIGTERM/SIGINT \
-            handlers, so a signal sent right after the ready line kills it (status: signal 15) instead of a \
-            graceful exit 0"]
 fn signal_right_after_the_ready_line_is_graceful() {
     // The window is short, so try a few times; a handler missing at the ready line is the bug either way.
     for round in 0..20 {

@@ -16,7 +16,7 @@ use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 use tinykv_proto::{Limits, Reply, Request, ServerCodec};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -26,6 +26,10 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 use crate::aof::Aof;
 use crate::execute::{self, Session};
 use crate::server::{Shared, SHUTDOWN_GRACE};
+
+/// How long a connection may spend answering and flushing at shutdown: inside the server's grace,
+/// so the process still exits in time.
+const CONNECTION_GRACE: Duration = SHUTDOWN_GRACE.saturating_sub(Duration::from_millis(300));
 
 /// The greeting of the original TinyKV protocol.
 pub const GREETING: &[u8] = b"+TinyKV ready\r\n";
@@ -103,8 +107,9 @@ impl<'a> Connection<'a> {
             if !self.write_buf.is_empty() {
                 let flushed = tokio::select! {
                     flushed = self.flush() => flushed,
-                    // A client that never reads must not hold up shutdown.
-                    _ = &mut cancelled => return End::Shutdown,
+                    // Shutdown while waiting for a slow reader: it still gets what it was owed, for
+                    // as long as the grace allows (`flush` is cancel-safe, so nothing is sent twice).
+                    _ = &mut cancelled => return self.finish().await,
                 };
                 if let Err(err) = flushed {
                     return End::Io(err);
@@ -118,13 +123,21 @@ impl<'a> Connection<'a> {
             match self.read_more(cancelled.as_mut()).await {
                 Ok(0) => return End::ClientClosed,
                 Ok(_) => {}
-                Err(end @ End::Shutdown) => {
-                    // Finish what was already read, flush, and go.
-                    let _ = self.process_buffered();
-                    let _ = self.flush_within(SHUTDOWN_GRACE).await;
-                    return end;
-                }
+                Err(End::Shutdown) => return self.finish().await,
                 Err(end) => return end,
+            }
+        }
+    }
+
+    /// At shutdown: answers every complete request already read and flushes the replies, giving up
+    /// when the grace runs out (a client that never reads must not hold up the exit).
+    async fn finish(&mut self) -> End {
+        let deadline = tokio::time::Instant::now() + CONNECTION_GRACE;
+        loop {
+            let drained = self.process_buffered().unwrap_or(true);
+            match tokio::time::timeout_at(deadline, self.flush()).await {
+                Ok(Ok(())) if !drained => continue,
+                _ => return End::Shutdown,
             }
         }
     }
@@ -168,6 +181,8 @@ impl<'a> Connection<'a> {
         execute::handle(request, self.shared, &mut self.session)
     }
 
+    /// Writes the whole write buffer. Cancel-safe: bytes leave the buffer as soon as the socket
+    /// takes them, so a flush abandoned half-way resumes where it stopped.
     async fn flush(&mut self) -> std::io::Result<()> {
         // Writes reach the append-only file before their replies reach the client.
         if std::mem::take(&mut self.unlogged) {
@@ -175,8 +190,13 @@ impl<'a> Connection<'a> {
                 aof.commit().map_err(std::io::Error::other)?;
             }
         }
-        self.stream.write_all(&self.write_buf).await?;
-        self.write_buf.clear();
+        while !self.write_buf.is_empty() {
+            let written = self.stream.write(&self.write_buf).await?;
+            if written == 0 {
+                return Err(std::io::ErrorKind::WriteZero.into());
+            }
+            self.write_buf.advance(written);
+        }
         Ok(())
     }
 

@@ -6,6 +6,7 @@ use anyhow::Context;
 use clap::Parser;
 use tinykv_server::Config;
 use tokio::net::TcpListener;
+use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
@@ -41,6 +42,8 @@ fn default_threads() -> usize {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    // Handlers first: once `listening on` is logged, a SIGTERM must already mean a graceful stop.
+    let signals = Signals::install()?;
     let listener = TcpListener::bind((config.bind.as_str(), config.port))
         .await
         .with_context(|| format!("binding {}:{}", config.bind, config.port))?;
@@ -49,7 +52,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tokio::select! {
         // The server ends on its own only when it cannot start (e.g. a corrupt append-only file).
         result = &mut server => return result.context("server task failed")?.context("cannot start"),
-        signal = wait_for_signal() => signal?,
+        () = signals.wait() => {}
     }
     tracing::info!("shutting down");
     shutdown.cancel();
@@ -58,14 +61,25 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Resolves on SIGINT or SIGTERM.
-async fn wait_for_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut terminate = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-    let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
-    tokio::select! {
-        _ = terminate.recv() => {}
-        _ = interrupt.recv() => {}
+/// SIGINT and SIGTERM, caught from the moment this is built.
+struct Signals {
+    terminate: Signal,
+    interrupt: Signal,
+}
+
+impl Signals {
+    fn install() -> anyhow::Result<Signals> {
+        Ok(Signals {
+            terminate: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
+            interrupt: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
+        })
     }
-    Ok(())
+
+    /// Resolves on the first SIGINT or SIGTERM.
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.terminate.recv() => {}
+            _ = self.interrupt.recv() => {}
+        }
+    }
 }
