@@ -106,8 +106,9 @@ fn command_info(spec: &CommandSpec, parent: Option<&CommandSpec>) -> Reply {
         Reply::Integer(last),
         Reply::Integer(step),
         Reply::Set(vec![Reply::Status(Cow::Owned(format!("@{}", spec.group)))]),
-        Reply::Array(Vec::new()),
-        Reply::Array(Vec::new()),
+        // Tips and key specifications: none given, as sets, the type Redis 7 uses for both.
+        Reply::Set(Vec::new()),
+        Reply::Set(Vec::new()),
         Reply::Array(spec.subcommands.iter().map(|sub| command_info(sub, Some(spec))).collect()),
     ])
 }
