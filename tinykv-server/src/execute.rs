@@ -137,3 +137,47 @@ pub fn execute(command: Command, shared: &Shared, session: &mut Session) -> Repl
 fn bulk_str(text: &str) -> Reply {
     Reply::Bulk(Bytes::copy_from_slice(text.as_bytes()))
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+    use tinykv_proto::Request;
+
+    use super::*;
+    use crate::config::Config;
+
+    fn run(shared: &Shared, session: &mut Session, words: &[&str]) -> Reply {
+        let args = words.iter().map(|w| Bytes::copy_from_slice(w.as_bytes())).collect();
+        handle(Request { args }, shared, session)
+    }
+
+    #[test]
+    fn noauth_comes_after_lookup_and_arity_and_before_arguments() {
+        let shared = Shared::open(Config::parse_from(["tinykv-server", "--requirepass", "pw"]), 0)
+            .expect("no append-only file to open");
+        let mut session = Session::new(1, &shared);
+        let noauth = Reply::error("NOAUTH Authentication required.");
+        assert!(
+            matches!(run(&shared, &mut session, &["nosuch"]), Reply::Error(e) if e.starts_with("ERR unknown command"))
+        );
+        assert!(matches!(run(&shared, &mut session, &["get"]), Reply::Error(e) if e.starts_with("ERR wrong number")));
+        assert_eq!(run(&shared, &mut session, &["set", "k", "v", "bogus"]), noauth);
+        assert_eq!(run(&shared, &mut session, &["auth", "pw"]), Reply::ok());
+        assert_eq!(run(&shared, &mut session, &["set", "k", "v", "bogus"]), Reply::error("ERR syntax error"));
+    }
+
+    #[test]
+    fn oom_refuses_only_denyoom_commands() {
+        let shared = Shared::open(Config::parse_from(["tinykv-server", "--maxmemory", "1"]), 0)
+            .expect("no append-only file to open");
+        let mut session = Session::new(1, &shared);
+        assert_eq!(run(&shared, &mut session, &["set", "k", "v"]), Reply::ok());
+        let oom = Reply::error("OOM command not allowed when used memory > 'maxmemory'.");
+        assert_eq!(run(&shared, &mut session, &["set", "k2", "v"]), oom);
+        assert_eq!(run(&shared, &mut session, &["incr", "n"]), oom);
+        assert_eq!(run(&shared, &mut session, &["get", "k"]), Reply::bulk("v"));
+        assert_eq!(run(&shared, &mut session, &["expire", "k", "100"]), Reply::Integer(1));
+        assert_eq!(run(&shared, &mut session, &["del", "k"]), Reply::Integer(1));
+        assert_eq!(run(&shared, &mut session, &["set", "k", "v"]), Reply::ok());
+    }
+}
