@@ -24,6 +24,8 @@ fn main() -> anyhow::Result<()> {
         0 => default_threads(),
         n => n,
     };
+    raise_file_limit(config.max_clients);
+
     let mut runtime = if threads == 1 {
         tokio::runtime::Builder::new_current_thread()
     } else {
@@ -33,6 +35,20 @@ fn main() -> anyhow::Result<()> {
     };
     let runtime = runtime.enable_all().build().context("starting the async runtime")?;
     runtime.block_on(serve(config))
+}
+
+/// Raises the open-file limit so `--max-clients` connections fit (the usual soft limit is 1,024), as
+/// Redis does; says so in the log when the hard limit is lower.
+fn raise_file_limit(max_clients: usize) {
+    // Listening socket, log, append-only file and a margin.
+    let wanted = max_clients as u64 + 32;
+    match rlimit::increase_nofile_limit(wanted) {
+        Ok(limit) if limit < wanted => {
+            tracing::warn!(limit, max_clients, "open-file limit is below what --max-clients needs")
+        }
+        Ok(_) => {}
+        Err(err) => tracing::warn!(%err, "could not raise the open-file limit"),
+    }
 }
 
 /// One worker per core but one: the kernel's network work and the clients on the same machine need
