@@ -61,9 +61,57 @@ impl Encoder<&Reply> for ServerCodec {
 /// Replies of both versions decode to the same [`Reply`] values (`$-1`, `*-1` and `_` are all
 /// [`Reply::Null`]). Lengths are capped as on the server, and nesting deeper than
 /// [`ClientCodec::MAX_DEPTH`] is refused, so a hostile server can't exhaust the client either.
+///
+/// Like the server's decoder it keeps its place: each complete element is taken off the buffer as
+/// soon as it arrives and aggregates under construction wait on a stack, so a huge reply arriving
+/// in many reads (`KEYS *` on a big keyspace) is parsed once, not once per read.
 #[derive(Debug, Default)]
 pub struct ClientCodec {
     limits: Limits,
+    /// Aggregates begun but not complete, outermost first.
+    open: Vec<Aggregate>,
+}
+
+/// The kinds of aggregate reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AggregateKind {
+    Array,
+    Set,
+    Map,
+    /// `|`: an attribute describing the reply that follows it; dropped.
+    Attribute,
+}
+
+/// An aggregate reply under construction.
+#[derive(Debug)]
+struct Aggregate {
+    kind: AggregateKind,
+    /// Elements still to come (twice the pair count for maps and attributes).
+    remaining: usize,
+    items: Vec<Reply>,
+}
+
+impl Aggregate {
+    fn finish(self) -> Reply {
+        match self.kind {
+            AggregateKind::Array | AggregateKind::Attribute => Reply::Array(self.items),
+            AggregateKind::Set => Reply::Set(self.items),
+            AggregateKind::Map => {
+                let mut pairs = Vec::with_capacity(self.items.len() / 2);
+                let mut flat = self.items.into_iter();
+                while let (Some(key), Some(value)) = (flat.next(), flat.next()) {
+                    pairs.push((key, value));
+                }
+                Reply::Map(pairs)
+            }
+        }
+    }
+}
+
+/// One element read off the wire: a whole value, or the header of an aggregate.
+enum Element {
+    Value(Reply),
+    Open(AggregateKind, usize),
 }
 
 impl ClientCodec {
@@ -72,7 +120,7 @@ impl ClientCodec {
 
     /// A codec enforcing `limits` on replies.
     pub fn new(limits: Limits) -> Self {
-        ClientCodec { limits }
+        ClientCodec { limits, open: Vec::new() }
     }
 }
 
@@ -107,19 +155,43 @@ impl Decoder for ClientCodec {
     type Error = ProtocolError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Reply>, ProtocolError> {
-        let mut cursor = Cursor { buf: src, pos: 0, limits: &self.limits };
-        match cursor.reply(0)? {
-            None => Ok(None),
-            Some(reply) => {
-                let used = cursor.pos;
-                src.advance(used);
-                Ok(Some(reply))
+        loop {
+            let mut cursor = Cursor { buf: src, pos: 0, limits: &self.limits };
+            let Some(element) = cursor.element()? else { return Ok(None) };
+            let used = cursor.pos;
+            src.advance(used);
+            let mut value = match element {
+                Element::Value(reply) => reply,
+                Element::Open(kind, 0) => Aggregate { kind, remaining: 0, items: Vec::new() }.finish(),
+                Element::Open(kind, remaining) => {
+                    if self.open.len() >= Self::MAX_DEPTH {
+                        return Err(ProtocolError::InvalidReply("nesting too deep"));
+                    }
+                    let items = Vec::with_capacity(remaining.min(1024));
+                    self.open.push(Aggregate { kind, remaining, items });
+                    continue;
+                }
+            };
+            // Hand the finished value to the aggregate it belongs to, closing every aggregate it completes.
+            loop {
+                let Some(parent) = self.open.last_mut() else { return Ok(Some(value)) };
+                parent.items.push(value);
+                parent.remaining -= 1;
+                if parent.remaining > 0 {
+                    break;
+                }
+                let Some(done) = self.open.pop() else { break };
+                if done.kind == AggregateKind::Attribute {
+                    // Attributes annotate the next reply; the CLI has no use for them.
+                    break;
+                }
+                value = done.finish();
             }
         }
     }
 }
 
-/// A read position in a reply buffer; every method returns `Ok(None)` when the reply is incomplete.
+/// A read position in a reply buffer; every method returns `Ok(None)` when the element is incomplete.
 struct Cursor<'a> {
     buf: &'a BytesMut,
     pos: usize,
@@ -161,25 +233,15 @@ impl Cursor<'_> {
         if self.buf.len() - self.pos < len + 2 {
             return Ok(None);
         }
-        let bytes = Bytes::copy_from_slice(&self.buf[self.pos..self.pos + len]);
         if &self.buf[self.pos + len..self.pos + len + 2] != b"\r\n" {
             return Err(ProtocolError::MissingCrlf);
         }
+        let bytes = Bytes::copy_from_slice(&self.buf[self.pos..self.pos + len]);
         self.pos += len + 2;
         Ok(Some(Some(bytes)))
     }
 
-    fn items(&mut self, count: usize, depth: usize) -> Result<Option<Vec<Reply>>, ProtocolError> {
-        let mut items = Vec::with_capacity(count.min(1024));
-        for _ in 0..count {
-            match self.reply(depth + 1)? {
-                Some(item) => items.push(item),
-                None => return Ok(None),
-            }
-        }
-        Ok(Some(items))
-    }
-
+    /// The count of an aggregate header; `None` inside for a null aggregate (`*-1`).
     fn count(&mut self) -> Result<Option<Option<usize>>, ProtocolError> {
         let Some(n) = self.number()? else { return Ok(None) };
         if n < 0 {
@@ -191,10 +253,7 @@ impl Cursor<'_> {
         Ok(Some(Some(n as usize)))
     }
 
-    fn reply(&mut self, depth: usize) -> Result<Option<Reply>, ProtocolError> {
-        if depth > ClientCodec::MAX_DEPTH {
-            return Err(ProtocolError::InvalidReply("nesting too deep"));
-        }
+    fn element(&mut self) -> Result<Option<Element>, ProtocolError> {
         let Some(&tag) = self.buf.get(self.pos) else { return Ok(None) };
         self.pos += 1;
         macro_rules! need {
@@ -205,6 +264,10 @@ impl Cursor<'_> {
                 }
             };
         }
+        let aggregate = |kind, count: Option<usize>, pairs: bool| match count {
+            Some(n) => Element::Open(kind, if pairs { n.saturating_mul(2) } else { n }),
+            None => Element::Value(Reply::Null),
+        };
         let reply = match tag {
             b'+' => Reply::Status(need!(self.text()).into()),
             b'-' => Reply::Error(need!(self.text()).into()),
@@ -240,31 +303,13 @@ impl Cursor<'_> {
                 Some(text) => Reply::Verbatim(text),
                 None => Reply::Null,
             },
-            b'*' | b'>' => match need!(self.count()) {
-                Some(n) => Reply::Array(need!(self.items(n, depth))),
-                None => Reply::Null,
-            },
-            b'~' => match need!(self.count()) {
-                Some(n) => Reply::Set(need!(self.items(n, depth))),
-                None => Reply::Null,
-            },
-            b'%' | b'|' => {
-                let Some(n) = need!(self.count()) else { return Ok(Some(Reply::Null)) };
-                let flat = need!(self.items(n.saturating_mul(2), depth));
-                let mut pairs = Vec::with_capacity(n);
-                let mut flat = flat.into_iter();
-                while let (Some(key), Some(value)) = (flat.next(), flat.next()) {
-                    pairs.push((key, value));
-                }
-                if tag == b'|' {
-                    // An attribute precedes the reply it describes; the CLI has no use for it.
-                    return self.reply(depth);
-                }
-                Reply::Map(pairs)
-            }
+            b'*' | b'>' => return Ok(Some(aggregate(AggregateKind::Array, need!(self.count()), false))),
+            b'~' => return Ok(Some(aggregate(AggregateKind::Set, need!(self.count()), false))),
+            b'%' => return Ok(Some(aggregate(AggregateKind::Map, need!(self.count()), true))),
+            b'|' => return Ok(Some(aggregate(AggregateKind::Attribute, need!(self.count()), true))),
             _ => return Err(ProtocolError::InvalidReply("unknown type byte")),
         };
-        Ok(Some(reply))
+        Ok(Some(Element::Value(reply)))
     }
 }
 
