@@ -27,7 +27,7 @@ pub fn now_ms() -> u64 {
 }
 
 /// How many cells SCAN splits a shard into at most (as a power of two), bounding each reply.
-const MAX_SCAN_CELL_BITS: u32 = 6;
+const MAX_SCAN_CELL_BITS: u32 = 4;
 
 /// One shard: a table of entries and the deadlines of those with a time to live.
 #[derive(Default)]

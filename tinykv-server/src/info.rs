@@ -12,13 +12,11 @@
 //!
 //! A bulk string in RESP2, a verbatim string in RESP3, as Redis sends it.
 
-use std::collections::VecDeque;
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use parking_lot::Mutex;
 use tinykv_proto::Reply;
 
 use crate::execute::REDIS_COMPAT_VERSION;
@@ -141,33 +139,18 @@ fn resident_set_bytes() -> u64 {
         .map_or(0, |kb| kb * BYTES_PER_KB)
 }
 
-/// Samples of `total_commands_processed` taken when `INFO` asks, for `instantaneous_ops_per_sec`.
-struct OpsSamples {
-    /// Which server the samples belong to (its start time), so a second server in the same process
-    /// (as in tests) starts afresh.
-    server: Instant,
-    samples: VecDeque<(Instant, u64)>,
-}
-
-/// Process-wide, because `Shared` has no room for it yet: one server per process is the real case.
-static OPS_SAMPLES: Mutex<Option<OpsSamples>> = Mutex::new(None);
-
 /// Commands per second over roughly the last [`OPS_WINDOW`]: the rate since the oldest sample kept
 /// (or since start, the first time). Computed on demand, so an idle server does no work for it.
 fn ops_per_sec(shared: &Shared, total: u64) -> u64 {
     let now = Instant::now();
-    let mut guard = OPS_SAMPLES.lock();
-    let state = match guard.as_mut() {
-        Some(state) if state.server == shared.started => state,
-        _ => guard.insert(OpsSamples { server: shared.started, samples: VecDeque::new() }),
-    };
+    let mut samples = shared.ops_samples.lock();
     // Keep the newest sample older than the window as the baseline, drop the ones before it.
-    while state.samples.len() > 1 && state.samples.get(1).is_some_and(|(at, _)| now - *at >= OPS_WINDOW) {
-        state.samples.pop_front();
+    while samples.len() > 1 && samples.get(1).is_some_and(|(at, _)| now - *at >= OPS_WINDOW) {
+        samples.pop_front();
     }
-    let (since, base) = state.samples.front().copied().unwrap_or((shared.started, 0));
-    if state.samples.back().is_none_or(|(at, _)| now - *at >= OPS_MIN_SAMPLE_GAP) {
-        state.samples.push_back((now, total));
+    let (since, base) = samples.front().copied().unwrap_or((shared.started, 0));
+    if samples.back().is_none_or(|(at, _)| now - *at >= OPS_MIN_SAMPLE_GAP) {
+        samples.push_back((now, total));
     }
     let elapsed = (now - since).as_secs_f64();
     if elapsed <= 0.0 {

@@ -1,5 +1,6 @@
 //! The accept loop: connection limits, one task per client, and a clean stop.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,6 +11,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use parking_lot::Mutex;
 use thiserror::Error;
 
 use crate::aof::{Aof, AofError};
@@ -52,6 +54,8 @@ pub struct Shared {
     pub port: u16,
     /// The append-only file, with `--appendonly`.
     pub aof: Option<Aof>,
+    /// (when, total commands) samples taken by `INFO` for `instantaneous_ops_per_sec`.
+    pub ops_samples: Mutex<VecDeque<(Instant, u64)>>,
     next_client_id: AtomicU64,
 }
 
@@ -75,6 +79,7 @@ impl Shared {
             started: Instant::now(),
             port,
             aof,
+            ops_samples: Mutex::new(VecDeque::new()),
             next_client_id: AtomicU64::new(1),
         })
     }
