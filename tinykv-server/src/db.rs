@@ -308,6 +308,17 @@ impl Slot<'_> {
         true
     }
 
+    /// Appends to the value of an existing key in place; returns false if the key does not exist.
+    pub fn append(&mut self, extra: &[u8]) -> bool {
+        let Some(entry) = self.shard.table.find_mut(self.hash, |e| e.key() == self.key) else { return false };
+        let before = entry.footprint();
+        entry.append(extra);
+        let after = entry.footprint();
+        self.db.used_memory.fetch_add(after, Ordering::Relaxed);
+        self.db.used_memory.fetch_sub(before, Ordering::Relaxed);
+        true
+    }
+
     /// Removes the key; returns its entry if it existed.
     pub fn remove(&mut self) -> Option<Entry> {
         let found = self.shard.table.find_entry(self.hash, |e| e.key() == self.key).ok()?;

@@ -1,7 +1,7 @@
 //! One key and its value in a single allocation.
 //!
 //! ```text
-//! data: [flags: u8][expires_at: u64 LE, only if flags has TTL][key_len: varint][key][value]
+//! data: [flags: u8][expires_at: u64 LE, if TTL][key_len: varint][key][value_len: u64 LE, if SPARE][value][spare]
 //! ```
 //!
 //! The hash table stores just this 16-byte boxed slice per key, so a small key with a small value
@@ -10,6 +10,11 @@
 
 /// Flag bit: an 8-byte expiry time follows the flags byte.
 const HAS_TTL: u8 = 1;
+/// Flag bit: the value's length is stored after the key and room to grow follows the value. Only
+/// values that were appended to carry it, so `APPEND` in a loop costs amortized O(1) per byte.
+const HAS_SPARE: u8 = 2;
+/// Smallest room made for a value that is being appended to.
+const MIN_APPEND_CAPACITY: usize = 64;
 
 /// A key, its value and its optional expiry, packed into one boxed slice.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,10 +61,46 @@ impl Entry {
         &self.data[start..start + len]
     }
 
+    /// Where the value starts, and its length.
+    fn value_span(&self) -> (usize, usize) {
+        let (key_start, key_len) = self.key_span();
+        let after_key = key_start + key_len;
+        if self.data[0] & HAS_SPARE != 0 {
+            let mut bytes = [0; 8];
+            bytes.copy_from_slice(&self.data[after_key..after_key + 8]);
+            (after_key + 8, u64::from_le_bytes(bytes) as usize)
+        } else {
+            (after_key, self.data.len() - after_key)
+        }
+    }
+
     /// The value.
     pub fn value(&self) -> &[u8] {
-        let (start, len) = self.key_span();
-        &self.data[start + len..]
+        let (start, len) = self.value_span();
+        &self.data[start..start + len]
+    }
+
+    /// Appends `extra` to the value in place when there is room, else moves it to an allocation
+    /// with room to double, so repeated appends cost amortized O(1) per byte, as in Redis.
+    pub fn append(&mut self, extra: &[u8]) {
+        let (start, len) = self.value_span();
+        let new_len = len + extra.len();
+        if self.data[0] & HAS_SPARE != 0 && start + new_len <= self.data.len() {
+            self.data[start + len..start + new_len].copy_from_slice(extra);
+            self.data[start - 8..start].copy_from_slice(&(new_len as u64).to_le_bytes());
+            return;
+        }
+        let capacity = (2 * new_len).max(MIN_APPEND_CAPACITY);
+        let mut data = Vec::with_capacity(start + 8 + capacity);
+        data.push(self.data[0] | HAS_SPARE);
+        let key_start = self.key_span().0;
+        data.extend_from_slice(&self.data[1..key_start]);
+        data.extend_from_slice(self.key());
+        data.extend_from_slice(&(new_len as u64).to_le_bytes());
+        data.extend_from_slice(self.value());
+        data.extend_from_slice(extra);
+        data.resize(data.capacity(), 0);
+        self.data = data.into_boxed_slice();
     }
 
     /// The expiry time in Unix milliseconds, if the key has one.
@@ -142,6 +183,24 @@ mod tests {
             assert_eq!(entry.value(), b"");
             assert_eq!(entry.expires_at(), Some(1234));
         }
+    }
+
+    #[test]
+    fn appends_grow_in_place_and_keep_everything_else() {
+        let mut entry = Entry::new(b"key", b"ab", Some(99));
+        let mut expected = b"ab".to_vec();
+        for i in 0..1000u32 {
+            let piece = i.to_string();
+            entry.append(piece.as_bytes());
+            expected.extend_from_slice(piece.as_bytes());
+            assert_eq!(entry.value(), expected.as_slice());
+        }
+        assert_eq!((entry.key(), entry.expires_at()), (&b"key"[..], Some(99)));
+        // Doubling: far fewer than a thousand reallocations left room at the end.
+        assert!(entry.data.len() >= expected.len() && entry.data.len() <= 4 * expected.len() + 64);
+        entry.set_expires_at(None);
+        entry.set_expires_at(Some(5));
+        assert_eq!((entry.key(), entry.value(), entry.expires_at()), (&b"key"[..], expected.as_slice(), Some(5)));
     }
 
     #[test]

@@ -145,11 +145,9 @@ pub(super) fn append(shared: &Shared, key: &[u8], value: &[u8]) -> Reply {
         if total as u64 > limit {
             return Reply::error("ERR string exceeds maximum allowed size (proto-max-bulk-len)");
         }
-        let mut joined = Vec::with_capacity(total);
-        joined.extend_from_slice(old);
-        joined.extend_from_slice(value);
-        let ttl = slot.expires_at().flatten();
-        slot.put(&joined, ttl);
+        if !slot.append(value) {
+            slot.put(value, None);
+        }
         Reply::Integer(total as i64)
     })
 }
