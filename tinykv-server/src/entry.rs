@@ -126,11 +126,6 @@ impl Entry {
         }
     }
 
-    /// Replaces the value, keeping the key and the expiry given.
-    pub fn with_value(&self, value: &[u8], expires_at: Option<u64>) -> Entry {
-        Entry::new(self.key(), value, expires_at)
-    }
-
     /// Bytes this entry accounts for: its allocation plus its table slot.
     pub fn footprint(&self) -> usize {
         self.data.len() + std::mem::size_of::<Entry>()
