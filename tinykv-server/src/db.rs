@@ -73,9 +73,7 @@ impl Db {
     pub fn with_key<R>(&self, key: &[u8], f: impl FnOnce(&mut Slot<'_>) -> R) -> R {
         let hash = self.hash(key);
         let mut shard = self.shards[self.shard_of(hash)].lock();
-        let mut slot = Slot { shard: &mut shard, db: self, key, hash, now: now_ms() };
-        slot.expire_if_due();
-        f(&mut slot)
+        f(&mut Slot::new(&mut shard, self, key, hash, now_ms()))
     }
 
     /// The value of `key`, copied out, if it exists.
@@ -234,24 +232,46 @@ impl Db {
 }
 
 /// One key inside its locked shard: what a command reads and changes.
+///
+/// The key is looked up once, when the slot is made; every later read or change goes straight to
+/// its bucket, so a command that reads, checks and writes a key pays for one probe, not five.
 pub struct Slot<'a> {
     shard: &'a mut Shard,
     db: &'a Db,
     key: &'a [u8],
     hash: u64,
     now: u64,
+    /// The key's bucket in the shard's table, if the key exists.
+    bucket: Option<usize>,
 }
 
-impl Slot<'_> {
-    fn find(&self) -> Option<&Entry> {
-        self.shard.table.find(self.hash, |e| e.key() == self.key)
+impl<'a> Slot<'a> {
+    /// Finds `key` in `shard`, removing it first if its time is up.
+    fn new(shard: &'a mut Shard, db: &'a Db, key: &'a [u8], hash: u64, now: u64) -> Slot<'a> {
+        let bucket = shard.table.find_bucket_index(hash, |e| e.key() == key);
+        let mut slot = Slot { shard, db, key, hash, now, bucket };
+        if slot.find().is_some_and(|e| e.is_expired(now)) {
+            slot.remove();
+            db.expired_keys.fetch_add(1, Ordering::Relaxed);
+        }
+        slot
     }
 
-    fn expire_if_due(&mut self) {
-        if self.find().is_some_and(|e| e.is_expired(self.now)) {
-            self.remove();
-            self.db.expired_keys.fetch_add(1, Ordering::Relaxed);
-        }
+    fn find(&self) -> Option<&Entry> {
+        self.shard.table.get_bucket(self.bucket?)
+    }
+
+    fn find_mut(&mut self) -> Option<&mut Entry> {
+        self.shard.table.get_bucket_mut(self.bucket?)
+    }
+
+    /// Keeps the volatile count and the memory estimate right when `before` becomes `after`.
+    fn account(&mut self, before: Option<(usize, bool)>, after: Option<(usize, bool)>) {
+        let (bytes_before, ttl_before) = before.unwrap_or((0, false));
+        let (bytes_after, ttl_after) = after.unwrap_or((0, false));
+        self.shard.volatile = self.shard.volatile + usize::from(ttl_after) - usize::from(ttl_before);
+        self.db.used_memory.fetch_add(bytes_after, Ordering::Relaxed);
+        self.db.used_memory.fetch_sub(bytes_before, Ordering::Relaxed);
     }
 
     /// The time the command runs at, in Unix milliseconds.
@@ -261,7 +281,7 @@ impl Slot<'_> {
 
     /// Whether the key exists.
     pub fn exists(&self) -> bool {
-        self.find().is_some()
+        self.bucket.is_some()
     }
 
     /// The value, if the key exists.
@@ -276,32 +296,32 @@ impl Slot<'_> {
 
     /// Stores `value` with the given expiry, replacing any old entry (which is returned).
     pub fn put(&mut self, value: &[u8], expires_at: Option<u64>) -> Option<Entry> {
-        let old = self.remove();
         let entry = Entry::new(self.key, value, expires_at);
-        self.db.used_memory.fetch_add(entry.footprint(), Ordering::Relaxed);
+        let after = Some((entry.footprint(), expires_at.is_some()));
         if let Some(at) = expires_at {
-            self.shard.volatile += 1;
             self.shard.deadlines.push(Reverse((at, Box::from(self.key))));
         }
-        let hasher = &self.db.hasher;
-        self.shard.table.insert_unique(self.hash, entry, |e| hasher.hash_one(e.key()));
+        let old = match self.find_mut() {
+            Some(slot) => Some(std::mem::replace(slot, entry)),
+            None => {
+                let hasher = &self.db.hasher;
+                let inserted = self.shard.table.insert_unique(self.hash, entry, |e| hasher.hash_one(e.key()));
+                self.bucket = Some(inserted.bucket_index());
+                None
+            }
+        };
+        let before = old.as_ref().map(|old| (old.footprint(), old.expires_at().is_some()));
+        self.account(before, after);
         old
     }
 
     /// Changes the expiry of an existing key; returns false if the key does not exist.
     pub fn set_expires_at(&mut self, expires_at: Option<u64>) -> bool {
-        let Some(entry) = self.shard.table.find_mut(self.hash, |e| e.key() == self.key) else { return false };
-        let had = entry.expires_at().is_some();
-        let before = entry.footprint();
+        let Some(entry) = self.find_mut() else { return false };
+        let before = Some((entry.footprint(), entry.expires_at().is_some()));
         entry.set_expires_at(expires_at);
-        let after = entry.footprint();
-        self.db.used_memory.fetch_add(after, Ordering::Relaxed);
-        self.db.used_memory.fetch_sub(before, Ordering::Relaxed);
-        match (had, expires_at) {
-            (false, Some(_)) => self.shard.volatile += 1,
-            (true, None) => self.shard.volatile -= 1,
-            _ => {}
-        }
+        let after = Some((entry.footprint(), expires_at.is_some()));
+        self.account(before, after);
         if let Some(at) = expires_at {
             self.shard.deadlines.push(Reverse((at, Box::from(self.key))));
         }
@@ -310,23 +330,20 @@ impl Slot<'_> {
 
     /// Appends to the value of an existing key in place; returns false if the key does not exist.
     pub fn append(&mut self, extra: &[u8]) -> bool {
-        let Some(entry) = self.shard.table.find_mut(self.hash, |e| e.key() == self.key) else { return false };
-        let before = entry.footprint();
+        let Some(entry) = self.find_mut() else { return false };
+        let ttl = entry.expires_at().is_some();
+        let before = Some((entry.footprint(), ttl));
         entry.append(extra);
-        let after = entry.footprint();
-        self.db.used_memory.fetch_add(after, Ordering::Relaxed);
-        self.db.used_memory.fetch_sub(before, Ordering::Relaxed);
+        let after = Some((entry.footprint(), ttl));
+        self.account(before, after);
         true
     }
 
     /// Removes the key; returns its entry if it existed.
     pub fn remove(&mut self) -> Option<Entry> {
-        let found = self.shard.table.find_entry(self.hash, |e| e.key() == self.key).ok()?;
-        let (entry, _) = found.remove();
-        if entry.expires_at().is_some() {
-            self.shard.volatile -= 1;
-        }
-        self.db.used_memory.fetch_sub(entry.footprint(), Ordering::Relaxed);
+        let bucket = self.bucket.take()?;
+        let (entry, _) = self.shard.table.get_bucket_entry(bucket).ok()?.remove();
+        self.account(Some((entry.footprint(), entry.expires_at().is_some())), None);
         Some(entry)
     }
 }
@@ -347,9 +364,7 @@ impl Keys<'_> {
         let index = self.db.shard_of(hash);
         let position = self.guards.iter().position(|(shard, _)| *shard == index).unwrap_or_default();
         let shard: &mut Shard = &mut self.guards[position].1;
-        let mut slot = Slot { shard, db: self.db, key: self.keys[i], hash, now: self.now };
-        slot.expire_if_due();
-        slot
+        Slot::new(shard, self.db, self.keys[i], hash, self.now)
     }
 
     /// How many keys were given.
