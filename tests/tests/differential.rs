@@ -210,13 +210,7 @@ fn sorted_array(reply: &[u8]) -> Vec<u8> {
     // *n, then ($len, bytes) pairs; keys here never hold CR or LF.
     let mut items: Vec<&[u8]> = text.iter().skip(2).step_by(2).copied().filter(|line| !line.is_empty()).collect();
     items.sort();
-    let mut out = format!("*{}\r\n", items.len()).into_bytes();
-    for item in items {
-        out.extend_from_slice(format!("${}\r\n", item.len()).as_bytes());
-        out.extend_from_slice(item);
-        out.extend_from_slice(b"\r\n");
-    }
-    out
+    tinykv_tests::resp(&items)
 }
 
 /// Whether two replies to `words` agree, allowing only the differences that are not bugs.

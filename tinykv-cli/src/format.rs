@@ -21,6 +21,7 @@
 //! Raw, for pipes: the bare bytes of a bulk string, `OK`, the integer, an empty line for null, one element per
 //! line for arrays (a map's key and value on one line, separated by a space), errors as `ERR ...`.
 
+use tinykv_proto::reply::format_double;
 use tinykv_proto::Reply;
 
 /// How replies are printed.
@@ -60,7 +61,7 @@ fn pretty(reply: &Reply, prefix: &str, out: &mut Vec<u8>) {
             out.push(b'\n');
         }
         Reply::Null => line(out, b"(nil)"),
-        Reply::Double(value) => line(out, format!("(double) {}", double(*value)).as_bytes()),
+        Reply::Double(value) => line(out, format!("(double) {}", format_double(*value)).as_bytes()),
         Reply::Boolean(value) => line(out, if *value { b"(true)" } else { b"(false)" }),
         Reply::Verbatim(text) => line(out, text),
         Reply::Array(items) => aggregate(items.iter().map(Entry::Item), items.len(), ')', "(empty array)", prefix, out),
@@ -168,7 +169,7 @@ fn raw(reply: &Reply, out: &mut Vec<u8>) {
         Reply::Integer(n) => out.extend_from_slice(n.to_string().as_bytes()),
         Reply::Bulk(bytes) | Reply::Verbatim(bytes) => out.extend_from_slice(bytes),
         Reply::Null => {}
-        Reply::Double(value) => out.extend_from_slice(double(*value).as_bytes()),
+        Reply::Double(value) => out.extend_from_slice(format_double(*value).as_bytes()),
         Reply::Boolean(value) => out.extend_from_slice(if *value { b"(true)" } else { b"(false)" }),
         Reply::Array(items) | Reply::Set(items) => {
             for (i, item) in items.iter().enumerate() {
@@ -188,17 +189,6 @@ fn raw(reply: &Reply, out: &mut Vec<u8>) {
                 raw(value, out);
             }
         }
-    }
-}
-
-/// A double as Redis prints one: no fraction for whole numbers, `inf`, `-inf`, `nan`.
-fn double(value: f64) -> String {
-    if value.is_nan() {
-        "nan".to_owned()
-    } else if value.is_infinite() {
-        if value > 0.0 { "inf" } else { "-inf" }.to_owned()
-    } else {
-        value.to_string()
     }
 }
 

@@ -152,7 +152,8 @@ impl From<crate::CommandError> for Reply {
 }
 
 /// Formats a double the way Redis prints one: integral values without a fraction, `inf`/`-inf`/`nan`.
-fn format_double(value: f64) -> String {
+/// Shared with the CLI's printer, so both ends print a double the same way.
+pub fn format_double(value: f64) -> String {
     if value.is_nan() {
         "nan".to_owned()
     } else if value.is_infinite() {
