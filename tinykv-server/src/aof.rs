@@ -57,6 +57,9 @@ pub enum AofError {
     },
 }
 
+/// How much of the file replay reads at a time.
+const REPLAY_CHUNK: usize = 1 << 20;
+
 /// What replay found, for the start-up log.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Replayed {
@@ -180,36 +183,46 @@ fn key_arguments(spec: &CommandSpec, args: &[Bytes]) -> Vec<Bytes> {
 /// truncated to the last whole one; anything else unexpected is an error naming its offset.
 fn replay(path: &Path, mut file: File, db: &Db) -> Result<Replayed, AofError> {
     let io = |source| AofError::Io { path: path.to_owned(), source };
-    let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes).map_err(io)?;
-    let total = bytes.len() as u64;
-    let mut buf = BytesMut::from(&bytes[..]);
-    drop(bytes);
+    // Streamed in chunks: a file larger than memory's spare room must still load.
+    let mut chunk = vec![0; REPLAY_CHUNK];
+    let mut buf = BytesMut::new();
+    let mut read_total = 0u64;
+    let mut at_end = false;
+    let mut record_start = 0u64;
     let mut decoder = RequestDecoder::new(Limits::default());
     let mut replayed = Replayed::default();
     loop {
-        let offset = total - buf.len() as u64;
-        let corrupt = |what: String| AofError::Corrupt { path: path.to_owned(), offset, what };
-        if let Some(&first) = buf.first() {
-            if first != b'*' {
-                return Err(corrupt(format!("expected '*', found byte 0x{first:02x}")));
+        if !decoder.is_mid_request() {
+            record_start = read_total - buf.len() as u64;
+            if let Some(&first) = buf.first() {
+                if first != b'*' {
+                    let what = format!("expected '*', found byte 0x{first:02x}");
+                    return Err(AofError::Corrupt { path: path.to_owned(), offset: record_start, what });
+                }
             }
         }
+        let corrupt = |what: String| AofError::Corrupt { path: path.to_owned(), offset: record_start, what };
         match decoder.decode(&mut buf) {
             Ok(Some(request)) => {
                 apply(db, &request).map_err(corrupt)?;
                 replayed.records += 1;
             }
+            Ok(None) if !at_end => {
+                let n = file.read(&mut chunk).map_err(io)?;
+                buf.extend_from_slice(&chunk[..n]);
+                read_total += n as u64;
+                at_end = n == 0;
+            }
             Ok(None) if buf.is_empty() && !decoder.is_mid_request() => break,
             Ok(None) => {
                 // The file ends inside a record: a crash mid-write. Keep everything before it.
-                replayed.truncated_bytes = total - offset;
+                replayed.truncated_bytes = read_total - record_start;
                 let file = OpenOptions::new().write(true).open(path).map_err(io)?;
-                file.set_len(offset).map_err(io)?;
+                file.set_len(record_start).map_err(io)?;
                 file.sync_all().map_err(io)?;
                 tracing::warn!(
                     path = %path.display(),
-                    offset,
+                    offset = record_start,
                     dropped = replayed.truncated_bytes,
                     "append-only file ends in a cut-off record; dropped it"
                 );
@@ -257,6 +270,30 @@ mod tests {
 
     fn request(words: &[&str]) -> Request {
         Request { args: words.iter().map(|w| Bytes::copy_from_slice(w.as_bytes())).collect() }
+    }
+
+    #[test]
+    fn replay_streams_a_file_larger_than_a_chunk_and_drops_a_cut_off_tail() {
+        let path = std::env::temp_dir().join(format!("tinykv-aof-unit-{}.aof", std::process::id()));
+        let mut bytes = BytesMut::new();
+        let value = vec![b'v'; 1000];
+        for i in 0..3000 {
+            encode_request(&[&b"SET"[..], format!("key:{i}").as_bytes(), &value], &mut bytes);
+        }
+        encode_request(&[&b"DEL"[..], b"key:7"], &mut bytes);
+        let whole = bytes.len() as u64;
+        assert!(whole > 2 * REPLAY_CHUNK as u64);
+        bytes.extend_from_slice(b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$10\r\nabc");
+        std::fs::write(&path, &bytes).unwrap();
+
+        let db = Db::new(4);
+        let (_aof, replayed) = Aof::open(&path, AppendFsync::No, &db).unwrap();
+        assert_eq!(replayed.records, 3001);
+        assert_eq!(replayed.truncated_bytes, bytes.len() as u64 - whole);
+        assert_eq!(db.len(), 2999);
+        assert_eq!(db.get(b"key:2999").as_deref(), Some(value.as_slice()));
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), whole);
+        std::fs::remove_file(&path).unwrap();
     }
 
     #[test]
