@@ -190,7 +190,7 @@ impl RequestDecoder {
                     if *remaining == 0 {
                         let args = std::mem::take(args);
                         self.state = State::Idle;
-                        return Ok(Some(Request { args }));
+                        return checked(Request { args }).map(Some);
                     }
                 }
             }
@@ -267,11 +267,17 @@ fn parse_inline(line: Bytes) -> Result<Option<Request>, ProtocolError> {
         pos += len;
     }
 
-    let name = &args[0];
+    checked(Request { args }).map(Some)
+}
+
+/// Refuses a request whose command is `POST` or `Host:`, in either form: an HTTP request sent to
+/// this port (a web page driving the server through a browser), which Redis also closes at once.
+fn checked(request: Request) -> Result<Request, ProtocolError> {
+    let name = &request.args[0];
     if name.eq_ignore_ascii_case(b"POST") || name.eq_ignore_ascii_case(b"Host:") {
         return Err(ProtocolError::CrossProtocol);
     }
-    Ok(Some(Request { args }))
+    Ok(request)
 }
 
 #[cfg(test)]
@@ -336,6 +342,7 @@ mod tests {
         assert_eq!(decode_all(b"*1\r\n$4\r\nPINGxx"), Err(MissingCrlf));
         assert_eq!(decode_all(b"POST / HTTP/1.1\r\n"), Err(CrossProtocol));
         assert_eq!(decode_all(b"host: example.com\r\n"), Err(CrossProtocol));
+        assert_eq!(decode_all(b"*1\r\n$4\r\npost\r\n"), Err(CrossProtocol));
     }
 
     #[test]
