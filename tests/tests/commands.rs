@@ -424,3 +424,33 @@ fn the_redis_crate_uses_every_command() {
     assert!(err.to_string().contains("wrong number of arguments"), "{err}");
     assert_eq!(q(&mut con, &["FLUSHDB"]), Okay);
 }
+
+/// `COMMAND DOCS` carries each command's arguments in Redis's shape (bulk-string names, types and
+/// tokens; simple-string flags), which is what redis-cli builds its hints from.
+#[test]
+fn command_docs_describe_arguments_as_redis_does() {
+    let server = Server::start_with(&["--no-greeting"]);
+    let mut con = server.connect();
+    let docs = call_str(&mut con, &["COMMAND", "DOCS", "get"]);
+    assert!(
+        docs.contains("$9\r\narguments\r\n*1\r\n*4\r\n$4\r\nname\r\n$3\r\nkey\r\n$4\r\ntype\r\n$3\r\nkey\r\n"),
+        "{docs:?}"
+    );
+    let docs = call_str(&mut con, &["COMMAND", "DOCS", "expire"]);
+    for part in ["$5\r\ntoken\r\n$2\r\nNX\r\n", "$5\r\nflags\r\n*1\r\n+optional\r\n", "$5\r\noneof\r\n"] {
+        assert!(docs.contains(part), "{part:?} missing from {docs:?}");
+    }
+    // Where redis-cli is installed, its hint for SET is the table's syntax line.
+    if std::process::Command::new("redis-cli").arg("--version").output().is_err() {
+        eprintln!("redis-cli not installed: skipping its help check");
+        return;
+    }
+    let help = std::process::Command::new("redis-cli")
+        .args(["-p", &server.port().to_string(), "help", "set"])
+        .output()
+        .expect("run redis-cli");
+    let help = String::from_utf8_lossy(&help.stdout);
+    let syntax = tinykv_proto::table::lookup(b"SET").expect("SET in the table").args;
+    // (redis-cli colours the command name, so look for the arguments alone.)
+    assert!(help.contains(syntax), "{help}");
+}

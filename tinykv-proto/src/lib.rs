@@ -15,6 +15,7 @@ pub mod command;
 pub mod error;
 pub mod reply;
 pub mod request;
+pub mod syntax;
 pub mod table;
 
 pub use codec::{ClientCodec, ServerCodec};

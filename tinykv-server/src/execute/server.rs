@@ -4,6 +4,7 @@ use std::borrow::Cow;
 
 use bytes::Bytes;
 use tinykv_proto::command::{ClientCommand, CommandCommand, Hello};
+use tinykv_proto::syntax;
 use tinykv_proto::table::{self, CommandSpec, COMMANDS};
 use tinykv_proto::{Protocol, Reply};
 
@@ -123,6 +124,32 @@ fn command_docs(spec: &CommandSpec) -> Reply {
     if !spec.subcommands.is_empty() {
         let subs = spec.subcommands.iter().map(|sub| (bulk_str(&sub.full_name(Some(spec))), command_docs(sub)));
         fields.push((bulk_str("subcommands"), Reply::Map(subs.collect())));
+    } else if !spec.args.is_empty() {
+        let arguments = syntax::parse(spec.args).iter().map(argument_docs).collect();
+        fields.push((bulk_str("arguments"), Reply::Array(arguments)));
+    }
+    Reply::Map(fields)
+}
+
+/// One argument in `COMMAND DOCS`'s shape: what redis-cli builds its hints from. Names, types and
+/// tokens are bulk strings and flags are simple strings, exactly as Redis sends them: redis-cli
+/// asserts on the types.
+fn argument_docs(argument: &syntax::Argument) -> Reply {
+    let mut fields =
+        vec![(bulk_str("name"), bulk_str(&argument.name)), (bulk_str("type"), bulk_str(argument.kind.redis_name()))];
+    if let Some(token) = &argument.token {
+        fields.push((bulk_str("token"), bulk_str(token)));
+    }
+    let flags: Vec<Reply> = [(argument.optional, "optional"), (argument.multiple, "multiple")]
+        .into_iter()
+        .filter(|(set, _)| *set)
+        .map(|(_, flag)| Reply::status(flag))
+        .collect();
+    if !flags.is_empty() {
+        fields.push((bulk_str("flags"), Reply::Set(flags)));
+    }
+    if !argument.arguments.is_empty() {
+        fields.push((bulk_str("arguments"), Reply::Array(argument.arguments.iter().map(argument_docs).collect())));
     }
     Reply::Map(fields)
 }
