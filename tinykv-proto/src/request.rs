@@ -62,6 +62,9 @@ impl Request {
     }
 }
 
+/// Most arguments a request may have to take the one-pass path; longer ones go the resumable way.
+const FAST_ARGS: usize = 8;
+
 /// Where the decoder stands inside the request it is reading.
 #[derive(Debug, Default)]
 enum State {
@@ -111,7 +114,12 @@ impl RequestDecoder {
             match &mut self.state {
                 State::Idle => match buf.first() {
                     None => return Ok(None),
-                    Some(b'*') => self.state = State::ArrayHeader { scanned: 1 },
+                    Some(b'*') => {
+                        if let Some(request) = self.whole_array(buf) {
+                            return checked(request).map(Some);
+                        }
+                        self.state = State::ArrayHeader { scanned: 1 };
+                    }
                     Some(_) => self.state = State::Inline { scanned: 0 },
                 },
                 State::Inline { scanned } => {
@@ -195,6 +203,39 @@ impl RequestDecoder {
                 }
             }
         }
+    }
+
+    /// The common case in one pass: a complete, well-formed array of at most [`FAST_ARGS`] arguments
+    /// at the front of `buf` is split off as one frame and its arguments sliced out of it. Anything
+    /// else (incomplete, malformed, longer) returns `None` and goes the resumable way, which also
+    /// words every error, so the two paths cannot disagree.
+    fn whole_array(&self, buf: &mut BytesMut) -> Option<Request> {
+        let mut scanned = 1;
+        let header_end = find_newline(buf, &mut scanned)?;
+        let count = parse_header_number(&buf[1..header_end])?;
+        if count <= 0 || count as usize > FAST_ARGS {
+            return None;
+        }
+        let mut ranges = [(0usize, 0usize); FAST_ARGS];
+        let mut at = header_end + 1;
+        for range in ranges.iter_mut().take(count as usize) {
+            if buf.get(at) != Some(&b'$') {
+                return None;
+            }
+            let mut scanned = at + 1;
+            let line_end = find_newline(buf, &mut scanned)?;
+            let len = parse_header_number(&buf[at + 1..line_end])
+                .filter(|&n| n >= 0 && n <= self.limits.max_bulk as i64)? as usize;
+            let start = line_end + 1;
+            if buf.len() < start + len + 2 || &buf[start + len..start + len + 2] != b"\r\n" {
+                return None;
+            }
+            *range = (start, start + len);
+            at = start + len + 2;
+        }
+        let frame = buf.split_to(at).freeze();
+        let args = ranges[..count as usize].iter().map(|&(start, end)| frame.slice(start..end)).collect();
+        Some(Request { args })
     }
 
     fn header_incomplete(&self, buf: &BytesMut) -> Result<Option<Request>, ProtocolError> {
