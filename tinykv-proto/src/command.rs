@@ -196,6 +196,12 @@ pub enum Command {
     ConfigHelp,
     /// `CLIENT ...`.
     Client(ClientCommand),
+    /// `MULTI`: start queueing.
+    Multi,
+    /// `EXEC`: run the queue.
+    Exec,
+    /// `DISCARD`: drop the queue.
+    Discard,
 }
 
 impl Command {
@@ -303,6 +309,9 @@ impl Command {
                 Command::Select { index }
             }
             "HELLO" => Command::Hello(parse_hello(&mut args)?),
+            "MULTI" => Command::Multi,
+            "EXEC" => Command::Exec,
+            "DISCARD" => Command::Discard,
             "COMMAND" => Command::Command(parse_command_command(spec, &mut args)?),
             "CONFIG" => match subcommand(spec, &mut args)?.name {
                 "GET" => Command::ConfigGet { patterns: args.rest() },

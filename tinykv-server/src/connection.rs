@@ -23,7 +23,6 @@ use tokio::net::TcpStream;
 use tokio_util::codec::Decoder;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
-use crate::aof::Aof;
 use crate::execute::{self, Session};
 use crate::server::{Shared, SHUTDOWN_GRACE};
 
@@ -68,8 +67,6 @@ struct Connection<'a> {
     write_buf: BytesMut,
     high_water: usize,
     idle_timeout: Option<Duration>,
-    /// Whether this connection recorded writes in the append-only file that are not yet committed.
-    unlogged: bool,
 }
 
 impl<'a> Connection<'a> {
@@ -85,7 +82,6 @@ impl<'a> Connection<'a> {
             write_buf: BytesMut::with_capacity(READ_CHUNK),
             high_water: config.output_high_water.max(1) as usize,
             idle_timeout: (config.timeout > 0).then(|| Duration::from_secs(config.timeout)),
-            unlogged: false,
         }
     }
 
@@ -159,14 +155,7 @@ impl<'a> Connection<'a> {
                     return Err(End::Protocol(err));
                 }
             };
-            let written_keys = self.shared.aof.as_ref().and_then(|_| Aof::keys_written(&request));
             let reply = self.handle(request);
-            if let (Some(aof), Some(keys)) = (&self.shared.aof, written_keys) {
-                if !reply.is_error() {
-                    aof.record(&self.shared.db, &keys);
-                    self.unlogged = true;
-                }
-            }
             reply.encode(self.session.protocol, &mut self.write_buf);
             if self.session.quit {
                 return Err(End::Quit);
@@ -185,7 +174,7 @@ impl<'a> Connection<'a> {
     /// takes them, so a flush abandoned half-way resumes where it stopped.
     async fn flush(&mut self) -> std::io::Result<()> {
         // Writes reach the append-only file before their replies reach the client.
-        if std::mem::take(&mut self.unlogged) {
+        if std::mem::take(&mut self.session.unlogged) {
             if let Some(aof) = &self.shared.aof {
                 aof.commit().map_err(std::io::Error::other)?;
             }

@@ -24,10 +24,14 @@ use bytes::Bytes;
 use tinykv_proto::table::CommandSpec;
 use tinykv_proto::{Command, Protocol, Reply, Request};
 
+use crate::aof::Aof;
 use crate::server::Shared;
 
 /// The Redis version TinyKV answers as, for clients that look at it to decide what to send.
 pub const REDIS_COMPAT_VERSION: &str = "7.2.0";
+
+/// Most commands one transaction may queue: as many as one request may carry arguments.
+const MAX_QUEUED: usize = tinykv_proto::Limits::DEFAULT_MAX_ELEMENTS;
 
 /// The table flag of commands an unauthenticated client may run (`AUTH`, `HELLO`, `QUIT`).
 const FLAG_NO_AUTH: &str = "no_auth";
@@ -47,6 +51,19 @@ pub struct Session {
     pub authenticated: bool,
     /// Set by `QUIT`: the connection closes after this reply is sent.
     pub quit: bool,
+    /// Whether writes were recorded in the append-only file that the connection has not committed:
+    /// it commits them before the replies leave.
+    pub unlogged: bool,
+    /// The open transaction, between `MULTI` and `EXEC`/`DISCARD`.
+    transaction: Option<Transaction>,
+}
+
+/// Commands queued by `MULTI`, and whether one of them was refused as it was queued (which makes
+/// `EXEC` discard them all, as Redis does).
+#[derive(Debug, Default)]
+struct Transaction {
+    queued: Vec<Request>,
+    refused: bool,
 }
 
 impl Session {
@@ -57,7 +74,19 @@ impl Session {
 }
 
 /// Looks up, gates, parses and executes one request: everything between the decoder and the encoder.
+/// Inside `MULTI` a request is checked and queued instead; `EXEC` runs the queue with every other
+/// client held off.
 pub fn handle(request: Request, shared: &Shared, session: &mut Session) -> Reply {
+    if session.transaction.is_some() {
+        return queue(request, shared, session);
+    }
+    // Shared with every other command; exclusive only for an `EXEC`.
+    let _isolation = shared.isolation.read();
+    run(request, shared, session)
+}
+
+/// Lookup, gates, parse, execute, and the append-only record of what a write changed.
+fn run(request: Request, shared: &Shared, session: &mut Session) -> Reply {
     let spec = match Command::lookup(&request) {
         Ok(spec) => spec,
         Err(err) => return err.into(),
@@ -65,10 +94,65 @@ pub fn handle(request: Request, shared: &Shared, session: &mut Session) -> Reply
     if let Some(refusal) = gate(spec, shared, session) {
         return refusal;
     }
-    match Command::parse_as(spec, request) {
+    let written_keys = shared.aof.as_ref().and_then(|_| Aof::keys_written(&request));
+    let reply = match Command::parse_as(spec, request) {
         Ok(command) => execute(command, shared, session),
         Err(err) => err.into(),
+    };
+    if let (Some(aof), Some(keys)) = (&shared.aof, written_keys) {
+        if !reply.is_error() {
+            aof.record(&shared.db, &keys);
+            session.unlogged = true;
+        }
     }
+    reply
+}
+
+/// A request inside `MULTI`: `EXEC`, `DISCARD` and `QUIT` act at once, `MULTI` is refused, and
+/// anything else is checked (name, arity, gates) and queued. A refused command spoils the
+/// transaction, as in Redis.
+fn queue(request: Request, shared: &Shared, session: &mut Session) -> Reply {
+    let checked = Command::lookup(&request).map_err(Reply::from).and_then(|spec| match gate(spec, shared, session) {
+        Some(refusal) => Err(refusal),
+        None => Ok(spec),
+    });
+    let Some(transaction) = session.transaction.as_mut() else { return run(request, shared, session) };
+    let spec = match checked {
+        Ok(spec) => spec,
+        Err(refusal) => {
+            transaction.refused = true;
+            return refusal;
+        }
+    };
+    match spec.name {
+        "EXEC" => exec(shared, session),
+        "DISCARD" => {
+            session.transaction = None;
+            Reply::ok()
+        }
+        "QUIT" => run(request, shared, session),
+        "MULTI" => Reply::error("ERR MULTI calls can not be nested"),
+        _ if transaction.queued.len() >= MAX_QUEUED => {
+            transaction.refused = true;
+            Reply::error("ERR too many commands in a transaction")
+        }
+        _ => {
+            transaction.queued.push(request);
+            Reply::status("QUEUED")
+        }
+    }
+}
+
+/// `EXEC`: every queued command's reply, in order, with no other client's command in between.
+/// Reached without the shared isolation lock whenever a transaction is open (see [`handle`]), so
+/// taking it exclusively here cannot deadlock.
+fn exec(shared: &Shared, session: &mut Session) -> Reply {
+    let Some(transaction) = session.transaction.take() else { return Reply::error("ERR EXEC without MULTI") };
+    if transaction.refused {
+        return Reply::error("EXECABORT Transaction discarded because of previous errors.");
+    }
+    let _exclusive = shared.isolation.write();
+    Reply::Array(transaction.queued.into_iter().map(|request| run(request, shared, session)).collect())
 }
 
 /// Whether a command may run at all, judged from its table flags: `Some(error)` when the client has
@@ -130,6 +214,12 @@ pub fn execute(command: Command, shared: &Shared, session: &mut Session) -> Repl
         Command::ConfigGet { patterns } => server::config_get(&patterns, shared),
         Command::ConfigHelp => server::help_lines(&["CONFIG <subcommand> [<arg> ...]", "GET <pattern>"]),
         Command::Client(sub) => server::client(sub, session),
+        Command::Multi => {
+            session.transaction = Some(Transaction::default());
+            Reply::ok()
+        }
+        Command::Exec => exec(shared, session),
+        Command::Discard => Reply::error("ERR DISCARD without MULTI"),
     }
 }
 

@@ -11,7 +11,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use thiserror::Error;
 
 use crate::aof::{Aof, AofError};
@@ -54,6 +54,9 @@ pub struct Shared {
     pub port: u16,
     /// The append-only file, with `--appendonly`.
     pub aof: Option<Aof>,
+    /// Every command holds this shared; `EXEC` holds it exclusively, so a transaction's commands run
+    /// with no other client's in between, however many worker threads there are.
+    pub isolation: RwLock<()>,
     /// (when, total commands) samples taken by `INFO` for `instantaneous_ops_per_sec`.
     pub ops_samples: Mutex<VecDeque<(Instant, u64)>>,
     next_client_id: AtomicU64,
@@ -79,6 +82,7 @@ impl Shared {
             started: Instant::now(),
             port,
             aof,
+            isolation: RwLock::new(()),
             ops_samples: Mutex::new(VecDeque::new()),
             next_client_id: AtomicU64::new(1),
         })

@@ -1,0 +1,86 @@
+//! Transactions: `MULTI` queues, `EXEC` runs the queue as one step, `DISCARD` drops it, and a command
+//! refused while queueing spoils the transaction, with Redis's replies, through raw RESP and the
+//! `redis` crate's atomic pipelines (redis-py's default pipeline is the same MULTI/EXEC).
+
+use tinykv_tests::{call_str, resp, roundtrip, Server};
+
+#[test]
+fn multi_queues_and_exec_runs_in_order() {
+    let server = Server::start_with(&["--no-greeting"]);
+    let mut con = server.connect();
+    roundtrip(&mut con, &resp(&[b"MULTI"]), b"+OK\r\n");
+    roundtrip(&mut con, &resp(&[b"SET", b"k", b"1"]), b"+QUEUED\r\n");
+    roundtrip(&mut con, &resp(&[b"INCR", b"k"]), b"+QUEUED\r\n");
+    roundtrip(&mut con, &resp(&[b"GET", b"k"]), b"+QUEUED\r\n");
+    // A type error at run time is one element of the reply; the others still run.
+    roundtrip(&mut con, &resp(&[b"INCRBY", b"k", b"x"]), b"+QUEUED\r\n");
+    // Another client sees nothing until EXEC.
+    let mut other = server.connect();
+    assert_eq!(call_str(&mut other, &["GET", "k"]), "$-1\r\n");
+    roundtrip(
+        &mut con,
+        &resp(&[b"EXEC"]),
+        b"*4\r\n+OK\r\n:2\r\n$1\r\n2\r\n-ERR value is not an integer or out of range\r\n",
+    );
+    assert_eq!(call_str(&mut other, &["GET", "k"]), "$1\r\n2\r\n");
+}
+
+#[test]
+fn discard_and_the_errors_redis_gives() {
+    let server = Server::start_with(&["--no-greeting"]);
+    let mut con = server.connect();
+    roundtrip(&mut con, &resp(&[b"EXEC"]), b"-ERR EXEC without MULTI\r\n");
+    roundtrip(&mut con, &resp(&[b"DISCARD"]), b"-ERR DISCARD without MULTI\r\n");
+    roundtrip(&mut con, &resp(&[b"MULTI"]), b"+OK\r\n");
+    roundtrip(&mut con, &resp(&[b"MULTI"]), b"-ERR MULTI calls can not be nested\r\n");
+    roundtrip(&mut con, &resp(&[b"SET", b"a", b"1"]), b"+QUEUED\r\n");
+    roundtrip(&mut con, &resp(&[b"DISCARD"]), b"+OK\r\n");
+    roundtrip(&mut con, &resp(&[b"GET", b"a"]), b"$-1\r\n");
+
+    // A command refused as it is queued (unknown, wrong arity) spoils the whole transaction.
+    roundtrip(&mut con, &resp(&[b"MULTI"]), b"+OK\r\n");
+    roundtrip(&mut con, &resp(&[b"SET", b"a", b"1"]), b"+QUEUED\r\n");
+    roundtrip(&mut con, &resp(&[b"GET"]), b"-ERR wrong number of arguments for 'get' command\r\n");
+    roundtrip(&mut con, &resp(&[b"EXEC"]), b"-EXECABORT Transaction discarded because of previous errors.\r\n");
+    roundtrip(&mut con, &resp(&[b"GET", b"a"]), b"$-1\r\n");
+    // And the connection is out of the transaction afterwards.
+    roundtrip(&mut con, &resp(&[b"SET", b"a", b"2"]), b"+OK\r\n");
+}
+
+#[test]
+fn redis_crate_atomic_pipeline() {
+    let server = Server::start_with(&["--no-greeting"]);
+    let mut con = server.redis();
+    let (a, b): (i64, i64) = redis::pipe()
+        .atomic()
+        .cmd("SET")
+        .arg("counter")
+        .arg(10)
+        .ignore()
+        .cmd("INCRBY")
+        .arg("counter")
+        .arg(5)
+        .cmd("DECR")
+        .arg("counter")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!((a, b), (15, 14));
+}
+
+#[test]
+fn transactions_survive_a_restart_with_the_append_only_file() {
+    let dir = std::env::temp_dir().join(format!("tinykv-transactions-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("multi.aof");
+    let _ = std::fs::remove_file(&path);
+    let args = ["--no-greeting", "--appendonly", path.to_str().unwrap(), "--appendfsync", "always"];
+    let server = Server::start_with(&args);
+    let mut con = server.connect();
+    for request in [&[&b"MULTI"[..]][..], &[b"SET", b"x", b"1"], &[b"APPEND", b"x", b"23"], &[b"EXEC"]] {
+        let _ = call_str(&mut con, &request.iter().map(|w| std::str::from_utf8(w).unwrap()).collect::<Vec<_>>());
+    }
+    assert!(server.stop().success());
+    let server = Server::start_with(&args);
+    assert_eq!(call_str(&mut server.connect(), &["GET", "x"]), "$3\r\n123\r\n");
+    assert!(server.stop().success());
+}
