@@ -50,6 +50,11 @@ def check(r, proto):
         hello = dict(zip(hello[::2], hello[1::2]))
     assert hello["proto"] == proto, hello
     r.flushall()
+    # The default pipeline is a MULTI/EXEC transaction; a plain one just pipelines.
+    for transaction in (True, False):
+        pipe = r.pipeline(transaction=transaction)
+        pipe.set("p", 1).incr("p").get("p").delete("p")
+        assert pipe.execute() == [True, 2, "2", 1], transaction
     assert r.set("k", "v") is True
     assert r.get("k") == "v"
     assert r.get("missing") is None
