@@ -55,13 +55,6 @@ pub struct Request {
     pub args: Vec<Bytes>,
 }
 
-impl Request {
-    /// The command name, upper-cased, for table look-ups and logs.
-    pub fn name_upper(&self) -> String {
-        String::from_utf8_lossy(&self.args[0]).to_ascii_uppercase()
-    }
-}
-
 /// Most arguments a request may have to take the one-pass path; longer ones go the resumable way.
 const FAST_ARGS: usize = 8;
 

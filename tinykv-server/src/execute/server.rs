@@ -50,7 +50,8 @@ pub(super) fn hello(hello: Hello, shared: &Shared, session: &mut Session) -> Rep
         );
     }
     if let Some(name) = hello.setname {
-        session.name = Some(name);
+        // A copy: the argument is a slice of the read buffer, which the name must not pin.
+        session.name = Some(Bytes::copy_from_slice(&name));
     }
     session.protocol = protocol;
     let text = |s: &'static str| Reply::Bulk(Bytes::from_static(s.as_bytes()));
@@ -71,7 +72,7 @@ pub(super) fn client(sub: ClientCommand, session: &mut Session) -> Reply {
         ClientCommand::Id => Reply::Integer(session.id as i64),
         ClientCommand::GetName => session.name.clone().map_or(Reply::Null, Reply::Bulk),
         ClientCommand::SetName(name) => {
-            session.name = (!name.is_empty()).then_some(name);
+            session.name = (!name.is_empty()).then(|| Bytes::copy_from_slice(&name));
             Reply::ok()
         }
         ClientCommand::SetInfo { attribute, .. } => {
