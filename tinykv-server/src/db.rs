@@ -294,25 +294,30 @@ impl<'a> Slot<'a> {
         self.find().map(Entry::expires_at)
     }
 
-    /// Stores `value` with the given expiry, replacing any old entry (which is returned).
-    pub fn put(&mut self, value: &[u8], expires_at: Option<u64>) -> Option<Entry> {
-        let entry = Entry::new(self.key, value, expires_at);
-        let after = Some((entry.footprint(), expires_at.is_some()));
+    /// Stores `value` with the given expiry, replacing any old value (in place when it fits).
+    pub fn put(&mut self, value: &[u8], expires_at: Option<u64>) {
         if let Some(at) = expires_at {
             self.shard.deadlines.push(Reverse((at, Box::from(self.key))));
         }
-        let old = match self.find_mut() {
-            Some(slot) => Some(std::mem::replace(slot, entry)),
+        let key = self.key;
+        let (before, after) = match self.find_mut() {
+            Some(entry) => {
+                let before = (entry.footprint(), entry.expires_at().is_some());
+                if !entry.overwrite(value, expires_at) {
+                    *entry = Entry::new(key, value, expires_at);
+                }
+                (Some(before), (entry.footprint(), expires_at.is_some()))
+            }
             None => {
+                let entry = Entry::new(key, value, expires_at);
+                let after = (entry.footprint(), expires_at.is_some());
                 let hasher = &self.db.hasher;
                 let inserted = self.shard.table.insert_unique(self.hash, entry, |e| hasher.hash_one(e.key()));
                 self.bucket = Some(inserted.bucket_index());
-                None
+                (None, after)
             }
         };
-        let before = old.as_ref().map(|old| (old.footprint(), old.expires_at().is_some()));
-        self.account(before, after);
-        old
+        self.account(before, Some(after));
     }
 
     /// Changes the expiry of an existing key; returns false if the key does not exist.

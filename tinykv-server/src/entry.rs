@@ -80,6 +80,21 @@ impl Entry {
         &self.data[start..start + len]
     }
 
+    /// Replaces the value and expiry in place when the result has exactly the old layout and size
+    /// (a counter, a fixed-size value rewritten): no allocation. Returns false when it does not fit.
+    pub fn overwrite(&mut self, value: &[u8], expires_at: Option<u64>) -> bool {
+        let (start, len) = self.value_span();
+        let same_layout = self.data[0] & HAS_SPARE == 0 && expires_at.is_some() == (self.ttl_len() == 8);
+        if !same_layout || len != value.len() {
+            return false;
+        }
+        if let Some(at) = expires_at {
+            self.data[1..9].copy_from_slice(&at.to_le_bytes());
+        }
+        self.data[start..].copy_from_slice(value);
+        true
+    }
+
     /// Appends `extra` to the value in place when there is room, else moves it to an allocation
     /// with room to double, so repeated appends cost amortized O(1) per byte, as in Redis.
     pub fn append(&mut self, extra: &[u8]) {
@@ -196,6 +211,21 @@ mod tests {
         entry.set_expires_at(None);
         entry.set_expires_at(Some(5));
         assert_eq!((entry.key(), entry.value(), entry.expires_at()), (&b"key"[..], expected.as_slice(), Some(5)));
+    }
+
+    #[test]
+    fn overwrite_in_place_only_when_the_layout_matches() {
+        let mut entry = Entry::new(b"key", b"123", None);
+        assert!(entry.overwrite(b"456", None));
+        assert_eq!((entry.key(), entry.value(), entry.expires_at()), (&b"key"[..], &b"456"[..], None));
+        assert!(!entry.overwrite(b"4567", None));
+        assert!(!entry.overwrite(b"789", Some(5)));
+        let mut entry = Entry::new(b"key", b"123", Some(1));
+        assert!(entry.overwrite(b"789", Some(5)));
+        assert_eq!((entry.key(), entry.value(), entry.expires_at()), (&b"key"[..], &b"789"[..], Some(5)));
+        assert!(!entry.overwrite(b"789", None));
+        entry.append(b"0");
+        assert!(!entry.overwrite(b"7890", Some(5)), "an entry with room to grow keeps its own layout");
     }
 
     #[test]
