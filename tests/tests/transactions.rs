@@ -84,3 +84,41 @@ fn transactions_survive_a_restart_with_the_append_only_file() {
     assert_eq!(call_str(&mut server.connect(), &["GET", "x"]), "$3\r\n123\r\n");
     assert!(server.stop().success());
 }
+
+/// With several worker threads, another client's writes never land between a transaction's commands.
+#[test]
+fn exec_is_isolated_from_other_clients_on_many_threads() {
+    let server = Server::start_with(&["--no-greeting", "--threads", "4"]);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writers: Vec<_> = (0..3)
+        .map(|_| {
+            let mut con = server.connect();
+            let stop = std::sync::Arc::clone(&stop);
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    assert_eq!(call_str(&mut con, &["SET", "k", "1000"]), "+OK\r\n");
+                }
+            })
+        })
+        .collect();
+    let mut con = server.connect();
+    let mut transaction = resp(&[b"MULTI"]);
+    transaction.extend(resp(&[b"SET", b"k", b"0"]));
+    for _ in 0..50 {
+        transaction.extend(resp(&[b"INCR", b"k"]));
+    }
+    transaction.extend(resp(&[b"GET", b"k"]));
+    transaction.extend(resp(&[b"EXEC"]));
+    let mut expected = b"+OK\r\n".to_vec();
+    expected.extend(b"+QUEUED\r\n".repeat(52));
+    expected.extend(b"*52\r\n+OK\r\n");
+    for i in 1..=50 {
+        expected.extend(format!(":{i}\r\n").as_bytes());
+    }
+    expected.extend(b"$2\r\n50\r\n");
+    for _ in 0..20 {
+        roundtrip(&mut con, &transaction, &expected);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writers.into_iter().for_each(|writer| writer.join().unwrap());
+}

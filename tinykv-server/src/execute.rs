@@ -81,7 +81,7 @@ pub fn handle(request: Request, shared: &Shared, session: &mut Session) -> Reply
         return queue(request, shared, session);
     }
     // Shared with every other command; exclusive only for an `EXEC`.
-    let _isolation = shared.isolation.read();
+    let _isolation = shared.isolation.shared();
     run(request, shared, session)
 }
 
@@ -151,7 +151,7 @@ fn exec(shared: &Shared, session: &mut Session) -> Reply {
     if transaction.refused {
         return Reply::error("EXECABORT Transaction discarded because of previous errors.");
     }
-    let _exclusive = shared.isolation.write();
+    let _exclusive = shared.isolation.exclusive();
     Reply::Array(transaction.queued.into_iter().map(|request| run(request, shared, session)).collect())
 }
 

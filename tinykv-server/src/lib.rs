@@ -13,6 +13,7 @@ pub mod entry;
 pub mod execute;
 pub mod glob;
 pub mod info;
+pub mod isolation;
 pub mod server;
 
 pub use config::Config;

@@ -11,13 +11,14 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use parking_lot::{Mutex, RwLock};
+use parking_lot::Mutex;
 use thiserror::Error;
 
 use crate::aof::{Aof, AofError};
 use crate::config::{AppendFsync, Config};
 use crate::connection;
 use crate::db::Db;
+use crate::isolation::Isolation;
 
 /// Why the server could not start.
 #[derive(Debug, Error)]
@@ -56,7 +57,7 @@ pub struct Shared {
     pub aof: Option<Aof>,
     /// Every command holds this shared; `EXEC` holds it exclusively, so a transaction's commands run
     /// with no other client's in between, however many worker threads there are.
-    pub isolation: RwLock<()>,
+    pub isolation: Isolation,
     /// (when, total commands) samples taken by `INFO` for `instantaneous_ops_per_sec`.
     pub ops_samples: Mutex<VecDeque<(Instant, u64)>>,
     next_client_id: AtomicU64,
@@ -82,7 +83,7 @@ impl Shared {
             started: Instant::now(),
             port,
             aof,
-            isolation: RwLock::new(()),
+            isolation: Isolation::default(),
             ops_samples: Mutex::new(VecDeque::new()),
             next_client_id: AtomicU64::new(1),
         })

@@ -1,0 +1,69 @@
+//! What keeps a transaction's commands together: every command runs *shared*, `EXEC` runs
+//! *exclusive*.
+//!
+//! A single reader-writer lock would make every command on every worker thread write the same
+//! cache line, which stops scaling with cores. This is a "big reader" lock instead: one lock per
+//! slot, each on its own cache line; a command takes only its thread's slot, and `EXEC` takes every
+//! slot, in order (so two `EXEC`s cannot deadlock). Commands stay cheap and uncontended; the rare
+//! `EXEC` pays.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+/// Slots: enough that worker threads rarely share one.
+const SLOTS: usize = 64;
+
+/// One lock on a cache line of its own.
+#[repr(align(128))]
+#[derive(Default)]
+struct Slot(RwLock<()>);
+
+/// The lock: shared per thread, exclusive across all.
+pub struct Isolation {
+    slots: Box<[Slot]>,
+}
+
+impl Default for Isolation {
+    fn default() -> Self {
+        Isolation { slots: (0..SLOTS).map(|_| Slot::default()).collect() }
+    }
+}
+
+impl Isolation {
+    /// Held while one ordinary command runs: excludes only an `EXEC`.
+    pub fn shared(&self) -> RwLockReadGuard<'_, ()> {
+        self.slots[thread_slot() % SLOTS].0.read()
+    }
+
+    /// Held while an `EXEC` runs its queue: excludes every other command.
+    pub fn exclusive(&self) -> Vec<RwLockWriteGuard<'_, ()>> {
+        self.slots.iter().map(|slot| slot.0.write()).collect()
+    }
+}
+
+/// This thread's slot number, handed out once per thread.
+fn thread_slot() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static SLOT: usize = NEXT.fetch_add(1, Ordering::Relaxed);
+    }
+    SLOT.with(|slot| *slot)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exclusive_waits_for_shared_and_shared_for_exclusive() {
+        let isolation = Isolation::default();
+        let shared = isolation.shared();
+        assert!(isolation.slots.iter().any(|slot| slot.0.try_write().is_none()));
+        drop(shared);
+        let exclusive = isolation.exclusive();
+        assert!(isolation.slots.iter().all(|slot| slot.0.try_read().is_none()));
+        drop(exclusive);
+        assert!(isolation.slots.iter().all(|slot| slot.0.try_read().is_some()));
+    }
+}
