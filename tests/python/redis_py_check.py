@@ -55,6 +55,15 @@ def check(r, proto):
         pipe = r.pipeline(transaction=transaction)
         pipe.set("p", 1).incr("p").get("p").delete("p")
         assert pipe.execute() == [True, 2, "2", 1], transaction
+
+    # Optimistic locking: WATCH, read, MULTI, write, EXEC (retried by redis-py on a conflict).
+    def double(pipe):
+        value = int(pipe.get("w") or 1)
+        pipe.multi()
+        pipe.set("w", value * 2)
+
+    assert r.transaction(double, "w") == [True]
+    assert r.get("w") == "2"
     assert r.set("k", "v") is True
     assert r.get("k") == "v"
     assert r.get("missing") is None

@@ -122,3 +122,46 @@ fn exec_is_isolated_from_other_clients_on_many_threads() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     writers.into_iter().for_each(|writer| writer.join().unwrap());
 }
+
+#[test]
+fn watch_aborts_exec_when_a_watched_key_changed() {
+    let server = Server::start_with(&["--no-greeting"]);
+    let mut con = server.connect();
+    let mut other = server.connect();
+    roundtrip(&mut con, &resp(&[b"SET", b"k", b"1"]), b"+OK\r\n");
+
+    // Changed by another client: EXEC answers a null array and runs nothing.
+    roundtrip(&mut con, &resp(&[b"WATCH", b"k", b"unrelated"]), b"+OK\r\n");
+    roundtrip(&mut other, &resp(&[b"INCR", b"k"]), b":2\r\n");
+    roundtrip(&mut con, &resp(&[b"MULTI"]), b"+OK\r\n");
+    roundtrip(&mut con, &resp(&[b"WATCH", b"k"]), b"-ERR WATCH inside MULTI is not allowed\r\n");
+    roundtrip(&mut con, &resp(&[b"SET", b"k", b"mine"]), b"+QUEUED\r\n");
+    roundtrip(&mut con, &resp(&[b"EXEC"]), b"*-1\r\n");
+    roundtrip(&mut con, &resp(&[b"GET", b"k"]), b"$1\r\n2\r\n");
+
+    // EXEC forgot the watch: the next transaction runs whatever happened before it.
+    roundtrip(&mut other, &resp(&[b"INCR", b"k"]), b":3\r\n");
+    roundtrip(&mut con, &resp(&[b"MULTI"]), b"+OK\r\n");
+    roundtrip(&mut con, &resp(&[b"SET", b"k", b"mine"]), b"+QUEUED\r\n");
+    roundtrip(&mut con, &resp(&[b"EXEC"]), b"*1\r\n+OK\r\n");
+
+    // Unchanged (writes to other keys do not count), it runs; UNWATCH forgets; expiry and
+    // deletion count as changes.
+    roundtrip(&mut con, &resp(&[b"WATCH", b"k"]), b"+OK\r\n");
+    roundtrip(&mut other, &resp(&[b"SET", b"elsewhere", b"x"]), b"+OK\r\n");
+    roundtrip(&mut con, &resp(&[b"MULTI"]), b"+OK\r\n");
+    roundtrip(&mut con, &resp(&[b"GET", b"k"]), b"+QUEUED\r\n");
+    roundtrip(&mut con, &resp(&[b"EXEC"]), b"*1\r\n$4\r\nmine\r\n");
+    roundtrip(&mut con, &resp(&[b"WATCH", b"k"]), b"+OK\r\n");
+    roundtrip(&mut con, &resp(&[b"UNWATCH"]), b"+OK\r\n");
+    roundtrip(&mut other, &resp(&[b"DEL", b"k"]), b":1\r\n");
+    roundtrip(&mut con, &resp(&[b"MULTI"]), b"+OK\r\n");
+    roundtrip(&mut con, &resp(&[b"EXISTS", b"k"]), b"+QUEUED\r\n");
+    roundtrip(&mut con, &resp(&[b"EXEC"]), b"*1\r\n:0\r\n");
+    roundtrip(&mut con, &resp(&[b"WATCH", b"k"]), b"+OK\r\n");
+    roundtrip(&mut other, &resp(&[b"SET", b"k", b"v"]), b"+OK\r\n");
+    roundtrip(&mut con, &resp(&[b"MULTI"]), b"+OK\r\n");
+    roundtrip(&mut con, &resp(&[b"DEL", b"k"]), b"+QUEUED\r\n");
+    roundtrip(&mut con, &resp(&[b"DISCARD"]), b"+OK\r\n");
+    roundtrip(&mut con, &resp(&[b"GET", b"k"]), b"$1\r\nv\r\n");
+}

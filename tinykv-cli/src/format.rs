@@ -60,7 +60,7 @@ fn pretty(reply: &Reply, prefix: &str, out: &mut Vec<u8>) {
             quote(bytes, out);
             out.push(b'\n');
         }
-        Reply::Null => line(out, b"(nil)"),
+        Reply::Null | Reply::NullArray => line(out, b"(nil)"),
         Reply::Double(value) => line(out, format!("(double) {}", format_double(*value)).as_bytes()),
         Reply::Boolean(value) => line(out, if *value { b"(true)" } else { b"(false)" }),
         Reply::Verbatim(text) => line(out, text),
@@ -168,7 +168,7 @@ fn raw(reply: &Reply, out: &mut Vec<u8>) {
         Reply::Status(text) | Reply::Error(text) => out.extend_from_slice(text.as_bytes()),
         Reply::Integer(n) => out.extend_from_slice(n.to_string().as_bytes()),
         Reply::Bulk(bytes) | Reply::Verbatim(bytes) => out.extend_from_slice(bytes),
-        Reply::Null => {}
+        Reply::Null | Reply::NullArray => {}
         Reply::Double(value) => out.extend_from_slice(format_double(*value).as_bytes()),
         Reply::Boolean(value) => out.extend_from_slice(if *value { b"(true)" } else { b"(false)" }),
         Reply::Array(items) | Reply::Set(items) => {

@@ -202,6 +202,10 @@ pub enum Command {
     Exec,
     /// `DISCARD`: drop the queue.
     Discard,
+    /// `WATCH key [key ...]`.
+    Watch { keys: Vec<Bytes> },
+    /// `UNWATCH`.
+    Unwatch,
 }
 
 impl Command {
@@ -312,6 +316,8 @@ impl Command {
             "MULTI" => Command::Multi,
             "EXEC" => Command::Exec,
             "DISCARD" => Command::Discard,
+            "WATCH" => Command::Watch { keys: args.rest() },
+            "UNWATCH" => Command::Unwatch,
             "COMMAND" => Command::Command(parse_command_command(spec, &mut args)?),
             "CONFIG" => match subcommand(spec, &mut args)?.name {
                 "GET" => Command::ConfigGet { patterns: args.rest() },

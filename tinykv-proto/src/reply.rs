@@ -51,6 +51,8 @@ pub enum Reply {
     Bulk(Bytes),
     /// The absence of a value (a missing key).
     Null,
+    /// The absence of an array: what an `EXEC` aborted by `WATCH` answers (`*-1` in RESP2).
+    NullArray,
     /// An ordered list of replies.
     Array(Vec<Reply>),
     /// Key/value pairs (`HELLO`, `CONFIG GET` in RESP3).
@@ -100,6 +102,10 @@ impl Reply {
             Reply::Bulk(bytes) => bulk(dst, b'$', bytes),
             Reply::Null => match protocol {
                 Protocol::Resp2 => dst.put_slice(b"$-1\r\n"),
+                Protocol::Resp3 => dst.put_slice(b"_\r\n"),
+            },
+            Reply::NullArray => match protocol {
+                Protocol::Resp2 => dst.put_slice(b"*-1\r\n"),
                 Protocol::Resp3 => dst.put_slice(b"_\r\n"),
             },
             Reply::Array(items) => {
@@ -219,6 +225,8 @@ mod tests {
         assert_eq!(encode(&map, Protocol::Resp2), b"*2\r\n$1\r\na\r\n:1\r\n");
         assert_eq!(encode(&map, Protocol::Resp3), b"%1\r\n$1\r\na\r\n:1\r\n");
         assert_eq!(encode(&Reply::Null, Protocol::Resp3), b"_\r\n");
+        assert_eq!(encode(&Reply::NullArray, Protocol::Resp2), b"*-1\r\n");
+        assert_eq!(encode(&Reply::NullArray, Protocol::Resp3), b"_\r\n");
         assert_eq!(encode(&Reply::Double(1.5), Protocol::Resp2), b"$3\r\n1.5\r\n");
         assert_eq!(encode(&Reply::Double(1.5), Protocol::Resp3), b",1.5\r\n");
         assert_eq!(encode(&Reply::Boolean(true), Protocol::Resp3), b"#t\r\n");

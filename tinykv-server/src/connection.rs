@@ -55,6 +55,7 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, shared: &Shared, shutdow
     let _ = stream.set_nodelay(true);
     let mut connection = Connection::new(stream, shared);
     let end = connection.run(&shutdown).await;
+    execute::unwatch(shared, &mut connection.session);
     tracing::debug!(%peer, ?end, "connection closed");
 }
 

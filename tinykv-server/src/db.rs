@@ -16,7 +16,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use hashbrown::hash_table::HashTable;
-use hashbrown::DefaultHashBuilder;
+use hashbrown::{DefaultHashBuilder, HashMap};
 use parking_lot::{Mutex, MutexGuard};
 
 use crate::entry::Entry;
@@ -38,6 +38,27 @@ struct Shard {
     deadlines: BinaryHeap<Reverse<(u64, Box<[u8]>)>>,
     /// Keys in `table` that have a time to live.
     volatile: usize,
+    /// Keys some client `WATCH`es, with a version every change bumps. Usually empty, and then a
+    /// write pays one `is_empty` check for it.
+    watched: HashMap<Box<[u8]>, Watched>,
+}
+
+/// How many clients watch a key, and how often it changed since the first of them did.
+#[derive(Debug, Default)]
+struct Watched {
+    watchers: usize,
+    version: u64,
+}
+
+impl Shard {
+    /// Marks `key` changed for whoever watches it.
+    fn touch(&mut self, key: &[u8]) {
+        if !self.watched.is_empty() {
+            if let Some(watched) = self.watched.get_mut(key) {
+                watched.version += 1;
+            }
+        }
+    }
 }
 
 /// The whole keyspace.
@@ -108,12 +129,40 @@ impl Db {
         self.shards.iter().map(|shard| shard.lock().volatile).sum()
     }
 
+    /// Registers one more watcher of `key` and returns the key's version, which [`Db::watched_version`]
+    /// will still return at `EXEC` if nothing changed the key in between.
+    pub fn watch(&self, key: &[u8]) -> u64 {
+        let mut shard = self.shards[self.shard_of(self.hash(key))].lock();
+        let watched = shard.watched.entry(Box::from(key)).or_default();
+        watched.watchers += 1;
+        watched.version
+    }
+
+    /// The version of a watched key now.
+    pub fn watched_version(&self, key: &[u8]) -> u64 {
+        let shard = self.shards[self.shard_of(self.hash(key))].lock();
+        shard.watched.get(key).map_or(u64::MAX, |watched| watched.version)
+    }
+
+    /// Drops one watcher of `key`; the key is forgotten with its last watcher.
+    pub fn unwatch(&self, key: &[u8]) {
+        let mut shard = self.shards[self.shard_of(self.hash(key))].lock();
+        if let Some(watched) = shard.watched.get_mut(key) {
+            watched.watchers -= 1;
+            if watched.watchers == 0 {
+                shard.watched.remove(key);
+            }
+        }
+    }
+
     /// Removes every key.
     pub fn clear(&self) {
         for shard in self.shards.iter() {
             let mut shard = shard.lock();
             let freed: usize = shard.table.iter().map(Entry::footprint).sum();
-            *shard = Shard::default();
+            let mut watched = std::mem::take(&mut shard.watched);
+            watched.values_mut().for_each(|watched| watched.version += 1);
+            *shard = Shard { watched, ..Shard::default() };
             self.used_memory.fetch_sub(freed, Ordering::Relaxed);
         }
     }
@@ -214,6 +263,7 @@ impl Db {
             if let Ok(found) = shard.table.find_entry(hash, |e| e.key() == &*key) {
                 if found.get().is_expired(now) {
                     let (entry, _) = found.remove();
+                    shard.touch(&key);
                     shard.volatile -= 1;
                     self.used_memory.fetch_sub(entry.footprint(), Ordering::Relaxed);
                     self.expired_keys.fetch_add(1, Ordering::Relaxed);
@@ -266,7 +316,9 @@ impl<'a> Slot<'a> {
     }
 
     /// Keeps the volatile count and the memory estimate right when `before` becomes `after`.
+    /// Every change passes here, so this is also where watchers learn of it.
     fn account(&mut self, before: Option<(usize, bool)>, after: Option<(usize, bool)>) {
+        self.shard.touch(self.key);
         let (bytes_before, ttl_before) = before.unwrap_or((0, false));
         let (bytes_after, ttl_after) = after.unwrap_or((0, false));
         self.shard.volatile = self.shard.volatile + usize::from(ttl_after) - usize::from(ttl_before);
@@ -428,6 +480,40 @@ mod tests {
         db.with_key(b"k", |slot| slot.put(b"v", Some(now_ms() + 60_000)));
         db.sweep_expired(100, usize::MAX);
         assert!(db.get(b"k").is_some());
+    }
+
+    #[test]
+    fn watched_keys_change_version_on_every_kind_of_change() {
+        let db = Db::new(4);
+        put(&db, "k", "v", None);
+        let changed = |change: &dyn Fn(&Db)| {
+            let version = db.watch(b"k");
+            change(&db);
+            let now = db.watched_version(b"k");
+            db.unwatch(b"k");
+            now != version
+        };
+        assert!(!changed(&|db| {
+            db.get(b"k");
+            put(db, "other", "v", None);
+        }));
+        assert!(changed(&|db| put(db, "k", "w", None)));
+        assert!(changed(&|db| {
+            db.with_key(b"k", |slot| slot.set_expires_at(Some(now_ms() + 60_000)));
+        }));
+        assert!(changed(&|db| {
+            db.with_key(b"k", |slot| slot.append(b"x"));
+        }));
+        assert!(changed(&|db| {
+            db.with_key(b"k", |slot| slot.remove());
+        }));
+        assert!(changed(&|db| db.clear()));
+        assert!(changed(&|db| put(db, "k", "back", Some(now_ms() - 1))));
+        assert!(changed(&|db| {
+            db.sweep_expired(10, 10);
+        }));
+        // The last watcher gone, nothing is kept.
+        assert!(db.shards.iter().all(|shard| shard.lock().watched.is_empty()));
     }
 
     #[test]

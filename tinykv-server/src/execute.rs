@@ -56,6 +56,8 @@ pub struct Session {
     pub unlogged: bool,
     /// The open transaction, between `MULTI` and `EXEC`/`DISCARD`.
     transaction: Option<Transaction>,
+    /// Keys `WATCH`ed, with their versions when watched: `EXEC` runs only if none changed.
+    watching: Vec<(Bytes, u64)>,
 }
 
 /// Commands queued by `MULTI`, and whether one of them was refused as it was queued (which makes
@@ -128,10 +130,12 @@ fn queue(request: Request, shared: &Shared, session: &mut Session) -> Reply {
         "EXEC" => exec(shared, session),
         "DISCARD" => {
             session.transaction = None;
+            unwatch(shared, session);
             Reply::ok()
         }
         "QUIT" => run(request, shared, session),
         "MULTI" => Reply::error("ERR MULTI calls can not be nested"),
+        "WATCH" => Reply::error("ERR WATCH inside MULTI is not allowed"),
         _ if transaction.queued.len() >= MAX_QUEUED => {
             transaction.refused = true;
             Reply::error("ERR too many commands in a transaction")
@@ -148,11 +152,38 @@ fn queue(request: Request, shared: &Shared, session: &mut Session) -> Reply {
 /// taking it exclusively here cannot deadlock.
 fn exec(shared: &Shared, session: &mut Session) -> Reply {
     let Some(transaction) = session.transaction.take() else { return Reply::error("ERR EXEC without MULTI") };
-    if transaction.refused {
-        return Reply::error("EXECABORT Transaction discarded because of previous errors.");
+    let reply = if transaction.refused {
+        Reply::error("EXECABORT Transaction discarded because of previous errors.")
+    } else {
+        let _exclusive = shared.isolation.exclusive();
+        // Checked under the exclusive lock: nothing can change a watched key between check and run.
+        let changed = session.watching.iter().any(|(key, version)| shared.db.watched_version(key) != *version);
+        if changed {
+            Reply::NullArray
+        } else {
+            Reply::Array(transaction.queued.into_iter().map(|request| run(request, shared, session)).collect())
+        }
+    };
+    unwatch(shared, session);
+    reply
+}
+
+/// `WATCH key ...`: remembers each key's version for the next `EXEC`.
+fn watch(shared: &Shared, session: &mut Session, keys: Vec<Bytes>) -> Reply {
+    for key in keys {
+        let version = shared.db.watch(&key);
+        // A copy: the argument is a slice of the read buffer, which a watch must not pin.
+        session.watching.push((Bytes::copy_from_slice(&key), version));
     }
-    let _exclusive = shared.isolation.exclusive();
-    Reply::Array(transaction.queued.into_iter().map(|request| run(request, shared, session)).collect())
+    Reply::ok()
+}
+
+/// Forgets every key the session watches: after `EXEC`, `DISCARD`, `UNWATCH`, and when the
+/// connection ends.
+pub fn unwatch(shared: &Shared, session: &mut Session) {
+    for (key, _) in session.watching.drain(..) {
+        shared.db.unwatch(&key);
+    }
 }
 
 /// Whether a command may run at all, judged from its table flags: `Some(error)` when the client has
@@ -220,6 +251,11 @@ pub fn execute(command: Command, shared: &Shared, session: &mut Session) -> Repl
         }
         Command::Exec => exec(shared, session),
         Command::Discard => Reply::error("ERR DISCARD without MULTI"),
+        Command::Watch { keys } => watch(shared, session, keys),
+        Command::Unwatch => {
+            unwatch(shared, session);
+            Reply::ok()
+        }
     }
 }
 
