@@ -212,13 +212,9 @@ pub fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
 
 /// Encodes words as one RESP array, as a Redis client would.
 pub fn resp(args: &[&[u8]]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for arg in args {
-        out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
-        out.extend_from_slice(arg);
-        out.extend_from_slice(b"\r\n");
-    }
-    out
+    let mut out = bytes::BytesMut::new();
+    tinykv_proto::codec::encode_request(args, &mut out);
+    out.to_vec()
 }
 
 /// Retries `attempt` (every 10 ms) until it returns `Some`, failing the test after [`DEADLINE`].

@@ -76,9 +76,10 @@ fn transactions_survive_a_restart_with_the_append_only_file() {
     let args = ["--no-greeting", "--appendonly", path.to_str().unwrap(), "--appendfsync", "always"];
     let server = Server::start_with(&args);
     let mut con = server.connect();
-    for request in [&[&b"MULTI"[..]][..], &[b"SET", b"x", b"1"], &[b"APPEND", b"x", b"23"], &[b"EXEC"]] {
-        let _ = call_str(&mut con, &request.iter().map(|w| std::str::from_utf8(w).unwrap()).collect::<Vec<_>>());
-    }
+    roundtrip(&mut con, &resp(&[b"MULTI"]), b"+OK\r\n");
+    roundtrip(&mut con, &resp(&[b"SET", b"x", b"1"]), b"+QUEUED\r\n");
+    roundtrip(&mut con, &resp(&[b"APPEND", b"x", b"23"]), b"+QUEUED\r\n");
+    roundtrip(&mut con, &resp(&[b"EXEC"]), b"*2\r\n+OK\r\n:3\r\n");
     assert!(server.stop().success());
     let server = Server::start_with(&args);
     assert_eq!(call_str(&mut server.connect(), &["GET", "x"]), "$3\r\n123\r\n");
@@ -164,4 +165,19 @@ fn watch_aborts_exec_when_a_watched_key_changed() {
     roundtrip(&mut con, &resp(&[b"DEL", b"k"]), b"+QUEUED\r\n");
     roundtrip(&mut con, &resp(&[b"DISCARD"]), b"+OK\r\n");
     roundtrip(&mut con, &resp(&[b"GET", b"k"]), b"$1\r\nv\r\n");
+}
+
+/// A transaction holds no more than one request could: queued arguments are capped at
+/// `--proto-max-bulk-len` in total, and going past it spoils the transaction.
+#[test]
+fn queued_commands_are_capped() {
+    let server = Server::start_with(&["--no-greeting", "--proto-max-bulk-len", "1kb"]);
+    let mut con = server.connect();
+    let value = vec![b'v'; 600];
+    roundtrip(&mut con, &resp(&[b"MULTI"]), b"+OK\r\n");
+    roundtrip(&mut con, &resp(&[b"SET", b"a", &value]), b"+QUEUED\r\n");
+    let refused = call_str(&mut con, &["SET", "b", std::str::from_utf8(&value).unwrap()]);
+    assert!(refused.starts_with("-ERR transaction too large"), "{refused:?}");
+    roundtrip(&mut con, &resp(&[b"EXEC"]), b"-EXECABORT Transaction discarded because of previous errors.\r\n");
+    roundtrip(&mut con, &resp(&[b"EXISTS", b"a"]), b":0\r\n");
 }

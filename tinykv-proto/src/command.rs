@@ -326,15 +326,7 @@ impl Command {
             "CLIENT" => Command::Client(match subcommand(spec, &mut args)?.name {
                 "ID" => ClientCommand::Id,
                 "GETNAME" => ClientCommand::GetName,
-                "SETNAME" => {
-                    let name = args.take()?;
-                    if name.iter().any(|&b| b <= b' ' || b > b'~') {
-                        return Err(CommandError::Other(
-                            "ERR Client names cannot contain spaces, newlines or special characters.".into(),
-                        ));
-                    }
-                    ClientCommand::SetName(name)
-                }
+                "SETNAME" => ClientCommand::SetName(client_name(args.take()?)?),
                 "SETINFO" => ClientCommand::SetInfo { attribute: args.take()?, value: args.take()? },
                 _ => ClientCommand::Help,
             }),
@@ -516,7 +508,7 @@ fn parse_hello(args: &mut Args) -> Result<Hello, CommandError> {
         if option.eq_ignore_ascii_case(b"AUTH") && args.remaining() >= 2 {
             hello.auth = Some((args.take()?, args.take()?));
         } else if option.eq_ignore_ascii_case(b"SETNAME") && args.remaining() >= 1 {
-            hello.setname = Some(args.take()?);
+            hello.setname = Some(client_name(args.take()?)?);
         } else {
             return Err(CommandError::Other(format!(
                 "ERR Syntax error in HELLO option '{}'",
@@ -525,6 +517,16 @@ fn parse_hello(args: &mut Args) -> Result<Hello, CommandError> {
         }
     }
     Ok(hello)
+}
+
+/// A connection name as `CLIENT SETNAME` and `HELLO ... SETNAME` accept it: printable, no spaces.
+fn client_name(name: Bytes) -> Result<Bytes, CommandError> {
+    if name.iter().any(|&b| b <= b' ' || b > b'~') {
+        return Err(CommandError::Other(
+            "ERR Client names cannot contain spaces, newlines or special characters.".into(),
+        ));
+    }
+    Ok(name)
 }
 
 fn parse_command_command(spec: &'static CommandSpec, args: &mut Args) -> Result<CommandCommand, CommandError> {
@@ -615,6 +617,14 @@ mod tests {
     fn unknown_command_is_worded_as_redis() {
         let err = parse(&["FOO", "a", "b"]).unwrap_err();
         assert_eq!(err.to_string(), "ERR unknown command 'FOO', with args beginning with: 'a' 'b' ");
+    }
+
+    #[test]
+    fn client_names_are_checked_in_client_setname_and_hello() {
+        let error = "ERR Client names cannot contain spaces, newlines or special characters.";
+        assert_eq!(parse(&["client", "setname", "a b"]).unwrap_err().to_string(), error);
+        assert_eq!(parse(&["hello", "3", "setname", "a\nb"]).unwrap_err().to_string(), error);
+        assert!(parse(&["hello", "3", "setname", "worker-1"]).is_ok());
     }
 
     #[test]

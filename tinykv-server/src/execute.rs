@@ -20,6 +20,8 @@ mod keys;
 mod server;
 mod strings;
 
+use std::collections::HashMap;
+
 use bytes::Bytes;
 use tinykv_proto::table::CommandSpec;
 use tinykv_proto::{Command, Protocol, Reply, Request};
@@ -30,7 +32,8 @@ use crate::server::Shared;
 /// The Redis version TinyKV answers as, for clients that look at it to decide what to send.
 pub const REDIS_COMPAT_VERSION: &str = "7.2.0";
 
-/// Most commands one transaction may queue: as many as one request may carry arguments.
+/// Most commands one transaction may queue: as many as one request may carry arguments. Their
+/// total size is capped at `--proto-max-bulk-len`, so a transaction holds no more than one request could.
 const MAX_QUEUED: usize = tinykv_proto::Limits::DEFAULT_MAX_ELEMENTS;
 
 /// The table flag of commands an unauthenticated client may run (`AUTH`, `HELLO`, `QUIT`).
@@ -57,7 +60,7 @@ pub struct Session {
     /// The open transaction, between `MULTI` and `EXEC`/`DISCARD`.
     transaction: Option<Transaction>,
     /// Keys `WATCH`ed, with their versions when watched: `EXEC` runs only if none changed.
-    watching: Vec<(Bytes, u64)>,
+    watching: HashMap<Bytes, u64>,
 }
 
 /// Commands queued by `MULTI`, and whether one of them was refused as it was queued (which makes
@@ -65,6 +68,8 @@ pub struct Session {
 #[derive(Debug, Default)]
 struct Transaction {
     queued: Vec<Request>,
+    /// Bytes of arguments queued, capped like one request's largest argument.
+    queued_bytes: usize,
     refused: bool,
 }
 
@@ -136,11 +141,14 @@ fn queue(request: Request, shared: &Shared, session: &mut Session) -> Reply {
         "QUIT" => run(request, shared, session),
         "MULTI" => Reply::error("ERR MULTI calls can not be nested"),
         "WATCH" => Reply::error("ERR WATCH inside MULTI is not allowed"),
-        _ if transaction.queued.len() >= MAX_QUEUED => {
-            transaction.refused = true;
-            Reply::error("ERR too many commands in a transaction")
-        }
         _ => {
+            let bytes: usize = request.args.iter().map(Bytes::len).sum();
+            let max_bytes = shared.config.proto_max_bulk_len as usize;
+            if transaction.queued.len() >= MAX_QUEUED || transaction.queued_bytes + bytes > max_bytes {
+                transaction.refused = true;
+                return Reply::error("ERR transaction too large: too many or too long queued commands");
+            }
+            transaction.queued_bytes += bytes;
             transaction.queued.push(request);
             Reply::status("QUEUED")
         }
@@ -171,9 +179,12 @@ fn exec(shared: &Shared, session: &mut Session) -> Reply {
 /// `WATCH key ...`: remembers each key's version for the next `EXEC`.
 fn watch(shared: &Shared, session: &mut Session, keys: Vec<Bytes>) -> Reply {
     for key in keys {
-        let version = shared.db.watch(&key);
-        // A copy: the argument is a slice of the read buffer, which a watch must not pin.
-        session.watching.push((Bytes::copy_from_slice(&key), version));
+        // Once per key, however often it is watched: repeated WATCHes must not grow the session.
+        if !session.watching.contains_key(&key) {
+            let version = shared.db.watch(&key);
+            // A copy: the argument is a slice of the read buffer, which a watch must not pin.
+            session.watching.insert(Bytes::copy_from_slice(&key), version);
+        }
     }
     Reply::ok()
 }
@@ -181,7 +192,7 @@ fn watch(shared: &Shared, session: &mut Session, keys: Vec<Bytes>) -> Reply {
 /// Forgets every key the session watches: after `EXEC`, `DISCARD`, `UNWATCH`, and when the
 /// connection ends.
 pub fn unwatch(shared: &Shared, session: &mut Session) {
-    for (key, _) in session.watching.drain(..) {
+    for (key, _) in session.watching.drain() {
         shared.db.unwatch(&key);
     }
 }
