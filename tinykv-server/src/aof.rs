@@ -28,7 +28,7 @@ use parking_lot::Mutex;
 use thiserror::Error;
 use tinykv_proto::codec::encode_request;
 use tinykv_proto::request::{Limits, RequestDecoder};
-use tinykv_proto::table::{self, CommandSpec};
+use tinykv_proto::table::CommandSpec;
 use tinykv_proto::Request;
 
 use crate::config::AppendFsync;
@@ -59,6 +59,15 @@ pub enum AofError {
 
 /// How much of the file replay reads at a time.
 const REPLAY_CHUNK: usize = 1 << 20;
+
+/// What a write command changes, to be read back and logged once it has run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// These keys (the command's key arguments, from the table).
+    Keys(Vec<Bytes>),
+    /// The whole keyspace (`FLUSHDB`, `FLUSHALL`).
+    Everything,
+}
 
 /// What replay found, for the start-up log.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -99,23 +108,27 @@ impl Aof {
         Ok((Aof { path: path.to_owned(), fsync, inner: Mutex::new(inner) }, replayed))
     }
 
-    /// The keys whose state a request changes, if it is a write; read before the request runs,
+    /// What a request of command `spec` will change, if it is a write; read before the request runs,
     /// since running it consumes the arguments.
-    pub fn keys_written(request: &Request) -> Option<Vec<Bytes>> {
-        let spec = table::lookup(&request.args[0])?;
-        if !spec.flags.contains(&"write") {
-            return None;
+    pub fn effect_of(spec: &CommandSpec, request: &Request) -> Option<Effect> {
+        match spec.name {
+            "FLUSHDB" | "FLUSHALL" => Some(Effect::Everything),
+            _ if spec.flags.contains(&"write") => Some(Effect::Keys(key_arguments(spec, &request.args))),
+            _ => None,
         }
-        Some(key_arguments(spec, &request.args))
     }
 
-    /// Appends the current state of `keys` (or a `FLUSHALL` when there are none: the only writes
-    /// without keys are the flushes) to the pending records.
-    pub fn record(&self, db: &Db, keys: &[Bytes]) {
+    /// Appends to the pending records what `effect` left: the current state of each key, or a
+    /// `FLUSHALL`.
+    pub fn record(&self, db: &Db, effect: &Effect) {
         let mut inner = self.inner.lock();
-        if keys.is_empty() {
-            encode_request(&[&b"FLUSHALL"[..]], &mut inner.pending);
-        }
+        let keys = match effect {
+            Effect::Everything => {
+                encode_request(&[&b"FLUSHALL"[..]], &mut inner.pending);
+                return;
+            }
+            Effect::Keys(keys) => keys,
+        };
         for key in keys {
             db.with_key(key, |slot| match (slot.value(), slot.expires_at().flatten()) {
                 (Some(value), None) => encode_request(&[&b"SET"[..], key, value], &mut inner.pending),
@@ -267,6 +280,7 @@ fn apply(db: &Db, request: &Request) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tinykv_proto::table;
 
     fn request(words: &[&str]) -> Request {
         Request { args: words.iter().map(|w| Bytes::copy_from_slice(w.as_bytes())).collect() }
@@ -298,12 +312,19 @@ mod tests {
 
     #[test]
     fn keys_of_write_commands_come_from_the_table() {
-        let keys = |words: &[&str]| Aof::keys_written(&request(words));
-        assert_eq!(keys(&["GET", "a"]), None);
-        assert_eq!(keys(&["set", "a", "1"]), Some(vec![Bytes::from("a")]));
-        assert_eq!(keys(&["MSET", "a", "1", "b", "2"]), Some(vec![Bytes::from("a"), Bytes::from("b")]));
-        assert_eq!(keys(&["DEL", "a", "b"]), Some(vec![Bytes::from("a"), Bytes::from("b")]));
-        assert_eq!(keys(&["RENAME", "a", "b"]), Some(vec![Bytes::from("a"), Bytes::from("b")]));
-        assert_eq!(keys(&["FLUSHALL"]), Some(vec![]));
+        let effect = |words: &[&str]| {
+            let request = request(words);
+            Aof::effect_of(table::lookup(&request.args[0]).unwrap(), &request)
+        };
+        let keys =
+            |names: &[&str]| Some(Effect::Keys(names.iter().map(|n| Bytes::copy_from_slice(n.as_bytes())).collect()));
+        assert_eq!(effect(&["GET", "a"]), None);
+        assert_eq!(effect(&["WATCH", "a"]), None);
+        assert_eq!(effect(&["set", "a", "1"]), keys(&["a"]));
+        assert_eq!(effect(&["MSET", "a", "1", "b", "2"]), keys(&["a", "b"]));
+        assert_eq!(effect(&["DEL", "a", "b"]), keys(&["a", "b"]));
+        assert_eq!(effect(&["RENAME", "a", "b"]), keys(&["a", "b"]));
+        assert_eq!(effect(&["FLUSHALL"]), Some(Effect::Everything));
+        assert_eq!(effect(&["flushdb", "async"]), Some(Effect::Everything));
     }
 }

@@ -101,14 +101,14 @@ fn run(request: Request, shared: &Shared, session: &mut Session) -> Reply {
     if let Some(refusal) = gate(spec, shared, session) {
         return refusal;
     }
-    let written_keys = shared.aof.as_ref().and_then(|_| Aof::keys_written(&request));
+    let effect = shared.aof.as_ref().and_then(|_| Aof::effect_of(spec, &request));
     let reply = match Command::parse_as(spec, request) {
         Ok(command) => execute(command, shared, session),
         Err(err) => err.into(),
     };
-    if let (Some(aof), Some(keys)) = (&shared.aof, written_keys) {
+    if let (Some(aof), Some(effect)) = (&shared.aof, effect) {
         if !reply.is_error() {
-            aof.record(&shared.db, &keys);
+            aof.record(&shared.db, &effect);
             session.unlogged = true;
         }
     }
