@@ -230,6 +230,12 @@ fn environment_supplies_host_port_and_password() {
     command.args(["set", "k", "v"]).env("TINYKV_HOST", "127.0.0.1").env("TINYKV_PORT", &port);
     command.env("TINYKV_PASSWORD", "s3cret");
     check(&run(command, b""), 0, "OK\n", "");
+    // TINYKV_HOST is really read: a host that does not resolve is named in the failure.
+    let mut command = Command::new(binary("tinykv-cli"));
+    command.args(["ping"]).env("TINYKV_HOST", "nohost.invalid").env("TINYKV_PORT", &port);
+    let output = run(command, b"");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("nohost.invalid"), "{output:?}");
     // Without the password the server refuses.
     let output = run_cli(server.port(), &["get", "k"], b"");
     assert_eq!(output.status.code(), Some(1));

@@ -10,8 +10,8 @@ use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use tinykv_tests::{
-    proc_status_kib, read_line, read_to_close, read_to_close_or_reset, resp, retry_until, roundtrip, Server, DEADLINE,
-    GREETING,
+    call, proc_status_kib, read_line, read_to_close, read_to_close_or_reset, resp, retry_until, roundtrip, Server,
+    DEADLINE, GREETING,
 };
 
 const CANARY_VALUE: &[u8] = b"intact \r\n\0 value";
@@ -240,7 +240,8 @@ fn ten_mebibyte_inline_line_without_newline() {
     let peak = proc_status_kib(server.pid(), "VmHWM");
     eprintln!("RSS KiB before {rss0}, peak {peak}, after {}", server.rss_kib());
     // The line is refused once it passes 64 KiB; it is never buffered whole.
-    assert!(peak < rss0 + 64 * 1024, "peak RSS {peak} KiB vs {rss0} KiB before");
+    // 8 MiB of slack for allocator noise: a server that buffered the 10 MiB line would pass it.
+    assert!(peak < rss0 + 8 * 1024, "peak RSS {peak} KiB vs {rss0} KiB before");
     check_canary(&server, &mut canary);
     server.stop();
 }
@@ -387,13 +388,20 @@ fn slow_consumer_memory_stays_bounded_and_others_are_served() {
     }
     peak = peak.max(server.rss_kib());
     let stuck_at = unread_bytes(&slow);
+    // The server stopped reading the slow client: far fewer of its GETs have run than it sent.
+    let stats = String::from_utf8_lossy(&call(&mut other, &[b"INFO", b"stats"])).into_owned();
+    let processed: usize = stats
+        .lines()
+        .find_map(|line| line.strip_prefix("total_commands_processed:"))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("total_commands_processed in INFO stats");
     eprintln!(
         "slow consumer: baseline RSS {baseline} KiB, peak sampled while stuck {peak} KiB (+{} KiB), {stuck_at} reply \
          bytes unread at the client",
         peak - baseline
     );
     assert!(peak < baseline + 128 * 1024, "RSS {peak} KiB while stuck, baseline {baseline} KiB");
-    assert!(stuck_at < GETS * reply.len() / 2, "the server did not stop: {stuck_at} bytes already sent");
+    assert!(processed < GETS / 2, "the server kept executing a client that does not read: {processed} commands");
 
     // Now drain every reply: all 100,000 arrive, complete and in step.
     let total = GETS * reply.len();

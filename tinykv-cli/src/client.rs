@@ -215,11 +215,16 @@ impl Connection {
             }
             Ok::<(), ClientError>(())
         };
-        // Receiving ends last (once every command sent has its reply) unless told to stop; sending only
-        // decides the outcome if it fails.
+        // Receiving ends last (once every command sent has its reply) unless told to stop. If sending
+        // fails (the server hung up), the replies that did arrive, such as the error it hung up with,
+        // are still shown before the failure is reported.
+        tokio::pin!(receive);
         tokio::select! {
-            result = receive => result,
-            Err(err) = send => Err(err),
+            result = &mut receive => result,
+            Err(err) = send => {
+                let _ = receive.await;
+                Err(err)
+            }
         }
     }
 
@@ -229,8 +234,10 @@ impl Connection {
     pub async fn probe(&mut self) -> Result<Vec<Reply>, (ClientError, Vec<Reply>)> {
         // A short timer, not zero: the runtime then polls the socket's readiness before giving up.
         const PROBE: Duration = Duration::from_millis(1);
+        // A server that keeps talking unasked must not keep the prompt away for ever.
+        const MOST_UNASKED: usize = 64;
         let mut unasked = Vec::new();
-        loop {
+        while unasked.len() < MOST_UNASKED {
             match tokio::time::timeout(PROBE, self.replies.frames.next()).await {
                 Err(_elapsed) => return Ok(unasked),
                 Ok(None) => return Err((ClientError::Closed, unasked)),
@@ -242,6 +249,7 @@ impl Connection {
                 }
             }
         }
+        Ok(unasked)
     }
 }
 

@@ -23,7 +23,7 @@ use crate::help::help;
 use crate::session::Session;
 
 /// Words the REPL itself understands; completed along with the server's commands.
-const REPL_WORDS: &[&str] = &["HELP", "EXIT", "CLEAR"];
+const REPL_WORDS: &[&str] = &["HELP", "EXIT", "QUIT", "CLEAR"];
 
 /// How many lines of history are kept.
 const HISTORY_SIZE: usize = 1000;
@@ -80,7 +80,8 @@ pub fn run(runtime: &Runtime, mut session: Session, history: Option<PathBuf>) ->
                 continue;
             }
         };
-        let name = String::from_utf8_lossy(&words[0]).to_ascii_lowercase();
+        let Some(first) = words.first() else { continue };
+        let name = String::from_utf8_lossy(first).to_ascii_lowercase();
         match name.as_str() {
             "quit" | "exit" => break,
             "help" | "?" => {

@@ -113,40 +113,33 @@ impl Session {
         self.conn.is_some()
     }
 
-    /// Opens the connection if it is not open; reports a failure on stderr.
-    pub async fn connect(&mut self) -> bool {
-        if self.conn.is_some() {
-            return true;
-        }
-        match Connection::open(&self.target).await {
-            Ok(conn) => {
-                self.conn = Some(conn);
-                true
-            }
-            Err(err) => {
-                self.printer.problem(err);
-                false
+    /// The open connection, opening it first if needed; a failure is reported on stderr (and
+    /// counts as a failure for the exit code) and gives `None`.
+    pub async fn connect(&mut self) -> Option<&mut Connection> {
+        if self.conn.is_none() {
+            match Connection::open(&self.target).await {
+                Ok(conn) => self.conn = Some(conn),
+                Err(err) => {
+                    self.printer.problem(err);
+                    return None;
+                }
             }
         }
+        self.conn.as_mut()
     }
 
-    /// Sends one command, prints its reply, and says whether it succeeded. A lost connection is
-    /// reported and forgotten; the next command connects again.
-    pub async fn run(&mut self, args: &[Vec<u8>]) -> bool {
-        if !self.connect().await {
-            return false;
-        }
-        let Some(conn) = self.conn.as_mut() else { return false };
+    /// Sends one command and prints its reply (an error reply counts as a failure for the exit
+    /// code). A lost connection is reported and forgotten; the next command connects again.
+    pub async fn run(&mut self, args: &[Vec<u8>]) {
+        let Some(conn) = self.connect().await else { return };
         match conn.execute(args).await {
             Ok(reply) => {
                 self.printer.reply(&reply);
                 self.printer.flush();
-                !reply.is_error()
             }
             Err(err) => {
                 self.conn = None;
                 self.printer.problem(err);
-                false
             }
         }
     }
@@ -169,13 +162,12 @@ impl Session {
     }
 
     /// Pipelines every command from `lines` and prints each reply in order; a line that could not be
-    /// split is reported in its place. Returns false if the connection failed on the way.
-    pub async fn batch(&mut self, lines: mpsc::Receiver<Result<Vec<Vec<u8>>, SplitError>>) -> bool {
-        if !self.connect().await {
-            return false;
+    /// split is reported in its place. A failed connection is reported like any other failure.
+    pub async fn batch(&mut self, lines: mpsc::Receiver<Result<Vec<Vec<u8>>, SplitError>>) {
+        if self.connect().await.is_none() {
+            return;
         }
-        let Some(conn) = self.conn.as_mut() else { return false };
-        let printer = &mut self.printer;
+        let Session { conn: Some(conn), printer, .. } = self else { return };
         let result = conn
             .pipeline(lines, |outcome, more| {
                 match outcome {
@@ -190,13 +182,9 @@ impl Session {
             })
             .await;
         self.printer.flush();
-        match result {
-            Ok(()) => true,
-            Err(err) => {
-                self.conn = None;
-                self.printer.problem(err);
-                false
-            }
+        if let Err(err) = result {
+            self.conn = None;
+            self.printer.problem(err);
         }
     }
 }
