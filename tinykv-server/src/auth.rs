@@ -2,7 +2,7 @@
 
 use tinykv_proto::Reply;
 
-use crate::server::Shared;
+use crate::shared::Shared;
 
 /// Checks `AUTH password` (the one-argument form) against `--requirepass` in constant time (for equal lengths), so response
 /// timing tells an attacker nothing about how much of a guess was right.

@@ -24,7 +24,10 @@ use tokio_util::codec::Decoder;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
 use crate::execute::{self, Session};
-use crate::server::{Shared, SHUTDOWN_GRACE};
+use crate::shared::Shared;
+
+/// How long connections get to finish and flush at shutdown.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(1500);
 
 /// How long a connection may spend answering and flushing at shutdown: inside the server's grace,
 /// so the process still exits in time.

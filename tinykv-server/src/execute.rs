@@ -27,7 +27,7 @@ use tinykv_proto::table::CommandSpec;
 use tinykv_proto::{Command, Protocol, Reply, Request};
 
 use crate::aof::Aof;
-use crate::server::Shared;
+use crate::shared::Shared;
 
 /// The Redis version TinyKV answers as, for clients that look at it to decide what to send.
 pub const REDIS_COMPAT_VERSION: &str = "7.2.0";

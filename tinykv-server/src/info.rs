@@ -20,7 +20,7 @@ use bytes::Bytes;
 use tinykv_proto::Reply;
 
 use crate::execute::REDIS_COMPAT_VERSION;
-use crate::server::Shared;
+use crate::shared::Shared;
 
 /// The sections in the order Redis prints them; `INFO` with no argument, `default`, `all` and
 /// `everything` print them all.

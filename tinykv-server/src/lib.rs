@@ -15,6 +15,8 @@ pub mod glob;
 pub mod info;
 pub mod isolation;
 pub mod server;
+pub mod shared;
 
 pub use config::Config;
-pub use server::{run, ServerError};
+pub use server::run;
+pub use shared::{ServerError, Shared};

@@ -1,9 +1,8 @@
 //! The accept loop: connection limits, one task per client, and a clean stop.
 
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
@@ -11,93 +10,10 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use parking_lot::Mutex;
-use thiserror::Error;
-
-use crate::aof::{Aof, AofError};
+use crate::aof::Aof;
 use crate::config::{AppendFsync, Config};
-use crate::connection;
-use crate::db::Db;
-use crate::isolation::Isolation;
-
-/// Why the server could not start.
-#[derive(Debug, Error)]
-pub enum ServerError {
-    /// The append-only file could not be replayed or opened.
-    #[error(transparent)]
-    Aof(#[from] AofError),
-}
-
-/// Counters for `INFO stats`, updated without locks.
-#[derive(Debug, Default)]
-pub struct Stats {
-    /// Connections accepted since start, rejected ones included.
-    pub total_connections_received: AtomicU64,
-    /// Commands executed since start.
-    pub total_commands_processed: AtomicU64,
-    /// Connections refused because `--max-clients` were connected.
-    pub rejected_connections: AtomicU64,
-    /// Clients connected now.
-    pub connected_clients: AtomicUsize,
-}
-
-/// State every connection shares.
-pub struct Shared {
-    /// The keyspace.
-    pub db: Db,
-    /// What the server was started with.
-    pub config: Config,
-    /// Counters for `INFO`.
-    pub stats: Stats,
-    /// When the server started, for `INFO server`'s uptime.
-    pub started: Instant,
-    /// The port actually bound (differs from the config's when it asked for 0).
-    pub port: u16,
-    /// The append-only file, with `--appendonly`.
-    pub aof: Option<Aof>,
-    /// Every command holds this shared; `EXEC` holds it exclusively, so a transaction's commands run
-    /// with no other client's in between, however many worker threads there are.
-    pub isolation: Isolation,
-    /// (when, total commands) samples taken by `INFO` for `instantaneous_ops_per_sec`.
-    pub ops_samples: Mutex<VecDeque<(Instant, u64)>>,
-    next_client_id: AtomicU64,
-}
-
-impl Shared {
-    /// Shared state for a server bound to `port`, with the append-only file (if configured)
-    /// replayed into the keyspace.
-    pub fn open(config: Config, port: u16) -> Result<Shared, ServerError> {
-        let db = Db::new(Self::SHARDS);
-        let aof = match &config.appendonly {
-            Some(path) => {
-                let (aof, replayed) = Aof::open(path, config.appendfsync, &db)?;
-                tracing::info!(path = %path.display(), records = replayed.records, keys = db.len(), "append-only file loaded");
-                Some(aof)
-            }
-            None => None,
-        };
-        Ok(Shared {
-            db,
-            config,
-            stats: Stats::default(),
-            started: Instant::now(),
-            port,
-            aof,
-            isolation: Isolation::default(),
-            ops_samples: Mutex::new(VecDeque::new()),
-            next_client_id: AtomicU64::new(1),
-        })
-    }
-
-    /// Shards in the keyspace: a power of two, several per core, so two clients rarely wait for
-    /// the same lock and no single table grows large enough for a resize to stall anyone.
-    pub const SHARDS: usize = 64;
-
-    /// A fresh client id.
-    pub fn next_client_id(&self) -> u64 {
-        self.next_client_id.fetch_add(1, Ordering::Relaxed)
-    }
-}
+use crate::connection::{self, SHUTDOWN_GRACE};
+use crate::shared::{ServerError, Shared};
 
 /// How often the active expiry sweep runs.
 const SWEEP_INTERVAL: Duration = Duration::from_millis(100);
@@ -107,8 +23,6 @@ const SWEEP_PER_LOCK: usize = 64;
 const SWEEP_PER_TURN: usize = 4096;
 /// How long to back off after a failed accept (e.g. out of file descriptors).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
-/// How long connections get to finish and flush at shutdown.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(1500);
 
 /// Loads the append-only file (if any), logs `listening on <addr>`, and serves clients on
 /// `listener` until `shutdown` is cancelled; then waits (up to [`SHUTDOWN_GRACE`]) for every

@@ -5,7 +5,7 @@ use tinykv_proto::command::{Expire, Expiry, Scan};
 use tinykv_proto::Reply;
 
 use crate::glob;
-use crate::server::Shared;
+use crate::shared::Shared;
 
 /// Keys a `SCAN` step looks at when the client gives no `COUNT`, as in Redis.
 const DEFAULT_SCAN_COUNT: u64 = 10;

@@ -11,7 +11,7 @@ use tinykv_proto::{Protocol, Reply};
 use super::{bulk_str, Session, REDIS_COMPAT_VERSION};
 use crate::auth;
 use crate::glob;
-use crate::server::Shared;
+use crate::shared::Shared;
 
 /// `AUTH [username] password`: `OK` and an authenticated session, or Redis's error.
 pub(super) fn auth(shared: &Shared, session: &mut Session, username: Option<&[u8]>, password: &[u8]) -> Reply {

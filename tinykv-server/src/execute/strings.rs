@@ -4,7 +4,7 @@ use bytes::Bytes;
 use tinykv_proto::command::{parse_integer, Expiry, Set, SetCondition};
 use tinykv_proto::Reply;
 
-use crate::server::Shared;
+use crate::shared::Shared;
 
 /// Resolves a write's expiry to an absolute deadline; `Err` when it overflows, as Redis refuses.
 fn deadline(expiry: Option<Expiry>, now: u64, current: Option<u64>, command: &str) -> Result<Option<u64>, Reply> {

@@ -1,0 +1,95 @@
+//! State every connection shares: the keyspace, the configuration, counters and persistence handles.
+//!
+//! It sits below everything that serves clients (`server -> connection -> execute -> shared`) and
+//! imports nothing above it, so a command family can be tested with a `Shared` and no server.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Instant;
+
+use parking_lot::Mutex;
+use thiserror::Error;
+
+use crate::aof::{Aof, AofError};
+use crate::config::Config;
+use crate::db::Db;
+use crate::isolation::Isolation;
+
+/// Why the server could not start.
+#[derive(Debug, Error)]
+pub enum ServerError {
+    /// The append-only file could not be replayed or opened.
+    #[error(transparent)]
+    Aof(#[from] AofError),
+}
+
+/// Counters for `INFO stats`, updated without locks.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Connections accepted since start, rejected ones included.
+    pub total_connections_received: AtomicU64,
+    /// Commands executed since start.
+    pub total_commands_processed: AtomicU64,
+    /// Connections refused because `--max-clients` were connected.
+    pub rejected_connections: AtomicU64,
+    /// Clients connected now.
+    pub connected_clients: AtomicUsize,
+}
+
+/// State every connection shares.
+pub struct Shared {
+    /// The keyspace.
+    pub db: Db,
+    /// What the server was started with.
+    pub config: Config,
+    /// Counters for `INFO`.
+    pub stats: Stats,
+    /// When the server started, for `INFO server`'s uptime.
+    pub started: Instant,
+    /// The port actually bound (differs from the config's when it asked for 0).
+    pub port: u16,
+    /// The append-only file, with `--appendonly`.
+    pub aof: Option<Aof>,
+    /// Every command holds this shared; `EXEC` holds it exclusively, so a transaction's commands run
+    /// with no other client's in between, however many worker threads there are.
+    pub isolation: Isolation,
+    /// (when, total commands) samples taken by `INFO` for `instantaneous_ops_per_sec`.
+    pub ops_samples: Mutex<VecDeque<(Instant, u64)>>,
+    next_client_id: AtomicU64,
+}
+
+impl Shared {
+    /// Shared state for a server bound to `port`, with the append-only file (if configured)
+    /// replayed into the keyspace.
+    pub fn open(config: Config, port: u16) -> Result<Shared, ServerError> {
+        let db = Db::new(Self::SHARDS);
+        let aof = match &config.appendonly {
+            Some(path) => {
+                let (aof, replayed) = Aof::open(path, config.appendfsync, &db)?;
+                tracing::info!(path = %path.display(), records = replayed.records, keys = db.len(), "append-only file loaded");
+                Some(aof)
+            }
+            None => None,
+        };
+        Ok(Shared {
+            db,
+            config,
+            stats: Stats::default(),
+            started: Instant::now(),
+            port,
+            aof,
+            isolation: Isolation::default(),
+            ops_samples: Mutex::new(VecDeque::new()),
+            next_client_id: AtomicU64::new(1),
+        })
+    }
+
+    /// Shards in the keyspace: a power of two, several per core, so two clients rarely wait for
+    /// the same lock and no single table grows large enough for a resize to stall anyone.
+    pub const SHARDS: usize = 64;
+
+    /// A fresh client id.
+    pub fn next_client_id(&self) -> u64 {
+        self.next_client_id.fetch_add(1, Ordering::Relaxed)
+    }
+}
