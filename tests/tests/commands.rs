@@ -334,7 +334,7 @@ fn connection_and_server_commands() {
             (&["PING", "hi"], "$2\r\nhi\r\n"),
             (&["ECHO", "e"], "$1\r\ne\r\n"),
             (&["SELECT", "0"], "+OK\r\n"),
-            (&["SELECT", "1"], "-ERR DB index is out of range\r\n"),
+            (&["SELECT", "16"], "-ERR DB index is out of range\r\n"),
             (&["SELECT", "x"], "-ERR value is not an integer or out of range\r\n"),
             (&["SELECT", "-1"], "-ERR DB index is out of range\r\n"),
             (&["AUTH", "pw"], "-ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?\r\n"),

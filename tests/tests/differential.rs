@@ -31,18 +31,7 @@ impl Redis {
         // redis-server does not take --port 0: find a free port by binding one and letting it go.
         let port = TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
         let spawned = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--databases",
-                "1",
-            ])
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -186,7 +175,7 @@ fn random_command(rng: &mut Rng) -> Vec<String> {
         28 => vec!["KEYS".into(), rng.pick(PATTERNS).into()],
         29 => vec!["DBSIZE".into()],
         _ => match rng.below(4) {
-            0 => vec!["SELECT".into(), rng.pick(&["0", "1", "x", "-1", "2147483648"]).into()],
+            0 => vec!["SELECT".into(), rng.pick(&["0", "1", "15", "16", "x", "-1", "2147483648"]).into()],
             1 => vec!["ECHO".into(), value(rng)],
             2 => vec!["PING".into()],
             _ => vec!["FLUSHDB".into()],

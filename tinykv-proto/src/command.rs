@@ -6,6 +6,7 @@
 use bytes::Bytes;
 
 use crate::table::{self, CommandSpec};
+
 use crate::{CommandError, Request};
 
 /// The condition of a conditional `SET`.
@@ -172,8 +173,10 @@ pub enum Command {
     Scan(Scan),
     /// `DBSIZE`.
     DbSize,
-    /// `FLUSHDB` and `FLUSHALL` (one database, so the same); `ASYNC`/`SYNC` are accepted and ignored.
-    Flush,
+    /// `FLUSHDB`: empties the selected database.
+    FlushDb,
+    /// `FLUSHALL`: empties every database.
+    FlushAll,
     /// `AUTH [username] password`; a missing username means `default`.
     Auth { username: Option<Bytes>, password: Bytes },
     /// `INFO [section ...]`, section names lower-cased.
@@ -231,260 +234,20 @@ impl Command {
     }
 
     /// The second half of [`Command::parse`]: parses the arguments of a request whose `spec` came
-    /// from [`Command::lookup`].
+    /// from [`Command::lookup`], with the parser of its table row.
     pub fn parse_as(spec: &'static CommandSpec, request: Request) -> Result<Command, CommandError> {
         let mut args = Args::new(request.args);
         args.next_opt(); // the name, already looked up
-        let command = match spec.name {
-            "GET" => Command::Get { key: args.take()? },
-            "SET" => Command::Set(parse_set(&mut args)?),
-            "DEL" | "UNLINK" => Command::Del { keys: args.rest() },
-            "GETDEL" => Command::GetDel { key: args.take()? },
-            "GETSET" => Command::GetSet { key: args.take()?, value: args.take()? },
-            "MGET" => Command::MGet { keys: args.rest() },
-            "MSET" => Command::MSet { pairs: parse_pairs(spec, &mut args)? },
-            "MSETNX" => Command::MSetNx { pairs: parse_pairs(spec, &mut args)? },
-            "SETNX" => Command::SetNx { key: args.take()?, value: args.take()? },
-            "SETEX" | "PSETEX" => {
-                let key = args.take()?;
-                let amount = args.integer()?;
-                let (unit, command) = if spec.name == "SETEX" { (&b"EX"[..], "setex") } else { (&b"PX"[..], "psetex") };
-                let expiry = Some(expiry_from(unit, amount, command)?);
-                Command::Set(Set { key, value: args.take()?, condition: None, get: false, expiry, command })
-            }
-            "EXISTS" => Command::Exists { keys: args.rest() },
-            "INCR" => Command::IncrBy { key: args.take()?, delta: 1 },
-            "DECR" => Command::IncrBy { key: args.take()?, delta: -1 },
-            "INCRBY" => Command::IncrBy { key: args.take()?, delta: args.integer()? },
-            "DECRBY" => {
-                let key = args.take()?;
-                // Negating i64::MIN overflows, and Redis says so in its own words.
-                let delta =
-                    args.integer()?.checked_neg().ok_or(CommandError::Other("ERR decrement would overflow".into()))?;
-                Command::IncrBy { key, delta }
-            }
-            "APPEND" => Command::Append { key: args.take()?, value: args.take()? },
-            "STRLEN" => Command::Strlen { key: args.take()? },
-            "EXPIRE" | "PEXPIRE" | "EXPIREAT" | "PEXPIREAT" => Command::Expire(parse_expire(spec, &mut args)?),
-            "TTL" => Command::Ttl { key: args.take()?, millis: false },
-            "PTTL" => Command::Ttl { key: args.take()?, millis: true },
-            "PERSIST" => Command::Persist { key: args.take()? },
-            "TYPE" => Command::Type { key: args.take()? },
-            "RENAME" => Command::Rename { key: args.take()?, new_key: args.take()? },
-            "KEYS" => Command::Keys { pattern: args.take()? },
-            "SCAN" => Command::Scan(parse_scan(&mut args)?),
-            "DBSIZE" => Command::DbSize,
-            "FLUSHDB" | "FLUSHALL" => {
-                let mode = args.next_opt();
-                let known =
-                    mode.as_ref().is_none_or(|m| m.eq_ignore_ascii_case(b"ASYNC") || m.eq_ignore_ascii_case(b"SYNC"));
-                if !known || !args.is_empty() {
-                    return Err(CommandError::Syntax);
-                }
-                Command::Flush
-            }
-            "AUTH" => match args.remaining() {
-                1 => Command::Auth { username: None, password: args.take()? },
-                2 => Command::Auth { username: Some(args.take()?), password: args.take()? },
-                _ => return Err(CommandError::Syntax),
-            },
-            "INFO" => Command::Info {
-                sections: args.rest().iter().map(|s| String::from_utf8_lossy(s).to_ascii_lowercase()).collect(),
-            },
-            "PING" => {
-                let message = args.next_opt();
-                if !args.is_empty() {
-                    return Err(CommandError::WrongArity("ping".to_owned()));
-                }
-                Command::Ping { message }
-            }
-            "ECHO" => Command::Echo { message: args.take()? },
-            "QUIT" => Command::Quit,
-            "SELECT" => {
-                // Redis reads the index as a C int, with its generic range error past that.
-                let index = args.integer()?;
-                if i32::try_from(index).is_err() {
-                    return Err(CommandError::Other(format!(
-                        "ERR value is out of range, value must between {} and {}",
-                        i32::MIN,
-                        i32::MAX
-                    )));
-                }
-                Command::Select { index }
-            }
-            "HELLO" => Command::Hello(parse_hello(&mut args)?),
-            "MULTI" => Command::Multi,
-            "EXEC" => Command::Exec,
-            "DISCARD" => Command::Discard,
-            "WATCH" => Command::Watch { keys: args.rest() },
-            "UNWATCH" => Command::Unwatch,
-            "COMMAND" => Command::Command(parse_command_command(spec, &mut args)?),
-            "CONFIG" => match subcommand(spec, &mut args)?.name {
-                "GET" => Command::ConfigGet { patterns: args.rest() },
-                _ => Command::ConfigHelp,
-            },
-            "CLIENT" => Command::Client(match subcommand(spec, &mut args)?.name {
-                "ID" => ClientCommand::Id,
-                "GETNAME" => ClientCommand::GetName,
-                "SETNAME" => ClientCommand::SetName(client_name(args.take()?)?),
-                "SETINFO" => ClientCommand::SetInfo { attribute: args.take()?, value: args.take()? },
-                _ => ClientCommand::Help,
-            }),
-            other => {
-                // In the table but not yet parsed here: say so honestly rather than pretend.
-                return Err(CommandError::Other(format!("ERR command '{}' is not implemented", other.to_lowercase())));
-            }
-        };
-        Ok(command)
+        (spec.parse)(&mut args)
     }
-}
-
-/// Finds the subcommand after a container command's name and checks its arity.
-fn subcommand(parent: &'static CommandSpec, args: &mut Args) -> Result<&'static CommandSpec, CommandError> {
-    let name = args.take()?;
-    let Some(sub) = parent.subcommand(&name) else {
-        return Err(CommandError::UnknownSubcommand {
-            command: parent.name.to_owned(),
-            sub: String::from_utf8_lossy(&name).into_owned(),
-        });
-    };
-    // Arity counts the parent's name and the subcommand's.
-    if !sub.arity_ok(args.remaining() + 2) {
-        return Err(CommandError::WrongArity(sub.full_name(Some(parent))));
-    }
-    Ok(sub)
-}
-
-/// Parses `SET`'s options exactly as Redis 7 does: every option is checked before the expiry amount is
-/// read, a repeated `NX`, `GET` or `EX` is accepted (the last amount wins), and only contradictions
-/// (`NX` with `XX`, two different expiry kinds, `KEEPTTL` with an expiry) are syntax errors.
-fn parse_set(args: &mut Args) -> Result<Set, CommandError> {
-    let key = args.take()?;
-    let value = args.take()?;
-    let mut set = Set { key, value, condition: None, get: false, expiry: None, command: "set" };
-    let mut keep_ttl = false;
-    // The expiry option's upper-case name and its amount, read after every option is known to be valid.
-    let mut expire: Option<(Vec<u8>, Bytes)> = None;
-    while let Some(option) = args.next_opt() {
-        let option = option.to_ascii_uppercase();
-        let other_expiry = |name: &[u8]| keep_ttl || expire.as_ref().is_some_and(|(kind, _)| kind != name);
-        match option.as_slice() {
-            b"NX" if set.condition != Some(SetCondition::IfPresent) => set.condition = Some(SetCondition::IfAbsent),
-            b"XX" if set.condition != Some(SetCondition::IfAbsent) => set.condition = Some(SetCondition::IfPresent),
-            b"GET" => set.get = true,
-            b"KEEPTTL" if expire.is_none() => keep_ttl = true,
-            b"EX" | b"PX" | b"EXAT" | b"PXAT" if !other_expiry(&option) && !args.is_empty() => {
-                let amount = args.take()?;
-                expire = Some((option, amount));
-            }
-            _ => return Err(CommandError::Syntax),
-        }
-    }
-    if keep_ttl {
-        set.expiry = Some(Expiry::Keep);
-    }
-    if let Some((unit, amount)) = expire {
-        set.expiry = Some(expiry_from(&unit, parse_integer(&amount)?, "set")?);
-    }
-    Ok(set)
-}
-
-/// `MSET`'s and `MSETNX`'s key/value pairs; an odd count is an arity error, as Redis words it.
-fn parse_pairs(spec: &CommandSpec, args: &mut Args) -> Result<Vec<(Bytes, Bytes)>, CommandError> {
-    if args.remaining() % 2 != 0 {
-        return Err(CommandError::WrongArity(spec.full_name(None)));
-    }
-    let mut pairs = Vec::with_capacity(args.remaining() / 2);
-    while let Some(key) = args.next_opt() {
-        pairs.push((key, args.take()?));
-    }
-    Ok(pairs)
-}
-
-/// The `EXPIRE` family, in Redis's order of checks: options first, then the amount, then its range.
-fn parse_expire(spec: &CommandSpec, args: &mut Args) -> Result<Expire, CommandError> {
-    let key = args.take()?;
-    let amount = args.take()?;
-    let mut condition = ExpireCondition::default();
-    while let Some(option) = args.next_opt() {
-        match option.to_ascii_uppercase().as_slice() {
-            b"NX" => condition.nx = true,
-            b"XX" => condition.xx = true,
-            b"GT" => condition.gt = true,
-            b"LT" => condition.lt = true,
-            _ => {
-                return Err(CommandError::Other(format!("ERR Unsupported option {}", String::from_utf8_lossy(&option))))
-            }
-        }
-    }
-    if condition.nx && (condition.xx || condition.gt || condition.lt) {
-        return Err(CommandError::Other("ERR NX and XX, GT or LT options at the same time are not compatible".into()));
-    }
-    if condition.gt && condition.lt {
-        return Err(CommandError::Other("ERR GT and LT options at the same time are not compatible".into()));
-    }
-    let (command, seconds, absolute) = match spec.name {
-        "EXPIRE" => ("expire", true, false),
-        "PEXPIRE" => ("pexpire", false, false),
-        "EXPIREAT" => ("expireat", true, true),
-        _ => ("pexpireat", false, true),
-    };
-    let amount = parse_integer(&amount)?;
-    let millis = if seconds {
-        amount
-            .checked_mul(MILLIS_PER_SECOND)
-            .ok_or_else(|| CommandError::Other(format!("ERR invalid expire time in '{command}' command")))?
-    } else {
-        amount
-    };
-    let when = if absolute { Expiry::At(millis) } else { Expiry::In(millis) };
-    Ok(Expire { key, when, condition, command })
-}
-
-/// `SCAN`'s cursor and options, with Redis's errors: a cursor that is not an unsigned number is
-/// `ERR invalid cursor`, a `COUNT` below 1 a syntax error.
-fn parse_scan(args: &mut Args) -> Result<Scan, CommandError> {
-    let cursor = args.take()?;
-    let cursor = parse_cursor(&cursor).ok_or(CommandError::Other("ERR invalid cursor".into()))?;
-    let mut scan = Scan { cursor, pattern: None, count: None, type_name: None };
-    while let Some(option) = args.next_opt() {
-        if args.is_empty() {
-            return Err(CommandError::Syntax);
-        }
-        match option.to_ascii_uppercase().as_slice() {
-            b"COUNT" => {
-                let count = args.integer()?;
-                scan.count = Some(u64::try_from(count).ok().filter(|&c| c >= 1).ok_or(CommandError::Syntax)?);
-            }
-            b"MATCH" => {
-                let pattern = args.take()?;
-                scan.pattern = (pattern.as_ref() != b"*").then_some(pattern);
-            }
-            b"TYPE" => scan.type_name = Some(args.take()?),
-            _ => return Err(CommandError::Syntax),
-        }
-    }
-    Ok(scan)
-}
-
-/// A SCAN cursor as Redis's `strtoul` reads it: decimal digits, an optional leading `+`, empty is 0.
-fn parse_cursor(bytes: &[u8]) -> Option<u64> {
-    let digits = bytes.strip_prefix(b"+").unwrap_or(bytes);
-    if digits.is_empty() {
-        return (bytes.is_empty()).then_some(0);
-    }
-    if !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    std::str::from_utf8(digits).ok()?.parse().ok()
 }
 
 /// Milliseconds in a second, for the commands that take seconds.
-const MILLIS_PER_SECOND: i64 = 1000;
+pub const MILLIS_PER_SECOND: i64 = 1000;
 
 /// Turns `EX`/`PX`/`EXAT`/`PXAT` and an amount into an [`Expiry`], rejecting what Redis rejects.
 pub fn expiry_from(unit: &[u8], amount: i64, command: &str) -> Result<Expiry, CommandError> {
-    let invalid = || CommandError::Other(format!("ERR invalid expire time in '{command}' command"));
+    let invalid = || CommandError::InvalidExpire(command.to_owned());
     if amount <= 0 {
         return Err(invalid());
     }
@@ -497,48 +260,17 @@ pub fn expiry_from(unit: &[u8], amount: i64, command: &str) -> Result<Expiry, Co
     })
 }
 
-fn parse_hello(args: &mut Args) -> Result<Hello, CommandError> {
-    let mut hello = Hello { protover: None, auth: None, setname: None };
-    let Some(version) = args.next_opt() else { return Ok(hello) };
-    hello.protover = Some(
-        parse_integer(&version)
-            .map_err(|_| CommandError::Other("ERR Protocol version is not an integer or out of range".into()))?,
-    );
-    while let Some(option) = args.next_opt() {
-        if option.eq_ignore_ascii_case(b"AUTH") && args.remaining() >= 2 {
-            hello.auth = Some((args.take()?, args.take()?));
-        } else if option.eq_ignore_ascii_case(b"SETNAME") && args.remaining() >= 1 {
-            hello.setname = Some(client_name(args.take()?)?);
-        } else {
-            return Err(CommandError::Other(format!(
-                "ERR Syntax error in HELLO option '{}'",
-                String::from_utf8_lossy(&option)
-            )));
+impl Expiry {
+    /// The absolute deadline in Unix milliseconds, resolving a relative one against `now`; `current`
+    /// is the key's deadline, kept by `KEEPTTL`. `None` when the sum overflows, which Redis refuses
+    /// as an invalid expire time.
+    pub fn resolve(self, now: u64, current: Option<u64>) -> Option<Option<i64>> {
+        match self {
+            Expiry::Keep => Some(current.map(|at| i64::try_from(at).unwrap_or(i64::MAX))),
+            Expiry::At(at) => Some(Some(at)),
+            Expiry::In(ms) => i64::try_from(now).ok().and_then(|now| now.checked_add(ms)).map(Some),
         }
     }
-    Ok(hello)
-}
-
-/// A connection name as `CLIENT SETNAME` and `HELLO ... SETNAME` accept it: printable, no spaces.
-fn client_name(name: Bytes) -> Result<Bytes, CommandError> {
-    if name.iter().any(|&b| b <= b' ' || b > b'~') {
-        return Err(CommandError::Other(
-            "ERR Client names cannot contain spaces, newlines or special characters.".into(),
-        ));
-    }
-    Ok(name)
-}
-
-fn parse_command_command(spec: &'static CommandSpec, args: &mut Args) -> Result<CommandCommand, CommandError> {
-    if args.is_empty() {
-        return Ok(CommandCommand::All);
-    }
-    Ok(match subcommand(spec, args)?.name {
-        "COUNT" => CommandCommand::Count,
-        "DOCS" => CommandCommand::Docs(args.rest()),
-        "INFO" => CommandCommand::Info(args.rest()),
-        _ => CommandCommand::Help,
-    })
 }
 
 /// Longest decimal text of an `i64` (`-9223372036854775808`); anything longer is not an integer.
@@ -712,7 +444,7 @@ mod tests {
         assert_eq!(parse(&["scan", "0", "match"]), Err(CommandError::Syntax));
         let Command::Scan(scan) = parse(&["scan", "17", "match", "*", "count", "5"]).unwrap() else { panic!() };
         assert_eq!((scan.cursor, scan.pattern, scan.count), (17, None, Some(5)));
-        assert_eq!(parse(&["flushdb", "async"]), Ok(Command::Flush));
+        assert_eq!(parse(&["flushdb", "async"]), Ok(Command::FlushDb));
         assert_eq!(parse(&["flushall", "later"]), Err(CommandError::Syntax));
         assert_eq!(parse(&["auth", "a", "b", "c"]), Err(CommandError::Syntax));
     }

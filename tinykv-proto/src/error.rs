@@ -76,6 +76,39 @@ pub enum CommandError {
     /// An argument that must be an integer is not one (or is out of range).
     #[error("ERR value is not an integer or out of range")]
     NotInteger,
+    /// The client must `AUTH` first.
+    #[error("NOAUTH Authentication required.")]
+    NoAuth,
+    /// `AUTH` or `HELLO ... AUTH` with a wrong password or user.
+    #[error("WRONGPASS invalid username-password pair or user is disabled.")]
+    WrongPass,
+    /// A command that may grow memory, refused over `--maxmemory` (with `noeviction`, or nothing left to evict).
+    #[error("OOM command not allowed when used memory > 'maxmemory'.")]
+    Oom,
+    /// `EXEC` of a transaction in which a command was refused as it was queued.
+    #[error("EXECABORT Transaction discarded because of previous errors.")]
+    ExecAbort,
+    /// A command used on a key that holds another type.
+    #[error("WRONGTYPE Operation against a key holding the wrong kind of value")]
+    WrongType,
+    /// A write refused because the append-only file cannot be written; holds what the OS said.
+    #[error("MISCONF Errors writing to the AOF file: {0}")]
+    Misconf(String),
+    /// A time to live that is not positive or that overflows; holds the lower-case command name.
+    #[error("ERR invalid expire time in '{0}' command")]
+    InvalidExpire(String),
+    /// An argument that must be a float is not one.
+    #[error("ERR value is not a valid float")]
+    NotFloat,
+    /// A numeric argument outside the range the command accepts; holds Redis's whole text.
+    #[error("ERR {0}")]
+    OutOfRange(&'static str),
+    /// A key a command needs does not exist (`RENAME`).
+    #[error("ERR no such key")]
+    NoSuchKey,
+    /// A database index past `--databases`.
+    #[error("ERR DB index is out of range")]
+    DbIndexOutOfRange,
     /// Any other error, with its full text (code included).
     #[error("{0}")]
     Other(String),

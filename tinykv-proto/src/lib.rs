@@ -13,6 +13,7 @@
 pub mod codec;
 pub mod command;
 pub mod error;
+mod parse;
 pub mod reply;
 pub mod request;
 pub mod syntax;

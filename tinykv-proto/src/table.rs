@@ -1,30 +1,170 @@
 //! The one table of every command TinyKV knows.
 //!
-//! The server checks arity against it and answers `COMMAND` from it; the CLI completes command
-//! names, shows argument hints and prints `help` from it. Adding a command starts here.
+//! Each row carries the command's parser, so a command cannot be in the table without one, and the
+//! table is the only place a command name is matched. The server checks arity and flags against it
+//! and answers `COMMAND` from it; the CLI completes command names, shows argument hints and prints
+//! `help` from it. Adding a command is one row here, one parser in [`crate::parse`], one variant
+//! of [`Command`], and one function in the server's family file.
 
-/// What a command looks like from outside: enough for arity checks, `COMMAND INFO`/`DOCS`, and the
-/// CLI's completion, hints and help.
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::OnceLock;
+
+use crate::command::{Args, Command};
+use crate::parse;
+use crate::CommandError;
+
+/// Turns a command's arguments (after its name, and after the subcommand's for a subcommand) into a
+/// [`Command`], or the error Redis gives for them.
+pub type Parser = fn(&mut Args) -> Result<Command, CommandError>;
+
+/// One of Redis's command flags, as `COMMAND INFO` names them; the server's gates read them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Flag {
+    /// Changes the data set: logged to the append-only file, refused on a read-only replica.
+    Write,
+    /// Only reads the data set.
+    ReadOnly,
+    /// May grow memory: refused over `--maxmemory` when nothing can be evicted.
+    DenyOom,
+    /// An administrative command.
+    Admin,
+    /// A pub/sub command.
+    PubSub,
+    /// Not allowed from a script.
+    NoScript,
+    /// May block the client.
+    Blocking,
+    /// Allowed while the data set loads.
+    Loading,
+    /// Allowed on a replica with stale data.
+    Stale,
+    /// Not shown by `MONITOR`.
+    SkipMonitor,
+    /// Not recorded in the slow log.
+    SkipSlowlog,
+    /// Constant or O(log n) time.
+    Fast,
+    /// Allowed before `AUTH`.
+    NoAuth,
+    /// May replicate even though it does not write.
+    MayReplicate,
+    /// Not allowed inside `MULTI`.
+    NoMulti,
+    /// Allowed while a script runs too long (the server answers `BUSY` to the rest).
+    AllowBusy,
+}
+
+impl Flag {
+    /// Every flag, in the order `COMMAND INFO` lists them (Redis's order).
+    const ALL: [Flag; 16] = [
+        Flag::Write,
+        Flag::ReadOnly,
+        Flag::DenyOom,
+        Flag::Admin,
+        Flag::PubSub,
+        Flag::NoScript,
+        Flag::Blocking,
+        Flag::Loading,
+        Flag::Stale,
+        Flag::SkipMonitor,
+        Flag::SkipSlowlog,
+        Flag::Fast,
+        Flag::NoAuth,
+        Flag::MayReplicate,
+        Flag::NoMulti,
+        Flag::AllowBusy,
+    ];
+
+    /// The name `COMMAND INFO` gives the flag.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Flag::Write => "write",
+            Flag::ReadOnly => "readonly",
+            Flag::DenyOom => "denyoom",
+            Flag::Admin => "admin",
+            Flag::PubSub => "pubsub",
+            Flag::NoScript => "noscript",
+            Flag::Blocking => "blocking",
+            Flag::Loading => "loading",
+            Flag::Stale => "stale",
+            Flag::SkipMonitor => "skip_monitor",
+            Flag::SkipSlowlog => "skip_slowlog",
+            Flag::Fast => "fast",
+            Flag::NoAuth => "no_auth",
+            Flag::MayReplicate => "may_replicate",
+            Flag::NoMulti => "no_multi",
+            Flag::AllowBusy => "allow_busy",
+        }
+    }
+}
+
+/// A set of [`Flag`]s: one word, so a gate's check is one AND on the request path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Flags(u32);
+
+impl Flags {
+    /// The set of the flags listed.
+    pub const fn of(flags: &[Flag]) -> Flags {
+        let mut bits = 0;
+        let mut i = 0;
+        while i < flags.len() {
+            bits |= 1 << flags[i] as u8;
+            i += 1;
+        }
+        Flags(bits)
+    }
+
+    /// Whether `flag` is in the set.
+    pub const fn has(self, flag: Flag) -> bool {
+        self.0 & (1 << flag as u8) != 0
+    }
+
+    /// The flags in the set, in `COMMAND INFO` order.
+    pub fn iter(self) -> impl Iterator<Item = Flag> {
+        Flag::ALL.into_iter().filter(move |&flag| self.has(flag))
+    }
+}
+
+/// What a command looks like from outside (enough for arity checks, `COMMAND INFO`/`DOCS`, and the
+/// CLI's completion, hints and help) and the parser that turns its arguments into a [`Command`].
+#[derive(Clone, Copy)]
 pub struct CommandSpec {
     /// Upper-case name, e.g. `"SET"`; for a subcommand, just the subcommand (`"SETNAME"`).
     pub name: &'static str,
     /// Redis's arity convention: `n` means exactly `n` words (name included), `-n` at least `n`.
     pub arity: i64,
+    /// Parses the arguments; for a container command, finds the subcommand and runs its parser.
+    pub parse: Parser,
     /// The arguments after the name, in Redis's documentation syntax; the CLI's hint.
     pub args: &'static str,
     /// One line on what the command is for.
     pub summary: &'static str,
     /// Redis's command group (`string`, `generic`, `connection`, `server`).
     pub group: &'static str,
-    /// Redis's flags for `COMMAND INFO` (`write`, `readonly`, `fast`, `denyoom`, ...).
-    pub flags: &'static [&'static str],
-    /// Key positions for `COMMAND INFO`: first key, last key (negative counts from the end), step.
+    /// Redis's flags, for the gates and `COMMAND INFO`.
+    pub flags: Flags,
+    /// Key positions for `COMMAND INFO` and the append-only file: first key, last key (negative
+    /// counts from the end), step.
     pub keys: (i64, i64, i64),
     /// The Redis version that introduced the command, for `COMMAND DOCS`.
     pub since: &'static str,
     /// Subcommands of a container command (`CLIENT`, `CONFIG`, `COMMAND`); empty otherwise.
     pub subcommands: &'static [CommandSpec],
+}
+
+impl std::fmt::Debug for CommandSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommandSpec").field("name", &self.name).field("arity", &self.arity).finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for CommandSpec {
+    /// Rows are unique by name within their list, and two rows are only compared from the same list.
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name && self.arity == other.arity && self.group == other.group
+    }
 }
 
 impl CommandSpec {
@@ -50,47 +190,122 @@ impl CommandSpec {
             None => self.name.to_ascii_lowercase(),
         }
     }
+
+    /// Whether the command has `flag`.
+    pub fn has(&self, flag: Flag) -> bool {
+        self.flags.has(flag)
+    }
 }
 
-/// Looks up a command by name, in any case, without allocating.
+/// Longest command name the lookup map holds; anything longer is unknown without hashing it.
+const MAX_NAME: usize = 32;
+
+/// FNV-1a: command names are short and trusted to be few, so a tiny hash beats SipHash here.
+#[derive(Default)]
+struct NameHasher(u64);
+
+impl Hasher for NameHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut hash = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        for &byte in bytes {
+            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = hash;
+    }
+}
+
+type NameMap = HashMap<&'static [u8], &'static CommandSpec, BuildHasherDefault<NameHasher>>;
+
+/// Looks up a command by name, in any case, without allocating: one hash of the upper-cased name.
 pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
-    COMMANDS.iter().find(|spec| spec.name.as_bytes().eq_ignore_ascii_case(name))
+    static MAP: OnceLock<NameMap> = OnceLock::new();
+    let map = MAP.get_or_init(|| COMMANDS.iter().map(|spec| (spec.name.as_bytes(), spec)).collect());
+    if name.len() > MAX_NAME {
+        return None;
+    }
+    let mut upper = [0u8; MAX_NAME];
+    let upper = &mut upper[..name.len()];
+    upper.copy_from_slice(name);
+    upper.make_ascii_uppercase();
+    map.get(&*upper).copied()
 }
 
 #[allow(clippy::too_many_arguments)] // a positional row per command keeps the table readable
 const fn spec(
     name: &'static str,
     arity: i64,
+    parse: Parser,
     args: &'static str,
     summary: &'static str,
     group: &'static str,
-    flags: &'static [&'static str],
+    flags: Flags,
     keys: (i64, i64, i64),
     since: &'static str,
 ) -> CommandSpec {
-    CommandSpec { name, arity, args, summary, group, flags, keys, since, subcommands: &[] }
+    CommandSpec { name, arity, parse, args, summary, group, flags, keys, since, subcommands: &[] }
 }
 
 const NO_KEYS: (i64, i64, i64) = (0, 0, 0);
 const ONE_KEY: (i64, i64, i64) = (1, 1, 1);
 const ALL_KEYS: (i64, i64, i64) = (1, -1, 1);
-const WRITE: &[&str] = &["write", "denyoom"];
-const WRITE_FAST: &[&str] = &["write", "denyoom", "fast"];
-const DELETE: &[&str] = &["write"];
-const DELETE_FAST: &[&str] = &["write", "fast"];
-const READ: &[&str] = &["readonly"];
-const READ_FAST: &[&str] = &["readonly", "fast"];
-const CONN: &[&str] = &["fast", "noscript", "loading", "stale"];
-const CONN_NOAUTH: &[&str] = &["noscript", "loading", "stale", "fast", "no_auth"];
-const ADMIN: &[&str] = &["admin", "noscript", "loading", "stale"];
+const TWO_KEYS: (i64, i64, i64) = (1, 2, 1);
+const WRITE: Flags = Flags::of(&[Flag::Write, Flag::DenyOom]);
+const WRITE_FAST: Flags = Flags::of(&[Flag::Write, Flag::DenyOom, Flag::Fast]);
+const DELETE: Flags = Flags::of(&[Flag::Write]);
+const DELETE_FAST: Flags = Flags::of(&[Flag::Write, Flag::Fast]);
+const READ: Flags = Flags::of(&[Flag::ReadOnly]);
+const READ_FAST: Flags = Flags::of(&[Flag::ReadOnly, Flag::Fast]);
+const CONN: Flags = Flags::of(&[Flag::NoScript, Flag::Loading, Flag::Stale, Flag::Fast]);
+const CONN_NOAUTH: Flags = Flags::of(&[Flag::NoScript, Flag::Loading, Flag::Stale, Flag::Fast, Flag::NoAuth]);
+const ADMIN: Flags = Flags::of(&[Flag::Admin, Flag::NoScript, Flag::Loading, Flag::Stale]);
+const INTROSPECT: Flags = Flags::of(&[Flag::Loading, Flag::Stale]);
+const CONTAINER: Flags = Flags::of(&[]);
+const TRANSACTION: Flags = Flags::of(&[Flag::NoScript, Flag::Loading, Flag::Stale, Flag::Fast]);
+const TRANSACTION_SLOW: Flags = Flags::of(&[Flag::NoScript, Flag::Loading, Flag::Stale]);
 
-const CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
-    spec("ID", 2, "", "Returns the unique client ID of the connection.", "connection", CONN, NO_KEYS, "5.0.0"),
-    spec("GETNAME", 2, "", "Returns the name of the connection.", "connection", CONN, NO_KEYS, "2.6.9"),
-    spec("SETNAME", 3, "connection-name", "Sets the connection name.", "connection", CONN, NO_KEYS, "2.6.9"),
+/// Subcommands, for the container's parser.
+pub(crate) const CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
+    spec(
+        "ID",
+        2,
+        parse::client_id,
+        "",
+        "Returns the unique client ID of the connection.",
+        "connection",
+        CONN,
+        NO_KEYS,
+        "5.0.0",
+    ),
+    spec(
+        "GETNAME",
+        2,
+        parse::client_getname,
+        "",
+        "Returns the name of the connection.",
+        "connection",
+        CONN,
+        NO_KEYS,
+        "2.6.9",
+    ),
+    spec(
+        "SETNAME",
+        3,
+        parse::client_setname,
+        "connection-name",
+        "Sets the connection name.",
+        "connection",
+        CONN,
+        NO_KEYS,
+        "2.6.9",
+    ),
     spec(
         "SETINFO",
         4,
+        parse::client_setinfo,
         "LIB-NAME libname|LIB-VER libver",
         "Sets information specific to the client or connection.",
         "connection",
@@ -98,13 +313,25 @@ const CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
         NO_KEYS,
         "7.2.0",
     ),
-    spec("HELP", 2, "", "Returns helpful text about the different subcommands.", "connection", CONN, NO_KEYS, "5.0.0"),
+    spec(
+        "HELP",
+        2,
+        parse::client_help,
+        "",
+        "Returns helpful text about the different subcommands.",
+        "connection",
+        CONN,
+        NO_KEYS,
+        "5.0.0",
+    ),
 ];
 
-const CONFIG_SUBCOMMANDS: &[CommandSpec] = &[
+/// Subcommands, for the container's parser.
+pub(crate) const CONFIG_SUBCOMMANDS: &[CommandSpec] = &[
     spec(
         "GET",
         -3,
+        parse::config_get,
         "parameter [parameter ...]",
         "Returns the effective values of configuration parameters.",
         "server",
@@ -112,14 +339,26 @@ const CONFIG_SUBCOMMANDS: &[CommandSpec] = &[
         NO_KEYS,
         "2.0.0",
     ),
-    spec("HELP", 2, "", "Returns helpful text about the different subcommands.", "server", ADMIN, NO_KEYS, "5.0.0"),
+    spec(
+        "HELP",
+        2,
+        parse::config_help,
+        "",
+        "Returns helpful text about the different subcommands.",
+        "server",
+        ADMIN,
+        NO_KEYS,
+        "5.0.0",
+    ),
 ];
 
-const COMMAND_SUBCOMMANDS: &[CommandSpec] = &[
-    spec("COUNT", 2, "", "Returns a count of commands.", "server", CONN, NO_KEYS, "2.8.13"),
+/// Subcommands, for the container's parser.
+pub(crate) const COMMAND_SUBCOMMANDS: &[CommandSpec] = &[
+    spec("COUNT", 2, parse::command_count, "", "Returns a count of commands.", "server", CONN, NO_KEYS, "2.8.13"),
     spec(
         "DOCS",
         -2,
+        parse::command_docs,
         "[command-name [command-name ...]]",
         "Returns documentary information about one, multiple or all commands.",
         "server",
@@ -130,6 +369,7 @@ const COMMAND_SUBCOMMANDS: &[CommandSpec] = &[
     spec(
         "INFO",
         -2,
+        parse::command_info,
         "[command-name [command-name ...]]",
         "Returns information about one, multiple or all commands.",
         "server",
@@ -137,7 +377,17 @@ const COMMAND_SUBCOMMANDS: &[CommandSpec] = &[
         NO_KEYS,
         "2.8.13",
     ),
-    spec("HELP", 2, "", "Returns helpful text about the different subcommands.", "server", CONN, NO_KEYS, "5.0.0"),
+    spec(
+        "HELP",
+        2,
+        parse::command_help,
+        "",
+        "Returns helpful text about the different subcommands.",
+        "server",
+        CONN,
+        NO_KEYS,
+        "5.0.0",
+    ),
 ];
 
 /// Every command, in the order `help` lists them.
@@ -145,6 +395,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     spec(
         "SET",
         -3,
+        parse::set,
         "key value [NX|XX] [GET] [EX seconds|PX milliseconds|EXAT unix-time-seconds|PXAT unix-time-milliseconds|KEEPTTL]",
         "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.",
         "string",
@@ -152,14 +403,30 @@ pub const COMMANDS: &[CommandSpec] = &[
         ONE_KEY,
         "1.0.0",
     ),
-    spec("GET", 2, "key", "Returns the string value of a key.", "string", READ_FAST, ONE_KEY, "1.0.0"),
-    spec("DEL", -2, "key [key ...]", "Deletes one or more keys.", "generic", DELETE, ALL_KEYS, "1.0.0"),
-    spec("PING", -1, "[message]", "Returns the server's liveliness response.", "connection", CONN, NO_KEYS, "1.0.0"),
-    spec("ECHO", 2, "message", "Returns the given string.", "connection", CONN, NO_KEYS, "1.0.0"),
-    spec("QUIT", -1, "", "Closes the connection.", "connection", CONN_NOAUTH, NO_KEYS, "1.0.0"),
+    spec(
+        "GET",
+        2,
+        parse::get, "key", "Returns the string value of a key.", "string", READ_FAST, ONE_KEY, "1.0.0"),
+    spec(
+        "DEL",
+        -2,
+        parse::del, "key [key ...]", "Deletes one or more keys.", "generic", DELETE, ALL_KEYS, "1.0.0"),
+    spec(
+        "PING",
+        -1,
+        parse::ping, "[message]", "Returns the server's liveliness response.", "connection", CONN, NO_KEYS, "1.0.0"),
+    spec(
+        "ECHO",
+        2,
+        parse::echo, "message", "Returns the given string.", "connection", CONN, NO_KEYS, "1.0.0"),
+    spec(
+        "QUIT",
+        -1,
+        parse::quit, "", "Closes the connection.", "connection", CONN_NOAUTH, NO_KEYS, "1.0.0"),
     spec(
         "GETDEL",
         2,
+        parse::getdel,
         "key",
         "Returns the string value of a key after deleting the key.",
         "string",
@@ -170,6 +437,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     spec(
         "GETSET",
         3,
+        parse::getset,
         "key value",
         "Returns the previous string value of a key after setting it to a new value.",
         "string",
@@ -177,10 +445,14 @@ pub const COMMANDS: &[CommandSpec] = &[
         ONE_KEY,
         "1.0.0",
     ),
-    spec("MGET", -2, "key [key ...]", "Atomically returns the string values of one or more keys.", "string", READ_FAST, ALL_KEYS, "1.0.0"),
+    spec(
+        "MGET",
+        -2,
+        parse::mget, "key [key ...]", "Atomically returns the string values of one or more keys.", "string", READ_FAST, ALL_KEYS, "1.0.0"),
     spec(
         "MSET",
         -3,
+        parse::mset,
         "key value [key value ...]",
         "Atomically creates or modifies the string values of one or more keys.",
         "string",
@@ -191,6 +463,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     spec(
         "MSETNX",
         -3,
+        parse::msetnx,
         "key value [key value ...]",
         "Atomically modifies the string values of one or more keys only when all keys don't exist.",
         "string",
@@ -201,6 +474,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     spec(
         "SETNX",
         3,
+        parse::setnx,
         "key value",
         "Set the string value of a key only when the key doesn't exist.",
         "string",
@@ -211,6 +485,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     spec(
         "SETEX",
         4,
+        parse::setex,
         "key seconds value",
         "Sets the string value and expiration time of a key. Creates the key if it doesn't exist.",
         "string",
@@ -221,6 +496,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     spec(
         "PSETEX",
         4,
+        parse::psetex,
         "key milliseconds value",
         "Sets both string value and expiration time in milliseconds of a key. The key is created if it doesn't exist.",
         "string",
@@ -231,6 +507,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     spec(
         "UNLINK",
         -2,
+        parse::unlink,
         "key [key ...]",
         "Asynchronously deletes one or more keys.",
         "generic",
@@ -238,10 +515,14 @@ pub const COMMANDS: &[CommandSpec] = &[
         ALL_KEYS,
         "4.0.0",
     ),
-    spec("EXISTS", -2, "key [key ...]", "Determines whether one or more keys exist.", "generic", READ_FAST, ALL_KEYS, "1.0.0"),
+    spec(
+        "EXISTS",
+        -2,
+        parse::exists, "key [key ...]", "Determines whether one or more keys exist.", "generic", READ_FAST, ALL_KEYS, "1.0.0"),
     spec(
         "INCR",
         2,
+        parse::incr,
         "key",
         "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.",
         "string",
@@ -252,6 +533,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     spec(
         "DECR",
         2,
+        parse::decr,
         "key",
         "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.",
         "string",
@@ -262,6 +544,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     spec(
         "INCRBY",
         3,
+        parse::incrby,
         "key increment",
         "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist.",
         "string",
@@ -272,6 +555,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     spec(
         "DECRBY",
         3,
+        parse::decrby,
         "key decrement",
         "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist.",
         "string",
@@ -282,6 +566,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     spec(
         "APPEND",
         3,
+        parse::append,
         "key value",
         "Appends a string to the value of a key. Creates the key if it doesn't exist.",
         "string",
@@ -289,10 +574,14 @@ pub const COMMANDS: &[CommandSpec] = &[
         ONE_KEY,
         "2.0.0",
     ),
-    spec("STRLEN", 2, "key", "Returns the length of a string value.", "string", READ_FAST, ONE_KEY, "2.2.0"),
+    spec(
+        "STRLEN",
+        2,
+        parse::strlen, "key", "Returns the length of a string value.", "string", READ_FAST, ONE_KEY, "2.2.0"),
     spec(
         "EXPIRE",
         -3,
+        parse::expire,
         "key seconds [NX|XX|GT|LT]",
         "Sets the expiration time of a key in seconds.",
         "generic",
@@ -303,6 +592,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     spec(
         "PEXPIRE",
         -3,
+        parse::pexpire,
         "key milliseconds [NX|XX|GT|LT]",
         "Sets the expiration time of a key in milliseconds.",
         "generic",
@@ -313,6 +603,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     spec(
         "EXPIREAT",
         -3,
+        parse::expireat,
         "key unix-time-seconds [NX|XX|GT|LT]",
         "Sets the expiration time of a key to a Unix timestamp.",
         "generic",
@@ -323,6 +614,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     spec(
         "PEXPIREAT",
         -3,
+        parse::pexpireat,
         "key unix-time-milliseconds [NX|XX|GT|LT]",
         "Sets the expiration time of a key to a Unix milliseconds timestamp.",
         "generic",
@@ -330,15 +622,34 @@ pub const COMMANDS: &[CommandSpec] = &[
         ONE_KEY,
         "2.6.0",
     ),
-    spec("TTL", 2, "key", "Returns the expiration time in seconds of a key.", "generic", READ_FAST, ONE_KEY, "1.0.0"),
-    spec("PTTL", 2, "key", "Returns the expiration time in milliseconds of a key.", "generic", READ_FAST, ONE_KEY, "2.6.0"),
-    spec("PERSIST", 2, "key", "Removes the expiration time of a key.", "generic", DELETE_FAST, ONE_KEY, "2.2.0"),
-    spec("TYPE", 2, "key", "Determines the type of value stored at a key.", "generic", READ_FAST, ONE_KEY, "1.0.0"),
-    spec("RENAME", 3, "key newkey", "Renames a key and overwrites the destination.", "generic", DELETE, (1, 2, 1), "1.0.0"),
-    spec("KEYS", 2, "pattern", "Returns all key names that match a pattern.", "generic", READ, NO_KEYS, "1.0.0"),
+    spec(
+        "TTL",
+        2,
+        parse::ttl, "key", "Returns the expiration time in seconds of a key.", "generic", READ_FAST, ONE_KEY, "1.0.0"),
+    spec(
+        "PTTL",
+        2,
+        parse::pttl, "key", "Returns the expiration time in milliseconds of a key.", "generic", READ_FAST, ONE_KEY, "2.6.0"),
+    spec(
+        "PERSIST",
+        2,
+        parse::persist, "key", "Removes the expiration time of a key.", "generic", DELETE_FAST, ONE_KEY, "2.2.0"),
+    spec(
+        "TYPE",
+        2,
+        parse::type_of, "key", "Determines the type of value stored at a key.", "generic", READ_FAST, ONE_KEY, "1.0.0"),
+    spec(
+        "RENAME",
+        3,
+        parse::rename, "key newkey", "Renames a key and overwrites the destination.", "generic", DELETE, TWO_KEYS, "1.0.0"),
+    spec(
+        "KEYS",
+        2,
+        parse::keys, "pattern", "Returns all key names that match a pattern.", "generic", READ, NO_KEYS, "1.0.0"),
     spec(
         "SCAN",
         -2,
+        parse::scan,
         "cursor [MATCH pattern] [COUNT count] [TYPE type]",
         "Iterates over the key names in the database.",
         "generic",
@@ -346,30 +657,47 @@ pub const COMMANDS: &[CommandSpec] = &[
         NO_KEYS,
         "2.8.0",
     ),
-    spec("DBSIZE", 1, "", "Returns the number of keys in the database.", "server", READ_FAST, NO_KEYS, "1.0.0"),
-    spec("FLUSHDB", -1, "[ASYNC|SYNC]", "Removes all keys from the current database.", "server", DELETE, NO_KEYS, "1.0.0"),
-    spec("FLUSHALL", -1, "[ASYNC|SYNC]", "Removes all keys from all databases.", "server", DELETE, NO_KEYS, "1.0.0"),
-    spec("AUTH", -2, "[username] password", "Authenticates the connection.", "connection", CONN_NOAUTH, NO_KEYS, "1.0.0"),
-    spec("SELECT", 2, "index", "Changes the selected database.", "connection", CONN, NO_KEYS, "1.0.0"),
+    spec(
+        "DBSIZE",
+        1,
+        parse::dbsize, "", "Returns the number of keys in the database.", "server", READ_FAST, NO_KEYS, "1.0.0"),
+    spec(
+        "FLUSHDB",
+        -1,
+        parse::flushdb, "[ASYNC|SYNC]", "Removes all keys from the current database.", "server", DELETE, NO_KEYS, "1.0.0"),
+    spec(
+        "FLUSHALL",
+        -1,
+        parse::flushall, "[ASYNC|SYNC]", "Removes all keys from all databases.", "server", DELETE, NO_KEYS, "1.0.0"),
+    spec(
+        "AUTH",
+        -2,
+        parse::auth, "[username] password", "Authenticates the connection.", "connection", CONN_NOAUTH, NO_KEYS, "1.0.0"),
+    spec(
+        "SELECT",
+        2,
+        parse::select, "index", "Changes the selected database.", "connection", CONN, NO_KEYS, "1.0.0"),
     spec(
         "INFO",
         -1,
+        parse::info,
         "[section [section ...]]",
         "Returns information and statistics about the server.",
         "server",
-        &["loading", "stale"],
+        INTROSPECT,
         NO_KEYS,
         "1.0.0",
     ),
     CommandSpec {
         subcommands: COMMAND_SUBCOMMANDS,
         ..spec(
-            "COMMAND",
-            -1,
+        "COMMAND",
+        -1,
+        parse::command,
             "[COUNT|DOCS [command-name ...]|INFO [command-name ...]]",
             "Returns detailed information about all commands.",
             "server",
-            &["loading", "stale"],
+            INTROSPECT,
             NO_KEYS,
             "2.8.13",
         )
@@ -377,12 +705,13 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         subcommands: CONFIG_SUBCOMMANDS,
         ..spec(
-            "CONFIG",
-            -2,
+        "CONFIG",
+        -2,
+        parse::config,
             "GET parameter [parameter ...]",
             "A container for server configuration commands.",
             "server",
-            &[],
+            CONTAINER,
             NO_KEYS,
             "2.0.0",
         )
@@ -390,12 +719,13 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         subcommands: CLIENT_SUBCOMMANDS,
         ..spec(
-            "CLIENT",
-            -2,
+        "CLIENT",
+        -2,
+        parse::client,
             "ID|GETNAME|SETNAME connection-name|SETINFO attr value",
             "A container for client connection commands.",
             "connection",
-            &[],
+            CONTAINER,
             NO_KEYS,
             "2.4.0",
         )
@@ -403,56 +733,62 @@ pub const COMMANDS: &[CommandSpec] = &[
     spec(
         "MULTI",
         1,
+        parse::multi,
         "",
         "Starts a transaction: later commands are queued until EXEC.",
         "transactions",
-        &["noscript", "loading", "stale", "fast"],
+        TRANSACTION,
         NO_KEYS,
         "1.2.0",
     ),
     spec(
         "EXEC",
         1,
+        parse::exec,
         "",
         "Executes all commands in a transaction, with no other client's command in between.",
         "transactions",
-        &["noscript", "loading", "stale"],
+        TRANSACTION_SLOW,
         NO_KEYS,
         "1.2.0",
     ),
     spec(
         "DISCARD",
         1,
+        parse::discard,
         "",
         "Discards a transaction.",
         "transactions",
-        &["noscript", "loading", "stale", "fast"],
+        TRANSACTION,
         NO_KEYS,
         "2.0.0",
     ),
     spec(
         "WATCH",
         -2,
+        parse::watch,
         "key [key ...]",
         "Makes the next EXEC run only if none of the keys changed in the meantime.",
         "transactions",
-        &["noscript", "loading", "stale", "fast"],
+        TRANSACTION,
         ALL_KEYS,
         "2.2.0",
     ),
     spec(
         "UNWATCH",
         1,
+        parse::unwatch,
         "",
         "Forgets the keys watched by WATCH.",
         "transactions",
-        &["noscript", "loading", "stale", "fast"],
+        TRANSACTION,
         NO_KEYS,
         "2.2.0",
     ),
     spec(
         "HELLO",
         -1,
+        parse::hello,
         "[protover [AUTH username password] [SETNAME clientname]]",
         "Handshakes with the server, optionally switching the protocol version (2 or 3).",
         "connection",

@@ -4,10 +4,13 @@
 //! of each key it names is read back and appended as one of
 //!
 //! ```text
+//! SELECT db                     the records after it are of database `db` (0 until one is seen)
 //! SET key value                 the key exists without a time to live
 //! SET key value PXAT <unix ms>  the key exists and expires then
 //! DEL key                       the key does not exist
-//! FLUSHALL                      after FLUSHDB / FLUSHALL
+//! FLUSHDB                       after FLUSHDB
+//! FLUSHALL                      after FLUSHALL
+//! SWAPDB a b                    after SWAPDB
 //! ```
 //!
 //! so `INCR`, `APPEND`, `EXPIRE 10`, `RENAME` and the rest replay exactly, relative times become
@@ -28,7 +31,7 @@ use parking_lot::Mutex;
 use thiserror::Error;
 use tinykv_proto::codec::encode_request;
 use tinykv_proto::request::{Limits, RequestDecoder};
-use tinykv_proto::table::CommandSpec;
+use tinykv_proto::table::{CommandSpec, Flag};
 use tinykv_proto::Request;
 
 use crate::config::AppendFsync;
@@ -63,10 +66,15 @@ const REPLAY_CHUNK: usize = 1 << 20;
 /// What a write command changes, to be read back and logged once it has run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
-    /// These keys (the command's key arguments, from the table).
-    Keys(Vec<Bytes>),
-    /// The whole keyspace (`FLUSHDB`, `FLUSHALL`).
+    /// These keys of these databases (the command's key arguments, from the table, in the client's
+    /// database; `MOVE` and `COPY ... DB` name another).
+    Keys(Vec<(usize, Bytes)>),
+    /// One whole database (`FLUSHDB`).
+    Database(usize),
+    /// Every database (`FLUSHALL`).
     Everything,
+    /// Two databases exchanged (`SWAPDB`).
+    Swap(usize, usize),
 }
 
 /// What replay found, for the start-up log.
@@ -84,6 +92,8 @@ struct Inner {
     pending: BytesMut,
     /// Whether bytes were written since the last fsync.
     unsynced: bool,
+    /// The database the last record was of, so `SELECT` is written only when it changes.
+    selected: usize,
 }
 
 /// An open append-only file.
@@ -96,48 +106,71 @@ pub struct Aof {
 impl Aof {
     /// Replays `path` into `db` (when it exists), drops a cut-off last record with a warning, and
     /// opens the file for appending.
-    pub fn open(path: &Path, fsync: AppendFsync, db: &Db) -> Result<(Aof, Replayed), AofError> {
+    pub fn open(path: &Path, fsync: AppendFsync, dbs: &[Db]) -> Result<(Aof, Replayed), AofError> {
         let io = |source| AofError::Io { path: path.to_owned(), source };
         let replayed = match File::open(path) {
-            Ok(file) => replay(path, file, db)?,
+            Ok(file) => replay(path, file, dbs)?,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => Replayed::default(),
             Err(err) => return Err(io(err)),
         };
         let file = OpenOptions::new().create(true).append(true).open(path).map_err(io)?;
-        let inner = Inner { file, pending: BytesMut::new(), unsynced: false };
+        // A `SELECT` starts every run of appends, as a fresh process cannot know the file's last one.
+        let inner = Inner { file, pending: BytesMut::new(), unsynced: false, selected: usize::MAX };
         Ok((Aof { path: path.to_owned(), fsync, inner: Mutex::new(inner) }, replayed))
     }
 
-    /// What a request of command `spec` will change, if it is a write; read before the request runs,
-    /// since running it consumes the arguments.
-    pub fn effect_of(spec: &CommandSpec, request: &Request) -> Option<Effect> {
+    /// What a request of command `spec`, run in database `db`, will change if it is a write; read
+    /// before the request runs, since running it consumes the arguments.
+    pub fn effect_of(spec: &CommandSpec, request: &Request, db: usize) -> Option<Effect> {
+        let args = &request.args;
+        let db_arg = |i: usize| args.get(i).and_then(|a| std::str::from_utf8(a).ok()?.parse::<usize>().ok());
         match spec.name {
-            "FLUSHDB" | "FLUSHALL" => Some(Effect::Everything),
-            _ if spec.flags.contains(&"write") => Some(Effect::Keys(key_arguments(spec, &request.args))),
+            "FLUSHDB" => Some(Effect::Database(db)),
+            "FLUSHALL" => Some(Effect::Everything),
+            "SWAPDB" => Some(Effect::Swap(db_arg(1)?, db_arg(2)?)),
+            "MOVE" => Some(Effect::Keys(vec![(db, args.get(1)?.clone()), (db_arg(2)?, args.get(1)?.clone())])),
+            "COPY" => {
+                // COPY source destination [DB index] [REPLACE]: only the destination changes.
+                let target = args.iter().position(|a| a.eq_ignore_ascii_case(b"DB")).and_then(|i| db_arg(i + 1));
+                Some(Effect::Keys(vec![(target.unwrap_or(db), args.get(2)?.clone())]))
+            }
+            _ if spec.has(Flag::Write) => {
+                Some(Effect::Keys(key_arguments(spec, args).into_iter().map(|key| (db, key)).collect()))
+            }
             _ => None,
         }
     }
 
-    /// Appends to the pending records what `effect` left: the current state of each key, or a
-    /// `FLUSHALL`.
-    pub fn record(&self, db: &Db, effect: &Effect) {
+    /// Appends to the pending records what `effect` left: the current state of each key, or the
+    /// flush or swap itself.
+    pub fn record(&self, dbs: &[Db], effect: &Effect) {
         let mut inner = self.inner.lock();
-        let keys = match effect {
-            Effect::Everything => {
-                encode_request(&[&b"FLUSHALL"[..]], &mut inner.pending);
-                return;
+        let inner = &mut *inner;
+        match effect {
+            Effect::Everything => encode_request(&[&b"FLUSHALL"[..]], &mut inner.pending),
+            Effect::Database(db) => {
+                select(inner, *db);
+                encode_request(&[&b"FLUSHDB"[..]], &mut inner.pending);
             }
-            Effect::Keys(keys) => keys,
-        };
-        for key in keys {
-            db.with_key(key, |slot| match (slot.value(), slot.expires_at().flatten()) {
-                (Some(value), None) => encode_request(&[&b"SET"[..], key, value], &mut inner.pending),
-                (Some(value), Some(at)) => {
-                    let at = at.to_string();
-                    encode_request(&[&b"SET"[..], key, value, b"PXAT", at.as_bytes()], &mut inner.pending)
+            Effect::Swap(a, b) => encode_request(
+                &[&b"SWAPDB"[..], a.to_string().as_bytes(), b.to_string().as_bytes()],
+                &mut inner.pending,
+            ),
+            Effect::Keys(keys) => {
+                for (index, key) in keys {
+                    let Some(db) = dbs.get(*index) else { continue };
+                    select(inner, *index);
+                    let pending = &mut inner.pending;
+                    db.with_key(key, |slot| match (slot.value(), slot.expires_at().flatten()) {
+                        (Some(value), None) => encode_request(&[&b"SET"[..], key, value], pending),
+                        (Some(value), Some(at)) => {
+                            let at = at.to_string();
+                            encode_request(&[&b"SET"[..], key, value, b"PXAT", at.as_bytes()], pending)
+                        }
+                        (None, _) => encode_request(&[&b"DEL"[..], key], pending),
+                    });
                 }
-                (None, _) => encode_request(&[&b"DEL"[..], key], &mut inner.pending),
-            });
+            }
         }
     }
 
@@ -146,7 +179,7 @@ impl Aof {
     pub fn commit(&self) -> Result<(), AofError> {
         let mut inner = self.inner.lock();
         if !inner.pending.is_empty() {
-            let Inner { file, pending, unsynced } = &mut *inner;
+            let Inner { file, pending, unsynced, .. } = &mut *inner;
             file.write_all(pending).map_err(|source| self.io(source))?;
             pending.clear();
             *unsynced = true;
@@ -182,6 +215,14 @@ impl Aof {
     }
 }
 
+/// Writes a `SELECT` record unless the last record was already of database `db`.
+fn select(inner: &mut Inner, db: usize) {
+    if inner.selected != db {
+        encode_request(&[&b"SELECT"[..], db.to_string().as_bytes()], &mut inner.pending);
+        inner.selected = db;
+    }
+}
+
 /// The key arguments of a command, from the table's (first, last, step).
 fn key_arguments(spec: &CommandSpec, args: &[Bytes]) -> Vec<Bytes> {
     let (first, last, step) = spec.keys;
@@ -194,7 +235,7 @@ fn key_arguments(spec: &CommandSpec, args: &[Bytes]) -> Vec<Bytes> {
 
 /// Applies every record of the file to `db`. A cut-off last record is dropped and the file is
 /// truncated to the last whole one; anything else unexpected is an error naming its offset.
-fn replay(path: &Path, mut file: File, db: &Db) -> Result<Replayed, AofError> {
+fn replay(path: &Path, mut file: File, dbs: &[Db]) -> Result<Replayed, AofError> {
     let io = |source| AofError::Io { path: path.to_owned(), source };
     // Streamed in chunks: a file larger than memory's spare room must still load.
     let mut chunk = vec![0; REPLAY_CHUNK];
@@ -204,6 +245,7 @@ fn replay(path: &Path, mut file: File, db: &Db) -> Result<Replayed, AofError> {
     let mut record_start = 0u64;
     let mut decoder = RequestDecoder::new(Limits::default());
     let mut replayed = Replayed::default();
+    let mut selected = 0;
     loop {
         if !decoder.is_mid_request() {
             record_start = read_total - buf.len() as u64;
@@ -217,7 +259,7 @@ fn replay(path: &Path, mut file: File, db: &Db) -> Result<Replayed, AofError> {
         let corrupt = |what: String| AofError::Corrupt { path: path.to_owned(), offset: record_start, what };
         match decoder.decode(&mut buf) {
             Ok(Some(request)) => {
-                apply(db, &request).map_err(corrupt)?;
+                apply(dbs, &mut selected, &request).map_err(corrupt)?;
                 replayed.records += 1;
             }
             Ok(None) if !at_end => {
@@ -247,11 +289,21 @@ fn replay(path: &Path, mut file: File, db: &Db) -> Result<Replayed, AofError> {
     Ok(replayed)
 }
 
-/// Applies one record: `SET key value [PXAT ms]`, `DEL key`, or `FLUSHALL`.
-fn apply(db: &Db, request: &Request) -> Result<(), String> {
+/// Applies one record: `SELECT db`, `SET key value [PXAT ms]`, `DEL key`, `FLUSHDB`, `FLUSHALL` or
+/// `SWAPDB a b`. `selected` is the database the records apply to.
+fn apply(dbs: &[Db], selected: &mut usize, request: &Request) -> Result<(), String> {
     let args = &request.args;
     let name = args[0].to_ascii_uppercase();
+    let index = |arg: &[u8]| {
+        std::str::from_utf8(arg)
+            .ok()
+            .and_then(|text| text.parse::<usize>().ok())
+            .filter(|&i| i < dbs.len())
+            .ok_or_else(|| format!("database '{}' is out of range", String::from_utf8_lossy(arg)))
+    };
+    let db = &dbs[*selected];
     match (name.as_slice(), args.len()) {
+        (b"SELECT", 2) => *selected = index(&args[1])?,
         (b"SET", 3) => {
             db.with_key(&args[1], |slot| slot.put(&args[2], None));
         }
@@ -271,7 +323,14 @@ fn apply(db: &Db, request: &Request) -> Result<(), String> {
         (b"DEL", 2) => {
             db.with_key(&args[1], |slot| slot.remove());
         }
-        (b"FLUSHALL", 1) => db.clear(),
+        (b"FLUSHDB", 1) => db.clear(),
+        (b"FLUSHALL", 1) => dbs.iter().for_each(Db::clear),
+        (b"SWAPDB", 3) => {
+            let (a, b) = (index(&args[1])?, index(&args[2])?);
+            if a != b {
+                Db::swap(&dbs[a.min(b)], &dbs[a.max(b)]);
+            }
+        }
         _ => return Err(format!("unexpected record '{}'", String::from_utf8_lossy(&args[0]))),
     }
     Ok(())
@@ -300,8 +359,9 @@ mod tests {
         bytes.extend_from_slice(b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$10\r\nabc");
         std::fs::write(&path, &bytes).unwrap();
 
-        let db = Db::new(4);
-        let (_aof, replayed) = Aof::open(&path, AppendFsync::No, &db).unwrap();
+        let dbs = [Db::new(4)];
+        let db = &dbs[0];
+        let (_aof, replayed) = Aof::open(&path, AppendFsync::No, &dbs).unwrap();
         assert_eq!(replayed.records, 3001);
         assert_eq!(replayed.truncated_bytes, bytes.len() as u64 - whole);
         assert_eq!(db.len(), 2999);
@@ -314,10 +374,11 @@ mod tests {
     fn keys_of_write_commands_come_from_the_table() {
         let effect = |words: &[&str]| {
             let request = request(words);
-            Aof::effect_of(table::lookup(&request.args[0]).unwrap(), &request)
+            Aof::effect_of(table::lookup(&request.args[0]).unwrap(), &request, 0)
         };
-        let keys =
-            |names: &[&str]| Some(Effect::Keys(names.iter().map(|n| Bytes::copy_from_slice(n.as_bytes())).collect()));
+        let keys = |names: &[&str]| {
+            Some(Effect::Keys(names.iter().map(|n| (0, Bytes::copy_from_slice(n.as_bytes()))).collect()))
+        };
         assert_eq!(effect(&["GET", "a"]), None);
         assert_eq!(effect(&["WATCH", "a"]), None);
         assert_eq!(effect(&["set", "a", "1"]), keys(&["a"]));
@@ -325,6 +386,6 @@ mod tests {
         assert_eq!(effect(&["DEL", "a", "b"]), keys(&["a", "b"]));
         assert_eq!(effect(&["RENAME", "a", "b"]), keys(&["a", "b"]));
         assert_eq!(effect(&["FLUSHALL"]), Some(Effect::Everything));
-        assert_eq!(effect(&["flushdb", "async"]), Some(Effect::Everything));
+        assert_eq!(effect(&["flushdb", "async"]), Some(Effect::Database(0)));
     }
 }

@@ -66,6 +66,10 @@ pub struct Config {
     #[arg(long, env = "TINYKV_OUTPUT_HIGH_WATER", default_value = "1mb", value_parser = parse_memory)]
     pub output_high_water: u64,
 
+    /// Number of databases (`SELECT 0` to `SELECT N-1`), as Redis's `databases`.
+    #[arg(long, env = "TINYKV_DATABASES", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub databases: u16,
+
     /// Worker threads (0: one per core but one; 1: a single-threaded runtime, as Redis).
     #[arg(long, env = "TINYKV_THREADS", default_value_t = 0)]
     pub threads: usize,

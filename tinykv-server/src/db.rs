@@ -12,6 +12,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -61,28 +62,47 @@ impl Shard {
     }
 }
 
-/// The whole keyspace.
-pub struct Db {
-    shards: Box<[Mutex<Shard>]>,
+/// What every database of a server shares: one hasher (so `SWAPDB` can exchange tables, whose
+/// entries stay where that hasher put them) and counters (so totals are one load).
+#[derive(Default)]
+pub struct Counters {
     hasher: DefaultHashBuilder,
     used_memory: AtomicUsize,
     expired_keys: AtomicU64,
 }
 
+impl Counters {
+    /// Estimated bytes held by keys and values (allocations and table slots) in every database.
+    pub fn used_memory(&self) -> usize {
+        self.used_memory.load(Ordering::Relaxed)
+    }
+
+    /// Keys removed because their time to live ran out, since start.
+    pub fn expired_keys(&self) -> u64 {
+        self.expired_keys.load(Ordering::Relaxed)
+    }
+}
+
+/// One database (of `--databases`): a sharded keyspace.
+pub struct Db {
+    shards: Box<[Mutex<Shard>]>,
+    counters: Arc<Counters>,
+}
+
 impl Db {
-    /// A keyspace of `shards` shards (rounded up to a power of two).
+    /// A keyspace of `shards` shards (rounded up to a power of two) on its own counters.
     pub fn new(shards: usize) -> Db {
+        Db::with_counters(shards, Arc::default())
+    }
+
+    /// A keyspace of `shards` shards (rounded up to a power of two) that adds to `counters`.
+    pub fn with_counters(shards: usize, counters: Arc<Counters>) -> Db {
         let shards = shards.max(1).next_power_of_two();
-        Db {
-            shards: (0..shards).map(|_| Mutex::new(Shard::default())).collect(),
-            hasher: DefaultHashBuilder::default(),
-            used_memory: AtomicUsize::new(0),
-            expired_keys: AtomicU64::new(0),
-        }
+        Db { shards: (0..shards).map(|_| Mutex::new(Shard::default())).collect(), counters }
     }
 
     fn hash(&self, key: &[u8]) -> u64 {
-        self.hasher.hash_one(key)
+        self.counters.hasher.hash_one(key)
     }
 
     /// Bits 32.. pick the shard: the table uses the low bits for buckets and the top 7 for tags.
@@ -163,18 +183,91 @@ impl Db {
             let mut watched = std::mem::take(&mut shard.watched);
             watched.values_mut().for_each(|watched| watched.version += 1);
             *shard = Shard { watched, ..Shard::default() };
-            self.used_memory.fetch_sub(freed, Ordering::Relaxed);
+            self.counters.used_memory.fetch_sub(freed, Ordering::Relaxed);
         }
     }
 
-    /// Estimated bytes held by keys and values (allocations and table slots).
+    /// Estimated bytes held by keys and values, in every database sharing this one's counters.
     pub fn used_memory(&self) -> usize {
-        self.used_memory.load(Ordering::Relaxed)
+        self.counters.used_memory()
     }
 
-    /// Keys removed because their time to live ran out, since start.
+    /// Keys removed because their time to live ran out, in every database sharing the counters.
     pub fn expired_keys(&self) -> u64 {
-        self.expired_keys.load(Ordering::Relaxed)
+        self.counters.expired_keys()
+    }
+
+    /// A live key picked at random (`RANDOMKEY`), or `None` when the database holds none. Probes
+    /// random buckets of a random shard: tables are at least about 40% full, so a few probes find one.
+    pub fn random_key(&self, random: &mut impl FnMut() -> u64) -> Option<Bytes> {
+        const PROBES: usize = 64;
+        if self.is_empty() {
+            return None;
+        }
+        let now = now_ms();
+        for _ in 0..PROBES * self.shards.len() {
+            let shard = self.shards[random() as usize & (self.shards.len() - 1)].lock();
+            let buckets = shard.table.num_buckets();
+            if shard.table.is_empty() || buckets == 0 {
+                continue;
+            }
+            for _ in 0..PROBES {
+                if let Some(entry) = shard.table.get_bucket(random() as usize % buckets) {
+                    if !entry.is_expired(now) {
+                        return Some(Bytes::copy_from_slice(entry.key()));
+                    }
+                }
+            }
+        }
+        // Only expired keys were found: a full walk settles it.
+        self.keys(|_| true).into_iter().next()
+    }
+
+    /// `SWAPDB`: exchanges the contents of two databases, atomically for every client. Locks every
+    /// shard of `first` and then of `second`, so callers pass them in database order (as every
+    /// multi-database lock taker does) and no two swaps can deadlock. Keys watched in either database
+    /// count as changed.
+    pub fn swap(first: &Db, second: &Db) {
+        let mut a: Vec<_> = first.shards.iter().map(|shard| shard.lock()).collect();
+        let mut b: Vec<_> = second.shards.iter().map(|shard| shard.lock()).collect();
+        if a.len() != b.len() {
+            return; // databases of one server always have the same shard count
+        }
+        for (a, b) in a.iter_mut().zip(b.iter_mut()) {
+            std::mem::swap(&mut a.table, &mut b.table);
+            std::mem::swap(&mut a.deadlines, &mut b.deadlines);
+            std::mem::swap(&mut a.volatile, &mut b.volatile);
+            for watched in a.watched.values_mut().chain(b.watched.values_mut()) {
+                watched.version += 1;
+            }
+        }
+    }
+
+    /// Runs `f` on a key of `first` and a key of `second`, two different databases, with both
+    /// shards locked in database order (`first_is_lower` says which that is): `MOVE` and `COPY ... DB`.
+    /// `None` when both are the same database: within one, use [`Db::with_keys`].
+    pub fn with_pair<R>(
+        (first, first_key): (&Db, &[u8]),
+        (second, second_key): (&Db, &[u8]),
+        first_is_lower: bool,
+        f: impl FnOnce(&mut Slot<'_>, &mut Slot<'_>) -> R,
+    ) -> Option<R> {
+        if std::ptr::eq(first, second) {
+            return None;
+        }
+        let (first_hash, second_hash) = (first.hash(first_key), second.hash(second_key));
+        let (mut a, mut b);
+        if first_is_lower {
+            a = first.shards[first.shard_of(first_hash)].lock();
+            b = second.shards[second.shard_of(second_hash)].lock();
+        } else {
+            b = second.shards[second.shard_of(second_hash)].lock();
+            a = first.shards[first.shard_of(first_hash)].lock();
+        }
+        let now = now_ms();
+        let mut a = Slot::new(&mut a, first, first_key, first_hash, now);
+        let mut b = Slot::new(&mut b, second, second_key, second_hash, now);
+        Some(f(&mut a, &mut b))
     }
 
     /// Every live key for which `keep` is true. Holds one shard's lock at a time.
@@ -265,8 +358,8 @@ impl Db {
                     let (entry, _) = found.remove();
                     shard.touch(&key);
                     shard.volatile -= 1;
-                    self.used_memory.fetch_sub(entry.footprint(), Ordering::Relaxed);
-                    self.expired_keys.fetch_add(1, Ordering::Relaxed);
+                    self.counters.used_memory.fetch_sub(entry.footprint(), Ordering::Relaxed);
+                    self.counters.expired_keys.fetch_add(1, Ordering::Relaxed);
                     removed += 1;
                 }
             }
@@ -302,7 +395,7 @@ impl<'a> Slot<'a> {
         let mut slot = Slot { shard, db, key, hash, now, bucket };
         if slot.find().is_some_and(|e| e.is_expired(now)) {
             slot.remove();
-            db.expired_keys.fetch_add(1, Ordering::Relaxed);
+            db.counters.expired_keys.fetch_add(1, Ordering::Relaxed);
         }
         slot
     }
@@ -322,8 +415,8 @@ impl<'a> Slot<'a> {
         let (bytes_before, ttl_before) = before.unwrap_or((0, false));
         let (bytes_after, ttl_after) = after.unwrap_or((0, false));
         self.shard.volatile = self.shard.volatile + usize::from(ttl_after) - usize::from(ttl_before);
-        self.db.used_memory.fetch_add(bytes_after, Ordering::Relaxed);
-        self.db.used_memory.fetch_sub(bytes_before, Ordering::Relaxed);
+        self.db.counters.used_memory.fetch_add(bytes_after, Ordering::Relaxed);
+        self.db.counters.used_memory.fetch_sub(bytes_before, Ordering::Relaxed);
     }
 
     /// The time the command runs at, in Unix milliseconds.
@@ -363,7 +456,7 @@ impl<'a> Slot<'a> {
             None => {
                 let entry = Entry::new(key, value, expires_at);
                 let after = (entry.footprint(), expires_at.is_some());
-                let hasher = &self.db.hasher;
+                let hasher = &self.db.counters.hasher;
                 let inserted = self.shard.table.insert_unique(self.hash, entry, |e| hasher.hash_one(e.key()));
                 self.bucket = Some(inserted.bucket_index());
                 (None, after)

@@ -20,11 +20,12 @@ mod keys;
 mod server;
 mod strings;
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 use bytes::Bytes;
-use tinykv_proto::table::CommandSpec;
-use tinykv_proto::{Command, Protocol, Reply, Request};
+use tinykv_proto::table::{CommandSpec, Flag};
+use tinykv_proto::{Command, CommandError, Protocol, Reply, Request};
 
 use crate::aof::Aof;
 use crate::shared::Shared;
@@ -36,11 +37,6 @@ pub const REDIS_COMPAT_VERSION: &str = "7.2.0";
 /// total size is capped at `--proto-max-bulk-len`, so a transaction holds no more than one request could.
 const MAX_QUEUED: usize = tinykv_proto::Limits::DEFAULT_MAX_ELEMENTS;
 
-/// The table flag of commands an unauthenticated client may run (`AUTH`, `HELLO`, `QUIT`).
-const FLAG_NO_AUTH: &str = "no_auth";
-/// The table flag of commands that may grow memory, refused once `maxmemory` is passed.
-const FLAG_DENY_OOM: &str = "denyoom";
-
 /// What the server knows about one connection.
 #[derive(Debug, Default)]
 pub struct Session {
@@ -50,6 +46,8 @@ pub struct Session {
     pub name: Option<Bytes>,
     /// The protocol version replies are encoded in.
     pub protocol: Protocol,
+    /// The database the client works in (`SELECT`).
+    pub db: usize,
     /// Whether the client has authenticated (always true when no password is set).
     pub authenticated: bool,
     /// Set by `QUIT`: the connection closes after this reply is sent.
@@ -59,8 +57,8 @@ pub struct Session {
     pub unlogged: bool,
     /// The open transaction, between `MULTI` and `EXEC`/`DISCARD`.
     transaction: Option<Transaction>,
-    /// Keys `WATCH`ed, with their versions when watched: `EXEC` runs only if none changed.
-    watching: HashMap<Bytes, u64>,
+    /// Keys `WATCH`ed (database, key), with their versions when watched: `EXEC` runs only if none changed.
+    watching: HashMap<(usize, Bytes), u64>,
 }
 
 /// Commands queued by `MULTI`, and whether one of them was refused as it was queued (which makes
@@ -101,14 +99,14 @@ fn run(request: Request, shared: &Shared, session: &mut Session) -> Reply {
     if let Some(refusal) = gate(spec, shared, session) {
         return refusal;
     }
-    let effect = shared.aof.as_ref().and_then(|_| Aof::effect_of(spec, &request));
+    let effect = shared.aof.as_ref().and_then(|_| Aof::effect_of(spec, &request, session.db));
     let reply = match Command::parse_as(spec, request) {
         Ok(command) => execute(command, shared, session),
         Err(err) => err.into(),
     };
     if let (Some(aof), Some(effect)) = (&shared.aof, effect) {
         if !reply.is_error() {
-            aof.record(&shared.db, &effect);
+            aof.record(&shared.dbs, &effect);
             session.unlogged = true;
         }
     }
@@ -161,11 +159,12 @@ fn queue(request: Request, shared: &Shared, session: &mut Session) -> Reply {
 fn exec(shared: &Shared, session: &mut Session) -> Reply {
     let Some(transaction) = session.transaction.take() else { return Reply::error("ERR EXEC without MULTI") };
     let reply = if transaction.refused {
-        Reply::error("EXECABORT Transaction discarded because of previous errors.")
+        CommandError::ExecAbort.into()
     } else {
         let _exclusive = shared.isolation.exclusive();
         // Checked under the exclusive lock: nothing can change a watched key between check and run.
-        let changed = session.watching.iter().any(|(key, version)| shared.db.watched_version(key) != *version);
+        let changed =
+            session.watching.iter().any(|((db, key), version)| shared.db(*db).watched_version(key) != *version);
         if changed {
             Reply::NullArray
         } else {
@@ -178,12 +177,12 @@ fn exec(shared: &Shared, session: &mut Session) -> Reply {
 
 /// `WATCH key ...`: remembers each key's version for the next `EXEC`.
 fn watch(shared: &Shared, session: &mut Session, keys: Vec<Bytes>) -> Reply {
+    let db = session.db;
     for key in keys {
         // Once per key, however often it is watched: repeated WATCHes must not grow the session.
-        if !session.watching.contains_key(&key) {
-            let version = shared.db.watch(&key);
-            // A copy: the argument is a slice of the read buffer, which a watch must not pin.
-            session.watching.insert(Bytes::copy_from_slice(&key), version);
+        // A copy: the argument is a slice of the read buffer, which a watch must not pin.
+        if let Entry::Vacant(vacant) = session.watching.entry((db, Bytes::copy_from_slice(&key))) {
+            vacant.insert(shared.db(db).watch(&key));
         }
     }
     Reply::ok()
@@ -192,8 +191,8 @@ fn watch(shared: &Shared, session: &mut Session, keys: Vec<Bytes>) -> Reply {
 /// Forgets every key the session watches: after `EXEC`, `DISCARD`, `UNWATCH`, and when the
 /// connection ends.
 pub fn unwatch(shared: &Shared, session: &mut Session) {
-    for (key, _) in session.watching.drain() {
-        shared.db.unwatch(&key);
+    for ((db, key), _) in session.watching.drain() {
+        shared.db(db).unwatch(&key);
     }
 }
 
@@ -201,43 +200,48 @@ pub fn unwatch(shared: &Shared, session: &mut Session) {
 /// not authenticated yet, or when it would grow a data set that is already over `--maxmemory`.
 /// Reads, deletes and expiry changes have no `denyoom` flag, so they keep working when full.
 pub fn gate(spec: &CommandSpec, shared: &Shared, session: &Session) -> Option<Reply> {
-    if !session.authenticated && !spec.flags.contains(&FLAG_NO_AUTH) {
-        return Some(Reply::error("NOAUTH Authentication required."));
+    if !session.authenticated && !spec.has(Flag::NoAuth) {
+        return Some(CommandError::NoAuth.into());
     }
     let maxmemory = shared.config.maxmemory;
-    if maxmemory > 0 && spec.flags.contains(&FLAG_DENY_OOM) && shared.db.used_memory() as u64 > maxmemory {
-        return Some(Reply::error("OOM command not allowed when used memory > 'maxmemory'."));
+    if maxmemory > 0 && spec.has(Flag::DenyOom) && shared.used_memory() as u64 > maxmemory {
+        return Some(CommandError::Oom.into());
     }
     None
 }
 
 /// Runs one parsed command and returns its reply. Does not gate: [`handle`] does that first.
 pub fn execute(command: Command, shared: &Shared, session: &mut Session) -> Reply {
+    let db = shared.db(session.db);
     match command {
-        Command::Get { key } => strings::get(shared, &key),
-        Command::Set(set) => strings::set(shared, set),
-        Command::GetDel { key } => strings::getdel(shared, &key),
-        Command::GetSet { key, value } => strings::getset(shared, &key, &value),
-        Command::MGet { keys } => strings::mget(shared, &keys),
-        Command::MSet { pairs } => strings::mset(shared, &pairs, false),
-        Command::MSetNx { pairs } => strings::mset(shared, &pairs, true),
-        Command::SetNx { key, value } => strings::setnx(shared, &key, &value),
-        Command::IncrBy { key, delta } => strings::incr_by(shared, &key, delta),
-        Command::Append { key, value } => strings::append(shared, &key, &value),
-        Command::Strlen { key } => strings::strlen(shared, &key),
+        Command::Get { key } => strings::get(db, &key),
+        Command::Set(set) => strings::set(db, set),
+        Command::GetDel { key } => strings::getdel(db, &key),
+        Command::GetSet { key, value } => strings::getset(db, &key, &value),
+        Command::MGet { keys } => strings::mget(db, &keys),
+        Command::MSet { pairs } => strings::mset(db, &pairs, false),
+        Command::MSetNx { pairs } => strings::mset(db, &pairs, true),
+        Command::SetNx { key, value } => strings::setnx(db, &key, &value),
+        Command::IncrBy { key, delta } => strings::incr_by(db, &key, delta),
+        Command::Append { key, value } => strings::append(db, &key, &value, shared.config.proto_max_bulk_len),
+        Command::Strlen { key } => strings::strlen(db, &key),
 
-        Command::Del { keys } => keys::del(shared, &keys),
-        Command::Exists { keys } => keys::exists(shared, &keys),
-        Command::Expire(expire) => keys::expire(shared, expire),
-        Command::Ttl { key, millis } => keys::ttl(shared, &key, millis),
-        Command::Persist { key } => keys::persist(shared, &key),
-        Command::Type { key } => keys::type_of(shared, &key),
-        Command::Rename { key, new_key } => keys::rename(shared, &key, &new_key),
-        Command::Keys { pattern } => keys::keys(shared, &pattern),
-        Command::Scan(scan) => keys::scan(shared, scan),
-        Command::DbSize => Reply::Integer(shared.db.len() as i64),
-        Command::Flush => {
-            shared.db.clear();
+        Command::Del { keys } => keys::del(db, &keys),
+        Command::Exists { keys } => keys::exists(db, &keys),
+        Command::Expire(expire) => keys::expire(db, expire),
+        Command::Ttl { key, millis } => keys::ttl(db, &key, millis),
+        Command::Persist { key } => keys::persist(db, &key),
+        Command::Type { key } => keys::type_of(db, &key),
+        Command::Rename { key, new_key } => keys::rename(db, &key, &new_key),
+        Command::Keys { pattern } => keys::keys(db, &pattern),
+        Command::Scan(scan) => keys::scan(db, scan),
+        Command::DbSize => Reply::Integer(db.len() as i64),
+        Command::FlushDb => {
+            db.clear();
+            Reply::ok()
+        }
+        Command::FlushAll => {
+            shared.dbs.iter().for_each(crate::db::Db::clear);
             Reply::ok()
         }
 
@@ -247,8 +251,13 @@ pub fn execute(command: Command, shared: &Shared, session: &mut Session) -> Repl
             session.quit = true;
             Reply::ok()
         }
-        Command::Select { index: 0 } => Reply::ok(),
-        Command::Select { .. } => Reply::error("ERR DB index is out of range"),
+        Command::Select { index } => match usize::try_from(index) {
+            Ok(index) if index < shared.dbs.len() => {
+                session.db = index;
+                Reply::ok()
+            }
+            _ => CommandError::DbIndexOutOfRange.into(),
+        },
         Command::Auth { username, password } => server::auth(shared, session, username.as_deref(), &password),
         Command::Hello(hello) => server::hello(hello, shared, session),
         Command::Info { sections } => crate::info::info(shared, &sections),

@@ -46,6 +46,12 @@ pub fn info(shared: &Shared, requested: &[String]) -> Reply {
         for (key, value) in section_fields(shared, section) {
             let _ = write!(text, "{key}:{value}\r\n");
         }
+        if *section == "keyspace" {
+            // One line per database that holds keys, as Redis prints them.
+            for (index, db) in shared.dbs.iter().enumerate().filter(|(_, db)| !db.is_empty()) {
+                let _ = write!(text, "db{index}:keys={},expires={},avg_ttl=0\r\n", db.len(), db.volatile_len());
+            }
+        }
     }
     Reply::Verbatim(Bytes::from(text))
 }
@@ -77,7 +83,7 @@ fn section_fields(shared: &Shared, section: &str) -> Vec<(&'static str, String)>
             ("blocked_clients", "0".to_owned()),
         ],
         "memory" => {
-            let used = shared.db.used_memory() as u64;
+            let used = shared.used_memory() as u64;
             let rss = resident_set_bytes();
             vec![
                 ("used_memory", used.to_string()),
@@ -96,17 +102,11 @@ fn section_fields(shared: &Shared, section: &str) -> Vec<(&'static str, String)>
                 ("total_commands_processed", total.to_string()),
                 ("instantaneous_ops_per_sec", ops_per_sec(shared, total).to_string()),
                 ("rejected_connections", stats.rejected_connections.load(Ordering::Relaxed).to_string()),
-                ("expired_keys", shared.db.expired_keys().to_string()),
+                ("expired_keys", shared.counters.expired_keys().to_string()),
                 ("evicted_keys", "0".to_owned()),
             ]
         }
-        _ => {
-            let keys = shared.db.len();
-            if keys == 0 {
-                return Vec::new();
-            }
-            vec![("db0", format!("keys={keys},expires={},avg_ttl=0", shared.db.volatile_len()))]
-        }
+        _ => Vec::new(),
     }
 }
 

@@ -132,8 +132,10 @@ async fn sweep_expired(shared: Arc<Shared>, shutdown: CancellationToken) {
             _ = interval.tick() => {}
         }
         // A bounded amount per turn, yielding in between, so a mass expiry never hogs a worker.
-        while shared.db.sweep_expired(SWEEP_PER_LOCK, SWEEP_PER_TURN) == SWEEP_PER_TURN {
-            tokio::task::yield_now().await;
+        for db in shared.dbs.iter() {
+            while db.sweep_expired(SWEEP_PER_LOCK, SWEEP_PER_TURN) == SWEEP_PER_TURN {
+                tokio::task::yield_now().await;
+            }
         }
     }
 }

@@ -5,6 +5,7 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use parking_lot::Mutex;
@@ -12,7 +13,7 @@ use thiserror::Error;
 
 use crate::aof::{Aof, AofError};
 use crate::config::Config;
-use crate::db::Db;
+use crate::db::{Counters, Db};
 use crate::isolation::Isolation;
 
 /// Why the server could not start.
@@ -38,8 +39,10 @@ pub struct Stats {
 
 /// State every connection shares.
 pub struct Shared {
-    /// The keyspace.
-    pub db: Db,
+    /// The databases (`--databases`, 16 by default); a client works in the one it `SELECT`ed.
+    pub dbs: Box<[Db]>,
+    /// What every database adds to: memory used, keys expired.
+    pub counters: Arc<Counters>,
     /// What the server was started with.
     pub config: Config,
     /// Counters for `INFO`.
@@ -62,17 +65,21 @@ impl Shared {
     /// Shared state for a server bound to `port`, with the append-only file (if configured)
     /// replayed into the keyspace.
     pub fn open(config: Config, port: u16) -> Result<Shared, ServerError> {
-        let db = Db::new(Self::SHARDS);
+        let counters = Arc::new(Counters::default());
+        let dbs: Box<[Db]> =
+            (0..config.databases.max(1)).map(|_| Db::with_counters(Self::SHARDS, Arc::clone(&counters))).collect();
         let aof = match &config.appendonly {
             Some(path) => {
-                let (aof, replayed) = Aof::open(path, config.appendfsync, &db)?;
-                tracing::info!(path = %path.display(), records = replayed.records, keys = db.len(), "append-only file loaded");
+                let (aof, replayed) = Aof::open(path, config.appendfsync, &dbs)?;
+                let keys: usize = dbs.iter().map(Db::len).sum();
+                tracing::info!(path = %path.display(), records = replayed.records, keys, "append-only file loaded");
                 Some(aof)
             }
             None => None,
         };
         Ok(Shared {
-            db,
+            dbs,
+            counters,
             config,
             stats: Stats::default(),
             started: Instant::now(),
@@ -87,6 +94,16 @@ impl Shared {
     /// Shards in the keyspace: a power of two, several per core, so two clients rarely wait for
     /// the same lock and no single table grows large enough for a resize to stall anyone.
     pub const SHARDS: usize = 64;
+
+    /// Database `index`, which the caller has checked against `--databases` (`SELECT` does).
+    pub fn db(&self, index: usize) -> &Db {
+        &self.dbs[index.min(self.dbs.len() - 1)]
+    }
+
+    /// Estimated bytes held by keys and values in every database.
+    pub fn used_memory(&self) -> usize {
+        self.counters.used_memory()
+    }
 
     /// A fresh client id.
     pub fn next_client_id(&self) -> u64 {

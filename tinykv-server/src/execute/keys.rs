@@ -4,8 +4,8 @@ use bytes::Bytes;
 use tinykv_proto::command::{Expire, Expiry, Scan};
 use tinykv_proto::Reply;
 
+use crate::db::Db;
 use crate::glob;
-use crate::shared::Shared;
 
 /// Keys a `SCAN` step looks at when the client gives no `COUNT`, as in Redis.
 const DEFAULT_SCAN_COUNT: u64 = 10;
@@ -15,21 +15,21 @@ const MILLIS_PER_SECOND: i64 = 1000;
 const STRING_TYPE: &str = "string";
 
 /// `DEL`/`UNLINK`: how many of the keys existed (a key named twice counts once).
-pub(super) fn del(shared: &Shared, keys: &[Bytes]) -> Reply {
-    let removed = keys.iter().filter(|key| shared.db.with_key(key, |slot| slot.remove()).is_some()).count();
+pub(super) fn del(db: &Db, keys: &[Bytes]) -> Reply {
+    let removed = keys.iter().filter(|key| db.with_key(key, |slot| slot.remove()).is_some()).count();
     Reply::Integer(removed as i64)
 }
 
 /// `EXISTS`: how many of the keys exist, counting a key named twice twice (as Redis does).
-pub(super) fn exists(shared: &Shared, keys: &[Bytes]) -> Reply {
-    let found = keys.iter().filter(|key| shared.db.with_key(key, |slot| slot.exists())).count();
+pub(super) fn exists(db: &Db, keys: &[Bytes]) -> Reply {
+    let found = keys.iter().filter(|key| db.with_key(key, |slot| slot.exists())).count();
     Reply::Integer(found as i64)
 }
 
 /// The `EXPIRE` family with Redis 7's `NX`/`XX`/`GT`/`LT`: 1 if the expiry was set (or, for a time
 /// already past, the key deleted), 0 if the key is missing or a condition said no.
-pub(super) fn expire(shared: &Shared, expire: Expire) -> Reply {
-    shared.db.with_key(&expire.key, |slot| {
+pub(super) fn expire(db: &Db, expire: Expire) -> Reply {
+    db.with_key(&expire.key, |slot| {
         let now = slot.now();
         // Relative amounts resolve against now; Redis refuses a sum past i64 before looking at the key.
         let when = match expire.when {
@@ -65,8 +65,8 @@ pub(super) fn expire(shared: &Shared, expire: Expire) -> Reply {
 
 /// `TTL`/`PTTL`: -2 for a missing key, -1 for a key without expiry, else the time left; `TTL` rounds
 /// to the nearest second as Redis does.
-pub(super) fn ttl(shared: &Shared, key: &[u8], millis: bool) -> Reply {
-    shared.db.with_key(key, |slot| {
+pub(super) fn ttl(db: &Db, key: &[u8], millis: bool) -> Reply {
+    db.with_key(key, |slot| {
         let left = match slot.expires_at() {
             None => return Reply::Integer(-2),
             Some(None) => return Reply::Integer(-1),
@@ -77,27 +77,27 @@ pub(super) fn ttl(shared: &Shared, key: &[u8], millis: bool) -> Reply {
 }
 
 /// `PERSIST`: 1 if the key had an expiry and now has none, else 0.
-pub(super) fn persist(shared: &Shared, key: &[u8]) -> Reply {
-    shared.db.with_key(key, |slot| match slot.expires_at() {
+pub(super) fn persist(db: &Db, key: &[u8]) -> Reply {
+    db.with_key(key, |slot| match slot.expires_at() {
         Some(Some(_)) => Reply::Integer(i64::from(slot.set_expires_at(None))),
         _ => Reply::Integer(0),
     })
 }
 
 /// `TYPE`: `string` for an existing key, `none` otherwise (a status reply, as in Redis).
-pub(super) fn type_of(shared: &Shared, key: &[u8]) -> Reply {
-    let exists = shared.db.with_key(key, |slot| slot.exists());
+pub(super) fn type_of(db: &Db, key: &[u8]) -> Reply {
+    let exists = db.with_key(key, |slot| slot.exists());
     Reply::status(if exists { STRING_TYPE } else { "none" })
 }
 
 /// `RENAME`: moves the value and its expiry, replacing the destination, atomically.
-pub(super) fn rename(shared: &Shared, key: &[u8], new_key: &[u8]) -> Reply {
+pub(super) fn rename(db: &Db, key: &[u8], new_key: &[u8]) -> Reply {
     let no_such_key = || Reply::error("ERR no such key");
     if key == new_key {
-        let exists = shared.db.with_key(key, |slot| slot.exists());
+        let exists = db.with_key(key, |slot| slot.exists());
         return if exists { Reply::ok() } else { no_such_key() };
     }
-    shared.db.with_keys(&[key, new_key], |locked| {
+    db.with_keys(&[key, new_key], |locked| {
         let mut source = locked.slot(0);
         let Some(entry) = source.remove() else { return no_such_key() };
         locked.slot(1).put(entry.value(), entry.expires_at());
@@ -106,18 +106,18 @@ pub(super) fn rename(shared: &Shared, key: &[u8], new_key: &[u8]) -> Reply {
 }
 
 /// `KEYS`: every live key matching the glob pattern.
-pub(super) fn keys(shared: &Shared, pattern: &[u8]) -> Reply {
+pub(super) fn keys(db: &Db, pattern: &[u8]) -> Reply {
     let everything = pattern == b"*";
-    let keys = shared.db.keys(|key| everything || glob::matches(pattern, key));
+    let keys = db.keys(|key| everything || glob::matches(pattern, key));
     Reply::Array(keys.into_iter().map(Reply::Bulk).collect())
 }
 
 /// `SCAN`: `[next cursor as a bulk string, [keys]]`. Every key present for the whole scan is returned.
-pub(super) fn scan(shared: &Shared, scan: Scan) -> Reply {
+pub(super) fn scan(db: &Db, scan: Scan) -> Reply {
     let count = usize::try_from(scan.count.unwrap_or(DEFAULT_SCAN_COUNT)).unwrap_or(usize::MAX);
     // Every value is a string, so a TYPE filter keeps all keys or none (the cursor still advances).
     let type_matches = scan.type_name.as_ref().is_none_or(|name| name.eq_ignore_ascii_case(STRING_TYPE.as_bytes()));
-    let (next, keys) = shared.db.scan(scan.cursor, count, |key| {
+    let (next, keys) = db.scan(scan.cursor, count, |key| {
         type_matches && scan.pattern.as_ref().is_none_or(|pattern| glob::matches(pattern, key))
     });
     Reply::Array(vec![

@@ -103,7 +103,7 @@ fn command_info(spec: &CommandSpec, parent: Option<&CommandSpec>) -> Reply {
     Reply::Array(vec![
         bulk_str(&spec.full_name(parent)),
         Reply::Integer(spec.arity),
-        Reply::Set(spec.flags.iter().map(|flag| Reply::status(flag)).collect()),
+        Reply::Set(spec.flags.iter().map(|flag| Reply::status(flag.name())).collect()),
         Reply::Integer(first),
         Reply::Integer(last),
         Reply::Integer(step),

@@ -4,7 +4,7 @@ use bytes::Bytes;
 use tinykv_proto::command::{parse_integer, Expiry, Set, SetCondition};
 use tinykv_proto::Reply;
 
-use crate::shared::Shared;
+use crate::db::Db;
 
 /// Resolves a write's expiry to an absolute deadline; `Err` when it overflows, as Redis refuses.
 fn deadline(expiry: Option<Expiry>, now: u64, current: Option<u64>, command: &str) -> Result<Option<u64>, Reply> {
@@ -21,13 +21,13 @@ fn deadline(expiry: Option<Expiry>, now: u64, current: Option<u64>, command: &st
 }
 
 /// `GET`: the value or null.
-pub(super) fn get(shared: &Shared, key: &[u8]) -> Reply {
-    shared.db.get(key).map_or(Reply::Null, Reply::Bulk)
+pub(super) fn get(db: &Db, key: &[u8]) -> Reply {
+    db.get(key).map_or(Reply::Null, Reply::Bulk)
 }
 
 /// `SET` with all its options (and `SETEX`/`PSETEX`, which parse to it).
-pub(super) fn set(shared: &Shared, set: Set) -> Reply {
-    shared.db.with_key(&set.key, |slot| {
+pub(super) fn set(db: &Db, set: Set) -> Reply {
+    db.with_key(&set.key, |slot| {
         // Redis checks the expiry before anything else, so a bad one changes nothing.
         let current = slot.expires_at().flatten();
         let expires_at = match deadline(set.expiry, slot.now(), current, set.command) {
@@ -58,8 +58,8 @@ pub(super) fn set(shared: &Shared, set: Set) -> Reply {
 }
 
 /// `GETDEL`: the value, and the key is gone.
-pub(super) fn getdel(shared: &Shared, key: &[u8]) -> Reply {
-    shared.db.with_key(key, |slot| {
+pub(super) fn getdel(db: &Db, key: &[u8]) -> Reply {
+    db.with_key(key, |slot| {
         let value = slot.value().map(Bytes::copy_from_slice);
         if value.is_some() {
             slot.remove();
@@ -69,8 +69,8 @@ pub(super) fn getdel(shared: &Shared, key: &[u8]) -> Reply {
 }
 
 /// `GETSET`: the old value; the new one replaces it and, as a `SET` does, clears the time to live.
-pub(super) fn getset(shared: &Shared, key: &[u8], value: &[u8]) -> Reply {
-    shared.db.with_key(key, |slot| {
+pub(super) fn getset(db: &Db, key: &[u8], value: &[u8]) -> Reply {
+    db.with_key(key, |slot| {
         let old = slot.value().map(Bytes::copy_from_slice);
         slot.put(value, None);
         old.map_or(Reply::Null, Reply::Bulk)
@@ -78,9 +78,9 @@ pub(super) fn getset(shared: &Shared, key: &[u8], value: &[u8]) -> Reply {
 }
 
 /// `MGET`: every value (null for a missing key), read atomically.
-pub(super) fn mget(shared: &Shared, keys: &[Bytes]) -> Reply {
+pub(super) fn mget(db: &Db, keys: &[Bytes]) -> Reply {
     let keys: Vec<&[u8]> = keys.iter().map(|key| &key[..]).collect();
-    shared.db.with_keys(&keys, |locked| {
+    db.with_keys(&keys, |locked| {
         let values = (0..locked.len()).map(|i| locked.slot(i).value().map_or(Reply::Null, Reply::bulk));
         Reply::Array(values.collect())
     })
@@ -88,9 +88,9 @@ pub(super) fn mget(shared: &Shared, keys: &[Bytes]) -> Reply {
 
 /// `MSET` (`only_if_none_exist: false`, replies `OK`) and `MSETNX` (replies 1, or 0 and writes nothing
 /// when any key exists). Atomic: no client sees some of the keys written and not others.
-pub(super) fn mset(shared: &Shared, pairs: &[(Bytes, Bytes)], only_if_none_exist: bool) -> Reply {
+pub(super) fn mset(db: &Db, pairs: &[(Bytes, Bytes)], only_if_none_exist: bool) -> Reply {
     let keys: Vec<&[u8]> = pairs.iter().map(|(key, _)| &key[..]).collect();
-    shared.db.with_keys(&keys, |locked| {
+    db.with_keys(&keys, |locked| {
         if only_if_none_exist && (0..locked.len()).any(|i| locked.slot(i).exists()) {
             return Reply::Integer(0);
         }
@@ -106,8 +106,8 @@ pub(super) fn mset(shared: &Shared, pairs: &[(Bytes, Bytes)], only_if_none_exist
 }
 
 /// `SETNX`: 1 if the key was set, 0 if it existed.
-pub(super) fn setnx(shared: &Shared, key: &[u8], value: &[u8]) -> Reply {
-    shared.db.with_key(key, |slot| {
+pub(super) fn setnx(db: &Db, key: &[u8], value: &[u8]) -> Reply {
+    db.with_key(key, |slot| {
         if slot.exists() {
             Reply::Integer(0)
         } else {
@@ -119,8 +119,8 @@ pub(super) fn setnx(shared: &Shared, key: &[u8], value: &[u8]) -> Reply {
 
 /// `INCR`/`DECR`/`INCRBY`/`DECRBY`: 64-bit signed arithmetic on a decimal value, keeping the time to
 /// live, with Redis's errors for a value that is not an integer and for overflow.
-pub(super) fn incr_by(shared: &Shared, key: &[u8], delta: i64) -> Reply {
-    shared.db.with_key(key, |slot| {
+pub(super) fn incr_by(db: &Db, key: &[u8], delta: i64) -> Reply {
+    db.with_key(key, |slot| {
         let current = match slot.value().map(parse_integer) {
             None => 0,
             Some(Ok(n)) => n,
@@ -137,9 +137,8 @@ pub(super) fn incr_by(shared: &Shared, key: &[u8], delta: i64) -> Reply {
 
 /// `APPEND`: the new length. The result may not pass the bulk-length limit, so appends cannot grow
 /// a value past what a client could have sent in one piece.
-pub(super) fn append(shared: &Shared, key: &[u8], value: &[u8]) -> Reply {
-    let limit = shared.config.proto_max_bulk_len;
-    shared.db.with_key(key, |slot| {
+pub(super) fn append(db: &Db, key: &[u8], value: &[u8], limit: u64) -> Reply {
+    db.with_key(key, |slot| {
         let old = slot.value().unwrap_or_default();
         let total = old.len() + value.len();
         if total as u64 > limit {
@@ -153,6 +152,6 @@ pub(super) fn append(shared: &Shared, key: &[u8], value: &[u8]) -> Reply {
 }
 
 /// `STRLEN`: the value's length in bytes, 0 for a missing key.
-pub(super) fn strlen(shared: &Shared, key: &[u8]) -> Reply {
-    shared.db.with_key(key, |slot| Reply::Integer(slot.value().map_or(0, <[u8]>::len) as i64))
+pub(super) fn strlen(db: &Db, key: &[u8]) -> Reply {
+    db.with_key(key, |slot| Reply::Integer(slot.value().map_or(0, <[u8]>::len) as i64))
 }

@@ -1,0 +1,466 @@
+//! One parser per command, named after it and referenced by its row of the [command table](crate::table).
+//!
+//! A parser gets the arguments after the command's name (and after the subcommand's, for a
+//! subcommand); arity was checked against the table before, so a parser only checks what arity
+//! cannot: option names, numbers, contradictions. Every error is Redis's text for the same case.
+
+use bytes::Bytes;
+
+use crate::command::{
+    expiry_from, parse_integer, Args, ClientCommand, Command, CommandCommand, Expire, ExpireCondition, Expiry, Hello,
+    Scan, Set, SetCondition, MILLIS_PER_SECOND,
+};
+use crate::table::{self, CommandSpec};
+use crate::CommandError;
+
+type Parsed = Result<Command, CommandError>;
+
+// ---- strings -------------------------------------------------------------------------------------
+
+pub(crate) fn get(args: &mut Args) -> Parsed {
+    Ok(Command::Get { key: args.take()? })
+}
+
+pub(crate) fn set(args: &mut Args) -> Parsed {
+    Ok(Command::Set(parse_set(args)?))
+}
+
+pub(crate) fn getdel(args: &mut Args) -> Parsed {
+    Ok(Command::GetDel { key: args.take()? })
+}
+
+pub(crate) fn getset(args: &mut Args) -> Parsed {
+    Ok(Command::GetSet { key: args.take()?, value: args.take()? })
+}
+
+pub(crate) fn mget(args: &mut Args) -> Parsed {
+    Ok(Command::MGet { keys: args.rest() })
+}
+
+pub(crate) fn mset(args: &mut Args) -> Parsed {
+    Ok(Command::MSet { pairs: pairs("mset", args)? })
+}
+
+pub(crate) fn msetnx(args: &mut Args) -> Parsed {
+    Ok(Command::MSetNx { pairs: pairs("msetnx", args)? })
+}
+
+pub(crate) fn setnx(args: &mut Args) -> Parsed {
+    Ok(Command::SetNx { key: args.take()?, value: args.take()? })
+}
+
+pub(crate) fn setex(args: &mut Args) -> Parsed {
+    set_with_expiry(args, b"EX", "setex")
+}
+
+pub(crate) fn psetex(args: &mut Args) -> Parsed {
+    set_with_expiry(args, b"PX", "psetex")
+}
+
+/// `SETEX key seconds value` and `PSETEX key milliseconds value` are a `SET` with an expiry.
+fn set_with_expiry(args: &mut Args, unit: &[u8], command: &'static str) -> Parsed {
+    let key = args.take()?;
+    let amount = args.integer()?;
+    let expiry = Some(expiry_from(unit, amount, command)?);
+    Ok(Command::Set(Set { key, value: args.take()?, condition: None, get: false, expiry, command }))
+}
+
+pub(crate) fn incr(args: &mut Args) -> Parsed {
+    Ok(Command::IncrBy { key: args.take()?, delta: 1 })
+}
+
+pub(crate) fn decr(args: &mut Args) -> Parsed {
+    Ok(Command::IncrBy { key: args.take()?, delta: -1 })
+}
+
+pub(crate) fn incrby(args: &mut Args) -> Parsed {
+    Ok(Command::IncrBy { key: args.take()?, delta: args.integer()? })
+}
+
+pub(crate) fn decrby(args: &mut Args) -> Parsed {
+    let key = args.take()?;
+    // Negating i64::MIN overflows, and Redis says so in its own words.
+    let delta = args.integer()?.checked_neg().ok_or(CommandError::Other("ERR decrement would overflow".into()))?;
+    Ok(Command::IncrBy { key, delta })
+}
+
+pub(crate) fn append(args: &mut Args) -> Parsed {
+    Ok(Command::Append { key: args.take()?, value: args.take()? })
+}
+
+pub(crate) fn strlen(args: &mut Args) -> Parsed {
+    Ok(Command::Strlen { key: args.take()? })
+}
+
+/// Parses `SET`'s options exactly as Redis 7 does: every option is checked before the expiry amount is
+/// read, a repeated `NX`, `GET` or `EX` is accepted (the last amount wins), and only contradictions
+/// (`NX` with `XX`, two different expiry kinds, `KEEPTTL` with an expiry) are syntax errors.
+fn parse_set(args: &mut Args) -> Result<Set, CommandError> {
+    let key = args.take()?;
+    let value = args.take()?;
+    let mut set = Set { key, value, condition: None, get: false, expiry: None, command: "set" };
+    let mut keep_ttl = false;
+    // The expiry option's upper-case name and its amount, read after every option is known to be valid.
+    let mut expire: Option<(Vec<u8>, Bytes)> = None;
+    while let Some(option) = args.next_opt() {
+        let option = option.to_ascii_uppercase();
+        let other_expiry = |name: &[u8]| keep_ttl || expire.as_ref().is_some_and(|(kind, _)| kind != name);
+        match option.as_slice() {
+            b"NX" if set.condition != Some(SetCondition::IfPresent) => set.condition = Some(SetCondition::IfAbsent),
+            b"XX" if set.condition != Some(SetCondition::IfAbsent) => set.condition = Some(SetCondition::IfPresent),
+            b"GET" => set.get = true,
+            b"KEEPTTL" if expire.is_none() => keep_ttl = true,
+            b"EX" | b"PX" | b"EXAT" | b"PXAT" if !other_expiry(&option) && !args.is_empty() => {
+                let amount = args.take()?;
+                expire = Some((option, amount));
+            }
+            _ => return Err(CommandError::Syntax),
+        }
+    }
+    if keep_ttl {
+        set.expiry = Some(Expiry::Keep);
+    }
+    if let Some((unit, amount)) = expire {
+        set.expiry = Some(expiry_from(&unit, parse_integer(&amount)?, "set")?);
+    }
+    Ok(set)
+}
+
+/// `MSET`'s and `MSETNX`'s key/value pairs; an odd count is an arity error, as Redis words it.
+fn pairs(command: &str, args: &mut Args) -> Result<Vec<(Bytes, Bytes)>, CommandError> {
+    if args.remaining() % 2 != 0 {
+        return Err(CommandError::WrongArity(command.to_owned()));
+    }
+    let mut pairs = Vec::with_capacity(args.remaining() / 2);
+    while let Some(key) = args.next_opt() {
+        pairs.push((key, args.take()?));
+    }
+    Ok(pairs)
+}
+
+// ---- keyspace ------------------------------------------------------------------------------------
+
+pub(crate) fn del(args: &mut Args) -> Parsed {
+    Ok(Command::Del { keys: args.rest() })
+}
+
+/// `UNLINK` is `DEL` in a store that frees memory at once.
+pub(crate) fn unlink(args: &mut Args) -> Parsed {
+    del(args)
+}
+
+pub(crate) fn exists(args: &mut Args) -> Parsed {
+    Ok(Command::Exists { keys: args.rest() })
+}
+
+pub(crate) fn expire(args: &mut Args) -> Parsed {
+    parse_expire(args, "expire", true, false)
+}
+
+pub(crate) fn pexpire(args: &mut Args) -> Parsed {
+    parse_expire(args, "pexpire", false, false)
+}
+
+pub(crate) fn expireat(args: &mut Args) -> Parsed {
+    parse_expire(args, "expireat", true, true)
+}
+
+pub(crate) fn pexpireat(args: &mut Args) -> Parsed {
+    parse_expire(args, "pexpireat", false, true)
+}
+
+/// The `EXPIRE` family, in Redis's order of checks: options first, then the amount, then its range.
+fn parse_expire(args: &mut Args, command: &'static str, seconds: bool, absolute: bool) -> Parsed {
+    let key = args.take()?;
+    let amount = args.take()?;
+    let mut condition = ExpireCondition::default();
+    while let Some(option) = args.next_opt() {
+        match option.to_ascii_uppercase().as_slice() {
+            b"NX" => condition.nx = true,
+            b"XX" => condition.xx = true,
+            b"GT" => condition.gt = true,
+            b"LT" => condition.lt = true,
+            _ => {
+                return Err(CommandError::Other(format!("ERR Unsupported option {}", String::from_utf8_lossy(&option))))
+            }
+        }
+    }
+    if condition.nx && (condition.xx || condition.gt || condition.lt) {
+        return Err(CommandError::Other("ERR NX and XX, GT or LT options at the same time are not compatible".into()));
+    }
+    if condition.gt && condition.lt {
+        return Err(CommandError::Other("ERR GT and LT options at the same time are not compatible".into()));
+    }
+    let amount = parse_integer(&amount)?;
+    let millis = if seconds {
+        amount.checked_mul(MILLIS_PER_SECOND).ok_or_else(|| CommandError::InvalidExpire(command.to_owned()))?
+    } else {
+        amount
+    };
+    let when = if absolute { Expiry::At(millis) } else { Expiry::In(millis) };
+    Ok(Command::Expire(Expire { key, when, condition, command }))
+}
+
+pub(crate) fn ttl(args: &mut Args) -> Parsed {
+    Ok(Command::Ttl { key: args.take()?, millis: false })
+}
+
+pub(crate) fn pttl(args: &mut Args) -> Parsed {
+    Ok(Command::Ttl { key: args.take()?, millis: true })
+}
+
+pub(crate) fn persist(args: &mut Args) -> Parsed {
+    Ok(Command::Persist { key: args.take()? })
+}
+
+pub(crate) fn type_of(args: &mut Args) -> Parsed {
+    Ok(Command::Type { key: args.take()? })
+}
+
+pub(crate) fn rename(args: &mut Args) -> Parsed {
+    Ok(Command::Rename { key: args.take()?, new_key: args.take()? })
+}
+
+pub(crate) fn keys(args: &mut Args) -> Parsed {
+    Ok(Command::Keys { pattern: args.take()? })
+}
+
+/// `SCAN`'s cursor and options, with Redis's errors: a cursor that is not an unsigned number is
+/// `ERR invalid cursor`, a `COUNT` below 1 a syntax error.
+pub(crate) fn scan(args: &mut Args) -> Parsed {
+    let cursor = args.take()?;
+    let cursor = parse_cursor(&cursor).ok_or(CommandError::Other("ERR invalid cursor".into()))?;
+    let mut scan = Scan { cursor, pattern: None, count: None, type_name: None };
+    while let Some(option) = args.next_opt() {
+        if args.is_empty() {
+            return Err(CommandError::Syntax);
+        }
+        match option.to_ascii_uppercase().as_slice() {
+            b"COUNT" => {
+                let count = args.integer()?;
+                scan.count = Some(u64::try_from(count).ok().filter(|&c| c >= 1).ok_or(CommandError::Syntax)?);
+            }
+            b"MATCH" => {
+                let pattern = args.take()?;
+                scan.pattern = (pattern.as_ref() != b"*").then_some(pattern);
+            }
+            b"TYPE" => scan.type_name = Some(args.take()?),
+            _ => return Err(CommandError::Syntax),
+        }
+    }
+    Ok(Command::Scan(scan))
+}
+
+/// A SCAN cursor as Redis's `strtoul` reads it: decimal digits, an optional leading `+`, empty is 0.
+fn parse_cursor(bytes: &[u8]) -> Option<u64> {
+    let digits = bytes.strip_prefix(b"+").unwrap_or(bytes);
+    if digits.is_empty() {
+        return (bytes.is_empty()).then_some(0);
+    }
+    if !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(digits).ok()?.parse().ok()
+}
+
+pub(crate) fn dbsize(_: &mut Args) -> Parsed {
+    Ok(Command::DbSize)
+}
+
+pub(crate) fn flushdb(args: &mut Args) -> Parsed {
+    flush_mode(args)?;
+    Ok(Command::FlushDb)
+}
+
+pub(crate) fn flushall(args: &mut Args) -> Parsed {
+    flush_mode(args)?;
+    Ok(Command::FlushAll)
+}
+
+/// `ASYNC`/`SYNC` are accepted and ignored: memory is freed at once either way.
+fn flush_mode(args: &mut Args) -> Result<(), CommandError> {
+    let mode = args.next_opt();
+    let known = mode.as_ref().is_none_or(|m| m.eq_ignore_ascii_case(b"ASYNC") || m.eq_ignore_ascii_case(b"SYNC"));
+    if !known || !args.is_empty() {
+        return Err(CommandError::Syntax);
+    }
+    Ok(())
+}
+
+// ---- connection and server -----------------------------------------------------------------------
+
+pub(crate) fn auth(args: &mut Args) -> Parsed {
+    match args.remaining() {
+        1 => Ok(Command::Auth { username: None, password: args.take()? }),
+        2 => Ok(Command::Auth { username: Some(args.take()?), password: args.take()? }),
+        _ => Err(CommandError::Syntax),
+    }
+}
+
+pub(crate) fn info(args: &mut Args) -> Parsed {
+    Ok(Command::Info {
+        sections: args.rest().iter().map(|s| String::from_utf8_lossy(s).to_ascii_lowercase()).collect(),
+    })
+}
+
+pub(crate) fn ping(args: &mut Args) -> Parsed {
+    let message = args.next_opt();
+    if !args.is_empty() {
+        return Err(CommandError::WrongArity("ping".to_owned()));
+    }
+    Ok(Command::Ping { message })
+}
+
+pub(crate) fn echo(args: &mut Args) -> Parsed {
+    Ok(Command::Echo { message: args.take()? })
+}
+
+pub(crate) fn quit(_: &mut Args) -> Parsed {
+    Ok(Command::Quit)
+}
+
+pub(crate) fn select(args: &mut Args) -> Parsed {
+    Ok(Command::Select { index: int_arg(args)? })
+}
+
+/// An argument Redis reads as a C `int`, with its generic range error past that.
+fn int_arg(args: &mut Args) -> Result<i64, CommandError> {
+    let value = args.integer()?;
+    if i32::try_from(value).is_err() {
+        return Err(CommandError::Other(format!(
+            "ERR value is out of range, value must between {} and {}",
+            i32::MIN,
+            i32::MAX
+        )));
+    }
+    Ok(value)
+}
+
+pub(crate) fn hello(args: &mut Args) -> Parsed {
+    let mut hello = Hello { protover: None, auth: None, setname: None };
+    let Some(version) = args.next_opt() else { return Ok(Command::Hello(hello)) };
+    hello.protover = Some(
+        parse_integer(&version)
+            .map_err(|_| CommandError::Other("ERR Protocol version is not an integer or out of range".into()))?,
+    );
+    while let Some(option) = args.next_opt() {
+        if option.eq_ignore_ascii_case(b"AUTH") && args.remaining() >= 2 {
+            hello.auth = Some((args.take()?, args.take()?));
+        } else if option.eq_ignore_ascii_case(b"SETNAME") && args.remaining() >= 1 {
+            hello.setname = Some(client_name(args.take()?)?);
+        } else {
+            return Err(CommandError::Other(format!(
+                "ERR Syntax error in HELLO option '{}'",
+                String::from_utf8_lossy(&option)
+            )));
+        }
+    }
+    Ok(Command::Hello(hello))
+}
+
+/// A connection name as `CLIENT SETNAME` and `HELLO ... SETNAME` accept it: printable, no spaces.
+fn client_name(name: Bytes) -> Result<Bytes, CommandError> {
+    if name.iter().any(|&b| b <= b' ' || b > b'~') {
+        return Err(CommandError::Other(
+            "ERR Client names cannot contain spaces, newlines or special characters.".into(),
+        ));
+    }
+    Ok(name)
+}
+
+pub(crate) fn multi(_: &mut Args) -> Parsed {
+    Ok(Command::Multi)
+}
+
+pub(crate) fn exec(_: &mut Args) -> Parsed {
+    Ok(Command::Exec)
+}
+
+pub(crate) fn discard(_: &mut Args) -> Parsed {
+    Ok(Command::Discard)
+}
+
+pub(crate) fn watch(args: &mut Args) -> Parsed {
+    Ok(Command::Watch { keys: args.rest() })
+}
+
+pub(crate) fn unwatch(_: &mut Args) -> Parsed {
+    Ok(Command::Unwatch)
+}
+
+// ---- container commands --------------------------------------------------------------------------
+
+/// Finds the subcommand after a container command's name, checks its arity, and runs its parser.
+fn subcommand(parent: &str, subs: &'static [CommandSpec], args: &mut Args) -> Parsed {
+    let name = args.take()?;
+    let Some(sub) = subs.iter().find(|spec| spec.name.as_bytes().eq_ignore_ascii_case(&name)) else {
+        return Err(CommandError::UnknownSubcommand {
+            command: parent.to_owned(),
+            sub: String::from_utf8_lossy(&name).into_owned(),
+        });
+    };
+    // Arity counts the parent's name and the subcommand's.
+    if !sub.arity_ok(args.remaining() + 2) {
+        return Err(CommandError::WrongArity(format!("{parent}|{}", sub.name).to_ascii_lowercase()));
+    }
+    (sub.parse)(args)
+}
+
+pub(crate) fn command(args: &mut Args) -> Parsed {
+    if args.is_empty() {
+        return Ok(Command::Command(CommandCommand::All));
+    }
+    subcommand("COMMAND", table::COMMAND_SUBCOMMANDS, args)
+}
+
+pub(crate) fn command_count(_: &mut Args) -> Parsed {
+    Ok(Command::Command(CommandCommand::Count))
+}
+
+pub(crate) fn command_docs(args: &mut Args) -> Parsed {
+    Ok(Command::Command(CommandCommand::Docs(args.rest())))
+}
+
+pub(crate) fn command_info(args: &mut Args) -> Parsed {
+    Ok(Command::Command(CommandCommand::Info(args.rest())))
+}
+
+pub(crate) fn command_help(_: &mut Args) -> Parsed {
+    Ok(Command::Command(CommandCommand::Help))
+}
+
+pub(crate) fn config(args: &mut Args) -> Parsed {
+    subcommand("CONFIG", table::CONFIG_SUBCOMMANDS, args)
+}
+
+pub(crate) fn config_get(args: &mut Args) -> Parsed {
+    Ok(Command::ConfigGet { patterns: args.rest() })
+}
+
+pub(crate) fn config_help(_: &mut Args) -> Parsed {
+    Ok(Command::ConfigHelp)
+}
+
+pub(crate) fn client(args: &mut Args) -> Parsed {
+    subcommand("CLIENT", table::CLIENT_SUBCOMMANDS, args)
+}
+
+pub(crate) fn client_id(_: &mut Args) -> Parsed {
+    Ok(Command::Client(ClientCommand::Id))
+}
+
+pub(crate) fn client_getname(_: &mut Args) -> Parsed {
+    Ok(Command::Client(ClientCommand::GetName))
+}
+
+pub(crate) fn client_setname(args: &mut Args) -> Parsed {
+    Ok(Command::Client(ClientCommand::SetName(client_name(args.take()?)?)))
+}
+
+pub(crate) fn client_setinfo(args: &mut Args) -> Parsed {
+    Ok(Command::Client(ClientCommand::SetInfo { attribute: args.take()?, value: args.take()? }))
+}
+
+pub(crate) fn client_help(_: &mut Args) -> Parsed {
+    Ok(Command::Client(ClientCommand::Help))
+}
