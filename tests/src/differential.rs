@@ -110,6 +110,8 @@ pub fn agree(words: &[String], ours: &[u8], theirs: &[u8]) -> bool {
     match (name, integer(ours), integer(theirs)) {
         ("TTL", Some(a), Some(b)) if a >= 0 && b >= 0 => (a - b).abs() <= TTL_TOLERANCE,
         ("PTTL", Some(a), Some(b)) if a >= 0 && b >= 0 => (a - b).abs() <= PTTL_TOLERANCE,
+        ("EXPIRETIME", Some(a), Some(b)) if a >= 0 && b >= 0 => (a - b).abs() <= TTL_TOLERANCE,
+        ("PEXPIRETIME", Some(a), Some(b)) if a >= 0 && b >= 0 => (a - b).abs() <= PTTL_TOLERANCE,
         // Redis stores a key SET with an EXAT/PXAT already past and counts it until its expiry cycle
         // reclaims it (no command can see it); TinyKV never stores it. So Redis may count more.
         ("DBSIZE", Some(a), Some(b)) => a <= b,

@@ -128,6 +128,22 @@ pub struct Scan {
     pub type_name: Option<Bytes>,
 }
 
+/// `COPY source destination [DB index] [REPLACE]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyKey {
+    /// The key copied.
+    pub source: Bytes,
+    /// The new key.
+    pub destination: Bytes,
+    /// Every `DB` value given, in order; the last is the destination's database. Redis checks each
+    /// against the number of databases as it reads it, which only the server knows.
+    pub dbs: Vec<i64>,
+    /// An error in the options after a `DB` value, reported only if every value before it is in range.
+    pub then: Option<CommandError>,
+    /// `REPLACE`: overwrite an existing destination.
+    pub replace: bool,
+}
+
 /// One command, parsed and checked; one variant per command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -167,6 +183,20 @@ pub enum Command {
     Type { key: Bytes },
     /// `RENAME key newkey`.
     Rename { key: Bytes, new_key: Bytes },
+    /// `RENAMENX key newkey`: `RENAME` only when `newkey` does not exist.
+    RenameNx { key: Bytes, new_key: Bytes },
+    /// `COPY source destination [DB index] [REPLACE]`.
+    Copy(CopyKey),
+    /// `MOVE key db`.
+    Move { key: Bytes, db: i64 },
+    /// `SWAPDB index1 index2`.
+    SwapDb { first: i64, second: i64 },
+    /// `TOUCH key [key ...]`: counts existing keys (a key named twice twice), marking them used.
+    Touch { keys: Vec<Bytes> },
+    /// `EXPIRETIME key` (`millis: false`) and `PEXPIRETIME key` (`millis: true`).
+    ExpireTime { key: Bytes, millis: bool },
+    /// `RANDOMKEY`.
+    RandomKey,
     /// `KEYS pattern`.
     Keys { pattern: Bytes },
     /// `SCAN ...`.

@@ -7,8 +7,8 @@
 use bytes::Bytes;
 
 use crate::command::{
-    expiry_from, parse_integer, Args, ClientCommand, Command, CommandCommand, Expire, ExpireCondition, Expiry, Hello,
-    Scan, Set, SetCondition, MILLIS_PER_SECOND,
+    expiry_from, parse_integer, Args, ClientCommand, Command, CommandCommand, CopyKey, Expire, ExpireCondition, Expiry,
+    Hello, Scan, Set, SetCondition, MILLIS_PER_SECOND,
 };
 use crate::table::{self, CommandSpec};
 use crate::CommandError;
@@ -219,6 +219,64 @@ pub(crate) fn type_of(args: &mut Args) -> Parsed {
 
 pub(crate) fn rename(args: &mut Args) -> Parsed {
     Ok(Command::Rename { key: args.take()?, new_key: args.take()? })
+}
+
+pub(crate) fn renamenx(args: &mut Args) -> Parsed {
+    Ok(Command::RenameNx { key: args.take()?, new_key: args.take()? })
+}
+
+/// `COPY`'s options in any order, each checked as it comes (a bad `DB` value before a bad option
+/// after it), as Redis does; `REPLACE` may repeat. An error after a `DB` value is kept for the server,
+/// which checks that value's range first.
+pub(crate) fn copy(args: &mut Args) -> Parsed {
+    let (source, destination) = (args.take()?, args.take()?);
+    let mut copy = CopyKey { source, destination, dbs: Vec::new(), then: None, replace: false };
+    while let Some(option) = args.next_opt() {
+        let parsed = if option.eq_ignore_ascii_case(b"REPLACE") {
+            copy.replace = true;
+            Ok(())
+        } else if option.eq_ignore_ascii_case(b"DB") && !args.is_empty() {
+            int_arg(args).map(|db| copy.dbs.push(db))
+        } else {
+            Err(CommandError::Syntax)
+        };
+        if let Err(err) = parsed {
+            if copy.dbs.is_empty() {
+                return Err(err);
+            }
+            copy.then = Some(err);
+            break;
+        }
+    }
+    Ok(Command::Copy(copy))
+}
+
+pub(crate) fn move_key(args: &mut Args) -> Parsed {
+    Ok(Command::Move { key: args.take()?, db: int_arg(args)? })
+}
+
+/// `SWAPDB`'s indexes: anything but a C `int` is Redis's "invalid first/second DB index".
+pub(crate) fn swapdb(args: &mut Args) -> Parsed {
+    let index = |args: &mut Args| args.integer().ok().filter(|&i| i32::try_from(i).is_ok());
+    let first = index(args).ok_or_else(|| CommandError::Other("ERR invalid first DB index".into()))?;
+    let second = index(args).ok_or_else(|| CommandError::Other("ERR invalid second DB index".into()))?;
+    Ok(Command::SwapDb { first, second })
+}
+
+pub(crate) fn touch(args: &mut Args) -> Parsed {
+    Ok(Command::Touch { keys: args.rest() })
+}
+
+pub(crate) fn expiretime(args: &mut Args) -> Parsed {
+    Ok(Command::ExpireTime { key: args.take()?, millis: false })
+}
+
+pub(crate) fn pexpiretime(args: &mut Args) -> Parsed {
+    Ok(Command::ExpireTime { key: args.take()?, millis: true })
+}
+
+pub(crate) fn randomkey(_: &mut Args) -> Parsed {
+    Ok(Command::RandomKey)
 }
 
 pub(crate) fn keys(args: &mut Args) -> Parsed {

@@ -27,6 +27,24 @@ pub fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
+/// A fast pseudo-random number (xorshift64*, one per thread, seeded from the OS's randomness via
+/// std's `RandomState`): for `RANDOMKEY` and sampling, where speed matters and strength does not.
+pub fn random_u64() -> u64 {
+    use std::cell::Cell;
+    use std::hash::{BuildHasher, RandomState};
+    thread_local! {
+        static STATE: Cell<u64> = Cell::new(RandomState::new().hash_one(0u64) | 1);
+    }
+    STATE.with(|state| {
+        let mut x = state.get();
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        state.set(x);
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    })
+}
+
 /// How many cells SCAN splits a shard into at most (as a power of two), bounding each reply.
 const MAX_SCAN_CELL_BITS: u32 = 4;
 

@@ -1,10 +1,10 @@
 //! The keyspace family: existence, deletion, expiry, renaming and iteration.
 
 use bytes::Bytes;
-use tinykv_proto::command::{Expire, Expiry, Scan};
-use tinykv_proto::Reply;
+use tinykv_proto::command::{CopyKey, Expire, Expiry, Scan};
+use tinykv_proto::{CommandError, Reply};
 
-use crate::db::Db;
+use crate::db::{Db, Slot};
 use crate::glob;
 
 /// Keys a `SCAN` step looks at when the client gives no `COUNT`, as in Redis.
@@ -124,4 +124,128 @@ pub(super) fn scan(db: &Db, scan: Scan) -> Reply {
         Reply::Bulk(Bytes::from(next.to_string())),
         Reply::Array(keys.into_iter().map(Reply::Bulk).collect()),
     ])
+}
+
+/// `RENAMENX`: 1 and the key renamed, or 0 when the new name is taken (or is the same key).
+pub(super) fn renamenx(db: &Db, key: &[u8], new_key: &[u8]) -> Reply {
+    if key == new_key {
+        let exists = db.with_key(key, |slot| slot.exists());
+        return if exists { Reply::Integer(0) } else { CommandError::NoSuchKey.into() };
+    }
+    db.with_keys(&[key, new_key], |locked| {
+        if !locked.slot(0).exists() {
+            return CommandError::NoSuchKey.into();
+        }
+        if locked.slot(1).exists() {
+            return Reply::Integer(0);
+        }
+        let Some(entry) = locked.slot(0).remove() else { return CommandError::NoSuchKey.into() };
+        locked.slot(1).put(entry.value(), entry.expires_at());
+        Reply::Integer(1)
+    })
+}
+
+/// The index of database `index` if the server has it; Redis's error otherwise.
+fn database(dbs: &[Db], index: i64) -> Result<usize, Reply> {
+    usize::try_from(index).ok().filter(|&i| i < dbs.len()).ok_or_else(|| CommandError::DbIndexOutOfRange.into())
+}
+
+/// The error for a `MOVE` or `COPY` onto itself.
+fn same_object() -> Reply {
+    Reply::error("ERR source and destination objects are the same")
+}
+
+/// `COPY source destination [DB index] [REPLACE]`: 1 when copied (value and time to live), 0 when
+/// the source is missing or the destination exists without `REPLACE`.
+pub(super) fn copy(dbs: &[Db], current: usize, command: CopyKey) -> Reply {
+    let CopyKey { source, destination, dbs: targets, then, replace } = command;
+    let mut target = current;
+    for index in targets {
+        target = match database(dbs, index) {
+            Ok(target) => target,
+            Err(reply) => return reply,
+        };
+    }
+    if let Some(err) = then {
+        return err.into();
+    }
+    if target == current && source == destination {
+        return same_object();
+    }
+    let copy = |from: &mut Slot<'_>, to: &mut Slot<'_>| {
+        let Some(value) = from.value().map(Bytes::copy_from_slice) else { return Reply::Integer(0) };
+        if to.exists() && !replace {
+            return Reply::Integer(0);
+        }
+        to.put(&value, from.expires_at().flatten());
+        Reply::Integer(1)
+    };
+    if target == current {
+        return dbs[current].with_keys(&[&source, &destination], |locked| {
+            let (value, expires_at) = {
+                let from = locked.slot(0);
+                (from.value().map(Bytes::copy_from_slice), from.expires_at().flatten())
+            };
+            let Some(value) = value else { return Reply::Integer(0) };
+            let mut to = locked.slot(1);
+            if to.exists() && !replace {
+                return Reply::Integer(0);
+            }
+            to.put(&value, expires_at);
+            Reply::Integer(1)
+        });
+    }
+    Db::with_pair((&dbs[current], &source), (&dbs[target], &destination), current < target, copy)
+        .unwrap_or_else(same_object)
+}
+
+/// `MOVE key db`: 1 when the key left this database for the other, 0 when it is missing here or
+/// exists there.
+pub(super) fn move_key(dbs: &[Db], current: usize, key: &[u8], db: i64) -> Reply {
+    let target = match database(dbs, db) {
+        Ok(target) => target,
+        Err(reply) => return reply,
+    };
+    if target == current {
+        return same_object();
+    }
+    Db::with_pair((&dbs[current], key), (&dbs[target], key), current < target, |from, to| {
+        if !from.exists() || to.exists() {
+            return Reply::Integer(0);
+        }
+        let Some(entry) = from.remove() else { return Reply::Integer(0) };
+        to.put(entry.value(), entry.expires_at());
+        Reply::Integer(1)
+    })
+    .unwrap_or_else(same_object)
+}
+
+/// `SWAPDB a b`: every client of `a` now sees what `b` held, and the other way round.
+pub(super) fn swapdb(dbs: &[Db], first: i64, second: i64) -> Reply {
+    let (first, second) = match (database(dbs, first), database(dbs, second)) {
+        (Ok(first), Ok(second)) => (first, second),
+        (Err(reply), _) | (_, Err(reply)) => return reply,
+    };
+    if first != second {
+        Db::swap(&dbs[first.min(second)], &dbs[first.max(second)]);
+    }
+    Reply::ok()
+}
+
+/// `EXPIRETIME`/`PEXPIRETIME`: -2 for a missing key, -1 for a key without expiry, else the deadline
+/// as a Unix time (seconds, or milliseconds).
+pub(super) fn expire_time(db: &Db, key: &[u8], millis: bool) -> Reply {
+    db.with_key(key, |slot| match slot.expires_at() {
+        None => Reply::Integer(-2),
+        Some(None) => Reply::Integer(-1),
+        Some(Some(at)) => {
+            let at = i64::try_from(at).unwrap_or(i64::MAX);
+            Reply::Integer(if millis { at } else { at / MILLIS_PER_SECOND })
+        }
+    })
+}
+
+/// `RANDOMKEY`: a key of the database picked at random, or null when it is empty.
+pub(super) fn randomkey(db: &Db) -> Reply {
+    db.random_key(&mut crate::db::random_u64).map_or(Reply::Null, Reply::Bulk)
 }

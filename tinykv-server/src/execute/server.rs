@@ -196,7 +196,7 @@ pub(super) fn config_get(patterns: &[Bytes], shared: &Shared) -> Reply {
         ("appendonly", if config.appendonly.is_some() { "yes" } else { "no" }.to_owned()),
         ("appendfsync", format!("{:?}", config.appendfsync).to_ascii_lowercase()),
         ("save", String::new()),
-        ("databases", "1".to_owned()),
+        ("databases", config.databases.to_string()),
         ("requirepass", config.requirepass.clone().unwrap_or_default()),
     ];
     let pairs = params
