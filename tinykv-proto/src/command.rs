@@ -291,14 +291,13 @@ pub fn expiry_from(unit: &[u8], amount: i64, command: &str) -> Result<Expiry, Co
 }
 
 impl Expiry {
-    /// The absolute deadline in Unix milliseconds, resolving a relative one against `now`; `current`
-    /// is the key's deadline, kept by `KEEPTTL`. `None` when the sum overflows, which Redis refuses
-    /// as an invalid expire time.
-    pub fn resolve(self, now: u64, current: Option<u64>) -> Option<Option<i64>> {
+    /// The absolute deadline in Unix milliseconds: `At` as it is, `In` added to `now`. `None` when the
+    /// sum overflows (Redis's "invalid expire time"), and for `Keep`, which has no deadline of its own.
+    pub fn deadline(self, now: u64) -> Option<i64> {
         match self {
-            Expiry::Keep => Some(current.map(|at| i64::try_from(at).unwrap_or(i64::MAX))),
-            Expiry::At(at) => Some(Some(at)),
-            Expiry::In(ms) => i64::try_from(now).ok().and_then(|now| now.checked_add(ms)).map(Some),
+            Expiry::At(at) => Some(at),
+            Expiry::In(ms) => i64::try_from(now).ok()?.checked_add(ms),
+            Expiry::Keep => None,
         }
     }
 }

@@ -17,10 +17,9 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
-use tinykv_proto::{Limits, Reply, Request, ServerCodec};
+use tinykv_proto::{Limits, Reply, Request, RequestDecoder};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio_util::codec::Decoder;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
 use crate::execute::{self, Session};
@@ -65,7 +64,8 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, shared: &Shared, shutdow
 struct Connection<'a> {
     stream: TcpStream,
     shared: &'a Shared,
-    codec: ServerCodec,
+    /// The request decoder; replies are encoded in `session.protocol`, the one place the version lives.
+    requests: RequestDecoder,
     session: Session,
     read_buf: BytesMut,
     write_buf: BytesMut,
@@ -80,7 +80,7 @@ impl<'a> Connection<'a> {
         Connection {
             stream,
             shared,
-            codec: ServerCodec::new(limits),
+            requests: RequestDecoder::new(limits),
             session: Session::new(shared.next_client_id(), shared),
             read_buf: BytesMut::with_capacity(READ_CHUNK),
             write_buf: BytesMut::with_capacity(READ_CHUNK),
@@ -147,7 +147,7 @@ impl<'a> Connection<'a> {
     /// high-water mark (`Ok(false)`). `Err` ends the connection once what is buffered is flushed.
     fn process_buffered(&mut self) -> Result<bool, End> {
         while self.write_buf.len() < self.high_water {
-            let request = match self.codec.decode(&mut self.read_buf) {
+            let request = match self.requests.decode(&mut self.read_buf) {
                 Ok(Some(request)) => request,
                 Ok(None) => return Ok(true),
                 Err(err) => {

@@ -1,7 +1,7 @@
 //! The keyspace family: existence, deletion, expiry, renaming and iteration.
 
 use bytes::Bytes;
-use tinykv_proto::command::{CopyKey, Expire, Expiry, Scan};
+use tinykv_proto::command::{CopyKey, Expire, Scan};
 use tinykv_proto::{CommandError, Reply};
 
 use crate::db::{Db, Slot};
@@ -32,13 +32,8 @@ pub(super) fn expire(db: &Db, expire: Expire) -> Reply {
     db.with_key(&expire.key, |slot| {
         let now = slot.now();
         // Relative amounts resolve against now; Redis refuses a sum past i64 before looking at the key.
-        let when = match expire.when {
-            Expiry::In(ms) => match i64::try_from(now).ok().and_then(|now| now.checked_add(ms)) {
-                Some(when) => when,
-                None => return Reply::error(format!("ERR invalid expire time in '{}' command", expire.command)),
-            },
-            Expiry::At(at) => at,
-            Expiry::Keep => return Reply::error("ERR syntax error"),
+        let Some(when) = expire.when.deadline(now) else {
+            return CommandError::InvalidExpire(expire.command.to_owned()).into();
         };
         let Some(current) = slot.expires_at() else { return Reply::Integer(0) };
         // No expiry counts as infinitely far away for GT and LT.
@@ -92,7 +87,7 @@ pub(super) fn type_of(db: &Db, key: &[u8]) -> Reply {
 
 /// `RENAME`: moves the value and its expiry, replacing the destination, atomically.
 pub(super) fn rename(db: &Db, key: &[u8], new_key: &[u8]) -> Reply {
-    let no_such_key = || Reply::error("ERR no such key");
+    let no_such_key = || Reply::from(CommandError::NoSuchKey);
     if key == new_key {
         let exists = db.with_key(key, |slot| slot.exists());
         return if exists { Reply::ok() } else { no_such_key() };

@@ -2,21 +2,21 @@
 
 use bytes::Bytes;
 use tinykv_proto::command::{parse_integer, Expiry, Set, SetCondition};
-use tinykv_proto::Reply;
+use tinykv_proto::{CommandError, Reply};
 
 use crate::db::Db;
 
-/// Resolves a write's expiry to an absolute deadline; `Err` when it overflows, as Redis refuses.
+/// Resolves a write's expiry to an absolute deadline (`KEEPTTL` keeps `current`); `Err` when it
+/// overflows or is before 1970, as Redis refuses.
 fn deadline(expiry: Option<Expiry>, now: u64, current: Option<u64>, command: &str) -> Result<Option<u64>, Reply> {
-    let invalid = || Reply::error(format!("ERR invalid expire time in '{command}' command"));
     match expiry {
         None => Ok(None),
         Some(Expiry::Keep) => Ok(current),
-        Some(Expiry::At(at)) => u64::try_from(at).map(Some).map_err(|_| invalid()),
-        Some(Expiry::In(ms)) => {
-            let at = i64::try_from(now).ok().and_then(|now| now.checked_add(ms)).ok_or_else(invalid)?;
-            u64::try_from(at).map(Some).map_err(|_| invalid())
-        }
+        Some(expiry) => expiry
+            .deadline(now)
+            .and_then(|at| u64::try_from(at).ok())
+            .map(Some)
+            .ok_or_else(|| CommandError::InvalidExpire(command.to_owned()).into()),
     }
 }
 
