@@ -20,19 +20,32 @@
 //!
 //! Records collect in memory; the connection calls [`Aof::commit`] before it flushes replies, so a
 //! whole pipelined batch costs one `write` (and, with `always`, one fsync shared by every client
-//! whose records it carries).
+//! whose records it carries). Under `everysec` the fsync runs once a second in a blocking thread
+//! holding no lock, so no client ever waits for it.
+//!
+//! When the disk fails (full, or an I/O error), nothing half-written stays behind and nothing
+//! unlogged is acknowledged:
+//!
+//! ```text
+//! write(2) short or failed  ->  cut the file back to its last whole record (ftruncate)
+//!                               keep the records pending, remember the OS error, log it once
+//! the batch's write replies ->  -MISCONF Errors writing to the AOF file: <strerror>
+//! later write commands      ->  refused with the same error before they run; reads go on
+//! a retry succeeds          ->  (the next commit, or the once-a-second tick) the error clears
+//! ```
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use parking_lot::Mutex;
 use thiserror::Error;
 use tinykv_proto::codec::encode_request;
 use tinykv_proto::request::{Limits, RequestDecoder};
 use tinykv_proto::table::{CommandSpec, Flag};
-use tinykv_proto::Request;
+use tinykv_proto::{CommandError, Request};
 
 use crate::config::AppendFsync;
 use crate::db::Db;
@@ -86,21 +99,108 @@ pub struct Replayed {
     pub truncated_bytes: u64,
 }
 
-struct Inner {
-    file: File,
-    /// Records not yet written to the file.
+/// Where the records go: the real file, or in tests a file that fills up or fails on demand, which a
+/// real disk does only rarely and never when asked.
+///
+/// Every method takes `&self`, as `&File` allows, so the commit path and the background fsync share
+/// one handle without sharing a lock: an fsync never holds up a write.
+pub trait LogFile: Send + Sync {
+    /// Appends what it can of `bytes` and says how much: less than asked is a short write, as
+    /// `write(2)` gives when the disk fills.
+    fn append(&self, bytes: &[u8]) -> io::Result<usize>;
+    /// Cuts the file back to `len` bytes.
+    fn truncate(&self, len: u64) -> io::Result<()>;
+    /// Forces what was written down to the disk (`fdatasync`).
+    fn sync(&self) -> io::Result<()>;
+}
+
+impl LogFile for File {
+    fn append(&self, bytes: &[u8]) -> io::Result<usize> {
+        let mut file: &File = self;
+        file.write(bytes)
+    }
+
+    fn truncate(&self, len: u64) -> io::Result<()> {
+        self.set_len(len)
+    }
+
+    fn sync(&self) -> io::Result<()> {
+        self.sync_data()
+    }
+}
+
+/// Records waiting for the file. [`Aof::record`] holds this lock only to append, never across I/O.
+struct Buffer {
     pending: BytesMut,
-    /// Whether bytes were written since the last fsync.
-    unsynced: bool,
     /// The database the last record was of, so `SELECT` is written only when it changes.
     selected: usize,
 }
 
+/// The writing side, held across `write(2)` (and, under `always`, the fsync), so batches reach the
+/// file whole and in order.
+struct Writer {
+    /// Length of the file: always a prefix of the stream of records, normally ending on a whole one.
+    file_len: u64,
+    /// The batch being written; swapped with [`Buffer::pending`] so neither reallocates.
+    out: BytesMut,
+}
+
+/// Which step failed; they clear separately, as in Redis: a write error when a write succeeds, an
+/// fsync error when an fsync does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Write,
+    Fsync,
+}
+
+/// Whether the log is failing, and why: what the write gate reads on every write command.
+#[derive(Default)]
+struct Health {
+    /// Fast check for the gate: true while either error below is set.
+    failing: AtomicBool,
+    errors: Mutex<Errors>,
+}
+
+/// The OS's description of the last write and fsync errors, while they last.
+#[derive(Default)]
+struct Errors {
+    write: Option<String>,
+    fsync: Option<String>,
+}
+
+impl Errors {
+    fn slot(&mut self, stage: Stage) -> &mut Option<String> {
+        match stage {
+            Stage::Write => &mut self.write,
+            Stage::Fsync => &mut self.fsync,
+        }
+    }
+}
+
 /// An open append-only file.
+///
+/// Records are appended to a buffer by [`Aof::record`] while commands run, and written by
+/// [`Aof::commit`] before the replies leave. Positions are *stream offsets*: bytes recorded since
+/// the file was opened; a connection remembers how far its records reach and commits up to there.
+///
+/// When a write or fsync fails the file is cut back to its last whole record, the records stay in
+/// the buffer, and the log is *failing*: [`Aof::write_refusal`] tells the write gate to refuse every
+/// write command until a retry (the next commit, or [`Aof::tick`] once a second) succeeds. So the
+/// buffer only holds what ran before the failure was known.
 pub struct Aof {
     path: PathBuf,
     fsync: AppendFsync,
-    inner: Mutex<Inner>,
+    file: Box<dyn LogFile>,
+    buffer: Mutex<Buffer>,
+    writer: Mutex<Writer>,
+    /// Stream offset of the end of the buffer: bytes recorded since the file was opened. Changed
+    /// only under the buffer's lock; read without it by connections after a write.
+    recorded: AtomicU64,
+    /// Stream offset up to which records are in the file.
+    written: AtomicU64,
+    /// Stream offset up to which records are known to be on the disk.
+    synced: AtomicU64,
+    health: Health,
 }
 
 impl Aof {
@@ -110,13 +210,28 @@ impl Aof {
         let io = |source| AofError::Io { path: path.to_owned(), source };
         let replayed = match File::open(path) {
             Ok(file) => replay(path, file, dbs)?,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Replayed::default(),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Replayed::default(),
             Err(err) => return Err(io(err)),
         };
         let file = OpenOptions::new().create(true).append(true).open(path).map_err(io)?;
-        // A `SELECT` starts every run of appends, as a fresh process cannot know the file's last one.
-        let inner = Inner { file, pending: BytesMut::new(), unsynced: false, selected: usize::MAX };
-        Ok((Aof { path: path.to_owned(), fsync, inner: Mutex::new(inner) }, replayed))
+        let len = file.metadata().map_err(io)?.len();
+        Ok((Aof::with_file(path, fsync, Box::new(file), len), replayed))
+    }
+
+    /// An append-only file writing to `file`, which is `len` bytes long.
+    fn with_file(path: &Path, fsync: AppendFsync, file: Box<dyn LogFile>, len: u64) -> Aof {
+        Aof {
+            path: path.to_owned(),
+            fsync,
+            file,
+            // A `SELECT` starts every run of appends, as a fresh process cannot know the file's last one.
+            buffer: Mutex::new(Buffer { pending: BytesMut::new(), selected: usize::MAX }),
+            writer: Mutex::new(Writer { file_len: len, out: BytesMut::new() }),
+            recorded: AtomicU64::new(0),
+            written: AtomicU64::new(0),
+            synced: AtomicU64::new(0),
+            health: Health::default(),
+        }
     }
 
     /// What a request of command `spec`, run in database `db`, will change if it is a write; read
@@ -142,25 +257,26 @@ impl Aof {
     }
 
     /// Appends to the pending records what `effect` left: the current state of each key, or the
-    /// flush or swap itself.
-    pub fn record(&self, dbs: &[Db], effect: &Effect) {
-        let mut inner = self.inner.lock();
-        let inner = &mut *inner;
+    /// flush or swap itself. Returns the stream offset the records reach, for [`Aof::commit`].
+    pub fn record(&self, dbs: &[Db], effect: &Effect) -> u64 {
+        let mut buffer = self.buffer.lock();
+        let buffer = &mut *buffer;
+        let before = buffer.pending.len();
         match effect {
-            Effect::Everything => encode_request(&[&b"FLUSHALL"[..]], &mut inner.pending),
+            Effect::Everything => encode_request(&[&b"FLUSHALL"[..]], &mut buffer.pending),
             Effect::Database(db) => {
-                select(inner, *db);
-                encode_request(&[&b"FLUSHDB"[..]], &mut inner.pending);
+                select(buffer, *db);
+                encode_request(&[&b"FLUSHDB"[..]], &mut buffer.pending);
             }
             Effect::Swap(a, b) => encode_request(
                 &[&b"SWAPDB"[..], a.to_string().as_bytes(), b.to_string().as_bytes()],
-                &mut inner.pending,
+                &mut buffer.pending,
             ),
             Effect::Keys(keys) => {
                 for (index, key) in keys {
                     let Some(db) = dbs.get(*index) else { continue };
-                    select(inner, *index);
-                    let pending = &mut inner.pending;
+                    select(buffer, *index);
+                    let pending = &mut buffer.pending;
                     db.with_key(key, |slot| match (slot.value(), slot.expires_at().flatten()) {
                         (Some(value), None) => encode_request(&[&b"SET"[..], key, value], pending),
                         (Some(value), Some(at)) => {
@@ -172,37 +288,75 @@ impl Aof {
                 }
             }
         }
+        let added = (buffer.pending.len() - before) as u64;
+        self.recorded.fetch_add(added, Ordering::AcqRel) + added
     }
 
-    /// Writes the pending records, and fsyncs them under `--appendfsync always`. Called before
-    /// replies are flushed, so no write is acknowledged before it is in the file.
-    pub fn commit(&self) -> Result<(), AofError> {
-        let mut inner = self.inner.lock();
-        if !inner.pending.is_empty() {
-            let Inner { file, pending, unsynced, .. } = &mut *inner;
-            file.write_all(pending).map_err(|source| self.io(source))?;
-            pending.clear();
-            *unsynced = true;
+    /// The stream offset every record so far reaches: a connection that recorded a write commits up
+    /// to at least this.
+    pub fn recorded(&self) -> u64 {
+        self.recorded.load(Ordering::Acquire)
+    }
+
+    /// Makes sure the records up to stream offset `upto` are in the file, and on the disk under
+    /// `--appendfsync always`. Called before replies are flushed, so no write is acknowledged before
+    /// it is in the file.
+    ///
+    /// Commits group: whoever holds the writer writes every record pending then, so a connection
+    /// often finds its records already carried by another's commit (and, under `always`, fsynced
+    /// by it). An `Err` means these records are not (or not surely) in the file; they stay pending
+    /// and the log is failing until a retry succeeds.
+    pub fn commit(&self, upto: u64) -> Result<(), AofError> {
+        if self.reached(upto) {
+            return Ok(());
         }
-        if self.fsync == AppendFsync::Always {
-            self.sync_locked(&mut inner)?;
+        let mut writer = self.writer.lock();
+        if self.reached(upto) {
+            return Ok(());
+        }
+        self.write_locked(&mut writer)
+    }
+
+    /// Once a second: retries what a failed write left pending (this is what clears a full disk's
+    /// error once space returns), and under `everysec` fsyncs, holding no lock that writers need.
+    pub fn tick(&self) -> Result<(), AofError> {
+        if self.is_failing() || !self.buffer.lock().pending.is_empty() {
+            let mut writer = self.writer.lock();
+            self.write_locked(&mut writer)?;
+        }
+        if self.fsync == AppendFsync::Everysec {
+            self.sync_unlocked()?;
         }
         Ok(())
     }
 
-    /// Writes what is pending and fsyncs: once a second under `everysec`, and at shutdown.
+    /// Writes everything pending and fsyncs, whatever the policy: at shutdown.
     pub fn sync(&self) -> Result<(), AofError> {
-        self.commit()?;
-        let mut inner = self.inner.lock();
-        self.sync_locked(&mut inner)
+        {
+            let mut writer = self.writer.lock();
+            self.write_locked(&mut writer)?;
+        }
+        self.sync_unlocked()
     }
 
-    fn sync_locked(&self, inner: &mut Inner) -> Result<(), AofError> {
-        if inner.unsynced {
-            inner.file.sync_data().map_err(|source| self.io(source))?;
-            inner.unsynced = false;
+    /// `Some(error)` while the log is failing: then write commands must be refused, with Redis's
+    /// text, e.g. `MISCONF Errors writing to the AOF file: No space left on device`.
+    pub fn write_refusal(&self) -> Option<CommandError> {
+        if !self.is_failing() {
+            return None;
         }
-        Ok(())
+        let errors = self.health.errors.lock();
+        errors.write.as_ref().or(errors.fsync.as_ref()).map(|reason| CommandError::Misconf(reason.clone()))
+    }
+
+    /// Whether the last write or fsync failed and no retry has succeeded since.
+    pub fn is_failing(&self) -> bool {
+        self.health.failing.load(Ordering::Acquire)
+    }
+
+    /// Bytes of records not yet in the file (Redis's `aof_buffer_length`).
+    pub fn pending_len(&self) -> usize {
+        self.buffer.lock().pending.len()
     }
 
     /// The fsync policy.
@@ -210,16 +364,178 @@ impl Aof {
         self.fsync
     }
 
-    fn io(&self, source: std::io::Error) -> AofError {
+    /// Whether the records up to `upto` are as safe as the policy promises before a reply.
+    fn reached(&self, upto: u64) -> bool {
+        let mark = if self.fsync == AppendFsync::Always { &self.synced } else { &self.written };
+        mark.load(Ordering::Acquire) >= upto
+    }
+
+    /// Writes every pending record (and under `always` fsyncs them). On failure the file is cut back
+    /// to the length it had before, the records go back to the front of the buffer, and the log is
+    /// failing.
+    fn write_locked(&self, writer: &mut Writer) -> Result<(), AofError> {
+        let end = {
+            let mut buffer = self.buffer.lock();
+            std::mem::swap(&mut buffer.pending, &mut writer.out);
+            self.recorded.load(Ordering::Acquire)
+        };
+        let always = self.fsync == AppendFsync::Always;
+        if writer.out.is_empty() {
+            // Nothing new; under `always` an earlier failure may still have left written bytes unsynced.
+            return if always { self.sync_unlocked() } else { Ok(()) };
+        }
+        let before = writer.file_len;
+        let (done, written) = append_all(&*self.file, &writer.out);
+        let result = match written {
+            Ok(()) if always => self.file.sync().map_err(|err| (Stage::Fsync, err)),
+            Ok(()) => Ok(()),
+            Err(err) => Err((Stage::Write, err)),
+        };
+        match result {
+            Ok(()) => {
+                writer.file_len += writer.out.len() as u64;
+                writer.out.clear();
+                self.written.store(end, Ordering::Release);
+                if always {
+                    self.synced.store(end, Ordering::Release);
+                    self.health.recovered(Stage::Fsync, &self.path);
+                }
+                self.health.recovered(Stage::Write, &self.path);
+                Ok(())
+            }
+            Err((stage, err)) => {
+                // Cut back to the last whole record, so a retry appends on a clean boundary and a
+                // restart never meets half a record followed by whole ones.
+                let (kept, cut_error) = match self.file.truncate(before) {
+                    Ok(()) => (0, None),
+                    // The bytes that did land are a prefix of the batch: count them as written and
+                    // keep only the rest, so the file stays a prefix of the stream and the retry
+                    // completes the cut record exactly (Redis does the same when ftruncate fails).
+                    Err(cut) => (done, Some(cut)),
+                };
+                writer.file_len = before + kept as u64;
+                self.written.store(end - (writer.out.len() - kept) as u64, Ordering::Release);
+                writer.out.advance(kept);
+                {
+                    let mut buffer = self.buffer.lock();
+                    writer.out.extend_from_slice(&buffer.pending);
+                    buffer.pending.clear();
+                    std::mem::swap(&mut buffer.pending, &mut writer.out);
+                }
+                self.health.failed(stage, &err, cut_error.as_ref(), &self.path);
+                Err(self.io(err))
+            }
+        }
+    }
+
+    /// fsyncs what is written but not yet synced, with no lock held: writes go on meanwhile.
+    fn sync_unlocked(&self) -> Result<(), AofError> {
+        let target = self.written.load(Ordering::Acquire);
+        if self.synced.load(Ordering::Acquire) >= target && self.health.errors.lock().fsync.is_none() {
+            return Ok(());
+        }
+        match self.file.sync() {
+            Ok(()) => {
+                self.synced.fetch_max(target, Ordering::AcqRel);
+                self.health.recovered(Stage::Fsync, &self.path);
+                Ok(())
+            }
+            Err(err) => {
+                self.health.failed(Stage::Fsync, &err, None, &self.path);
+                Err(self.io(err))
+            }
+        }
+    }
+
+    fn io(&self, source: io::Error) -> AofError {
         AofError::Io { path: self.path.clone(), source }
     }
 }
 
+impl AofError {
+    /// The reply to a write whose record could not be written: Redis's `MISCONF` error with what
+    /// the OS said.
+    pub fn misconf(&self) -> CommandError {
+        match self {
+            AofError::Io { source, .. } => CommandError::Misconf(strerror(source)),
+            AofError::Corrupt { what, .. } => CommandError::Misconf(what.clone()),
+        }
+    }
+}
+
+impl Health {
+    /// Sets the error of `stage`; logs only when the log was not failing at that stage already, so
+    /// a full disk is one log line, not one per request or retry.
+    fn failed(&self, stage: Stage, err: &io::Error, cut_error: Option<&io::Error>, path: &Path) {
+        let reason = strerror(err);
+        let mut errors = self.errors.lock();
+        let slot = errors.slot(stage);
+        if slot.is_none() {
+            let what = match stage {
+                Stage::Write => "writing",
+                Stage::Fsync => "fsyncing",
+            };
+            tracing::error!(
+                path = %path.display(),
+                error = %reason,
+                "{what} the append-only file failed; write commands are refused with MISCONF until a retry succeeds"
+            );
+        }
+        if let Some(cut) = cut_error {
+            tracing::error!(
+                path = %path.display(),
+                error = %cut,
+                "could not cut a partial record off the append-only file; the retry will complete it"
+            );
+        }
+        *slot = Some(reason);
+        self.failing.store(true, Ordering::Release);
+    }
+
+    /// Clears the error of `stage` after a success, and says so once.
+    fn recovered(&self, stage: Stage, path: &Path) {
+        if !self.failing.load(Ordering::Acquire) {
+            return;
+        }
+        let mut errors = self.errors.lock();
+        if errors.slot(stage).take().is_some() {
+            tracing::warn!(path = %path.display(), "append-only file error looks solved; writes are accepted again");
+        }
+        self.failing.store(errors.write.is_some() || errors.fsync.is_some(), Ordering::Release);
+    }
+}
+
+/// The OS's text for an error without Rust's ` (os error N)` suffix: what C's `strerror` says, as
+/// Redis shows it.
+fn strerror(err: &io::Error) -> String {
+    let text = err.to_string();
+    match err.raw_os_error() {
+        Some(code) => text.strip_suffix(&format!(" (os error {code})")).map_or(text.clone(), str::to_owned),
+        None => text,
+    }
+}
+
+/// Writes all of `bytes`, retrying short writes (the first short write is usually the disk filling,
+/// and the retry then fails with `ENOSPC`). Returns how many bytes landed, and the error if not all.
+fn append_all(file: &dyn LogFile, bytes: &[u8]) -> (usize, io::Result<()>) {
+    let mut done = 0;
+    while done < bytes.len() {
+        match file.append(&bytes[done..]) {
+            // A file that takes nothing and says nothing is full.
+            Ok(0) => return (done, Err(io::Error::from_raw_os_error(libc::ENOSPC))),
+            Ok(n) => done += n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return (done, Err(err)),
+        }
+    }
+    (done, Ok(()))
+}
+
 /// Writes a `SELECT` record unless the last record was already of database `db`.
-fn select(inner: &mut Inner, db: usize) {
-    if inner.selected != db {
-        encode_request(&[&b"SELECT"[..], db.to_string().as_bytes()], &mut inner.pending);
-        inner.selected = db;
+fn select(buffer: &mut Buffer, db: usize) {
+    if buffer.selected != db {
+        encode_request(&[&b"SELECT"[..], db.to_string().as_bytes()], &mut buffer.pending);
+        buffer.selected = db;
     }
 }
 
@@ -338,11 +654,307 @@ fn apply(dbs: &[Db], selected: &mut usize, request: &Request) -> Result<(), Stri
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::AtomicUsize;
+    use std::sync::{mpsc, Arc};
+    use std::time::Duration;
+
+    use clap::Parser;
+    use tinykv_proto::{table, Reply};
+
     use super::*;
-    use tinykv_proto::table;
+    use crate::config::Config;
+    use crate::execute::{self, Session};
+    use crate::shared::Shared;
 
     fn request(words: &[&str]) -> Request {
         Request { args: words.iter().map(|w| Bytes::copy_from_slice(w.as_bytes())).collect() }
+    }
+
+    /// A file on a disk of `room` bytes that fills up as a real one does: a write that does not fit
+    /// comes up short, the next fails with `ENOSPC`. Its fsync and ftruncate can be made to fail,
+    /// and its fsync to block.
+    #[derive(Default)]
+    struct Disk {
+        bytes: parking_lot::Mutex<Vec<u8>>,
+        room: AtomicUsize,
+        /// Length of the file at its last successful fsync.
+        synced_len: AtomicUsize,
+        fail_sync: AtomicBool,
+        fail_truncate: AtomicBool,
+        /// Held by a test to make fsync block; `in_sync` says an fsync is waiting on it.
+        sync_gate: parking_lot::Mutex<()>,
+        in_sync: AtomicBool,
+    }
+
+    impl Disk {
+        fn with_room(room: usize) -> Arc<Disk> {
+            let disk = Disk::default();
+            disk.room.store(room, Ordering::SeqCst);
+            Arc::new(disk)
+        }
+
+        fn contents(&self) -> Vec<u8> {
+            self.bytes.lock().clone()
+        }
+    }
+
+    struct DiskFile(Arc<Disk>);
+
+    impl LogFile for DiskFile {
+        fn append(&self, buf: &[u8]) -> io::Result<usize> {
+            let mut bytes = self.0.bytes.lock();
+            let free = self.0.room.load(Ordering::SeqCst).saturating_sub(bytes.len());
+            if free == 0 {
+                return Err(io::Error::from_raw_os_error(libc::ENOSPC));
+            }
+            let n = free.min(buf.len());
+            bytes.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+
+        fn truncate(&self, len: u64) -> io::Result<()> {
+            if self.0.fail_truncate.load(Ordering::SeqCst) {
+                return Err(io::Error::from_raw_os_error(libc::EIO));
+            }
+            self.0.bytes.lock().truncate(len as usize);
+            Ok(())
+        }
+
+        fn sync(&self) -> io::Result<()> {
+            self.0.in_sync.store(true, Ordering::SeqCst);
+            drop(self.0.sync_gate.lock());
+            self.0.in_sync.store(false, Ordering::SeqCst);
+            if self.0.fail_sync.load(Ordering::SeqCst) {
+                return Err(io::Error::from_raw_os_error(libc::EIO));
+            }
+            self.0.synced_len.store(self.0.bytes.lock().len(), Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    /// A server's shared state whose append-only file is on `disk`.
+    fn shared_on(disk: &Arc<Disk>, fsync: AppendFsync) -> Shared {
+        let mut shared = Shared::open(Config::parse_from(["tinykv-server"]), 0).expect("no file to open");
+        let aof = Aof::with_file(Path::new("test.aof"), fsync, Box::new(DiskFile(Arc::clone(disk))), 0);
+        shared.aof = Some(aof);
+        shared
+    }
+
+    /// Runs one request as a connection does: execute, then commit what it logged before replying.
+    /// A failed commit turns a write's reply into the MISCONF error, as the connection does.
+    fn call(shared: &Shared, session: &mut Session, words: &[&str]) -> Reply {
+        let reply = execute::handle(request(words), shared, session);
+        let aof = shared.aof.as_ref().expect("an append-only file");
+        if std::mem::take(&mut session.unlogged) {
+            if let Err(err) = aof.commit(aof.recorded()) {
+                return err.misconf().into();
+            }
+        }
+        reply
+    }
+
+    /// Every record of `bytes` replayed into fresh databases, through a real file and `Aof::open`
+    /// as a restart does; panics on any corruption or cut-off record.
+    fn restart_from(bytes: &[u8], name: &str) -> Vec<Db> {
+        let path = std::env::temp_dir().join(format!("tinykv-aof-unit-{name}-{}.aof", std::process::id()));
+        std::fs::write(&path, bytes).unwrap();
+        let dbs: Vec<Db> = (0..16).map(|_| Db::new(4)).collect();
+        let (_aof, replayed) = Aof::open(&path, AppendFsync::No, &dbs).expect("the file loads");
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(replayed.truncated_bytes, 0, "no cut-off record may be left in the file");
+        dbs
+    }
+
+    fn no_space() -> Reply {
+        Reply::error("MISCONF Errors writing to the AOF file: No space left on device")
+    }
+
+    #[test]
+    fn a_full_disk_refuses_writes_until_space_returns_and_loses_nothing_acknowledged() {
+        for fsync in [AppendFsync::Everysec, AppendFsync::Always, AppendFsync::No] {
+            let disk = Disk::with_room(1000);
+            let shared = shared_on(&disk, fsync);
+            let aof = shared.aof.as_ref().unwrap();
+            let mut session = Session::new(1, &shared);
+            let value = "v".repeat(40);
+
+            // Fill the disk: every write until the first refusal is acknowledged.
+            let mut acknowledged = Vec::new();
+            // The file starts with the `SELECT 0` of the first record.
+            let mut whole_records = {
+                let mut select = BytesMut::new();
+                encode_request(&[&b"SELECT"[..], b"0"], &mut select);
+                select.len()
+            };
+            let failed = loop {
+                let key = format!("key:{}", acknowledged.len());
+                match call(&shared, &mut session, &["SET", &key, &value]) {
+                    Reply::Status(ok) if ok == "OK" => {
+                        let mut record = BytesMut::new();
+                        encode_request(&[&b"SET"[..], key.as_bytes(), value.as_bytes()], &mut record);
+                        whole_records += record.len();
+                        acknowledged.push(key);
+                    }
+                    reply => {
+                        assert_eq!(reply, no_space(), "{fsync:?}");
+                        break key;
+                    }
+                }
+            };
+            assert!(acknowledged.len() > 5, "{fsync:?}: the disk should take a few records first");
+            // The partial record was cut off: the file is exactly the acknowledged records.
+            assert_eq!(disk.contents().len(), whole_records, "{fsync:?}");
+            assert!(aof.is_failing());
+            let pending = aof.pending_len();
+            assert!(pending > 0);
+
+            // Writes are refused before they run; reads go on; the pending records do not grow.
+            assert_eq!(call(&shared, &mut session, &["SET", "new", "x"]), no_space());
+            assert_eq!(call(&shared, &mut session, &["INCR", "counter"]), no_space());
+            assert_eq!(call(&shared, &mut session, &["DEL", "key:0"]), no_space());
+            assert_eq!(call(&shared, &mut session, &["PING"]), no_space());
+            assert_eq!(call(&shared, &mut session, &["GET", "key:0"]), Reply::bulk(&value));
+            assert_eq!(call(&shared, &mut session, &["GET", "new"]), Reply::Null);
+            assert_eq!(aof.pending_len(), pending, "{fsync:?}: refused writes must not pile up");
+
+            // A retry while still full fails again and leaves the file whole.
+            assert!(aof.tick().is_err());
+            assert_eq!(disk.contents().len(), whole_records);
+
+            // Space returns: the once-a-second retry writes what was pending and clears the error.
+            disk.room.store(1 << 20, Ordering::SeqCst);
+            aof.tick().expect("the retry succeeds");
+            assert!(!aof.is_failing());
+            assert_eq!(aof.write_refusal(), None);
+            assert_eq!(aof.pending_len(), 0);
+            assert_eq!(call(&shared, &mut session, &["SET", "after", "1"]), Reply::ok());
+            assert_eq!(call(&shared, &mut session, &["PING"]), Reply::status("PONG"));
+            if fsync == AppendFsync::Always {
+                assert_eq!(disk.synced_len.load(Ordering::SeqCst), disk.contents().len());
+            }
+
+            // A restart replays every acknowledged write, with no corruption.
+            let dbs = restart_from(&disk.contents(), "full");
+            let db = &dbs[0];
+            for key in &acknowledged {
+                assert_eq!(db.get(key.as_bytes()).as_deref(), Some(value.as_bytes()), "{fsync:?} {key}");
+            }
+            assert_eq!(db.get(b"after").as_deref(), Some(&b"1"[..]));
+            // The write whose reply was MISCONF ran before the failure was known; its record was
+            // kept and written by the retry, so memory and file agree.
+            assert_eq!(db.get(failed.as_bytes()), shared.db(0).get(failed.as_bytes()));
+            assert_eq!(db.len(), shared.db(0).len());
+        }
+    }
+
+    #[test]
+    fn a_partial_record_that_cannot_be_cut_off_is_completed_by_the_retry() {
+        let disk = Disk::with_room(100);
+        let aof = Aof::with_file(Path::new("t.aof"), AppendFsync::Everysec, Box::new(DiskFile(Arc::clone(&disk))), 0);
+        let dbs = [Db::new(4)];
+        let mut upto = 0;
+        for i in 0..5 {
+            let key = format!("key:{i}");
+            dbs[0].with_key(key.as_bytes(), |slot| slot.put(b"some value", None));
+            upto = aof.record(&dbs, &Effect::Keys(vec![(0, Bytes::from(key))]));
+        }
+        disk.fail_truncate.store(true, Ordering::SeqCst);
+        assert!(aof.commit(upto).is_err());
+        // The file holds 100 bytes: a prefix of the records, cut mid-record, and only the rest is pending.
+        assert_eq!(disk.contents().len(), 100);
+        assert_eq!(aof.pending_len() as u64, upto - 100);
+        disk.room.store(1 << 20, Ordering::SeqCst);
+        aof.commit(upto).expect("the retry completes the records");
+        assert!(!aof.is_failing());
+        let replayed = restart_from(&disk.contents(), "uncut");
+        assert_eq!(replayed[0].len(), 5);
+        assert_eq!(replayed[0].get(b"key:4").as_deref(), Some(&b"some value"[..]));
+    }
+
+    #[test]
+    fn a_failed_fsync_under_always_is_not_acknowledged_and_is_written_again() {
+        let disk = Disk::with_room(1 << 20);
+        let shared = shared_on(&disk, AppendFsync::Always);
+        let aof = shared.aof.as_ref().unwrap();
+        let mut session = Session::new(1, &shared);
+        assert_eq!(call(&shared, &mut session, &["SET", "a", "1"]), Reply::ok());
+        let synced = disk.contents().len();
+
+        disk.fail_sync.store(true, Ordering::SeqCst);
+        assert_eq!(
+            call(&shared, &mut session, &["SET", "b", "2"]),
+            Reply::error("MISCONF Errors writing to the AOF file: Input/output error")
+        );
+        // What the failed fsync may not have saved is cut off and stays pending.
+        assert_eq!(disk.contents().len(), synced);
+        assert!(aof.pending_len() > 0);
+        assert_eq!(call(&shared, &mut session, &["SET", "c", "3"]), call(&shared, &mut session, &["DEL", "a"]));
+        assert_eq!(call(&shared, &mut session, &["GET", "a"]), Reply::bulk("1"));
+
+        disk.fail_sync.store(false, Ordering::SeqCst);
+        aof.tick().expect("the retry succeeds");
+        assert_eq!(call(&shared, &mut session, &["SET", "c", "3"]), Reply::ok());
+        assert_eq!(disk.synced_len.load(Ordering::SeqCst), disk.contents().len());
+        let dbs = restart_from(&disk.contents(), "fsync");
+        let db = &dbs[0];
+        assert_eq!(db.get(b"a").as_deref(), Some(&b"1"[..]));
+        assert_eq!(db.get(b"b").as_deref(), Some(&b"2"[..]));
+        assert_eq!(db.get(b"c").as_deref(), Some(&b"3"[..]));
+    }
+
+    #[test]
+    fn a_failed_background_fsync_refuses_writes_until_an_fsync_succeeds() {
+        let disk = Disk::with_room(1 << 20);
+        let shared = shared_on(&disk, AppendFsync::Everysec);
+        let aof = shared.aof.as_ref().unwrap();
+        let mut session = Session::new(1, &shared);
+        assert_eq!(call(&shared, &mut session, &["SET", "a", "1"]), Reply::ok());
+        disk.fail_sync.store(true, Ordering::SeqCst);
+        assert!(aof.tick().is_err());
+        let refused = Reply::error("MISCONF Errors writing to the AOF file: Input/output error");
+        assert_eq!(call(&shared, &mut session, &["SET", "b", "2"]), refused);
+        assert_eq!(call(&shared, &mut session, &["GET", "a"]), Reply::bulk("1"));
+        disk.fail_sync.store(false, Ordering::SeqCst);
+        aof.tick().expect("the fsync succeeds");
+        assert_eq!(call(&shared, &mut session, &["SET", "b", "2"]), Reply::ok());
+    }
+
+    #[test]
+    fn commits_do_not_wait_for_an_everysec_fsync() {
+        let disk = Disk::with_room(1 << 20);
+        let aof = Arc::new(Aof::with_file(
+            Path::new("t.aof"),
+            AppendFsync::Everysec,
+            Box::new(DiskFile(Arc::clone(&disk))),
+            0,
+        ));
+        let dbs = Arc::new(vec![Db::new(4)]);
+        dbs[0].with_key(b"k", |slot| slot.put(b"v", None));
+        let upto = aof.record(&dbs, &Effect::Keys(vec![(0, Bytes::from_static(b"k"))]));
+        aof.commit(upto).unwrap();
+
+        // An fsync that does not return until the test lets it.
+        let gate = disk.sync_gate.lock();
+        let syncing = std::thread::spawn({
+            let aof = Arc::clone(&aof);
+            move || aof.tick()
+        });
+        while !disk.in_sync.load(Ordering::SeqCst) {
+            std::thread::yield_now();
+        }
+        let (done, committed) = mpsc::channel();
+        std::thread::spawn({
+            let (aof, dbs) = (Arc::clone(&aof), Arc::clone(&dbs));
+            move || {
+                let upto = aof.record(&dbs, &Effect::Keys(vec![(0, Bytes::from_static(b"k"))]));
+                let _ = done.send(aof.commit(upto).is_ok());
+            }
+        });
+        // Not a latency check: without this fix the commit never returns while the fsync blocks.
+        let result = committed.recv_timeout(Duration::from_secs(20));
+        drop(gate);
+        syncing.join().unwrap().unwrap();
+        assert_eq!(result, Ok(true), "a commit waited for the fsync");
     }
 
     #[test]

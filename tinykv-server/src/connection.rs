@@ -10,6 +10,12 @@
 //!
 //! While the write blocks because the client does not read, nothing more is read from it: memory
 //! per client stays bounded by the high-water mark plus one reply, and other clients never wait.
+//!
+//! Writes reach the append-only file before their replies leave: the flush first commits the
+//! records the batch's writes made. If that commit fails (a full disk), the reply of every write
+//! in the batch is replaced, in place, by `-MISCONF Errors writing to the AOF file: ...`, and the
+//! other replies are kept: one reply per request still, so a pipelining client stays in step, and
+//! no write is acknowledged that is not in the file.
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -39,6 +45,15 @@ pub const GREETING: &[u8] = b"+TinyKV ready\r\n";
 const READ_CHUNK: usize = 16 * 1024;
 /// Buffers that grew past this for one big request or reply are given back once empty.
 const KEEP_CAPACITY: usize = 1024 * 1024;
+
+/// Where the replies of writes not yet committed to the append-only file sit in the write buffer:
+/// adjacent ones merge, so a pipeline of a thousand `SET`s is one span.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: usize,
+    end: usize,
+    replies: usize,
+}
 
 /// Why a connection ended; for the debug log.
 #[derive(Debug)]
@@ -71,6 +86,10 @@ struct Connection<'a> {
     write_buf: BytesMut,
     high_water: usize,
     idle_timeout: Option<Duration>,
+    /// The stream offset of the append-only file this batch's writes reach, if it has any.
+    commit_upto: Option<u64>,
+    /// Where those writes' replies are in `write_buf`, to be replaced if the commit fails.
+    unlogged: Vec<Span>,
 }
 
 impl<'a> Connection<'a> {
@@ -86,6 +105,8 @@ impl<'a> Connection<'a> {
             write_buf: BytesMut::with_capacity(READ_CHUNK),
             high_water: config.output_high_water.max(1) as usize,
             idle_timeout: (config.timeout > 0).then(|| Duration::from_secs(config.timeout)),
+            commit_upto: None,
+            unlogged: Vec::new(),
         }
     }
 
@@ -159,8 +180,12 @@ impl<'a> Connection<'a> {
                     return Err(End::Protocol(err));
                 }
             };
+            let start = self.write_buf.len();
             let reply = self.handle(request);
             reply.encode(self.session.protocol, &mut self.write_buf);
+            if std::mem::take(&mut self.session.unlogged) {
+                self.note_unlogged(start);
+            }
             if self.session.quit {
                 return Err(End::Quit);
             }
@@ -174,15 +199,54 @@ impl<'a> Connection<'a> {
         execute::handle(request, self.shared, &mut self.session)
     }
 
+    /// Remembers that the reply just encoded from `start` on answers a write whose records are not
+    /// in the append-only file yet.
+    fn note_unlogged(&mut self, start: usize) {
+        let Some(aof) = &self.shared.aof else { return };
+        // Read after the write recorded, so it covers this write's records (and perhaps a few of
+        // another client's: committing those too is harmless).
+        self.commit_upto = Some(aof.recorded());
+        let end = self.write_buf.len();
+        match self.unlogged.last_mut() {
+            Some(last) if last.end == start => {
+                last.end = end;
+                last.replies += 1;
+            }
+            _ => self.unlogged.push(Span { start, end, replies: 1 }),
+        }
+    }
+
+    /// Commits the batch's writes to the append-only file. If that fails, each of their replies in
+    /// the write buffer becomes the `MISCONF` error: the writes ran (they cannot be undone; other
+    /// clients may have seen them) but are not acknowledged. Their records stay pending and reach
+    /// the file, in order, once a retry succeeds, so memory and file agree again.
+    fn commit(&mut self) {
+        let Some(upto) = self.commit_upto.take() else { return };
+        let Some(aof) = &self.shared.aof else { return };
+        if let Err(err) = aof.commit(upto) {
+            let mut refusal = BytesMut::new();
+            Reply::from(err.misconf()).encode(self.session.protocol, &mut refusal);
+            let mut replies = BytesMut::with_capacity(self.write_buf.len());
+            let mut copied = 0;
+            for span in &self.unlogged {
+                replies.extend_from_slice(&self.write_buf[copied..span.start]);
+                for _ in 0..span.replies {
+                    replies.extend_from_slice(&refusal);
+                }
+                copied = span.end;
+            }
+            replies.extend_from_slice(&self.write_buf[copied..]);
+            self.write_buf = replies;
+        }
+        self.unlogged.clear();
+    }
+
     /// Writes the whole write buffer. Cancel-safe: bytes leave the buffer as soon as the socket
     /// takes them, so a flush abandoned half-way resumes where it stopped.
     async fn flush(&mut self) -> std::io::Result<()> {
-        // Writes reach the append-only file before their replies reach the client.
-        if std::mem::take(&mut self.session.unlogged) {
-            if let Some(aof) = &self.shared.aof {
-                aof.commit().map_err(std::io::Error::other)?;
-            }
-        }
+        // Writes reach the append-only file before their replies reach the client. Spans are
+        // offsets into `write_buf`, valid because nothing leaves it before this commit.
+        self.commit();
         while !self.write_buf.is_empty() {
             let written = self.stream.write(&self.write_buf).await?;
             if written == 0 {
@@ -228,6 +292,9 @@ impl<'a> Connection<'a> {
         }
         if self.write_buf.is_empty() && self.write_buf.capacity() > KEEP_CAPACITY {
             self.write_buf = BytesMut::with_capacity(READ_CHUNK);
+        }
+        if self.unlogged.capacity() * std::mem::size_of::<Span>() > KEEP_CAPACITY {
+            self.unlogged = Vec::new();
         }
     }
 }

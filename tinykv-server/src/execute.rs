@@ -9,6 +9,7 @@
 //! look up the name and check arity (table)  ->  -ERR unknown command / wrong number of arguments
 //! gate: authenticated? (flag no_auth)       ->  -NOAUTH Authentication required.
 //! gate: over maxmemory? (flag denyoom)      ->  -OOM command not allowed when used memory > 'maxmemory'.
+//! gate: AOF failing? (flag write, PING)     ->  -MISCONF Errors writing to the AOF file: <strerror>
 //! parse the arguments                       ->  -ERR syntax error, ...
 //! execute
 //! ```
@@ -197,7 +198,8 @@ pub fn unwatch(shared: &Shared, session: &mut Session) {
 }
 
 /// Whether a command may run at all, judged from its table flags: `Some(error)` when the client has
-/// not authenticated yet, or when it would grow a data set that is already over `--maxmemory`.
+/// not authenticated yet, when it would grow a data set that is already over `--maxmemory`, or when
+/// it would change data that the failing append-only file could not log.
 /// Reads, deletes and expiry changes have no `denyoom` flag, so they keep working when full.
 pub fn gate(spec: &CommandSpec, shared: &Shared, session: &Session) -> Option<Reply> {
     if !session.authenticated && !spec.has(Flag::NoAuth) {
@@ -206,6 +208,13 @@ pub fn gate(spec: &CommandSpec, shared: &Shared, session: &Session) -> Option<Re
     let maxmemory = shared.config.maxmemory;
     if maxmemory > 0 && spec.has(Flag::DenyOom) && shared.used_memory() as u64 > maxmemory {
         return Some(CommandError::Oom.into());
+    }
+    // A write that cannot be logged is refused before it runs, so it is neither applied nor queued
+    // for the file. PING too, as in Redis, so a health check sees the failure; reads go on.
+    if spec.has(Flag::Write) || spec.name == "PING" {
+        if let Some(refusal) = shared.aof.as_ref().and_then(|aof| aof.write_refusal()) {
+            return Some(refusal.into());
+        }
     }
     None
 }

@@ -10,8 +10,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::aof::Aof;
-use crate::config::{AppendFsync, Config};
+use crate::config::Config;
 use crate::connection::{self, SHUTDOWN_GRACE};
 use crate::shared::{ServerError, Shared};
 
@@ -23,6 +22,8 @@ const SWEEP_PER_LOCK: usize = 64;
 const SWEEP_PER_TURN: usize = 4096;
 /// How long to back off after a failed accept (e.g. out of file descriptors).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+/// How often the append-only file is fsynced under `everysec`, and a failed write retried.
+const AOF_TICK: Duration = Duration::from_secs(1);
 
 /// Loads the append-only file (if any), logs `listening on <addr>`, and serves clients on
 /// `listener` until `shutdown` is cancelled; then waits (up to [`SHUTDOWN_GRACE`]) for every
@@ -38,8 +39,8 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
     let tracker = TaskTracker::new();
 
     tracker.spawn(sweep_expired(Arc::clone(&shared), shutdown.clone()));
-    if shared.aof.as_ref().is_some_and(|aof| aof.fsync_policy() == AppendFsync::Everysec) {
-        tracker.spawn(sync_every_second(Arc::clone(&shared), shutdown.clone()));
+    if shared.aof.is_some() {
+        tracker.spawn(aof_every_second(Arc::clone(&shared), shutdown.clone()));
     }
 
     loop {
@@ -81,24 +82,30 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
     }
     if let Some(aof) = &shared.aof {
         if let Err(err) = aof.sync() {
-            tracing::error!(%err, "final sync of the append-only file failed");
+            // Only writes that were never acknowledged can be pending here: their replies were MISCONF.
+            tracing::error!(%err, unwritten_bytes = aof.pending_len(), "final sync of the append-only file failed");
         }
     }
     Ok(())
 }
 
-/// `--appendfsync everysec`: fsync the append-only file once a second, off the async workers.
-async fn sync_every_second(shared: Arc<Shared>, shutdown: CancellationToken) {
-    let mut interval = tokio::time::interval(Duration::from_secs(1));
+/// Once a second, off the async workers: fsync the append-only file under `everysec` (holding no
+/// lock a writer needs, so no client waits for the disk), and retry a write that failed, which is
+/// what lifts the `MISCONF` state once the disk has room again. Failures are logged by the file,
+/// once per failure rather than once per second.
+async fn aof_every_second(shared: Arc<Shared>, shutdown: CancellationToken) {
+    let mut interval = tokio::time::interval(AOF_TICK);
+    // An fsync slower than the interval must not be followed by a burst of catch-up fsyncs.
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = interval.tick() => {}
         }
         let shared = Arc::clone(&shared);
-        let synced = tokio::task::spawn_blocking(move || shared.aof.as_ref().map(Aof::sync)).await;
-        if let Ok(Some(Err(err))) = synced {
-            tracing::error!(%err, "fsync of the append-only file failed");
+        let ticked = tokio::task::spawn_blocking(move || shared.aof.as_ref().map(|aof| aof.tick())).await;
+        if let Ok(Some(Err(err))) = ticked {
+            tracing::debug!(%err, "append-only file retry failed");
         }
     }
 }
