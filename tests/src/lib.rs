@@ -67,10 +67,20 @@ impl Server {
         if !chooses_port {
             command.args(["--port", "0"]);
         }
-        command.args(args).env("RUST_LOG", "info").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+        command.args(args);
         for (key, value) in env {
             command.env(key, value);
         }
+        Server::spawn(command)
+    }
+
+    /// Starts a server from a prepared command (e.g. `sh -c 'ulimit -n 64; exec tinykv-server "$@"'`),
+    /// which must end up running `tinykv-server` and choose its port; its log is read as usual.
+    pub fn spawn(mut command: Command) -> Server {
+        if !command.get_envs().any(|(key, _)| key == "RUST_LOG") {
+            command.env("RUST_LOG", "info");
+        }
+        command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
         let mut child = command.spawn().expect("spawn tinykv-server");
         let stderr = child.stderr.take().expect("stderr piped");
         let log = Arc::new(Mutex::new(String::new()));

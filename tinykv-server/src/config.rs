@@ -34,9 +34,14 @@ pub struct Config {
     #[arg(long, env = "TINYKV_NO_GREETING", value_parser = clap::builder::FalseyValueParser::new(), action = clap::ArgAction::SetTrue)]
     pub no_greeting: bool,
 
-    /// Most simultaneous clients; one more is told so and closed.
+    /// Most simultaneous clients; one more is told so and closed. Lowered at start to what the
+    /// open-file limit allows (`ulimit -n` minus 32 kept for the server), as Redis does.
     #[arg(long, env = "TINYKV_MAX_CLIENTS", default_value_t = 10_000)]
     pub max_clients: usize,
+
+    /// Connections the kernel may queue before they are accepted (capped by net.core.somaxconn).
+    #[arg(long, env = "TINYKV_TCP_BACKLOG", default_value_t = 511)]
+    pub tcp_backlog: u32,
 
     /// Close clients idle for this many seconds (0: never).
     #[arg(long, env = "TINYKV_TIMEOUT", default_value_t = 0)]
@@ -79,6 +84,30 @@ impl Default for Config {
     fn default() -> Self {
         Config::parse_from(["tinykv-server"])
     }
+}
+
+/// File descriptors kept for the server itself (listener, append-only file, the runtime's own, a
+/// refused client's brief socket), as Redis's `CONFIG_MIN_RESERVED_FDS`.
+pub const RESERVED_FDS: u64 = 32;
+
+/// Why the server cannot serve anyone under its open-file limit.
+#[derive(Debug, Error)]
+#[error(
+    "the open-file limit of {limit} leaves no room for clients ({RESERVED_FDS} are kept for the server); raise it with ulimit -n"
+)]
+pub struct FileLimitError {
+    /// The limit the process runs under.
+    pub limit: u64,
+}
+
+/// How many clients fit in `open_files` descriptors: `max_clients`, or fewer when the limit is too
+/// low, so that clients past the limit are refused with Redis's error instead of hanging unaccepted.
+pub fn clients_within(open_files: u64, max_clients: usize) -> Result<usize, FileLimitError> {
+    let room = open_files.saturating_sub(RESERVED_FDS);
+    if room == 0 {
+        return Err(FileLimitError { limit: open_files });
+    }
+    Ok(usize::try_from(room).map_or(max_clients, |room| room.min(max_clients)))
 }
 
 /// A memory size that could not be read.
@@ -125,6 +154,18 @@ mod tests {
         assert_eq!(config.max_clients, 10_000);
         assert_eq!(config.timeout, 0);
         assert_eq!(config.appendfsync, AppendFsync::Everysec);
+        assert_eq!(config.tcp_backlog, 511);
+    }
+
+    #[test]
+    fn clients_fit_the_open_file_limit_less_what_the_server_keeps() {
+        assert_eq!(clients_within(20_000, 10_000).unwrap(), 10_000);
+        assert_eq!(clients_within(10_032, 10_000).unwrap(), 10_000);
+        assert_eq!(clients_within(256, 10_000).unwrap(), 224);
+        assert_eq!(clients_within(64, 10_000).unwrap(), 32);
+        assert_eq!(clients_within(u64::MAX, 7).unwrap(), 7);
+        assert!(clients_within(32, 10_000).is_err());
+        assert!(clients_within(0, 1).is_err());
     }
 
     #[test]

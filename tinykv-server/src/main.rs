@@ -1,17 +1,19 @@
 //! `tinykv-server`: parse the configuration, start logging, bind, and serve until SIGINT or SIGTERM.
 
 use std::io::IsTerminal;
+use std::net::SocketAddr;
 
 use anyhow::Context;
 use clap::Parser;
+use tinykv_server::config::{clients_within, RESERVED_FDS};
 use tinykv_server::Config;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> anyhow::Result<()> {
-    let config = Config::parse();
+    let mut config = Config::parse();
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .with_writer(std::io::stderr)
@@ -24,7 +26,7 @@ fn main() -> anyhow::Result<()> {
         0 => default_threads(),
         n => n,
     };
-    raise_file_limit(config.max_clients);
+    config.max_clients = fit_file_limit(config.max_clients)?;
 
     let mut runtime = if threads == 1 {
         tokio::runtime::Builder::new_current_thread()
@@ -38,17 +40,30 @@ fn main() -> anyhow::Result<()> {
 }
 
 /// Raises the open-file limit so `--max-clients` connections fit (the usual soft limit is 1,024), as
-/// Redis does; says so in the log when the hard limit is lower.
-fn raise_file_limit(max_clients: usize) {
-    // Listening socket, log, append-only file and a margin.
-    let wanted = max_clients as u64 + 32;
-    match rlimit::increase_nofile_limit(wanted) {
-        Ok(limit) if limit < wanted => {
-            tracing::warn!(limit, max_clients, "open-file limit is below what --max-clients needs")
+/// Redis does; when the hard limit is lower, lowers `--max-clients` to fit and says so once. Clients
+/// past it are then refused with an error, where otherwise `accept` would fail and they would hang.
+fn fit_file_limit(max_clients: usize) -> anyhow::Result<usize> {
+    let wanted = (max_clients as u64).saturating_add(RESERVED_FDS);
+    let limit = match rlimit::increase_nofile_limit(wanted) {
+        Ok(limit) => limit,
+        Err(err) => {
+            tracing::warn!(%err, "could not raise the open-file limit");
+            match rlimit::Resource::NOFILE.get() {
+                Ok((soft, _)) => soft,
+                Err(_) => return Ok(max_clients),
+            }
         }
-        Ok(_) => {}
-        Err(err) => tracing::warn!(%err, "could not raise the open-file limit"),
+    };
+    let fitting = clients_within(limit, max_clients)?;
+    if fitting < max_clients {
+        tracing::warn!(
+            limit,
+            requested = max_clients,
+            max_clients = fitting,
+            "open-file limit too low for --max-clients; lowered max clients to fit (raise ulimit -n for more)"
+        );
     }
+    Ok(fitting)
 }
 
 /// One worker per core but one: the kernel's network work and the clients on the same machine need
@@ -60,9 +75,7 @@ fn default_threads() -> usize {
 async fn serve(config: Config) -> anyhow::Result<()> {
     // Handlers first: once `listening on` is logged, a SIGTERM must already mean a graceful stop.
     let signals = Signals::install()?;
-    let listener = TcpListener::bind((config.bind.as_str(), config.port))
-        .await
-        .with_context(|| format!("binding {}:{}", config.bind, config.port))?;
+    let listener = bind(&config).await.with_context(|| format!("binding {}:{}", config.bind, config.port))?;
     let shutdown = CancellationToken::new();
     let mut server = tokio::spawn(tinykv_server::run(listener, config, shutdown.clone()));
     tokio::select! {
@@ -75,6 +88,38 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     server.await.context("server task failed")?.context("shutting down")?;
     tracing::info!("bye");
     Ok(())
+}
+
+/// Listens on the first address `--bind` resolves to that can be bound, with `--tcp-backlog`.
+async fn bind(config: &Config) -> anyhow::Result<TcpListener> {
+    warn_if_backlog_capped(config.tcp_backlog);
+    let mut failure = None;
+    for addr in tokio::net::lookup_host((config.bind.as_str(), config.port)).await? {
+        match listen(addr, config.tcp_backlog) {
+            Ok(listener) => return Ok(listener),
+            Err(err) => failure = Some(err),
+        }
+    }
+    Err(failure.map_or_else(|| anyhow::anyhow!("the address resolved to nothing"), anyhow::Error::from))
+}
+
+fn listen(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    // As `TcpListener::bind` does: a restart may bind while the old process's connections linger.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    // The default of 128 made 2,000 simultaneous connects take 1.09 s instead of 0.09 s.
+    socket.listen(backlog)
+}
+
+/// The kernel silently caps the backlog at `net.core.somaxconn`; say so, as Redis does.
+fn warn_if_backlog_capped(backlog: u32) {
+    let Ok(text) = std::fs::read_to_string("/proc/sys/net/core/somaxconn") else { return };
+    if let Ok(somaxconn) = text.trim().parse::<u32>() {
+        if somaxconn < backlog {
+            tracing::warn!(backlog, somaxconn, "--tcp-backlog is capped by net.core.somaxconn");
+        }
+    }
 }
 
 /// SIGINT and SIGTERM, caught from the moment this is built.

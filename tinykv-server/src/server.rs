@@ -2,7 +2,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
@@ -22,6 +22,9 @@ const SWEEP_PER_LOCK: usize = 64;
 const SWEEP_PER_TURN: usize = 4096;
 /// How long to back off after a failed accept (e.g. out of file descriptors).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+/// At most one log line per this long about failing accepts: out of file descriptors, every try
+/// fails, and a line per try fills the log (it once wrote 5,821 lines in 5 minutes).
+const ACCEPT_LOG_INTERVAL: Duration = Duration::from_secs(1);
 /// How often the append-only file is fsynced under `everysec`, and a failed write retried.
 const AOF_TICK: Duration = Duration::from_secs(1);
 
@@ -42,6 +45,7 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
     if shared.aof.is_some() {
         tracker.spawn(aof_every_second(Arc::clone(&shared), shutdown.clone()));
     }
+    let mut accept_errors = AcceptErrors::default();
 
     loop {
         let accepted = tokio::select! {
@@ -52,7 +56,7 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
             Ok(accepted) => accepted,
             Err(err) => {
                 // Out of file descriptors and the like: wait a moment and go on; never fatal.
-                tracing::warn!(%err, "accept failed");
+                accept_errors.note(&err);
                 tokio::time::sleep(ACCEPT_BACKOFF).await;
                 continue;
             }
@@ -87,6 +91,25 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
         }
     }
     Ok(())
+}
+
+/// Failed accepts since the last log line about them.
+#[derive(Default)]
+struct AcceptErrors {
+    last_logged: Option<Instant>,
+    unlogged: u64,
+}
+
+impl AcceptErrors {
+    /// Logs the failure if none was logged for [`ACCEPT_LOG_INTERVAL`], with how many were not.
+    fn note(&mut self, err: &std::io::Error) {
+        self.unlogged += 1;
+        if self.last_logged.is_none_or(|at| at.elapsed() >= ACCEPT_LOG_INTERVAL) {
+            tracing::warn!(%err, failures = self.unlogged, "accept failed; new clients wait in the backlog");
+            self.last_logged = Some(Instant::now());
+            self.unlogged = 0;
+        }
+    }
 }
 
 /// Once a second, off the async workers: fsync the append-only file under `everysec` (holding no
