@@ -101,14 +101,21 @@ struct AcceptErrors {
 }
 
 impl AcceptErrors {
-    /// Logs the failure if none was logged for [`ACCEPT_LOG_INTERVAL`], with how many were not.
+    /// Logs the failure if none was logged for [`ACCEPT_LOG_INTERVAL`], with how many there were.
     fn note(&mut self, err: &std::io::Error) {
-        self.unlogged += 1;
-        if self.last_logged.is_none_or(|at| at.elapsed() >= ACCEPT_LOG_INTERVAL) {
-            tracing::warn!(%err, failures = self.unlogged, "accept failed; new clients wait in the backlog");
-            self.last_logged = Some(Instant::now());
-            self.unlogged = 0;
+        if let Some(failures) = self.count(Instant::now()) {
+            tracing::warn!(%err, failures, "accept failed; new clients wait in the backlog");
         }
+    }
+
+    /// Counts one failure at `now`; `Some(failures since the last line)` when it is time for a line.
+    fn count(&mut self, now: Instant) -> Option<u64> {
+        self.unlogged += 1;
+        if self.last_logged.is_some_and(|at| now.duration_since(at) < ACCEPT_LOG_INTERVAL) {
+            return None;
+        }
+        self.last_logged = Some(now);
+        Some(std::mem::take(&mut self.unlogged))
     }
 }
 
@@ -167,5 +174,25 @@ async fn sweep_expired(shared: Arc<Shared>, shutdown: CancellationToken) {
                 tokio::task::yield_now().await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_accepts_are_logged_at_most_once_a_second_with_a_count() {
+        let mut errors = AcceptErrors::default();
+        let start = Instant::now();
+        let at = |ms| start + Duration::from_millis(ms);
+        assert_eq!(errors.count(at(0)), Some(1));
+        // Every 50 ms for a second: no line...
+        for ms in (50..1000).step_by(50) {
+            assert_eq!(errors.count(at(ms)), None);
+        }
+        // ...then one line counting them all.
+        assert_eq!(errors.count(at(1000)), Some(20));
+        assert_eq!(errors.count(at(1050)), None);
     }
 }
