@@ -17,10 +17,7 @@ fn max_clients_is_lowered_to_fit_the_open_file_limit_and_the_rest_are_refused() 
         assert_eq!(call_str(client, &["PING"]), "+PONG\r\n");
     }
     let mut extra = server.connect();
-    assert_eq!(
-        String::from_utf8_lossy(&read_to_close_or_reset(&mut extra)),
-        "-ERR max number of clients reached\r\n"
-    );
+    assert_eq!(String::from_utf8_lossy(&read_to_close_or_reset(&mut extra)), "-ERR max number of clients reached\r\n");
     // 64 descriptors, 32 of them kept for the server, as Redis does; said once in the log.
     let log = server.log();
     assert!(log.contains("lowered max clients") && log.contains("max_clients=32"), "log:\n{log}");

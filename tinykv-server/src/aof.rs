@@ -75,6 +75,8 @@ pub enum AofError {
 
 /// How much of the file replay reads at a time.
 const REPLAY_CHUNK: usize = 1 << 20;
+/// A write buffer that grew past this for one huge batch is given back once written.
+const KEEP_CAPACITY: usize = 4 << 20;
 
 /// What a write command changes, to be read back and logged once it has run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -395,6 +397,9 @@ impl Aof {
             Ok(()) => {
                 writer.file_len += writer.out.len() as u64;
                 writer.out.clear();
+                if writer.out.capacity() > KEEP_CAPACITY {
+                    writer.out = BytesMut::new();
+                }
                 self.written.store(end, Ordering::Release);
                 if always {
                     self.synced.store(end, Ordering::Release);
@@ -480,13 +485,13 @@ impl Health {
                 error = %reason,
                 "{what} the append-only file failed; write commands are refused with MISCONF until a retry succeeds"
             );
-        }
-        if let Some(cut) = cut_error {
-            tracing::error!(
-                path = %path.display(),
-                error = %cut,
-                "could not cut a partial record off the append-only file; the retry will complete it"
-            );
+            if let Some(cut) = cut_error {
+                tracing::error!(
+                    path = %path.display(),
+                    error = %cut,
+                    "could not cut a partial record off the append-only file; the retry will complete it"
+                );
+            }
         }
         *slot = Some(reason);
         self.failing.store(true, Ordering::Release);
