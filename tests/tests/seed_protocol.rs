@@ -1,10 +1,13 @@
 //! The original TinyKV protocol as a telnet or netcat user sees it (SPEC §2, §3): the greeting, the
-//! seed transcript byte for byte, inline parsing rules, error replies that keep the connection open,
-//! pipelining of inline commands, inline and RESP on one connection, `--no-greeting`, and `QUIT`.
+//! seed transcript byte for byte, inline parsing rules (quotes split as Redis splits them), error replies
+//! that keep the connection open, pipelining of inline commands, inline and RESP on one connection,
+//! `--no-greeting`, and `QUIT`.
 
 use std::io::Write;
 
-use tinykv_tests::{read_exact_bytes, read_line, read_to_close, resp, roundtrip, Server, GREETING};
+use tinykv_tests::{
+    read_exact_bytes, read_line, read_to_close, read_to_close_or_reset, resp, roundtrip, Server, GREETING,
+};
 
 /// The seed transcript: each request with the reply it must get, byte for byte.
 const SEED: &[(&str, &str)] =
@@ -58,6 +61,48 @@ fn inline_set_value_keeps_spaces() {
     roundtrip(&mut stream, b"\tGET spaced \r\n", b"$8\r\na  b   c\r\n");
     // A RESP client sees the same stored bytes.
     roundtrip(&mut stream, &resp(&[b"GET", b"greeting"]), b"$11\r\nhello world\r\n");
+    server.stop();
+}
+
+#[test]
+fn inline_quotes_split_as_redis_splits_them() {
+    let server = Server::start();
+    let mut stream = server.connect_greeted();
+    // A quoted SET follows Redis: the options after the value are options.
+    roundtrip(&mut stream, b"SET k \"hello world\" EX 100\r\n", b"+OK\r\n");
+    roundtrip(&mut stream, b"TTL k\r\n", b":100\r\n");
+    roundtrip(&mut stream, b"GET k\r\n", b"$11\r\nhello world\r\n");
+    // Empty quotes are an empty argument; escapes in double quotes; only \' in single quotes.
+    roundtrip(&mut stream, b"MSET e \"\" x \"\\x41\\tB\\\"\" y 'it\\'s \\n'\r\n", b"+OK\r\n");
+    roundtrip(&mut stream, b"MGET e x y\r\n", b"*3\r\n$0\r\n\r\n$4\r\nA\tB\"\r\n$7\r\nit's \\n\r\n");
+    // A quote may open mid-word, and the other kind of quote inside is plain text.
+    roundtrip(&mut stream, b"ECHO a\"b 'c'\"\n", b"$6\r\nab 'c'\r\n");
+    // Without quotes, SET keeps the rest of the line as the value, as the original protocol always did.
+    roundtrip(&mut stream, b"SET plain v EX 100\r\n", b"+OK\r\n");
+    roundtrip(&mut stream, b"GET plain\r\n", b"$8\r\nv EX 100\r\n");
+    roundtrip(&mut stream, b"TTL plain\r\n", b":-1\r\n");
+    // A RESP client sees the same stored bytes.
+    roundtrip(&mut stream, &resp(&[b"GET", b"x"]), b"$4\r\nA\tB\"\r\n");
+    server.stop();
+}
+
+#[test]
+fn unbalanced_quotes_are_a_protocol_error_and_a_close() {
+    let server = Server::start_with(&["--no-greeting"]);
+    let reply = "-ERR Protocol error: unbalanced quotes in request\r\n";
+    for line in [&b"GET \"k\r\n"[..], b"SET k 'it''s'\r\n", b"GET \"k\"x\n", b"SET name O'Brien\r\n"] {
+        let mut stream = server.connect();
+        // The requests before the bad line are answered; the one after it is never run.
+        let mut batch = b"SET before 1\r\n".to_vec();
+        batch.extend_from_slice(line);
+        batch.extend_from_slice(b"SET after 1\r\n");
+        stream.write_all(&batch).unwrap();
+        let got = read_to_close_or_reset(&mut stream);
+        assert_eq!(String::from_utf8_lossy(&got), format!("+OK\r\n{reply}"), "{:?}", String::from_utf8_lossy(line));
+    }
+    let mut stream = server.connect();
+    roundtrip(&mut stream, b"GET after\r\n", b"$-1\r\n");
+    roundtrip(&mut stream, b"GET before\r\n", b"$1\r\n1\r\n");
     server.stop();
 }
 

@@ -30,6 +30,10 @@ pub enum ProtocolError {
     /// A bulk string was not followed by `\r\n`.
     #[error("bulk string not terminated by CRLF")]
     MissingCrlf,
+    /// An inline request whose quote is never closed, or whose closing quote is followed by something
+    /// other than a space (`"a"b`). Redis words both this way, and closes.
+    #[error("unbalanced quotes in request")]
+    UnbalancedQuotes,
     /// An HTTP request (`POST` or `Host:`) reached the port: closed without an answer, as Redis does,
     /// so that a web page cannot drive the server through a browser.
     #[error("cross-protocol request (HTTP) refused")]

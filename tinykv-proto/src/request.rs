@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! inline:  SET greeting hello world\r\n          (or \n; the original TinyKV protocol)
+//!          SET k "hello world" EX 10\r\n       (quotes split as Redis splits inline requests)
 //! RESP:    *3\r\n$3\r\nSET\r\n$8\r\ngreeting\r\n$11\r\nhello world\r\n
 //! ```
 //!
@@ -274,34 +275,163 @@ fn parse_header_number(line: &[u8]) -> Option<i64> {
     Some(if negative { -value } else { value })
 }
 
-/// Splits one inline line (newline included) into arguments, or `None` for a blank line.
+/// Splits one inline line (its `\n` or `\r\n` included) into arguments, or `None` for a blank line.
 ///
-/// Arguments are separated by spaces or tabs. `SET <key> <value>` keeps the rest of the line after the
-/// key as the value, spaces included: the original TinyKV protocol.
+/// What is left without the line ending is split as Redis splits inline requests (`sdssplitargs`), so the
+/// same line means the same command to TinyKV and to Redis:
+///
+/// ```text
+/// DEL a  b\tc              -> [DEL] [a] [b] [c]          blanks separate
+/// SET k "hello world"      -> [SET] [k] [hello world]    "double": \n \r \t \b \a \\ \" \xHH
+/// SET k 'it\'s'            -> [SET] [k] [it's]           'single': only \' is an escape
+/// SET k ""                 -> [SET] [k] []               an empty argument
+/// SET k a"b c"             -> [SET] [k] [ab c]           a quote may open mid-word
+/// GET "k   GET "k"x        -> unbalanced quotes in request (then the connection is closed)
+/// ```
+///
+/// One rule is TinyKV's own, from the original protocol: on a line with no quote character at all,
+/// `SET <key> <value>` keeps the rest of the line after the key as the value, inner blanks included
+/// (`SET greeting hello  world` stores `hello  world`). A line with a quote is split as Redis splits it,
+/// SET included, so `SET k "v" EX 10` sets an expiry.
+///
+/// A NUL byte is an ordinary byte here. (Redis looks for the newline with `strchr`, so a line holding a NUL
+/// never completes there; there is no Redis behaviour worth copying.)
 fn parse_inline(line: Bytes) -> Result<Option<Request>, ProtocolError> {
-    let is_space = |b: &u8| matches!(b, b' ' | b'\t' | b'\r' | b'\n');
-    let start = line.iter().position(|b| !is_space(b)).unwrap_or(line.len());
-    let end = line.iter().rposition(|b| !is_space(b)).map_or(start, |i| i + 1);
-    let line = line.slice(start..end);
-    if line.is_empty() {
-        return Ok(None);
-    }
+    let content = line.strip_suffix(b"\n").unwrap_or(&line);
+    let content = content.strip_suffix(b"\r").unwrap_or(content);
+    let line = line.slice(..content.len());
+    let quoted = line.iter().any(|&b| is_quote(b));
 
     let mut args: Vec<Bytes> = Vec::new();
     let mut pos = 0;
-    while pos < line.len() {
-        let skip = line[pos..].iter().take_while(|b| is_space(b)).count();
-        pos += skip;
-        if args.len() == 2 && args[0].eq_ignore_ascii_case(b"SET") {
-            args.push(line.slice(pos..));
+    while let Some(word) = next_word(&line, &mut pos)? {
+        args.push(word);
+        if !quoted && args.len() == 2 && args[0].eq_ignore_ascii_case(b"SET") {
+            args.extend(rest_of_line(&line, pos));
             break;
         }
-        let len = line[pos..].iter().take_while(|b| !is_space(b)).count();
-        args.push(line.slice(pos..pos + len));
-        pos += len;
     }
-
+    if args.is_empty() {
+        return Ok(None);
+    }
     checked(Request { args }).map(Some)
+}
+
+/// C's `isspace`: what Redis skips between arguments.
+fn is_blank(byte: u8) -> bool {
+    matches!(byte, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
+}
+
+/// What ends an unquoted word: narrower than [`is_blank`], as in Redis (a vertical tab or form feed
+/// inside a word is part of it).
+fn ends_word(byte: u8) -> bool {
+    matches!(byte, b' ' | b'\t' | b'\n' | b'\r')
+}
+
+fn is_quote(byte: u8) -> bool {
+    byte == b'"' || byte == b'\''
+}
+
+fn skip_blanks(line: &[u8], mut pos: usize) -> usize {
+    while line.get(pos).is_some_and(|&b| is_blank(b)) {
+        pos += 1;
+    }
+    pos
+}
+
+/// Where the unquoted run that starts at `pos` stops: at a blank that ends words, a quote, or the end.
+fn plain_end(line: &[u8], mut pos: usize) -> usize {
+    while line.get(pos).is_some_and(|&b| !ends_word(b) && !is_quote(b)) {
+        pos += 1;
+    }
+    pos
+}
+
+/// The next argument at or after `*pos`, leaving `*pos` just past it; `None` at the end of the line.
+/// A word without quotes is a slice of the line (no copy); a word with quotes is built from its parts.
+fn next_word(line: &Bytes, pos: &mut usize) -> Result<Option<Bytes>, ProtocolError> {
+    let start = skip_blanks(line, *pos);
+    if start == line.len() {
+        *pos = start;
+        return Ok(None);
+    }
+    let end = plain_end(line, start);
+    match line.get(end) {
+        Some(&quote) if is_quote(quote) => {
+            let mut word = line[start..end].to_vec();
+            *pos = quoted(line, end + 1, quote, &mut word)?;
+            Ok(Some(Bytes::from(word)))
+        }
+        _ => {
+            *pos = end;
+            Ok(Some(line.slice(start..end)))
+        }
+    }
+}
+
+/// Appends the inside of a quoted part whose content starts at `pos` to `word`, unescaping as Redis does;
+/// returns the position after the closing quote. The closing quote ends the word: a byte other than a blank
+/// right after it is an error, as is a line that ends inside the quotes.
+fn quoted(line: &[u8], mut pos: usize, quote: u8, word: &mut Vec<u8>) -> Result<usize, ProtocolError> {
+    loop {
+        let &byte = line.get(pos).ok_or(ProtocolError::UnbalancedQuotes)?;
+        let next = line.get(pos + 1).copied();
+        if byte == quote {
+            return match next {
+                Some(after) if !is_blank(after) => Err(ProtocolError::UnbalancedQuotes),
+                _ => Ok(pos + 1),
+            };
+        }
+        match (quote, byte, next) {
+            (b'"', b'\\', Some(escaped)) => {
+                let hex = if escaped == b'x' { hex_byte(line.get(pos + 2..pos + 4)) } else { None };
+                if let Some(value) = hex {
+                    word.push(value);
+                    pos += 4;
+                    continue;
+                }
+                // Anything else after a backslash stands for itself (`\"`, `\\`, and `\xZZ` as `xZZ`).
+                word.push(match escaped {
+                    b'n' => b'\n',
+                    b'r' => b'\r',
+                    b't' => b'\t',
+                    b'b' => 0x08,
+                    b'a' => 0x07,
+                    other => other,
+                });
+                pos += 2;
+            }
+            (b'\'', b'\\', Some(b'\'')) => {
+                word.push(b'\'');
+                pos += 2;
+            }
+            _ => {
+                word.push(byte);
+                pos += 1;
+            }
+        }
+    }
+}
+
+/// The byte two hex digits stand for (`\xHH`), either case.
+fn hex_byte(digits: Option<&[u8]>) -> Option<u8> {
+    let &[high, low] = digits? else { return None };
+    let digit = |d: u8| (d as char).to_digit(16);
+    Some(((digit(high)? << 4) | digit(low)?) as u8)
+}
+
+/// The original protocol's SET value on a line without quotes: from the first word after the key to the
+/// end of the last word, inner blanks included. `None` when nothing follows the key.
+fn rest_of_line(line: &Bytes, pos: usize) -> Option<Bytes> {
+    let start = skip_blanks(line, pos);
+    let mut end = start;
+    let mut at = start;
+    while at < line.len() {
+        at = plain_end(line, at);
+        end = at;
+        at = skip_blanks(line, at);
+    }
+    (end > start).then(|| line.slice(start..end))
 }
 
 /// Refuses a request whose command is `POST` or `Host:`, in either form: an HTTP request sent to
@@ -344,6 +474,124 @@ mod tests {
         assert_eq!(got, vec![args(&["set", "greeting", "hello  world"])]);
         let got = decode_all(b"DEL a  b\tc\n").unwrap();
         assert_eq!(got, vec![args(&["DEL", "a", "b", "c"])]);
+    }
+
+    /// One inline line through the decoder: its arguments, or the error.
+    fn split(line: &[u8]) -> Result<Vec<Vec<u8>>, ProtocolError> {
+        let mut requests = decode_all(line)?;
+        assert!(requests.len() <= 1, "one line gave {} requests", requests.len());
+        Ok(requests.pop().unwrap_or_default())
+    }
+
+    #[test]
+    fn inline_quotes_split_as_redis() {
+        let cases: &[(&[u8], &[&[u8]])] = &[
+            (br#"SET k "hello world""#, &[b"SET", b"k", b"hello world"]),
+            (br#"SET k """#, &[b"SET", b"k", b""]),
+            (br#"ECHO "" x"#, &[b"ECHO", b"", b"x"]),
+            (br#"ECHO "a b"   'c d'"#, &[b"ECHO", b"a b", b"c d"]),
+            (br#"ECHO "\x41\x4a\x6b""#, &[b"ECHO", b"AJk"]),
+            (br#"ECHO "\n\r\t\b\a\\\"\q""#, &[b"ECHO", b"\n\r\t\x08\x07\\\"q"]),
+            // Not a hex escape: the backslash goes, the rest stays.
+            (br#"ECHO "\xZZ" "\x4""#, &[b"ECHO", b"xZZ", b"x4"]),
+            (br"ECHO 'it\'s' 'a\nb' 'a\\b'", &[b"ECHO", b"it's", br"a\nb", br"a\\b"]),
+            (br#"ECHO 'say "hi"' "it's""#, &[b"ECHO", b"say \"hi\"", b"it's"]),
+            // A quote may open mid-word; its close ends the word.
+            (br#"ECHO a"b c" d'e'"#, &[b"ECHO", b"ab c", b"de"]),
+            (b"ECHO \"a\"\t\"b\"\x0b", &[b"ECHO", b"a", b"b"]),
+            // Blanks are C's isspace between words, but only space, tab, CR and LF end an unquoted word.
+            (b"\x0bECHO a\x0bb\x0c", &[b"ECHO", b"a\x0bb\x0c"]),
+            (b"ECHO \"\x00\" a\x00b", &[b"ECHO", b"\x00", b"a\x00b"]),
+            // Bytes that are not UTF-8 pass through, quoted or not.
+            (b"ECHO \xff \"\xfe\"", &[b"ECHO", b"\xff", b"\xfe"]),
+        ];
+        for &(line, expected) in cases {
+            let mut with_crlf = line.to_vec();
+            with_crlf.extend_from_slice(b"\r\n");
+            let expected: Vec<Vec<u8>> = expected.iter().map(|word| word.to_vec()).collect();
+            assert_eq!(split(&with_crlf), Ok(expected), "{:?}", String::from_utf8_lossy(line));
+        }
+    }
+
+    #[test]
+    fn unbalanced_quotes_are_protocol_errors() {
+        for line in [
+            &br#"GET "k"#[..],
+            b"GET 'k",
+            br#"GET "k"x"#,
+            b"GET 'k'x",
+            b"SET k 'it''s'",
+            br#"SET k "a""b""#,
+            br#"GET "ends in backslash\"#,
+            br#"GET "\""#,
+            b"SET name O'Brien",
+        ] {
+            let mut with_lf = line.to_vec();
+            with_lf.push(b'\n');
+            assert_eq!(split(&with_lf), Err(ProtocolError::UnbalancedQuotes), "{:?}", String::from_utf8_lossy(line));
+        }
+        assert_eq!(ProtocolError::UnbalancedQuotes.to_string(), "unbalanced quotes in request");
+        assert!(ProtocolError::UnbalancedQuotes.deserves_reply());
+    }
+
+    #[test]
+    fn the_line_ending_is_not_part_of_the_last_word() {
+        assert_eq!(split(b"ECHO \"a\"\r\n"), Ok(args(&["ECHO", "a"])));
+        assert_eq!(split(b"ECHO \"a\"\n"), Ok(args(&["ECHO", "a"])));
+        // One CR is the line ending's; another is a blank, as in Redis.
+        assert_eq!(split(b"ECHO \"a\"\r\r\n"), Ok(args(&["ECHO", "a"])));
+        assert_eq!(split(b"ECHO a\r\r\n"), Ok(args(&["ECHO", "a"])));
+    }
+
+    #[test]
+    fn set_without_quotes_keeps_the_rest_of_the_line_and_with_quotes_follows_redis() {
+        assert_eq!(split(b"SET k v EX 10\r\n"), Ok(args(&["SET", "k", "v EX 10"])));
+        assert_eq!(split(b"set k  a \t b \r\n"), Ok(args(&["set", "k", "a \t b"])));
+        assert_eq!(split(b"SET k v\r\n"), Ok(args(&["SET", "k", "v"])));
+        assert_eq!(split(b"SET k   \r\n"), Ok(args(&["SET", "k"])));
+        assert_eq!(split(b"SET k \x0bv\x0b\r\n"), Ok(args(&["SET", "k", "v\x0b"])));
+        assert_eq!(split(b"SET k \"v\" EX 10\r\n"), Ok(args(&["SET", "k", "v", "EX", "10"])));
+        assert_eq!(split(b"SET \"k\" hello world\r\n"), Ok(args(&["SET", "k", "hello", "world"])));
+        assert_eq!(split(b"SET k 'hello world'\r\n"), Ok(args(&["SET", "k", "hello world"])));
+        // Other commands split on blanks even without quotes.
+        assert_eq!(split(b"MSET a 1  b 2\r\n"), Ok(args(&["MSET", "a", "1", "b", "2"])));
+    }
+
+    #[test]
+    fn quoted_lines_fed_a_byte_at_a_time_give_the_same_requests() {
+        let input: &[u8] =
+            b"SET k \"a b\\x41\" EX 100\r\nECHO 'it\\'s' \"\"\nSET plain a  b\r\n*1\r\n$4\r\nPING\r\nGET \"k\"\n";
+        let whole = decode_all(input).unwrap();
+        assert_eq!(
+            whole,
+            vec![
+                args(&["SET", "k", "a bA", "EX", "100"]),
+                args(&["ECHO", "it's", ""]),
+                args(&["SET", "plain", "a  b"]),
+                args(&["PING"]),
+                args(&["GET", "k"]),
+            ]
+        );
+        let mut decoder = RequestDecoder::default();
+        let mut buf = BytesMut::new();
+        let mut one_by_one = Vec::new();
+        for &byte in input {
+            buf.extend_from_slice(&[byte]);
+            while let Some(request) = decoder.decode(&mut buf).unwrap() {
+                one_by_one.push(request.args.iter().map(|a| a.to_vec()).collect::<Vec<_>>());
+            }
+        }
+        assert_eq!(one_by_one, whole);
+
+        // An unbalanced line fed a byte at a time fails once its newline arrives, not before.
+        let mut decoder = RequestDecoder::default();
+        let mut buf = BytesMut::new();
+        for &byte in b"PING\r\nGET \"k" {
+            buf.extend_from_slice(&[byte]);
+            while decoder.decode(&mut buf).unwrap().is_some() {}
+        }
+        buf.extend_from_slice(b"\r\n");
+        assert_eq!(decoder.decode(&mut buf), Err(ProtocolError::UnbalancedQuotes));
     }
 
     #[test]
@@ -424,6 +672,43 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    proptest::proptest! {
+        /// Any words, written as a person (or redis-cli) would quote them, come back as the same words:
+        /// double quotes with `\xHH` for anything unprintable, or single quotes when that is enough.
+        #[test]
+        fn quoted_words_round_trip(words in proptest::collection::vec(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..12), 1..6), single in proptest::prelude::any::<bool>()) {
+            let mut line = b"ECHO".to_vec();
+            for word in &words {
+                line.push(b' ');
+                let plain = word.iter().all(|&b| b.is_ascii_graphic() || b == b' ');
+                if single && plain {
+                    line.push(b'\'');
+                    for &byte in word {
+                        if byte == b'\'' {
+                            line.push(b'\\');
+                        }
+                        line.push(byte);
+                    }
+                    line.push(b'\'');
+                } else {
+                    line.push(b'"');
+                    for &byte in word {
+                        match byte {
+                            b'"' | b'\\' => line.extend_from_slice(&[b'\\', byte]),
+                            byte if byte.is_ascii_graphic() || byte == b' ' => line.push(byte),
+                            byte => line.extend_from_slice(format!("\\x{byte:02x}").as_bytes()),
+                        }
+                    }
+                    line.push(b'"');
+                }
+            }
+            line.extend_from_slice(b"\r\n");
+            let mut expected = vec![b"ECHO".to_vec()];
+            expected.extend(words);
+            proptest::prop_assert_eq!(split(&line), Ok(expected));
         }
     }
 
