@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 /// How long any single wait in a test may take before it fails.
 pub const DEADLINE: Duration = Duration::from_secs(30);
 
-/// The greeting a default server sends on connect.
-pub const GREETING: &[u8] = b"+TinyKV ready\r\n";
+/// The greeting a default server sends on connect: the server's own constant.
+pub use tinykv_proto::GREETING;
 
 /// The path of a workspace binary (`tinykv-server`, `tinykv-cli`), built once per test process in the
 /// profile the tests themselves were built in, so `cargo test --workspace` alone is enough.

@@ -20,9 +20,6 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_util::codec::FramedRead;
 
-/// The status line a greeting TinyKV server sends on connect.
-pub const GREETING: &str = "TinyKV ready";
-
 /// How much encoded pipeline traffic is gathered before one write.
 const PIPELINE_CHUNK: usize = 64 * 1024;
 
@@ -125,7 +122,7 @@ impl Replies {
     /// Whether `reply` is the greeting (and so is to be dropped).
     fn take_greeting(&mut self, reply: &Reply) -> bool {
         let first = std::mem::replace(&mut self.maybe_greeting, false);
-        first && matches!(reply, Reply::Status(text) if text == GREETING)
+        first && reply.is_greeting()
     }
 }
 
@@ -272,19 +269,19 @@ mod tests {
             let port = listener.local_addr().unwrap().port();
             let server = tokio::spawn(async move {
                 let (mut socket, _) = listener.accept().await.unwrap();
-                socket.write_all(b"+TinyKV ready\r\n").await.unwrap();
+                socket.write_all(tinykv_proto::GREETING).await.unwrap();
                 let mut buf = [0; 1024];
                 use tokio::io::AsyncReadExt;
                 // Each request is one small write from the client; answer each with the greeting text.
                 for _ in 0..2 {
                     let _ = socket.read(&mut buf).await.unwrap();
-                    socket.write_all(b"+TinyKV ready\r\n").await.unwrap();
+                    socket.write_all(tinykv_proto::GREETING).await.unwrap();
                 }
             });
             let target = Target { host: "127.0.0.1".to_owned(), port, password: None };
             let mut conn = Connection::open(&target).await.unwrap();
-            assert_eq!(conn.execute(&["PING"]).await.unwrap(), Reply::status(GREETING));
-            assert_eq!(conn.execute(&["PING"]).await.unwrap(), Reply::status(GREETING));
+            assert_eq!(conn.execute(&["PING"]).await.unwrap(), Reply::status(tinykv_proto::GREETING_TEXT));
+            assert_eq!(conn.execute(&["PING"]).await.unwrap(), Reply::status(tinykv_proto::GREETING_TEXT));
             server.await.unwrap();
         });
     }

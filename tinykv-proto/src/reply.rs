@@ -18,6 +18,26 @@ use std::borrow::Cow;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+/// The greeting's text, written once: the status text and the wire bytes are both built from it.
+macro_rules! greeting_text {
+    () => {
+        "TinyKV ready"
+    };
+}
+
+/// The greeting of the original TinyKV protocol, as it goes on the wire: a status line.
+///
+/// ```text
+/// +TinyKV ready\r\n
+/// ```
+///
+/// The server sends it, the CLI recognises and drops it, the tests expect it: one constant, so the three
+/// can never disagree on a byte.
+pub const GREETING: &[u8] = concat!("+", greeting_text!(), "\r\n").as_bytes();
+
+/// The text of [`GREETING`]'s status line (without `+` and `\r\n`): what a reply decoder sees.
+pub const GREETING_TEXT: &str = greeting_text!();
+
 /// The protocol version a connection speaks: RESP2 until the client sends `HELLO 3`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Protocol {
@@ -86,6 +106,12 @@ impl Reply {
     /// A bulk string copied from a byte slice.
     pub fn bulk(bytes: impl AsRef<[u8]>) -> Reply {
         Reply::Bulk(Bytes::copy_from_slice(bytes.as_ref()))
+    }
+
+    /// Whether this is the greeting ([`GREETING`]) as a decoded reply. No command answers this status, so a
+    /// client can drop it when it comes first without ever eating a real reply.
+    pub fn is_greeting(&self) -> bool {
+        matches!(self, Reply::Status(text) if text == GREETING_TEXT)
     }
 
     /// Whether this is an error reply.
@@ -237,6 +263,16 @@ mod tests {
         let info = Reply::Verbatim(Bytes::from_static(b"a:1"));
         assert_eq!(encode(&info, Protocol::Resp3), b"=7\r\ntxt:a:1\r\n");
         assert_eq!(encode(&info, Protocol::Resp2), b"$3\r\na:1\r\n");
+    }
+
+    #[test]
+    fn greeting_is_the_status_line_of_its_text() {
+        assert_eq!(GREETING, b"+TinyKV ready\r\n");
+        let greeting = Reply::status(GREETING_TEXT);
+        assert_eq!(encode(&greeting, Protocol::Resp2), GREETING);
+        assert!(greeting.is_greeting());
+        assert!(!Reply::ok().is_greeting());
+        assert!(!Reply::bulk(GREETING_TEXT).is_greeting());
     }
 
     #[test]

@@ -23,7 +23,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
-use tinykv_proto::{Limits, Reply, Request, RequestDecoder};
+use tinykv_proto::{Limits, Reply, Request, RequestDecoder, GREETING};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
@@ -37,9 +37,6 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(1500);
 /// How long a connection may spend answering and flushing at shutdown: inside the server's grace,
 /// so the process still exits in time.
 const CONNECTION_GRACE: Duration = SHUTDOWN_GRACE.saturating_sub(Duration::from_millis(300));
-
-/// The greeting of the original TinyKV protocol.
-pub const GREETING: &[u8] = b"+TinyKV ready\r\n";
 
 /// Read buffer size to keep free before each read.
 const READ_CHUNK: usize = 16 * 1024;
