@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Every SPEC §4 command through redis-py, with its default protocol (RESP3 in redis-py 8) and with
-protocol=2, against `tinykv-server --no-greeting --port 0`.
+protocol=2, against `tinykv-server --port 0` with its default `--greeting auto` (redis-py speaks RESP as
+soon as it connects, so it is never greeted).
 
 Usage: python3 tests/python/redis_py_check.py [path/to/tinykv-server]
 (default: target/debug/tinykv-server; build it first with `cargo build -p tinykv-server`).
@@ -24,7 +25,7 @@ DEADLINE = 30
 
 def start_server(binary, *args):
     proc = subprocess.Popen(
-        [binary, "--no-greeting", "--port", "0", *args],
+        [binary, "--port", "0", *args],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 /// How long any single wait in a test may take before it fails.
 pub const DEADLINE: Duration = Duration::from_secs(30);
 
-/// The greeting a default server sends on connect: the server's own constant.
+/// The greeting of the original protocol, the server's own constant: a default server (`--greeting auto`)
+/// sends it before the first reply to an inline request, or after 100 ms to a client that sent nothing.
 pub use tinykv_proto::GREETING;
 
 /// The path of a workspace binary (`tinykv-server`, `tinykv-cli`), built once per test process in the
@@ -48,7 +49,7 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts a server with the greeting, on a free port.
+    /// Starts a server with the default settings (`--greeting auto`), on a free port.
     pub fn start() -> Server {
         Server::start_with(&[])
     }
@@ -132,14 +133,16 @@ impl Server {
         stream
     }
 
-    /// A raw connection whose greeting has been read and checked.
+    /// A raw connection whose greeting has been read and checked. Under the default `--greeting auto` the
+    /// greeting comes after 100 ms of silence, so this takes that long; the caller then speaks inline or RESP.
     pub fn connect_greeted(&self) -> TcpStream {
         let mut stream = self.connect();
         assert_eq!(read_exact_bytes(&mut stream, GREETING.len()), GREETING);
         stream
     }
 
-    /// A `redis` crate client (the server must run with `--no-greeting`).
+    /// A `redis` crate client. It speaks RESP as soon as it connects, so a default server never greets it;
+    /// under `--greeting always` its first reply would be the greeting.
     pub fn redis(&self) -> redis::Connection {
         let client = redis::Client::open(format!("redis://{}/", self.addr)).expect("redis url");
         client.get_connection_with_timeout(DEADLINE).expect("redis connect")

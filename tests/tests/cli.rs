@@ -188,9 +188,11 @@ fn batch_of_ten_thousand_commands_is_pipelined() {
 
 #[test]
 fn works_with_and_without_the_greeting() {
-    let greeting = Server::start();
+    // Greets on connect; never greets; the default greets only clients that don't speak RESP first.
+    let greeting = Server::start_with(&["--greeting", "always"]);
     let silent = Server::start_with(&["--no-greeting"]);
-    for server in [&greeting, &silent] {
+    let default = Server::start();
+    for server in [&greeting, &silent, &default] {
         let port = server.port();
         check(&run_cli(port, &["ping"], b""), 0, "PONG\n", "");
         check(&run_cli(port, &["set", "k", "v"], b""), 0, "OK\n", "");
@@ -202,6 +204,7 @@ fn works_with_and_without_the_greeting() {
     tinykv_tests::roundtrip(&mut raw, &tinykv_tests::resp(&[b"GET", b"k"]), b"$1\r\nv\r\n");
     greeting.stop();
     silent.stop();
+    default.stop();
 }
 
 #[test]

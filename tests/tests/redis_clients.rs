@@ -1,6 +1,7 @@
-//! Real Redis clients against `tinykv-server --no-greeting` (SPEC §2, §3): the `redis` crate with
-//! binary-safe keys and values, a 1 MiB value, pipelines and 200 concurrent clients; `redis-cli` and
-//! `redis-benchmark` when they are installed.
+//! Real Redis clients against `tinykv-server` started with no flags (SPEC §2, §3; `--greeting auto` keeps
+//! the greeting from clients that speak RESP first): the `redis` crate with binary-safe keys and values, a
+//! 1 MiB value, pipelines and 200 concurrent clients; `redis-cli` and `redis-benchmark` when they are
+//! installed.
 
 use std::process::Command;
 use std::sync::Barrier;
@@ -8,7 +9,7 @@ use std::sync::Barrier;
 use tinykv_tests::{run_with_deadline, Server, DEADLINE};
 
 fn server() -> Server {
-    Server::start_with(&["--no-greeting"])
+    Server::start()
 }
 
 fn connect(server: &Server) -> redis::Connection {

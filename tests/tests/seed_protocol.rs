@@ -1,7 +1,7 @@
 //! The original TinyKV protocol as a telnet or netcat user sees it (SPEC §2, §3): the greeting, the
 //! seed transcript byte for byte, inline parsing rules (quotes split as Redis splits them), error replies
 //! that keep the connection open, pipelining of inline commands, inline and RESP on one connection,
-//! `--no-greeting`, and `QUIT`.
+//! `--no-greeting`, and `QUIT`. How the greeting is decided is in `greeting.rs`.
 
 use std::io::Write;
 
@@ -88,7 +88,7 @@ fn inline_quotes_split_as_redis_splits_them() {
 
 #[test]
 fn unbalanced_quotes_are_a_protocol_error_and_a_close() {
-    let server = Server::start_with(&["--no-greeting"]);
+    let server = Server::start_with(&["--greeting", "never"]);
     let reply = "-ERR Protocol error: unbalanced quotes in request\r\n";
     for line in [&b"GET \"k\r\n"[..], b"SET k 'it''s'\r\n", b"GET \"k\"x\n", b"SET name O'Brien\r\n"] {
         let mut stream = server.connect();
@@ -229,7 +229,7 @@ fn no_greeting_sends_nothing_before_the_first_reply() {
 }
 
 #[test]
-fn greeting_comes_before_anything_is_sent() {
+fn greeting_comes_to_a_client_that_has_sent_nothing() {
     let server = Server::start();
     let mut stream = server.connect();
     assert_eq!(read_exact_bytes(&mut stream, GREETING.len()), GREETING);

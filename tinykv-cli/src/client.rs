@@ -1,10 +1,11 @@
 //! One connection to a TinyKV (or Redis) server: connect, skip the greeting, send commands, read replies.
 //!
-//! A TinyKV server started without `--no-greeting` says `+TinyKV ready` as soon as a client connects; Redis
-//! and `--no-greeting` say nothing until spoken to. The client never waits for a greeting: it sends at once,
-//! and if the very first reply on a connection is exactly that status line, it is dropped and the next reply
-//! is the answer. No command answers `+TinyKV ready`, so the rule can't eat a real reply, and it costs nothing
-//! against a silent server.
+//! A TinyKV server may say `+TinyKV ready` before its first reply: on connect under `--greeting always`, or
+//! under the default `--greeting auto` when a connection stays silent for 100 ms (a REPL opened and left
+//! waiting). Redis and `--greeting never` say nothing until spoken to. The client never waits for a
+//! greeting: it sends at once, and if the very first reply on a connection is exactly that status line, it
+//! is dropped and the next reply is the answer. No command answers `+TinyKV ready`, so the rule can't eat a
+//! real reply, and it costs nothing against a silent server.
 
 use std::fmt;
 use std::io;

@@ -18,6 +18,22 @@ pub enum AppendFsync {
     No,
 }
 
+/// When the server sends the original protocol's greeting, `+TinyKV ready`.
+///
+/// A person at telnet or netcat expects it; a Redis client reads it as the answer to its first command
+/// and goes out of step. `Auto` serves both from one server by watching what the client does first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum Greeting {
+    /// Not to a client whose first bytes are a RESP array (`*`); before the first reply of a client that
+    /// sends an inline line; after 100 ms to a client that has sent nothing (a person at telnet).
+    #[default]
+    Auto,
+    /// On connect, to every client: the original protocol's behaviour.
+    Always,
+    /// Never: what Redis does.
+    Never,
+}
+
 /// Everything `tinykv-server` can be told at start.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "tinykv-server", version, about = "TinyKV: a small in-memory key-value server that speaks RESP")]
@@ -30,7 +46,12 @@ pub struct Config {
     #[arg(short, long, env = "TINYKV_PORT", default_value_t = 4040)]
     pub port: u16,
 
-    /// Don't send `+TinyKV ready` on connect, so Redis clients and tools see what they expect.
+    /// When to send `+TinyKV ready`, the original protocol's greeting [default: auto]
+    // `None` when not given, so `Config::greeting` can tell it apart from `--no-greeting`.
+    #[arg(long, env = "TINYKV_GREETING", value_enum, value_name = "WHEN")]
+    pub greeting: Option<Greeting>,
+
+    /// The older spelling of `--greeting never`, kept so existing scripts and environments still work.
     #[arg(long, env = "TINYKV_NO_GREETING", value_parser = clap::builder::FalseyValueParser::new(), action = clap::ArgAction::SetTrue)]
     pub no_greeting: bool,
 
@@ -78,6 +99,38 @@ pub struct Config {
     /// Worker threads (0: one per core but one; 1: a single-threaded runtime, as Redis).
     #[arg(long, env = "TINYKV_THREADS", default_value_t = 0)]
     pub threads: usize,
+}
+
+impl Config {
+    /// Parses the command line (with the environment as fallback) and checks what clap cannot: on a
+    /// contradiction it prints the error and exits with status 2, as clap does for its own errors.
+    pub fn parse_checked() -> Config {
+        let config = Config::parse();
+        if let Err(message) = config.check() {
+            <Config as clap::CommandFactory>::command().error(clap::error::ErrorKind::ArgumentConflict, message).exit();
+        }
+        config
+    }
+
+    /// Refuses settings that contradict each other, rather than silently picking one.
+    pub fn check(&self) -> Result<(), String> {
+        match self.greeting {
+            Some(when @ (Greeting::Auto | Greeting::Always)) if self.no_greeting => {
+                let when = if when == Greeting::Auto { "auto" } else { "always" };
+                Err(format!("--no-greeting (TINYKV_NO_GREETING) contradicts --greeting {when} (TINYKV_GREETING)"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// When to greet: `--greeting` if given, else `never` under `--no-greeting`, else `auto`.
+    pub fn greeting(&self) -> Greeting {
+        match (self.greeting, self.no_greeting) {
+            (Some(when), _) => when,
+            (None, true) => Greeting::Never,
+            (None, false) => Greeting::Auto,
+        }
+    }
 }
 
 impl Default for Config {
@@ -150,7 +203,7 @@ mod tests {
         let config = Config::parse_from(["tinykv-server"]);
         assert_eq!(config.bind, "127.0.0.1");
         assert_eq!(config.port, 4040);
-        assert!(!config.no_greeting);
+        assert_eq!(config.greeting(), Greeting::Auto);
         assert_eq!(config.max_clients, 10_000);
         assert_eq!(config.timeout, 0);
         assert_eq!(config.appendfsync, AppendFsync::Everysec);
@@ -166,6 +219,20 @@ mod tests {
         assert_eq!(clients_within(u64::MAX, 7).unwrap(), 7);
         assert!(clients_within(32, 10_000).is_err());
         assert!(clients_within(0, 1).is_err());
+    }
+
+    #[test]
+    fn greeting_flags_and_the_old_spelling() {
+        let parse = |args: &[&str]| Config::parse_from(std::iter::once("tinykv-server").chain(args.iter().copied()));
+        assert_eq!(parse(&["--greeting", "always"]).greeting(), Greeting::Always);
+        assert_eq!(parse(&["--greeting", "never"]).greeting(), Greeting::Never);
+        assert_eq!(parse(&["--greeting", "auto"]).greeting(), Greeting::Auto);
+        assert_eq!(parse(&["--no-greeting"]).greeting(), Greeting::Never);
+        assert!(parse(&["--no-greeting", "--greeting", "never"]).check().is_ok());
+        let contradiction = parse(&["--no-greeting", "--greeting", "always"]).check().unwrap_err();
+        assert!(contradiction.contains("--greeting always"), "{contradiction}");
+        assert!(parse(&["--no-greeting", "--greeting", "auto"]).check().is_err());
+        assert!(Config::try_parse_from(["tinykv-server", "--greeting", "sometimes"]).is_err());
     }
 
     #[test]

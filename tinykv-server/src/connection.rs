@@ -16,6 +16,11 @@
 //! in the batch is replaced, in place, by `-MISCONF Errors writing to the AOF file: ...`, and the
 //! other replies are kept: one reply per request still, so a pipelining client stays in step, and
 //! no write is acknowledged that is not in the file.
+//!
+//! The greeting (`--greeting auto`, the default) is decided once, before the loop, by the client's first
+//! read: a RESP array (`*`) gets none, anything else gets it ahead of its first reply, and a client silent
+//! for [`GREETING_DELAY`] gets it then. The timer lives only in that first wait, so requests after the
+//! first cost exactly what they cost without a greeting.
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -28,6 +33,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
+use crate::config::Greeting;
 use crate::execute::{self, Session};
 use crate::shared::Shared;
 
@@ -37,6 +43,11 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(1500);
 /// How long a connection may spend answering and flushing at shutdown: inside the server's grace,
 /// so the process still exits in time.
 const CONNECTION_GRACE: Duration = SHUTDOWN_GRACE.saturating_sub(Duration::from_millis(300));
+
+/// Under `--greeting auto`, how long a client that has sent nothing waits for the greeting: short enough
+/// that a person at telnet sees it at once, long enough that a client library (which speaks as soon as it
+/// connects) has sent its first command by then.
+pub const GREETING_DELAY: Duration = Duration::from_millis(100);
 
 /// Read buffer size to keep free before each read.
 const READ_CHUNK: usize = 16 * 1024;
@@ -108,12 +119,18 @@ impl<'a> Connection<'a> {
     }
 
     async fn run(&mut self, shutdown: &CancellationToken) -> End {
-        if !self.shared.config.no_greeting {
-            self.write_buf.extend_from_slice(GREETING);
-        }
         // One registration with the token for the connection's life, not one per read.
         let cancelled = shutdown.cancelled();
         tokio::pin!(cancelled);
+        match self.shared.config.greeting() {
+            Greeting::Always => self.write_buf.extend_from_slice(GREETING),
+            Greeting::Never => {}
+            Greeting::Auto => match self.greet_unless_resp(cancelled.as_mut()).await {
+                Ok(()) => {}
+                Err(End::Shutdown) => return self.finish().await,
+                Err(end) => return end,
+            },
+        }
         loop {
             let drained = match self.process_buffered() {
                 Ok(drained) => drained,
@@ -145,6 +162,22 @@ impl<'a> Connection<'a> {
                 Err(end) => return end,
             }
         }
+    }
+
+    /// `--greeting auto`: waits up to [`GREETING_DELAY`] for the client's first bytes and queues the
+    /// greeting unless they start a RESP array. A client silent that long gets it with nothing after it, so
+    /// the main loop's flush sends it at once. The timer is dropped here, decided either way.
+    async fn greet_unless_resp(&mut self, cancelled: Pin<&mut WaitForCancellationFuture<'_>>) -> Result<(), End> {
+        // `read_more` is cancel-safe: when the timer wins, no byte has been taken from the socket.
+        match tokio::time::timeout(GREETING_DELAY, self.read_more(cancelled)).await {
+            Ok(Ok(0)) => return Err(End::ClientClosed),
+            Ok(Ok(_)) if self.read_buf.first() == Some(&b'*') => return Ok(()),
+            Ok(Ok(_)) => {}
+            Ok(Err(end)) => return Err(end),
+            Err(_silent) => tracing::trace!("client silent: greeting it"),
+        }
+        self.write_buf.extend_from_slice(GREETING);
+        Ok(())
     }
 
     /// At shutdown: answers every complete request already read and flushes the replies, giving up

@@ -4,7 +4,6 @@ use std::io::IsTerminal;
 use std::net::SocketAddr;
 
 use anyhow::Context;
-use clap::Parser;
 use tinykv_server::config::{clients_within, RESERVED_FDS};
 use tinykv_server::Config;
 use tokio::net::{TcpListener, TcpSocket};
@@ -13,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> anyhow::Result<()> {
-    let mut config = Config::parse();
+    let mut config = Config::parse_checked();
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .with_writer(std::io::stderr)
