@@ -46,6 +46,31 @@ pub struct Set {
     pub command: &'static str,
 }
 
+/// What `GETEX` does to the key's time to live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GetExAction {
+    /// No option: a plain `GET`.
+    Keep,
+    /// `PERSIST`: remove the time to live.
+    Persist,
+    /// `EX`/`PX`/`EXAT`/`PXAT`. Redis checks the amount only once it found the key (a missing key answers
+    /// null however bad the amount), so a bad amount is carried here as its error, for the server to answer.
+    Expire(Result<Expiry, CommandError>),
+}
+
+/// The options of `LCS key1 key2 [LEN] [IDX] [MINMATCHLEN len] [WITHMATCHLEN]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LcsOptions {
+    /// `LEN`: only the length of the longest common subsequence.
+    pub len: bool,
+    /// `IDX`: the matching ranges and the length, as a map.
+    pub idx: bool,
+    /// `MINMATCHLEN`: ranges shorter than this are left out of `IDX` (negative counts as 0).
+    pub min_match_len: u64,
+    /// `WITHMATCHLEN`: each `IDX` range also gives its length.
+    pub with_match_len: bool,
+}
+
 /// `CLIENT` subcommands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientCommand {
@@ -173,6 +198,19 @@ pub enum Command {
     Append { key: Bytes, value: Bytes },
     /// `STRLEN key`.
     Strlen { key: Bytes },
+    /// `GETEX key [EX seconds|PX milliseconds|EXAT unix-time|PXAT unix-time-ms|PERSIST]`.
+    GetEx { key: Bytes, action: GetExAction },
+    /// `GETRANGE key start end`, and `SUBSTR`, its old name.
+    GetRange { key: Bytes, start: i64, end: i64 },
+    /// `SETRANGE key offset value`; the offset is known not to be negative. The server checks the result
+    /// against `--proto-max-bulk-len` before it allocates anything.
+    SetRange { key: Bytes, offset: u64, value: Bytes },
+    /// `INCRBYFLOAT key increment`. The increment is read by the server, after the key's value, as Redis
+    /// does: a bad value is reported before a bad increment.
+    IncrByFloat { key: Bytes, increment: Bytes },
+    /// `LCS key1 key2 [...]`. Redis reads the options after looking at the keys, so their error is
+    /// carried for the server to answer in that order.
+    Lcs { key1: Bytes, key2: Bytes, options: Result<LcsOptions, CommandError> },
     /// The `EXPIRE` family.
     Expire(Expire),
     /// `TTL key` (`millis: false`) and `PTTL key` (`millis: true`).

@@ -100,6 +100,9 @@ pub enum CommandError {
     /// An argument that must be a float is not one.
     #[error("ERR value is not a valid float")]
     NotFloat,
+    /// A write that would make a string longer than `--proto-max-bulk-len` (`APPEND`, `SETRANGE`).
+    #[error("ERR string exceeds maximum allowed size (proto-max-bulk-len)")]
+    StringTooLong,
     /// A numeric argument outside the range the command accepts; holds Redis's whole text.
     #[error("ERR {0}")]
     OutOfRange(&'static str),

@@ -8,7 +8,7 @@ use bytes::Bytes;
 
 use crate::command::{
     expiry_from, parse_integer, Args, ClientCommand, Command, CommandCommand, CopyKey, Expire, ExpireCondition, Expiry,
-    Hello, Scan, Set, SetCondition, MILLIS_PER_SECOND,
+    GetExAction, Hello, LcsOptions, Scan, Set, SetCondition, MILLIS_PER_SECOND,
 };
 use crate::table::{self, CommandSpec};
 use crate::CommandError;
@@ -136,6 +136,74 @@ fn pairs(command: &str, args: &mut Args) -> Result<Vec<(Bytes, Bytes)>, CommandE
         pairs.push((key, args.take()?));
     }
     Ok(pairs)
+}
+
+pub(crate) fn getex(args: &mut Args) -> Parsed {
+    let key = args.take()?;
+    let mut persist = false;
+    // The expiry option's upper-case name and its amount; a repeat of the same option is accepted.
+    let mut expire: Option<(Vec<u8>, Bytes)> = None;
+    while let Some(option) = args.next_opt() {
+        let option = option.to_ascii_uppercase();
+        match option.as_slice() {
+            b"PERSIST" if expire.is_none() => persist = true,
+            b"EX" | b"PX" | b"EXAT" | b"PXAT"
+                if !persist && expire.as_ref().is_none_or(|(kind, _)| *kind == option) && !args.is_empty() =>
+            {
+                expire = Some((option, args.take()?));
+            }
+            _ => return Err(CommandError::Syntax),
+        }
+    }
+    let action = match expire {
+        Some((unit, amount)) => {
+            GetExAction::Expire(parse_integer(&amount).and_then(|amount| expiry_from(&unit, amount, "getex")))
+        }
+        None if persist => GetExAction::Persist,
+        None => GetExAction::Keep,
+    };
+    Ok(Command::GetEx { key, action })
+}
+
+pub(crate) fn getrange(args: &mut Args) -> Parsed {
+    Ok(Command::GetRange { key: args.take()?, start: args.integer()?, end: args.integer()? })
+}
+
+/// `SUBSTR` is `GETRANGE` under its name from Redis 1.0.
+pub(crate) fn substr(args: &mut Args) -> Parsed {
+    getrange(args)
+}
+
+pub(crate) fn setrange(args: &mut Args) -> Parsed {
+    let key = args.take()?;
+    let offset = u64::try_from(args.integer()?).map_err(|_| CommandError::OutOfRange("offset is out of range"))?;
+    Ok(Command::SetRange { key, offset, value: args.take()? })
+}
+
+pub(crate) fn incrbyfloat(args: &mut Args) -> Parsed {
+    Ok(Command::IncrByFloat { key: args.take()?, increment: args.take()? })
+}
+
+pub(crate) fn lcs(args: &mut Args) -> Parsed {
+    Ok(Command::Lcs { key1: args.take()?, key2: args.take()?, options: lcs_options(args) })
+}
+
+/// `LCS`'s options, in Redis's order of checks: each word, then the one contradiction.
+fn lcs_options(args: &mut Args) -> Result<LcsOptions, CommandError> {
+    let mut options = LcsOptions::default();
+    while let Some(option) = args.next_opt() {
+        match option.to_ascii_uppercase().as_slice() {
+            b"IDX" => options.idx = true,
+            b"LEN" => options.len = true,
+            b"WITHMATCHLEN" => options.with_match_len = true,
+            b"MINMATCHLEN" if !args.is_empty() => options.min_match_len = args.integer()?.max(0).unsigned_abs(),
+            _ => return Err(CommandError::Syntax),
+        }
+    }
+    if options.len && options.idx {
+        return Err(CommandError::Other("ERR If you want both the length and indexes, please just use IDX.".into()));
+    }
+    Ok(options)
 }
 
 // ---- keyspace ------------------------------------------------------------------------------------

@@ -18,6 +18,8 @@
 //! [`server`] (connection, server and introspection commands).
 
 mod keys;
+mod lcs;
+mod long_double;
 mod server;
 mod strings;
 
@@ -234,6 +236,13 @@ pub fn execute(command: Command, shared: &Shared, session: &mut Session) -> Repl
         Command::IncrBy { key, delta } => strings::incr_by(db, &key, delta),
         Command::Append { key, value } => strings::append(db, &key, &value, shared.config.proto_max_bulk_len),
         Command::Strlen { key } => strings::strlen(db, &key),
+        Command::GetEx { key, action } => strings::getex(db, &key, action),
+        Command::GetRange { key, start, end } => strings::getrange(db, &key, start, end),
+        Command::SetRange { key, offset, value } => {
+            strings::setrange(db, &key, offset, &value, shared.config.proto_max_bulk_len)
+        }
+        Command::IncrByFloat { key, increment } => strings::incrbyfloat(db, &key, &increment),
+        Command::Lcs { key1, key2, options } => lcs::lcs(db, &key1, &key2, options, shared.config.proto_max_bulk_len),
 
         Command::Del { keys } => keys::del(db, &keys),
         Command::Exists { keys } => keys::exists(db, &keys),
