@@ -17,6 +17,7 @@
 //! The commands live by family: [`strings`] (values), [`keys`] (the keyspace and expiry),
 //! [`server`] (connection, server and introspection commands).
 
+mod bits;
 mod keys;
 mod lcs;
 mod long_double;
@@ -243,6 +244,12 @@ pub fn execute(command: Command, shared: &Shared, session: &mut Session) -> Repl
         }
         Command::IncrByFloat { key, increment } => strings::incrbyfloat(db, &key, &increment),
         Command::Lcs { key1, key2, options } => lcs::lcs(db, &key1, &key2, options, shared.config.proto_max_bulk_len),
+        Command::SetBit { key, offset, bit } => bits::setbit(db, &key, offset, bit, shared.config.proto_max_bulk_len),
+        Command::GetBit { key, offset } => bits::getbit(db, &key, offset, shared.config.proto_max_bulk_len),
+        Command::BitCount { key, range } => bits::bitcount(db, &key, range),
+        Command::BitPos { key, bit, range } => bits::bitpos(db, &key, bit, range),
+        Command::BitOp { operation, destination, sources } => bits::bitop(db, operation, &destination, &sources),
+        Command::BitField(bitfield) => bits::bitfield(db, bitfield, shared.config.proto_max_bulk_len),
 
         Command::Del { keys } => keys::del(db, &keys),
         Command::Exists { keys } => keys::exists(db, &keys),
