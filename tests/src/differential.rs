@@ -22,10 +22,17 @@ pub struct Redis {
 impl Redis {
     /// Starts one, or `None` (with the reason printed) if it is not installed.
     pub fn start() -> Option<Redis> {
+        Redis::start_with(&[])
+    }
+
+    /// Starts one with extra configuration arguments (`--proto-max-bulk-len 1mb`), or `None` (with
+    /// the reason printed) if it is not installed.
+    pub fn start_with(args: &[&str]) -> Option<Redis> {
         // redis-server does not take --port 0: find a free port by binding one and letting it go.
         let port = TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
         let spawned = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -132,7 +139,20 @@ pub fn run(
     generate: impl Fn(&mut Rng) -> Vec<String>,
     agree: impl Fn(&[String], &[u8], &[u8]) -> bool,
 ) -> Option<usize> {
-    let redis = Redis::start()?;
+    run_with(args, &[], seeds, steps, generate, agree)
+}
+
+/// [`run`], with `redis_args` given to redis-server: for a limit both servers must share, such as
+/// `--proto-max-bulk-len 1mb` (the same words mean the same to both).
+pub fn run_with(
+    args: &[&str],
+    redis_args: &[&str],
+    seeds: u64,
+    steps: usize,
+    generate: impl Fn(&mut Rng) -> Vec<String>,
+    agree: impl Fn(&[String], &[u8], &[u8]) -> bool,
+) -> Option<usize> {
+    let redis = Redis::start_with(redis_args)?;
     let mut server_args = vec!["--no-greeting"];
     server_args.extend_from_slice(args);
     let tinykv = Server::start_with(&server_args);

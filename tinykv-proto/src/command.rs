@@ -46,6 +46,128 @@ pub struct Set {
     pub command: &'static str,
 }
 
+/// What `GETEX` does to the key's time to live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GetExAction {
+    /// No option: a plain `GET`.
+    Keep,
+    /// `PERSIST`: remove the time to live.
+    Persist,
+    /// `EX`/`PX`/`EXAT`/`PXAT`. Redis checks the amount only once it found the key (a missing key answers
+    /// null however bad the amount), so a bad amount is carried here as its error, for the server to answer.
+    Expire(Result<Expiry, CommandError>),
+}
+
+/// The options of `LCS key1 key2 [LEN] [IDX] [MINMATCHLEN len] [WITHMATCHLEN]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LcsOptions {
+    /// `LEN`: only the length of the longest common subsequence.
+    pub len: bool,
+    /// `IDX`: the matching ranges and the length, as a map.
+    pub idx: bool,
+    /// `MINMATCHLEN`: ranges shorter than this are left out of `IDX` (negative counts as 0).
+    pub min_match_len: u64,
+    /// `WITHMATCHLEN`: each `IDX` range also gives its length.
+    pub with_match_len: bool,
+}
+
+/// Whether a bit command's range counts bytes (the default) or bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BitUnit {
+    /// `BYTE`.
+    #[default]
+    Byte,
+    /// `BIT`.
+    Bit,
+}
+
+/// The range of `BITCOUNT key [start end [BYTE|BIT]]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BitCountRange {
+    /// No range: the whole string.
+    Whole,
+    /// Two negative indexes in the wrong order: Redis answers 0 before it even reads `BYTE|BIT`.
+    Empty,
+    /// `start end [BYTE|BIT]`, indexes as given (negative ones count from the end).
+    Range { start: i64, end: i64, unit: BitUnit },
+}
+
+/// The range of `BITPOS key bit [start [end [BYTE|BIT]]]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BitPosRange {
+    /// No range: the whole string, padded with zeros on the right when looking for a 0.
+    Whole,
+    /// `start [end [BYTE|BIT]]`; with an explicit `end`, a 0 is looked for only inside the range.
+    From { start: i64, end: Option<i64>, unit: BitUnit },
+}
+
+/// The operation of `BITOP`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BitOperation {
+    /// `AND`.
+    And,
+    /// `OR`.
+    Or,
+    /// `XOR`.
+    Xor,
+    /// `NOT` (one source only).
+    Not,
+}
+
+/// What `BITFIELD` does when an `INCRBY` or `SET` does not fit the field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Overflow {
+    /// `WRAP` (the default): modular arithmetic, two's complement for signed fields.
+    #[default]
+    Wrap,
+    /// `SAT`: stop at the field's minimum or maximum.
+    Sat,
+    /// `FAIL`: change nothing and answer null for that operation.
+    Fail,
+}
+
+/// One operation of `BITFIELD`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BitFieldOp {
+    /// `GET`, `SET value` or `INCRBY increment`.
+    pub kind: BitFieldKind,
+    /// Whether the field is signed (`i<bits>`) or unsigned (`u<bits>`).
+    pub signed: bool,
+    /// The field's width: 1 to 64 bits signed, 1 to 63 unsigned (Redis cannot reply an unsigned 64-bit value).
+    pub bits: u32,
+    /// The field's first bit (a `#n` offset already multiplied by the width).
+    pub offset: u64,
+    /// The `OVERFLOW` mode in force for this operation.
+    pub overflow: Overflow,
+}
+
+/// What one `BITFIELD` operation does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BitFieldKind {
+    /// `GET`.
+    Get,
+    /// `SET value`: replies the old value.
+    Set(i64),
+    /// `INCRBY increment`: replies the new value.
+    IncrBy(i64),
+}
+
+/// `BITFIELD key [GET|SET|INCRBY|OVERFLOW ...]` and `BITFIELD_RO key [GET ...]`.
+///
+/// Redis checks each offset against `--proto-max-bulk-len` as it reads it, so an offset past the limit
+/// is reported before any error later in the arguments. Only the server knows the limit: the parser
+/// keeps the operations read before an error, and the error itself (with the offset read just before
+/// it, if any), and the server checks those offsets first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BitField {
+    /// The key.
+    pub key: Bytes,
+    /// The operations, in order.
+    pub ops: Vec<BitFieldOp>,
+    /// The first error in the arguments, if any, with the offset read in the same operation before it.
+    pub error: Option<(Option<u64>, CommandError)>,
+}
+
 /// `CLIENT` subcommands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientCommand {
@@ -173,6 +295,33 @@ pub enum Command {
     Append { key: Bytes, value: Bytes },
     /// `STRLEN key`.
     Strlen { key: Bytes },
+    /// `GETEX key [EX seconds|PX milliseconds|EXAT unix-time|PXAT unix-time-ms|PERSIST]`.
+    GetEx { key: Bytes, action: GetExAction },
+    /// `GETRANGE key start end`, and `SUBSTR`, its old name.
+    GetRange { key: Bytes, start: i64, end: i64 },
+    /// `SETRANGE key offset value`; the offset is known not to be negative. The server checks the result
+    /// against `--proto-max-bulk-len` before it allocates anything.
+    SetRange { key: Bytes, offset: u64, value: Bytes },
+    /// `INCRBYFLOAT key increment`. The increment is read by the server, after the key's value, as Redis
+    /// does: a bad value is reported before a bad increment.
+    IncrByFloat { key: Bytes, increment: Bytes },
+    /// `LCS key1 key2 [...]`. Redis reads the options after looking at the keys, so their error is
+    /// carried for the server to answer in that order.
+    Lcs { key1: Bytes, key2: Bytes, options: Result<LcsOptions, CommandError> },
+    /// `SETBIT key offset value`. The offset is checked against `--proto-max-bulk-len` by the server,
+    /// before the value, so a bad value is carried as its error.
+    SetBit { key: Bytes, offset: u64, bit: Result<bool, CommandError> },
+    /// `GETBIT key offset`; the server checks the offset against `--proto-max-bulk-len`.
+    GetBit { key: Bytes, offset: u64 },
+    /// `BITCOUNT key [start end [BYTE|BIT]]`. A missing key answers 0 whatever the range says, so a bad
+    /// range is carried as its error.
+    BitCount { key: Bytes, range: Result<BitCountRange, CommandError> },
+    /// `BITPOS key bit [start [end [BYTE|BIT]]]`; a bad range is carried as for `BITCOUNT`.
+    BitPos { key: Bytes, bit: bool, range: Result<BitPosRange, CommandError> },
+    /// `BITOP AND|OR|XOR|NOT destkey key [key ...]`.
+    BitOp { operation: BitOperation, destination: Bytes, sources: Vec<Bytes> },
+    /// `BITFIELD` and `BITFIELD_RO`.
+    BitField(BitField),
     /// The `EXPIRE` family.
     Expire(Expire),
     /// `TTL key` (`millis: false`) and `PTTL key` (`millis: true`).

@@ -104,6 +104,16 @@ pub enum CommandError {
     /// An argument that must be a float is not one.
     #[error("ERR value is not a valid float")]
     NotFloat,
+    /// A bit offset that is not a non-negative integer, or that reaches past `--proto-max-bulk-len` bytes
+    /// (`SETBIT`, `GETBIT`, `BITFIELD`).
+    #[error("ERR bit offset is not an integer or out of range")]
+    BitOffset,
+    /// A `SETBIT` value other than 0 or 1.
+    #[error("ERR bit is not an integer or out of range")]
+    BitValue,
+    /// A write that would make a string longer than `--proto-max-bulk-len` (`APPEND`, `SETRANGE`).
+    #[error("ERR string exceeds maximum allowed size (proto-max-bulk-len)")]
+    StringTooLong,
     /// A numeric argument outside the range the command accepts; holds Redis's whole text.
     #[error("ERR {0}")]
     OutOfRange(&'static str),

@@ -7,8 +7,9 @@
 use bytes::Bytes;
 
 use crate::command::{
-    expiry_from, parse_integer, Args, ClientCommand, Command, CommandCommand, CopyKey, Expire, ExpireCondition, Expiry,
-    Hello, Scan, Set, SetCondition, MILLIS_PER_SECOND,
+    expiry_from, parse_integer, Args, BitCountRange, BitField, BitFieldKind, BitFieldOp, BitOperation, BitPosRange,
+    BitUnit, ClientCommand, Command, CommandCommand, CopyKey, Expire, ExpireCondition, Expiry, GetExAction, Hello,
+    LcsOptions, Overflow, Scan, Set, SetCondition, MILLIS_PER_SECOND,
 };
 use crate::table::{self, CommandSpec};
 use crate::CommandError;
@@ -136,6 +137,271 @@ fn pairs(command: &str, args: &mut Args) -> Result<Vec<(Bytes, Bytes)>, CommandE
         pairs.push((key, args.take()?));
     }
     Ok(pairs)
+}
+
+pub(crate) fn getex(args: &mut Args) -> Parsed {
+    let key = args.take()?;
+    let mut persist = false;
+    // The expiry option's upper-case name and its amount; a repeat of the same option is accepted.
+    let mut expire: Option<(Vec<u8>, Bytes)> = None;
+    while let Some(option) = args.next_opt() {
+        let option = option.to_ascii_uppercase();
+        match option.as_slice() {
+            b"PERSIST" if expire.is_none() => persist = true,
+            b"EX" | b"PX" | b"EXAT" | b"PXAT"
+                if !persist && expire.as_ref().is_none_or(|(kind, _)| *kind == option) && !args.is_empty() =>
+            {
+                expire = Some((option, args.take()?));
+            }
+            _ => return Err(CommandError::Syntax),
+        }
+    }
+    let action = match expire {
+        Some((unit, amount)) => {
+            GetExAction::Expire(parse_integer(&amount).and_then(|amount| expiry_from(&unit, amount, "getex")))
+        }
+        None if persist => GetExAction::Persist,
+        None => GetExAction::Keep,
+    };
+    Ok(Command::GetEx { key, action })
+}
+
+pub(crate) fn getrange(args: &mut Args) -> Parsed {
+    Ok(Command::GetRange { key: args.take()?, start: args.integer()?, end: args.integer()? })
+}
+
+/// `SUBSTR` is `GETRANGE` under its name from Redis 1.0.
+pub(crate) fn substr(args: &mut Args) -> Parsed {
+    getrange(args)
+}
+
+pub(crate) fn setrange(args: &mut Args) -> Parsed {
+    let key = args.take()?;
+    let offset = u64::try_from(args.integer()?).map_err(|_| CommandError::OutOfRange("offset is out of range"))?;
+    Ok(Command::SetRange { key, offset, value: args.take()? })
+}
+
+pub(crate) fn incrbyfloat(args: &mut Args) -> Parsed {
+    Ok(Command::IncrByFloat { key: args.take()?, increment: args.take()? })
+}
+
+pub(crate) fn lcs(args: &mut Args) -> Parsed {
+    Ok(Command::Lcs { key1: args.take()?, key2: args.take()?, options: lcs_options(args) })
+}
+
+/// `LCS`'s options, in Redis's order of checks: each word, then the one contradiction.
+fn lcs_options(args: &mut Args) -> Result<LcsOptions, CommandError> {
+    let mut options = LcsOptions::default();
+    while let Some(option) = args.next_opt() {
+        match option.to_ascii_uppercase().as_slice() {
+            b"IDX" => options.idx = true,
+            b"LEN" => options.len = true,
+            b"WITHMATCHLEN" => options.with_match_len = true,
+            b"MINMATCHLEN" if !args.is_empty() => options.min_match_len = args.integer()?.max(0).unsigned_abs(),
+            _ => return Err(CommandError::Syntax),
+        }
+    }
+    if options.len && options.idx {
+        return Err(CommandError::Other("ERR If you want both the length and indexes, please just use IDX.".into()));
+    }
+    Ok(options)
+}
+
+pub(crate) fn setbit(args: &mut Args) -> Parsed {
+    let key = args.take()?;
+    let offset = bit_offset(&args.take()?, None)?;
+    let bit = match parse_integer(&args.take()?) {
+        Ok(0) => Ok(false),
+        Ok(1) => Ok(true),
+        _ => Err(CommandError::BitValue),
+    };
+    Ok(Command::SetBit { key, offset, bit })
+}
+
+pub(crate) fn getbit(args: &mut Args) -> Parsed {
+    Ok(Command::GetBit { key: args.take()?, offset: bit_offset(&args.take()?, None)? })
+}
+
+/// A bit offset as Redis reads one: a non-negative integer or `ERR bit offset ...`. With `width`
+/// (`BITFIELD`), `#n` means the n-th field of that width; the product wraps on overflow as Redis's C
+/// multiplication does, and a wrapped negative offset is refused like any negative one. The check
+/// against `--proto-max-bulk-len` is the server's.
+fn bit_offset(text: &[u8], width: Option<u32>) -> Result<u64, CommandError> {
+    let (digits, width) = match (text.strip_prefix(b"#"), width) {
+        (Some(digits), Some(width)) => (digits, i64::from(width)),
+        _ => (text, 1),
+    };
+    let offset = parse_integer(digits).map_err(|_| CommandError::BitOffset)?.wrapping_mul(width);
+    u64::try_from(offset).map_err(|_| CommandError::BitOffset)
+}
+
+pub(crate) fn bitcount(args: &mut Args) -> Parsed {
+    let key = args.take()?;
+    let range = bitcount_range(&args.rest());
+    Ok(Command::BitCount { key, range })
+}
+
+/// `BITCOUNT`'s range, in Redis's order of checks: both indexes, the empty-range shortcut, the unit.
+fn bitcount_range(words: &[Bytes]) -> Result<BitCountRange, CommandError> {
+    let (start, end, unit) = match words {
+        [] => return Ok(BitCountRange::Whole),
+        [start, end] => (start, end, None),
+        [start, end, unit] => (start, end, Some(unit)),
+        _ => return Err(CommandError::Syntax),
+    };
+    let (start, end) = (parse_integer(start)?, parse_integer(end)?);
+    if start < 0 && end < 0 && start > end {
+        return Ok(BitCountRange::Empty);
+    }
+    Ok(BitCountRange::Range { start, end, unit: bit_unit(unit)? })
+}
+
+/// `BYTE` or `BIT`, in any case; absent means bytes.
+fn bit_unit(word: Option<&Bytes>) -> Result<BitUnit, CommandError> {
+    match word {
+        None => Ok(BitUnit::Byte),
+        Some(word) if word.eq_ignore_ascii_case(b"BYTE") => Ok(BitUnit::Byte),
+        Some(word) if word.eq_ignore_ascii_case(b"BIT") => Ok(BitUnit::Bit),
+        Some(_) => Err(CommandError::Syntax),
+    }
+}
+
+pub(crate) fn bitpos(args: &mut Args) -> Parsed {
+    let key = args.take()?;
+    let bit = match args.integer()? {
+        0 => false,
+        1 => true,
+        _ => return Err(CommandError::Other("ERR The bit argument must be 1 or 0.".into())),
+    };
+    let range = bitpos_range(&args.rest());
+    Ok(Command::BitPos { key, bit, range })
+}
+
+/// `BITPOS`'s range, in Redis's order of checks: start, the unit, then end.
+fn bitpos_range(words: &[Bytes]) -> Result<BitPosRange, CommandError> {
+    let (start, end, unit) = match words {
+        [] => return Ok(BitPosRange::Whole),
+        [start] => (start, None, None),
+        [start, end] => (start, Some(end), None),
+        [start, end, unit] => (start, Some(end), Some(unit)),
+        _ => return Err(CommandError::Syntax),
+    };
+    let start = parse_integer(start)?;
+    let unit = bit_unit(unit)?;
+    let end = end.map(|end| parse_integer(end)).transpose()?;
+    Ok(BitPosRange::From { start, end, unit })
+}
+
+pub(crate) fn bitop(args: &mut Args) -> Parsed {
+    let operation = args.take()?;
+    let operation = match operation.to_ascii_uppercase().as_slice() {
+        b"AND" => BitOperation::And,
+        b"OR" => BitOperation::Or,
+        b"XOR" => BitOperation::Xor,
+        b"NOT" => BitOperation::Not,
+        _ => return Err(CommandError::Syntax),
+    };
+    let destination = args.take()?;
+    let sources = args.rest();
+    if operation == BitOperation::Not && sources.len() != 1 {
+        return Err(CommandError::Other("ERR BITOP NOT must be called with a single source key.".into()));
+    }
+    Ok(Command::BitOp { operation, destination, sources })
+}
+
+pub(crate) fn bitfield(args: &mut Args) -> Parsed {
+    Ok(Command::BitField(parse_bitfield(args)))
+}
+
+/// `BITFIELD_RO` takes only `GET`; anything else is refused once the arguments are known to be valid.
+pub(crate) fn bitfield_ro(args: &mut Args) -> Parsed {
+    let mut bitfield = parse_bitfield(args);
+    if bitfield.error.is_none() && bitfield.ops.iter().any(|op| op.kind != BitFieldKind::Get) {
+        bitfield.error = Some((None, CommandError::Other("ERR BITFIELD_RO only supports the GET subcommand".into())));
+    }
+    Ok(Command::BitField(bitfield))
+}
+
+/// Reads `BITFIELD`'s operations up to the first error, as Redis does: each operation's name and
+/// argument count, its type, its offset, then its value.
+fn parse_bitfield(args: &mut Args) -> BitField {
+    let mut bitfield = BitField { key: Bytes::new(), ops: Vec::new(), error: None };
+    let Ok(key) = args.take() else { return bitfield };
+    bitfield.key = key;
+    let mut overflow = Overflow::default();
+    while let Some(name) = args.next_opt() {
+        let remaining = args.remaining();
+        let name = name.to_ascii_uppercase();
+        let kind = match name.as_slice() {
+            b"GET" if remaining >= 2 => BitFieldKind::Get,
+            b"SET" if remaining >= 3 => BitFieldKind::Set(0),
+            b"INCRBY" if remaining >= 3 => BitFieldKind::IncrBy(0),
+            b"OVERFLOW" if remaining >= 1 => {
+                let mode = args.next_opt().unwrap_or_default();
+                overflow = match mode.to_ascii_uppercase().as_slice() {
+                    b"WRAP" => Overflow::Wrap,
+                    b"SAT" => Overflow::Sat,
+                    b"FAIL" => Overflow::Fail,
+                    _ => {
+                        bitfield.error =
+                            Some((None, CommandError::Other("ERR Invalid OVERFLOW type specified".into())));
+                        return bitfield;
+                    }
+                };
+                continue;
+            }
+            _ => {
+                bitfield.error = Some((None, CommandError::Syntax));
+                return bitfield;
+            }
+        };
+        let (signed, bits) = match bitfield_type(&args.next_opt().unwrap_or_default()) {
+            Ok(encoding) => encoding,
+            Err(err) => {
+                bitfield.error = Some((None, err));
+                return bitfield;
+            }
+        };
+        let offset = match bit_offset(&args.next_opt().unwrap_or_default(), Some(bits)) {
+            Ok(offset) => offset,
+            Err(err) => {
+                bitfield.error = Some((None, err));
+                return bitfield;
+            }
+        };
+        let kind = match kind {
+            BitFieldKind::Get => kind,
+            _ => match parse_integer(&args.next_opt().unwrap_or_default()) {
+                Ok(value) if matches!(kind, BitFieldKind::Set(_)) => BitFieldKind::Set(value),
+                Ok(value) => BitFieldKind::IncrBy(value),
+                Err(err) => {
+                    bitfield.error = Some((Some(offset), err));
+                    return bitfield;
+                }
+            },
+        };
+        bitfield.ops.push(BitFieldOp { kind, signed, bits, offset, overflow });
+    }
+    bitfield
+}
+
+/// A field type, `i1`..`i64` or `u1`..`u63` (lower case only, as in Redis).
+fn bitfield_type(text: &[u8]) -> Result<(bool, u32), CommandError> {
+    let invalid = || {
+        CommandError::Other(
+            "ERR Invalid bitfield type. Use something like i16 u8. Note that u64 is not supported but i64 is.".into(),
+        )
+    };
+    let (signed, max) = match text.first() {
+        Some(b'i') => (true, 64),
+        Some(b'u') => (false, 63),
+        _ => return Err(invalid()),
+    };
+    let bits = parse_integer(&text[1..]).map_err(|_| invalid())?;
+    match u32::try_from(bits) {
+        Ok(bits) if (1..=max).contains(&bits) => Ok((signed, bits)),
+        _ => Err(invalid()),
+    }
 }
 
 // ---- keyspace ------------------------------------------------------------------------------------
@@ -521,4 +787,79 @@ pub(crate) fn client_setinfo(args: &mut Args) -> Parsed {
 
 pub(crate) fn client_help(_: &mut Args) -> Parsed {
     Ok(Command::Client(ClientCommand::Help))
+}
+
+#[cfg(test)]
+mod string_and_bit_tests {
+    use super::*;
+    use crate::Request;
+
+    fn parse(words: &[&str]) -> Parsed {
+        let args = words.iter().map(|w| Bytes::copy_from_slice(w.as_bytes())).collect();
+        Command::parse(Request { args })
+    }
+
+    #[test]
+    fn getex_checks_options_now_and_the_amount_later() {
+        assert_eq!(parse(&["getex", "k", "ex", "1", "persist"]), Err(CommandError::Syntax));
+        assert_eq!(parse(&["getex", "k", "persist", "px", "1"]), Err(CommandError::Syntax));
+        assert_eq!(parse(&["getex", "k", "ex"]), Err(CommandError::Syntax));
+        assert_eq!(parse(&["getex", "k", "keepttl"]), Err(CommandError::Syntax));
+        let Ok(Command::GetEx { action, .. }) = parse(&["getex", "k", "ex", "x"]) else { panic!() };
+        assert_eq!(action, GetExAction::Expire(Err(CommandError::NotInteger)));
+        let Ok(Command::GetEx { action, .. }) = parse(&["getex", "k", "ex", "1", "EX", "2"]) else { panic!() };
+        assert_eq!(action, GetExAction::Expire(Ok(Expiry::In(2000))));
+        let Ok(Command::GetEx { action, .. }) = parse(&["getex", "k", "persist", "persist"]) else { panic!() };
+        assert_eq!(action, GetExAction::Persist);
+    }
+
+    #[test]
+    fn bit_offsets_and_values() {
+        assert_eq!(parse(&["setbit", "k", "-1", "1"]), Err(CommandError::BitOffset));
+        assert_eq!(parse(&["getbit", "k", "#1"]), Err(CommandError::BitOffset));
+        let Ok(Command::SetBit { offset, bit, .. }) = parse(&["setbit", "k", "4294967296", "2"]) else { panic!() };
+        assert_eq!((offset, bit), (1 << 32, Err(CommandError::BitValue)));
+        assert_eq!(bit_offset(b"#3", Some(8)), Ok(24));
+        // Redis multiplies in wrapping C arithmetic: 2^58 + 1 fields of 64 bits wrap to bit 64.
+        assert_eq!(bit_offset(b"#288230376151711745", Some(64)), Ok(64));
+        assert_eq!(bit_offset(b"#9223372036854775807", Some(2)), Err(CommandError::BitOffset));
+    }
+
+    #[test]
+    fn bitfield_keeps_what_it_read_before_an_error() {
+        let Ok(Command::BitField(bitfield)) =
+            parse(&["bitfield", "k", "set", "u8", "#2", "1", "incrby", "i5", "7", "x"])
+        else {
+            panic!()
+        };
+        assert_eq!(bitfield.ops.len(), 1);
+        assert_eq!(bitfield.ops[0].offset, 16);
+        assert_eq!(bitfield.error, Some((Some(7), CommandError::NotInteger)));
+        let Ok(Command::BitField(bitfield)) = parse(&["bitfield", "k", "get", "u64", "0"]) else { panic!() };
+        assert!(matches!(bitfield.error, Some((None, CommandError::Other(_)))));
+        let Ok(Command::BitField(bitfield)) = parse(&["bitfield_ro", "k", "get", "i64", "0", "set", "u1", "0", "1"])
+        else {
+            panic!()
+        };
+        let Some((None, CommandError::Other(text))) = bitfield.error else { panic!() };
+        assert_eq!(text, "ERR BITFIELD_RO only supports the GET subcommand");
+    }
+
+    #[test]
+    fn ranges_are_carried_for_the_server() {
+        let Ok(Command::BitCount { range, .. }) = parse(&["bitcount", "k", "-1", "-3", "nonsense"]) else { panic!() };
+        assert_eq!(range, Ok(BitCountRange::Empty));
+        let Ok(Command::BitCount { range, .. }) = parse(&["bitcount", "k", "0"]) else { panic!() };
+        assert_eq!(range, Err(CommandError::Syntax));
+        let Ok(Command::BitPos { range, .. }) = parse(&["bitpos", "k", "1", "0", "x", "nonsense"]) else { panic!() };
+        assert_eq!(range, Err(CommandError::Syntax), "the unit is read before end");
+        assert_eq!(parse(&["bitpos", "k", "2"]).unwrap_err().to_string(), "ERR The bit argument must be 1 or 0.");
+        assert_eq!(
+            parse(&["bitop", "not", "d", "a", "b"]).unwrap_err().to_string(),
+            "ERR BITOP NOT must be called with a single source key."
+        );
+        let Ok(Command::Lcs { options, .. }) = parse(&["lcs", "a", "b", "len", "idx"]) else { panic!() };
+        assert!(options.is_err());
+        assert_eq!(parse(&["setrange", "k", "-1", "v"]).unwrap_err().to_string(), "ERR offset is out of range");
+    }
 }

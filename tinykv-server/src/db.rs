@@ -507,6 +507,37 @@ impl<'a> Slot<'a> {
         true
     }
 
+    /// Changes the value in place (`SETRANGE`, `SETBIT`, `BITFIELD`), after zero-padding it to at least
+    /// `len` bytes, or creating it (with no time to live) as `len` zero bytes if the key is missing; a time
+    /// to live is kept. `change` returns its result and whether it changed any byte: watchers hear of the
+    /// write only then, or when the value was created or grew, as Redis signals a modified key.
+    pub fn modify<R>(&mut self, len: usize, change: impl FnOnce(&mut [u8]) -> (R, bool)) -> R {
+        let key = self.key;
+        let hasher = &self.db.counters.hasher;
+        let table = &mut self.shard.table;
+        let found = match self.bucket {
+            Some(bucket) => table.get_bucket_entry(bucket).map_err(|absent| absent.into_table()),
+            None => Err(table),
+        };
+        let (mut occupied, before) = match found {
+            Ok(occupied) => {
+                let entry = occupied.get();
+                let before = (entry.footprint(), entry.expires_at().is_some());
+                (occupied, Some(before))
+            }
+            Err(table) => (table.insert_unique(self.hash, Entry::zeroed(key, len), |e| hasher.hash_one(e.key())), None),
+        };
+        self.bucket = Some(occupied.bucket_index());
+        let entry = occupied.get_mut();
+        let grew = entry.grow_zeroed(len) || before.is_none();
+        let (result, changed) = change(entry.value_mut());
+        let after = (entry.footprint(), entry.expires_at().is_some());
+        if grew || changed {
+            self.account(before, Some(after));
+        }
+        result
+    }
+
     /// Removes the key; returns its entry if it existed.
     pub fn remove(&mut self) -> Option<Entry> {
         let bucket = self.bucket.take()?;
@@ -653,6 +684,35 @@ mod tests {
             assert_eq!(before, original.len(), "duplicates with count {count}");
             assert_eq!(original.len(), 1000, "count {count}");
         }
+    }
+
+    #[test]
+    fn modify_creates_grows_in_place_keeps_the_ttl_and_tells_watchers_only_of_changes() {
+        let db = Db::new(1);
+        let grow = |len: usize, at: usize, byte: u8| {
+            db.with_key(b"k", |slot| {
+                slot.modify(len, |bytes| {
+                    let changed = bytes[at] != byte;
+                    bytes[at] = byte;
+                    (bytes.len(), changed)
+                })
+            })
+        };
+        assert_eq!(grow(3, 2, 1), 3);
+        assert_eq!(db.get(b"k").as_deref(), Some(&[0, 0, 1][..]));
+        let ttl = now_ms() + 60_000;
+        db.with_key(b"k", |slot| slot.set_expires_at(Some(ttl)));
+        let version = db.watch(b"k");
+        assert_eq!(grow(2, 2, 1), 3, "no growth, no change");
+        assert_eq!(db.watched_version(b"k"), version);
+        assert_eq!(grow(1000, 999, 7), 1000);
+        assert_ne!(db.watched_version(b"k"), version);
+        db.unwatch(b"k");
+        let value = db.get(b"k").unwrap();
+        assert_eq!((value.len(), value[2], value[999]), (1000, 1, 7));
+        assert_eq!(db.with_key(b"k", |slot| slot.expires_at()), Some(Some(ttl)));
+        let footprint: usize = db.shards[0].lock().table.iter().map(Entry::footprint).sum();
+        assert_eq!(db.used_memory(), footprint);
     }
 
     #[test]

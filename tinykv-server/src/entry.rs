@@ -15,6 +15,10 @@ const HAS_TTL: u8 = 1;
 const HAS_SPARE: u8 = 2;
 /// Smallest room made for a value that is being appended to.
 const MIN_APPEND_CAPACITY: usize = 64;
+/// Up to this size a value grown in place (`SETRANGE`, `SETBIT`) gets room to double; past it, this
+/// much more: Redis's `sdsMakeRoomFor` policy, so rising offsets cost amortized O(1) per byte without
+/// a 512 MiB value reserving another 512 MiB.
+const GREEDY_GROWTH_LIMIT: usize = 1024 * 1024;
 
 /// A key, its value and its optional expiry, packed into one boxed slice.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +41,17 @@ impl Entry {
         push_varint(&mut data, key.len());
         data.extend_from_slice(key);
         data.extend_from_slice(value);
+        Entry { data: data.into_boxed_slice() }
+    }
+
+    /// A key whose value is `len` zero bytes, without a time to live: what `SETRANGE` and `SETBIT` start
+    /// from on a missing key, built in place rather than copied from a zeroed buffer.
+    pub fn zeroed(key: &[u8], len: usize) -> Entry {
+        let mut data = Vec::with_capacity(1 + varint_len(key.len()) + key.len() + len);
+        data.push(0);
+        push_varint(&mut data, key.len());
+        data.extend_from_slice(key);
+        data.resize(data.len() + len, 0);
         Entry { data: data.into_boxed_slice() }
     }
 
@@ -116,6 +131,39 @@ impl Entry {
         data.extend_from_slice(extra);
         data.resize(data.capacity(), 0);
         self.data = data.into_boxed_slice();
+    }
+
+    /// The value, for changes in place that keep its length.
+    pub fn value_mut(&mut self) -> &mut [u8] {
+        let (start, len) = self.value_span();
+        &mut self.data[start..start + len]
+    }
+
+    /// Pads the value with zero bytes up to `len` (nothing if it is that long already); returns whether it
+    /// grew. In place when there is room; otherwise the value moves to an allocation with room to grow.
+    pub fn grow_zeroed(&mut self, len: usize) -> bool {
+        let (start, old_len) = self.value_span();
+        if len <= old_len {
+            return false;
+        }
+        if self.data[0] & HAS_SPARE != 0 && start + len <= self.data.len() {
+            // Spare room is kept zeroed, but a value is never trusted to have left it so.
+            self.data[start + old_len..start + len].fill(0);
+            self.data[start - 8..start].copy_from_slice(&(len as u64).to_le_bytes());
+            return true;
+        }
+        let room = if len < GREEDY_GROWTH_LIMIT { 2 * len } else { len + GREEDY_GROWTH_LIMIT };
+        let key_start = self.key_span().0;
+        let key = self.key();
+        let mut data = Vec::with_capacity(key_start + key.len() + 8 + room.max(MIN_APPEND_CAPACITY));
+        data.push(self.data[0] | HAS_SPARE);
+        data.extend_from_slice(&self.data[1..key_start]);
+        data.extend_from_slice(key);
+        data.extend_from_slice(&(len as u64).to_le_bytes());
+        data.extend_from_slice(self.value());
+        data.resize(data.capacity(), 0);
+        self.data = data.into_boxed_slice();
+        true
     }
 
     /// The expiry time in Unix milliseconds, if the key has one.
@@ -238,6 +286,35 @@ mod tests {
         assert_eq!(entry.expires_at(), Some(20));
         entry.set_expires_at(None);
         assert_eq!((entry.key(), entry.value(), entry.expires_at()), (&b"k"[..], &b"v"[..], None));
+    }
+
+    #[test]
+    fn zeroed_values_grow_in_place_and_keep_key_and_ttl() {
+        let mut entry = Entry::zeroed(b"key", 3);
+        assert_eq!((entry.key(), entry.value(), entry.expires_at()), (&b"key"[..], &[0u8; 3][..], None));
+        entry.value_mut()[1] = 7;
+        assert!(!entry.grow_zeroed(2));
+        assert!(entry.grow_zeroed(5));
+        assert_eq!(entry.value(), &[0, 7, 0, 0, 0]);
+        entry.set_expires_at(Some(42));
+        let mut expected = entry.value().to_vec();
+        for len in (6..5000).step_by(7) {
+            assert!(entry.grow_zeroed(len));
+            expected.resize(len, 0);
+            let last = len - 1;
+            entry.value_mut()[last] = 1;
+            expected[last] = 1;
+            assert_eq!(entry.value(), expected.as_slice());
+        }
+        assert_eq!((entry.key(), entry.expires_at()), (&b"key"[..], Some(42)));
+        // Room to double, not more.
+        assert!(entry.data.len() <= 2 * expected.len() + 64);
+        // Appends and growth share the room.
+        entry.append(b"xyz");
+        expected.extend_from_slice(b"xyz");
+        assert!(entry.grow_zeroed(expected.len() + 2));
+        expected.extend_from_slice(&[0, 0]);
+        assert_eq!(entry.value(), expected.as_slice());
     }
 
     #[test]

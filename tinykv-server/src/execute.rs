@@ -17,7 +17,10 @@
 //! The commands live by family: [`strings`] (values), [`keys`] (the keyspace and expiry),
 //! [`server`] (connection, server and introspection commands).
 
+mod bits;
 mod keys;
+mod lcs;
+mod long_double;
 mod server;
 mod strings;
 
@@ -234,6 +237,19 @@ pub fn execute(command: Command, shared: &Shared, session: &mut Session) -> Repl
         Command::IncrBy { key, delta } => strings::incr_by(db, &key, delta),
         Command::Append { key, value } => strings::append(db, &key, &value, shared.config.proto_max_bulk_len),
         Command::Strlen { key } => strings::strlen(db, &key),
+        Command::GetEx { key, action } => strings::getex(db, &key, action),
+        Command::GetRange { key, start, end } => strings::getrange(db, &key, start, end),
+        Command::SetRange { key, offset, value } => {
+            strings::setrange(db, &key, offset, &value, shared.config.proto_max_bulk_len)
+        }
+        Command::IncrByFloat { key, increment } => strings::incrbyfloat(db, &key, &increment),
+        Command::Lcs { key1, key2, options } => lcs::lcs(db, &key1, &key2, options, shared.config.proto_max_bulk_len),
+        Command::SetBit { key, offset, bit } => bits::setbit(db, &key, offset, bit, shared.config.proto_max_bulk_len),
+        Command::GetBit { key, offset } => bits::getbit(db, &key, offset, shared.config.proto_max_bulk_len),
+        Command::BitCount { key, range } => bits::bitcount(db, &key, range),
+        Command::BitPos { key, bit, range } => bits::bitpos(db, &key, bit, range),
+        Command::BitOp { operation, destination, sources } => bits::bitop(db, operation, &destination, &sources),
+        Command::BitField(bitfield) => bits::bitfield(db, bitfield, shared.config.proto_max_bulk_len),
 
         Command::Del { keys } => keys::del(db, &keys),
         Command::Exists { keys } => keys::exists(db, &keys),

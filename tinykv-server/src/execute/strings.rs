@@ -1,9 +1,10 @@
 //! The string family: commands that read and write values.
 
 use bytes::Bytes;
-use tinykv_proto::command::{parse_integer, Expiry, Set, SetCondition};
+use tinykv_proto::command::{parse_integer, Expiry, GetExAction, Set, SetCondition};
 use tinykv_proto::{CommandError, Reply};
 
+use super::long_double::LongDouble;
 use crate::db::Db;
 
 /// Resolves a write's expiry to an absolute deadline (`KEEPTTL` keeps `current`); `Err` when it
@@ -142,7 +143,7 @@ pub(super) fn append(db: &Db, key: &[u8], value: &[u8], limit: u64) -> Reply {
         let old = slot.value().unwrap_or_default();
         let total = old.len() + value.len();
         if total as u64 > limit {
-            return Reply::error("ERR string exceeds maximum allowed size (proto-max-bulk-len)");
+            return CommandError::StringTooLong.into();
         }
         if !slot.append(value) {
             slot.put(value, None);
@@ -154,4 +155,92 @@ pub(super) fn append(db: &Db, key: &[u8], value: &[u8], limit: u64) -> Reply {
 /// `STRLEN`: the value's length in bytes, 0 for a missing key.
 pub(super) fn strlen(db: &Db, key: &[u8]) -> Reply {
     db.with_key(key, |slot| Reply::Integer(slot.value().map_or(0, <[u8]>::len) as i64))
+}
+
+/// `GETEX`: the value, and the time to live changed as asked. A deadline already past (`EXAT`/`PXAT`)
+/// deletes the key after its value is read, as in Redis; `PERSIST` on a key without one changes nothing.
+pub(super) fn getex(db: &Db, key: &[u8], action: GetExAction) -> Reply {
+    db.with_key(key, |slot| {
+        let Some(value) = slot.value().map(Bytes::copy_from_slice) else { return Reply::Null };
+        match action {
+            GetExAction::Keep => {}
+            GetExAction::Persist => {
+                if slot.expires_at().flatten().is_some() {
+                    slot.set_expires_at(None);
+                }
+            }
+            GetExAction::Expire(Err(err)) => return err.into(),
+            GetExAction::Expire(Ok(expiry)) => match deadline(Some(expiry), slot.now(), None, "getex") {
+                Err(reply) => return reply,
+                Ok(Some(at)) if at <= slot.now() => {
+                    slot.remove();
+                }
+                Ok(at) => {
+                    slot.set_expires_at(at);
+                }
+            },
+        }
+        Reply::Bulk(value)
+    })
+}
+
+/// `GETRANGE`/`SUBSTR`: the bytes from `start` to `end` inclusive, negative indexes counting from the
+/// end, both clamped to the string; an empty string (never null) when nothing is left, or the key is missing.
+pub(super) fn getrange(db: &Db, key: &[u8], start: i64, end: i64) -> Reply {
+    db.with_key(key, |slot| {
+        let value = slot.value().unwrap_or_default();
+        let len = value.len() as i64;
+        // Both negative and in the wrong order: empty before any clamping, as Redis has it.
+        if start < 0 && end < 0 && start > end {
+            return Reply::Bulk(Bytes::new());
+        }
+        let start = if start < 0 { (len + start).max(0) } else { start };
+        let end = if end < 0 { (len + end).max(0) } else { end }.min(len - 1);
+        if start > end || len == 0 {
+            return Reply::Bulk(Bytes::new());
+        }
+        Reply::bulk(&value[start as usize..=end as usize])
+    })
+}
+
+/// `SETRANGE`: writes `value` at `offset`, zero-padding the string up to it, and answers the new length.
+/// A result longer than `--proto-max-bulk-len` is refused before anything is allocated; an empty
+/// `value` changes nothing (and creates no key).
+pub(super) fn setrange(db: &Db, key: &[u8], offset: u64, value: &[u8], limit: u64) -> Reply {
+    db.with_key(key, |slot| {
+        if value.is_empty() {
+            return Reply::Integer(slot.value().map_or(0, <[u8]>::len) as i64);
+        }
+        let end = match offset.checked_add(value.len() as u64) {
+            Some(end) if end <= limit => end as usize,
+            _ => return CommandError::StringTooLong.into(),
+        };
+        let start = end - value.len();
+        slot.modify(end, |bytes| {
+            bytes[start..end].copy_from_slice(value);
+            (Reply::Integer(bytes.len() as i64), true)
+        })
+    })
+}
+
+/// `INCRBYFLOAT`: adds as Redis does, in x87 `long double`, and stores and answers the sum as Redis
+/// prints it (`10.5` plus `0.1` is `10.6`). The time to live is kept. A missing key counts as 0.
+pub(super) fn incrbyfloat(db: &Db, key: &[u8], increment: &[u8]) -> Reply {
+    db.with_key(key, |slot| {
+        let current = match slot.value() {
+            None => LongDouble::ZERO,
+            Some(value) => match LongDouble::parse(value) {
+                Some(current) => current,
+                None => return CommandError::NotFloat.into(),
+            },
+        };
+        let Some(increment) = LongDouble::parse(increment) else { return CommandError::NotFloat.into() };
+        let Some(sum) = current.checked_add(increment) else {
+            return Reply::error("ERR increment would produce NaN or Infinity");
+        };
+        let text = sum.to_human();
+        let ttl = slot.expires_at().flatten();
+        slot.put(text.as_bytes(), ttl);
+        Reply::Bulk(Bytes::from(text))
+    })
 }
