@@ -683,7 +683,9 @@ mod tests {
             let mut line = b"ECHO".to_vec();
             for word in &words {
                 line.push(b' ');
-                let plain = word.iter().all(|&b| b.is_ascii_graphic() || b == b' ');
+                // Single quotes can't hold a backslash before a quote or at the end (`'\'` reads as an
+                // escaped quote, in Redis too), so words with a backslash take double quotes.
+                let plain = word.iter().all(|&b| (b.is_ascii_graphic() || b == b' ') && b != b'\\');
                 if single && plain {
                     line.push(b'\'');
                     for &byte in word {
