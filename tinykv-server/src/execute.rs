@@ -21,6 +21,7 @@ mod bits;
 mod keys;
 mod lcs;
 mod long_double;
+mod persistence;
 mod server;
 mod strings;
 
@@ -56,6 +57,8 @@ pub struct Session {
     pub authenticated: bool,
     /// Set by `QUIT`: the connection closes after this reply is sent.
     pub quit: bool,
+    /// Set by `SHUTDOWN`: the connection closes without sending this reply, as Redis's does.
+    pub close_without_reply: bool,
     /// Whether writes were recorded in the append-only file that the connection has not committed:
     /// it commits them before the replies leave.
     pub unlogged: bool,
@@ -108,6 +111,10 @@ fn run(request: Request, shared: &Shared, session: &mut Session) -> Reply {
         Ok(command) => execute(command, shared, session),
         Err(err) => err.into(),
     };
+    // Counted for the `--save` rules: one atomic add per write that did not fail.
+    if spec.has(Flag::Write) && !reply.is_error() {
+        shared.rdb.changed(1);
+    }
     if let (Some(aof), Some(effect)) = (&shared.aof, effect) {
         if !reply.is_error() {
             aof.record(&shared.dbs, &effect);
@@ -268,6 +275,12 @@ pub fn execute(command: Command, shared: &Shared, session: &mut Session) -> Repl
         Command::Keys { pattern } => keys::keys(db, &pattern),
         Command::Scan(scan) => keys::scan(db, scan),
         Command::DbSize => Reply::Integer(db.len() as i64),
+        Command::Save => persistence::save(shared),
+        Command::BgSave { schedule } => persistence::bgsave(shared, schedule),
+        Command::LastSave => persistence::lastsave(shared),
+        Command::Shutdown(shutdown) => persistence::shutdown(shared, session, shutdown),
+        Command::Dump { key } => persistence::dump(db, &key, shared.config.rdbcompression),
+        Command::Restore(restore) => persistence::restore(db, restore),
         Command::FlushDb => {
             db.clear();
             Reply::ok()
