@@ -150,6 +150,10 @@ fn queue(request: Request, shared: &Shared, session: &mut Session) -> Reply {
         "QUIT" => run(request, shared, session),
         "MULTI" => Reply::error("ERR MULTI calls can not be nested"),
         "WATCH" => Reply::error("ERR WATCH inside MULTI is not allowed"),
+        _ if spec.has(Flag::NoMulti) => {
+            transaction.refused = true;
+            Reply::error("ERR Command not allowed inside a transaction")
+        }
         _ => {
             let bytes: usize = request.args.iter().map(Bytes::len).sum();
             let max_bytes = shared.config.proto_max_bulk_len as usize;
