@@ -29,7 +29,8 @@ pub(super) fn save(shared: &Shared) -> Reply {
 pub(super) fn bgsave(shared: &Shared, _schedule: bool) -> Reply {
     match shared.rdb.request_bgsave() {
         Ok(()) => Reply::status("Background saving started"),
-        Err(_) => Reply::error(IN_PROGRESS),
+        Err(RdbError::InProgress) => Reply::error(IN_PROGRESS),
+        Err(_) => Reply::error("ERR the server is shutting down"),
     }
 }
 

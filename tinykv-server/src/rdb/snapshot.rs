@@ -88,6 +88,8 @@ pub struct Snapshots {
     background: AtomicBool,
     /// `BGSAVE` asked the saver task for a save.
     bgsave_wanted: Notify,
+    /// The saver task has stopped (the server is stopping): a `BGSAVE` now would never run.
+    saver_gone: AtomicBool,
     /// Tells a background save to stop: the server is shutting down and saves in the foreground.
     abort: AtomicBool,
     /// `SHUTDOWN` was received: the server stops, saving as asked.
@@ -111,6 +113,7 @@ impl Snapshots {
             saving: AtomicBool::new(false),
             background: AtomicBool::new(false),
             bgsave_wanted: Notify::new(),
+            saver_gone: AtomicBool::new(false),
             abort: AtomicBool::new(false),
             shutdown: CancellationToken::new(),
             shutdown_request: Mutex::new(None),
@@ -181,6 +184,11 @@ impl Snapshots {
     pub fn request_bgsave(&self) -> Result<(), RdbError> {
         if !self.begin(true) {
             return Err(RdbError::InProgress);
+        }
+        // Checked after claiming: either this sees the saver gone, or the saver, leaving, sees the claim.
+        if self.saver_gone.load(Ordering::SeqCst) {
+            self.end();
+            return Err(RdbError::Aborted);
         }
         self.bgsave_wanted.notify_one();
         Ok(())
@@ -294,8 +302,10 @@ pub async fn saver<S: Send + Sync + 'static>(
         {
             let (snapshots, _) = parts(&state);
             tokio::select! {
+                biased;
                 _ = shutdown.cancelled() => {
-                    // A BGSAVE asked for but not started: it never will be; let the final save run.
+                    // A BGSAVE asked for but not started never will be: release it for the final save.
+                    snapshots.saver_gone.store(true, Ordering::SeqCst);
                     if snapshots.bgsave_in_progress() {
                         snapshots.end();
                     }
