@@ -487,3 +487,25 @@ fn shutdown_saves_as_redis_does() {
     let server = start(&dir2, &["--appendonly", dir2.join("aof").to_str().unwrap()]);
     assert_eq!(server.redis().get::<_, Option<String>>("k").unwrap(), None);
 }
+
+#[test]
+fn failing_saves_refuse_writes_until_one_succeeds() {
+    let parent = dir("misconf");
+    let missing = parent.join("not-yet");
+    let server = start(&missing, &["--save", "1 1"]);
+    let mut stream = server.connect();
+    assert_eq!(call_str(&mut stream, &["SET", "k", "v"]), "+OK\r\n");
+    // The rule's save fails (no such directory); from then on writes (and PING) are refused, reads go on.
+    let refusal = retry_until("the failed save to refuse writes", || {
+        let reply = call_str(&mut stream, &["SET", "k", "v"]);
+        reply.starts_with("-MISCONF").then_some(reply)
+    });
+    assert!(refusal.starts_with("-MISCONF Redis is configured to save RDB snapshots"), "{refusal}");
+    assert!(call_str(&mut stream, &["PING"]).starts_with("-MISCONF"));
+    assert_eq!(call_str(&mut stream, &["GET", "k"]), "$1\r\nv\r\n");
+    assert_eq!(call_str(&mut stream, &["SAVE"]), "-ERR\r\n");
+    // Room again: the rule retries (after 5 s, as Redis) and writes come back by themselves.
+    std::fs::create_dir_all(&missing).unwrap();
+    retry_until("writes to come back", || (call_str(&mut stream, &["SET", "k", "w"]) == "+OK\r\n").then_some(()));
+    assert!(missing.join("dump.rdb").exists());
+}

@@ -10,6 +10,7 @@
 //! gate: authenticated? (flag no_auth)       ->  -NOAUTH Authentication required.
 //! gate: over maxmemory? (flag denyoom)      ->  -OOM command not allowed when used memory > 'maxmemory'.
 //! gate: AOF failing? (flag write, PING)     ->  -MISCONF Errors writing to the AOF file: <strerror>
+//! gate: BGSAVE failing, with save rules?    ->  -MISCONF Redis is configured to save RDB snapshots, ...
 //! parse the arguments                       ->  -ERR syntax error, ...
 //! execute
 //! ```
@@ -228,6 +229,10 @@ pub fn gate(spec: &CommandSpec, shared: &Shared, session: &Session) -> Option<Re
     if spec.has(Flag::Write) || spec.name == "PING" {
         if let Some(refusal) = shared.aof.as_ref().and_then(|aof| aof.write_refusal()) {
             return Some(refusal.into());
+        }
+        // And while snapshots the save rules ask for keep failing, as Redis's stop-writes-on-bgsave-error.
+        if let Some(refusal) = shared.rdb.write_refusal() {
+            return Some(Reply::error(refusal));
         }
     }
     None

@@ -27,6 +27,11 @@ const RULES_CHECK: Duration = Duration::from_millis(100);
 /// After a failed background save, rules wait this long before trying again (Redis's
 /// `CONFIG_BGSAVE_RETRY_DELAY`).
 const RETRY_DELAY_SECS: u64 = 5;
+/// Redis's reply to writes while snapshots fail (`stop-writes-on-bgsave-error yes`, its default).
+pub const MISCONF: &str = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to \
+disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during \
+writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about \
+the RDB error.";
 /// Write buffer of a snapshot file.
 const WRITE_BUFFER: usize = 1 << 20;
 
@@ -155,6 +160,13 @@ impl Snapshots {
         self.last_bgsave_ok.load(Ordering::Relaxed)
     }
 
+    /// Redis's refusal of writes while snapshots fail: with save rules set and the last background
+    /// save failed, a write would be acknowledged but not persisted as configured. Clears when a save
+    /// succeeds (the rules retry every few seconds). `None` when writes may go on.
+    pub fn write_refusal(&self) -> Option<String> {
+        (!self.rules.is_empty() && !self.last_bgsave_ok()).then(|| MISCONF.to_owned())
+    }
+
     /// Claims the right to save; false when a save is already running.
     fn begin(&self, background: bool) -> bool {
         let claimed = self.saving.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire).is_ok();
@@ -215,6 +227,8 @@ impl Snapshots {
             Ok(written) => {
                 self.changes.fetch_sub(changes_before, Ordering::Relaxed);
                 self.last_save.store(now_ms() / 1000, Ordering::Relaxed);
+                // Any successful save, SAVE's too, lifts the refusal of writes (as in Redis).
+                self.last_bgsave_ok.store(true, Ordering::Relaxed);
                 tracing::info!(
                     path = %self.path.display(),
                     keys = written.keys,
@@ -336,7 +350,14 @@ pub async fn saver<S: Send + Sync + 'static>(
         };
         let (snapshots, _) = parts(&state);
         let ok = matches!(result, Ok(Ok(_)));
-        snapshots.last_bgsave_ok.store(ok || matches!(result, Ok(Err(RdbError::Aborted))), Ordering::Relaxed);
+        if !ok && !matches!(result, Ok(Err(RdbError::Aborted))) {
+            snapshots.last_bgsave_ok.store(false, Ordering::Relaxed);
+            if !snapshots.rules.is_empty() {
+                tracing::error!(
+                    "background saving failed: write commands are refused with MISCONF until a save succeeds"
+                );
+            }
+        }
         snapshots.end();
         if ok {
             tracing::info!("background saving terminated with success");
