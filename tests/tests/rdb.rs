@@ -490,12 +490,18 @@ fn shutdown_saves_as_redis_does() {
 
 #[test]
 fn failing_saves_refuse_writes_until_one_succeeds() {
-    let parent = dir("misconf");
-    let missing = parent.join("not-yet");
-    let server = start(&missing, &["--save", "1 1"]);
+    let dir = dir("misconf");
+    let missing = dir.join("not-there");
+    let log = refused_start(&missing);
+    assert!(log.contains("not-there") && log.contains("not an existing directory"), "{log}");
+
+    let server = start(&dir, &["--save", "1 1"]);
+    // Saves fail while their temporary file's name is taken by a directory.
+    let blocker = dir.join(format!("temp-{}.rdb", server.pid()));
+    std::fs::create_dir(&blocker).unwrap();
     let mut stream = server.connect();
     assert_eq!(call_str(&mut stream, &["SET", "k", "v"]), "+OK\r\n");
-    // The rule's save fails (no such directory); from then on writes (and PING) are refused, reads go on.
+    // The rule's save fails; from then on writes (and PING) are refused, reads go on.
     let refusal = retry_until("the failed save to refuse writes", || {
         let reply = call_str(&mut stream, &["SET", "k", "v"]);
         reply.starts_with("-MISCONF").then_some(reply)
@@ -504,8 +510,8 @@ fn failing_saves_refuse_writes_until_one_succeeds() {
     assert!(call_str(&mut stream, &["PING"]).starts_with("-MISCONF"));
     assert_eq!(call_str(&mut stream, &["GET", "k"]), "$1\r\nv\r\n");
     assert_eq!(call_str(&mut stream, &["SAVE"]), "-ERR\r\n");
-    // Room again: the rule retries (after 5 s, as Redis) and writes come back by themselves.
-    std::fs::create_dir_all(&missing).unwrap();
+    // The way clear again: the rule retries (after 5 s, as Redis) and writes come back by themselves.
+    std::fs::remove_dir(&blocker).unwrap();
     retry_until("writes to come back", || (call_str(&mut stream, &["SET", "k", "w"]) == "+OK\r\n").then_some(()));
-    assert!(missing.join("dump.rdb").exists());
+    assert!(dir.join("dump.rdb").exists());
 }

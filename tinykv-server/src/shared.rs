@@ -84,6 +84,12 @@ impl Shared {
             }
             None => None,
         };
+        // As Redis, which cannot chdir there: a --dir that is not a directory stops the start, rather
+        // than every save failing later.
+        if !config.dir.is_dir() {
+            let source = std::io::Error::new(std::io::ErrorKind::NotADirectory, "--dir is not an existing directory");
+            return Err(RdbError::Io { path: config.dir.clone(), source }.into());
+        }
         let options = WriteOptions { compression: config.rdbcompression, checksum: config.rdbchecksum };
         let rdb = Snapshots::new(&config.dir, config.dbfilename(), config.save_rules(), options);
         // As Redis: with an append-only file, it is the source of truth and the snapshot is not read.
