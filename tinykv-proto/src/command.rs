@@ -266,6 +266,39 @@ pub struct CopyKey {
     pub replace: bool,
 }
 
+/// `SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Shutdown {
+    /// `SAVE` (`Some(true)`) or `NOSAVE` (`Some(false)`); `None`: as the save rules say.
+    pub save: Option<bool>,
+    /// `NOW`: do not wait for replicas (TinyKV has none yet, so it never waits).
+    pub now: bool,
+    /// `FORCE`: stop even if the final save fails.
+    pub force: bool,
+    /// `ABORT`: cancel a shutdown in progress.
+    pub abort: bool,
+}
+
+/// `RESTORE key ttl serialized-value [REPLACE] [ABSTTL] [IDLETIME seconds] [FREQ frequency]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Restore {
+    /// The key to create.
+    pub key: Bytes,
+    /// Milliseconds to live (0: none), or a Unix time in ms with `ABSTTL`. Redis checks it only after
+    /// finding the key free, so a bad TTL is kept here as the error it will be.
+    pub ttl: Result<i64, CommandError>,
+    /// The `DUMP` payload.
+    pub payload: Bytes,
+    /// `REPLACE`: overwrite an existing key.
+    pub replace: bool,
+    /// `ABSTTL`: `ttl` is an absolute Unix time in milliseconds.
+    pub absttl: bool,
+    /// `IDLETIME seconds` (checked, not kept: TinyKV has no LRU clock yet).
+    pub idletime: Option<i64>,
+    /// `FREQ frequency` (checked, not kept: TinyKV has no LFU counter yet).
+    pub freq: Option<i64>,
+}
+
 /// One command, parsed and checked; one variant per command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -352,6 +385,18 @@ pub enum Command {
     Scan(Scan),
     /// `DBSIZE`.
     DbSize,
+    /// `SAVE`: a snapshot now, in the foreground.
+    Save,
+    /// `BGSAVE [SCHEDULE]`: a snapshot in the background.
+    BgSave { schedule: bool },
+    /// `LASTSAVE`: the Unix time of the last successful snapshot.
+    LastSave,
+    /// `SHUTDOWN ...`.
+    Shutdown(Shutdown),
+    /// `DUMP key`: the value in Redis's serialization format.
+    Dump { key: Bytes },
+    /// `RESTORE ...`.
+    Restore(Restore),
     /// `FLUSHDB`: empties the selected database.
     FlushDb,
     /// `FLUSHALL`: empties every database.

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use crate::command::{
     expiry_from, parse_integer, Args, BitCountRange, BitField, BitFieldKind, BitFieldOp, BitOperation, BitPosRange,
     BitUnit, ClientCommand, Command, CommandCommand, CopyKey, Expire, ExpireCondition, Expiry, GetExAction, Hello,
-    LcsOptions, Overflow, Scan, Set, SetCondition, MILLIS_PER_SECOND,
+    LcsOptions, Overflow, Restore, Scan, Set, SetCondition, Shutdown, MILLIS_PER_SECOND,
 };
 use crate::table::{self, CommandSpec};
 use crate::CommandError;
@@ -787,6 +787,91 @@ pub(crate) fn client_setinfo(args: &mut Args) -> Parsed {
 
 pub(crate) fn client_help(_: &mut Args) -> Parsed {
     Ok(Command::Client(ClientCommand::Help))
+}
+
+// ---- persistence ---------------------------------------------------------------------------------
+
+pub(crate) fn save(_: &mut Args) -> Parsed {
+    Ok(Command::Save)
+}
+
+pub(crate) fn bgsave(args: &mut Args) -> Parsed {
+    match args.next_opt() {
+        None => Ok(Command::BgSave { schedule: false }),
+        Some(option) if option.eq_ignore_ascii_case(b"SCHEDULE") && args.is_empty() => {
+            Ok(Command::BgSave { schedule: true })
+        }
+        Some(_) => Err(CommandError::Syntax),
+    }
+}
+
+pub(crate) fn lastsave(_: &mut Args) -> Parsed {
+    Ok(Command::LastSave)
+}
+
+/// `SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]`: any order; `ABORT` alone; not both saves.
+pub(crate) fn shutdown(args: &mut Args) -> Parsed {
+    let mut shutdown = Shutdown::default();
+    let (mut nosave, mut save) = (false, false);
+    while let Some(option) = args.next_opt() {
+        match option.to_ascii_uppercase().as_slice() {
+            b"NOSAVE" => nosave = true,
+            b"SAVE" => save = true,
+            b"NOW" => shutdown.now = true,
+            b"FORCE" => shutdown.force = true,
+            b"ABORT" => shutdown.abort = true,
+            _ => return Err(CommandError::Syntax),
+        }
+    }
+    let flags = nosave || save || shutdown.now || shutdown.force;
+    if (shutdown.abort && flags) || (nosave && save) {
+        return Err(CommandError::Syntax);
+    }
+    shutdown.save = if save {
+        Some(true)
+    } else if nosave {
+        Some(false)
+    } else {
+        None
+    };
+    Ok(Command::Shutdown(shutdown))
+}
+
+pub(crate) fn dump(args: &mut Args) -> Parsed {
+    Ok(Command::Dump { key: args.take()? })
+}
+
+/// `RESTORE key ttl serialized-value [REPLACE] [ABSTTL] [IDLETIME seconds] [FREQ frequency]`, checked
+/// in Redis's order: the options first (`IDLETIME` and `FREQ` exclude each other), the TTL later.
+pub(crate) fn restore(args: &mut Args) -> Parsed {
+    let key = args.take()?;
+    let ttl = args.take()?;
+    let payload = args.take()?;
+    let mut restore =
+        Restore { key, ttl: parse_integer(&ttl), payload, replace: false, absttl: false, idletime: None, freq: None };
+    while let Some(option) = args.next_opt() {
+        let has_value = args.remaining() >= 1;
+        match option.to_ascii_uppercase().as_slice() {
+            b"REPLACE" => restore.replace = true,
+            b"ABSTTL" => restore.absttl = true,
+            b"IDLETIME" if has_value && restore.freq.is_none() => {
+                let idletime = args.integer()?;
+                if idletime < 0 {
+                    return Err(CommandError::Other("ERR Invalid IDLETIME value, must be >= 0".into()));
+                }
+                restore.idletime = Some(idletime);
+            }
+            b"FREQ" if has_value && restore.idletime.is_none() => {
+                let freq = args.integer()?;
+                if !(0..=255).contains(&freq) {
+                    return Err(CommandError::Other("ERR Invalid FREQ value, must be >= 0 and <= 255".into()));
+                }
+                restore.freq = Some(freq);
+            }
+            _ => return Err(CommandError::Syntax),
+        }
+    }
+    Ok(Command::Restore(restore))
 }
 
 #[cfg(test)]

@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use clap::{Parser, ValueEnum};
 use thiserror::Error;
 
+use crate::rdb::snapshot::{parse_save_rules, SaveRule, REDIS_DEFAULT_RULES};
+
 /// How often the append-only file is fsynced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AppendFsync {
@@ -99,6 +101,28 @@ pub struct Config {
     /// Worker threads (0: one per core but one; 1: a single-threaded runtime, as Redis).
     #[arg(long, env = "TINYKV_THREADS", default_value_t = 0)]
     pub threads: usize,
+
+    /// Directory of the RDB snapshot (and of its temporary file while one is written).
+    #[arg(long, env = "TINYKV_DIR", default_value = ".")]
+    pub dir: PathBuf,
+
+    /// File name of the RDB snapshot in `--dir` (default `dump.rdb`); loaded at start when no
+    /// `--appendonly` is set. Giving it turns on Redis's default `--save` rules.
+    #[arg(long, env = "TINYKV_DBFILENAME", value_parser = parse_dbfilename)]
+    pub dbfilename: Option<String>,
+
+    /// Snapshot rules, "<seconds> <changes> ...": save when that many writes happened in that many
+    /// seconds; "" for none. Default: none, or "3600 1 300 100 60 10000" when --dbfilename is given.
+    #[arg(long, env = "TINYKV_SAVE", value_parser = parse_save)]
+    pub save: Option<String>,
+
+    /// LZF-compress strings in snapshots and DUMP payloads (yes|no).
+    #[arg(long, env = "TINYKV_RDBCOMPRESSION", default_value = "yes", value_parser = parse_yes_no)]
+    pub rdbcompression: bool,
+
+    /// End snapshots with a CRC-64 checksum, and check it at load (yes|no).
+    #[arg(long, env = "TINYKV_RDBCHECKSUM", default_value = "yes", value_parser = parse_yes_no)]
+    pub rdbchecksum: bool,
 }
 
 impl Config {
@@ -194,6 +218,48 @@ fn parse_bulk_limit(text: &str) -> Result<u64, String> {
     Ok(limit)
 }
 
+impl Config {
+    /// The snapshot's file name: `--dbfilename`, or Redis's `dump.rdb`.
+    pub fn dbfilename(&self) -> &str {
+        self.dbfilename.as_deref().unwrap_or(DEFAULT_DBFILENAME)
+    }
+
+    /// The `--save` rules in force: as given; else Redis's defaults when `--dbfilename` was given
+    /// (asking for a snapshot file means wanting it kept up to date); else none, so a server
+    /// started without persistence flags writes nothing unless told to (`SAVE`, `BGSAVE`).
+    pub fn save_rules(&self) -> Vec<SaveRule> {
+        match &self.save {
+            Some(text) => parse_save_rules(text).unwrap_or_default(),
+            None if self.dbfilename.is_some() => REDIS_DEFAULT_RULES.to_vec(),
+            None => Vec::new(),
+        }
+    }
+}
+
+/// Redis's snapshot file name.
+pub const DEFAULT_DBFILENAME: &str = "dump.rdb";
+
+fn parse_save(text: &str) -> Result<String, String> {
+    parse_save_rules(text).map(|_| text.to_owned())
+}
+
+/// A file name, not a path, as Redis requires of `dbfilename`.
+fn parse_dbfilename(text: &str) -> Result<String, String> {
+    if text.is_empty() || text.contains('/') || text == "." || text == ".." {
+        return Err("dbfilename can't be a path, just a filename".to_owned());
+    }
+    Ok(text.to_owned())
+}
+
+/// Redis's boolean settings: `yes` or `no`, any case.
+fn parse_yes_no(text: &str) -> Result<bool, String> {
+    match text.to_ascii_lowercase().as_str() {
+        "yes" => Ok(true),
+        "no" => Ok(false),
+        _ => Err(format!("argument must be 'yes' or 'no', got '{text}'")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,6 +274,9 @@ mod tests {
         assert_eq!(config.timeout, 0);
         assert_eq!(config.appendfsync, AppendFsync::Everysec);
         assert_eq!(config.tcp_backlog, 511);
+        assert_eq!((config.dir.as_os_str(), config.dbfilename()), (std::ffi::OsStr::new("."), "dump.rdb"));
+        assert!(config.save_rules().is_empty(), "no snapshots unless asked for");
+        assert!(config.rdbcompression && config.rdbchecksum);
     }
 
     #[test]
@@ -233,6 +302,17 @@ mod tests {
         assert!(contradiction.contains("--greeting always"), "{contradiction}");
         assert!(parse(&["--no-greeting", "--greeting", "auto"]).check().is_err());
         assert!(Config::try_parse_from(["tinykv-server", "--greeting", "sometimes"]).is_err());
+    }
+
+    #[test]
+    fn save_rules_default_to_redis_once_a_dbfilename_is_given() {
+        let rules = |args: &[&str]| Config::parse_from([&["tinykv-server"], args].concat()).save_rules();
+        assert_eq!(rules(&["--dbfilename", "x.rdb"]), REDIS_DEFAULT_RULES.to_vec());
+        assert_eq!(rules(&["--dbfilename", "x.rdb", "--save", ""]), vec![]);
+        assert_eq!(rules(&["--save", "10 2"]), vec![SaveRule { seconds: 10, changes: 2 }]);
+        assert!(Config::try_parse_from(["tinykv-server", "--save", "10"]).is_err());
+        assert!(Config::try_parse_from(["tinykv-server", "--dbfilename", "a/b.rdb"]).is_err());
+        assert!(Config::try_parse_from(["tinykv-server", "--rdbcompression", "maybe"]).is_err());
     }
 
     #[test]

@@ -212,6 +212,9 @@ impl<'a> Connection<'a> {
             };
             let start = self.write_buf.len();
             let reply = self.handle(request);
+            if self.session.close_without_reply {
+                return Err(End::Quit);
+            }
             reply.encode(self.session.protocol, &mut self.write_buf);
             if std::mem::take(&mut self.session.unlogged) {
                 self.note_unlogged(start);

@@ -10,6 +10,7 @@
 //! gate: authenticated? (flag no_auth)       ->  -NOAUTH Authentication required.
 //! gate: over maxmemory? (flag denyoom)      ->  -OOM command not allowed when used memory > 'maxmemory'.
 //! gate: AOF failing? (flag write, PING)     ->  -MISCONF Errors writing to the AOF file: <strerror>
+//! gate: BGSAVE failing, with save rules?    ->  -MISCONF Redis is configured to save RDB snapshots, ...
 //! parse the arguments                       ->  -ERR syntax error, ...
 //! execute
 //! ```
@@ -21,6 +22,7 @@ mod bits;
 mod keys;
 mod lcs;
 mod long_double;
+mod persistence;
 mod server;
 mod strings;
 
@@ -56,6 +58,8 @@ pub struct Session {
     pub authenticated: bool,
     /// Set by `QUIT`: the connection closes after this reply is sent.
     pub quit: bool,
+    /// Set by `SHUTDOWN`: the connection closes without sending this reply, as Redis's does.
+    pub close_without_reply: bool,
     /// Whether writes were recorded in the append-only file that the connection has not committed:
     /// it commits them before the replies leave.
     pub unlogged: bool,
@@ -108,6 +112,10 @@ fn run(request: Request, shared: &Shared, session: &mut Session) -> Reply {
         Ok(command) => execute(command, shared, session),
         Err(err) => err.into(),
     };
+    // Counted for the `--save` rules: one atomic add per write that did not fail.
+    if spec.has(Flag::Write) && !reply.is_error() {
+        shared.rdb.changed(1);
+    }
     if let (Some(aof), Some(effect)) = (&shared.aof, effect) {
         if !reply.is_error() {
             aof.record(&shared.dbs, &effect);
@@ -143,6 +151,10 @@ fn queue(request: Request, shared: &Shared, session: &mut Session) -> Reply {
         "QUIT" => run(request, shared, session),
         "MULTI" => Reply::error("ERR MULTI calls can not be nested"),
         "WATCH" => Reply::error("ERR WATCH inside MULTI is not allowed"),
+        _ if spec.has(Flag::NoMulti) => {
+            transaction.refused = true;
+            Reply::error("ERR Command not allowed inside a transaction")
+        }
         _ => {
             let bytes: usize = request.args.iter().map(Bytes::len).sum();
             let max_bytes = shared.config.proto_max_bulk_len as usize;
@@ -218,6 +230,10 @@ pub fn gate(spec: &CommandSpec, shared: &Shared, session: &Session) -> Option<Re
         if let Some(refusal) = shared.aof.as_ref().and_then(|aof| aof.write_refusal()) {
             return Some(refusal.into());
         }
+        // And while snapshots the save rules ask for keep failing, as Redis's stop-writes-on-bgsave-error.
+        if let Some(refusal) = shared.rdb.write_refusal() {
+            return Some(Reply::error(refusal));
+        }
     }
     None
 }
@@ -268,6 +284,12 @@ pub fn execute(command: Command, shared: &Shared, session: &mut Session) -> Repl
         Command::Keys { pattern } => keys::keys(db, &pattern),
         Command::Scan(scan) => keys::scan(db, scan),
         Command::DbSize => Reply::Integer(db.len() as i64),
+        Command::Save => persistence::save(shared),
+        Command::BgSave { schedule } => persistence::bgsave(shared, schedule),
+        Command::LastSave => persistence::lastsave(shared),
+        Command::Shutdown(shutdown) => persistence::shutdown(shared, session, shutdown),
+        Command::Dump { key } => persistence::dump(db, &key, shared.config.rdbcompression),
+        Command::Restore(restore) => persistence::restore(db, restore),
         Command::FlushDb => {
             db.clear();
             Reply::ok()

@@ -14,6 +14,7 @@ pub mod execute;
 pub mod glob;
 pub mod info;
 pub mod isolation;
+pub mod rdb;
 pub mod server;
 pub mod shared;
 

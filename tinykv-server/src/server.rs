@@ -12,6 +12,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::connection::{self, SHUTDOWN_GRACE};
+use crate::rdb;
 use crate::shared::{ServerError, Shared};
 
 /// How often the active expiry sweep runs.
@@ -42,6 +43,7 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
     let tracker = TaskTracker::new();
 
     tracker.spawn(sweep_expired(Arc::clone(&shared), shutdown.clone()));
+    tracker.spawn(rdb::snapshot::saver(Arc::clone(&shared), |s: &Shared| (&s.rdb, &s.dbs[..]), shutdown.clone()));
     if shared.aof.is_some() {
         tracker.spawn(aof_every_second(Arc::clone(&shared), shutdown.clone()));
     }
@@ -50,6 +52,11 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
     loop {
         let accepted = tokio::select! {
             _ = shutdown.cancelled() => break,
+            () = shared.rdb.shutdown_requested() => {
+                tracing::info!("shutting down (SHUTDOWN)");
+                shutdown.cancel();
+                break;
+            }
             accepted = listener.accept() => accepted,
         };
         let (mut stream, peer) = match accepted {
@@ -89,6 +96,12 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
             // Only writes that were never acknowledged can be pending here: their replies were MISCONF.
             tracing::error!(%err, unwritten_bytes = aof.pending_len(), "final sync of the append-only file failed");
         }
+    }
+    // Last, once no client can write any more: the snapshot of a stopping server (when asked for).
+    let last = Arc::clone(&shared);
+    match tokio::task::spawn_blocking(move || last.rdb.save_at_shutdown(&last.dbs)).await {
+        Ok(saved) => saved?,
+        Err(err) => tracing::error!(%err, "the final save did not finish"),
     }
     Ok(())
 }

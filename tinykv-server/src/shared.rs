@@ -15,6 +15,8 @@ use crate::aof::{Aof, AofError};
 use crate::config::Config;
 use crate::db::{Counters, Db};
 use crate::isolation::Isolation;
+use crate::rdb::encode::WriteOptions;
+use crate::rdb::{RdbError, Snapshots};
 
 /// Why the server could not start.
 #[derive(Debug, Error)]
@@ -22,6 +24,9 @@ pub enum ServerError {
     /// The append-only file could not be replayed or opened.
     #[error(transparent)]
     Aof(#[from] AofError),
+    /// The RDB snapshot could not be loaded at start, or the final save at shutdown failed.
+    #[error(transparent)]
+    Rdb(#[from] RdbError),
 }
 
 /// Counters for `INFO stats`, updated without locks.
@@ -53,6 +58,8 @@ pub struct Shared {
     pub port: u16,
     /// The append-only file, with `--appendonly`.
     pub aof: Option<Aof>,
+    /// RDB snapshots: `SAVE`, `BGSAVE`, the `--save` rules, the final save.
+    pub rdb: Snapshots,
     /// Every command holds this shared; `EXEC` holds it exclusively, so a transaction's commands run
     /// with no other client's in between, however many worker threads there are.
     pub isolation: Isolation,
@@ -77,6 +84,27 @@ impl Shared {
             }
             None => None,
         };
+        // As Redis, which cannot chdir there: a --dir that is not a directory stops the start, rather
+        // than every save failing later.
+        if !config.dir.is_dir() {
+            let source = std::io::Error::new(std::io::ErrorKind::NotADirectory, "--dir is not an existing directory");
+            return Err(RdbError::Io { path: config.dir.clone(), source }.into());
+        }
+        let options = WriteOptions { compression: config.rdbcompression, checksum: config.rdbchecksum };
+        let rdb = Snapshots::new(&config.dir, config.dbfilename(), config.save_rules(), options);
+        // As Redis: with an append-only file, it is the source of truth and the snapshot is not read.
+        if aof.is_none() {
+            if let Some(loaded) = crate::rdb::load(rdb.path(), &dbs)? {
+                tracing::info!(
+                    path = %rdb.path().display(),
+                    version = loaded.version,
+                    written_by = loaded.written_by.as_deref().unwrap_or("unknown"),
+                    keys = loaded.keys,
+                    expired = loaded.expired,
+                    "RDB snapshot loaded"
+                );
+            }
+        }
         Ok(Shared {
             dbs,
             counters,
@@ -85,6 +113,7 @@ impl Shared {
             started: Instant::now(),
             port,
             aof,
+            rdb,
             isolation: Isolation::default(),
             ops_samples: Mutex::new(VecDeque::new()),
             next_client_id: AtomicU64::new(1),

@@ -1,0 +1,492 @@
+//! Reading: whole files into the keyspace ([`load`]) and `RESTORE` payloads ([`restore_payload`]).
+//!
+//! Every string encoding Redis 7.0 writes is read (plain, 8/16/32-bit integers, LZF). A length in
+//! the data is only a claim: nothing is allocated for it beyond what has actually been read (strings
+//! grow as their bytes arrive, LZF output grows as it is produced), and no string may claim more than
+//! the 512 MiB a value may hold. A type TinyKV lacks, module data or any inconsistency is an error
+//! naming what and where (the byte offset): the start stops, nothing is served half-loaded.
+
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+use std::path::Path;
+
+use crc::{Digest, Table};
+use thiserror::Error;
+use tinykv_proto::Limits;
+
+use super::{lzf, op, printable, type_name, Invalid, RdbError, CRC64, RDB_VERSION};
+use crate::db::{now_ms, Db};
+
+/// Longest string the data may claim: the longest value a client may send.
+const MAX_STRING: u64 = Limits::DEFAULT_MAX_BULK as u64;
+/// Strings up to this size are read into a buffer of their claimed size; longer ones grow as
+/// their bytes arrive, so a lying length costs at most this much.
+const TRUSTED_PREFIX: usize = 64 * 1024;
+/// Read buffer for files.
+const READ_BUFFER: usize = 1 << 20;
+
+/// What a load found, for the start-up log.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Loaded {
+    /// The file's format version.
+    pub version: u32,
+    /// Keys loaded.
+    pub keys: u64,
+    /// Keys left out because their time to live had run out.
+    pub expired: u64,
+    /// Function libraries skipped (TinyKV has no functions yet).
+    pub functions_skipped: u64,
+    /// The `redis-ver` field: which server wrote the file.
+    pub written_by: Option<String>,
+}
+
+/// A problem found while decoding, before the file's path is attached.
+#[derive(Debug)]
+enum Failure {
+    Io(io::Error),
+    Invalid { offset: u64, what: Invalid },
+}
+
+type Decoded<T> = Result<T, Failure>;
+
+/// A reader that counts the bytes it has read (for error offsets) and checksums them.
+struct Source<R> {
+    inner: R,
+    offset: u64,
+    digest: Digest<'static, u64, Table<16>>,
+}
+
+impl<R: Read> Read for Source<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.digest.update(&buf[..n]);
+        self.offset += n as u64;
+        Ok(n)
+    }
+}
+
+/// A length, or the marker of a specially encoded string.
+enum Length {
+    Plain(u64),
+    Encoded(u8),
+}
+
+impl<R: Read> Source<R> {
+    fn new(inner: R) -> Self {
+        Source { inner, offset: 0, digest: CRC64.digest() }
+    }
+
+    fn invalid<T>(&self, offset: u64, what: Invalid) -> Decoded<T> {
+        Err(Failure::Invalid { offset, what })
+    }
+
+    fn fill(&mut self, buf: &mut [u8]) -> Decoded<()> {
+        let at = self.offset;
+        self.read_exact(buf).map_err(|err| match err.kind() {
+            io::ErrorKind::UnexpectedEof => Failure::Invalid { offset: at, what: Invalid::Truncated },
+            _ => Failure::Io(err),
+        })
+    }
+
+    fn array<const N: usize>(&mut self) -> Decoded<[u8; N]> {
+        let mut buf = [0; N];
+        self.fill(&mut buf)?;
+        Ok(buf)
+    }
+
+    fn byte(&mut self) -> Decoded<u8> {
+        Ok(self.array::<1>()?[0])
+    }
+
+    fn length(&mut self) -> Decoded<Length> {
+        let at = self.offset;
+        let first = self.byte()?;
+        Ok(match first >> 6 {
+            0 => Length::Plain(u64::from(first & 0x3f)),
+            1 => Length::Plain(u64::from(first & 0x3f) << 8 | u64::from(self.byte()?)),
+            3 => Length::Encoded(first),
+            _ if first == op::LEN_32 => Length::Plain(u64::from(u32::from_be_bytes(self.array()?))),
+            _ if first == op::LEN_64 => Length::Plain(u64::from_be_bytes(self.array()?)),
+            _ => return self.invalid(at, Invalid::LengthEncoding(first)),
+        })
+    }
+
+    fn plain_length(&mut self) -> Decoded<u64> {
+        let at = self.offset;
+        match self.length()? {
+            Length::Plain(len) => Ok(len),
+            Length::Encoded(byte) => self.invalid(at, Invalid::LengthEncoding(byte)),
+        }
+    }
+
+    /// A length that claims the size of a string, checked against [`MAX_STRING`].
+    fn string_length(&mut self) -> Decoded<usize> {
+        let at = self.offset;
+        let len = self.plain_length()?;
+        self.capped(at, len)
+    }
+
+    fn capped(&self, at: u64, len: u64) -> Decoded<usize> {
+        match usize::try_from(len) {
+            Ok(len) if len as u64 <= MAX_STRING => Ok(len),
+            _ => self.invalid(at, Invalid::TooLong(len)),
+        }
+    }
+
+    /// `len` bytes, allocated as they arrive beyond the first [`TRUSTED_PREFIX`].
+    fn raw(&mut self, len: usize) -> Decoded<Vec<u8>> {
+        if len <= TRUSTED_PREFIX {
+            let mut buf = vec![0; len];
+            self.fill(&mut buf)?;
+            return Ok(buf);
+        }
+        let at = self.offset;
+        let mut buf = Vec::with_capacity(TRUSTED_PREFIX);
+        self.by_ref().take(len as u64).read_to_end(&mut buf).map_err(Failure::Io)?;
+        if buf.len() < len {
+            return self.invalid(at, Invalid::Truncated);
+        }
+        Ok(buf)
+    }
+
+    /// A string in any of its encodings; integers come back as their decimal text.
+    fn string(&mut self) -> Decoded<Vec<u8>> {
+        let at = self.offset;
+        match self.length()? {
+            Length::Plain(len) => {
+                let len = self.capped(at, len)?;
+                self.raw(len)
+            }
+            Length::Encoded(op::ENC_INT8) => Ok((self.array::<1>()?[0] as i8).to_string().into_bytes()),
+            Length::Encoded(op::ENC_INT16) => Ok(i16::from_le_bytes(self.array()?).to_string().into_bytes()),
+            Length::Encoded(op::ENC_INT32) => Ok(i32::from_le_bytes(self.array()?).to_string().into_bytes()),
+            Length::Encoded(op::ENC_LZF) => {
+                let compressed_len = self.string_length()?;
+                let len = self.string_length()?;
+                let compressed = self.raw(compressed_len)?;
+                lzf::decompress(&compressed, len).or_else(|err| self.invalid(at, Invalid::Lzf(err)))
+            }
+            Length::Encoded(byte) => self.invalid(at, Invalid::StringEncoding(byte)),
+        }
+    }
+}
+
+/// Loads the RDB file at `path` into `dbs` (empty, at start); `Ok(None)` when there is no file.
+///
+/// Keys whose time to live ran out are left out. Aux fields are logged or skipped, function
+/// libraries are skipped with a warning (TinyKV has no functions yet); a key of another type than
+/// string, module data, a database past `dbs`, a duplicate key, a checksum that does not match or a
+/// file cut short is an error naming the byte offset, and the caller stops the start.
+pub fn load(path: &Path, dbs: &[Db]) -> Result<Option<Loaded>, RdbError> {
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(RdbError::Io { path: path.to_owned(), source }),
+    };
+    let mut source = Source::new(BufReader::with_capacity(READ_BUFFER, file));
+    load_from(&mut source, dbs, now_ms()).map(Some).map_err(|failure| match failure {
+        Failure::Io(source) => RdbError::Io { path: path.to_owned(), source },
+        Failure::Invalid { offset, what } => RdbError::Invalid { path: path.to_owned(), offset, what },
+    })
+}
+
+/// [`load`] from any reader, for tests of what a file can make the loader do; `now` (Unix ms)
+/// decides which keys have expired. Errors name the byte offset; the path is the caller's.
+pub fn load_reader(reader: impl Read, dbs: &[Db], now: u64) -> Result<Loaded, (Option<u64>, String)> {
+    load_from(&mut Source::new(reader), dbs, now).map_err(|failure| match failure {
+        Failure::Io(err) => (None, err.to_string()),
+        Failure::Invalid { offset, what } => (Some(offset), what.to_string()),
+    })
+}
+
+fn load_from<R: Read>(source: &mut Source<R>, dbs: &[Db], now: u64) -> Decoded<Loaded> {
+    let header: [u8; 9] = source.array()?;
+    let version = match (&header[..5], std::str::from_utf8(&header[5..]).ok().and_then(|v| v.parse::<u32>().ok())) {
+        (b"REDIS", Some(version)) => version,
+        _ => return source.invalid(0, Invalid::Signature),
+    };
+    if version == 0 || version > u32::from(RDB_VERSION) {
+        return source.invalid(5, Invalid::Version(version));
+    }
+    let mut loaded = Loaded { version, ..Loaded::default() };
+    let mut db_index = 0u64;
+    let mut expires_at: Option<i64> = None;
+    loop {
+        let at = source.offset;
+        match source.byte()? {
+            op::EXPIRETIME_MS => expires_at = Some(i64::from_le_bytes(source.array()?)),
+            op::EXPIRETIME => expires_at = Some(i64::from(i32::from_le_bytes(source.array()?)) * 1000),
+            // Eviction hints: TinyKV keeps no access times or frequencies yet.
+            op::FREQ => {
+                source.byte()?;
+            }
+            op::IDLE => {
+                source.plain_length()?;
+            }
+            op::EOF => break,
+            op::SELECTDB => {
+                db_index = source.plain_length()?;
+                if db_index >= dbs.len() as u64 {
+                    return source.invalid(at, Invalid::Database { db: db_index, databases: dbs.len() });
+                }
+            }
+            op::RESIZEDB => {
+                // Only a sizing hint; trusting it would allocate what the file merely claims.
+                source.plain_length()?;
+                source.plain_length()?;
+            }
+            op::AUX => {
+                let key = source.string()?;
+                let value = source.string()?;
+                aux_field(&key, &value, &mut loaded);
+            }
+            op::MODULE_AUX => {
+                let id = source.plain_length()?;
+                return source.invalid(at, Invalid::ModuleAux(module_name(id)));
+            }
+            op::FUNCTION2 => {
+                let code = source.string()?;
+                skip_function(&code, &mut loaded);
+            }
+            op::FUNCTION_PRE_GA => {
+                // Redis 7.0 rc1/rc2: name, engine, [description], code.
+                let name = source.string()?;
+                source.string()?;
+                if source.plain_length()? != 0 {
+                    source.string()?;
+                }
+                source.string()?;
+                skip_function(&name, &mut loaded);
+            }
+            op::TYPE_STRING => {
+                let key = source.string()?;
+                let value = source.string()?;
+                let Some(db) = dbs.get(db_index as usize) else {
+                    return source.invalid(at, Invalid::Database { db: db_index, databases: dbs.len() });
+                };
+                match expires_at.take() {
+                    Some(deadline) if deadline <= now as i64 => loaded.expired += 1,
+                    deadline => {
+                        let deadline = deadline.map(|d| d as u64);
+                        let fresh = db.with_key(&key, |slot| {
+                            let fresh = !slot.exists();
+                            if fresh {
+                                slot.put(&value, deadline);
+                            }
+                            fresh
+                        });
+                        if !fresh {
+                            return source.invalid(at, Invalid::Duplicate { key: printable(&key), db: db_index });
+                        }
+                        loaded.keys += 1;
+                    }
+                }
+            }
+            other => {
+                let Some(type_name) = type_name(other) else { return source.invalid(at, Invalid::UnknownType(other)) };
+                // Read the key to name it; the value is not read.
+                let key = source.string()?;
+                let what = Invalid::UnsupportedType { key: printable(&key), db: db_index, type_name, type_byte: other };
+                return source.invalid(at, what);
+            }
+        }
+    }
+    if version >= 5 {
+        let computed = source.digest.clone().finalize();
+        let at = source.offset;
+        let stored = u64::from_le_bytes(source.array()?);
+        if stored == 0 {
+            tracing::warn!("the RDB file was saved with its checksum turned off: it was not checked");
+        } else if stored != computed {
+            return source.invalid(at, Invalid::Checksum { stored, computed });
+        }
+    }
+    Ok(loaded)
+}
+
+/// Logs what an aux field says about the file, as redis-server does; fields not known are skipped,
+/// as the format asks.
+fn aux_field(key: &[u8], value: &[u8], loaded: &mut Loaded) {
+    let text = String::from_utf8_lossy(value);
+    match key {
+        b"redis-ver" => loaded.written_by = Some(text.into_owned()),
+        b"ctime" => {
+            if let Ok(ctime) = text.parse::<u64>() {
+                tracing::info!(age_secs = (now_ms() / 1000).saturating_sub(ctime), "RDB file age");
+            }
+        }
+        _ if key.first() == Some(&b'%') => tracing::info!("RDB '{}': {text}", String::from_utf8_lossy(key)),
+        _ => tracing::debug!(field = %String::from_utf8_lossy(key), value = %text, "RDB aux field"),
+    }
+}
+
+fn skip_function(code_or_name: &[u8], loaded: &mut Loaded) {
+    loaded.functions_skipped += 1;
+    let first_line = code_or_name.split(|&b| b == b'\n').next().unwrap_or_default();
+    tracing::warn!(
+        library = %printable(first_line),
+        "the RDB file holds a function library; TinyKV has no functions yet, so it was skipped"
+    );
+}
+
+/// The nine-character name of a module type from its id, as Redis derives it.
+fn module_name(id: u64) -> String {
+    const CHARSET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let bits = id >> 10;
+    (0..9).rev().map(|i| char::from(CHARSET[((bits >> (6 * i)) & 63) as usize])).collect()
+}
+
+/// Why `RESTORE` refused a payload; the `Display` text is Redis's error reply.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum RestoreError {
+    /// Too short, from a newer RDB version, or the checksum does not match.
+    #[error("ERR DUMP payload version or checksum are wrong")]
+    VersionOrChecksum,
+    /// The checksum matched but the value does not decode.
+    #[error("ERR Bad data format")]
+    BadFormat,
+    /// A value of a type TinyKV does not have yet.
+    #[error("ERR Bad data format: TinyKV cannot restore a {0} value yet")]
+    Unsupported(&'static str),
+}
+
+/// The string value in a `DUMP` payload, after checking its RDB version (at most 10) and CRC-64,
+/// as redis-server's `RESTORE` does.
+pub fn restore_payload(payload: &[u8]) -> Result<Vec<u8>, RestoreError> {
+    let Some(body_len) = payload.len().checked_sub(10) else { return Err(RestoreError::VersionOrChecksum) };
+    let footer = &payload[body_len..];
+    let version = u16::from_le_bytes([footer[0], footer[1]]);
+    let stored = u64::from_le_bytes(footer[2..].try_into().map_err(|_| RestoreError::VersionOrChecksum)?);
+    if version > RDB_VERSION || CRC64.checksum(&payload[..body_len + 2]) != stored {
+        return Err(RestoreError::VersionOrChecksum);
+    }
+    let mut source = Source::new(&payload[..body_len]);
+    match source.byte() {
+        Ok(op::TYPE_STRING) => source.string().map_err(|_| RestoreError::BadFormat),
+        Ok(other) => Err(type_name(other).map_or(RestoreError::BadFormat, RestoreError::Unsupported)),
+        Err(_) => Err(RestoreError::BadFormat),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rdb::encode::{dump_payload, write_snapshot, WriteOptions};
+
+    fn dbs(n: usize) -> Vec<Db> {
+        (0..n).map(|_| Db::new(4)).collect()
+    }
+
+    fn snapshot(dbs: &[Db], options: WriteOptions) -> Vec<u8> {
+        let mut file = Vec::new();
+        write_snapshot(dbs, &mut file, options, &|| false).expect("in-memory write");
+        file
+    }
+
+    fn load_bytes(bytes: &[u8], dbs: &[Db]) -> Result<Loaded, (Option<u64>, String)> {
+        load_reader(bytes, dbs, now_ms())
+    }
+
+    #[test]
+    fn a_snapshot_loads_back_with_every_encoding() {
+        let source = dbs(3);
+        let long: Vec<u8> = b"compressible ".repeat(50);
+        let values: [&[u8]; 9] = [b"", b"0", b"-1", b"300", b"70000", b"9999999999", b"007", b"\x00\r\nbin\xff", &long];
+        for (i, value) in values.iter().enumerate() {
+            source[0].with_key(format!("k{i}").as_bytes(), |slot| slot.put(value, None));
+            source[2].with_key(&long, |slot| slot.put(value, Some(now_ms() + 60_000)));
+        }
+        source[2].with_key(b"expiring", |slot| slot.put(b"x", Some(now_ms() + 5_000)));
+        for options in [WriteOptions::default(), WriteOptions { compression: false, checksum: false }] {
+            let file = snapshot(&source, options);
+            let target = dbs(3);
+            // Loaded ten seconds later: the key that expires in five is gone.
+            let loaded = load_reader(&file[..], &target, now_ms() + 10_000).unwrap();
+            assert_eq!((loaded.keys, loaded.expired), (10, 1));
+            for (i, value) in values.iter().enumerate() {
+                assert_eq!(target[0].get(format!("k{i}").as_bytes()).as_deref(), Some(*value));
+            }
+            assert_eq!(target[2].get(&long).as_deref(), Some(values[8]));
+            assert!(target[2].with_key(&long, |slot| slot.expires_at()).flatten().is_some());
+            assert!(target[1].is_empty());
+        }
+    }
+
+    #[test]
+    fn damage_is_reported_with_its_offset() {
+        let source = dbs(1);
+        source[0].with_key(b"key", |slot| slot.put(&b"value ".repeat(20), None));
+        let file = snapshot(&source, WriteOptions::default());
+        // Every cut is an error, never a panic or a partial success.
+        for cut in 0..file.len() {
+            let err = load_bytes(&file[..cut], &dbs(1)).unwrap_err();
+            assert!(err.1.contains("truncated") || err.1.contains("not an RDB file"), "cut {cut}: {err:?}");
+        }
+        // A flipped byte in the value is caught by the checksum (or the LZF check), at or before its end.
+        let mut flipped = file.clone();
+        let at = file.len() - 12;
+        flipped[at] ^= 0x40;
+        let err = load_bytes(&flipped, &dbs(1)).unwrap_err();
+        assert!(err.1.contains("checksum") || err.1.contains("LZF"), "{err:?}");
+        let mut newer = file.clone();
+        newer[5..9].copy_from_slice(b"0011");
+        assert_eq!(load_bytes(&newer, &dbs(1)).unwrap_err().0, Some(5));
+    }
+
+    #[test]
+    fn lying_lengths_allocate_nothing_they_claim() {
+        let mut file = b"REDIS0010\xfe\x00\x00".to_vec();
+        // A 64-bit length far past the cap, then a 32-bit one just under it with no bytes behind it.
+        let mut huge = file.clone();
+        huge.extend_from_slice(b"\x81\x7f\xff\xff\xff\xff\xff\xff\xff");
+        let err = load_bytes(&huge, &dbs(1)).unwrap_err();
+        assert_eq!(err.0, Some(12));
+        assert!(err.1.contains("more than the 512 MiB"), "{err:?}");
+        file.extend_from_slice(b"\x03key\x80\x1f\xff\xff\xffonly a few bytes");
+        let err = load_bytes(&file, &dbs(1)).unwrap_err();
+        assert!(err.1.contains("truncated"), "{err:?}");
+        // LZF claiming 500 MiB of output from 3 bytes.
+        let lzf = b"REDIS0010\xfe\x00\x00\x03key\xc3\x03\x80\x1f\x40\x00\x00\x00a\x00";
+        assert!(load_bytes(lzf, &dbs(1)).unwrap_err().1.contains("LZF"));
+    }
+
+    #[test]
+    fn other_types_and_modules_stop_the_load_by_name() {
+        let hash = b"REDIS0010\xfe\x01\x10\x04user\x00\xff";
+        let err = load_bytes(hash, &dbs(2)).unwrap_err();
+        assert_eq!(err.0, Some(11));
+        assert!(err.1.contains("key 'user' in database 1 is a hash (RDB type 16)"), "{err:?}");
+        let module = b"REDIS0010\xf7\x81\x00\x00\x00\x00\x00\x00\x04\x00\x02\x02";
+        assert!(load_bytes(module, &dbs(1)).unwrap_err().1.contains("module"));
+        let out_of_range = b"REDIS0010\xfe\x10";
+        assert!(load_bytes(out_of_range, &dbs(16)).unwrap_err().1.contains("database 16 is out of range"));
+        let duplicate = b"REDIS0010\x00\x01k\x01v\x00\x01k\x01w\xff\x00\x00\x00\x00\x00\x00\x00\x00";
+        assert!(load_bytes(duplicate, &dbs(1)).unwrap_err().1.contains("appears twice"));
+        let function = b"REDIS0010\xf5\x05#!lua\x00\x01k\x01v\xff\x00\x00\x00\x00\x00\x00\x00\x00";
+        let loaded = load_bytes(function, &dbs(1)).unwrap();
+        assert_eq!((loaded.keys, loaded.functions_skipped), (1, 1));
+    }
+
+    #[test]
+    fn module_names_follow_redis() {
+        // "ReJSON-RL" encoded as Redis encodes module type names, version 3 in the low 10 bits.
+        let charset = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let id = b"ReJSON-RL".iter().fold(0u64, |id, c| id << 6 | charset.iter().position(|x| x == c).unwrap() as u64);
+        assert_eq!(module_name(id << 10 | 3), "ReJSON-RL");
+    }
+
+    #[test]
+    fn restore_checks_version_checksum_and_type() {
+        let payload = dump_payload(b"hello", true);
+        assert_eq!(restore_payload(&payload).as_deref(), Ok(&b"hello"[..]));
+        let mut bad = payload.clone();
+        bad[2] ^= 1;
+        assert_eq!(restore_payload(&bad), Err(RestoreError::VersionOrChecksum));
+        assert_eq!(restore_payload(b"short"), Err(RestoreError::VersionOrChecksum));
+        let mut hash = vec![16u8, 0];
+        hash.extend_from_slice(&RDB_VERSION.to_le_bytes());
+        let crc = CRC64.checksum(&hash);
+        hash.extend_from_slice(&crc.to_le_bytes());
+        assert_eq!(restore_payload(&hash), Err(RestoreError::Unsupported("hash")));
+    }
+}
