@@ -139,7 +139,8 @@ fn disk_full(fsync: &str) {
     for i in 0..50 {
         assert_eq!(call(&mut other, &["SET", &format!("later:{i}"), &value]), "+OK\r\n");
     }
-    assert!(server.log().contains("error looks solved"), "{}", server.log());
+    // The log is read from the server's stderr by another thread: give the line time to arrive.
+    retry_until("the recovery to be logged", || server.log().contains("error looks solved").then_some(()));
 
     // The file needs no fsync to outlive the process: kill -9 and start again from it.
     server.signal(libc::SIGKILL);
