@@ -36,6 +36,77 @@ pub enum Greeting {
     Never,
 }
 
+/// Which keys make room when the data set is over `--maxmemory`, with Redis's names and meanings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[repr(u8)]
+pub enum MaxmemoryPolicy {
+    /// Evict nothing: writes that grow memory are refused with `-OOM`.
+    Noeviction,
+    /// The least recently used of all keys (sampled).
+    AllkeysLru,
+    /// The least recently used of the keys with a time to live (sampled).
+    VolatileLru,
+    /// The least frequently used of all keys (sampled, Redis's logarithmic counters).
+    AllkeysLfu,
+    /// The least frequently used of the keys with a time to live (sampled).
+    VolatileLfu,
+    /// Any key.
+    AllkeysRandom,
+    /// Any key with a time to live.
+    VolatileRandom,
+    /// The key with a time to live that expires soonest (sampled).
+    VolatileTtl,
+}
+
+impl MaxmemoryPolicy {
+    /// Every policy, in the order of the discriminants (so a stored `u8` maps back).
+    pub const ALL: [MaxmemoryPolicy; 8] = [
+        MaxmemoryPolicy::Noeviction,
+        MaxmemoryPolicy::AllkeysLru,
+        MaxmemoryPolicy::VolatileLru,
+        MaxmemoryPolicy::AllkeysLfu,
+        MaxmemoryPolicy::VolatileLfu,
+        MaxmemoryPolicy::AllkeysRandom,
+        MaxmemoryPolicy::VolatileRandom,
+        MaxmemoryPolicy::VolatileTtl,
+    ];
+
+    /// The name Redis gives the policy (`CONFIG GET maxmemory-policy`, `INFO memory`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            MaxmemoryPolicy::Noeviction => "noeviction",
+            MaxmemoryPolicy::AllkeysLru => "allkeys-lru",
+            MaxmemoryPolicy::VolatileLru => "volatile-lru",
+            MaxmemoryPolicy::AllkeysLfu => "allkeys-lfu",
+            MaxmemoryPolicy::VolatileLfu => "volatile-lfu",
+            MaxmemoryPolicy::AllkeysRandom => "allkeys-random",
+            MaxmemoryPolicy::VolatileRandom => "volatile-random",
+            MaxmemoryPolicy::VolatileTtl => "volatile-ttl",
+        }
+    }
+
+    /// The policy Redis calls `name` (any case), for `CONFIG SET maxmemory-policy`.
+    pub fn from_name(name: &str) -> Option<MaxmemoryPolicy> {
+        MaxmemoryPolicy::ALL.into_iter().find(|policy| policy.name().eq_ignore_ascii_case(name))
+    }
+
+    /// Whether keys keep LFU counters (else LRU clocks) in their access data.
+    pub const fn is_lfu(self) -> bool {
+        matches!(self, MaxmemoryPolicy::AllkeysLfu | MaxmemoryPolicy::VolatileLfu)
+    }
+
+    /// Whether only keys with a time to live may be evicted.
+    pub const fn is_volatile(self) -> bool {
+        matches!(
+            self,
+            MaxmemoryPolicy::VolatileLru
+                | MaxmemoryPolicy::VolatileLfu
+                | MaxmemoryPolicy::VolatileRandom
+                | MaxmemoryPolicy::VolatileTtl
+        )
+    }
+}
+
 /// Everything `tinykv-server` can be told at start.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "tinykv-server", version, about = "TinyKV: a small in-memory key-value server that speaks RESP")]
@@ -77,6 +148,23 @@ pub struct Config {
     /// Refuse writes that grow memory once the data set passes this size (b, kb, mb, gb; 0: no limit).
     #[arg(long, env = "TINYKV_MAXMEMORY", default_value = "0", value_parser = parse_memory)]
     pub maxmemory: u64,
+
+    /// What makes room over `--maxmemory`: noeviction (refuse writes with -OOM), allkeys-lru,
+    /// volatile-lru, allkeys-lfu, volatile-lfu, allkeys-random, volatile-random, volatile-ttl.
+    #[arg(long, env = "TINYKV_MAXMEMORY_POLICY", value_enum, default_value_t = MaxmemoryPolicy::Noeviction)]
+    pub maxmemory_policy: MaxmemoryPolicy,
+
+    /// Keys sampled per database for each eviction (more: closer to true LRU/LFU, more CPU), 1 to 64.
+    #[arg(long, env = "TINYKV_MAXMEMORY_SAMPLES", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub maxmemory_samples: u32,
+
+    /// How slowly LFU counters grow: a counter at n is incremented with probability 1/((n-5)*factor+1).
+    #[arg(long, env = "TINYKV_LFU_LOG_FACTOR", default_value_t = 10, value_parser = clap::value_parser!(u32).range(0..=i32::MAX as i64))]
+    pub lfu_log_factor: u32,
+
+    /// Minutes after which an idle key's LFU counter is decremented (0: never).
+    #[arg(long, env = "TINYKV_LFU_DECAY_TIME", default_value_t = 1, value_parser = clap::value_parser!(u32).range(0..=i32::MAX as i64))]
+    pub lfu_decay_time: u32,
 
     /// Append every write to this file and replay it at start.
     #[arg(long, env = "TINYKV_APPENDONLY")]
@@ -277,6 +365,8 @@ mod tests {
         assert_eq!((config.dir.as_os_str(), config.dbfilename()), (std::ffi::OsStr::new("."), "dump.rdb"));
         assert!(config.save_rules().is_empty(), "no snapshots unless asked for");
         assert!(config.rdbcompression && config.rdbchecksum);
+        assert_eq!(config.maxmemory_policy, MaxmemoryPolicy::Noeviction);
+        assert_eq!((config.maxmemory_samples, config.lfu_log_factor, config.lfu_decay_time), (5, 10, 1));
     }
 
     #[test]
@@ -313,6 +403,19 @@ mod tests {
         assert!(Config::try_parse_from(["tinykv-server", "--save", "10"]).is_err());
         assert!(Config::try_parse_from(["tinykv-server", "--dbfilename", "a/b.rdb"]).is_err());
         assert!(Config::try_parse_from(["tinykv-server", "--rdbcompression", "maybe"]).is_err());
+    }
+
+    #[test]
+    fn policies_have_redis_names_on_the_command_line_and_in_config() {
+        for policy in MaxmemoryPolicy::ALL {
+            let config = Config::parse_from(["tinykv-server", "--maxmemory-policy", policy.name()]);
+            assert_eq!(config.maxmemory_policy, policy);
+            assert_eq!(MaxmemoryPolicy::from_name(&policy.name().to_ascii_uppercase()), Some(policy));
+            assert_eq!(MaxmemoryPolicy::ALL[policy as usize], policy);
+        }
+        assert!(Config::try_parse_from(["tinykv-server", "--maxmemory-policy", "lru"]).is_err());
+        assert!(Config::try_parse_from(["tinykv-server", "--maxmemory-samples", "0"]).is_err());
+        assert!(Config::try_parse_from(["tinykv-server", "--maxmemory-samples", "65"]).is_err());
     }
 
     #[test]

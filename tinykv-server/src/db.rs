@@ -20,7 +20,8 @@ use hashbrown::hash_table::HashTable;
 use hashbrown::{DefaultHashBuilder, HashMap};
 use parking_lot::{Mutex, MutexGuard};
 
-use crate::entry::Entry;
+use crate::access::{self, Tracking};
+use crate::entry::{allocation_size, Entry};
 
 /// The current time in Unix milliseconds.
 pub fn now_ms() -> u64 {
@@ -47,6 +48,15 @@ pub fn random_u64() -> u64 {
 
 /// How many cells SCAN splits a shard into at most (as a power of two), bounding each reply.
 const MAX_SCAN_CELL_BITS: u32 = 4;
+/// Bytes of one deadline in a shard's heap (the key's own allocation aside).
+const DEADLINE_SIZE: usize = std::mem::size_of::<Reverse<(u64, Box<[u8]>)>>();
+/// Control bytes a hashbrown table keeps beyond one per bucket (one SIMD group).
+const TABLE_GROUP_WIDTH: usize = 16;
+/// Buckets an eviction sample may walk per key it wants, before it settles for fewer (as Redis's
+/// `dictGetSomeKeys`); a table emptied by deletions keeps its buckets, so this bounds the walk.
+const SAMPLE_STEPS_PER_KEY: usize = 10;
+/// Random deadlines an eviction sample of volatile keys may draw per key it wants: some are stale.
+const SAMPLE_DRAWS_PER_KEY: usize = 4;
 
 /// One shard: a table of entries and the deadlines of those with a time to live.
 #[derive(Default)]
@@ -60,6 +70,10 @@ struct Shard {
     /// Keys some client `WATCH`es, with a version every change bumps. Usually empty, and then a
     /// write pays one `is_empty` check for it.
     watched: HashMap<Box<[u8]>, Watched>,
+    /// Allocator bytes of the keys held in `deadlines`.
+    deadline_keys: usize,
+    /// Bytes of the table's bucket array and of the deadline heap now counted in `used_memory`.
+    overhead: usize,
 }
 
 /// How many clients watch a key, and how often it changed since the first of them did.
@@ -70,6 +84,35 @@ struct Watched {
 }
 
 impl Shard {
+    /// Bytes the table's buckets and the deadline heap take now: what the entries' own allocations
+    /// leave out of the memory estimate.
+    fn overhead_now(&self) -> usize {
+        let buckets = self.table.num_buckets();
+        let table = if buckets == 0 {
+            0
+        } else {
+            allocation_size(buckets * std::mem::size_of::<Entry>() + buckets + TABLE_GROUP_WIDTH)
+        };
+        table + allocation_size(self.deadlines.capacity() * DEADLINE_SIZE) + self.deadline_keys
+    }
+
+    /// Brings the table's and the heap's share of `used_memory` up to date after they may have grown,
+    /// shrunk or been rebuilt: a few loads when nothing changed.
+    fn settle(&mut self, counters: &Counters) {
+        let now = self.overhead_now();
+        if now != self.overhead {
+            counters.used_memory.fetch_add(now, Ordering::Relaxed);
+            counters.used_memory.fetch_sub(self.overhead, Ordering::Relaxed);
+            self.overhead = now;
+        }
+    }
+
+    /// Adds a deadline for `key` to the heap.
+    fn push_deadline(&mut self, at: u64, key: &[u8]) {
+        self.deadline_keys += allocation_size(key.len());
+        self.deadlines.push(Reverse((at, Box::from(key))));
+    }
+
     /// Marks `key` changed for whoever watches it.
     fn touch(&mut self, key: &[u8]) {
         if !self.watched.is_empty() {
@@ -81,15 +124,29 @@ impl Shard {
 }
 
 /// What every database of a server shares: one hasher (so `SWAPDB` can exchange tables, whose
-/// entries stay where that hasher put them) and counters (so totals are one load).
+/// entries stay where that hasher put them), counters (so totals are one load), and the eviction
+/// settings that decide what a lookup records in a key's access data.
 #[derive(Default)]
 pub struct Counters {
     hasher: DefaultHashBuilder,
     used_memory: AtomicUsize,
     expired_keys: AtomicU64,
+    evicted_keys: AtomicU64,
+    /// The eviction policy and its parameters, as they are now.
+    pub tracking: Tracking,
 }
 
 impl Counters {
+    /// Counters starting at zero, with the given eviction settings.
+    pub fn new(tracking: Tracking) -> Counters {
+        Counters { tracking, ..Counters::default() }
+    }
+
+    /// Keys removed to make room under `--maxmemory`, since start.
+    pub fn evicted_keys(&self) -> u64 {
+        self.evicted_keys.load(Ordering::Relaxed)
+    }
+
     /// Estimated bytes held by keys and values (allocations and table slots) in every database.
     pub fn used_memory(&self) -> usize {
         self.used_memory.load(Ordering::Relaxed)
@@ -128,11 +185,116 @@ impl Db {
         ((hash >> 32) as usize) & (self.shards.len() - 1)
     }
 
-    /// Runs `f` on one key with its shard locked. An expired key is removed first, so `f` never sees it.
+    /// Runs `f` on one key with its shard locked. An expired key is removed first, so `f` never sees
+    /// it. The key counts as accessed (its LRU clock or LFU counter moves), as a Redis lookup does.
     pub fn with_key<R>(&self, key: &[u8], f: impl FnOnce(&mut Slot<'_>) -> R) -> R {
         let hash = self.hash(key);
         let mut shard = self.shards[self.shard_of(hash)].lock();
-        f(&mut Slot::new(&mut shard, self, key, hash, now_ms()))
+        f(&mut Slot::new(&mut shard, self, key, hash, now_ms(), true))
+    }
+
+    /// [`Db::with_key`] without counting an access: for the commands Redis looks keys up for with
+    /// `LOOKUP_NOTOUCH` (`EXISTS`, `TYPE`, `TTL`, `OBJECT`, ...) and for reading back what a write left.
+    pub fn with_key_untouched<R>(&self, key: &[u8], f: impl FnOnce(&mut Slot<'_>) -> R) -> R {
+        let hash = self.hash(key);
+        let mut shard = self.shards[self.shard_of(hash)].lock();
+        f(&mut Slot::new(&mut shard, self, key, hash, now_ms(), false))
+    }
+
+    /// The eviction settings every database of this server shares.
+    pub fn tracking(&self) -> &Tracking {
+        &self.counters.tracking
+    }
+
+    /// Visits up to `count` keys of one shard picked at random, for eviction sampling: only keys with
+    /// a time to live when `volatile`. Tries up to `shards_to_try` shards (from a random one) until
+    /// one has keys to visit; returns how many keys it visited. `visit` runs under the shard's lock.
+    ///
+    /// All keys: consecutive buckets from a random one, as Redis's `dictGetSomeKeys` walks; keys with
+    /// a time to live: random deadlines from the shard's heap, skipping stale ones.
+    pub fn sample(
+        &self,
+        random: &mut impl FnMut() -> u64,
+        volatile: bool,
+        count: usize,
+        shards_to_try: usize,
+        mut visit: impl FnMut(&Entry),
+    ) -> usize {
+        let first = random() as usize;
+        for i in 0..shards_to_try.min(self.shards.len()) {
+            let shard = self.shards[first.wrapping_add(i) & (self.shards.len() - 1)].lock();
+            let visited = if volatile {
+                self.sample_volatile(&shard, random, count, &mut visit)
+            } else {
+                sample_table(&shard.table, random, count, &mut visit)
+            };
+            if visited > 0 {
+                return visited;
+            }
+        }
+        0
+    }
+
+    /// Up to `count` keys with a time to live from `shard`, drawn from its deadline heap.
+    fn sample_volatile(
+        &self,
+        shard: &Shard,
+        random: &mut impl FnMut() -> u64,
+        count: usize,
+        visit: &mut impl FnMut(&Entry),
+    ) -> usize {
+        if shard.volatile == 0 {
+            return 0;
+        }
+        let deadlines = shard.deadlines.as_slice();
+        let mut visited = 0;
+        for _ in 0..count * SAMPLE_DRAWS_PER_KEY {
+            let Reverse((_, key)) = &deadlines[random() as usize % deadlines.len()];
+            // A stale deadline (key deleted or made persistent) is skipped; a re-timed key still counts.
+            if let Some(entry) = shard.table.find(self.hash(key), |e| e.key() == &**key) {
+                if entry.expires_at().is_some() {
+                    visit(entry);
+                    visited += 1;
+                    if visited == count {
+                        break;
+                    }
+                }
+            }
+        }
+        if visited == 0 {
+            // Stale deadlines crowd the heap: walk the table for the live ones instead.
+            for entry in shard.table.iter().filter(|e| e.expires_at().is_some()).take(count) {
+                visit(entry);
+                visited += 1;
+            }
+        }
+        visited
+    }
+
+    /// Evicts `key` to make room under `--maxmemory`: removes it (if it exists and, when `volatile`,
+    /// still has a time to live), tells its watchers, and counts it in `evicted_keys`. Returns whether
+    /// it was removed; the caller logs the deletion to the append-only file.
+    ///
+    /// A key found expired is removed as expired (counted in `expired_keys`), and that is true too:
+    /// its memory is freed all the same.
+    pub fn evict(&self, key: &[u8], volatile: bool) -> bool {
+        let hash = self.hash(key);
+        let mut shard = self.shards[self.shard_of(hash)].lock();
+        let now = now_ms();
+        let expired = shard.table.find(hash, |e| e.key() == key).is_some_and(|e| e.is_expired(now));
+        // Removes it first if expired.
+        let mut slot = Slot::new(&mut shard, self, key, hash, now, false);
+        if expired {
+            return true;
+        }
+        if volatile && slot.expires_at().flatten().is_none() {
+            return false;
+        }
+        let removed = slot.remove().is_some();
+        if removed {
+            self.counters.evicted_keys.fetch_add(1, Ordering::Relaxed);
+        }
+        removed
     }
 
     /// The value of `key`, copied out, if it exists.
@@ -197,7 +359,7 @@ impl Db {
     pub fn clear(&self) {
         for shard in self.shards.iter() {
             let mut shard = shard.lock();
-            let freed: usize = shard.table.iter().map(Entry::footprint).sum();
+            let freed: usize = shard.table.iter().map(Entry::footprint).sum::<usize>() + shard.overhead;
             let mut watched = std::mem::take(&mut shard.watched);
             watched.values_mut().for_each(|watched| watched.version += 1);
             *shard = Shard { watched, ..Shard::default() };
@@ -255,6 +417,9 @@ impl Db {
             std::mem::swap(&mut a.table, &mut b.table);
             std::mem::swap(&mut a.deadlines, &mut b.deadlines);
             std::mem::swap(&mut a.volatile, &mut b.volatile);
+            // The memory counted moves with the table and heap; the total is shared, so unchanged.
+            std::mem::swap(&mut a.deadline_keys, &mut b.deadline_keys);
+            std::mem::swap(&mut a.overhead, &mut b.overhead);
             for watched in a.watched.values_mut().chain(b.watched.values_mut()) {
                 watched.version += 1;
             }
@@ -283,8 +448,8 @@ impl Db {
             a = first.shards[first.shard_of(first_hash)].lock();
         }
         let now = now_ms();
-        let mut a = Slot::new(&mut a, first, first_key, first_hash, now);
-        let mut b = Slot::new(&mut b, second, second_key, second_hash, now);
+        let mut a = Slot::new(&mut a, first, first_key, first_hash, now, true);
+        let mut b = Slot::new(&mut b, second, second_key, second_hash, now, true);
         Some(f(&mut a, &mut b))
     }
 
@@ -405,6 +570,7 @@ impl Db {
                 return (removed, false);
             }
             let Some(Reverse((_, key))) = shard.deadlines.pop() else { break };
+            shard.deadline_keys -= allocation_size(key.len());
             let hash = self.hash(&key);
             if let Ok(found) = shard.table.find_entry(hash, |e| e.key() == &*key) {
                 if found.get().is_expired(now) {
@@ -421,10 +587,45 @@ impl Db {
         if shard.deadlines.len() > 2 * shard.volatile + 1024 {
             shard.deadlines =
                 shard.table.iter().filter_map(|e| e.expires_at().map(|at| Reverse((at, Box::from(e.key()))))).collect();
+            shard.deadline_keys = shard.deadlines.iter().map(|Reverse((_, key))| allocation_size(key.len())).sum();
         }
+        shard.settle(&self.counters);
         let more = shard.deadlines.peek().is_some_and(|Reverse((deadline, _))| *deadline <= now);
         (removed, more)
     }
+}
+
+/// Up to `count` keys of `table`: consecutive buckets from a random one, at most
+/// [`SAMPLE_STEPS_PER_KEY`] buckets per key wanted, then (in a table emptied by deletions, which keeps
+/// its buckets) the first live ones.
+fn sample_table(
+    table: &HashTable<Entry>,
+    random: &mut impl FnMut() -> u64,
+    count: usize,
+    visit: &mut impl FnMut(&Entry),
+) -> usize {
+    let buckets = table.num_buckets();
+    if table.is_empty() || buckets == 0 {
+        return 0;
+    }
+    let start = random() as usize % buckets;
+    let mut visited = 0;
+    for step in 0..buckets.min(count * SAMPLE_STEPS_PER_KEY) {
+        if let Some(entry) = table.get_bucket((start + step) % buckets) {
+            visit(entry);
+            visited += 1;
+            if visited == count {
+                return visited;
+            }
+        }
+    }
+    if visited == 0 {
+        for entry in table.iter().take(count) {
+            visit(entry);
+            visited += 1;
+        }
+    }
+    visited
 }
 
 /// One key inside its locked shard: what a command reads and changes.
@@ -442,13 +643,22 @@ pub struct Slot<'a> {
 }
 
 impl<'a> Slot<'a> {
-    /// Finds `key` in `shard`, removing it first if its time is up.
-    fn new(shard: &'a mut Shard, db: &'a Db, key: &'a [u8], hash: u64, now: u64) -> Slot<'a> {
+    /// Finds `key` in `shard`, removing it first if its time is up. With `touch` (and outside
+    /// [`access::untouched`]) the key's access data records this access.
+    fn new(shard: &'a mut Shard, db: &'a Db, key: &'a [u8], hash: u64, now: u64, touch: bool) -> Slot<'a> {
         let bucket = shard.table.find_bucket_index(hash, |e| e.key() == key);
         let mut slot = Slot { shard, db, key, hash, now, bucket };
         if slot.find().is_some_and(|e| e.is_expired(now)) {
             slot.remove();
             db.counters.expired_keys.fetch_add(1, Ordering::Relaxed);
+        } else if touch && access::touching() {
+            if let Some(entry) = slot.find_mut() {
+                let touched = db.counters.tracking.touched(entry.access(), now);
+                // An LRU clock moves once a second: most touches store nothing, and dirty no line.
+                if touched != entry.access() {
+                    entry.set_access(touched);
+                }
+            }
         }
         slot
     }
@@ -470,6 +680,8 @@ impl<'a> Slot<'a> {
         self.shard.volatile = self.shard.volatile + usize::from(ttl_after) - usize::from(ttl_before);
         self.db.counters.used_memory.fetch_add(bytes_after, Ordering::Relaxed);
         self.db.counters.used_memory.fetch_sub(bytes_before, Ordering::Relaxed);
+        // The table may have grown for an insert, the heap for a deadline.
+        self.shard.settle(&self.db.counters);
     }
 
     /// The time the command runs at, in Unix milliseconds.
@@ -495,19 +707,23 @@ impl<'a> Slot<'a> {
     /// Stores `value` with the given expiry, replacing any old value (in place when it fits).
     pub fn put(&mut self, value: &[u8], expires_at: Option<u64>) {
         if let Some(at) = expires_at {
-            self.shard.deadlines.push(Reverse((at, Box::from(self.key))));
+            self.shard.push_deadline(at, self.key);
         }
         let key = self.key;
         let (before, after) = match self.find_mut() {
             Some(entry) => {
                 let before = (entry.footprint(), entry.expires_at().is_some());
                 if !entry.overwrite(value, expires_at) {
+                    // An overwrite keeps the key's access data, as Redis keeps an LFU counter.
+                    let access = entry.access();
                     *entry = Entry::new(key, value, expires_at);
+                    entry.set_access(access);
                 }
                 (Some(before), (entry.footprint(), expires_at.is_some()))
             }
             None => {
-                let entry = Entry::new(key, value, expires_at);
+                let mut entry = Entry::new(key, value, expires_at);
+                entry.set_access(self.db.counters.tracking.initial(self.now));
                 let after = (entry.footprint(), expires_at.is_some());
                 let hasher = &self.db.counters.hasher;
                 let inserted = self.shard.table.insert_unique(self.hash, entry, |e| hasher.hash_one(e.key()));
@@ -524,10 +740,10 @@ impl<'a> Slot<'a> {
         let before = Some((entry.footprint(), entry.expires_at().is_some()));
         entry.set_expires_at(expires_at);
         let after = Some((entry.footprint(), expires_at.is_some()));
-        self.account(before, after);
         if let Some(at) = expires_at {
-            self.shard.deadlines.push(Reverse((at, Box::from(self.key))));
+            self.shard.push_deadline(at, self.key);
         }
+        self.account(before, after);
         true
     }
 
@@ -560,7 +776,11 @@ impl<'a> Slot<'a> {
                 let before = (entry.footprint(), entry.expires_at().is_some());
                 (occupied, Some(before))
             }
-            Err(table) => (table.insert_unique(self.hash, Entry::zeroed(key, len), |e| hasher.hash_one(e.key())), None),
+            Err(table) => {
+                let mut entry = Entry::zeroed(key, len);
+                entry.set_access(self.db.counters.tracking.initial(self.now));
+                (table.insert_unique(self.hash, entry, |e| hasher.hash_one(e.key())), None)
+            }
         };
         self.bucket = Some(occupied.bucket_index());
         let entry = occupied.get_mut();
@@ -598,7 +818,7 @@ impl Keys<'_> {
         let index = self.db.shard_of(hash);
         let position = self.guards.iter().position(|(shard, _)| *shard == index).unwrap_or_default();
         let shard: &mut Shard = &mut self.guards[position].1;
-        Slot::new(shard, self.db, self.keys[i], hash, self.now)
+        Slot::new(shard, self.db, self.keys[i], hash, self.now, true)
     }
 
     /// How many keys were given.
@@ -628,9 +848,51 @@ mod tests {
         assert_eq!(db.get(b"a").as_deref(), Some(&b"22"[..]));
         assert_eq!(db.len(), 1);
         assert!(db.used_memory() > 0);
-        assert!(db.with_key(b"a", |slot| slot.remove()).is_some());
+        let with_key = db.used_memory();
+        let entry = db.with_key(b"a", |slot| slot.remove()).expect("the key exists");
         assert_eq!(db.get(b"a"), None);
+        // The entry's allocation is given back; the table keeps its buckets until cleared.
+        assert_eq!(db.used_memory(), with_key - entry.footprint());
+        db.clear();
         assert_eq!(db.used_memory(), 0);
+    }
+
+    #[test]
+    fn memory_estimate_counts_allocator_chunks_table_buckets_and_deadlines() {
+        let db = Db::new(1);
+        put(&db, "k", "v", None);
+        let buckets = db.shards[0].lock().table.num_buckets();
+        let table = allocation_size(buckets * 16 + buckets + TABLE_GROUP_WIDTH);
+        assert_eq!(db.used_memory(), allocation_size(3) + table);
+        put(&db, "k", "v", Some(now_ms() + 60_000));
+        let heap = db.shards[0].lock().deadlines.capacity();
+        let volatile = allocation_size(3 + 8) + table + allocation_size(heap * DEADLINE_SIZE) + allocation_size(1);
+        assert_eq!(db.used_memory(), volatile);
+        // A growing table is counted as it grows, and everything goes with FLUSHDB.
+        for i in 0..1000 {
+            put(&db, &format!("key:{i}"), "v", None);
+        }
+        assert!(db.used_memory() > 1000 * (32 + 16));
+        db.clear();
+        assert_eq!(db.used_memory(), 0);
+    }
+
+    #[test]
+    fn lookups_touch_access_data_unless_told_not_to() {
+        let db = Db::new(1);
+        db.tracking().set_policy(crate::config::MaxmemoryPolicy::AllkeysLfu);
+        put(&db, "k", "v", None);
+        let access = || db.shards[0].lock().table.iter().next().map(Entry::access).unwrap_or_default();
+        let frequency = || db.tracking().frequency(access(), now_ms());
+        assert_eq!(frequency(), access::LFU_INIT_VAL);
+        db.with_key_untouched(b"k", |slot| slot.exists());
+        access::untouched(|| db.get(b"k"));
+        assert_eq!(frequency(), access::LFU_INIT_VAL);
+        db.get(b"k");
+        assert_eq!(frequency(), access::LFU_INIT_VAL + 1);
+        // Overwrites keep the counter (and count as an access), as in Redis.
+        put(&db, "k", "a longer value than before", Some(now_ms() + 60_000));
+        assert!(frequency() > access::LFU_INIT_VAL);
     }
 
     #[test]
@@ -746,8 +1008,11 @@ mod tests {
         let value = db.get(b"k").unwrap();
         assert_eq!((value.len(), value[2], value[999]), (1000, 1, 7));
         assert_eq!(db.with_key(b"k", |slot| slot.expires_at()), Some(Some(ttl)));
-        let footprint: usize = db.shards[0].lock().table.iter().map(Entry::footprint).sum();
-        assert_eq!(db.used_memory(), footprint);
+        let counted = {
+            let shard = db.shards[0].lock();
+            shard.table.iter().map(Entry::footprint).sum::<usize>() + shard.overhead_now()
+        };
+        assert_eq!(db.used_memory(), counted);
     }
 
     #[test]

@@ -1,12 +1,19 @@
 //! One key and its value in a single allocation.
 //!
 //! ```text
-//! data: [flags: u8][expires_at: u64 LE, if TTL][key_len: varint][key][value_len: u64 LE, if SPARE][value][spare]
+//! table slot (16 bytes): [pointer: 8][allocation length: u32][access data: u32]
+//! allocation:            [flags: u8][expires_at: u64 LE, if TTL][key_len: varint][key][value_len: u64 LE, if SPARE][value][spare]
 //! ```
 //!
-//! The hash table stores just this 16-byte boxed slice per key, so a small key with a small value
-//! costs one table slot and one allocation, about half of what Redis spends (measured in
-//! `bench/compare`). The time to live lives in the same allocation, present only for keys that have one.
+//! The hash table stores just the 16-byte slot per key, so a small key with a small value costs one
+//! table slot and one allocation, about half of what Redis spends (measured in `bench/compare`). The
+//! time to live lives in the same allocation, present only for keys that have one. The access data
+//! (LRU clock or LFU counter, see [`crate::access`]) takes the four bytes a `Box<[u8]>` would spend on
+//! the high half of its length, so it costs no memory at all: `bench/results/eviction.md` has the
+//! numbers, and why it is not in the allocation instead.
+
+use std::ops::{Deref, DerefMut};
+use std::ptr::NonNull;
 
 /// Flag bit: an 8-byte expiry time follows the flags byte.
 const HAS_TTL: u8 = 1;
@@ -20,10 +27,10 @@ const MIN_APPEND_CAPACITY: usize = 64;
 /// a 512 MiB value reserving another 512 MiB.
 const GREEDY_GROWTH_LIMIT: usize = 1024 * 1024;
 
-/// A key, its value and its optional expiry, packed into one boxed slice.
+/// A key, its value and its optional expiry, packed into one boxed slice, with its access data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
-    data: Box<[u8]>,
+    data: Slim,
 }
 
 impl Entry {
@@ -41,7 +48,23 @@ impl Entry {
         push_varint(&mut data, key.len());
         data.extend_from_slice(key);
         data.extend_from_slice(value);
-        Entry { data: data.into_boxed_slice() }
+        Entry { data: Slim::new(data.into_boxed_slice(), 0) }
+    }
+
+    /// The key's access data: an LRU clock or an LFU counter, as [`crate::access`] reads it.
+    pub fn access(&self) -> u32 {
+        self.data.tag
+    }
+
+    /// Stores the key's access data.
+    pub fn set_access(&mut self, access: u32) {
+        self.data.tag = access;
+    }
+
+    /// Whether the value was changed in place (`APPEND`): what Redis reports as the `raw` encoding
+    /// whatever the value's length, since its string was made growable.
+    pub fn is_raw(&self) -> bool {
+        self.data[0] & HAS_SPARE != 0
     }
 
     /// A key whose value is `len` zero bytes, without a time to live: what `SETRANGE` and `SETBIT` start
@@ -52,7 +75,7 @@ impl Entry {
         push_varint(&mut data, key.len());
         data.extend_from_slice(key);
         data.resize(data.len() + len, 0);
-        Entry { data: data.into_boxed_slice() }
+        Entry { data: Slim::new(data.into_boxed_slice(), 0) }
     }
 
     fn ttl_len(&self) -> usize {
@@ -130,7 +153,7 @@ impl Entry {
         data.extend_from_slice(self.value());
         data.extend_from_slice(extra);
         data.resize(data.capacity(), 0);
-        self.data = data.into_boxed_slice();
+        self.data = Slim::new(data.into_boxed_slice(), self.data.tag);
     }
 
     /// The value, for changes in place that keep its length.
@@ -162,7 +185,7 @@ impl Entry {
         data.extend_from_slice(&(len as u64).to_le_bytes());
         data.extend_from_slice(self.value());
         data.resize(data.capacity(), 0);
-        self.data = data.into_boxed_slice();
+        self.data = Slim::new(data.into_boxed_slice(), self.data.tag);
         true
     }
 
@@ -185,13 +208,111 @@ impl Entry {
         match (self.expires_at(), expires_at) {
             (Some(_), Some(at)) => self.data[1..9].copy_from_slice(&at.to_le_bytes()),
             (None, None) => {}
-            _ => *self = Entry::new(self.key(), self.value(), expires_at),
+            _ => {
+                let access = self.access();
+                *self = Entry::new(self.key(), self.value(), expires_at);
+                self.set_access(access);
+            }
         }
     }
 
-    /// Bytes this entry accounts for: its allocation plus its table slot.
+    /// Bytes the allocator holds for this entry's allocation (its table slot is counted with the
+    /// table, see [`crate::db`]).
     pub fn footprint(&self) -> usize {
-        self.data.len() + std::mem::size_of::<Entry>()
+        allocation_size(self.data.len())
+    }
+}
+
+/// Bytes the allocator takes for a request of `size` bytes, so the memory estimate follows what the
+/// process really holds (RSS) rather than what was asked for. glibc malloc's rules, the default
+/// allocator: an 8-byte header, rounded up to 16, at least 32; past its mmap threshold (128 KiB),
+/// whole pages. (jemalloc's size classes differ by a few percent either way.)
+pub fn allocation_size(size: usize) -> usize {
+    const HEADER: usize = 8;
+    const ALIGN: usize = 16;
+    const MIN_CHUNK: usize = 32;
+    const MMAP_THRESHOLD: usize = 128 * 1024;
+    const PAGE: usize = 4096;
+    if size == 0 {
+        0
+    } else if size >= MMAP_THRESHOLD {
+        (size + 2 * HEADER).div_ceil(PAGE) * PAGE
+    } else {
+        ((size + HEADER).div_ceil(ALIGN) * ALIGN).max(MIN_CHUNK)
+    }
+}
+
+/// A `Box<[u8]>` in 12 bytes instead of 16, and 4 bytes for its owner beside it: a pointer and a
+/// 32-bit length. Entries never reach 4 GiB: keys and values are capped at 512 MiB
+/// (`--proto-max-bulk-len`), and the room an `APPEND` makes is at most twice the value.
+///
+/// Why unsafe: keeping the access data here instead of in the allocation saves from 0 to 16 bytes a
+/// key depending on where the entry falls among the allocator's size classes (16 with 16-byte keys
+/// and 100-byte values, measured in `bench/results/eviction.md`), at no cost in time.
+struct Slim {
+    ptr: NonNull<u8>,
+    len: u32,
+    /// Four bytes the owner may use: an [`Entry`] keeps its access data here.
+    tag: u32,
+}
+
+// SAFETY: a `Slim` owns its allocation exactly as the `Box<[u8]>` it was made from did; nothing else
+// points into it, so moving it to or sharing it with another thread is as safe as for the box.
+unsafe impl Send for Slim {}
+// SAFETY: shared references only read the bytes (`Deref`); writes need `&mut`, as for a box.
+unsafe impl Sync for Slim {}
+
+impl Slim {
+    fn new(boxed: Box<[u8]>, tag: u32) -> Slim {
+        // An invariant, not a client's choice: every path that builds an entry is capped far below.
+        let len = u32::try_from(boxed.len()).expect("an entry is smaller than 4 GiB");
+        let ptr = NonNull::from(Box::leak(boxed)).cast::<u8>();
+        Slim { ptr, len, tag }
+    }
+}
+
+impl Deref for Slim {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        // SAFETY: `ptr` and `len` are those of the leaked box, which this `Slim` alone owns until drop.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len as usize) }
+    }
+}
+
+impl DerefMut for Slim {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as in `deref`, and `&mut self` makes this the only reference.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len as usize) }
+    }
+}
+
+impl Drop for Slim {
+    fn drop(&mut self) {
+        let slice = std::ptr::slice_from_raw_parts_mut(self.ptr.as_ptr(), self.len as usize);
+        // SAFETY: rebuilds exactly the box leaked in `new` (same pointer, same length), once.
+        drop(unsafe { Box::from_raw(slice) });
+    }
+}
+
+impl Clone for Slim {
+    fn clone(&self) -> Slim {
+        Slim::new(Box::from(&**self), self.tag)
+    }
+}
+
+impl PartialEq for Slim {
+    /// Entries are equal when their bytes are: the access data is bookkeeping, not content.
+    fn eq(&self, other: &Slim) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for Slim {}
+
+impl std::fmt::Debug for Slim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Slim").field("bytes", &&**self).field("tag", &self.tag).finish()
     }
 }
 
@@ -321,5 +442,33 @@ mod tests {
     fn small_entry_is_one_small_allocation() {
         assert_eq!(std::mem::size_of::<Entry>(), 16);
         assert_eq!(Entry::new(&[0; 16], &[0; 16], None).data.len(), 34);
+    }
+
+    #[test]
+    fn access_data_survives_every_rewrite_of_the_allocation() {
+        let mut entry = Entry::new(b"k", b"v", None);
+        assert_eq!(entry.access(), 0);
+        entry.set_access(0x00ab_cdef);
+        entry.set_expires_at(Some(7));
+        entry.append(b"more");
+        assert!(entry.is_raw());
+        entry.set_expires_at(None);
+        assert_eq!((entry.access(), entry.value()), (0x00ab_cdef, &b"vmore"[..]));
+        let copy = entry.clone();
+        assert_eq!((copy.access(), copy.key(), copy.value()), (0x00ab_cdef, &b"k"[..], &b"vmore"[..]));
+        assert!(!Entry::new(b"k", b"v", None).is_raw());
+    }
+
+    #[test]
+    fn allocation_sizes_follow_glibc_malloc() {
+        assert_eq!(allocation_size(0), 0);
+        assert_eq!(allocation_size(1), 32);
+        assert_eq!(allocation_size(24), 32);
+        assert_eq!(allocation_size(25), 48);
+        assert_eq!(allocation_size(34), 48);
+        assert_eq!(allocation_size(40), 48);
+        assert_eq!(allocation_size(41), 64);
+        assert_eq!(allocation_size(1042), 1056);
+        assert_eq!(allocation_size(200_000), 200_704);
     }
 }

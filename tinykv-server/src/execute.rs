@@ -33,7 +33,8 @@ use bytes::Bytes;
 use tinykv_proto::table::{CommandSpec, Flag};
 use tinykv_proto::{Command, CommandError, Protocol, Reply, Request};
 
-use crate::aof::Aof;
+use crate::access;
+use crate::aof::{Aof, Effect};
 use crate::shared::Shared;
 
 /// The Redis version TinyKV answers as, for clients that look at it to decide what to send.
@@ -118,7 +119,8 @@ fn run(request: Request, shared: &Shared, session: &mut Session) -> Reply {
     }
     if let (Some(aof), Some(effect)) = (&shared.aof, effect) {
         if !reply.is_error() {
-            aof.record(&shared.dbs, &effect);
+            // Reading back what the write left is not an access of the keys.
+            access::untouched(|| aof.record(&shared.dbs, &effect));
             session.unlogged = true;
         }
     }
@@ -213,15 +215,20 @@ pub fn unwatch(shared: &Shared, session: &mut Session) {
 }
 
 /// Whether a command may run at all, judged from its table flags: `Some(error)` when the client has
-/// not authenticated yet, when it would grow a data set that is already over `--maxmemory`, or when
-/// it would change data that the failing append-only file could not log.
-/// Reads, deletes and expiry changes have no `denyoom` flag, so they keep working when full.
+/// not authenticated yet, when it would grow a data set that is over `--maxmemory` and the policy
+/// can evict nothing more, or when it would change data that the failing append-only file could not
+/// log. Over the limit, keys are evicted first (before any command, as Redis does). Reads, deletes
+/// and expiry changes have no `denyoom` flag, so they keep working when full.
 pub fn gate(spec: &CommandSpec, shared: &Shared, session: &Session) -> Option<Reply> {
     if !session.authenticated && !spec.has(Flag::NoAuth) {
         return Some(CommandError::NoAuth.into());
     }
     let maxmemory = shared.config.maxmemory;
-    if maxmemory > 0 && spec.has(Flag::DenyOom) && shared.used_memory() as u64 > maxmemory {
+    if maxmemory > 0
+        && shared.used_memory() as u64 > maxmemory
+        && !make_room(shared, maxmemory)
+        && spec.has(Flag::DenyOom)
+    {
         return Some(CommandError::Oom.into());
     }
     // A write that cannot be logged is refused before it runs, so it is neither applied nor queued
@@ -236,6 +243,19 @@ pub fn gate(spec: &CommandSpec, shared: &Shared, session: &Session) -> Option<Re
         }
     }
     None
+}
+
+/// Evicts keys until memory is at most `maxmemory`; false when the policy can evict nothing more.
+/// Each eviction is an effect like any write's: `SELECT db` + `DEL key` in the append-only file, ahead
+/// of the record of the command that needed the room. (The records are committed with the next
+/// batch's, like every record: a crash before that loses a deletion no client was told of.)
+fn make_room(shared: &Shared, maxmemory: u64) -> bool {
+    shared.evictor.make_room(&shared.dbs, &shared.counters, maxmemory, |db, key| {
+        if let Some(aof) = &shared.aof {
+            let effect = Effect::Keys(vec![(db, Bytes::copy_from_slice(key))]);
+            access::untouched(|| aof.record(&shared.dbs, &effect));
+        }
+    })
 }
 
 /// Runs one parsed command and returns its reply. Does not gate: [`handle`] does that first.
@@ -378,6 +398,25 @@ mod tests {
         assert_eq!(run(&shared, &mut session, &["get", "k"]), Reply::bulk("v"));
         assert_eq!(run(&shared, &mut session, &["expire", "k", "100"]), Reply::Integer(1));
         assert_eq!(run(&shared, &mut session, &["del", "k"]), Reply::Integer(1));
+        // The emptied table still holds its buckets, which count (as a Redis dict's do).
+        assert_eq!(run(&shared, &mut session, &["set", "k", "v"]), oom);
+        assert_eq!(run(&shared, &mut session, &["flushall"]), Reply::ok());
         assert_eq!(run(&shared, &mut session, &["set", "k", "v"]), Reply::ok());
+    }
+
+    #[test]
+    fn over_maxmemory_an_eviction_policy_makes_room_and_counts_it() {
+        let config = ["tinykv-server", "--maxmemory", "100kb", "--maxmemory-policy", "allkeys-lru"];
+        let shared = Shared::open(Config::parse_from(config), 0).expect("no append-only file to open");
+        let mut session = Session::new(1, &shared);
+        let value = "x".repeat(1000);
+        for i in 0..1000 {
+            assert_eq!(run(&shared, &mut session, &["set", &format!("k{i}"), &value]), Reply::ok());
+            // Room is made before each write: over the limit by at most the last write.
+            assert!(shared.used_memory() <= 100 * 1024 + 2048, "{}", shared.used_memory());
+        }
+        let evicted = shared.counters.evicted_keys();
+        let kept: usize = shared.dbs.iter().map(|db| db.len()).sum();
+        assert!(evicted > 800 && evicted as usize + kept == 1000, "evicted {evicted}, kept {kept}");
     }
 }

@@ -92,7 +92,7 @@ fn section_fields(shared: &Shared, section: &str) -> Vec<(&'static str, String)>
                 ("used_memory_rss_human", bytes_to_human(rss)),
                 ("maxmemory", config.maxmemory.to_string()),
                 ("maxmemory_human", bytes_to_human(config.maxmemory)),
-                ("maxmemory_policy", "noeviction".to_owned()),
+                ("maxmemory_policy", shared.counters.tracking.policy().name().to_owned()),
             ]
         }
         "stats" => {
@@ -103,7 +103,7 @@ fn section_fields(shared: &Shared, section: &str) -> Vec<(&'static str, String)>
                 ("instantaneous_ops_per_sec", ops_per_sec(shared, total).to_string()),
                 ("rejected_connections", stats.rejected_connections.load(Ordering::Relaxed).to_string()),
                 ("expired_keys", shared.counters.expired_keys().to_string()),
-                ("evicted_keys", "0".to_owned()),
+                ("evicted_keys", shared.counters.evicted_keys().to_string()),
             ]
         }
         _ => Vec::new(),

@@ -4,12 +4,14 @@
 //! the path of one request: [`connection`] reads and batches, `tinykv_proto` parses,
 //! [`execute`] runs a command against the [`db`], and the reply goes back the same way.
 
+pub mod access;
 pub mod aof;
 pub mod auth;
 pub mod config;
 pub mod connection;
 pub mod db;
 pub mod entry;
+pub mod evict;
 pub mod execute;
 pub mod glob;
 pub mod info;

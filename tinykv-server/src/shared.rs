@@ -11,9 +11,11 @@ use std::time::Instant;
 use parking_lot::Mutex;
 use thiserror::Error;
 
+use crate::access::Tracking;
 use crate::aof::{Aof, AofError};
 use crate::config::Config;
 use crate::db::{Counters, Db};
+use crate::evict::Evictor;
 use crate::isolation::Isolation;
 use crate::rdb::encode::WriteOptions;
 use crate::rdb::{RdbError, Snapshots};
@@ -46,8 +48,10 @@ pub struct Stats {
 pub struct Shared {
     /// The databases (`--databases`, 16 by default); a client works in the one it `SELECT`ed.
     pub dbs: Box<[Db]>,
-    /// What every database adds to: memory used, keys expired.
+    /// What every database adds to (memory used, keys expired and evicted), and the eviction settings.
     pub counters: Arc<Counters>,
+    /// Makes room under `--maxmemory` (the eviction pool).
+    pub evictor: Evictor,
     /// What the server was started with.
     pub config: Config,
     /// Counters for `INFO`.
@@ -72,7 +76,7 @@ impl Shared {
     /// Shared state for a server bound to `port`, with the append-only file (if configured)
     /// replayed into the keyspace.
     pub fn open(config: Config, port: u16) -> Result<Shared, ServerError> {
-        let counters = Arc::new(Counters::default());
+        let counters = Arc::new(Counters::new(Tracking::new(&config)));
         let dbs: Box<[Db]> =
             (0..config.databases.max(1)).map(|_| Db::with_counters(Self::SHARDS, Arc::clone(&counters))).collect();
         let aof = match &config.appendonly {
@@ -108,6 +112,7 @@ impl Shared {
         Ok(Shared {
             dbs,
             counters,
+            evictor: Evictor::default(),
             config,
             stats: Stats::default(),
             started: Instant::now(),

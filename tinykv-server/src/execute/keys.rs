@@ -20,9 +20,10 @@ pub(super) fn del(db: &Db, keys: &[Bytes]) -> Reply {
     Reply::Integer(removed as i64)
 }
 
-/// `EXISTS`: how many of the keys exist, counting a key named twice twice (as Redis does).
+/// `EXISTS`: how many of the keys exist, counting a key named twice twice (as Redis does). Not an
+/// access of the keys, as in Redis.
 pub(super) fn exists(db: &Db, keys: &[Bytes]) -> Reply {
-    let found = keys.iter().filter(|key| db.with_key(key, |slot| slot.exists())).count();
+    let found = keys.iter().filter(|key| db.with_key_untouched(key, |slot| slot.exists())).count();
     Reply::Integer(found as i64)
 }
 
@@ -59,9 +60,9 @@ pub(super) fn expire(db: &Db, expire: Expire) -> Reply {
 }
 
 /// `TTL`/`PTTL`: -2 for a missing key, -1 for a key without expiry, else the time left; `TTL` rounds
-/// to the nearest second as Redis does.
+/// to the nearest second as Redis does. Not an access of the key.
 pub(super) fn ttl(db: &Db, key: &[u8], millis: bool) -> Reply {
-    db.with_key(key, |slot| {
+    db.with_key_untouched(key, |slot| {
         let left = match slot.expires_at() {
             None => return Reply::Integer(-2),
             Some(None) => return Reply::Integer(-1),
@@ -79,9 +80,10 @@ pub(super) fn persist(db: &Db, key: &[u8]) -> Reply {
     })
 }
 
-/// `TYPE`: `string` for an existing key, `none` otherwise (a status reply, as in Redis).
+/// `TYPE`: `string` for an existing key, `none` otherwise (a status reply, as in Redis). Not an
+/// access of the key.
 pub(super) fn type_of(db: &Db, key: &[u8]) -> Reply {
-    let exists = db.with_key(key, |slot| slot.exists());
+    let exists = db.with_key_untouched(key, |slot| slot.exists());
     Reply::status(if exists { STRING_TYPE } else { "none" })
 }
 
