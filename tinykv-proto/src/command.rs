@@ -299,6 +299,31 @@ pub struct Restore {
     pub freq: Option<i64>,
 }
 
+/// `OBJECT` subcommands: what Redis tells about how it stores a key's value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ObjectCommand {
+    /// `OBJECT ENCODING key`: `int`, `embstr` or `raw` for a string.
+    Encoding(Bytes),
+    /// `OBJECT FREQ key`: the LFU counter (LFU policies only).
+    Freq(Bytes),
+    /// `OBJECT IDLETIME key`: seconds since the last access (non-LFU policies only).
+    IdleTime(Bytes),
+    /// `OBJECT REFCOUNT key`.
+    RefCount(Bytes),
+    /// `OBJECT HELP`.
+    Help,
+}
+
+/// `MEMORY` subcommands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MemoryCommand {
+    /// `MEMORY USAGE key [SAMPLES count]`: bytes the key and its value take. `samples` (0: all) is
+    /// how many elements of an aggregate value to measure; a string is measured whole.
+    Usage { key: Bytes, samples: u64 },
+    /// `MEMORY HELP`.
+    Help,
+}
+
 /// One command, parsed and checked; one variant per command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -363,6 +388,10 @@ pub enum Command {
     Persist { key: Bytes },
     /// `TYPE key`.
     Type { key: Bytes },
+    /// `OBJECT ...`.
+    Object(ObjectCommand),
+    /// `MEMORY ...`.
+    Memory(MemoryCommand),
     /// `RENAME key newkey`.
     Rename { key: Bytes, new_key: Bytes },
     /// `RENAMENX key newkey`: `RENAME` only when `newkey` does not exist.

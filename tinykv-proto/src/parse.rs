@@ -9,7 +9,7 @@ use bytes::Bytes;
 use crate::command::{
     expiry_from, parse_integer, Args, BitCountRange, BitField, BitFieldKind, BitFieldOp, BitOperation, BitPosRange,
     BitUnit, ClientCommand, Command, CommandCommand, CopyKey, Expire, ExpireCondition, Expiry, GetExAction, Hello,
-    LcsOptions, Overflow, Restore, Scan, Set, SetCondition, Shutdown, MILLIS_PER_SECOND,
+    LcsOptions, MemoryCommand, ObjectCommand, Overflow, Restore, Scan, Set, SetCondition, Shutdown, MILLIS_PER_SECOND,
 };
 use crate::table::{self, CommandSpec};
 use crate::CommandError;
@@ -609,6 +609,56 @@ fn flush_mode(args: &mut Args) -> Result<(), CommandError> {
         return Err(CommandError::Syntax);
     }
     Ok(())
+}
+
+pub(crate) fn object(args: &mut Args) -> Parsed {
+    subcommand("OBJECT", table::OBJECT_SUBCOMMANDS, args)
+}
+
+pub(crate) fn object_encoding(args: &mut Args) -> Parsed {
+    Ok(Command::Object(ObjectCommand::Encoding(args.take()?)))
+}
+
+pub(crate) fn object_freq(args: &mut Args) -> Parsed {
+    Ok(Command::Object(ObjectCommand::Freq(args.take()?)))
+}
+
+pub(crate) fn object_idletime(args: &mut Args) -> Parsed {
+    Ok(Command::Object(ObjectCommand::IdleTime(args.take()?)))
+}
+
+pub(crate) fn object_refcount(args: &mut Args) -> Parsed {
+    Ok(Command::Object(ObjectCommand::RefCount(args.take()?)))
+}
+
+pub(crate) fn object_help(_: &mut Args) -> Parsed {
+    Ok(Command::Object(ObjectCommand::Help))
+}
+
+pub(crate) fn memory(args: &mut Args) -> Parsed {
+    subcommand("MEMORY", table::MEMORY_SUBCOMMANDS, args)
+}
+
+/// Elements an aggregate value's `MEMORY USAGE` measures when `SAMPLES` is not given (Redis's default).
+const DEFAULT_MEMORY_SAMPLES: u64 = 5;
+
+/// `MEMORY USAGE key [SAMPLES count]`, in Redis's order of checks: every option before the key is
+/// looked up; a count that is not a number is `ERR value is not an integer`, a negative one or any
+/// other word a syntax error; the last `SAMPLES` wins.
+pub(crate) fn memory_usage(args: &mut Args) -> Parsed {
+    let key = args.take()?;
+    let mut samples = DEFAULT_MEMORY_SAMPLES;
+    while let Some(option) = args.next_opt() {
+        if !option.eq_ignore_ascii_case(b"SAMPLES") || args.is_empty() {
+            return Err(CommandError::Syntax);
+        }
+        samples = u64::try_from(args.integer()?).map_err(|_| CommandError::Syntax)?;
+    }
+    Ok(Command::Memory(MemoryCommand::Usage { key, samples }))
+}
+
+pub(crate) fn memory_help(_: &mut Args) -> Parsed {
+    Ok(Command::Memory(MemoryCommand::Help))
 }
 
 // ---- connection and server -----------------------------------------------------------------------

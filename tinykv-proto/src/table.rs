@@ -352,6 +352,96 @@ pub(crate) const CONFIG_SUBCOMMANDS: &[CommandSpec] = &[
     ),
 ];
 
+/// Read-only, keyed by the argument after the subcommand: `OBJECT ENCODING key`, `MEMORY USAGE key`.
+const SUB_KEY: (i64, i64, i64) = (2, 2, 1);
+/// `OBJECT HELP` and `MEMORY HELP`, as Redis flags them.
+const HELP: Flags = Flags::of(&[Flag::Loading, Flag::Stale]);
+
+/// Subcommands, for the container's parser.
+pub(crate) const OBJECT_SUBCOMMANDS: &[CommandSpec] = &[
+    spec(
+        "ENCODING",
+        3,
+        parse::object_encoding,
+        "key",
+        "Returns the internal encoding of a Redis object.",
+        "generic",
+        READ,
+        SUB_KEY,
+        "2.2.3",
+    ),
+    spec(
+        "FREQ",
+        3,
+        parse::object_freq,
+        "key",
+        "Returns the logarithmic access frequency counter of a Redis object.",
+        "generic",
+        READ,
+        SUB_KEY,
+        "4.0.0",
+    ),
+    spec(
+        "IDLETIME",
+        3,
+        parse::object_idletime,
+        "key",
+        "Returns the time since the last access to a Redis object.",
+        "generic",
+        READ,
+        SUB_KEY,
+        "2.2.3",
+    ),
+    spec(
+        "REFCOUNT",
+        3,
+        parse::object_refcount,
+        "key",
+        "Returns the reference count of a value of a key.",
+        "generic",
+        READ,
+        SUB_KEY,
+        "2.2.3",
+    ),
+    spec(
+        "HELP",
+        2,
+        parse::object_help,
+        "",
+        "Returns helpful text about the different subcommands.",
+        "generic",
+        HELP,
+        NO_KEYS,
+        "6.2.0",
+    ),
+];
+
+/// Subcommands, for the container's parser.
+pub(crate) const MEMORY_SUBCOMMANDS: &[CommandSpec] = &[
+    spec(
+        "USAGE",
+        -3,
+        parse::memory_usage,
+        "key [SAMPLES count]",
+        "Estimates the memory usage of a key.",
+        "server",
+        READ,
+        SUB_KEY,
+        "4.0.0",
+    ),
+    spec(
+        "HELP",
+        2,
+        parse::memory_help,
+        "",
+        "Returns helpful text about the different subcommands.",
+        "server",
+        HELP,
+        NO_KEYS,
+        "4.0.0",
+    ),
+];
+
 /// Subcommands, for the container's parser.
 pub(crate) const COMMAND_SUBCOMMANDS: &[CommandSpec] = &[
     spec("COUNT", 2, parse::command_count, "", "Returns a count of commands.", "server", CONN, NO_KEYS, "2.8.13"),
@@ -781,6 +871,34 @@ pub const COMMANDS: &[CommandSpec] = &[
         "TYPE",
         2,
         parse::type_of, "key", "Determines the type of value stored at a key.", "generic", READ_FAST, ONE_KEY, "1.0.0"),
+    CommandSpec {
+        subcommands: OBJECT_SUBCOMMANDS,
+        ..spec(
+            "OBJECT",
+            -2,
+            parse::object,
+            "ENCODING|FREQ|IDLETIME|REFCOUNT key",
+            "A container for object introspection commands.",
+            "generic",
+            CONTAINER,
+            NO_KEYS,
+            "2.2.3",
+        )
+    },
+    CommandSpec {
+        subcommands: MEMORY_SUBCOMMANDS,
+        ..spec(
+            "MEMORY",
+            -2,
+            parse::memory,
+            "USAGE key [SAMPLES count]",
+            "A container for memory diagnostics commands.",
+            "server",
+            CONTAINER,
+            NO_KEYS,
+            "4.0.0",
+        )
+    },
     spec(
         "RENAME",
         3,

@@ -201,6 +201,20 @@ impl Db {
         f(&mut Slot::new(&mut shard, self, key, hash, now_ms(), false))
     }
 
+    /// Bytes `key` holds (`MEMORY USAGE`): its allocation, its table slot with its control byte, and
+    /// its place in the deadline heap if it has a time to live. `None` for a missing key. Not an access.
+    pub fn memory_usage(&self, key: &[u8]) -> Option<usize> {
+        const SLOT: usize = std::mem::size_of::<Entry>() + 1;
+        self.with_key_untouched(key, |slot| {
+            let entry = slot.entry()?;
+            let deadline = match entry.expires_at() {
+                Some(_) => DEADLINE_SIZE + allocation_size(key.len()),
+                None => 0,
+            };
+            Some(entry.footprint() + SLOT + deadline)
+        })
+    }
+
     /// The eviction settings every database of this server shares.
     pub fn tracking(&self) -> &Tracking {
         &self.counters.tracking
@@ -692,6 +706,12 @@ impl<'a> Slot<'a> {
     /// Whether the key exists.
     pub fn exists(&self) -> bool {
         self.bucket.is_some()
+    }
+
+    /// The key's entry, if it exists: for introspection (`OBJECT`), which reads its encoding and
+    /// access data.
+    pub fn entry(&self) -> Option<&Entry> {
+        self.find()
     }
 
     /// The value, if the key exists.

@@ -16,12 +16,14 @@
 //! ```
 //!
 //! The commands live by family: [`strings`] (values), [`keys`] (the keyspace and expiry),
-//! [`server`] (connection, server and introspection commands).
+//! [`object`] (`OBJECT` and `MEMORY`: how one key is stored), [`server`] (connection, server and
+//! introspection commands).
 
 mod bits;
 mod keys;
 mod lcs;
 mod long_double;
+mod object;
 mod persistence;
 mod server;
 mod strings;
@@ -293,6 +295,8 @@ pub fn execute(command: Command, shared: &Shared, session: &mut Session) -> Repl
         Command::Ttl { key, millis } => keys::ttl(db, &key, millis),
         Command::Persist { key } => keys::persist(db, &key),
         Command::Type { key } => keys::type_of(db, &key),
+        Command::Object(sub) => object::object(db, shared.config.maxmemory, sub),
+        Command::Memory(sub) => object::memory(db, sub),
         Command::Rename { key, new_key } => keys::rename(db, &key, &new_key),
         Command::RenameNx { key, new_key } => keys::renamenx(db, &key, &new_key),
         Command::Copy(copy) => keys::copy(&shared.dbs, session.db, copy),
