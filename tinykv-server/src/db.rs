@@ -714,6 +714,30 @@ impl<'a> Slot<'a> {
         self.find()
     }
 
+    /// Stores what `entry` (of another key) holds under this key: value, expiry, access data and
+    /// `raw`-ness. `RENAME` moves a value so, as Redis moves the object itself.
+    pub fn put_from(&mut self, entry: &Entry) {
+        self.put(entry.value(), entry.expires_at());
+        if entry.is_raw() {
+            self.append(b"");
+        }
+        if let Some(moved) = self.find_mut() {
+            moved.set_access(entry.access());
+        }
+    }
+
+    /// Counts one more access of an existing key. For the commands that Redis looks a key up for
+    /// twice (`SET ... GET`, `GETSET`), so LFU counters grow exactly as in Redis.
+    pub fn touch(&mut self) {
+        let now = self.now;
+        let tracking = &self.db.counters.tracking;
+        if access::touching() {
+            if let Some(entry) = self.find_mut() {
+                entry.set_access(tracking.touched(entry.access(), now));
+            }
+        }
+    }
+
     /// The value, if the key exists.
     pub fn value(&self) -> Option<&[u8]> {
         self.find().map(Entry::value)
@@ -893,6 +917,64 @@ mod tests {
             put(&db, &format!("key:{i}"), "v", None);
         }
         assert!(db.used_memory() > 1000 * (32 + 16));
+        db.clear();
+        assert_eq!(db.used_memory(), 0);
+    }
+
+    /// What `used_memory` should be, recomputed from scratch.
+    fn recount(db: &Db) -> usize {
+        db.shards
+            .iter()
+            .map(|shard| {
+                let shard = shard.lock();
+                shard.table.iter().map(Entry::footprint).sum::<usize>() + shard.overhead_now()
+            })
+            .sum()
+    }
+
+    #[test]
+    fn memory_estimate_never_drifts_whatever_changes_keys() {
+        let db = Db::new(4);
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let later = now_ms() + 3_600_000;
+        for _ in 0..20_000 {
+            let key = format!("k{}", next() % 300);
+            let value = "v".repeat((next() % 200) as usize);
+            match next() % 8 {
+                0 => put(&db, &key, &value, None),
+                1 => put(&db, &key, &value, Some(later + next() % 1000)),
+                2 => {
+                    db.with_key(key.as_bytes(), |slot| slot.append(value.as_bytes()));
+                }
+                3 => {
+                    db.with_key(key.as_bytes(), |slot| slot.set_expires_at(Some(later)));
+                }
+                4 => {
+                    db.with_key(key.as_bytes(), |slot| slot.set_expires_at(None));
+                }
+                5 => {
+                    db.with_key(key.as_bytes(), |slot| slot.remove());
+                }
+                6 => {
+                    let target = format!("k{}", next() % 300);
+                    db.with_keys(&[key.as_bytes(), target.as_bytes()], |locked| {
+                        if let Some(entry) = locked.slot(0).remove() {
+                            locked.slot(1).put_from(&entry);
+                        }
+                    });
+                }
+                _ => {
+                    db.evict(key.as_bytes(), next() % 2 == 0);
+                }
+            }
+        }
+        assert_eq!(db.used_memory(), recount(&db));
         db.clear();
         assert_eq!(db.used_memory(), 0);
     }

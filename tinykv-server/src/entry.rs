@@ -209,9 +209,13 @@ impl Entry {
             (Some(_), Some(at)) => self.data[1..9].copy_from_slice(&at.to_le_bytes()),
             (None, None) => {}
             _ => {
-                let access = self.access();
+                let (access, raw) = (self.access(), self.is_raw());
                 *self = Entry::new(self.key(), self.value(), expires_at);
                 self.set_access(access);
+                if raw {
+                    // Still a growable (`raw`) string, as an expiry change leaves Redis's object.
+                    self.append(b"");
+                }
             }
         }
     }

@@ -97,7 +97,7 @@ pub(super) fn rename(db: &Db, key: &[u8], new_key: &[u8]) -> Reply {
     db.with_keys(&[key, new_key], |locked| {
         let mut source = locked.slot(0);
         let Some(entry) = source.remove() else { return no_such_key() };
-        locked.slot(1).put(entry.value(), entry.expires_at());
+        locked.slot(1).put_from(&entry);
         Reply::ok()
     })
 }

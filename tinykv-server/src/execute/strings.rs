@@ -37,6 +37,10 @@ pub(super) fn set(db: &Db, set: Set) -> Reply {
         };
         let old_value = set.get.then(|| slot.value().map(Bytes::copy_from_slice));
         let exists = slot.exists();
+        if set.get {
+            // Redis reads the key for GET and looks it up again to write: two accesses.
+            slot.touch();
+        }
         let allowed = match set.condition {
             None => true,
             Some(SetCondition::IfAbsent) => !exists,
@@ -73,6 +77,8 @@ pub(super) fn getdel(db: &Db, key: &[u8]) -> Reply {
 pub(super) fn getset(db: &Db, key: &[u8], value: &[u8]) -> Reply {
     db.with_key(key, |slot| {
         let old = slot.value().map(Bytes::copy_from_slice);
+        // Redis reads the key and looks it up again to write: two accesses.
+        slot.touch();
         slot.put(value, None);
         old.map_or(Reply::Null, Reply::Bulk)
     })
