@@ -257,10 +257,10 @@ impl Db {
         count: usize,
         visit: &mut impl FnMut(&Entry),
     ) -> usize {
-        if shard.volatile == 0 {
+        let deadlines = shard.deadlines.as_slice();
+        if shard.volatile == 0 || deadlines.is_empty() {
             return 0;
         }
-        let deadlines = shard.deadlines.as_slice();
         let mut visited = 0;
         for _ in 0..count * SAMPLE_DRAWS_PER_KEY {
             let Reverse((_, key)) = &deadlines[random() as usize % deadlines.len()];
