@@ -137,7 +137,7 @@ pub(super) fn renamenx(db: &Db, key: &[u8], new_key: &[u8]) -> Reply {
             return Reply::Integer(0);
         }
         let Some(entry) = locked.slot(0).remove() else { return CommandError::NoSuchKey.into() };
-        locked.slot(1).put(entry.value(), entry.expires_at());
+        locked.slot(1).put_from(&entry);
         Reply::Integer(1)
     })
 }
@@ -211,7 +211,8 @@ pub(super) fn move_key(dbs: &[Db], current: usize, key: &[u8], db: i64) -> Reply
             return Reply::Integer(0);
         }
         let Some(entry) = from.remove() else { return Reply::Integer(0) };
-        to.put(entry.value(), entry.expires_at());
+        // The value keeps how recently and often it was used, as Redis moves the object.
+        to.put_from(&entry);
         Reply::Integer(1)
     })
     .unwrap_or_else(same_object)
