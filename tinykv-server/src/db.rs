@@ -88,7 +88,8 @@ impl Shard {
     /// leave out of the memory estimate.
     fn overhead_now(&self) -> usize {
         let buckets = self.table.num_buckets();
-        let table = if buckets == 0 {
+        // A table that never allocated (or gave everything back) reports one bucket and has none.
+        let table = if self.table.capacity() == 0 {
             0
         } else {
             allocation_size(buckets * std::mem::size_of::<Entry>() + buckets + TABLE_GROUP_WIDTH)
@@ -104,6 +105,23 @@ impl Shard {
             counters.used_memory.fetch_add(now, Ordering::Relaxed);
             counters.used_memory.fetch_sub(self.overhead, Ordering::Relaxed);
             self.overhead = now;
+        }
+    }
+
+    /// Gives memory back once the table or the heap is mostly empty (less than a tenth used, as
+    /// Redis resizes its dicts), and all of it once they are empty if `to_zero`: deletions and
+    /// evictions leave the buckets behind otherwise, and they count in `used_memory`. Small tables are
+    /// left alone unless `to_zero`, so a key set and deleted over and over does not reallocate.
+    fn shrink_if_sparse(&mut self, hasher: &DefaultHashBuilder, to_zero: bool) {
+        const KEEP_BUCKETS: usize = 64;
+        const MIN_FILL: usize = 10;
+        let (len, buckets) = (self.table.len(), self.table.num_buckets());
+        if (to_zero && len == 0 && self.table.capacity() > 0) || (buckets > KEEP_BUCKETS && len * MIN_FILL < buckets) {
+            self.table.shrink_to(len, |e| hasher.hash_one(e.key()));
+        }
+        let (len, capacity) = (self.deadlines.len(), self.deadlines.capacity());
+        if (to_zero && len == 0 && capacity > 0) || (capacity > KEEP_BUCKETS && len * MIN_FILL < capacity) {
+            self.deadlines.shrink_to_fit();
         }
     }
 
@@ -579,9 +597,10 @@ impl Db {
     fn sweep_shard(&self, shard: &mut Shard, now: u64, budget: usize) -> (usize, bool) {
         let mut removed = 0;
         for _ in 0..budget {
-            let Some(Reverse((deadline, _))) = shard.deadlines.peek() else { return (removed, false) };
+            // Nothing (more) due: stop here, and still tidy up below.
+            let Some(Reverse((deadline, _))) = shard.deadlines.peek() else { break };
             if *deadline > now {
-                return (removed, false);
+                break;
             }
             let Some(Reverse((_, key))) = shard.deadlines.pop() else { break };
             shard.deadline_keys -= allocation_size(key.len());
@@ -603,6 +622,7 @@ impl Db {
                 shard.table.iter().filter_map(|e| e.expires_at().map(|at| Reverse((at, Box::from(e.key()))))).collect();
             shard.deadline_keys = shard.deadlines.iter().map(|Reverse((_, key))| allocation_size(key.len())).sum();
         }
+        shard.shrink_if_sparse(&self.counters.hasher, true);
         shard.settle(&self.counters);
         let more = shard.deadlines.peek().is_some_and(|Reverse((deadline, _))| *deadline <= now);
         (removed, more)
@@ -841,6 +861,7 @@ impl<'a> Slot<'a> {
     pub fn remove(&mut self) -> Option<Entry> {
         let bucket = self.bucket.take()?;
         let (entry, _) = self.shard.table.get_bucket_entry(bucket).ok()?.remove();
+        self.shard.shrink_if_sparse(&self.db.counters.hasher, false);
         self.account(Some((entry.footprint(), entry.expires_at().is_some())), None);
         Some(entry)
     }
