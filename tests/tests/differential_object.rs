@@ -71,7 +71,14 @@ fn random_command(rng: &mut Rng) -> Vec<String> {
         16 => vec!["RENAME".into(), key(rng), key(rng)],
         17 => vec!["GETSET".into(), key(rng), value(rng)],
         18 => vec!["SETNX".into(), key(rng), value(rng)],
-        19 => vec!["MSETNX".into(), key(rng), value(rng), key(rng), value(rng)],
+        19 => match rng.below(6) {
+            0 => vec!["MSETNX".into(), key(rng), value(rng), key(rng), value(rng)],
+            1 => vec!["SETRANGE".into(), key(rng), rng.pick(&["0", "2", "40"]).into(), value(rng)],
+            2 => vec!["SETBIT".into(), key(rng), rng.pick(&["0", "7", "300"]).into(), rng.pick(&["0", "1"]).into()],
+            3 => vec!["INCRBYFLOAT".into(), key(rng), rng.pick(&["0.5", "1", "-2.25", "0.5"]).into()],
+            4 => vec!["GETEX".into(), key(rng)],
+            _ => vec!["GETRANGE".into(), key(rng), "0".into(), "3".into()],
+        },
         20..=24 => {
             let sub = rng.pick(&["ENCODING", "REFCOUNT", "FREQ", "IDLETIME", "encoding", "freq", "idletime"]);
             vec!["OBJECT".into(), sub.into(), key(rng)]

@@ -738,11 +738,17 @@ impl<'a> Slot<'a> {
     /// `raw`-ness. `RENAME` moves a value so, as Redis moves the object itself.
     pub fn put_from(&mut self, entry: &Entry) {
         self.put(entry.value(), entry.expires_at());
-        if entry.is_raw() {
-            self.append(b"");
-        }
         if let Some(moved) = self.find_mut() {
             moved.set_access(entry.access());
+            moved.set_encoding_flags(entry.encoding_flags());
+        }
+    }
+
+    /// Marks an existing key's value as a string object even if it reads as an integer, as Redis
+    /// stores `INCRBYFLOAT`'s result (`OBJECT ENCODING` says `embstr`, not `int`).
+    pub fn mark_not_int(&mut self) {
+        if let Some(entry) = self.find_mut() {
+            entry.mark_not_int();
         }
     }
 
@@ -850,6 +856,8 @@ impl<'a> Slot<'a> {
         let entry = occupied.get_mut();
         let grew = entry.grow_zeroed(len) || before.is_none();
         let (result, changed) = change(entry.value_mut());
+        // Written in place: `raw` from now on, as Redis unshares a string to write it.
+        entry.mark_raw();
         let after = (entry.footprint(), entry.expires_at().is_some());
         if grew || changed {
             self.account(before, Some(after));

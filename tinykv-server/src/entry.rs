@@ -20,6 +20,16 @@ const HAS_TTL: u8 = 1;
 /// Flag bit: the value's length is stored after the key and room to grow follows the value. Only
 /// values that were appended to carry it, so `APPEND` in a loop costs amortized O(1) per byte.
 const HAS_SPARE: u8 = 2;
+/// Flag bit: the value was changed in place (`SETRANGE`, `SETBIT`, `BITFIELD`, or moved with such a
+/// value): Redis's `raw` encoding whatever its length, as its string was unshared to be written.
+/// (A value with room to grow, `HAS_SPARE`, is raw too.) A new value clears it.
+const RAW: u8 = 4;
+/// Flag bit: the value is a string object even if it reads as an integer (`INCRBYFLOAT`'s result is
+/// `embstr` in Redis, never `int`). A new value clears it.
+const NOT_INT: u8 = 8;
+/// The flags that say how Redis would have encoded the value: kept when the entry is rebuilt for
+/// another reason (an expiry change, a move to another key).
+const ENCODING_FLAGS: u8 = RAW | NOT_INT;
 /// Smallest room made for a value that is being appended to.
 const MIN_APPEND_CAPACITY: usize = 64;
 /// Up to this size a value grown in place (`SETRANGE`, `SETBIT`) gets room to double; past it, this
@@ -61,10 +71,38 @@ impl Entry {
         self.data.tag = access;
     }
 
-    /// Whether the value was changed in place (`APPEND`): what Redis reports as the `raw` encoding
-    /// whatever the value's length, since its string was made growable.
+    /// Whether the value was changed in place (`APPEND`, `SETRANGE`, `SETBIT`, ...): what Redis
+    /// reports as the `raw` encoding whatever the value's length, since its string was unshared.
     pub fn is_raw(&self) -> bool {
-        self.data[0] & HAS_SPARE != 0
+        self.data[0] & (HAS_SPARE | RAW) != 0
+    }
+
+    /// Marks the value as changed in place (see [`Entry::is_raw`]).
+    pub fn mark_raw(&mut self) {
+        self.data[0] |= RAW;
+    }
+
+    /// Whether the value must not be reported as an integer (see [`Entry::mark_not_int`]).
+    pub fn is_not_int(&self) -> bool {
+        self.data[0] & NOT_INT != 0
+    }
+
+    /// Marks the value as a string object even if it reads as an integer: what Redis stores for
+    /// `INCRBYFLOAT` (`embstr`), where `SET` would have made an `int`.
+    pub fn mark_not_int(&mut self) {
+        self.data[0] |= NOT_INT;
+    }
+
+    /// The flags that say how Redis would have encoded the value (to carry them to a rebuilt entry).
+    pub fn encoding_flags(&self) -> u8 {
+        // Room to grow (`HAS_SPARE`) is not carried over, but the raw-ness it implies is.
+        let raw = if self.is_raw() { RAW } else { 0 };
+        raw | (self.data[0] & NOT_INT)
+    }
+
+    /// Gives the entry encoding flags read from another with [`Entry::encoding_flags`].
+    pub fn set_encoding_flags(&mut self, flags: u8) {
+        self.data[0] |= flags & ENCODING_FLAGS;
     }
 
     /// A key whose value is `len` zero bytes, without a time to live: what `SETRANGE` and `SETBIT` start
@@ -130,6 +168,8 @@ impl Entry {
             self.data[1..9].copy_from_slice(&at.to_le_bytes());
         }
         self.data[start..].copy_from_slice(value);
+        // A new value, as Redis makes a new object: encoded afresh.
+        self.data[0] &= !ENCODING_FLAGS;
         true
     }
 
@@ -209,13 +249,11 @@ impl Entry {
             (Some(_), Some(at)) => self.data[1..9].copy_from_slice(&at.to_le_bytes()),
             (None, None) => {}
             _ => {
-                let (access, raw) = (self.access(), self.is_raw());
+                let (access, flags) = (self.access(), self.encoding_flags());
                 *self = Entry::new(self.key(), self.value(), expires_at);
                 self.set_access(access);
-                if raw {
-                    // Still a growable (`raw`) string, as an expiry change leaves Redis's object.
-                    self.append(b"");
-                }
+                // Encoded as before: an expiry change leaves Redis's object as it is.
+                self.set_encoding_flags(flags);
             }
         }
     }

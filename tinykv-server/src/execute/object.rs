@@ -64,12 +64,12 @@ fn is_lru(policy: crate::config::MaxmemoryPolicy) -> bool {
 }
 
 /// How Redis would store this string: `int` (a decimal `long`, at most 20 characters), `embstr` (at
-/// most 44 bytes) or `raw`; a value changed in place (`APPEND`) is always `raw`.
+/// most 44 bytes) or `raw`; a value changed in place (`APPEND`, `SETRANGE`, `SETBIT`, ...) is always `raw`.
 fn encoding(entry: &Entry) -> &'static str {
     let value = entry.value();
     if entry.is_raw() {
         "raw"
-    } else if value.len() <= MAX_INT_TEXT && parse_integer(value).is_ok() {
+    } else if !entry.is_not_int() && value.len() <= MAX_INT_TEXT && parse_integer(value).is_ok() {
         "int"
     } else if value.len() <= EMBSTR_SIZE_LIMIT {
         "embstr"
@@ -156,6 +156,20 @@ mod tests {
         let db = db_with("k", "abc");
         db.with_key(b"k", |slot| slot.append(b"d"));
         assert_eq!(ask(&db, 0, ObjectCommand::Encoding), Reply::bulk("raw"));
+        // Written in place (SETRANGE, SETBIT): raw, and still raw after an expiry change.
+        let db = db_with("k", "12");
+        db.with_key(b"k", |slot| slot.modify(2, |bytes| ((), bytes[0] != b'1')));
+        db.with_key(b"k", |slot| slot.set_expires_at(Some(crate::db::now_ms() + 60_000)));
+        assert_eq!(ask(&db, 0, ObjectCommand::Encoding), Reply::bulk("raw"));
+        db.with_key(b"k", |slot| slot.put(b"12", None));
+        assert_eq!(ask(&db, 0, ObjectCommand::Encoding), Reply::bulk("int"));
+        // INCRBYFLOAT's "11" is a string object.
+        db.with_key(b"k", |slot| {
+            slot.put(b"11", None);
+            slot.mark_not_int();
+        });
+        assert_eq!(ask(&db, 0, ObjectCommand::Encoding), Reply::bulk("embstr"));
+        assert_eq!(ask(&db, 0, ObjectCommand::RefCount), Reply::Integer(1));
         assert_eq!(ask(&Db::new(1), 0, ObjectCommand::Encoding), Reply::Null);
     }
 

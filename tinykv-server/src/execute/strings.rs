@@ -247,6 +247,8 @@ pub(super) fn incrbyfloat(db: &Db, key: &[u8], increment: &[u8]) -> Reply {
         let text = sum.to_human();
         let ttl = slot.expires_at().flatten();
         slot.put(text.as_bytes(), ttl);
+        // Redis stores the sum as a string object: `embstr` even when it reads "11".
+        slot.mark_not_int();
         Reply::Bulk(Bytes::from(text))
     })
 }
