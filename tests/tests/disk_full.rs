@@ -126,6 +126,10 @@ fn disk_full(fsync: &str) {
     let mut other = server.connect();
     assert_eq!(call(&mut other, &["SET", "new", "2"]), MISCONF);
     assert_eq!(call(&mut other, &["STRLEN", "key:0"]), ":1000\r\n");
+    // The log is read from the server's stderr by another thread: wait for the line, then count.
+    retry_until("the failure to be logged", || {
+        server.log().contains("writing the append-only file failed").then_some(())
+    });
     assert_eq!(
         server.log().matches("writing the append-only file failed").count(),
         1,
