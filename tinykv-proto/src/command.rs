@@ -420,6 +420,8 @@ pub enum Command {
     BgSave { schedule: bool },
     /// `LASTSAVE`: the Unix time of the last successful snapshot.
     LastSave,
+    /// `BGREWRITEAOF`: compacts the append-only file in the background.
+    BgRewriteAof,
     /// `SHUTDOWN ...`.
     Shutdown(Shutdown),
     /// `DUMP key`: the value in Redis's serialization format.

@@ -859,6 +859,10 @@ pub(crate) fn lastsave(_: &mut Args) -> Parsed {
     Ok(Command::LastSave)
 }
 
+pub(crate) fn bgrewriteaof(_: &mut Args) -> Parsed {
+    Ok(Command::BgRewriteAof)
+}
+
 /// `SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]`: any order; `ABORT` alone; not both saves.
 pub(crate) fn shutdown(args: &mut Args) -> Parsed {
     let mut shutdown = Shutdown::default();

@@ -1003,6 +1003,17 @@ pub const COMMANDS: &[CommandSpec] = &[
         "1.0.0",
     ),
     spec(
+        "BGREWRITEAOF",
+        1,
+        parse::bgrewriteaof,
+        "",
+        "Asynchronously rewrites the append-only file to disk.",
+        "server",
+        Flags::of(&[Flag::Admin, Flag::NoScript]),
+        NO_KEYS,
+        "1.0.0",
+    ),
+    spec(
         "LASTSAVE",
         1,
         parse::lastsave,

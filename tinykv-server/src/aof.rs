@@ -33,11 +33,24 @@
 //! later write commands      ->  refused with the same error before they run; reads go on
 //! a retry succeeds          ->  (the next commit, or the once-a-second tick) the error clears
 //! ```
+//!
+//! On disk, PATH is one of two layouts. A single file (what every earlier TinyKV wrote, and what a
+//! new PATH starts as) is replayed and appended to. A directory is Redis 7's `appendonlydir`: a
+//! manifest ([`manifest`]) names a base and increments, replayed in that order. The first rewrite
+//! ([`rewrite`], `BGREWRITEAOF` or the growth rule) turns a single file into the directory layout at
+//! the same PATH, the file becoming its first base.
 
-use std::fs::{File, OpenOptions};
+mod manifest;
+mod rewrite;
+
+pub use manifest::{Manifest, ManifestError};
+pub use rewrite::{rebuild_key, RewriteRefused};
+
+use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 
 use bytes::{Buf, Bytes, BytesMut};
 use parking_lot::Mutex;
@@ -49,6 +62,9 @@ use tinykv_proto::{CommandError, Request};
 
 use crate::config::AppendFsync;
 use crate::db::Db;
+use crate::rdb::RdbError;
+use manifest::MANIFEST_NAME;
+use rewrite::Rewrites;
 
 /// Why the append-only file could not be used.
 #[derive(Debug, Error)]
@@ -71,6 +87,23 @@ pub enum AofError {
         /// What is wrong there.
         what: String,
     },
+    /// The manifest of a directory layout cannot be read.
+    #[error("append-only manifest {path}: {source}")]
+    Manifest {
+        /// The manifest.
+        path: PathBuf,
+        /// What is wrong with it.
+        source: ManifestError,
+    },
+    /// A base file in RDB format (Redis's `aof-use-rdb-preamble`) could not be loaded.
+    #[error(transparent)]
+    RdbBase(#[from] RdbError),
+    /// A rewrite stopped because the server is stopping.
+    #[error("the rewrite was aborted: the server is stopping")]
+    Aborted,
+    /// A rewrite's walk was invalidated (a `SWAPDB` ran during it).
+    #[error("the rewrite was interrupted by SWAPDB")]
+    Interrupted,
 }
 
 /// How much of the file replay reads at a time.
@@ -129,6 +162,14 @@ impl LogFile for File {
     fn sync(&self) -> io::Result<()> {
         self.sync_data()
     }
+}
+
+/// How PATH is laid out on disk.
+enum Layout {
+    /// One file, as every TinyKV before the directory layout wrote it.
+    Single,
+    /// Redis 7's `appendonlydir`: PATH is a directory holding this manifest's files.
+    Dir(Manifest),
 }
 
 /// Records waiting for the file. [`Aof::record`] holds this lock only to append, never across I/O.
@@ -190,9 +231,21 @@ impl Errors {
 /// write command until a retry (the next commit, or [`Aof::tick`] once a second) succeeds. So the
 /// buffer only holds what ran before the failure was known.
 pub struct Aof {
+    /// `--appendonly PATH`: the single file, or the directory of the multi-part layout.
     path: PathBuf,
     fsync: AppendFsync,
-    file: Box<dyn LogFile>,
+    /// The file records are appended to; swapped (under the writer lock) when a rewrite starts.
+    /// Held only to clone the handle, so an fsync runs with no lock held.
+    current: Mutex<Arc<dyn LogFile>>,
+    /// Which files make the log; changed only by a rewrite, which holds it throughout.
+    layout: Mutex<Layout>,
+    /// Bytes of the files replayed before the current one (base and older increments).
+    closed_len: AtomicU64,
+    /// Bytes of the current file (the writer's `file_len`, readable without its lock).
+    current_len: AtomicU64,
+    /// The size after the last rewrite or at start: Redis's `aof_base_size`, the growth rule's base.
+    base_size: AtomicU64,
+    rewrites: Rewrites,
     buffer: Mutex<Buffer>,
     writer: Mutex<Writer>,
     /// Stream offset of the end of the buffer: bytes recorded since the file was opened. Changed
@@ -208,10 +261,20 @@ pub struct Aof {
 impl Aof {
     /// Replays `path` into `db` (when it exists), drops a cut-off last record with a warning, and
     /// opens the file for appending.
+    ///
+    /// PATH may be a directory in Redis 7's layout (see [`Aof::open_dir`]); a file or a path that
+    /// does not exist yet is a single file.
     pub fn open(path: &Path, fsync: AppendFsync, dbs: &[Db]) -> Result<(Aof, Replayed), AofError> {
         let io = |source| AofError::Io { path: path.to_owned(), source };
+        recover_migration(path)?;
+        match fs::metadata(path) {
+            Ok(meta) if meta.is_dir() => return Aof::open_dir(path, fsync, dbs),
+            Ok(_) => {}
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+            Err(err) => return Err(io(err)),
+        }
         let replayed = match File::open(path) {
-            Ok(file) => replay(path, file, dbs)?,
+            Ok(file) => replay(path, file, dbs, true)?,
             Err(err) if err.kind() == io::ErrorKind::NotFound => Replayed::default(),
             Err(err) => return Err(io(err)),
         };
@@ -220,12 +283,74 @@ impl Aof {
         Ok((Aof::with_file(path, fsync, Box::new(file), len), replayed))
     }
 
+    /// Opens PATH as a directory in Redis 7's layout: reads the manifest (or starts one in an empty
+    /// directory), replays the base and then every increment in order, and appends to the last
+    /// increment. Only the last increment may end in a cut-off record (a crash mid-write); anything
+    /// else wrong in any file stops the start with the file and the byte offset.
+    fn open_dir(dir: &Path, fsync: AppendFsync, dbs: &[Db]) -> Result<(Aof, Replayed), AofError> {
+        let io = |path: &Path| {
+            let path = path.to_owned();
+            move |source| AofError::Io { path, source }
+        };
+        rewrite::remove_temp_files(dir);
+        let manifest_path = dir.join(MANIFEST_NAME);
+        let mut manifest = read_manifest(&manifest_path)?.unwrap_or_default();
+        if manifest.incrs.is_empty() {
+            // A fresh directory, or one whose writes all went to the base: appends need an increment.
+            let incr = manifest.next_incr();
+            File::create(dir.join(&incr.name)).map_err(io(&dir.join(&incr.name)))?;
+            manifest.incrs.push(incr);
+            rewrite::write_manifest(dir, &manifest)?;
+        }
+        rewrite::delete_history(dir, &mut manifest);
+        let mut replayed = Replayed::default();
+        let mut closed_len = 0;
+        let last = manifest.incrs.last().map(|info| info.seq);
+        for info in manifest.replay_order() {
+            let path = dir.join(&info.name);
+            let is_last = info.kind == manifest::FileType::Incr && Some(info.seq) == last;
+            let mut file = File::open(&path).map_err(io(&path))?;
+            if !is_last {
+                closed_len += file.metadata().map_err(io(&path))?.len();
+            }
+            let mut magic = [0u8; 5];
+            let is_rdb =
+                info.kind == manifest::FileType::Base && file.read_exact(&mut magic).is_ok() && &magic == b"REDIS";
+            if is_rdb {
+                // Redis's default base (`aof-use-rdb-preamble yes`): a snapshot.
+                let loaded = crate::rdb::load(&path, dbs)?;
+                replayed.records += loaded.map_or(0, |loaded| loaded.keys);
+                continue;
+            }
+            let file = File::open(&path).map_err(io(&path))?;
+            let from_file = replay(&path, file, dbs, is_last)?;
+            replayed.records += from_file.records;
+            replayed.truncated_bytes += from_file.truncated_bytes;
+        }
+        let Some(incr) = manifest.incrs.last() else {
+            return Err(AofError::Interrupted);
+        };
+        let incr_path = dir.join(&incr.name);
+        let file = OpenOptions::new().append(true).open(&incr_path).map_err(io(&incr_path))?;
+        let len = file.metadata().map_err(io(&incr_path))?.len();
+        let aof = Aof::with_file(dir, fsync, Box::new(file), len);
+        *aof.layout.lock() = Layout::Dir(manifest);
+        aof.closed_len.store(closed_len, Ordering::Relaxed);
+        aof.base_size.store(closed_len + len, Ordering::Relaxed);
+        Ok((aof, replayed))
+    }
+
     /// An append-only file writing to `file`, which is `len` bytes long.
     fn with_file(path: &Path, fsync: AppendFsync, file: Box<dyn LogFile>, len: u64) -> Aof {
         Aof {
             path: path.to_owned(),
             fsync,
-            file,
+            current: Mutex::new(Arc::from(file)),
+            layout: Mutex::new(Layout::Single),
+            closed_len: AtomicU64::new(0),
+            current_len: AtomicU64::new(len),
+            base_size: AtomicU64::new(len),
+            rewrites: Rewrites::default(),
             // A `SELECT` starts every run of appends, as a fresh process cannot know the file's last one.
             buffer: Mutex::new(Buffer { pending: BytesMut::new(), selected: usize::MAX }),
             writer: Mutex::new(Writer { file_len: len, out: BytesMut::new() }),
@@ -381,21 +506,29 @@ impl Aof {
             std::mem::swap(&mut buffer.pending, &mut writer.out);
             self.recorded.load(Ordering::Acquire)
         };
+        self.write_out(writer, end)
+    }
+
+    /// Writes `writer.out`, the records up to stream offset `end`, to the current file (and under
+    /// `always` fsyncs it); on failure cuts the file back and returns the records to the buffer.
+    fn write_out(&self, writer: &mut Writer, end: u64) -> Result<(), AofError> {
+        let file = Arc::clone(&*self.current.lock());
         let always = self.fsync == AppendFsync::Always;
         if writer.out.is_empty() {
             // Nothing new; under `always` an earlier failure may still have left written bytes unsynced.
             return if always { self.sync_unlocked() } else { Ok(()) };
         }
         let before = writer.file_len;
-        let (done, written) = append_all(&*self.file, &writer.out);
+        let (done, written) = append_all(&*file, &writer.out);
         let result = match written {
-            Ok(()) if always => self.file.sync().map_err(|err| (Stage::Fsync, err)),
+            Ok(()) if always => file.sync().map_err(|err| (Stage::Fsync, err)),
             Ok(()) => Ok(()),
             Err(err) => Err((Stage::Write, err)),
         };
         match result {
             Ok(()) => {
                 writer.file_len += writer.out.len() as u64;
+                self.current_len.store(writer.file_len, Ordering::Relaxed);
                 writer.out.clear();
                 if writer.out.capacity() > KEEP_CAPACITY {
                     writer.out = BytesMut::new();
@@ -411,7 +544,7 @@ impl Aof {
             Err((stage, err)) => {
                 // Cut back to the last whole record, so a retry appends on a clean boundary and a
                 // restart never meets half a record followed by whole ones.
-                let (kept, cut_error) = match self.file.truncate(before) {
+                let (kept, cut_error) = match file.truncate(before) {
                     Ok(()) => (0, None),
                     // The bytes that did land are a prefix of the batch: count them as written and
                     // keep only the rest, so the file stays a prefix of the stream and the retry
@@ -419,6 +552,7 @@ impl Aof {
                     Err(cut) => (done, Some(cut)),
                 };
                 writer.file_len = before + kept as u64;
+                self.current_len.store(writer.file_len, Ordering::Relaxed);
                 self.written.store(end - (writer.out.len() - kept) as u64, Ordering::Release);
                 writer.out.advance(kept);
                 {
@@ -434,12 +568,18 @@ impl Aof {
     }
 
     /// fsyncs what is written but not yet synced, with no lock held: writes go on meanwhile.
+    ///
+    /// The handle and the target are read together: bytes written before a rewrite's switch are in
+    /// the previous file, which the rewrite fsyncs itself (and under `always` were synced already).
     fn sync_unlocked(&self) -> Result<(), AofError> {
-        let target = self.written.load(Ordering::Acquire);
+        let (file, target) = {
+            let current = self.current.lock();
+            (Arc::clone(&*current), self.written.load(Ordering::Acquire))
+        };
         if self.synced.load(Ordering::Acquire) >= target && self.health.errors.lock().fsync.is_none() {
             return Ok(());
         }
-        match self.file.sync() {
+        match file.sync() {
             Ok(()) => {
                 self.synced.fetch_max(target, Ordering::AcqRel);
                 self.health.recovered(Stage::Fsync, &self.path);
@@ -464,6 +604,7 @@ impl AofError {
         match self {
             AofError::Io { source, .. } => CommandError::Misconf(strerror(source)),
             AofError::Corrupt { what, .. } => CommandError::Misconf(what.clone()),
+            other => CommandError::Misconf(other.to_string()),
         }
     }
 }
@@ -554,9 +695,45 @@ fn key_arguments(spec: &CommandSpec, args: &[Bytes]) -> Vec<Bytes> {
     (first..=last.min(args.len() as i64 - 1)).step_by(step as usize).map(|i| args[i as usize].clone()).collect()
 }
 
+/// Reads a manifest, capped at [`manifest::MAX_BYTES`]; `None` when there is none.
+fn read_manifest(path: &Path) -> Result<Option<Manifest>, AofError> {
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(AofError::Io { path: path.to_owned(), source }),
+    };
+    let mut text = Vec::new();
+    file.take(manifest::MAX_BYTES as u64 + 1)
+        .read_to_end(&mut text)
+        .map_err(|source| AofError::Io { path: path.to_owned(), source })?;
+    Manifest::parse(&text).map(Some).map_err(|source| AofError::Manifest { path: path.to_owned(), source })
+}
+
+/// Finishes a single file's move into the directory layout that a crash interrupted between its
+/// two renames (no PATH, a complete `<PATH>.migrating`), or removes a staging directory a crash
+/// left before the file moved (PATH still there).
+fn recover_migration(path: &Path) -> Result<(), AofError> {
+    let staging = rewrite::migrating_dir(path);
+    if !staging.is_dir() {
+        return Ok(());
+    }
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| AofError::Io { path, source }
+    };
+    if path.exists() {
+        tracing::warn!(path = %staging.display(), "removing an unfinished conversion to the directory layout");
+        return fs::remove_dir_all(&staging).map_err(io(&staging));
+    }
+    tracing::warn!(path = %path.display(), "finishing the conversion to the directory layout a crash interrupted");
+    fs::rename(&staging, path).map_err(io(path))?;
+    rewrite::sync_dir(path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")))
+}
+
 /// Applies every record of the file to `db`. A cut-off last record is dropped and the file is
-/// truncated to the last whole one; anything else unexpected is an error naming its offset.
-fn replay(path: &Path, mut file: File, dbs: &[Db]) -> Result<Replayed, AofError> {
+/// truncated to the last whole one when `cut_tail_allowed` (the file being appended to); anything
+/// else unexpected is an error naming its offset.
+fn replay(path: &Path, mut file: File, dbs: &[Db], cut_tail_allowed: bool) -> Result<Replayed, AofError> {
     let io = |source| AofError::Io { path: path.to_owned(), source };
     // Streamed in chunks: a file larger than memory's spare room must still load.
     let mut chunk = vec![0; REPLAY_CHUNK];
@@ -590,6 +767,12 @@ fn replay(path: &Path, mut file: File, dbs: &[Db]) -> Result<Replayed, AofError>
                 at_end = n == 0;
             }
             Ok(None) if buf.is_empty() && !decoder.is_mid_request() => break,
+            Ok(None) if !cut_tail_allowed => {
+                // Only the file being appended to can be cut off by a crash; a base or an older
+                // increment was complete (fsynced) before the next one was started.
+                let what = "the file ends inside a record".to_owned();
+                return Err(AofError::Corrupt { path: path.to_owned(), offset: record_start, what });
+            }
             Ok(None) => {
                 // The file ends inside a record: a crash mid-write. Keep everything before it.
                 replayed.truncated_bytes = read_total - record_start;
@@ -643,6 +826,20 @@ fn apply(dbs: &[Db], selected: &mut usize, request: &Request) -> Result<(), Stri
         }
         (b"DEL", 2) => {
             db.with_key(&args[1], |slot| slot.remove());
+        }
+        // What Redis's rewrite writes for a key's time to live, so its AOF-format bases load.
+        (b"PEXPIREAT", 3) => {
+            let at: u64 = std::str::from_utf8(&args[2])
+                .ok()
+                .and_then(|text| text.parse().ok())
+                .ok_or_else(|| "bad PEXPIREAT time".to_owned())?;
+            db.with_key(&args[1], |slot| {
+                if at <= slot.now() {
+                    slot.remove();
+                } else {
+                    slot.set_expires_at(Some(at));
+                }
+            });
         }
         (b"FLUSHDB", 1) => db.clear(),
         (b"FLUSHALL", 1) => dbs.iter().for_each(Db::clear),
@@ -985,6 +1182,134 @@ mod tests {
         assert_eq!(db.get(b"key:2999").as_deref(), Some(value.as_slice()));
         assert_eq!(std::fs::metadata(&path).unwrap().len(), whole);
         std::fs::remove_file(&path).unwrap();
+    }
+
+    /// A scratch directory for one test.
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("tinykv-aof-unit-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// Runs a write as a command does: change, record the effect, commit.
+    fn write(aof: &Aof, dbs: &[Db], db: usize, key: &str, value: Option<&str>) {
+        dbs[db].with_key(key.as_bytes(), |slot| match value {
+            Some(value) => slot.put(value.as_bytes(), None),
+            None => {
+                slot.remove();
+            }
+        });
+        let upto = aof.record(dbs, &Effect::Keys(vec![(db, Bytes::copy_from_slice(key.as_bytes()))]));
+        aof.commit(upto).unwrap();
+    }
+
+    fn fresh_dbs() -> Vec<Db> {
+        let counters = Arc::new(crate::db::Counters::default());
+        (0..2).map(|_| Db::with_counters(4, Arc::clone(&counters))).collect()
+    }
+
+    #[test]
+    fn a_rewrite_under_concurrent_writes_loads_to_the_live_state() {
+        let dir = scratch("rewrite");
+        let dbs = fresh_dbs();
+        let (aof, _) = Aof::open(&dir, AppendFsync::Always, &dbs).unwrap();
+        for i in 0..5000 {
+            write(&aof, &dbs, 0, &format!("k{i}"), Some("old"));
+        }
+        // Between every chunk the walk copies: overwrite and delete keys it has copied and keys it
+        // has not, create keys in another database, and flush that database once.
+        let step = std::cell::Cell::new(0);
+        aof.rewrite(&dbs, &|| {
+            let n = step.replace(step.get() + 1);
+            for j in 0..50 {
+                write(&aof, &dbs, 0, &format!("k{}", (n * 97 + j * 31) % 5000), Some(&format!("new{n}")));
+            }
+            write(&aof, &dbs, 0, &format!("k{}", (n * 13) % 5000), None);
+            write(&aof, &dbs, 1, &format!("other{n}"), Some("x"));
+            if n == 3 {
+                dbs[1].clear();
+                let upto = aof.record(&dbs, &Effect::Database(1));
+                aof.commit(upto).unwrap();
+            }
+            false
+        })
+        .unwrap();
+        assert!(step.get() > 4, "the walk went chunk by chunk");
+        write(&aof, &dbs, 0, "after", Some("1"));
+
+        let manifest = Manifest::parse(&std::fs::read(dir.join(MANIFEST_NAME)).unwrap()).unwrap();
+        assert_eq!(manifest.base.as_ref().map(|b| b.seq), Some(1));
+        assert_eq!(manifest.incrs.iter().map(|i| i.seq).collect::<Vec<_>>(), vec![2]);
+        assert!(manifest.history.is_empty());
+        assert!(!dir.join("appendonly.aof.1.incr.aof").exists(), "the replaced increment is deleted");
+
+        let loaded = fresh_dbs();
+        let (_aof, _) = Aof::open(&dir, AppendFsync::Always, &loaded).unwrap();
+        for (db, copy) in dbs.iter().zip(&loaded) {
+            assert_eq!(db.len(), copy.len());
+        }
+        for i in 0..5000 {
+            let key = format!("k{i}");
+            assert_eq!(loaded[0].get(key.as_bytes()), dbs[0].get(key.as_bytes()), "{key}");
+        }
+        for n in 0..step.get() {
+            let key = format!("other{n}");
+            assert_eq!(loaded[1].get(key.as_bytes()), dbs[1].get(key.as_bytes()), "{key}");
+        }
+        assert_eq!(loaded[0].get(b"after").as_deref(), Some(&b"1"[..]));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_single_file_becomes_the_directory_layout_at_its_first_rewrite() {
+        let dir = scratch("migrate");
+        let path = dir.join("old.aof");
+        let dbs = fresh_dbs();
+        {
+            let (aof, _) = Aof::open(&path, AppendFsync::Everysec, &dbs).unwrap();
+            for i in 0..100 {
+                write(&aof, &dbs, 0, "counter", Some(&i.to_string()));
+            }
+            aof.sync().unwrap();
+        }
+        assert!(path.is_file());
+        let dbs = fresh_dbs();
+        let (aof, _) = Aof::open(&path, AppendFsync::Everysec, &dbs).unwrap();
+        let before = aof.current_size();
+        aof.rewrite(&dbs, &|| false).unwrap();
+        write(&aof, &dbs, 1, "later", Some("v"));
+        aof.sync().unwrap();
+        assert!(path.is_dir());
+        assert!(!rewrite::migrating_dir(&path).exists());
+        assert!(aof.current_size() < before / 10, "{} of {before}", aof.current_size());
+        let manifest = Manifest::parse(&std::fs::read(path.join(MANIFEST_NAME)).unwrap()).unwrap();
+        assert_eq!(manifest.base.map(|b| b.name), Some("appendonly.aof.2.base.aof".to_owned()));
+
+        let loaded = fresh_dbs();
+        Aof::open(&path, AppendFsync::Everysec, &loaded).unwrap();
+        assert_eq!(loaded[0].get(b"counter").as_deref(), Some(&b"99"[..]));
+        assert_eq!(loaded[1].get(b"later").as_deref(), Some(&b"v"[..]));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_crash_between_the_two_renames_of_a_conversion_is_finished_at_start() {
+        let dir = scratch("half-migrated");
+        let path = dir.join("log.aof");
+        let staging = rewrite::migrating_dir(&path);
+        std::fs::create_dir(&staging).unwrap();
+        let mut base = BytesMut::new();
+        encode_request(&[&b"SET"[..], b"k", b"v"], &mut base);
+        std::fs::write(staging.join("appendonly.aof.1.base.aof"), &base).unwrap();
+        std::fs::write(staging.join("appendonly.aof.1.incr.aof"), b"").unwrap();
+        let manifest = "file appendonly.aof.1.base.aof seq 1 type b\nfile appendonly.aof.1.incr.aof seq 1 type i\n";
+        std::fs::write(staging.join(MANIFEST_NAME), manifest).unwrap();
+        let dbs = fresh_dbs();
+        Aof::open(&path, AppendFsync::No, &dbs).unwrap();
+        assert!(path.is_dir() && !staging.exists());
+        assert_eq!(dbs[0].get(b"k").as_deref(), Some(&b"v"[..]));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -166,9 +166,18 @@ pub struct Config {
     #[arg(long, env = "TINYKV_LFU_DECAY_TIME", default_value_t = 1, value_parser = clap::value_parser!(u32).range(0..=i32::MAX as i64))]
     pub lfu_decay_time: u32,
 
-    /// Append every write to this file and replay it at start.
-    #[arg(long, env = "TINYKV_APPENDONLY")]
+    /// Append every write to PATH and replay it at start. A file (or a new path) is one log, turned
+    /// into Redis 7's directory layout at its first rewrite; a directory is that layout.
+    #[arg(long, env = "TINYKV_APPENDONLY", value_name = "PATH")]
     pub appendonly: Option<PathBuf>,
+
+    /// Rewrite the append-only file when it grew by this percentage since the last rewrite (0: never).
+    #[arg(long, env = "TINYKV_AUTO_AOF_REWRITE_PERCENTAGE", default_value_t = 100)]
+    pub auto_aof_rewrite_percentage: u64,
+
+    /// ... and only once it is at least this large (b, kb, mb, gb).
+    #[arg(long, env = "TINYKV_AUTO_AOF_REWRITE_MIN_SIZE", default_value = "64mb", value_parser = parse_memory)]
+    pub auto_aof_rewrite_min_size: u64,
 
     /// When to fsync the append-only file.
     #[arg(long, env = "TINYKV_APPENDFSYNC", value_enum, default_value_t = AppendFsync::Everysec)]

@@ -152,6 +152,9 @@ pub struct Counters {
     evicted_keys: AtomicU64,
     /// The eviction policy and its parameters, as they are now.
     pub tracking: Tracking,
+    /// `SWAPDB`s since start: a walk of the keyspace that is not a point-in-time image (an AOF
+    /// rewrite) checks it did not see two databases' contents change places under it.
+    swaps: AtomicU64,
 }
 
 impl Counters {
@@ -173,6 +176,14 @@ impl Counters {
     /// Keys removed because their time to live ran out, since start.
     pub fn expired_keys(&self) -> u64 {
         self.expired_keys.load(Ordering::Relaxed)
+    }
+}
+
+impl Db {
+    /// `SWAPDB`s on this server since start (see [`Counters`]). Counted while the swap holds every
+    /// shard lock, so a walk that read any shard after a swap sees the count moved.
+    pub fn swaps(&self) -> u64 {
+        self.counters.swaps.load(Ordering::Acquire)
     }
 }
 
@@ -445,6 +456,7 @@ impl Db {
         if a.len() != b.len() {
             return; // databases of one server always have the same shard count
         }
+        first.counters.swaps.fetch_add(1, Ordering::AcqRel);
         for (a, b) in a.iter_mut().zip(b.iter_mut()) {
             std::mem::swap(&mut a.table, &mut b.table);
             std::mem::swap(&mut a.deadlines, &mut b.deadlines);

@@ -311,6 +311,7 @@ pub fn execute(command: Command, shared: &Shared, session: &mut Session) -> Repl
         Command::Save => persistence::save(shared),
         Command::BgSave { schedule } => persistence::bgsave(shared, schedule),
         Command::LastSave => persistence::lastsave(shared),
+        Command::BgRewriteAof => persistence::bgrewriteaof(shared),
         Command::Shutdown(shutdown) => persistence::shutdown(shared, session, shutdown),
         Command::Dump { key } => persistence::dump(db, &key, shared.config.rdbcompression),
         Command::Restore(restore) => persistence::restore(db, restore),

@@ -19,12 +19,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use tinykv_proto::Reply;
 
+use crate::aof::Aof;
 use crate::execute::REDIS_COMPAT_VERSION;
 use crate::shared::Shared;
 
 /// The sections in the order Redis prints them; `INFO` with no argument, `default`, `all` and
 /// `everything` print them all.
-const SECTIONS: &[&str] = &["server", "clients", "memory", "stats", "keyspace"];
+const SECTIONS: &[&str] = &["server", "clients", "memory", "persistence", "stats", "keyspace"];
 /// Seconds in a day, for `uptime_in_days`.
 const SECONDS_PER_DAY: u64 = 24 * 60 * 60;
 /// The window `instantaneous_ops_per_sec` averages over, like Redis's 16 samples 100 ms apart.
@@ -94,6 +95,18 @@ fn section_fields(shared: &Shared, section: &str) -> Vec<(&'static str, String)>
                 ("maxmemory_human", bytes_to_human(config.maxmemory)),
                 ("maxmemory_policy", shared.counters.tracking.policy().name().to_owned()),
             ]
+        }
+        "persistence" => {
+            let rdb = &shared.rdb;
+            let mut fields = vec![
+                ("loading", "0".to_owned()),
+                ("rdb_changes_since_last_save", rdb.changes_since_last_save().to_string()),
+                ("rdb_bgsave_in_progress", u8::from(rdb.bgsave_in_progress()).to_string()),
+                ("rdb_last_save_time", rdb.last_save().to_string()),
+                ("rdb_last_bgsave_status", if rdb.last_bgsave_ok() { "ok" } else { "err" }.to_owned()),
+            ];
+            fields.extend(Aof::info_fields(shared.aof.as_ref()));
+            fields
         }
         "stats" => {
             let total = stats.total_commands_processed.load(Ordering::Relaxed);

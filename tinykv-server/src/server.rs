@@ -46,6 +46,7 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
     tracker.spawn(rdb::snapshot::saver(Arc::clone(&shared), |s: &Shared| (&s.rdb, &s.dbs[..]), shutdown.clone()));
     if shared.aof.is_some() {
         tracker.spawn(aof_every_second(Arc::clone(&shared), shutdown.clone()));
+        tracker.spawn(aof_rewriter(Arc::clone(&shared), shutdown.clone()));
     }
     let mut accept_errors = AcceptErrors::default();
 
@@ -145,10 +146,38 @@ async fn aof_every_second(shared: Arc<Shared>, shutdown: CancellationToken) {
             _ = shutdown.cancelled() => return,
             _ = interval.tick() => {}
         }
-        let shared = Arc::clone(&shared);
-        let ticked = tokio::task::spawn_blocking(move || shared.aof.as_ref().map(|aof| aof.tick())).await;
+        let ticker = Arc::clone(&shared);
+        let ticked = tokio::task::spawn_blocking(move || ticker.aof.as_ref().map(|aof| aof.tick())).await;
         if let Ok(Some(Err(err))) = ticked {
             tracing::debug!(%err, "append-only file retry failed");
+        }
+        // Redis's growth rule (auto-aof-rewrite-percentage, auto-aof-rewrite-min-size).
+        if let Some(aof) = &shared.aof {
+            if aof.rewrite_due(crate::db::now_ms() / 1000) && aof.request_rewrite().is_ok() {
+                tracing::info!(bytes = aof.current_size(), "starting automatic rewriting of the append only file");
+            }
+        }
+    }
+}
+
+/// Runs the append-only file rewrites that `BGREWRITEAOF` and the growth rule ask for, one at a
+/// time, on a blocking thread (the walk writes the whole keyspace; clients go on meanwhile). A
+/// stopping server aborts a running rewrite between chunks; the files load as they are.
+async fn aof_rewriter(shared: Arc<Shared>, shutdown: CancellationToken) {
+    let Some(aof) = &shared.aof else { return };
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            () = aof.rewrite_wanted() => {}
+        }
+        let (rewriter, stop) = (Arc::clone(&shared), shutdown.clone());
+        let rewrite = tokio::task::spawn_blocking(move || {
+            let Some(aof) = &rewriter.aof else { return };
+            // Failures are logged and shown by INFO; the files stay loadable whatever happened.
+            let _ = aof.rewrite(&rewriter.dbs, &|| stop.is_cancelled());
+        });
+        if let Err(err) = rewrite.await {
+            tracing::error!(%err, "the append-only file rewrite did not finish");
         }
     }
 }

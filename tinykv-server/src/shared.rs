@@ -82,6 +82,7 @@ impl Shared {
         let aof = match &config.appendonly {
             Some(path) => {
                 let (aof, replayed) = Aof::open(path, config.appendfsync, &dbs)?;
+                aof.set_auto_rewrite(config.auto_aof_rewrite_percentage, config.auto_aof_rewrite_min_size);
                 let keys: usize = dbs.iter().map(Db::len).sum();
                 tracing::info!(path = %path.display(), records = replayed.records, keys, "append-only file loaded");
                 Some(aof)

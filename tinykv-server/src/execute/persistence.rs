@@ -5,6 +5,7 @@ use tinykv_proto::command::{Restore, Shutdown};
 use tinykv_proto::{CommandError, Reply};
 
 use super::Session;
+use crate::aof::RewriteRefused;
 use crate::db::{now_ms, Db};
 use crate::rdb::snapshot::ShutdownRequest;
 use crate::rdb::{dump_payload, restore_payload, RdbError};
@@ -31,6 +32,20 @@ pub(super) fn bgsave(shared: &Shared, _schedule: bool) -> Reply {
         Ok(()) => Reply::status("Background saving started"),
         Err(RdbError::InProgress) => Reply::error(IN_PROGRESS),
         Err(_) => Reply::error("ERR the server is shutting down"),
+    }
+}
+
+/// `BGREWRITEAOF`: compacts the append-only file in the background, with Redis's replies. Without
+/// `--appendonly` there is no file to compact (Redis would write one; TinyKV's PATH is not known).
+pub(super) fn bgrewriteaof(shared: &Shared) -> Reply {
+    let Some(aof) = &shared.aof else {
+        return Reply::error("ERR Background append only file rewriting needs --appendonly PATH");
+    };
+    match aof.request_rewrite() {
+        Ok(()) => Reply::status("Background append only file rewriting started"),
+        Err(RewriteRefused::InProgress) => {
+            Reply::error("ERR Background append only file rewriting already in progress")
+        }
     }
 }
 
