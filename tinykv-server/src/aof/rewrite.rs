@@ -264,8 +264,9 @@ impl Aof {
     /// when a `SWAPDB` interrupted the walk. `abort` says the server is stopping: the rewrite stops
     /// between chunks and leaves the files as they were (plus an increment), which load fine.
     pub fn rewrite(&self, dbs: &[Db], abort: &dyn Fn() -> bool) -> Result<(), AofError> {
-        self.rewrites.scheduled.store(false, Ordering::Release);
+        // In this order, so `INFO` never shows neither while one is asked for.
         self.rewrites.in_progress.store(true, Ordering::Release);
+        self.rewrites.scheduled.store(false, Ordering::Release);
         let started = Instant::now();
         let mut result = Err(AofError::Interrupted);
         for _ in 0..SWAP_RETRIES {
