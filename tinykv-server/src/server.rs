@@ -28,6 +28,8 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 const ACCEPT_LOG_INTERVAL: Duration = Duration::from_secs(1);
 /// How often the append-only file is fsynced under `everysec`, and a failed write retried.
 const AOF_TICK: Duration = Duration::from_secs(1);
+/// How often the append-only file's growth rule is checked (Redis checks it in its 100 ms cron).
+const REWRITE_CHECK: Duration = Duration::from_millis(100);
 
 /// Loads the append-only file (if any), logs `listening on <addr>`, and serves clients on
 /// `listener` until `shutdown` is cancelled; then waits (up to [`SHUTDOWN_GRACE`]) for every
@@ -151,12 +153,6 @@ async fn aof_every_second(shared: Arc<Shared>, shutdown: CancellationToken) {
         if let Ok(Some(Err(err))) = ticked {
             tracing::debug!(%err, "append-only file retry failed");
         }
-        // Redis's growth rule (auto-aof-rewrite-percentage, auto-aof-rewrite-min-size).
-        if let Some(aof) = &shared.aof {
-            if aof.rewrite_due(crate::db::now_ms() / 1000) && aof.request_rewrite().is_ok() {
-                tracing::info!(bytes = aof.current_size(), "starting automatic rewriting of the append only file");
-            }
-        }
     }
 }
 
@@ -165,10 +161,20 @@ async fn aof_every_second(shared: Arc<Shared>, shutdown: CancellationToken) {
 /// stopping server aborts a running rewrite between chunks; the files load as they are.
 async fn aof_rewriter(shared: Arc<Shared>, shutdown: CancellationToken) {
     let Some(aof) = &shared.aof else { return };
+    let mut growth_check = tokio::time::interval(REWRITE_CHECK);
+    growth_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
             () = aof.rewrite_wanted() => {}
+            _ = growth_check.tick() => {
+                // Redis's growth rule (auto-aof-rewrite-percentage, auto-aof-rewrite-min-size):
+                // a few atomic loads, so as often as Redis's cron checks it.
+                if aof.rewrite_due(crate::db::now_ms() / 1000) && aof.request_rewrite().is_ok() {
+                    tracing::info!(bytes = aof.current_size(), "starting automatic rewriting of the append only file");
+                }
+                continue;
+            }
         }
         let (rewriter, stop) = (Arc::clone(&shared), shutdown.clone());
         let rewrite = tokio::task::spawn_blocking(move || {

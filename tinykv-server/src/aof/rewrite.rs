@@ -204,7 +204,7 @@ impl Aof {
         self.rewrites.wanted.notified().await;
     }
 
-    /// Redis's growth rule, checked once a second: the file is at least `--auto-aof-rewrite-min-size`
+    /// Redis's growth rule, checked every 100 ms: the file is at least `--auto-aof-rewrite-min-size`
     /// and grew by `--auto-aof-rewrite-percentage` since the last rewrite (or the start), and no
     /// rewrite failed in the last minute.
     pub fn rewrite_due(&self, now_secs: u64) -> bool {
