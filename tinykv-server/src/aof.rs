@@ -37,7 +37,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 
 use bytes::{Buf, Bytes, BytesMut};
 use parking_lot::Mutex;
@@ -191,7 +191,8 @@ impl Errors {
 /// buffer only holds what ran before the failure was known.
 pub struct Aof {
     path: PathBuf,
-    fsync: AppendFsync,
+    /// The fsync policy, an [`AppendFsync`] as a number so `CONFIG SET appendfsync` can change it.
+    fsync: AtomicU8,
     file: Box<dyn LogFile>,
     buffer: Mutex<Buffer>,
     writer: Mutex<Writer>,
@@ -224,7 +225,7 @@ impl Aof {
     fn with_file(path: &Path, fsync: AppendFsync, file: Box<dyn LogFile>, len: u64) -> Aof {
         Aof {
             path: path.to_owned(),
-            fsync,
+            fsync: AtomicU8::new(fsync as u8),
             file,
             // A `SELECT` starts every run of appends, as a fresh process cannot know the file's last one.
             buffer: Mutex::new(Buffer { pending: BytesMut::new(), selected: usize::MAX }),
@@ -326,7 +327,7 @@ impl Aof {
             let mut writer = self.writer.lock();
             self.write_locked(&mut writer)?;
         }
-        if self.fsync == AppendFsync::Everysec {
+        if self.fsync_policy() == AppendFsync::Everysec {
             self.sync_unlocked()?;
         }
         Ok(())
@@ -363,12 +364,25 @@ impl Aof {
 
     /// The fsync policy.
     pub fn fsync_policy(&self) -> AppendFsync {
-        self.fsync
+        match self.fsync.load(Ordering::Relaxed) {
+            x if x == AppendFsync::Always as u8 => AppendFsync::Always,
+            x if x == AppendFsync::No as u8 => AppendFsync::No,
+            _ => AppendFsync::Everysec,
+        }
+    }
+
+    /// Changes the fsync policy (`CONFIG SET appendfsync`), from the next commit on. Moving to
+    /// `always` syncs what is already written, so every later reply finds its records on the disk.
+    pub fn set_fsync_policy(&self, fsync: AppendFsync) {
+        self.fsync.store(fsync as u8, Ordering::Relaxed);
+        if fsync == AppendFsync::Always {
+            let _ = self.sync_unlocked();
+        }
     }
 
     /// Whether the records up to `upto` are as safe as the policy promises before a reply.
     fn reached(&self, upto: u64) -> bool {
-        let mark = if self.fsync == AppendFsync::Always { &self.synced } else { &self.written };
+        let mark = if self.fsync_policy() == AppendFsync::Always { &self.synced } else { &self.written };
         mark.load(Ordering::Acquire) >= upto
     }
 
@@ -381,7 +395,7 @@ impl Aof {
             std::mem::swap(&mut buffer.pending, &mut writer.out);
             self.recorded.load(Ordering::Acquire)
         };
-        let always = self.fsync == AppendFsync::Always;
+        let always = self.fsync_policy() == AppendFsync::Always;
         if writer.out.is_empty() {
             // Nothing new; under `always` an earlier failure may still have left written bytes unsynced.
             return if always { self.sync_unlocked() } else { Ok(()) };
