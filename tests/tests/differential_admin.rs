@@ -12,8 +12,8 @@
 //! Left out: replies carrying ids, ports or timings (`CLIENT ID|INFO|LIST` of oneself, `SLOWLOG
 //! GET` entries), `CLIENT HELP` (TinyKV lists only what it has), `CLIENT NO-TOUCH` (Redis 7.2),
 //! `CLIENT REPLY ON|OFF|SKIP` and positive pauses (they stop the lockstep), and values where TinyKV
-//! differs on purpose (`proto-max-bulk-len` above 512mb; `port`, `bind`, `appendonly`, `save`, which
-//! TinyKV cannot change while running).
+//! differs on purpose (`proto-max-bulk-len` above 512mb; `port`, `bind`, `appendonly`, `save`, `dir`,
+//! `dbfilename`, `rdbcompression`, `rdbchecksum`, which TinyKV cannot change while running).
 
 use tinykv_tests::differential::{self, agree, Rng};
 
@@ -63,6 +63,10 @@ const GETTABLE: &[&str] = &[
     "bind",
     "save",
     "appendonly",
+    "dbfilename",
+    "rdbcompression",
+    "RDBCHECKSUM",
+    "rdb*sum",
     "slowlog-*",
     "SLOWLOG*",
     "maxmemory-p*",

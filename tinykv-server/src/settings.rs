@@ -261,7 +261,33 @@ pub static PARAMS: &[Param] = &[
         kind: Kind::Enum(&["no", "yes"]),
         store: Store::Fixed(|s| if s.config.appendonly.is_some() { "yes" } else { "no" }.to_owned()),
     },
-    Param { name: "save", kind: Kind::Text, store: Store::Fixed(|_| String::new()) },
+    Param {
+        name: "save",
+        kind: Kind::Text,
+        store: Store::Fixed(|s| {
+            let rules = s.config.save_rules();
+            rules.iter().map(|rule| format!("{} {}", rule.seconds, rule.changes)).collect::<Vec<_>>().join(" ")
+        }),
+    },
+    Param {
+        name: "dir",
+        kind: Kind::Text,
+        // Absolute, as Redis reports its working directory.
+        store: Store::Fixed(|s| {
+            std::fs::canonicalize(&s.config.dir).unwrap_or_else(|_| s.config.dir.clone()).display().to_string()
+        }),
+    },
+    Param { name: "dbfilename", kind: Kind::Text, store: Store::Fixed(|s| s.config.dbfilename().to_owned()) },
+    Param {
+        name: "rdbcompression",
+        kind: Kind::Enum(&["no", "yes"]),
+        store: Store::Fixed(|s| if s.config.rdbcompression { "yes" } else { "no" }.to_owned()),
+    },
+    Param {
+        name: "rdbchecksum",
+        kind: Kind::Enum(&["no", "yes"]),
+        store: Store::Fixed(|s| if s.config.rdbchecksum { "yes" } else { "no" }.to_owned()),
+    },
     Param {
         name: "enable-debug-command",
         kind: Kind::Enum(DEBUG_COMMAND),
