@@ -33,14 +33,26 @@ const SECTIONS: &[&str] = &[
     "stats",
     "replication",
     "cpu",
+    "modules",
     "commandstats",
     "errorstats",
     "cluster",
     "keyspace",
 ];
 /// What `INFO` and `INFO default` print: all but `commandstats`, as Redis.
-const DEFAULT_SECTIONS: &[&str] =
-    &["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "errorstats", "cluster", "keyspace"];
+const DEFAULT_SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "modules",
+    "errorstats",
+    "cluster",
+    "keyspace",
+];
 /// Seconds in a day, for `uptime_in_days`.
 const SECONDS_PER_DAY: u64 = 24 * 60 * 60;
 /// The window `instantaneous_ops_per_sec` averages over, like Redis's 16 samples 100 ms apart.
