@@ -36,6 +36,8 @@ const SETTABLE: &[(&str, &[&str])] = &[
     ("notify-keyspace-events", &["", "KEA", "gxK$", "Ex", "q", "AKEm", "lshz", "KEA$n"]),
     ("maxmemory-policy", &["noeviction", "allkeys-lru", "volatile-ttl", "ALLKEYS-LFU", "bad", "volatile-random"]),
     ("maxmemory-samples", &["1", "5", "10", "0", "x"]),
+    ("lfu-log-factor", &["0", "10", "100", "-1", "x"]),
+    ("lfu-decay-time", &["0", "1", "60", "-1", "2147483648"]),
     ("requirepass", &["", "secret", "s p a c e"]),
     ("databases", &["16", "3"]),
     ("enable-debug-command", &["yes", "no"]),
@@ -57,6 +59,9 @@ const GETTABLE: &[&str] = &[
     "notify-keyspace-events",
     "maxmemory-policy",
     "maxmemory-samples",
+    "lfu-log-factor",
+    "lfu-decay-time",
+    "lfu-*",
     "requirepass",
     "databases",
     "enable-debug-command",
@@ -205,7 +210,7 @@ fn random_command(rng: &mut Rng) -> Vec<String> {
         let shortened: Vec<String> = command.iter().map(|w| w.to_ascii_uppercase()).collect();
         let uncomparable = matches!(
             shortened.iter().map(String::as_str).collect::<Vec<_>>().as_slice(),
-            ["SLOWLOG", "GET"]
+            ["SLOWLOG", "GET", ..]
                 | ["CLIENT", "LIST"]
                 | ["CLIENT", "LIST", "TYPE", "NORMAL"]
                 | ["CLIENT", "INFO"]

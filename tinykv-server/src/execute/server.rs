@@ -75,7 +75,8 @@ pub(super) fn help_lines(lines: &[&'static str]) -> Reply {
 /// one status line per line of text, and the lines for `HELP` itself.
 pub(super) fn help_reply(command: &str, lines: &[&'static str]) -> Reply {
     let mut reply = Vec::with_capacity(lines.len() + 3);
-    reply.push(Reply::Status(Cow::Owned(format!("{command} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"))));
+    reply
+        .push(Reply::Status(Cow::Owned(format!("{command} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"))));
     reply.extend(lines.iter().map(|line| Reply::status(line)));
     reply.push(Reply::status("HELP"));
     reply.push(Reply::status("    Prints this help."));
