@@ -378,7 +378,8 @@ fn info_reads_like_redis() {
     assert_eq!(field("maxclients"), "10000");
     assert!(field("used_memory").parse::<u64>().unwrap() > 0);
     assert!(field("used_memory_rss").parse::<u64>().unwrap() > 0);
-    assert!(field("total_commands_processed").parse::<u64>().unwrap() >= 3);
+    // The two SETs; as in Redis, a command is counted once it ran, so INFO does not count itself.
+    assert!(field("total_commands_processed").parse::<u64>().unwrap() >= 2);
     field("instantaneous_ops_per_sec").parse::<u64>().unwrap();
     field("uptime_in_seconds").parse::<u64>().unwrap();
     assert_eq!(field("db0"), "keys=2,expires=1,avg_ttl=0");

@@ -36,6 +36,12 @@ impl ServerCodec {
     pub fn is_mid_request(&self) -> bool {
         self.requests.is_mid_request()
     }
+
+    /// Changes the longest bulk string accepted, for requests not yet begun (`CONFIG SET
+    /// proto-max-bulk-len`).
+    pub fn set_max_bulk(&mut self, max_bulk: usize) {
+        self.requests.set_max_bulk(max_bulk);
+    }
 }
 
 impl Decoder for ServerCodec {

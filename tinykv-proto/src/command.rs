@@ -181,6 +181,108 @@ pub enum ClientCommand {
     SetInfo { attribute: Bytes, value: Bytes },
     /// `CLIENT HELP`.
     Help,
+    /// `CLIENT INFO`: this connection's line of `CLIENT LIST`.
+    Info,
+    /// `CLIENT LIST [TYPE type] [ID id ...]`: every connection, or those of one type, or those with
+    /// the ids given (an id that is not connected is left out).
+    List { kind: Option<ClientType>, ids: Option<Vec<i64>> },
+    /// `CLIENT KILL ...`.
+    Kill(ClientKill),
+    /// `CLIENT NO-EVICT ON|OFF`.
+    NoEvict(bool),
+    /// `CLIENT NO-TOUCH ON|OFF`: the client's commands leave keys' LRU/LFU as they were.
+    NoTouch(bool),
+    /// `CLIENT REPLY ON|OFF|SKIP`.
+    Reply(ReplyMode),
+    /// `CLIENT PAUSE timeout [WRITE|ALL]`: `millis` from now; `all` false for `WRITE`.
+    Pause { millis: i64, all: bool },
+    /// `CLIENT UNPAUSE`.
+    Unpause,
+}
+
+/// A kind of client, as `CLIENT LIST TYPE` and `CLIENT KILL TYPE` name them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientType {
+    /// An ordinary client.
+    Normal,
+    /// The primary this server replicates from.
+    Master,
+    /// A replica of this server (`REPLICA` or `SLAVE`).
+    Replica,
+    /// A client in pub/sub mode.
+    PubSub,
+}
+
+impl ClientType {
+    /// The type named `name` (any case), as Redis's `getClientTypeByName` reads it.
+    pub fn from_name(name: &[u8]) -> Option<ClientType> {
+        match name.to_ascii_lowercase().as_slice() {
+            b"normal" => Some(ClientType::Normal),
+            b"master" => Some(ClientType::Master),
+            b"replica" | b"slave" => Some(ClientType::Replica),
+            b"pubsub" => Some(ClientType::PubSub),
+            _ => None,
+        }
+    }
+}
+
+/// `CLIENT KILL`'s filters; a client is killed when it matches every filter given.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ClientKill {
+    /// `CLIENT KILL ip:port` (the old form, which replies `OK` or an error instead of a count).
+    pub old_form: bool,
+    /// `ADDR ip:port`: the peer's address.
+    pub addr: Option<Bytes>,
+    /// `LADDR ip:port`: the local address the client connected to.
+    pub laddr: Option<Bytes>,
+    /// `ID client-id`.
+    pub id: Option<u64>,
+    /// `TYPE type`.
+    pub kind: Option<ClientType>,
+    /// `USER username` (only `default` exists).
+    pub user: Option<Bytes>,
+    /// `SKIPME yes|no`: whether the calling client is spared (yes by default, no in the old form).
+    pub skipme: bool,
+}
+
+/// `CLIENT REPLY`'s modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyMode {
+    /// Replies are sent (the default).
+    On,
+    /// No replies are sent, this one included, until `CLIENT REPLY ON`.
+    Off,
+    /// No reply to this command nor to the next one.
+    Skip,
+}
+
+/// `SLOWLOG` subcommands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlowlogCommand {
+    /// `SLOWLOG GET [count]`: the newest `count` entries (10 by default); `None` for all (`-1`).
+    Get(Option<usize>),
+    /// `SLOWLOG LEN`.
+    Len,
+    /// `SLOWLOG RESET`.
+    Reset,
+    /// `SLOWLOG HELP`.
+    Help,
+}
+
+/// `DEBUG` subcommands TinyKV has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DebugCommand {
+    /// `DEBUG SLEEP seconds`, in microseconds (decimals allowed; what C's `strtod` cannot read is 0,
+    /// and a negative or non-finite time sleeps not at all).
+    Sleep { micros: u64 },
+    /// `DEBUG SET-ACTIVE-EXPIRE 0|1`: whether the background sweep removes expired keys.
+    SetActiveExpire(bool),
+    /// `DEBUG OBJECT key`: a line of low-level facts about the value.
+    Object(Bytes),
+    /// `DEBUG CHANGE-REPL-ID`: a new replication id.
+    ChangeReplId,
+    /// `DEBUG HELP`.
+    Help,
 }
 
 /// `COMMAND` subcommands.
@@ -464,38 +566,89 @@ pub enum Command {
     Watch { keys: Vec<Bytes> },
     /// `UNWATCH`.
     Unwatch,
+    /// `CONFIG SET parameter value [parameter value ...]`: all or nothing.
+    ConfigSet { pairs: Vec<(Bytes, Bytes)> },
+    /// `CONFIG RESETSTAT`.
+    ConfigResetStat,
+    /// `CONFIG REWRITE`.
+    ConfigRewrite,
+    /// `SLOWLOG ...`.
+    Slowlog(SlowlogCommand),
+    /// `TIME`.
+    Time,
+    /// `WAIT numreplicas timeout` (milliseconds, 0 for none).
+    Wait { numreplicas: i64, timeout: i64 },
+    /// `DEBUG ...`.
+    Debug(DebugCommand),
+}
+
+/// What [`Command::lookup`] found for a request: its table row and its number.
+#[derive(Debug, Clone, Copy)]
+pub struct Found {
+    /// The command's row; for a container (`CLIENT`, `CONFIG`, ...), the container's, whose parser
+    /// finds the subcommand again.
+    pub spec: &'static CommandSpec,
+    /// The subcommand's row, when the request names one.
+    pub sub: Option<&'static CommandSpec>,
+    /// The number of the subcommand, or of the command when there is none (see
+    /// [`table::command_count`]): the index of its counters.
+    pub number: usize,
+}
+
+impl Found {
+    /// The row whose flags apply: the subcommand's, if any.
+    pub fn flags_spec(&self) -> &'static CommandSpec {
+        self.sub.unwrap_or(self.spec)
+    }
 }
 
 impl Command {
     /// Looks the name up in the table, checks arity, and parses the arguments.
     pub fn parse(request: Request) -> Result<Command, CommandError> {
-        let spec = Command::lookup(&request)?;
-        Command::parse_as(spec, request)
+        let found = Command::lookup(&request)?;
+        Command::parse_as(found.spec, &request)
     }
 
-    /// The first half of [`Command::parse`]: finds the request's command in the table and checks its
-    /// arity. The server checks authentication and memory between the halves, as Redis does: an
-    /// unknown command or a wrong arity is reported before `NOAUTH` or `OOM`, a bad option after.
-    pub fn lookup(request: &Request) -> Result<&'static CommandSpec, CommandError> {
+    /// The first half of [`Command::parse`]: finds the request's command (and subcommand) in the table
+    /// and checks their arity. The server checks authentication and memory between the halves, as
+    /// Redis does: an unknown command or subcommand, or a wrong arity, is reported before `NOAUTH` or
+    /// `OOM`, a bad option after.
+    pub fn lookup(request: &Request) -> Result<Found, CommandError> {
         let name = request.args.first().map_or(&[][..], |name| &name[..]);
         let rest = request.args.get(1..).unwrap_or_default();
-        let Some(spec) = table::lookup(name) else {
+        let Some((number, spec)) = table::lookup_numbered(name) else {
             return Err(CommandError::unknown_command(name, rest));
         };
         if !spec.arity_ok(request.args.len()) {
             return Err(CommandError::WrongArity(spec.full_name(None)));
         }
-        Ok(spec)
+        let mut found = Found { spec, sub: None, number };
+        if let (false, Some(sub_name)) = (spec.subcommands.is_empty(), request.args.get(1)) {
+            let Some((number, sub)) = table::subcommand_numbered(number, sub_name) else {
+                return Err(CommandError::UnknownSubcommand {
+                    command: spec.name.to_owned(),
+                    sub: String::from_utf8_lossy(&sub_name[..sub_name.len().min(MAX_SUBCOMMAND_ECHO)]).into_owned(),
+                });
+            };
+            if !sub.arity_ok(request.args.len()) {
+                return Err(CommandError::WrongArity(sub.full_name(Some(spec))));
+            }
+            found = Found { spec, sub: Some(sub), number };
+        }
+        Ok(found)
     }
 
     /// The second half of [`Command::parse`]: parses the arguments of a request whose `spec` came
-    /// from [`Command::lookup`], with the parser of its table row.
-    pub fn parse_as(spec: &'static CommandSpec, request: Request) -> Result<Command, CommandError> {
-        let mut args = Args::new(request.args);
-        args.next_opt(); // the name, already looked up
+    /// from [`Command::lookup`], with the parser of its table row. The request is only borrowed, so
+    /// it can still be logged (the slow log) after the command ran.
+    pub fn parse_as(spec: &'static CommandSpec, request: &Request) -> Result<Command, CommandError> {
+        let mut args = Args::new(request.args.get(1..).unwrap_or_default());
         (spec.parse)(&mut args)
     }
 }
+
+/// Longest unknown subcommand name an error repeats, as Redis's `%.128s`.
+const MAX_SUBCOMMAND_ECHO: usize = 128;
 
 /// Milliseconds in a second, for the commands that take seconds.
 pub const MILLIS_PER_SECOND: i64 = 1000;
@@ -548,25 +701,33 @@ pub fn parse_integer(bytes: &[u8]) -> Result<i64, CommandError> {
 }
 
 /// A cursor over a command's arguments (after the name).
+///
+/// It borrows the request: taking an argument clones its `Bytes` (a reference count, no copy), so the
+/// request is still whole after the command ran, for the slow log.
 #[derive(Debug)]
-pub struct Args {
-    args: std::vec::IntoIter<Bytes>,
+pub struct Args<'a> {
+    args: std::slice::Iter<'a, Bytes>,
 }
 
-impl Args {
+impl<'a> Args<'a> {
     /// Wraps the arguments after the command name.
-    pub fn new(args: Vec<Bytes>) -> Self {
-        Args { args: args.into_iter() }
+    pub fn new(args: &'a [Bytes]) -> Self {
+        Args { args: args.iter() }
     }
 
     /// The next argument; arity was checked, so a missing one is a syntax error.
     pub fn take(&mut self) -> Result<Bytes, CommandError> {
-        self.args.next().ok_or(CommandError::Syntax)
+        self.args.next().cloned().ok_or(CommandError::Syntax)
     }
 
     /// The next argument, if any.
     pub fn next_opt(&mut self) -> Option<Bytes> {
-        self.args.next()
+        self.args.next().cloned()
+    }
+
+    /// The next argument, left in place.
+    pub fn peek(&self) -> Option<&'a Bytes> {
+        self.args.as_slice().first()
     }
 
     /// The next argument as an integer.
@@ -576,7 +737,7 @@ impl Args {
 
     /// All remaining arguments.
     pub fn rest(&mut self) -> Vec<Bytes> {
-        self.args.by_ref().collect()
+        self.args.by_ref().cloned().collect()
     }
 
     /// How many arguments are left.

@@ -8,8 +8,9 @@ use bytes::Bytes;
 
 use crate::command::{
     expiry_from, parse_integer, Args, BitCountRange, BitField, BitFieldKind, BitFieldOp, BitOperation, BitPosRange,
-    BitUnit, ClientCommand, Command, CommandCommand, CopyKey, Expire, ExpireCondition, Expiry, GetExAction, Hello,
-    LcsOptions, MemoryCommand, ObjectCommand, Overflow, Restore, Scan, Set, SetCondition, Shutdown, MILLIS_PER_SECOND,
+    BitUnit, ClientCommand, ClientKill, ClientType, Command, CommandCommand, CopyKey, DebugCommand, Expire,
+    ExpireCondition, Expiry, GetExAction, Hello, LcsOptions, MemoryCommand, ObjectCommand, Overflow, ReplyMode,
+    Restore, Scan, Set, SetCondition, Shutdown, SlowlogCommand, MILLIS_PER_SECOND,
 };
 use crate::table::{self, CommandSpec};
 use crate::CommandError;
@@ -762,6 +763,92 @@ pub(crate) fn unwatch(_: &mut Args) -> Parsed {
     Ok(Command::Unwatch)
 }
 
+pub(crate) fn time(_: &mut Args) -> Parsed {
+    Ok(Command::Time)
+}
+
+/// `WAIT numreplicas timeout`, checked in Redis's order: the count, then the timeout.
+pub(crate) fn wait(args: &mut Args) -> Parsed {
+    let numreplicas = args.integer()?;
+    let timeout = timeout_millis(&args.take()?)?;
+    Ok(Command::Wait { numreplicas, timeout })
+}
+
+/// A timeout in milliseconds as Redis's `getTimeoutFromObjectOrReply` reads it.
+fn timeout_millis(text: &[u8]) -> Result<i64, CommandError> {
+    let millis =
+        parse_integer(text).map_err(|_| CommandError::Other("ERR timeout is not an integer or out of range".into()))?;
+    if millis < 0 {
+        return Err(CommandError::Other("ERR timeout is negative".into()));
+    }
+    Ok(millis)
+}
+
+/// `DEBUG <subcommand> ...`. Not a container in Redis's table: the subcommand and its argument count
+/// are checked here, with Redis's one error for both.
+pub(crate) fn debug(args: &mut Args) -> Parsed {
+    let name = args.take()?;
+    let argc = args.remaining() + 2;
+    let command = match (name.to_ascii_lowercase().as_slice(), argc) {
+        (b"help", 2) => DebugCommand::Help,
+        (b"sleep", 3) => DebugCommand::Sleep { micros: sleep_micros(&args.take()?) },
+        (b"set-active-expire", 3) => DebugCommand::SetActiveExpire(c_atoi(&args.take()?) != 0),
+        (b"object", 3) => DebugCommand::Object(args.take()?),
+        (b"change-repl-id", 2) => DebugCommand::ChangeReplId,
+        _ => {
+            let shown = String::from_utf8_lossy(&name[..name.len().min(MAX_ECHO)]).into_owned();
+            return Err(CommandError::Other(format!(
+                "ERR unknown subcommand or wrong number of arguments for '{shown}'. Try DEBUG HELP."
+            )));
+        }
+    };
+    Ok(Command::Debug(command))
+}
+
+/// Longest argument an error message repeats, as Redis's `%.128s`.
+const MAX_ECHO: usize = 128;
+/// Longest prefix of a `DEBUG SLEEP` argument read as a number; longer numbers are not seconds anyone means.
+const MAX_FLOAT_TEXT: usize = 64;
+/// Microseconds in a second.
+const MICROS_PER_SECOND: f64 = 1_000_000.0;
+
+/// `DEBUG SLEEP`'s seconds as C's `strtod` reads them (the longest leading number; nothing readable
+/// is 0), in microseconds. Negative, NaN and infinite times do not sleep.
+fn sleep_micros(text: &[u8]) -> u64 {
+    let text = String::from_utf8_lossy(&text[..text.len().min(MAX_FLOAT_TEXT)]).into_owned();
+    let text = text.trim_start();
+    let seconds = (1..=text.len())
+        .rev()
+        .filter(|&end| text.is_char_boundary(end))
+        .find_map(|end| text[..end].parse::<f64>().ok())
+        .unwrap_or(0.0);
+    let micros = seconds * MICROS_PER_SECOND;
+    if micros.is_finite() && micros > 0.0 {
+        micros as u64
+    } else {
+        0
+    }
+}
+
+/// C's `atoi`: optional blanks and sign, then as many digits as there are; anything else is 0.
+fn c_atoi(text: &[u8]) -> i64 {
+    let text = text.trim_ascii_start();
+    let (negative, digits) = match text.first() {
+        Some(b'-') => (true, &text[1..]),
+        Some(b'+') => (false, &text[1..]),
+        _ => (false, text),
+    };
+    let value = digits
+        .iter()
+        .take_while(|d| d.is_ascii_digit())
+        .fold(0i64, |acc, d| acc.saturating_mul(10).saturating_add(i64::from(d - b'0')));
+    if negative {
+        -value
+    } else {
+        value
+    }
+}
+
 // ---- container commands --------------------------------------------------------------------------
 
 /// Finds the subcommand after a container command's name, checks its arity, and runs its parser.
@@ -815,7 +902,78 @@ pub(crate) fn config_help(_: &mut Args) -> Parsed {
     Ok(Command::ConfigHelp)
 }
 
+/// `CONFIG SET parameter value [parameter value ...]`: the pairs; which parameters exist and which
+/// values they take is the server's business.
+pub(crate) fn config_set(args: &mut Args) -> Parsed {
+    if args.remaining() % 2 != 0 {
+        return Err(CommandError::Syntax);
+    }
+    let mut pairs = Vec::with_capacity(args.remaining() / 2);
+    while let Some(name) = args.next_opt() {
+        pairs.push((name, args.take()?));
+    }
+    Ok(Command::ConfigSet { pairs })
+}
+
+pub(crate) fn config_resetstat(_: &mut Args) -> Parsed {
+    Ok(Command::ConfigResetStat)
+}
+
+pub(crate) fn config_rewrite(_: &mut Args) -> Parsed {
+    Ok(Command::ConfigRewrite)
+}
+
+pub(crate) fn slowlog(args: &mut Args) -> Parsed {
+    // `SLOWLOG GET` takes one count at most; Redis's error repeats the subcommand as typed.
+    if let Some(name) = args.peek().filter(|name| name.eq_ignore_ascii_case(b"GET") && args.remaining() > 2) {
+        return Err(subcommand_syntax(name, "SLOWLOG"));
+    }
+    subcommand("SLOWLOG", table::SLOWLOG_SUBCOMMANDS, args)
+}
+
+/// Redis's `addReplySubcommandSyntaxError`: a known subcommand with arguments its arity allows but
+/// the command does not.
+fn subcommand_syntax(name: &[u8], parent: &str) -> CommandError {
+    let shown = String::from_utf8_lossy(&name[..name.len().min(MAX_ECHO)]).into_owned();
+    CommandError::Other(format!(
+        "ERR unknown subcommand or wrong number of arguments for '{shown}'. Try {parent} HELP."
+    ))
+}
+
+/// `SLOWLOG GET [count]`: `-1` means every entry; more than one argument is Redis's catch-all error.
+pub(crate) fn slowlog_get(args: &mut Args) -> Parsed {
+    const DEFAULT_COUNT: usize = 10;
+    let count = match args.remaining() {
+        0 => Some(DEFAULT_COUNT),
+        1 => {
+            let error = || CommandError::Other("ERR count should be greater than or equal to -1".into());
+            match parse_integer(&args.take()?).map_err(|_| error())? {
+                -1 => None,
+                n => Some(usize::try_from(n).map_err(|_| error())?),
+            }
+        }
+        _ => return Err(subcommand_syntax(b"get", "SLOWLOG")),
+    };
+    Ok(Command::Slowlog(SlowlogCommand::Get(count)))
+}
+
+pub(crate) fn slowlog_len(_: &mut Args) -> Parsed {
+    Ok(Command::Slowlog(SlowlogCommand::Len))
+}
+
+pub(crate) fn slowlog_reset(_: &mut Args) -> Parsed {
+    Ok(Command::Slowlog(SlowlogCommand::Reset))
+}
+
+pub(crate) fn slowlog_help(_: &mut Args) -> Parsed {
+    Ok(Command::Slowlog(SlowlogCommand::Help))
+}
+
 pub(crate) fn client(args: &mut Args) -> Parsed {
+    // `CLIENT PAUSE` takes a mode at most; Redis's error repeats the subcommand as typed.
+    if let Some(name) = args.peek().filter(|name| name.eq_ignore_ascii_case(b"PAUSE") && args.remaining() > 3) {
+        return Err(subcommand_syntax(name, "CLIENT"));
+    }
     subcommand("CLIENT", table::CLIENT_SUBCOMMANDS, args)
 }
 
@@ -837,6 +995,126 @@ pub(crate) fn client_setinfo(args: &mut Args) -> Parsed {
 
 pub(crate) fn client_help(_: &mut Args) -> Parsed {
     Ok(Command::Client(ClientCommand::Help))
+}
+
+pub(crate) fn client_info(_: &mut Args) -> Parsed {
+    Ok(Command::Client(ClientCommand::Info))
+}
+
+/// `CLIENT LIST [TYPE type] | [ID id [id ...]]`, with Redis's errors: exactly one `TYPE`, or `ID`
+/// with at least one id; anything else is a syntax error.
+pub(crate) fn client_list(args: &mut Args) -> Parsed {
+    let option = args.next_opt();
+    let list = match (option, args.remaining()) {
+        (None, _) => ClientCommand::List { kind: None, ids: None },
+        (Some(option), 1) if option.eq_ignore_ascii_case(b"TYPE") => {
+            ClientCommand::List { kind: Some(client_type(&args.take()?)?), ids: None }
+        }
+        (Some(option), 1..) if option.eq_ignore_ascii_case(b"ID") => {
+            let invalid = |_| CommandError::Other("ERR Invalid client ID".into());
+            let ids = args.rest().iter().map(|id| parse_integer(id).map_err(invalid)).collect::<Result<_, _>>()?;
+            ClientCommand::List { kind: None, ids: Some(ids) }
+        }
+        _ => return Err(CommandError::Syntax),
+    };
+    Ok(Command::Client(list))
+}
+
+/// A client type name, or Redis's error naming it.
+fn client_type(name: &[u8]) -> Result<ClientType, CommandError> {
+    ClientType::from_name(name)
+        .ok_or_else(|| CommandError::Other(format!("ERR Unknown client type '{}'", String::from_utf8_lossy(name))))
+}
+
+/// The one user TinyKV has, as Redis's ACL names the user of `requirepass`.
+const DEFAULT_USER: &[u8] = b"default";
+
+/// `CLIENT KILL ip:port` (old form) or `CLIENT KILL <option> <value> ...`, options checked in order
+/// with Redis's errors.
+pub(crate) fn client_kill(args: &mut Args) -> Parsed {
+    if args.remaining() == 1 {
+        let addr = args.take()?;
+        return Ok(Command::Client(ClientCommand::Kill(ClientKill {
+            old_form: true,
+            addr: Some(addr),
+            ..Default::default()
+        })));
+    }
+    let mut kill = ClientKill { skipme: true, ..ClientKill::default() };
+    while let Some(option) = args.next_opt() {
+        let Some(value) = args.next_opt() else { return Err(CommandError::Syntax) };
+        match option.to_ascii_lowercase().as_slice() {
+            b"id" => {
+                let error = || CommandError::Other("ERR client-id should be greater than 0".into());
+                let id = parse_integer(&value).map_err(|_| error())?;
+                kill.id = Some(u64::try_from(id).ok().filter(|&id| id > 0).ok_or_else(error)?);
+            }
+            b"type" => kill.kind = Some(client_type(&value)?),
+            b"addr" => kill.addr = Some(value),
+            b"laddr" => kill.laddr = Some(value),
+            b"user" => {
+                if value.as_ref() != DEFAULT_USER {
+                    return Err(CommandError::Other(format!("ERR No such user '{}'", String::from_utf8_lossy(&value))));
+                }
+                kill.user = Some(value);
+            }
+            b"skipme" => {
+                kill.skipme = match value.to_ascii_lowercase().as_slice() {
+                    b"yes" => true,
+                    b"no" => false,
+                    _ => return Err(CommandError::Syntax),
+                }
+            }
+            _ => return Err(CommandError::Syntax),
+        }
+    }
+    Ok(Command::Client(ClientCommand::Kill(kill)))
+}
+
+/// `ON` or `OFF`, any case; anything else is a syntax error.
+fn on_off(args: &mut Args) -> Result<bool, CommandError> {
+    match args.take()?.to_ascii_lowercase().as_slice() {
+        b"on" => Ok(true),
+        b"off" => Ok(false),
+        _ => Err(CommandError::Syntax),
+    }
+}
+
+pub(crate) fn client_no_evict(args: &mut Args) -> Parsed {
+    Ok(Command::Client(ClientCommand::NoEvict(on_off(args)?)))
+}
+
+pub(crate) fn client_no_touch(args: &mut Args) -> Parsed {
+    Ok(Command::Client(ClientCommand::NoTouch(on_off(args)?)))
+}
+
+pub(crate) fn client_reply(args: &mut Args) -> Parsed {
+    let mode = match args.take()?.to_ascii_lowercase().as_slice() {
+        b"on" => ReplyMode::On,
+        b"off" => ReplyMode::Off,
+        b"skip" => ReplyMode::Skip,
+        _ => return Err(CommandError::Syntax),
+    };
+    Ok(Command::Client(ClientCommand::Reply(mode)))
+}
+
+/// `CLIENT PAUSE timeout [WRITE|ALL]`: Redis reads the mode before the timeout.
+pub(crate) fn client_pause(args: &mut Args) -> Parsed {
+    let timeout = args.take()?;
+    let all = match (args.next_opt(), args.remaining()) {
+        (None, _) => true,
+        (Some(mode), 0) => match mode.to_ascii_lowercase().as_slice() {
+            b"write" => false,
+            b"all" => true,
+            _ => return Err(CommandError::Other("ERR CLIENT PAUSE mode must be WRITE or ALL".into())),
+        },
+        _ => return Err(subcommand_syntax(b"pause", "CLIENT")),
+    };
+    Ok(Command::Client(ClientCommand::Pause { millis: timeout_millis(&timeout)?, all }))
+}
+
+pub(crate) fn client_unpause(_: &mut Args) -> Parsed {
+    Ok(Command::Client(ClientCommand::Unpause))
 }
 
 // ---- persistence ---------------------------------------------------------------------------------

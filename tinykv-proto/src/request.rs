@@ -95,6 +95,12 @@ impl RequestDecoder {
         RequestDecoder { limits, state: State::Idle }
     }
 
+    /// Changes the longest bulk string accepted from the next length header on (`CONFIG SET
+    /// proto-max-bulk-len`); a bulk already announced keeps the limit it was checked against.
+    pub fn set_max_bulk(&mut self, max_bulk: usize) {
+        self.limits.max_bulk = max_bulk;
+    }
+
     /// Whether a request has been started but not finished: at shutdown, or when the peer closes,
     /// this tells a clean end from a cut-off request.
     pub fn is_mid_request(&self) -> bool {

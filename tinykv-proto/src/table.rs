@@ -54,6 +54,9 @@ pub enum Flag {
     NoMulti,
     /// Allowed while a script runs too long (the server answers `BUSY` to the rest).
     AllowBusy,
+    /// Refused unless a start-up option allows it (`DEBUG` and `--enable-debug-command`). Redis keeps
+    /// this flag out of `COMMAND INFO`, so it is not in [`Flag::ALL`].
+    Protected,
 }
 
 impl Flag {
@@ -96,6 +99,7 @@ impl Flag {
             Flag::MayReplicate => "may_replicate",
             Flag::NoMulti => "no_multi",
             Flag::AllowBusy => "allow_busy",
+            Flag::Protected => "protected",
         }
     }
 }
@@ -218,12 +222,42 @@ impl Hasher for NameHasher {
     }
 }
 
-type NameMap = HashMap<&'static [u8], &'static CommandSpec, BuildHasherDefault<NameHasher>>;
+type NameMap = HashMap<&'static [u8], (usize, &'static CommandSpec), BuildHasherDefault<NameHasher>>;
+
+/// Every command and subcommand numbered once, so the server can keep a counter per command in a
+/// plain array (`INFO commandstats`) and find it without hashing a name twice: top-level commands
+/// are numbered by their position in [`COMMANDS`], and each container's subcommands follow all of
+/// them, in the container's order.
+struct Index {
+    /// Upper-case name -> (number, row), for [`lookup`].
+    by_name: NameMap,
+    /// For each top-level number, the number of its first subcommand.
+    first_sub: Vec<usize>,
+    /// Number -> the lower-case full name (`get`, `client|list`), as Redis's stats name it.
+    names: Vec<String>,
+}
+
+fn index() -> &'static Index {
+    static INDEX: OnceLock<Index> = OnceLock::new();
+    INDEX.get_or_init(|| {
+        let by_name = COMMANDS.iter().enumerate().map(|(i, spec)| (spec.name.as_bytes(), (i, spec))).collect();
+        let mut names: Vec<String> = COMMANDS.iter().map(|spec| spec.full_name(None)).collect();
+        let mut first_sub = Vec::with_capacity(COMMANDS.len());
+        for spec in COMMANDS {
+            first_sub.push(names.len());
+            names.extend(spec.subcommands.iter().map(|sub| sub.full_name(Some(spec))));
+        }
+        Index { by_name, first_sub, names }
+    })
+}
 
 /// Looks up a command by name, in any case, without allocating: one hash of the upper-cased name.
 pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
-    static MAP: OnceLock<NameMap> = OnceLock::new();
-    let map = MAP.get_or_init(|| COMMANDS.iter().map(|spec| (spec.name.as_bytes(), spec)).collect());
+    lookup_numbered(name).map(|(_, spec)| spec)
+}
+
+/// [`lookup`], with the command's number (see [`command_count`]).
+pub fn lookup_numbered(name: &[u8]) -> Option<(usize, &'static CommandSpec)> {
     if name.len() > MAX_NAME {
         return None;
     }
@@ -231,7 +265,25 @@ pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
     let upper = &mut upper[..name.len()];
     upper.copy_from_slice(name);
     upper.make_ascii_uppercase();
-    map.get(&*upper).copied()
+    index().by_name.get(&*upper).copied()
+}
+
+/// The subcommand `name` (any case) of the container numbered `number`, with its own number.
+pub fn subcommand_numbered(number: usize, name: &[u8]) -> Option<(usize, &'static CommandSpec)> {
+    let parent = COMMANDS.get(number)?;
+    let position = parent.subcommands.iter().position(|sub| sub.name.as_bytes().eq_ignore_ascii_case(name))?;
+    Some((index().first_sub[number] + position, &parent.subcommands[position]))
+}
+
+/// How many numbers [`lookup_numbered`] and [`subcommand_numbered`] hand out: commands plus subcommands.
+pub fn command_count() -> usize {
+    index().names.len()
+}
+
+/// The lower-case full name of the command numbered `number` (`get`, `client|list`), as
+/// `INFO commandstats` and `CLIENT LIST` print it.
+pub fn numbered_name(number: usize) -> &'static str {
+    index().names.get(number).map_or("", String::as_str)
 }
 
 #[allow(clippy::too_many_arguments)] // a positional row per command keeps the table readable
@@ -265,7 +317,12 @@ const ADMIN: Flags = Flags::of(&[Flag::Admin, Flag::NoScript, Flag::Loading, Fla
 const INTROSPECT: Flags = Flags::of(&[Flag::Loading, Flag::Stale]);
 const CONTAINER: Flags = Flags::of(&[]);
 const TRANSACTION: Flags = Flags::of(&[Flag::NoScript, Flag::Loading, Flag::Stale, Flag::Fast]);
-const TRANSACTION_SLOW: Flags = Flags::of(&[Flag::NoScript, Flag::Loading, Flag::Stale]);
+const TRANSACTION_SLOW: Flags = Flags::of(&[Flag::NoScript, Flag::Loading, Flag::Stale, Flag::SkipSlowlog]);
+const CONN_SLOW: Flags = Flags::of(&[Flag::NoScript, Flag::Loading, Flag::Stale]);
+const CONN_ADMIN: Flags = Flags::of(&[Flag::Admin, Flag::NoScript, Flag::Loading, Flag::Stale]);
+const SERVER_FAST: Flags = Flags::of(&[Flag::Loading, Flag::Stale, Flag::Fast]);
+const SLOWLOG_FLAGS: Flags = Flags::of(&[Flag::Admin, Flag::Loading, Flag::Stale]);
+const DEBUG_FLAGS: Flags = Flags::of(&[Flag::Admin, Flag::NoScript, Flag::Loading, Flag::Stale, Flag::Protected]);
 
 /// Subcommands, for the container's parser.
 pub(crate) const CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
@@ -324,6 +381,94 @@ pub(crate) const CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
         NO_KEYS,
         "5.0.0",
     ),
+    spec(
+        "INFO",
+        2,
+        parse::client_info,
+        "",
+        "Returns information about the connection.",
+        "connection",
+        CONN_SLOW,
+        NO_KEYS,
+        "6.2.0",
+    ),
+    spec(
+        "LIST",
+        -2,
+        parse::client_list,
+        "[TYPE NORMAL|MASTER|REPLICA|PUBSUB] [ID client-id]",
+        "Lists open connections.",
+        "connection",
+        CONN_ADMIN,
+        NO_KEYS,
+        "2.4.0",
+    ),
+    spec(
+        "KILL",
+        -3,
+        parse::client_kill,
+        "ip:port|[ID client-id] [TYPE NORMAL|MASTER|SLAVE|REPLICA|PUBSUB] [USER username] [ADDR ip:port] [LADDR ip:port] [SKIPME YES|NO]",
+        "Terminates open connections.",
+        "connection",
+        CONN_ADMIN,
+        NO_KEYS,
+        "2.4.0",
+    ),
+    spec(
+        "NO-EVICT",
+        3,
+        parse::client_no_evict,
+        "ON|OFF",
+        "Sets the client eviction mode of the connection.",
+        "connection",
+        CONN_ADMIN,
+        NO_KEYS,
+        "7.0.0",
+    ),
+    spec(
+        "NO-TOUCH",
+        3,
+        parse::client_no_touch,
+        "ON|OFF",
+        "Controls whether commands sent by the client affect the LRU/LFU of accessed keys.",
+        "connection",
+        CONN_SLOW,
+        NO_KEYS,
+        "7.2.0",
+    ),
+    spec(
+        "REPLY",
+        3,
+        parse::client_reply,
+        "ON|OFF|SKIP",
+        "Instructs the server whether to reply to commands.",
+        "connection",
+        CONN_SLOW,
+        NO_KEYS,
+        "3.2.0",
+    ),
+    spec(
+        "PAUSE",
+        -3,
+        parse::client_pause,
+        "timeout [WRITE|ALL]",
+        "Suspends commands processing.",
+        "connection",
+        CONN_ADMIN,
+        NO_KEYS,
+        "3.0.0",
+    ),
+    spec(
+        "UNPAUSE",
+        2,
+        parse::client_unpause,
+        "",
+        "Resumes processing commands from paused clients.",
+        "connection",
+        CONN_ADMIN,
+        NO_KEYS,
+        "6.2.0",
+    ),
 ];
 
 /// Subcommands, for the container's parser.
@@ -349,6 +494,87 @@ pub(crate) const CONFIG_SUBCOMMANDS: &[CommandSpec] = &[
         ADMIN,
         NO_KEYS,
         "5.0.0",
+    ),
+    spec(
+        "SET",
+        -4,
+        parse::config_set,
+        "parameter value [parameter value ...]",
+        "Sets configuration parameters in-flight.",
+        "server",
+        ADMIN,
+        NO_KEYS,
+        "2.0.0",
+    ),
+    spec(
+        "RESETSTAT",
+        2,
+        parse::config_resetstat,
+        "",
+        "Resets the server's statistics.",
+        "server",
+        ADMIN,
+        NO_KEYS,
+        "2.0.0",
+    ),
+    spec(
+        "REWRITE",
+        2,
+        parse::config_rewrite,
+        "",
+        "Persists the effective configuration to file.",
+        "server",
+        ADMIN,
+        NO_KEYS,
+        "2.8.0",
+    ),
+];
+
+/// Subcommands, for the container's parser.
+pub(crate) const SLOWLOG_SUBCOMMANDS: &[CommandSpec] = &[
+    spec(
+        "GET",
+        -2,
+        parse::slowlog_get,
+        "[count]",
+        "Returns the slow log's entries.",
+        "server",
+        SLOWLOG_FLAGS,
+        NO_KEYS,
+        "2.2.12",
+    ),
+    spec(
+        "LEN",
+        2,
+        parse::slowlog_len,
+        "",
+        "Returns the number of entries in the slow log.",
+        "server",
+        SLOWLOG_FLAGS,
+        NO_KEYS,
+        "2.2.12",
+    ),
+    spec(
+        "RESET",
+        2,
+        parse::slowlog_reset,
+        "",
+        "Clears all entries from the slow log.",
+        "server",
+        SLOWLOG_FLAGS,
+        NO_KEYS,
+        "2.2.12",
+    ),
+    spec(
+        "HELP",
+        2,
+        parse::slowlog_help,
+        "",
+        "Show helpful text about the different subcommands",
+        "server",
+        INTROSPECT,
+        NO_KEYS,
+        "6.2.0",
     ),
 ];
 
@@ -1104,7 +1330,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "CONFIG",
         -2,
         parse::config,
-            "GET parameter [parameter ...]",
+            "GET parameter [parameter ...]|SET parameter value [parameter value ...]|RESETSTAT|REWRITE",
             "A container for server configuration commands.",
             "server",
             CONTAINER,
@@ -1118,7 +1344,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "CLIENT",
         -2,
         parse::client,
-            "ID|GETNAME|SETNAME connection-name|SETINFO attr value",
+            "ID|INFO|LIST|KILL|GETNAME|SETNAME connection-name|SETINFO attr value|NO-EVICT|NO-TOUCH|REPLY|PAUSE|UNPAUSE",
             "A container for client connection commands.",
             "connection",
             CONTAINER,
@@ -1191,6 +1417,43 @@ pub const COMMANDS: &[CommandSpec] = &[
         CONN_NOAUTH,
         NO_KEYS,
         "6.0.0",
+    ),
+    CommandSpec {
+        subcommands: SLOWLOG_SUBCOMMANDS,
+        ..spec(
+            "SLOWLOG",
+            -2,
+            parse::slowlog,
+            "GET [count]|LEN|RESET",
+            "A container for slow log commands.",
+            "server",
+            CONTAINER,
+            NO_KEYS,
+            "2.2.12",
+        )
+    },
+    spec("TIME", 1, parse::time, "", "Returns the server time.", "server", SERVER_FAST, NO_KEYS, "2.6.0"),
+    spec(
+        "WAIT",
+        3,
+        parse::wait,
+        "numreplicas timeout",
+        "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed.",
+        "generic",
+        Flags::of(&[Flag::NoScript]),
+        NO_KEYS,
+        "3.0.0",
+    ),
+    spec(
+        "DEBUG",
+        -2,
+        parse::debug,
+        "SLEEP seconds|SET-ACTIVE-EXPIRE 0|1|OBJECT key|CHANGE-REPL-ID|HELP",
+        "A container for debugging commands.",
+        "server",
+        DEBUG_FLAGS,
+        NO_KEYS,
+        "1.0.0",
     ),
 ];
 

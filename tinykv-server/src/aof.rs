@@ -49,7 +49,7 @@ pub use rewrite::{rebuild_key, RewriteRefused};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -233,7 +233,8 @@ impl Errors {
 pub struct Aof {
     /// `--appendonly PATH`: the single file, or the directory of the multi-part layout.
     path: PathBuf,
-    fsync: AppendFsync,
+    /// The fsync policy, an [`AppendFsync`] as a number so `CONFIG SET appendfsync` can change it.
+    fsync: AtomicU8,
     /// The file records are appended to; swapped (under the writer lock) when a rewrite starts.
     /// Held only to clone the handle, so an fsync runs with no lock held.
     current: Mutex<Arc<dyn LogFile>>,
@@ -344,7 +345,7 @@ impl Aof {
     fn with_file(path: &Path, fsync: AppendFsync, file: Box<dyn LogFile>, len: u64) -> Aof {
         Aof {
             path: path.to_owned(),
-            fsync,
+            fsync: AtomicU8::new(fsync as u8),
             current: Mutex::new(Arc::from(file)),
             layout: Mutex::new(Layout::Single),
             closed_len: AtomicU64::new(0),
@@ -451,7 +452,7 @@ impl Aof {
             let mut writer = self.writer.lock();
             self.write_locked(&mut writer)?;
         }
-        if self.fsync == AppendFsync::Everysec {
+        if self.fsync_policy() == AppendFsync::Everysec {
             self.sync_unlocked()?;
         }
         Ok(())
@@ -488,12 +489,25 @@ impl Aof {
 
     /// The fsync policy.
     pub fn fsync_policy(&self) -> AppendFsync {
-        self.fsync
+        match self.fsync.load(Ordering::Relaxed) {
+            x if x == AppendFsync::Always as u8 => AppendFsync::Always,
+            x if x == AppendFsync::No as u8 => AppendFsync::No,
+            _ => AppendFsync::Everysec,
+        }
+    }
+
+    /// Changes the fsync policy (`CONFIG SET appendfsync`), from the next commit on. Moving to
+    /// `always` syncs what is already written, so every later reply finds its records on the disk.
+    pub fn set_fsync_policy(&self, fsync: AppendFsync) {
+        self.fsync.store(fsync as u8, Ordering::Relaxed);
+        if fsync == AppendFsync::Always {
+            let _ = self.sync_unlocked();
+        }
     }
 
     /// Whether the records up to `upto` are as safe as the policy promises before a reply.
     fn reached(&self, upto: u64) -> bool {
-        let mark = if self.fsync == AppendFsync::Always { &self.synced } else { &self.written };
+        let mark = if self.fsync_policy() == AppendFsync::Always { &self.synced } else { &self.written };
         mark.load(Ordering::Acquire) >= upto
     }
 
@@ -513,7 +527,7 @@ impl Aof {
     /// `always` fsyncs it); on failure cuts the file back and returns the records to the buffer.
     fn write_out(&self, writer: &mut Writer, end: u64) -> Result<(), AofError> {
         let file = Arc::clone(&*self.current.lock());
-        let always = self.fsync == AppendFsync::Always;
+        let always = self.fsync_policy() == AppendFsync::Always;
         if writer.out.is_empty() {
             // Nothing new; under `always` an earlier failure may still have left written bytes unsynced.
             return if always { self.sync_unlocked() } else { Ok(()) };

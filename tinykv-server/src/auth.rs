@@ -4,15 +4,16 @@ use tinykv_proto::Reply;
 
 use crate::shared::Shared;
 
-/// Checks `AUTH password` (the one-argument form) against `--requirepass` in constant time (for equal lengths), so response
-/// timing tells an attacker nothing about how much of a guess was right.
+/// Checks `AUTH password` (the one-argument form) against `requirepass` (as it is now: `CONFIG SET`
+/// may have changed it) in constant time (for equal lengths), so response timing tells an attacker
+/// nothing about how much of a guess was right.
 pub fn check(shared: &Shared, password: &[u8]) -> Result<(), Reply> {
-    let Some(expected) = shared.config.requirepass.as_deref() else {
+    let Some(expected) = shared.settings.requirepass() else {
         return Err(Reply::error(
             "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
         ));
     };
-    if constant_time_eq(expected.as_bytes(), password) {
+    if constant_time_eq(&expected, password) {
         Ok(())
     } else {
         Err(wrong_password())
@@ -26,9 +27,9 @@ pub const DEFAULT_USER: &[u8] = b"default";
 /// file: only the `default` user exists; without a password configured it takes any password.
 pub fn check_user(shared: &Shared, username: &[u8], password: &[u8]) -> Result<(), Reply> {
     let user_ok = username == DEFAULT_USER;
-    let password_ok = match shared.config.requirepass.as_deref() {
+    let password_ok = match shared.settings.requirepass() {
         None => true,
-        Some(expected) => constant_time_eq(expected.as_bytes(), password),
+        Some(expected) => constant_time_eq(&expected, password),
     };
     if user_ok && password_ok {
         Ok(())

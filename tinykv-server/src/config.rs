@@ -107,6 +107,17 @@ impl MaxmemoryPolicy {
     }
 }
 
+/// Who may run `DEBUG` (`--enable-debug-command`), as Redis's `enable-debug-command`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DebugCommandAccess {
+    /// Nobody (the default): `DEBUG` can stop or crash a server.
+    No,
+    /// Every client.
+    Yes,
+    /// Clients connected from the same machine (a loopback address).
+    Local,
+}
+
 /// Everything `tinykv-server` can be told at start.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "tinykv-server", version, about = "TinyKV: a small in-memory key-value server that speaks RESP")]
@@ -194,6 +205,19 @@ pub struct Config {
     /// Number of databases (`SELECT 0` to `SELECT N-1`), as Redis's `databases`.
     #[arg(long, env = "TINYKV_DATABASES", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub databases: u16,
+
+    /// Log commands that take at least this many microseconds in the slow log (`SLOWLOG GET`); -1: never.
+    #[arg(long, env = "TINYKV_SLOWLOG_LOG_SLOWER_THAN", default_value_t = 10_000, allow_negative_numbers = true,
+          value_parser = clap::value_parser!(i64).range(-1..))]
+    pub slowlog_log_slower_than: i64,
+
+    /// Entries the slow log keeps (the oldest go first).
+    #[arg(long, env = "TINYKV_SLOWLOG_MAX_LEN", default_value_t = 128, value_parser = clap::value_parser!(u64).range(..=i64::MAX as u64))]
+    pub slowlog_max_len: u64,
+
+    /// Who may run DEBUG: no (nobody), yes (everyone), local (clients on a loopback address).
+    #[arg(long, env = "TINYKV_ENABLE_DEBUG_COMMAND", value_enum, default_value_t = DebugCommandAccess::No)]
+    pub enable_debug_command: DebugCommandAccess,
 
     /// Worker threads (0: one per core but one; 1: a single-threaded runtime, as Redis).
     #[arg(long, env = "TINYKV_THREADS", default_value_t = 0)]
@@ -370,6 +394,10 @@ mod tests {
         assert_eq!(config.max_clients, 10_000);
         assert_eq!(config.timeout, 0);
         assert_eq!(config.appendfsync, AppendFsync::Everysec);
+        assert_eq!((config.slowlog_log_slower_than, config.slowlog_max_len), (10_000, 128));
+        assert_eq!(config.enable_debug_command, DebugCommandAccess::No);
+        let config = Config::parse_from(["tinykv-server", "--slowlog-log-slower-than", "-1"]);
+        assert_eq!(config.slowlog_log_slower_than, -1);
         assert_eq!(config.tcp_backlog, 511);
         assert_eq!((config.dir.as_os_str(), config.dbfilename()), (std::ffi::OsStr::new("."), "dump.rdb"));
         assert!(config.save_rules().is_empty(), "no snapshots unless asked for");

@@ -5,7 +5,7 @@
 //!   decode every complete request in the read buffer, execute, encode into the write buffer,
 //!     stopping early once unsent replies pass the high-water mark
 //!   write the whole write buffer (one syscall in the common case)
-//!   read more (only when no complete request is left), with the idle timeout and shutdown in view
+//!   read more (only when no complete request is left), with shutdown and CLIENT KILL in view
 //! ```
 //!
 //! While the write blocks because the client does not read, nothing more is read from it: memory
@@ -21,10 +21,15 @@
 //! read: a RESP array (`*`) gets none, anything else gets it ahead of its first reply, and a client silent
 //! for [`GREETING_DELAY`] gets it then. The timer lives only in that first wait, so requests after the
 //! first cost exactly what they cost without a greeting.
+//!
+//! A request that a `CLIENT PAUSE` holds back waits (the replies before it are sent first), and a
+//! `CLIENT KILL` from another client (or the idle sweep of `--timeout`) closes the connection at
+//! whatever await it is in.
 
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
@@ -33,6 +38,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
+use crate::clients::ClientInfo;
 use crate::config::Greeting;
 use crate::execute::{self, Session};
 use crate::shared::Shared;
@@ -69,19 +75,48 @@ struct Span {
 enum End {
     ClientClosed,
     Quit,
-    Timeout,
     Shutdown,
+    /// `CLIENT KILL`, or idle past `--timeout`.
+    Killed,
     Protocol(tinykv_proto::ProtocolError),
     Io(std::io::Error),
 }
 
-/// Serves one client until it leaves, errs, idles out or the server shuts down.
+/// What [`Connection::process_buffered`] stopped at.
+enum Processed {
+    /// No complete request is left in the read buffer.
+    Drained,
+    /// Unsent replies passed the high-water mark.
+    Full,
+    /// A `CLIENT PAUSE` holds the next request (kept in `Connection::held`).
+    Paused,
+}
+
+/// Serves one client until it leaves, errs, idles out, is killed or the server shuts down.
 pub async fn serve(stream: TcpStream, peer: SocketAddr, shared: &Shared, shutdown: CancellationToken) {
     let _ = stream.set_nodelay(true);
-    let mut connection = Connection::new(stream, shared);
+    let local = stream.local_addr().ok();
+    let client = Arc::new(ClientInfo::new(shared.next_client_id(), Some(peer), local, i64::from(stream.as_raw_fd())));
+    client.touch();
+    shared.clients.register(Arc::clone(&client));
+    // Leaves the registry however the connection ends, a panic included.
+    let _registered = Registered { shared, id: client.id };
+    let mut connection = Connection::new(stream, shared, client);
     let end = connection.run(&shutdown).await;
     execute::unwatch(shared, &mut connection.session);
     tracing::debug!(%peer, ?end, "connection closed");
+}
+
+/// A client's place in the registry, given back on drop.
+struct Registered<'a> {
+    shared: &'a Shared,
+    id: u64,
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        self.shared.clients.deregister(self.id);
+    }
 }
 
 struct Connection<'a> {
@@ -93,7 +128,10 @@ struct Connection<'a> {
     read_buf: BytesMut,
     write_buf: BytesMut,
     high_water: usize,
-    idle_timeout: Option<Duration>,
+    /// The bulk-string limit the decoder enforces, compared with `proto-max-bulk-len` before each batch.
+    max_bulk: usize,
+    /// A request a `CLIENT PAUSE` holds back, to run first once the pause ends.
+    held: Option<Request>,
     /// The stream offset of the append-only file this batch's writes reach, if it has any.
     commit_upto: Option<u64>,
     /// Where those writes' replies are in `write_buf`, to be replaced if the commit fails.
@@ -101,75 +139,110 @@ struct Connection<'a> {
 }
 
 impl<'a> Connection<'a> {
-    fn new(stream: TcpStream, shared: &'a Shared) -> Self {
-        let config = &shared.config;
-        let limits = Limits { max_bulk: config.proto_max_bulk_len as usize, ..Limits::default() };
+    fn new(stream: TcpStream, shared: &'a Shared, client: Arc<ClientInfo>) -> Self {
+        let max_bulk = shared.settings.proto_max_bulk_len();
+        let limits = Limits { max_bulk, ..Limits::default() };
         Connection {
             stream,
             shared,
             requests: RequestDecoder::new(limits),
-            session: Session::new(shared.next_client_id(), shared),
+            session: Session::for_client(client, shared),
             read_buf: BytesMut::with_capacity(READ_CHUNK),
             write_buf: BytesMut::with_capacity(READ_CHUNK),
-            high_water: config.output_high_water.max(1) as usize,
-            idle_timeout: (config.timeout > 0).then(|| Duration::from_secs(config.timeout)),
+            high_water: shared.config.output_high_water.max(1) as usize,
+            max_bulk,
+            held: None,
             commit_upto: None,
             unlogged: Vec::new(),
         }
     }
 
     async fn run(&mut self, shutdown: &CancellationToken) -> End {
-        // One registration with the token for the connection's life, not one per read.
+        // One registration with each token for the connection's life, not one per read.
         let cancelled = shutdown.cancelled();
         tokio::pin!(cancelled);
+        let client = Arc::clone(&self.session.client);
+        let killed = client.killed();
+        tokio::pin!(killed);
         match self.shared.config.greeting() {
             Greeting::Always => self.write_buf.extend_from_slice(GREETING),
             Greeting::Never => {}
-            Greeting::Auto => match self.greet_unless_resp(cancelled.as_mut()).await {
+            Greeting::Auto => match self.greet_unless_resp(cancelled.as_mut(), killed.as_mut()).await {
                 Ok(()) => {}
                 Err(End::Shutdown) => return self.finish().await,
                 Err(end) => return end,
             },
         }
         loop {
-            let drained = match self.process_buffered() {
-                Ok(drained) => drained,
+            let processed = match self.process_buffered(true) {
+                Ok(processed) => processed,
                 Err(end) => {
                     let _ = self.flush_within(SHUTDOWN_GRACE).await;
                     return end;
                 }
             };
+            // Whatever comes next waits for the network: the next command's time starts afresh.
+            self.session.new_batch(self.shared);
             if !self.write_buf.is_empty() {
+                // Before the flush, so `CLIENT LIST` sees the reply buffer's peak.
+                self.note_buffers();
                 let flushed = tokio::select! {
                     flushed = self.flush() => flushed,
                     // Shutdown while waiting for a slow reader: it still gets what it was owed, for
                     // as long as the grace allows (`flush` is cancel-safe, so nothing is sent twice).
                     _ = &mut cancelled => return self.finish().await,
+                    _ = &mut killed => return End::Killed,
                 };
                 if let Err(err) = flushed {
                     return End::Io(err);
                 }
+                self.note_buffers();
             }
-            if !drained {
+            match processed {
                 // Stopped at the high-water mark: more complete requests wait in the buffer.
-                continue;
+                Processed::Full => continue,
+                Processed::Paused => {
+                    let shared = self.shared;
+                    let held = self.held.as_ref();
+                    let session = &self.session;
+                    let still_paused =
+                        |_| held.is_some_and(|request| execute::paused(request, shared, session).is_some());
+                    tokio::select! {
+                        _ = shared.clients.pause.wait_while(still_paused) => continue,
+                        _ = &mut cancelled => return self.finish().await,
+                        _ = &mut killed => return End::Killed,
+                    }
+                }
+                Processed::Drained => {}
             }
             self.release_big_buffers();
-            match self.read_more(cancelled.as_mut()).await {
+            match self.read_more(cancelled.as_mut(), killed.as_mut()).await {
                 Ok(0) => return End::ClientClosed,
-                Ok(_) => {}
+                Ok(_) => self.note_buffers(),
                 Err(End::Shutdown) => return self.finish().await,
                 Err(end) => return end,
             }
         }
     }
 
+    /// Tells the registry about the buffers, for `CLIENT LIST` (a few relaxed stores per read or flush).
+    fn note_buffers(&self) {
+        let client = &self.session.client;
+        client.touch();
+        let free = self.read_buf.capacity() - self.read_buf.len();
+        client.set_buffers(self.read_buf.len(), free, self.write_buf.capacity(), self.write_buf.len());
+    }
+
     /// `--greeting auto`: waits up to [`GREETING_DELAY`] for the client's first bytes and queues the
     /// greeting unless they start a RESP array. A client silent that long gets it with nothing after it, so
     /// the main loop's flush sends it at once. The timer is dropped here, decided either way.
-    async fn greet_unless_resp(&mut self, cancelled: Pin<&mut WaitForCancellationFuture<'_>>) -> Result<(), End> {
+    async fn greet_unless_resp(
+        &mut self,
+        cancelled: Pin<&mut WaitForCancellationFuture<'_>>,
+        killed: Pin<&mut WaitForCancellationFuture<'_>>,
+    ) -> Result<(), End> {
         // `read_more` is cancel-safe: when the timer wins, no byte has been taken from the socket.
-        match tokio::time::timeout(GREETING_DELAY, self.read_more(cancelled)).await {
+        match tokio::time::timeout(GREETING_DELAY, self.read_more(cancelled, killed)).await {
             Ok(Ok(0)) => return Err(End::ClientClosed),
             Ok(Ok(_)) if self.read_buf.first() == Some(&b'*') => return Ok(()),
             Ok(Ok(_)) => {}
@@ -185,60 +258,80 @@ impl<'a> Connection<'a> {
     async fn finish(&mut self) -> End {
         let deadline = tokio::time::Instant::now() + CONNECTION_GRACE;
         loop {
-            let drained = self.process_buffered().unwrap_or(true);
+            // A pause does not hold requests back at shutdown: they run, so they are answered.
+            let processed = self.process_buffered(false).unwrap_or(Processed::Drained);
             match tokio::time::timeout_at(deadline, self.flush()).await {
-                Ok(Ok(())) if !drained => continue,
+                Ok(Ok(())) if !matches!(processed, Processed::Drained) => continue,
                 _ => return End::Shutdown,
             }
         }
     }
 
     /// Decodes and executes every complete request in the read buffer, encoding the replies, until
-    /// the buffer has no complete request (returns `Ok(true)`) or the unsent replies pass the
-    /// high-water mark (`Ok(false)`). `Err` ends the connection once what is buffered is flushed.
-    fn process_buffered(&mut self) -> Result<bool, End> {
+    /// the buffer has no complete request, the unsent replies pass the high-water mark, or (with
+    /// `honour_pause`) a `CLIENT PAUSE` holds the next request. `Err` ends the connection once what
+    /// is buffered is flushed.
+    fn process_buffered(&mut self, honour_pause: bool) -> Result<Processed, End> {
+        // `CONFIG SET proto-max-bulk-len` applies to requests not yet begun.
+        let max_bulk = self.shared.settings.proto_max_bulk_len();
+        if max_bulk != self.max_bulk {
+            self.requests.set_max_bulk(max_bulk);
+            self.max_bulk = max_bulk;
+        }
         while self.write_buf.len() < self.high_water {
-            let request = match self.requests.decode(&mut self.read_buf) {
-                Ok(Some(request)) => request,
-                Ok(None) => return Ok(true),
-                Err(err) => {
-                    if err.deserves_reply() {
-                        let reply = Reply::error(format!("ERR Protocol error: {err}"));
-                        reply.encode(self.session.protocol, &mut self.write_buf);
+            let request = match self.held.take() {
+                Some(request) => request,
+                None => match self.requests.decode(&mut self.read_buf) {
+                    Ok(Some(request)) => request,
+                    Ok(None) => return Ok(Processed::Drained),
+                    Err(err) => {
+                        if err.deserves_reply() {
+                            let reply = Reply::error(format!("ERR Protocol error: {err}"));
+                            reply.encode(self.session.protocol, &mut self.write_buf);
+                        }
+                        self.read_buf.clear();
+                        return Err(End::Protocol(err));
                     }
-                    self.read_buf.clear();
-                    return Err(End::Protocol(err));
-                }
+                },
             };
+            // One relaxed load when no pause is in force.
+            if honour_pause
+                && self.shared.clients.pause.may_be_active()
+                && execute::paused(&request, self.shared, &self.session).is_some()
+            {
+                self.held = Some(request);
+                return Ok(Processed::Paused);
+            }
             let start = self.write_buf.len();
-            let reply = self.handle(request);
+            let reply = execute::handle(request, self.shared, &mut self.session);
             if self.session.close_without_reply {
                 return Err(End::Quit);
             }
-            reply.encode(self.session.protocol, &mut self.write_buf);
+            // `CLIENT REPLY OFF|SKIP` leave replies unsent.
+            let wanted = self.session.reply_wanted();
+            if wanted {
+                reply.encode(self.session.protocol, &mut self.write_buf);
+            }
             if std::mem::take(&mut self.session.unlogged) {
-                self.note_unlogged(start);
+                self.note_unlogged(start, wanted);
             }
             if self.session.quit {
                 return Err(End::Quit);
             }
         }
-        Ok(false)
+        Ok(Processed::Full)
     }
 
-    /// Parses and executes one request.
-    fn handle(&mut self, request: Request) -> Reply {
-        self.shared.stats.total_commands_processed.fetch_add(1, Ordering::Relaxed);
-        execute::handle(request, self.shared, &mut self.session)
-    }
-
-    /// Remembers that the reply just encoded from `start` on answers a write whose records are not
-    /// in the append-only file yet.
-    fn note_unlogged(&mut self, start: usize) {
+    /// Remembers that the reply just encoded from `start` on (if `encoded`: `CLIENT REPLY` may have
+    /// left it out) answers a write whose records are not in the append-only file yet.
+    fn note_unlogged(&mut self, start: usize, encoded: bool) {
         let Some(aof) = &self.shared.aof else { return };
         // Read after the write recorded, so it covers this write's records (and perhaps a few of
         // another client's: committing those too is harmless).
         self.commit_upto = Some(aof.recorded());
+        if !encoded {
+            return;
+        }
         let end = self.write_buf.len();
         match self.unlogged.last_mut() {
             Some(last) if last.end == start => {
@@ -286,6 +379,8 @@ impl<'a> Connection<'a> {
                 return Err(std::io::ErrorKind::WriteZero.into());
             }
             self.write_buf.advance(written);
+            // Progress on a slow reader is activity too: the idle timeout does not close it.
+            self.session.client.touch();
         }
         Ok(())
     }
@@ -297,23 +392,20 @@ impl<'a> Connection<'a> {
         }
     }
 
-    async fn read_more(&mut self, mut cancelled: Pin<&mut WaitForCancellationFuture<'_>>) -> Result<usize, End> {
+    async fn read_more(
+        &mut self,
+        mut cancelled: Pin<&mut WaitForCancellationFuture<'_>>,
+        mut killed: Pin<&mut WaitForCancellationFuture<'_>>,
+    ) -> Result<usize, End> {
         if self.read_buf.capacity() - self.read_buf.len() < READ_CHUNK / 4 {
             self.read_buf.reserve(READ_CHUNK);
         }
-        let read = self.stream.read_buf(&mut self.read_buf);
-        let result = match self.idle_timeout {
-            Some(limit) => tokio::select! {
-                _ = &mut cancelled => return Err(End::Shutdown),
-                read = tokio::time::timeout(limit, read) => match read {
-                    Ok(read) => read,
-                    Err(_) => return Err(End::Timeout),
-                },
-            },
-            None => tokio::select! {
-                _ = &mut cancelled => return Err(End::Shutdown),
-                read = read => read,
-            },
+        // No timer per read: idle clients are closed by the server's sweep of the registry
+        // (`--timeout`, read live so `CONFIG SET timeout` applies to clients already waiting).
+        let result = tokio::select! {
+            _ = &mut cancelled => return Err(End::Shutdown),
+            _ = &mut killed => return Err(End::Killed),
+            read = self.stream.read_buf(&mut self.read_buf) => read,
         };
         result.map_err(End::Io)
     }

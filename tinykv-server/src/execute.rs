@@ -15,10 +15,15 @@
 //! execute
 //! ```
 //!
+//! Every command that passes the gates is timed (one `Instant` pair) and counted for
+//! `INFO commandstats`, and logged when slow enough (`SLOWLOG`).
+//!
 //! The commands live by family: [`strings`] (values), [`keys`] (the keyspace and expiry),
-//! [`object`] (`OBJECT` and `MEMORY`: how one key is stored), [`server`] (connection, server and
-//! introspection commands).
+//! [`object`] (`OBJECT` and `MEMORY`: how one key is stored), [`server`] (connection and
+//! introspection commands), [`admin`] (`CONFIG`, `CLIENT`, `SLOWLOG`, `DEBUG` and the other server
+//! commands).
 
+mod admin;
 mod bits;
 mod keys;
 mod lcs;
@@ -30,13 +35,18 @@ mod strings;
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
-use tinykv_proto::table::{CommandSpec, Flag};
+use tinykv_proto::command::{Found, ReplyMode};
+use tinykv_proto::table::{self, Flag};
 use tinykv_proto::{Command, CommandError, Protocol, Reply, Request};
 
 use crate::access;
 use crate::aof::{Aof, Effect};
+use crate::clients::{ClientInfo, PauseKind};
+use crate::config::DebugCommandAccess;
 use crate::shared::Shared;
 
 /// The Redis version TinyKV answers as, for clients that look at it to decide what to send.
@@ -70,6 +80,22 @@ pub struct Session {
     transaction: Option<Transaction>,
     /// Keys `WATCH`ed (database, key), with their versions when watched: `EXEC` runs only if none changed.
     watching: HashMap<(usize, Bytes), u64>,
+    /// This connection as `CLIENT LIST` shows it; the session mirrors its changes there.
+    pub client: Arc<ClientInfo>,
+    /// `CLIENT REPLY OFF`: replies are not sent.
+    replies_off: bool,
+    /// `CLIENT REPLY SKIP`: how many of the next replies are not sent (this one and the next).
+    replies_skipped: u8,
+    /// Key lookups of read commands not yet added to the shared `keyspace_hits`/`keyspace_misses`:
+    /// added once per batch (and before `INFO`), not once per command.
+    keyspace_hits: u64,
+    keyspace_misses: u64,
+    /// When the previous command of this batch ended: the next one's start, so timing a command
+    /// costs one clock read, not two. `None` after waiting for the network (see [`Session::new_batch`]).
+    last_end: Option<Instant>,
+    /// Set by a command that Redis would have blocked (`WAIT` for replicas there are not): Redis
+    /// leaves a command that timed out blocked out of the slow log, and so does TinyKV.
+    would_block: bool,
 }
 
 /// Commands queued by `MULTI`, and whether one of them was refused as it was queued (which makes
@@ -83,9 +109,92 @@ struct Transaction {
 }
 
 impl Session {
-    /// A new session; authenticated from the start when the server has no password.
+    /// A new session of a client not in the registry (tests, tools); authenticated from the start
+    /// when the server has no password.
     pub fn new(id: u64, shared: &Shared) -> Session {
-        Session { id, authenticated: shared.config.requirepass.is_none(), ..Session::default() }
+        Session::for_client(Arc::new(ClientInfo::new(id, None, None, -1)), shared)
+    }
+
+    /// The session of a connected client.
+    pub fn for_client(client: Arc<ClientInfo>, shared: &Shared) -> Session {
+        Session { id: client.id, authenticated: !shared.settings.requires_auth(), client, ..Session::default() }
+    }
+
+    /// Called by the connection before it waits for the network: the next command's time starts
+    /// afresh, not at the end of the last one, and the batch's key lookups are counted.
+    pub fn new_batch(&mut self, shared: &Shared) {
+        self.last_end = None;
+        self.count_lookups(shared);
+    }
+
+    /// Adds the key lookups counted so far to the server's totals.
+    fn count_lookups(&mut self, shared: &Shared) {
+        if self.keyspace_hits + self.keyspace_misses > 0 {
+            shared.command_stats.keyspace(self.keyspace_hits, self.keyspace_misses);
+            (self.keyspace_hits, self.keyspace_misses) = (0, 0);
+        }
+    }
+
+    /// Times a command: from the end of the previous one in the same batch (so the span also holds
+    /// decoding this request and encoding the previous reply, well under a microsecond) or from now.
+    fn clock_start(&mut self) -> Instant {
+        self.last_end.take().unwrap_or_else(Instant::now)
+    }
+
+    /// The time since `start`, in microseconds; the end is the next command's start.
+    fn clock_stop(&mut self, start: Instant) -> u64 {
+        let end = Instant::now();
+        self.last_end = Some(end);
+        end.duration_since(start).as_micros() as u64
+    }
+
+    /// Whether the reply just made is to be sent, as `CLIENT REPLY` decided; called once per reply.
+    pub fn reply_wanted(&mut self) -> bool {
+        if self.replies_skipped > 0 {
+            self.replies_skipped -= 1;
+            return false;
+        }
+        !self.replies_off
+    }
+
+    /// `CLIENT REPLY ON|OFF|SKIP`.
+    fn set_reply_mode(&mut self, mode: ReplyMode) {
+        match mode {
+            ReplyMode::On => (self.replies_off, self.replies_skipped) = (false, 0),
+            ReplyMode::Off => self.replies_off = true,
+            // This reply and the next; no effect while replies are off, as in Redis.
+            ReplyMode::Skip if !self.replies_off => self.replies_skipped = 2,
+            ReplyMode::Skip => {}
+        }
+    }
+
+    /// Sets the name, here and in the registry.
+    fn set_name(&mut self, name: Option<Bytes>) {
+        self.client.set_name(name.clone());
+        self.name = name;
+    }
+
+    /// Whether the client must still authenticate: it has not, and a password is set (read live, so a
+    /// password removed by `CONFIG SET` frees clients that never authenticated, as in Redis).
+    fn needs_auth(&self, shared: &Shared) -> bool {
+        !self.authenticated && shared.settings.requires_auth()
+    }
+
+    fn set_transaction(&mut self, transaction: Option<Transaction>) {
+        self.client.set_multi(transaction.as_ref().map(|t| (t.queued.len(), t.queued_bytes)));
+        self.transaction = transaction;
+    }
+
+    /// Whether the open transaction queued a command that writes (for `CLIENT PAUSE WRITE`).
+    fn transaction_writes(&self) -> bool {
+        self.transaction.as_ref().is_some_and(|t| {
+            t.queued.iter().any(|request| {
+                Command::lookup(request).is_ok_and(|found| {
+                    let spec = found.flags_spec();
+                    spec.has(Flag::Write) || spec.has(Flag::MayReplicate)
+                })
+            })
+        })
     }
 }
 
@@ -101,24 +210,30 @@ pub fn handle(request: Request, shared: &Shared, session: &mut Session) -> Reply
     run(request, shared, session)
 }
 
-/// Lookup, gates, parse, execute, and the append-only record of what a write changed.
+/// Lookup, gates, parse, execute, and the append-only record of what a write changed. Counted
+/// (`INFO commandstats`, `errorstats`) and timed (`SLOWLOG`) as Redis counts and times a command.
 fn run(request: Request, shared: &Shared, session: &mut Session) -> Reply {
-    let spec = match Command::lookup(&request) {
-        Ok(spec) => spec,
-        Err(err) => return err.into(),
+    let start = session.clock_start();
+    let found = match Command::lookup(&request) {
+        Ok(found) => found,
+        Err(err) => return refused(shared, session, &request, err),
     };
-    if let Some(refusal) = gate(spec, shared, session) {
-        return refusal;
+    session.client.set_last_command(Some(found.number));
+    if let Some(refusal) = gate(&found, shared, session) {
+        shared.command_stats.rejected(found.number);
+        return error_reply(shared, refusal);
     }
-    let effect = shared.aof.as_ref().and_then(|_| Aof::effect_of(spec, &request, session.db));
-    let reply = match Command::parse_as(spec, request) {
+    let effect = shared.aof.as_ref().and_then(|_| Aof::effect_of(found.spec, &request, session.db));
+    let reply = match Command::parse_as(found.spec, &request) {
         Ok(command) => execute(command, shared, session),
         Err(err) => err.into(),
     };
     // Counted for the `--save` rules: one atomic add per write that did not fail.
-    if spec.has(Flag::Write) && !reply.is_error() {
+    if found.flags_spec().has(Flag::Write) && !reply.is_error() {
         shared.rdb.changed(1);
     }
+    let micros = session.clock_stop(start);
+    finish(&found, &request, micros, &reply, shared, session);
     if let (Some(aof), Some(effect)) = (&shared.aof, effect) {
         if !reply.is_error() {
             // Reading back what the write left is not an access of the keys.
@@ -129,48 +244,106 @@ fn run(request: Request, shared: &Shared, session: &mut Session) -> Reply {
     reply
 }
 
+/// After a command ran: its counters, its error (if any), and the slow log. The slow path (a slow
+/// command) takes the slow log's lock; the fast path is a comparison.
+fn finish(found: &Found, request: &Request, micros: u64, reply: &Reply, shared: &Shared, session: &mut Session) {
+    shared.command_stats.call(found.number, micros, reply.is_error());
+    if let Reply::Error(text) = reply {
+        shared.command_stats.error_reply(text);
+    }
+    let blocked = std::mem::take(&mut session.would_block);
+    let threshold = shared.settings.slowlog_log_slower_than();
+    if threshold >= 0 && micros >= threshold as u64 && !found.flags_spec().has(Flag::SkipSlowlog) && !blocked {
+        let name = session.name.clone().unwrap_or_default();
+        let max_len = shared.settings.slowlog_max_len();
+        shared.slowlog.push(found.spec, &request.args, micros, &session.client.addr, name, max_len);
+    }
+}
+
+/// A request refused at lookup: an unknown command or subcommand (counted only as an error), or a
+/// wrong number of arguments for a known one (also counted as that command's `rejected_calls`, and
+/// shown as its last command, as Redis does).
+fn refused(shared: &Shared, session: &Session, request: &Request, err: CommandError) -> Reply {
+    let name = request.args.first().map_or(&[][..], |name| &name[..]);
+    let number = table::lookup_numbered(name).and_then(|(number, spec)| match request.args.get(1) {
+        Some(sub) if !spec.subcommands.is_empty() => table::subcommand_numbered(number, sub).map(|(n, _)| n),
+        _ => Some(number),
+    });
+    session.client.set_last_command(number);
+    if let (Some(number), CommandError::WrongArity(_)) = (number, &err) {
+        shared.command_stats.rejected(number);
+    }
+    error_reply(shared, err.into())
+}
+
+/// Counts an error reply that no command's counters see (an unknown command, a refusal).
+fn error_reply(shared: &Shared, reply: Reply) -> Reply {
+    if let Reply::Error(text) = &reply {
+        shared.command_stats.error_reply(text);
+    }
+    reply
+}
+
 /// A request inside `MULTI`: `EXEC`, `DISCARD` and `QUIT` act at once, `MULTI` is refused, and
 /// anything else is checked (name, arity, gates) and queued. A refused command spoils the
 /// transaction, as in Redis.
 fn queue(request: Request, shared: &Shared, session: &mut Session) -> Reply {
-    let checked = Command::lookup(&request).map_err(Reply::from).and_then(|spec| match gate(spec, shared, session) {
-        Some(refusal) => Err(refusal),
-        None => Ok(spec),
-    });
-    let Some(transaction) = session.transaction.as_mut() else { return run(request, shared, session) };
-    let spec = match checked {
-        Ok(spec) => spec,
-        Err(refusal) => {
-            transaction.refused = true;
-            return refusal;
+    let found = match Command::lookup(&request) {
+        Ok(found) => found,
+        Err(err) => {
+            if let Some(transaction) = session.transaction.as_mut() {
+                transaction.refused = true;
+            }
+            return refused(shared, session, &request, err);
         }
     };
-    match spec.name {
+    session.client.set_last_command(Some(found.number));
+    if let Some(refusal) = gate(&found, shared, session) {
+        shared.command_stats.rejected(found.number);
+        if let Some(transaction) = session.transaction.as_mut() {
+            transaction.refused = true;
+        }
+        return error_reply(shared, refusal);
+    }
+    let Some(transaction) = session.transaction.as_mut() else { return run(request, shared, session) };
+    let start = Instant::now();
+    session.last_end = None;
+    let reply = match found.spec.name {
         "EXEC" => exec(shared, session),
         "DISCARD" => {
-            session.transaction = None;
+            session.set_transaction(None);
             unwatch(shared, session);
             Reply::ok()
         }
-        "QUIT" => run(request, shared, session),
+        "QUIT" => return run(request, shared, session),
         "MULTI" => Reply::error("ERR MULTI calls can not be nested"),
         "WATCH" => Reply::error("ERR WATCH inside MULTI is not allowed"),
-        _ if spec.has(Flag::NoMulti) => {
+        _ if found.flags_spec().has(Flag::NoMulti) => {
+            // Refused, not run, as Redis's `rejectCommand`.
             transaction.refused = true;
-            Reply::error("ERR Command not allowed inside a transaction")
+            shared.command_stats.rejected(found.number);
+            return error_reply(shared, Reply::error("ERR Command not allowed inside a transaction"));
         }
         _ => {
             let bytes: usize = request.args.iter().map(Bytes::len).sum();
-            let max_bytes = shared.config.proto_max_bulk_len as usize;
+            let max_bytes = shared.settings.proto_max_bulk_len();
             if transaction.queued.len() >= MAX_QUEUED || transaction.queued_bytes + bytes > max_bytes {
                 transaction.refused = true;
-                return Reply::error("ERR transaction too large: too many or too long queued commands");
+                return error_reply(
+                    shared,
+                    Reply::error("ERR transaction too large: too many or too long queued commands"),
+                );
             }
             transaction.queued_bytes += bytes;
             transaction.queued.push(request);
-            Reply::status("QUEUED")
+            session.client.set_multi(Some((transaction.queued.len(), transaction.queued_bytes)));
+            // Queued, not run: counted when `EXEC` runs it, as in Redis.
+            return Reply::status("QUEUED");
         }
-    }
+    };
+    let micros = session.clock_stop(start);
+    finish(&found, &request, micros, &reply, shared, session);
+    reply
 }
 
 /// `EXEC`: every queued command's reply, in order, with no other client's command in between.
@@ -178,6 +351,7 @@ fn queue(request: Request, shared: &Shared, session: &mut Session) -> Reply {
 /// taking it exclusively here cannot deadlock.
 fn exec(shared: &Shared, session: &mut Session) -> Reply {
     let Some(transaction) = session.transaction.take() else { return Reply::error("ERR EXEC without MULTI") };
+    session.client.set_multi(None);
     let reply = if transaction.refused {
         CommandError::ExecAbort.into()
     } else {
@@ -216,16 +390,23 @@ pub fn unwatch(shared: &Shared, session: &mut Session) {
     }
 }
 
-/// Whether a command may run at all, judged from its table flags: `Some(error)` when the client has
-/// not authenticated yet, when it would grow a data set that is over `--maxmemory` and the policy
-/// can evict nothing more, or when it would change data that the failing append-only file could not
-/// log. Over the limit, keys are evicted first (before any command, as Redis does). Reads, deletes
-/// and expiry changes have no `denyoom` flag, so they keep working when full.
-pub fn gate(spec: &CommandSpec, shared: &Shared, session: &Session) -> Option<Reply> {
-    if !session.authenticated && !spec.has(Flag::NoAuth) {
+/// Whether a command may run at all, judged from its table flags, in Redis's order: `Some(error)`
+/// for `DEBUG` when `--enable-debug-command` does not allow this client, when the client has not
+/// authenticated yet, when the command would grow a data set that is over `maxmemory` and the
+/// policy can evict nothing more, or when it would change data that the failing append-only file (or
+/// failing snapshots) could not keep. Over the limit, keys are evicted first (before any command, as
+/// Redis does). Reads, deletes and expiry changes have no `denyoom` flag, so they keep working when full.
+pub fn gate(found: &Found, shared: &Shared, session: &Session) -> Option<Reply> {
+    let spec = found.flags_spec();
+    if spec.has(Flag::Protected) && !debug_allowed(shared, session) {
+        return Some(Reply::error(
+            "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.",
+        ));
+    }
+    if !spec.has(Flag::NoAuth) && session.needs_auth(shared) {
         return Some(CommandError::NoAuth.into());
     }
-    let maxmemory = shared.config.maxmemory;
+    let maxmemory = shared.settings.maxmemory();
     if maxmemory > 0
         && shared.used_memory() as u64 > maxmemory
         && !make_room(shared, maxmemory)
@@ -260,20 +441,46 @@ fn make_room(shared: &Shared, maxmemory: u64) -> bool {
     })
 }
 
+/// `--enable-debug-command`: whether this client may run `DEBUG`.
+fn debug_allowed(shared: &Shared, session: &Session) -> bool {
+    match shared.config.enable_debug_command {
+        DebugCommandAccess::Yes => true,
+        DebugCommandAccess::No => false,
+        DebugCommandAccess::Local => session.client.is_local(),
+    }
+}
+
+/// What a `CLIENT PAUSE` in force holds back of `request`, if anything: `None` when it may run now.
+/// As in Redis, a command that would be refused anyway (unknown, wrong arity, a gate) is not held,
+/// `WRITE` holds commands that write (and an `EXEC` of a transaction that does), `ALL` everything.
+pub fn paused(request: &Request, shared: &Shared, session: &Session) -> Option<PauseKind> {
+    let kind = shared.clients.pause.current()?;
+    let found = Command::lookup(request).ok()?;
+    if gate(&found, shared, session).is_some() {
+        return None;
+    }
+    let spec = found.flags_spec();
+    let writes =
+        spec.has(Flag::Write) || spec.has(Flag::MayReplicate) || (spec.name == "EXEC" && session.transaction_writes());
+    (kind == PauseKind::All || writes).then_some(kind)
+}
+
 /// Runs one parsed command and returns its reply. Does not gate: [`handle`] does that first.
 pub fn execute(command: Command, shared: &Shared, session: &mut Session) -> Reply {
     let db = shared.db(session.db);
     match command {
-        Command::Get { key } => strings::get(db, &key),
+        Command::Get { key } => lookups(session, strings::get(db, &key)),
         Command::Set(set) => strings::set(db, set),
-        Command::GetDel { key } => strings::getdel(db, &key),
-        Command::GetSet { key, value } => strings::getset(db, &key, &value),
-        Command::MGet { keys } => strings::mget(db, &keys),
+        Command::GetDel { key } => lookups(session, strings::getdel(db, &key)),
+        Command::GetSet { key, value } => lookups(session, strings::getset(db, &key, &value)),
+        Command::MGet { keys } => lookups(session, strings::mget(db, &keys)),
         Command::MSet { pairs } => strings::mset(db, &pairs, false),
         Command::MSetNx { pairs } => strings::mset(db, &pairs, true),
         Command::SetNx { key, value } => strings::setnx(db, &key, &value),
         Command::IncrBy { key, delta } => strings::incr_by(db, &key, delta),
-        Command::Append { key, value } => strings::append(db, &key, &value, shared.config.proto_max_bulk_len),
+        Command::Append { key, value } => {
+            strings::append(db, &key, &value, shared.settings.proto_max_bulk_len() as u64)
+        }
         Command::Strlen { key } => strings::strlen(db, &key),
         Command::GetEx { key, action } => strings::getex(db, &key, action),
         Command::GetRange { key, start, end } => strings::getrange(db, &key, start, end),
@@ -295,7 +502,7 @@ pub fn execute(command: Command, shared: &Shared, session: &mut Session) -> Repl
         Command::Ttl { key, millis } => keys::ttl(db, &key, millis),
         Command::Persist { key } => keys::persist(db, &key),
         Command::Type { key } => keys::type_of(db, &key),
-        Command::Object(sub) => object::object(db, shared.config.maxmemory, sub),
+        Command::Object(sub) => object::object(db, shared.settings.maxmemory(), sub),
         Command::Memory(sub) => object::memory(db, sub),
         Command::Rename { key, new_key } => keys::rename(db, &key, &new_key),
         Command::RenameNx { key, new_key } => keys::renamenx(db, &key, &new_key),
@@ -333,19 +540,35 @@ pub fn execute(command: Command, shared: &Shared, session: &mut Session) -> Repl
         Command::Select { index } => match usize::try_from(index) {
             Ok(index) if index < shared.dbs.len() => {
                 session.db = index;
+                session.client.set_db(index);
                 Reply::ok()
             }
             _ => CommandError::DbIndexOutOfRange.into(),
         },
         Command::Auth { username, password } => server::auth(shared, session, username.as_deref(), &password),
         Command::Hello(hello) => server::hello(hello, shared, session),
-        Command::Info { sections } => crate::info::info(shared, &sections),
+        Command::Info { sections } => {
+            session.count_lookups(shared);
+            crate::info::info(shared, &sections)
+        }
         Command::Command(sub) => server::command_command(sub),
-        Command::ConfigGet { patterns } => server::config_get(&patterns, shared),
-        Command::ConfigHelp => server::help_lines(&["CONFIG <subcommand> [<arg> ...]", "GET <pattern>"]),
-        Command::Client(sub) => server::client(sub, session),
+        Command::ConfigGet { patterns } => crate::settings::config_get(shared, &patterns),
+        Command::ConfigSet { pairs } => crate::settings::config_set(shared, &pairs),
+        Command::ConfigHelp => admin::config_help(),
+        Command::ConfigResetStat => admin::config_resetstat(shared),
+        Command::ConfigRewrite => Reply::error("ERR The server is running without a config file"),
+        Command::Client(sub) => admin::client(sub, shared, session),
+        Command::Slowlog(sub) => admin::slowlog(sub, shared),
+        Command::Time => admin::time(),
+        // No replicas, so none to wait for: 0 at once (Redis would wait out the timeout first when
+        // more than 0 are asked for).
+        Command::Wait { numreplicas, .. } => {
+            session.would_block = numreplicas > 0 && session.transaction.is_none();
+            Reply::Integer(0)
+        }
+        Command::Debug(sub) => admin::debug(sub, shared, session),
         Command::Multi => {
-            session.transaction = Some(Transaction::default());
+            session.set_transaction(Some(Transaction::default()));
             Reply::ok()
         }
         Command::Exec => exec(shared, session),
@@ -356,6 +579,21 @@ pub fn execute(command: Command, shared: &Shared, session: &mut Session) -> Repl
             Reply::ok()
         }
     }
+}
+
+/// Counts the key lookups of a read command's reply as `keyspace_hits`/`keyspace_misses`, as Redis
+/// counts its read lookups: a value (or a type error: the key was there) is a hit, a null a miss.
+fn lookups(session: &mut Session, reply: Reply) -> Reply {
+    match &reply {
+        Reply::Null => session.keyspace_misses += 1,
+        Reply::Array(items) => {
+            let misses = items.iter().filter(|item| matches!(item, Reply::Null)).count() as u64;
+            session.keyspace_misses += misses;
+            session.keyspace_hits += items.len() as u64 - misses;
+        }
+        _ => session.keyspace_hits += 1,
+    }
+    reply
 }
 
 /// A bulk string reply from text.

@@ -17,41 +17,107 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use nix::sys::resource::{getrusage, UsageWho};
+use nix::sys::time::TimeVal;
 use tinykv_proto::Reply;
 
 use crate::aof::Aof;
 use crate::execute::REDIS_COMPAT_VERSION;
 use crate::shared::Shared;
 
-/// The sections in the order Redis prints them; `INFO` with no argument, `default`, `all` and
-/// `everything` print them all.
-const SECTIONS: &[&str] = &["server", "clients", "memory", "persistence", "stats", "keyspace"];
+/// The sections in the order Redis prints them; `INFO all` and `INFO everything` print them all.
+const SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "modules",
+    "commandstats",
+    "errorstats",
+    "cluster",
+    "keyspace",
+];
+/// What `INFO` and `INFO default` print: all but `commandstats`, as Redis.
+const DEFAULT_SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "modules",
+    "errorstats",
+    "cluster",
+    "keyspace",
+];
 /// Seconds in a day, for `uptime_in_days`.
 const SECONDS_PER_DAY: u64 = 24 * 60 * 60;
 /// The window `instantaneous_ops_per_sec` averages over, like Redis's 16 samples 100 ms apart.
 const OPS_WINDOW: Duration = Duration::from_millis(1600);
 /// Samples closer together than this are not kept, so a burst of `INFO` calls keeps a useful window.
 const OPS_MIN_SAMPLE_GAP: Duration = Duration::from_millis(100);
+/// Redis's default `repl-backlog-size`, which `INFO replication` reports.
+const REPL_BACKLOG_SIZE: u64 = 1024 * 1024;
 
-/// `INFO`'s reply for the requested sections (lower-cased); unknown sections are left out.
+/// `INFO`'s reply for the requested sections (lower-cased): none or `default` for the default ones,
+/// `all` or `everything` for all; unknown sections are left out.
 pub fn info(shared: &Shared, requested: &[String]) -> Reply {
-    let all = requested.is_empty() || requested.iter().any(|s| matches!(s.as_str(), "all" | "default" | "everything"));
+    let mut all = false;
+    let mut wanted: Vec<&str> = Vec::new();
+    if requested.is_empty() {
+        wanted.extend_from_slice(DEFAULT_SECTIONS);
+    }
+    for section in requested {
+        match section.as_str() {
+            "default" => wanted.extend_from_slice(DEFAULT_SECTIONS),
+            "all" | "everything" => all = true,
+            other => wanted.push(other),
+        }
+    }
     let mut text = String::new();
-    for section in SECTIONS.iter().filter(|section| all || requested.iter().any(|s| s == *section)) {
+    for section in SECTIONS.iter().filter(|section| all || wanted.contains(section)) {
         if !text.is_empty() {
             text.push_str("\r\n");
         }
-        let mut title = section.to_string();
-        title[..1].make_ascii_uppercase();
+        let title = match *section {
+            "cpu" => "CPU".to_owned(),
+            other => {
+                let mut title = other.to_owned();
+                title[..1].make_ascii_uppercase();
+                title
+            }
+        };
         let _ = write!(text, "# {title}\r\n");
         for (key, value) in section_fields(shared, section) {
             let _ = write!(text, "{key}:{value}\r\n");
         }
-        if *section == "keyspace" {
+        match *section {
             // One line per database that holds keys, as Redis prints them.
-            for (index, db) in shared.dbs.iter().enumerate().filter(|(_, db)| !db.is_empty()) {
-                let _ = write!(text, "db{index}:keys={},expires={},avg_ttl=0\r\n", db.len(), db.volatile_len());
+            "keyspace" => {
+                for (index, db) in shared.dbs.iter().enumerate().filter(|(_, db)| !db.is_empty()) {
+                    let _ = write!(text, "db{index}:keys={},expires={},avg_ttl=0\r\n", db.len(), db.volatile_len());
+                }
             }
+            "commandstats" => {
+                for command in shared.command_stats.commands() {
+                    let per_call = if command.calls == 0 { 0.0 } else { command.micros as f64 / command.calls as f64 };
+                    let _ = write!(
+                        text,
+                        "cmdstat_{}:calls={},usec={},usec_per_call={per_call:.2},rejected_calls={},failed_calls={}\r\n",
+                        command.name, command.calls, command.micros, command.rejected, command.failed
+                    );
+                }
+            }
+            "errorstats" => {
+                for (code, count) in shared.command_stats.errors() {
+                    let _ = write!(text, "errorstat_{code}:count={count}\r\n");
+                }
+            }
+            _ => {}
         }
     }
     Reply::Verbatim(Bytes::from(text))
@@ -60,7 +126,8 @@ pub fn info(shared: &Shared, requested: &[String]) -> Reply {
 /// The `key:value` lines of one section.
 fn section_fields(shared: &Shared, section: &str) -> Vec<(&'static str, String)> {
     let stats = &shared.stats;
-    let config = &shared.config;
+    let settings = &shared.settings;
+    let zero = || "0".to_owned();
     match section {
         "server" => {
             let uptime = shared.started.elapsed().as_secs();
@@ -76,50 +143,121 @@ fn section_fields(shared: &Shared, section: &str) -> Vec<(&'static str, String)>
                 ("server_time_usec", now_us.to_string()),
                 ("uptime_in_seconds", uptime.to_string()),
                 ("uptime_in_days", (uptime / SECONDS_PER_DAY).to_string()),
+                ("config_file", String::new()),
             ]
         }
         "clients" => vec![
             ("connected_clients", stats.connected_clients.load(Ordering::Relaxed).to_string()),
-            ("maxclients", config.max_clients.to_string()),
-            ("blocked_clients", "0".to_owned()),
+            ("cluster_connections", zero()),
+            ("maxclients", settings.maxclients().to_string()),
+            ("blocked_clients", zero()),
+            ("tracking_clients", zero()),
+            ("clients_in_timeout_table", zero()),
         ],
         "memory" => {
             let used = shared.used_memory() as u64;
             let rss = resident_set_bytes();
+            let maxmemory = settings.maxmemory();
             vec![
                 ("used_memory", used.to_string()),
                 ("used_memory_human", bytes_to_human(used)),
                 ("used_memory_rss", rss.to_string()),
                 ("used_memory_rss_human", bytes_to_human(rss)),
-                ("maxmemory", config.maxmemory.to_string()),
-                ("maxmemory_human", bytes_to_human(config.maxmemory)),
+                ("maxmemory", maxmemory.to_string()),
+                ("maxmemory_human", bytes_to_human(maxmemory)),
                 ("maxmemory_policy", shared.counters.tracking.policy().name().to_owned()),
             ]
         }
         "persistence" => {
+            let never = || "-1".to_owned();
+            let status = |ok: bool| if ok { "ok" } else { "err" }.to_owned();
             let rdb = &shared.rdb;
             let mut fields = vec![
-                ("loading", "0".to_owned()),
+                ("loading", zero()),
+                ("async_loading", zero()),
+                ("current_cow_peak", zero()),
+                ("current_cow_size", zero()),
+                ("current_cow_size_age", zero()),
+                ("current_fork_perc", "0.00".to_owned()),
+                ("current_save_keys_processed", zero()),
+                ("current_save_keys_total", zero()),
                 ("rdb_changes_since_last_save", rdb.changes_since_last_save().to_string()),
                 ("rdb_bgsave_in_progress", u8::from(rdb.bgsave_in_progress()).to_string()),
                 ("rdb_last_save_time", rdb.last_save().to_string()),
-                ("rdb_last_bgsave_status", if rdb.last_bgsave_ok() { "ok" } else { "err" }.to_owned()),
+                ("rdb_last_bgsave_status", status(rdb.last_bgsave_ok())),
+                ("rdb_last_bgsave_time_sec", never()),
+                ("rdb_current_bgsave_time_sec", never()),
+                ("rdb_saves", zero()),
+                ("rdb_last_cow_size", zero()),
+                ("rdb_last_load_keys_expired", zero()),
+                ("rdb_last_load_keys_loaded", zero()),
             ];
             fields.extend(Aof::info_fields(shared.aof.as_ref()));
+            fields.extend([("module_fork_in_progress", zero()), ("module_fork_last_cow_size", zero())]);
             fields
         }
         "stats" => {
-            let total = stats.total_commands_processed.load(Ordering::Relaxed);
+            let commands = &shared.command_stats;
+            let total = commands.total_commands();
             vec![
                 ("total_connections_received", stats.total_connections_received.load(Ordering::Relaxed).to_string()),
                 ("total_commands_processed", total.to_string()),
                 ("instantaneous_ops_per_sec", ops_per_sec(shared, total).to_string()),
                 ("rejected_connections", stats.rejected_connections.load(Ordering::Relaxed).to_string()),
+                ("sync_full", zero()),
+                ("sync_partial_ok", zero()),
+                ("sync_partial_err", zero()),
                 ("expired_keys", shared.counters.expired_keys().to_string()),
                 ("evicted_keys", shared.counters.evicted_keys().to_string()),
+                ("evicted_clients", zero()),
+                ("keyspace_hits", commands.keyspace_hits().to_string()),
+                ("keyspace_misses", commands.keyspace_misses().to_string()),
+                ("pubsub_channels", zero()),
+                ("pubsub_patterns", zero()),
+                ("pubsubshard_channels", zero()),
+                ("latest_fork_usec", zero()),
+                ("total_forks", zero()),
+                ("unexpected_error_replies", zero()),
+                ("total_error_replies", commands.error_replies().to_string()),
             ]
         }
+        "replication" => {
+            let (replid, replid2) = shared.replication_ids.lock().clone();
+            vec![
+                ("role", "master".to_owned()),
+                ("connected_slaves", zero()),
+                ("master_failover_state", "no-failover".to_owned()),
+                ("master_replid", replid),
+                ("master_replid2", replid2),
+                ("master_repl_offset", zero()),
+                ("second_repl_offset", "-1".to_owned()),
+                ("repl_backlog_active", zero()),
+                ("repl_backlog_size", REPL_BACKLOG_SIZE.to_string()),
+                ("repl_backlog_first_byte_offset", zero()),
+                ("repl_backlog_histlen", zero()),
+            ]
+        }
+        "cpu" => {
+            let (own_sys, own_user) = cpu_times(UsageWho::RUSAGE_SELF);
+            let (children_sys, children_user) = cpu_times(UsageWho::RUSAGE_CHILDREN);
+            vec![
+                ("used_cpu_sys", own_sys),
+                ("used_cpu_user", own_user),
+                ("used_cpu_sys_children", children_sys),
+                ("used_cpu_user_children", children_user),
+            ]
+        }
+        "cluster" => vec![("cluster_enabled", zero())],
         _ => Vec::new(),
+    }
+}
+
+/// System and user CPU seconds from `getrusage`, as Redis prints them (`0.225150`).
+fn cpu_times(who: UsageWho) -> (String, String) {
+    let seconds = |time: TimeVal| format!("{}.{:06}", time.tv_sec(), time.tv_usec());
+    match getrusage(who) {
+        Ok(usage) => (seconds(usage.system_time()), seconds(usage.user_time())),
+        Err(_) => ("0.000000".to_owned(), "0.000000".to_owned()),
     }
 }
 

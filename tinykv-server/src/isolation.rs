@@ -42,8 +42,8 @@ impl Isolation {
     }
 }
 
-/// This thread's slot number, handed out once per thread.
-fn thread_slot() -> usize {
+/// This thread's slot number, handed out once per thread (also what spreads the per-thread counters of [`crate::stats`]).
+pub(crate) fn thread_slot() -> usize {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     thread_local! {
         static SLOT: usize = NEXT.fetch_add(1, Ordering::Relaxed);

@@ -7,6 +7,7 @@
 pub mod access;
 pub mod aof;
 pub mod auth;
+pub mod clients;
 pub mod config;
 pub mod connection;
 pub mod db;
@@ -18,7 +19,10 @@ pub mod info;
 pub mod isolation;
 pub mod rdb;
 pub mod server;
+pub mod settings;
 pub mod shared;
+pub mod slowlog;
+pub mod stats;
 
 pub use config::Config;
 pub use server::run;

@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -21,6 +20,8 @@ const SWEEP_INTERVAL: Duration = Duration::from_millis(100);
 const SWEEP_PER_LOCK: usize = 64;
 /// Keys the sweep removes before yielding to other tasks.
 const SWEEP_PER_TURN: usize = 4096;
+/// How often idle clients are looked for (`--timeout`).
+const IDLE_CHECK_INTERVAL: Duration = Duration::from_millis(250);
 /// How long to back off after a failed accept (e.g. out of file descriptors).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 /// At most one log line per this long about failing accepts: out of file descriptors, every try
@@ -41,11 +42,11 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
     if let Some(addr) = addr {
         tracing::info!("listening on {addr}");
     }
-    let permits = Arc::new(Semaphore::new(shared.config.max_clients));
     let tracker = TaskTracker::new();
 
     tracker.spawn(sweep_expired(Arc::clone(&shared), shutdown.clone()));
     tracker.spawn(rdb::snapshot::saver(Arc::clone(&shared), |s: &Shared| (&s.rdb, &s.dbs[..]), shutdown.clone()));
+    tracker.spawn(close_idle_clients(Arc::clone(&shared), shutdown.clone()));
     if shared.aof.is_some() {
         tracker.spawn(aof_every_second(Arc::clone(&shared), shutdown.clone()));
         tracker.spawn(aof_rewriter(Arc::clone(&shared), shutdown.clone()));
@@ -72,7 +73,9 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
             }
         };
         shared.stats.total_connections_received.fetch_add(1, Ordering::Relaxed);
-        let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
+        // `maxclients` is read live (`CONFIG SET maxclients`). Only this loop adds clients, so the
+        // count cannot pass the limit between the check and the slot's creation.
+        if shared.stats.connected_clients.load(Ordering::Relaxed) >= shared.settings.maxclients() {
             shared.stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(%peer, "max clients reached");
             tracker.spawn(async move {
@@ -80,11 +83,12 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
                 let _ = stream.shutdown().await;
             });
             continue;
-        };
+        }
+        let slot = ClientSlot::new(Arc::clone(&shared));
         let shared = Arc::clone(&shared);
         let shutdown = shutdown.clone();
         tracker.spawn(async move {
-            let _client = ClientSlot::new(&shared, permit);
+            let _slot = slot;
             connection::serve(stream, peer, &shared, shutdown).await;
         });
     }
@@ -189,21 +193,37 @@ async fn aof_rewriter(shared: Arc<Shared>, shutdown: CancellationToken) {
 }
 
 /// A connected client's place: counted while it lives, and given back even if its task panics.
-struct ClientSlot<'a> {
-    shared: &'a Shared,
-    _permit: OwnedSemaphorePermit,
+struct ClientSlot {
+    shared: Arc<Shared>,
 }
 
-impl<'a> ClientSlot<'a> {
-    fn new(shared: &'a Shared, permit: OwnedSemaphorePermit) -> Self {
+impl ClientSlot {
+    fn new(shared: Arc<Shared>) -> Self {
         shared.stats.connected_clients.fetch_add(1, Ordering::Relaxed);
-        ClientSlot { shared, _permit: permit }
+        ClientSlot { shared }
     }
 }
 
-impl Drop for ClientSlot<'_> {
+impl Drop for ClientSlot {
     fn drop(&mut self) {
         self.shared.stats.connected_clients.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// `--timeout`: closes clients idle for longer than the timeout (read live, so `CONFIG SET timeout`
+/// applies to clients already connected), checking every [`IDLE_CHECK_INTERVAL`] as Redis's client cron.
+async fn close_idle_clients(shared: Arc<Shared>, shutdown: CancellationToken) {
+    let mut interval = tokio::time::interval(IDLE_CHECK_INTERVAL);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = interval.tick() => {}
+        }
+        let timeout = shared.settings.timeout();
+        if timeout > 0 {
+            shared.clients.close_idle(Duration::from_secs(timeout));
+        }
     }
 }
 
@@ -215,6 +235,10 @@ async fn sweep_expired(shared: Arc<Shared>, shutdown: CancellationToken) {
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = interval.tick() => {}
+        }
+        // `DEBUG SET-ACTIVE-EXPIRE 0` turns the sweep off; a `CLIENT PAUSE` holds it, as in Redis.
+        if !shared.active_expire.load(Ordering::Relaxed) || shared.clients.pause.current().is_some() {
+            continue;
         }
         // A bounded amount per turn, yielding in between, so a mass expiry never hogs a worker.
         for db in shared.dbs.iter() {

@@ -4,7 +4,7 @@
 //! imports nothing above it, so a command family can be tested with a `Shared` and no server.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -13,12 +13,16 @@ use thiserror::Error;
 
 use crate::access::Tracking;
 use crate::aof::{Aof, AofError};
+use crate::clients::Clients;
 use crate::config::Config;
 use crate::db::{Counters, Db};
 use crate::evict::Evictor;
 use crate::isolation::Isolation;
 use crate::rdb::encode::WriteOptions;
 use crate::rdb::{RdbError, Snapshots};
+use crate::settings::Settings;
+use crate::slowlog::SlowLog;
+use crate::stats::CommandStats;
 
 /// Why the server could not start.
 #[derive(Debug, Error)]
@@ -36,8 +40,6 @@ pub enum ServerError {
 pub struct Stats {
     /// Connections accepted since start, rejected ones included.
     pub total_connections_received: AtomicU64,
-    /// Commands executed since start.
-    pub total_commands_processed: AtomicU64,
     /// Connections refused because `--max-clients` were connected.
     pub rejected_connections: AtomicU64,
     /// Clients connected now.
@@ -69,6 +71,19 @@ pub struct Shared {
     pub isolation: Isolation,
     /// (when, total commands) samples taken by `INFO` for `instantaneous_ops_per_sec`.
     pub ops_samples: Mutex<VecDeque<(Instant, u64)>>,
+    /// The configuration as it is now (`CONFIG SET` changes it); read this, not `config`, for
+    /// anything that can change at run time.
+    pub settings: Settings,
+    /// Connected clients (`CLIENT LIST`, `CLIENT KILL`) and `CLIENT PAUSE`.
+    pub clients: Clients,
+    /// `SLOWLOG`.
+    pub slowlog: SlowLog,
+    /// Per-command, per-error and keyspace hit counters (`INFO commandstats`, `errorstats`, `stats`).
+    pub command_stats: CommandStats,
+    /// Whether the background sweep removes expired keys (`DEBUG SET-ACTIVE-EXPIRE`).
+    pub active_expire: AtomicBool,
+    /// The replication ids `INFO replication` reports (`DEBUG CHANGE-REPL-ID` makes a new one).
+    pub replication_ids: Mutex<(String, String)>,
     next_client_id: AtomicU64,
 }
 
@@ -110,10 +125,17 @@ impl Shared {
                 );
             }
         }
+        let settings = Settings::new(&config);
         Ok(Shared {
             dbs,
             counters,
             evictor: Evictor::default(),
+            settings,
+            clients: Clients::default(),
+            slowlog: SlowLog::default(),
+            command_stats: CommandStats::default(),
+            active_expire: AtomicBool::new(true),
+            replication_ids: Mutex::new((random_hex_id(), NO_REPLICATION_ID.to_owned())),
             config,
             stats: Stats::default(),
             started: Instant::now(),
@@ -144,4 +166,28 @@ impl Shared {
     pub fn next_client_id(&self) -> u64 {
         self.next_client_id.fetch_add(1, Ordering::Relaxed)
     }
+
+    /// `DEBUG CHANGE-REPL-ID`: a new replication id, and no secondary one.
+    pub fn change_replication_id(&self) {
+        *self.replication_ids.lock() = (random_hex_id(), NO_REPLICATION_ID.to_owned());
+    }
+}
+
+/// What `master_replid2` reads when there is no previous replication history, as in Redis.
+const NO_REPLICATION_ID: &str = "0000000000000000000000000000000000000000";
+
+/// A random 40-hex-character id, as Redis's replication ids. From the standard library's randomly
+/// keyed hasher: unpredictable enough for an id, which is no secret.
+fn random_hex_id() -> String {
+    use std::hash::{BuildHasher, RandomState};
+    let state = RandomState::new();
+    let mut id = String::with_capacity(NO_REPLICATION_ID.len());
+    let mut round = 0u64;
+    while id.len() < NO_REPLICATION_ID.len() {
+        let word = state.hash_one((round, Instant::now()));
+        id.push_str(&format!("{word:016x}"));
+        round += 1;
+    }
+    id.truncate(NO_REPLICATION_ID.len());
+    id
 }

@@ -1,16 +1,15 @@
-//! The connection and server family: `AUTH`, `HELLO`, `CLIENT`, `COMMAND`, `CONFIG GET`.
+//! The connection and introspection family: `AUTH`, `HELLO`, `COMMAND`.
 
 use std::borrow::Cow;
 
 use bytes::Bytes;
-use tinykv_proto::command::{ClientCommand, CommandCommand, Hello};
+use tinykv_proto::command::{CommandCommand, Hello};
 use tinykv_proto::syntax;
 use tinykv_proto::table::{self, CommandSpec, COMMANDS};
 use tinykv_proto::{Protocol, Reply};
 
 use super::{bulk_str, Session, REDIS_COMPAT_VERSION};
 use crate::auth;
-use crate::glob;
 use crate::shared::Shared;
 
 /// `AUTH [username] password`: `OK` and an authenticated session, or Redis's error.
@@ -44,16 +43,17 @@ pub(super) fn hello(hello: Hello, shared: &Shared, session: &mut Session) -> Rep
         }
         session.authenticated = true;
     }
-    if !session.authenticated {
+    if session.needs_auth(shared) {
         return Reply::error(
             "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
         );
     }
     if let Some(name) = hello.setname {
         // A copy: the argument is a slice of the read buffer, which the name must not pin.
-        session.name = Some(Bytes::copy_from_slice(&name));
+        session.set_name(Some(Bytes::copy_from_slice(&name)));
     }
     session.protocol = protocol;
+    session.client.set_resp(protocol.version());
     let text = |s: &'static str| Reply::Bulk(Bytes::from_static(s.as_bytes()));
     Reply::Map(vec![
         (text("server"), text("redis")),
@@ -66,35 +66,21 @@ pub(super) fn hello(hello: Hello, shared: &Shared, session: &mut Session) -> Rep
     ])
 }
 
-/// `CLIENT ID|GETNAME|SETNAME|SETINFO|HELP`.
-pub(super) fn client(sub: ClientCommand, session: &mut Session) -> Reply {
-    match sub {
-        ClientCommand::Id => Reply::Integer(session.id as i64),
-        ClientCommand::GetName => session.name.clone().map_or(Reply::Null, Reply::Bulk),
-        ClientCommand::SetName(name) => {
-            session.name = (!name.is_empty()).then(|| Bytes::copy_from_slice(&name));
-            Reply::ok()
-        }
-        ClientCommand::SetInfo { attribute, .. } => {
-            if attribute.eq_ignore_ascii_case(b"lib-name") || attribute.eq_ignore_ascii_case(b"lib-ver") {
-                Reply::ok()
-            } else {
-                Reply::error(format!("ERR Unrecognized option '{}'", String::from_utf8_lossy(&attribute)))
-            }
-        }
-        ClientCommand::Help => help_lines(&[
-            "CLIENT <subcommand> [<arg> ...]",
-            "ID",
-            "GETNAME",
-            "SETNAME <name>",
-            "SETINFO <option> <value>",
-        ]),
-    }
-}
-
 /// A `HELP` subcommand's reply: one status line per line of text.
 pub(super) fn help_lines(lines: &[&'static str]) -> Reply {
     Reply::Array(lines.iter().map(|line| Reply::status(line)).collect())
+}
+
+/// A `HELP` subcommand's reply as Redis's `addReplyHelp` builds it: a header naming the command,
+/// one status line per line of text, and the lines for `HELP` itself.
+pub(super) fn help_reply(command: &str, lines: &[&'static str]) -> Reply {
+    let mut reply = Vec::with_capacity(lines.len() + 3);
+    reply
+        .push(Reply::Status(Cow::Owned(format!("{command} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"))));
+    reply.extend(lines.iter().map(|line| Reply::status(line)));
+    reply.push(Reply::status("HELP"));
+    reply.push(Reply::status("    Prints this help."));
+    Reply::Array(reply)
 }
 
 /// `COMMAND INFO`'s array for one command, in Redis 7's shape.
@@ -172,42 +158,22 @@ pub(super) fn command_command(sub: CommandCommand) -> Reply {
             };
             Reply::Map(specs.into_iter().map(|spec| (bulk_str(&spec.full_name(None)), command_docs(spec))).collect())
         }
-        CommandCommand::Help => help_lines(&[
-            "COMMAND <subcommand> [<arg> [value] [opt] ...]",
-            "(no subcommand)",
-            "COUNT",
-            "DOCS [<command-name> ...]",
-            "INFO [<command-name> ...]",
-        ]),
+        CommandCommand::Help => help_reply(
+            "COMMAND",
+            &[
+                "(no subcommand)",
+                "    Return details about all Redis commands.",
+                "COUNT",
+                "    Return the total number of commands in this Redis server.",
+                "INFO [<command-name> ...]",
+                "    Return details about multiple Redis commands.",
+                "    If no command names are given, documentation details for all",
+                "    commands are returned.",
+                "DOCS [<command-name> ...]",
+                "    Return documentation details about multiple Redis commands.",
+                "    If no command names are given, documentation details for all",
+                "    commands are returned.",
+            ],
+        ),
     }
-}
-
-/// `CONFIG GET`: the parameters a client may ask about, with Redis's names; a map (flat in RESP2).
-pub(super) fn config_get(patterns: &[Bytes], shared: &Shared) -> Reply {
-    let config = &shared.config;
-    let params: Vec<(&str, String)> = vec![
-        ("bind", config.bind.clone()),
-        ("port", shared.port.to_string()),
-        ("maxclients", config.max_clients.to_string()),
-        ("timeout", config.timeout.to_string()),
-        ("maxmemory", config.maxmemory.to_string()),
-        ("maxmemory-policy", shared.counters.tracking.policy().name().to_owned()),
-        ("maxmemory-samples", shared.counters.tracking.samples().to_string()),
-        ("lfu-log-factor", shared.counters.tracking.lfu_log_factor().to_string()),
-        ("lfu-decay-time", shared.counters.tracking.lfu_decay_time().to_string()),
-        ("proto-max-bulk-len", config.proto_max_bulk_len.to_string()),
-        ("appendonly", if config.appendonly.is_some() { "yes" } else { "no" }.to_owned()),
-        ("appendfsync", format!("{:?}", config.appendfsync).to_ascii_lowercase()),
-        ("save", String::new()),
-        ("databases", config.databases.to_string()),
-        ("requirepass", config.requirepass.clone().unwrap_or_default()),
-    ];
-    let pairs = params
-        .into_iter()
-        .filter(|(name, _)| {
-            patterns.iter().any(|pattern| glob::matches(&pattern.to_ascii_lowercase(), name.as_bytes()))
-        })
-        .map(|(name, value)| (bulk_str(name), bulk_str(&value)))
-        .collect();
-    Reply::Map(pairs)
 }
