@@ -596,11 +596,6 @@ fn lookups(session: &mut Session, reply: Reply) -> Reply {
     reply
 }
 
-/// A bulk string reply from text.
-fn bulk_str(text: &str) -> Reply {
-    Reply::Bulk(Bytes::copy_from_slice(text.as_bytes()))
-}
-
 #[cfg(test)]
 mod tests {
     use clap::Parser;

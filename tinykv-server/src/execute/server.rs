@@ -8,7 +8,7 @@ use tinykv_proto::syntax;
 use tinykv_proto::table::{self, CommandSpec, COMMANDS};
 use tinykv_proto::{Protocol, Reply};
 
-use super::{bulk_str, Session, REDIS_COMPAT_VERSION};
+use super::{Session, REDIS_COMPAT_VERSION};
 use crate::auth;
 use crate::shared::Shared;
 
@@ -87,7 +87,7 @@ pub(super) fn help_reply(command: &str, lines: &[&'static str]) -> Reply {
 fn command_info(spec: &CommandSpec, parent: Option<&CommandSpec>) -> Reply {
     let (first, last, step) = spec.keys;
     Reply::Array(vec![
-        bulk_str(&spec.full_name(parent)),
+        Reply::bulk(&spec.full_name(parent)),
         Reply::Integer(spec.arity),
         Reply::Set(spec.flags.iter().map(|flag| Reply::status(flag.name())).collect()),
         Reply::Integer(first),
@@ -104,16 +104,16 @@ fn command_info(spec: &CommandSpec, parent: Option<&CommandSpec>) -> Reply {
 /// `COMMAND DOCS`'s map for one command.
 fn command_docs(spec: &CommandSpec) -> Reply {
     let mut fields = vec![
-        (bulk_str("summary"), bulk_str(spec.summary)),
-        (bulk_str("since"), bulk_str(spec.since)),
-        (bulk_str("group"), bulk_str(spec.group)),
+        (Reply::bulk("summary"), Reply::bulk(spec.summary)),
+        (Reply::bulk("since"), Reply::bulk(spec.since)),
+        (Reply::bulk("group"), Reply::bulk(spec.group)),
     ];
     if !spec.subcommands.is_empty() {
-        let subs = spec.subcommands.iter().map(|sub| (bulk_str(&sub.full_name(Some(spec))), command_docs(sub)));
-        fields.push((bulk_str("subcommands"), Reply::Map(subs.collect())));
+        let subs = spec.subcommands.iter().map(|sub| (Reply::bulk(&sub.full_name(Some(spec))), command_docs(sub)));
+        fields.push((Reply::bulk("subcommands"), Reply::Map(subs.collect())));
     } else if !spec.args.is_empty() {
         let arguments = syntax::parse(spec.args).iter().map(argument_docs).collect();
-        fields.push((bulk_str("arguments"), Reply::Array(arguments)));
+        fields.push((Reply::bulk("arguments"), Reply::Array(arguments)));
     }
     Reply::Map(fields)
 }
@@ -122,10 +122,12 @@ fn command_docs(spec: &CommandSpec) -> Reply {
 /// tokens are bulk strings and flags are simple strings, exactly as Redis sends them: redis-cli
 /// asserts on the types.
 fn argument_docs(argument: &syntax::Argument) -> Reply {
-    let mut fields =
-        vec![(bulk_str("name"), bulk_str(&argument.name)), (bulk_str("type"), bulk_str(argument.kind.redis_name()))];
+    let mut fields = vec![
+        (Reply::bulk("name"), Reply::bulk(&argument.name)),
+        (Reply::bulk("type"), Reply::bulk(argument.kind.redis_name())),
+    ];
     if let Some(token) = &argument.token {
-        fields.push((bulk_str("token"), bulk_str(token)));
+        fields.push((Reply::bulk("token"), Reply::bulk(token)));
     }
     let flags: Vec<Reply> = [(argument.optional, "optional"), (argument.multiple, "multiple")]
         .into_iter()
@@ -133,10 +135,10 @@ fn argument_docs(argument: &syntax::Argument) -> Reply {
         .map(|(_, flag)| Reply::status(flag))
         .collect();
     if !flags.is_empty() {
-        fields.push((bulk_str("flags"), Reply::Set(flags)));
+        fields.push((Reply::bulk("flags"), Reply::Set(flags)));
     }
     if !argument.arguments.is_empty() {
-        fields.push((bulk_str("arguments"), Reply::Array(argument.arguments.iter().map(argument_docs).collect())));
+        fields.push((Reply::bulk("arguments"), Reply::Array(argument.arguments.iter().map(argument_docs).collect())));
     }
     Reply::Map(fields)
 }
@@ -156,7 +158,7 @@ pub(super) fn command_command(sub: CommandCommand) -> Reply {
             } else {
                 names.iter().filter_map(|name| table::lookup(name)).collect()
             };
-            Reply::Map(specs.into_iter().map(|spec| (bulk_str(&spec.full_name(None)), command_docs(spec))).collect())
+            Reply::Map(specs.into_iter().map(|spec| (Reply::bulk(&spec.full_name(None)), command_docs(spec))).collect())
         }
         CommandCommand::Help => help_reply(
             "COMMAND",
