@@ -87,7 +87,7 @@ pub(super) fn help_reply(command: &str, lines: &[&'static str]) -> Reply {
 fn command_info(spec: &CommandSpec, parent: Option<&CommandSpec>) -> Reply {
     let (first, last, step) = spec.keys;
     Reply::Array(vec![
-        Reply::bulk(&spec.full_name(parent)),
+        Reply::bulk(spec.full_name(parent)),
         Reply::Integer(spec.arity),
         Reply::Set(spec.flags.iter().map(|flag| Reply::status(flag.name())).collect()),
         Reply::Integer(first),
@@ -109,7 +109,7 @@ fn command_docs(spec: &CommandSpec) -> Reply {
         (Reply::bulk("group"), Reply::bulk(spec.group)),
     ];
     if !spec.subcommands.is_empty() {
-        let subs = spec.subcommands.iter().map(|sub| (Reply::bulk(&sub.full_name(Some(spec))), command_docs(sub)));
+        let subs = spec.subcommands.iter().map(|sub| (Reply::bulk(sub.full_name(Some(spec))), command_docs(sub)));
         fields.push((Reply::bulk("subcommands"), Reply::Map(subs.collect())));
     } else if !spec.args.is_empty() {
         let arguments = syntax::parse(spec.args).iter().map(argument_docs).collect();
@@ -158,7 +158,7 @@ pub(super) fn command_command(sub: CommandCommand) -> Reply {
             } else {
                 names.iter().filter_map(|name| table::lookup(name)).collect()
             };
-            Reply::Map(specs.into_iter().map(|spec| (Reply::bulk(&spec.full_name(None)), command_docs(spec))).collect())
+            Reply::Map(specs.into_iter().map(|spec| (Reply::bulk(spec.full_name(None)), command_docs(spec))).collect())
         }
         CommandCommand::Help => help_reply(
             "COMMAND",
