@@ -241,7 +241,10 @@ fn debug_is_refused_by_default_and_runs_with_the_flag() {
     assert_eq!(call_str(&mut server_off.connect(), &["DEBUG", "SLEEP", "0"]), refused);
 
     for access in ["yes", "local"] {
-        let server = server(&["--enable-debug-command", access]);
+        // DEBUG RELOAD saves a snapshot: into a directory of the test's own.
+        let dir = std::env::temp_dir().join(format!("tinykv-admin-debug-{}-{access}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let server = server(&["--enable-debug-command", access, "--dir", dir.to_str().unwrap()]);
         let mut s = server.connect();
         assert_eq!(call_str(&mut s, &["DEBUG", "SLEEP", "0"]), "+OK\r\n");
         let (reply, took) = timed(&mut s, &["DEBUG", "SLEEP", "0.2"]);
@@ -259,6 +262,17 @@ fn debug_is_refused_by_default_and_runs_with_the_flag() {
             let info = call_str(s, &["INFO", "replication"]);
             info.split("master_replid:").nth(1).map(|rest| rest[..40].to_owned()).expect("master_replid")
         };
+        // A reload round trip through the snapshot keeps every key and its time to live.
+        assert_eq!(call_str(&mut s, &["SET", "kept", "v", "PX", "600000"]), "+OK\r\n");
+        assert_eq!(call_str(&mut s, &["DEBUG", "RELOAD"]), "+OK\r\n");
+        assert_eq!(call_str(&mut s, &["GET", "kept"]), "$1\r\nv\r\n");
+        assert!(call_str(&mut s, &["PTTL", "kept"]).starts_with(":5"), "the TTL survives");
+        assert_eq!(call_str(&mut s, &["GET", "n"]), "$2\r\n12\r\n");
+        assert_eq!(call_str(&mut s, &["DEL", "kept"]), ":1\r\n");
+        assert_eq!(
+            call_str(&mut s, &["DEBUG", "RELOAD", "bogus"]),
+            "-ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.\r\n"
+        );
         let before = replid(&mut s);
         assert_eq!(call_str(&mut s, &["DEBUG", "CHANGE-REPL-ID"]), "+OK\r\n");
         assert_ne!(replid(&mut s), before);

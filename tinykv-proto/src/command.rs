@@ -281,6 +281,9 @@ pub enum DebugCommand {
     Object(Bytes),
     /// `DEBUG CHANGE-REPL-ID`: a new replication id.
     ChangeReplId,
+    /// `DEBUG RELOAD [NOFLUSH] [NOSAVE]`: save the snapshot, empty the databases, load it back; a
+    /// round trip that proves writer and reader agree (Redis's own tests call it after many cases).
+    Reload { flush: bool, save: bool },
     /// `DEBUG HELP`.
     Help,
 }

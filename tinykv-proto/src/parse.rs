@@ -795,6 +795,7 @@ pub(crate) fn debug(args: &mut Args) -> Parsed {
         (b"set-active-expire", 3) => DebugCommand::SetActiveExpire(c_atoi(&args.take()?) != 0),
         (b"object", 3) => DebugCommand::Object(args.take()?),
         (b"change-repl-id", 2) => DebugCommand::ChangeReplId,
+        (b"reload", _) => debug_reload(args)?,
         _ => {
             let shown = String::from_utf8_lossy(&name[..name.len().min(MAX_ECHO)]).into_owned();
             return Err(CommandError::Other(format!(
@@ -803,6 +804,25 @@ pub(crate) fn debug(args: &mut Args) -> Parsed {
         }
     };
     Ok(Command::Debug(command))
+}
+
+/// `DEBUG RELOAD`'s options. `MERGE` is accepted as Redis accepts it; it only matters with `NOFLUSH`,
+/// where Redis replaces a key in both the file and memory and TinyKV's loader refuses the load.
+fn debug_reload(args: &mut Args) -> Result<DebugCommand, CommandError> {
+    let (mut flush, mut save) = (true, true);
+    while let Some(option) = args.next_opt() {
+        match option.to_ascii_uppercase().as_slice() {
+            b"NOFLUSH" => flush = false,
+            b"NOSAVE" => save = false,
+            b"MERGE" => {}
+            _ => {
+                return Err(CommandError::Other(
+                    "ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.".into(),
+                ))
+            }
+        }
+    }
+    Ok(DebugCommand::Reload { flush, save })
 }
 
 /// Longest argument an error message repeats, as Redis's `%.128s`.

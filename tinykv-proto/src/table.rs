@@ -1448,7 +1448,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "DEBUG",
         -2,
         parse::debug,
-        "SLEEP seconds|SET-ACTIVE-EXPIRE 0|1|OBJECT key|CHANGE-REPL-ID|HELP",
+        "SLEEP seconds|SET-ACTIVE-EXPIRE 0|1|OBJECT key|RELOAD [NOFLUSH] [NOSAVE]|CHANGE-REPL-ID|HELP",
         "A container for debugging commands.",
         "server",
         DEBUG_FLAGS,
