@@ -76,7 +76,7 @@ pub fn run(runtime: &Runtime, mut session: Session, history: Option<PathBuf>) ->
         let words = match args::split(line.as_bytes()) {
             Ok(words) => words,
             Err(err) => {
-                session.printer.problem(err);
+                session.printer.problem(format_args!("Invalid argument(s): {err}"));
                 continue;
             }
         };

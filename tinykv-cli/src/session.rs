@@ -172,7 +172,7 @@ impl Session {
             .pipeline(lines, |outcome, more| {
                 match outcome {
                     Ok(reply) => printer.reply(&reply),
-                    Err(err) => printer.problem(err),
+                    Err(err) => printer.problem(format_args!("Invalid argument(s): {err}")),
                 }
                 // Caught up with the input: show what we have (stdin may be a slow producer).
                 if !more {

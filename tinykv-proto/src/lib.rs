@@ -23,5 +23,5 @@ pub use codec::{ClientCodec, ServerCodec};
 pub use command::Command;
 pub use error::{CommandError, ProtocolError};
 pub use reply::{Protocol, Reply, GREETING, GREETING_TEXT};
-pub use request::{Limits, Request, RequestDecoder};
+pub use request::{split_args, Limits, Request, RequestDecoder, SplitError};
 pub use table::{CommandSpec, COMMANDS};

@@ -310,6 +310,7 @@ fn parse_inline(line: Bytes) -> Result<Option<Request>, ProtocolError> {
 
     let mut args: Vec<Bytes> = Vec::new();
     let mut pos = 0;
+    // The same word splitter as `split_args`; only the SET rule below is the decoder's own.
     while let Some(word) = next_word(&line, &mut pos)? {
         args.push(word);
         if !quoted && args.len() == 2 && args[0].eq_ignore_ascii_case(b"SET") {
@@ -321,6 +322,39 @@ fn parse_inline(line: Bytes) -> Result<Option<Request>, ProtocolError> {
         return Ok(None);
     }
     checked(Request { args }).map(Some)
+}
+
+/// Why a line could not be split into arguments (an inline request: `-ERR Protocol error: unbalanced quotes
+/// in request` for both, as Redis answers; a line typed at `tinykv-cli`: nothing is sent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SplitError {
+    /// A quote was opened and never closed.
+    #[error("unbalanced quotes")]
+    UnbalancedQuotes,
+    /// A closing quote was followed by something other than a blank (`"a"b`).
+    #[error("a closing quote must be followed by a space")]
+    TextAfterQuote,
+}
+
+impl From<SplitError> for ProtocolError {
+    fn from(_: SplitError) -> Self {
+        ProtocolError::UnbalancedQuotes
+    }
+}
+
+/// Splits `line` (no line ending) into arguments exactly as Redis's `sdssplitargs` does, the rules
+/// [`parse_inline`] documents without TinyKV's SET rule, which belongs to the server's inline protocol only.
+/// Blank input gives no arguments. `tinykv-cli` splits typed lines with it, so a line means the same thing
+/// typed at the CLI, sent inline to TinyKV, or typed at redis-cli.
+///
+/// Unquoted words are slices of `line` (no copy); quoted ones are built from their parts.
+pub fn split_args(line: &Bytes) -> Result<Vec<Bytes>, SplitError> {
+    let mut args = Vec::new();
+    let mut pos = 0;
+    while let Some(word) = next_word(line, &mut pos)? {
+        args.push(word);
+    }
+    Ok(args)
 }
 
 /// C's `isspace`: what Redis skips between arguments.
@@ -355,7 +389,7 @@ fn plain_end(line: &[u8], mut pos: usize) -> usize {
 
 /// The next argument at or after `*pos`, leaving `*pos` just past it; `None` at the end of the line.
 /// A word without quotes is a slice of the line (no copy); a word with quotes is built from its parts.
-fn next_word(line: &Bytes, pos: &mut usize) -> Result<Option<Bytes>, ProtocolError> {
+fn next_word(line: &Bytes, pos: &mut usize) -> Result<Option<Bytes>, SplitError> {
     let start = skip_blanks(line, *pos);
     if start == line.len() {
         *pos = start;
@@ -378,13 +412,13 @@ fn next_word(line: &Bytes, pos: &mut usize) -> Result<Option<Bytes>, ProtocolErr
 /// Appends the inside of a quoted part whose content starts at `pos` to `word`, unescaping as Redis does;
 /// returns the position after the closing quote. The closing quote ends the word: a byte other than a blank
 /// right after it is an error, as is a line that ends inside the quotes.
-fn quoted(line: &[u8], mut pos: usize, quote: u8, word: &mut Vec<u8>) -> Result<usize, ProtocolError> {
+fn quoted(line: &[u8], mut pos: usize, quote: u8, word: &mut Vec<u8>) -> Result<usize, SplitError> {
     loop {
-        let &byte = line.get(pos).ok_or(ProtocolError::UnbalancedQuotes)?;
+        let &byte = line.get(pos).ok_or(SplitError::UnbalancedQuotes)?;
         let next = line.get(pos + 1).copied();
         if byte == quote {
             return match next {
-                Some(after) if !is_blank(after) => Err(ProtocolError::UnbalancedQuotes),
+                Some(after) if !is_blank(after) => Err(SplitError::TextAfterQuote),
                 _ => Ok(pos + 1),
             };
         }
@@ -480,6 +514,28 @@ mod tests {
         assert_eq!(got, vec![args(&["set", "greeting", "hello  world"])]);
         let got = decode_all(b"DEL a  b\tc\n").unwrap();
         assert_eq!(got, vec![args(&["DEL", "a", "b", "c"])]);
+    }
+
+    fn split_words(line: &str) -> Result<Vec<Vec<u8>>, SplitError> {
+        split_args(&Bytes::copy_from_slice(line.as_bytes())).map(|w| w.iter().map(|a| a.to_vec()).collect())
+    }
+
+    #[test]
+    fn split_args_is_sdssplitargs_without_the_set_rule() {
+        assert_eq!(split_words("SET greeting hello  world"), Ok(args(&["SET", "greeting", "hello", "world"])));
+        assert_eq!(split_words(r#"set k "a b\x41\n" 'it\'s'"#), Ok(args(&["set", "k", "a bA\n", "it's"])));
+        assert_eq!(split_words("  \t "), Ok(vec![]));
+        assert_eq!(split_words(r#"get "open"#), Err(SplitError::UnbalancedQuotes));
+        assert_eq!(split_words(r#"get "a"b"#), Err(SplitError::TextAfterQuote));
+        // Both are one protocol error on the wire, worded as Redis words it.
+        assert_eq!(ProtocolError::from(SplitError::TextAfterQuote), ProtocolError::UnbalancedQuotes);
+    }
+
+    #[test]
+    fn split_args_slices_unquoted_words_out_of_the_line() {
+        let line = Bytes::from_static(b"GET key");
+        let words = split_args(&line).unwrap();
+        assert_eq!(words[1].as_ptr(), line[4..].as_ptr(), "an unquoted word is not copied");
     }
 
     /// One inline line through the decoder: its arguments, or the error.
