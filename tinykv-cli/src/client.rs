@@ -25,14 +25,32 @@ use tokio_util::codec::FramedRead;
 const PIPELINE_CHUNK: usize = 64 * 1024;
 
 /// Where to connect, and how to log in once connected.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Target {
     /// Host name or address, as the user wrote it (it is also the prompt).
     pub host: String,
     /// TCP port.
     pub port: u16,
+    /// ACL user name, sent as `AUTH user password` (redis-cli's `--user`, or the user of a `-u` URL).
+    pub user: Option<String>,
     /// Sent with `AUTH` right after connecting, when given.
     pub password: Option<String>,
+    /// The database selected right after connecting (`-n`, a URL's `/db`, or the last `SELECT`); 0 sends nothing.
+    pub db: i64,
+    /// Whether to ask for RESP3 with `HELLO 3` on connect.
+    pub resp3: Resp3,
+}
+
+/// Whether a connection asks for RESP3, as redis-cli's `-3` and `--json` do.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Resp3 {
+    /// Stay on RESP2 (`-2`, or no flag).
+    #[default]
+    Off,
+    /// `-3`: a refused `HELLO 3` is a failed connection.
+    Required,
+    /// `--json`: RESP3 if the server has it (maps become objects); a refusal is reported and the session goes on.
+    Preferred,
 }
 
 impl fmt::Display for Target {
@@ -55,6 +73,9 @@ pub enum ClientError {
     Closed,
     /// The socket failed, or the server sent something that is not RESP.
     Broken(String),
+    /// Setting the connection up failed (`SELECT 3 failed: ERR DB index is out of range`): the text is
+    /// redis-cli's message, and nothing the user asked for was sent.
+    Setup(String),
 }
 
 impl fmt::Display for ClientError {
@@ -65,6 +86,7 @@ impl fmt::Display for ClientError {
             }
             ClientError::Closed => f.write_str("Error: Server closed the connection"),
             ClientError::Broken(why) => write!(f, "Error: {why}"),
+            ClientError::Setup(message) => f.write_str(message),
         }
     }
 }
@@ -103,15 +125,15 @@ fn io_reason(err: &io::Error) -> String {
 }
 
 /// Replies as they arrive, with the greeting taken out.
-struct Replies {
+pub struct Replies {
     frames: FramedRead<OwnedReadHalf, ClientCodec>,
     /// True until the first reply has been read: only the first can be the greeting.
     maybe_greeting: bool,
 }
 
 impl Replies {
-    /// The next reply that answers a request.
-    async fn next(&mut self) -> Result<Reply, ClientError> {
+    /// The next reply that answers a request (or, in subscribed mode, the next message).
+    pub async fn next(&mut self) -> Result<Reply, ClientError> {
         loop {
             let reply = self.frames.next().await.ok_or(ClientError::Closed)??;
             if !self.take_greeting(&reply) {
@@ -135,8 +157,10 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// Connects to `target` and, if it has a password, logs in. A refused `AUTH` is reported on stderr but
-    /// leaves the connection open, as redis-cli does: the server will say `NOAUTH` to what follows.
+    /// Connects to `target`, logs in if it has a password, selects its database and switches to RESP3 if
+    /// asked, in redis-cli's order. A refused `AUTH` is reported on stderr but leaves the connection open: the
+    /// server will say `NOAUTH` to what follows. A refused `SELECT` (or `HELLO 3` under `-3`) fails the
+    /// connection with redis-cli's message, so a command meant for database 3 never runs in database 0.
     pub async fn open(target: &Target) -> Result<Connection, ClientError> {
         let stream = TcpStream::connect((target.host.as_str(), target.port))
             .await
@@ -147,11 +171,65 @@ impl Connection {
         let replies = Replies { frames: FramedRead::new(read, ClientCodec::default()), maybe_greeting: true };
         let mut conn = Connection { replies, writer, buf: BytesMut::new() };
         if let Some(password) = &target.password {
-            if let Reply::Error(text) = conn.execute(&[b"AUTH".as_slice(), password.as_bytes()]).await? {
+            let mut auth = vec![b"AUTH".to_vec()];
+            if let Some(user) = &target.user {
+                auth.push(user.clone().into_bytes());
+            }
+            auth.push(password.clone().into_bytes());
+            if let Reply::Error(text) = conn.execute(&auth).await? {
                 eprintln!("AUTH failed: {text}");
             }
         }
+        if target.db != 0 {
+            let db = target.db.to_string();
+            if let Reply::Error(text) = conn.execute(&["SELECT", db.as_str()]).await? {
+                return Err(ClientError::Setup(format!("SELECT {db} failed: {text}")));
+            }
+        }
+        if target.resp3 != Resp3::Off {
+            if let Reply::Error(text) = conn.execute(&["HELLO", "3"]).await? {
+                let message = format!("HELLO 3 failed: {text}");
+                if target.resp3 == Resp3::Required {
+                    return Err(ClientError::Setup(message));
+                }
+                eprintln!("{message}");
+            }
+        }
         Ok(conn)
+    }
+
+    /// Sends one command without waiting for its reply (subscribe and monitor modes read on with
+    /// [`Connection::read`]; the tools pipeline their own requests).
+    pub async fn send<T: AsRef<[u8]>>(&mut self, args: &[T]) -> Result<(), ClientError> {
+        self.buf.clear();
+        encode_request(args, &mut self.buf);
+        self.writer.write_all(&self.buf).await?;
+        Ok(())
+    }
+
+    /// Sends every command in one write, then reads their replies in order: the tools' pipelined
+    /// `TYPE`/`STRLEN` rounds, one round trip per SCAN batch instead of one per key.
+    pub async fn execute_all(&mut self, commands: &[Vec<Vec<u8>>]) -> Result<Vec<Reply>, ClientError> {
+        self.buf.clear();
+        for args in commands {
+            encode_request(args, &mut self.buf);
+        }
+        self.writer.write_all(&self.buf).await?;
+        let mut replies = Vec::with_capacity(commands.len());
+        for _ in commands {
+            replies.push(self.replies.next().await?);
+        }
+        Ok(replies)
+    }
+
+    /// Reads the next reply or pushed message.
+    pub async fn read(&mut self) -> Result<Reply, ClientError> {
+        self.replies.next().await
+    }
+
+    /// The two halves, for `--pipe`, which writes stdin's bytes as they are while it counts replies.
+    pub fn into_parts(self) -> (Replies, OwnedWriteHalf) {
+        (self.replies, self.writer)
     }
 
     /// Sends one command and waits for its reply.
@@ -279,7 +357,7 @@ mod tests {
                     socket.write_all(tinykv_proto::GREETING).await.unwrap();
                 }
             });
-            let target = Target { host: "127.0.0.1".to_owned(), port, password: None };
+            let target = Target { host: "127.0.0.1".to_owned(), port, ..Target::default() };
             let mut conn = Connection::open(&target).await.unwrap();
             assert_eq!(conn.execute(&["PING"]).await.unwrap(), Reply::status(tinykv_proto::GREETING_TEXT));
             assert_eq!(conn.execute(&["PING"]).await.unwrap(), Reply::status(tinykv_proto::GREETING_TEXT));

@@ -20,6 +20,13 @@
 //!
 //! Raw, for pipes: the bare bytes of a bulk string, `OK`, the integer, an empty line for null, one element per
 //! line for arrays (a map's key and value on one line, separated by a space), errors as `ERR ...`.
+//!
+//! CSV (`--csv`) and JSON (`--json`, `--quoted-json`) are redis-cli's, byte for byte, one reply per line:
+//!
+//! ```text
+//! CSV:   "f1","v1","f2","v2"   NULL   ERROR,"ERR ..."   1.5   true      (strings as C-escaped "\xc3\xa9")
+//! JSON:  {"f1":"v1"}   null   error:"ERR ..."   ["a","b"]   true       (UTF-8 as is, controls as \u0001)
+//! ```
 
 use tinykv_proto::reply::format_double;
 use tinykv_proto::Reply;
@@ -31,6 +38,12 @@ pub enum Style {
     Pretty,
     /// For scripts and pipes.
     Raw,
+    /// `--csv`: one line per reply, aggregates flattened, strings quoted as redis-cli quotes them.
+    Csv,
+    /// `--json`: one JSON value per reply; RESP3 maps become objects.
+    Json,
+    /// `--quoted-json`: JSON whose strings are ASCII only (`\\xc3\\xa9`).
+    QuotedJson,
 }
 
 /// Renders `reply` in `style`, ending in a newline.
@@ -42,8 +55,177 @@ pub fn render(reply: &Reply, style: Style) -> Vec<u8> {
             raw(reply, &mut out);
             out.push(b'\n');
         }
+        Style::Csv => {
+            csv(reply, &mut out);
+            out.push(b'\n');
+        }
+        Style::Json | Style::QuotedJson => {
+            json(reply, style == Style::QuotedJson, &mut out);
+            out.push(b'\n');
+        }
     }
     out
+}
+
+/// The commands whose reply is text for people (`INFO`, `CLIENT LIST`, ...): redis-cli prints their reply
+/// as it is in every style, without quotes and without adding a newline (the text ends in its own).
+pub fn is_verbatim_command(args: &[Vec<u8>]) -> bool {
+    let word = |i: usize| args.get(i).map(|w| w.to_ascii_lowercase()).unwrap_or_default();
+    let (name, sub) = (word(0), word(1));
+    let n = args.len();
+    match name.as_slice() {
+        b"info" | b"lolwut" => true,
+        b"debug" => n >= 2 && matches!(sub.as_slice(), b"htstats" | b"htstats-key" | b"client-eviction"),
+        b"memory" => n >= 2 && matches!(sub.as_slice(), b"malloc-stats" | b"doctor"),
+        b"cluster" => n == 2 && matches!(sub.as_slice(), b"nodes" | b"info"),
+        b"client" => n >= 2 && matches!(sub.as_slice(), b"list" | b"info"),
+        b"latency" => (n == 3 && sub == b"graph") || (n == 2 && sub == b"doctor"),
+        b"proxy" => n >= 2 && sub == b"info",
+        _ => false,
+    }
+}
+
+/// The reply of an [`is_verbatim_command`] command, as redis-cli prints it: the raw form with no newline
+/// added, but for an error, which gets one.
+pub fn render_verbatim(reply: &Reply) -> Vec<u8> {
+    let mut out = Vec::new();
+    raw(reply, &mut out);
+    if matches!(reply, Reply::Error(_)) {
+        out.push(b'\n');
+    }
+    out
+}
+
+/// Appends `bytes` as Redis's `sdscatrepr` does: in double quotes, `\\ \" \n \r \t \a \b` escaped, every
+/// other byte that C's `isprint` refuses (UTF-8 included) as `\xNN`. CSV, `--scan` and `--bigkeys` print keys
+/// this way, so their output matches redis-cli's byte for byte.
+pub fn repr(bytes: &[u8], out: &mut Vec<u8>) {
+    out.push(b'"');
+    for &byte in bytes {
+        match byte {
+            b'\\' | b'"' => out.extend_from_slice(&[b'\\', byte]),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0x07 => out.extend_from_slice(b"\\a"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            b' '..=b'~' => out.push(byte),
+            _ => out.extend_from_slice(format!("\\x{byte:02x}").as_bytes()),
+        }
+    }
+    out.push(b'"');
+}
+
+/// redis-cli's `cliFormatReplyCSV`: scalars as they are, strings through [`repr`], aggregates (maps too) as one
+/// comma-separated list.
+fn csv(reply: &Reply, out: &mut Vec<u8>) {
+    match reply {
+        Reply::Error(text) => {
+            out.extend_from_slice(b"ERROR,");
+            repr(text.as_bytes(), out);
+        }
+        Reply::Status(text) => repr(text.as_bytes(), out),
+        Reply::Integer(n) => out.extend_from_slice(n.to_string().as_bytes()),
+        Reply::Double(value) => out.extend_from_slice(format_double(*value).as_bytes()),
+        Reply::Bulk(bytes) | Reply::Verbatim(bytes) => repr(bytes, out),
+        Reply::Null | Reply::NullArray => out.extend_from_slice(b"NULL"),
+        Reply::Boolean(value) => out.extend_from_slice(if *value { b"true" } else { b"false" }),
+        Reply::Array(items) | Reply::Set(items) => join(items.iter(), out, csv),
+        Reply::Map(pairs) => join(pairs.iter().flat_map(|(k, v)| [k, v]), out, csv),
+    }
+}
+
+fn join<'a>(items: impl Iterator<Item = &'a Reply>, out: &mut Vec<u8>, each: fn(&Reply, &mut Vec<u8>)) {
+    for (i, item) in items.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        each(item, out);
+    }
+}
+
+/// redis-cli's `cliFormatReplyJson`. Map keys that are not strings are turned into strings; errors are
+/// `error:"..."`, as redis-cli prints them (not valid JSON, but what scripts written for it expect).
+fn json(reply: &Reply, quoted: bool, out: &mut Vec<u8>) {
+    match reply {
+        Reply::Error(text) => {
+            out.extend_from_slice(b"error:");
+            json_string(text.as_bytes(), quoted, out);
+        }
+        Reply::Status(text) => json_string(text.as_bytes(), quoted, out),
+        Reply::Integer(n) => out.extend_from_slice(n.to_string().as_bytes()),
+        Reply::Double(value) => out.extend_from_slice(format_double(*value).as_bytes()),
+        Reply::Bulk(bytes) | Reply::Verbatim(bytes) => json_string(bytes, quoted, out),
+        Reply::Null | Reply::NullArray => out.extend_from_slice(b"null"),
+        Reply::Boolean(value) => out.extend_from_slice(if *value { b"true" } else { b"false" }),
+        Reply::Array(items) | Reply::Set(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                json(item, quoted, out);
+            }
+            out.push(b']');
+        }
+        Reply::Map(pairs) => {
+            out.push(b'{');
+            for (i, (key, value)) in pairs.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                match key {
+                    Reply::Error(_) | Reply::Status(_) | Reply::Bulk(_) | Reply::Verbatim(_) => json(key, quoted, out),
+                    _ => {
+                        let mut text = Vec::new();
+                        json(key, quoted, &mut text);
+                        if text.first() != Some(&b'"') {
+                            out.push(b'"');
+                            out.extend_from_slice(&text);
+                            out.push(b'"');
+                        } else {
+                            out.extend_from_slice(&text);
+                        }
+                    }
+                }
+                out.push(b':');
+                json(value, quoted, out);
+            }
+            out.push(b'}');
+        }
+    }
+}
+
+/// A JSON string: `--json` keeps bytes as they are (escaping quotes, backslashes and control characters, as
+/// redis-cli's `escapeJsonString`); `--quoted-json` first escapes as [`repr`] does and then doubles each
+/// backslash, so the string is plain ASCII.
+fn json_string(bytes: &[u8], quoted: bool, out: &mut Vec<u8>) {
+    if quoted {
+        let mut escaped = Vec::new();
+        repr(bytes, &mut escaped);
+        for byte in escaped {
+            if byte == b'\\' {
+                out.extend_from_slice(b"\\\\");
+            } else {
+                out.push(byte);
+            }
+        }
+        return;
+    }
+    out.push(b'"');
+    for &byte in bytes {
+        match byte {
+            b'\\' | b'"' => out.extend_from_slice(&[b'\\', byte]),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            0x0c => out.extend_from_slice(b"\\f"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            0..=0x1f => out.extend_from_slice(format!("\\u{byte:04x}").as_bytes()),
+            _ => out.push(byte),
+        }
+    }
+    out.push(b'"');
 }
 
 /// Appends the pretty form of `reply`; `prefix` is the indentation of elements after the first in any array

@@ -19,7 +19,6 @@ use tinykv_proto::COMMANDS;
 use tokio::runtime::Runtime;
 
 use crate::args;
-use crate::help::help;
 use crate::session::Session;
 
 /// Words the REPL itself understands; completed along with the server's commands.
@@ -53,8 +52,7 @@ pub fn run(runtime: &Runtime, mut session: Session, history: Option<PathBuf>) ->
     runtime.block_on(session.connect());
     loop {
         runtime.block_on(session.check());
-        let prompt =
-            if session.is_connected() { format!("{}> ", session.target()) } else { "not connected> ".to_owned() };
+        let prompt = prompt(&session);
         let line = match editor.readline(&prompt) {
             Ok(line) => line,
             Err(ReadlineError::Interrupted) => continue,
@@ -86,7 +84,8 @@ pub fn run(runtime: &Runtime, mut session: Session, history: Option<PathBuf>) ->
             "quit" | "exit" => break,
             "help" | "?" => {
                 let topic: Vec<String> = words[1..].iter().map(|w| String::from_utf8_lossy(w).into_owned()).collect();
-                session.printer.text(&help(&topic));
+                let text = runtime.block_on(session.help(&topic));
+                session.printer.text(&text);
                 session.printer.flush();
             }
             "clear" => editor.clear_screen().context("clearing the screen")?,
@@ -100,6 +99,19 @@ pub fn run(runtime: &Runtime, mut session: Session, history: Option<PathBuf>) ->
         }
     }
     Ok(session)
+}
+
+/// `127.0.0.1:4040> `, with the database when it is not 0 (`127.0.0.1:4040[3]> `), as redis-cli shows it;
+/// `not connected> ` when the server is gone.
+fn prompt(session: &Session) -> String {
+    if !session.is_connected() {
+        return "not connected> ".to_owned();
+    }
+    let target = session.target();
+    match target.db {
+        0 => format!("{target}> "),
+        db => format!("{target}[{db}]> "),
+    }
 }
 
 /// Whether a line carries a password (`AUTH`, `HELLO ... AUTH`) and so stays out of the history file.

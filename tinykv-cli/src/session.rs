@@ -11,7 +11,8 @@ use tokio::sync::mpsc;
 
 use crate::args::SplitError;
 use crate::client::{Connection, Target};
-use crate::format::{render, Style};
+use crate::format::{is_verbatim_command, render, render_verbatim, Style};
+use crate::help::{self, DocEntry};
 
 /// Renders replies to stdout and problems to stderr, and keeps score.
 pub struct Printer {
@@ -22,25 +23,69 @@ pub struct Printer {
     failed: bool,
     /// The first failure to write stdout (a closed pipe): after it nothing more is written.
     write_error: Option<io::Error>,
+    /// `-e`: an error reply goes to stderr only and stops the run.
+    exit_on_error: bool,
+    /// Set once an error reply was seen under `exit_on_error`.
+    stopped: bool,
 }
 
 impl Printer {
     /// A printer in `style`; `errors_to_stderr` copies raw error replies to stderr as well.
     pub fn new(style: Style, errors_to_stderr: bool) -> Printer {
         let errors_to_stderr = errors_to_stderr && style == Style::Raw;
-        Printer { style, errors_to_stderr, out: BufWriter::new(io::stdout()), failed: false, write_error: None }
+        Printer {
+            style,
+            errors_to_stderr,
+            out: BufWriter::new(io::stdout()),
+            failed: false,
+            write_error: None,
+            exit_on_error: false,
+            stopped: false,
+        }
+    }
+
+    /// redis-cli's `-e`: an error reply is printed on stderr only (not stdout), and [`Printer::stopped`]
+    /// tells the caller to exit 1 at once.
+    pub fn set_exit_on_error(&mut self, on: bool) {
+        self.exit_on_error = on;
+    }
+
+    /// Whether `-e` saw an error reply, so nothing more should run.
+    pub fn stopped(&self) -> bool {
+        self.stopped
+    }
+
+    /// The style replies are printed in.
+    pub fn style(&self) -> Style {
+        self.style
     }
 
     /// Prints one reply; an error reply marks the run as failed.
     pub fn reply(&mut self, reply: &Reply) {
+        self.reply_as(reply, false);
+    }
+
+    /// Prints one reply, as redis-cli prints `INFO`-like text (`verbatim`: as it is, in every style) or
+    /// in this printer's style.
+    pub fn reply_as(&mut self, reply: &Reply, verbatim: bool) {
         if let Reply::Error(text) = reply {
             self.failed = true;
+            if self.exit_on_error {
+                self.stopped = true;
+                self.flush();
+                eprintln!("{text}");
+                return;
+            }
             if self.errors_to_stderr {
                 self.flush();
                 eprintln!("{text}");
             }
         }
-        self.write(&render(reply, self.style));
+        if verbatim {
+            self.write(&render_verbatim(reply));
+        } else {
+            self.write(&render(reply, self.style));
+        }
     }
 
     /// Prints text on stdout as is (help, in the REPL).
@@ -95,12 +140,37 @@ pub struct Session {
     conn: Option<Connection>,
     /// Output and the failure score.
     pub printer: Printer,
+    /// Whether Ctrl-C ends a reading mode (`SUBSCRIBE`, `MONITOR`) and returns: true in the REPL. In
+    /// one-shot mode Ctrl-C ends the process, as in redis-cli.
+    pub interruptible: bool,
+    /// The server's `COMMAND DOCS`, fetched the first time help needs a command TinyKV's table lacks.
+    docs: Option<Vec<DocEntry>>,
+}
+
+/// The commands after which the server sends messages unasked until told to stop (or Ctrl-C).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reading {
+    /// `SUBSCRIBE`, `PSUBSCRIBE`, `SSUBSCRIBE`: announced with `Reading messages...`.
+    Messages,
+    /// `MONITOR`: every command the server runs, one line each.
+    Monitor,
+}
+
+impl Reading {
+    fn of(args: &[Vec<u8>]) -> Option<Reading> {
+        let name = args.first()?.to_ascii_lowercase();
+        match name.as_slice() {
+            b"subscribe" | b"psubscribe" | b"ssubscribe" => Some(Reading::Messages),
+            b"monitor" => Some(Reading::Monitor),
+            _ => None,
+        }
+    }
 }
 
 impl Session {
     /// A session that connects on first use.
     pub fn new(target: Target, printer: Printer) -> Session {
-        Session { target, conn: None, printer }
+        Session { target, conn: None, printer, interruptible: false, docs: None }
     }
 
     /// Where this session connects.
@@ -130,11 +200,19 @@ impl Session {
 
     /// Sends one command and prints its reply (an error reply counts as a failure for the exit
     /// code). A lost connection is reported and forgotten; the next command connects again.
+    ///
+    /// `SUBSCRIBE`, `PSUBSCRIBE`, `SSUBSCRIBE` and `MONITOR` switch to a reading mode: every message is
+    /// printed as it arrives, until an error reply, a lost connection or (in the REPL) Ctrl-C. A successful
+    /// `SELECT` is remembered, so a reconnect returns to that database and the prompt shows it.
     pub async fn run(&mut self, args: &[Vec<u8>]) {
+        if let Some(reading) = Reading::of(args) {
+            return self.read_messages(args, reading).await;
+        }
         let Some(conn) = self.connect().await else { return };
         match conn.execute(args).await {
             Ok(reply) => {
-                self.printer.reply(&reply);
+                self.remember_db(args, &reply);
+                self.printer.reply_as(&reply, is_verbatim_command(args));
                 self.printer.flush();
             }
             Err(err) => {
@@ -142,6 +220,90 @@ impl Session {
                 self.printer.problem(err);
             }
         }
+    }
+
+    /// The database a successful `SELECT n` (or `RESET`: 0) moved this connection to.
+    fn remember_db(&mut self, args: &[Vec<u8>], reply: &Reply) {
+        if matches!(reply, Reply::Error(_)) {
+            return;
+        }
+        let name = args.first().map(|name| name.to_ascii_lowercase()).unwrap_or_default();
+        match (name.as_slice(), args.get(1)) {
+            (b"select", Some(db)) if args.len() == 2 => {
+                if let Some(db) = std::str::from_utf8(db).ok().and_then(|db| db.parse().ok()) {
+                    self.target.db = db;
+                }
+            }
+            (b"reset", None) => self.target.db = 0,
+            _ => {}
+        }
+    }
+
+    /// Sends a subscribing command (or `MONITOR`) and prints what the server sends from then on, as
+    /// redis-cli does: `Reading messages... (press Ctrl-C to quit)` first (not in raw output, and not for
+    /// `MONITOR`), then each confirmation and message, flushed at once so a `grep` downstream sees it.
+    async fn read_messages(&mut self, args: &[Vec<u8>], reading: Reading) {
+        let Some(conn) = self.connect().await else { return };
+        if let Err(err) = conn.send(args).await {
+            self.conn = None;
+            self.printer.problem(err);
+            return;
+        }
+        if reading == Reading::Messages && self.printer.style() != Style::Raw {
+            self.printer.text("Reading messages... (press Ctrl-C to quit)\n");
+            self.printer.flush();
+        }
+        let interruptible = self.interruptible;
+        loop {
+            let Some(conn) = self.conn.as_mut() else { return };
+            let next = tokio::select! {
+                next = conn.read() => next,
+                // Only the REPL listens for Ctrl-C; elsewhere it ends the process, as in redis-cli.
+                _ = tokio::signal::ctrl_c(), if interruptible => {
+                    // The connection is still subscribed (or monitoring): drop it and start a fresh one.
+                    self.conn = None;
+                    self.printer.text("\n");
+                    self.printer.flush();
+                    self.connect().await;
+                    return;
+                }
+            };
+            match next {
+                Ok(reply) => {
+                    let error = matches!(reply, Reply::Error(_));
+                    self.printer.reply(&reply);
+                    self.printer.flush();
+                    if error || !self.printer.is_writable() {
+                        return;
+                    }
+                }
+                Err(err) => {
+                    self.conn = None;
+                    self.printer.problem(err);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The help text for the words after `help`: TinyKV's own table first, then (for commands and groups
+    /// it lacks) the connected server's `COMMAND DOCS`, fetched once per session.
+    pub async fn help(&mut self, words: &[String]) -> String {
+        if let Some(text) = help::local_help(words) {
+            return text;
+        }
+        if self.docs.is_none() {
+            if let Some(conn) = self.connect().await {
+                match conn.execute(&["COMMAND", "DOCS"]).await {
+                    Ok(reply) => self.docs = Some(help::parse_docs(&reply)),
+                    Err(err) => {
+                        self.conn = None;
+                        self.printer.problem(err);
+                    }
+                }
+            }
+        }
+        help::server_help(words, self.docs.as_deref().unwrap_or_default())
     }
 
     /// Notices a connection the server has closed (so the prompt can say so) and prints anything the
