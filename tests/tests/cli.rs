@@ -243,7 +243,10 @@ fn environment_supplies_host_port_and_password() {
     let output = run_cli(server.port(), &["get", "k"], b"");
     assert_eq!(output.status.code(), Some(1));
     assert!(stdout(&output).starts_with("NOAUTH"), "{}", stdout(&output));
-    check(&run_cli(server.port(), &["-a", "s3cret", "get", "k"], b""), 0, "v\n", "");
+    // A password on the command line gets redis-cli's warning (one from the environment does not).
+    let warning = "Warning: Using a password with '-a' or '-u' option on the command line interface may not be safe.\n";
+    check(&run_cli(server.port(), &["-a", "s3cret", "get", "k"], b""), 0, "v\n", warning);
+    check(&run_cli(server.port(), &["--no-auth-warning", "-a", "s3cret", "get", "k"], b""), 0, "v\n", "");
     server.stop();
 }
 
