@@ -190,7 +190,7 @@ fn bigkeys_and_memkeys_print_what_redis_cli_prints() {
     assert!(text.contains("3 strings with 27 bytes (100.00% of keys, avg size 9.00)\n"), "{text}");
     if redis_cli_installed() {
         same_stdout_as_redis_cli(port, &["--bigkeys"]);
-        // TinyKV has no MEMORY USAGE: both clients warn per key and report 0 bytes.
+        // Sizes from MEMORY USAGE (a server without it gets a warning per key and 0 bytes, in both clients).
         same_stdout_as_redis_cli(port, &["--memkeys"]);
     }
     server.stop();
