@@ -306,18 +306,10 @@ fn parse_inline(line: Bytes) -> Result<Option<Request>, ProtocolError> {
     let content = line.strip_suffix(b"\n").unwrap_or(&line);
     let content = content.strip_suffix(b"\r").unwrap_or(content);
     let line = line.slice(..content.len());
-    let quoted = line.iter().any(|&b| is_quote(b));
-
-    let mut args: Vec<Bytes> = Vec::new();
-    let mut pos = 0;
-    // The same word splitter as `split_args`; only the SET rule below is the decoder's own.
-    while let Some(word) = next_word(&line, &mut pos)? {
-        args.push(word);
-        if !quoted && args.len() == 2 && args[0].eq_ignore_ascii_case(b"SET") {
-            args.extend(rest_of_line(&line, pos));
-            break;
-        }
-    }
+    let args = match unquoted_set(&line) {
+        Some(args) => args,
+        None => split_args(&line)?,
+    };
     if args.is_empty() {
         return Ok(None);
     }
@@ -458,6 +450,26 @@ fn hex_byte(digits: Option<&[u8]>) -> Option<u8> {
     let &[high, low] = digits? else { return None };
     let digit = |d: u8| (d as char).to_digit(16);
     Some(((digit(high)? << 4) | digit(low)?) as u8)
+}
+
+/// TinyKV's own rule, the one thing the decoder adds to [`split_args`]: a line without quotes whose first
+/// word is `SET` keeps the rest of the line after the key as the value. `None` for every other line.
+fn unquoted_set(line: &Bytes) -> Option<Vec<Bytes>> {
+    let start = skip_blanks(line, 0);
+    let end = plain_end(line, start);
+    if !line[start..end].eq_ignore_ascii_case(b"SET") || line.iter().any(|&b| is_quote(b)) {
+        return None;
+    }
+    let mut args = Vec::with_capacity(3);
+    args.push(line.slice(start..end));
+    // Without quotes every word is a plain run.
+    let key_start = skip_blanks(line, end);
+    let key_end = plain_end(line, key_start);
+    if key_end > key_start {
+        args.push(line.slice(key_start..key_end));
+        args.extend(rest_of_line(line, key_end));
+    }
+    Some(args)
 }
 
 /// The original protocol's SET value on a line without quotes: from the first word after the key to the
