@@ -130,7 +130,9 @@ fn csv(reply: &Reply, out: &mut Vec<u8>) {
         Reply::Bulk(bytes) | Reply::Verbatim(bytes) => repr(bytes, out),
         Reply::Null | Reply::NullArray => out.extend_from_slice(b"NULL"),
         Reply::Boolean(value) => out.extend_from_slice(if *value { b"true" } else { b"false" }),
-        Reply::Array(items) | Reply::Set(items) => join(items.iter(), out, csv),
+        Reply::Array(items) | Reply::Set(items) | Reply::Push(items) | Reply::Frames(items) => {
+            join(items.iter(), out, csv)
+        }
         Reply::Map(pairs) => join(pairs.iter().flat_map(|(k, v)| [k, v]), out, csv),
     }
 }
@@ -158,7 +160,7 @@ fn json(reply: &Reply, quoted: bool, out: &mut Vec<u8>) {
         Reply::Bulk(bytes) | Reply::Verbatim(bytes) => json_string(bytes, quoted, out),
         Reply::Null | Reply::NullArray => out.extend_from_slice(b"null"),
         Reply::Boolean(value) => out.extend_from_slice(if *value { b"true" } else { b"false" }),
-        Reply::Array(items) | Reply::Set(items) => {
+        Reply::Array(items) | Reply::Set(items) | Reply::Push(items) | Reply::Frames(items) => {
             out.push(b'[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
@@ -246,7 +248,10 @@ fn pretty(reply: &Reply, prefix: &str, out: &mut Vec<u8>) {
         Reply::Double(value) => line(out, format!("(double) {}", format_double(*value)).as_bytes()),
         Reply::Boolean(value) => line(out, if *value { b"(true)" } else { b"(false)" }),
         Reply::Verbatim(text) => line(out, text),
-        Reply::Array(items) => aggregate(items.iter().map(Entry::Item), items.len(), ')', "(empty array)", prefix, out),
+        // The decoder reads a push frame as an array; the server-side variants print as arrays do.
+        Reply::Array(items) | Reply::Push(items) | Reply::Frames(items) => {
+            aggregate(items.iter().map(Entry::Item), items.len(), ')', "(empty array)", prefix, out)
+        }
         Reply::Set(items) => aggregate(items.iter().map(Entry::Item), items.len(), '~', "(empty set)", prefix, out),
         Reply::Map(pairs) => {
             aggregate(pairs.iter().map(|(k, v)| Entry::Pair(k, v)), pairs.len(), '#', "(empty hash)", prefix, out)
@@ -353,7 +358,7 @@ fn raw(reply: &Reply, out: &mut Vec<u8>) {
         Reply::Null | Reply::NullArray => {}
         Reply::Double(value) => out.extend_from_slice(format_double(*value).as_bytes()),
         Reply::Boolean(value) => out.extend_from_slice(if *value { b"(true)" } else { b"(false)" }),
-        Reply::Array(items) | Reply::Set(items) => {
+        Reply::Array(items) | Reply::Set(items) | Reply::Push(items) | Reply::Frames(items) => {
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
                     out.push(b'\n');

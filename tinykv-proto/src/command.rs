@@ -583,6 +583,61 @@ pub enum Command {
     Wait { numreplicas: i64, timeout: i64 },
     /// `DEBUG ...`.
     Debug(DebugCommand),
+    /// `SUBSCRIBE`, `PSUBSCRIBE`, `SSUBSCRIBE` with their channels (or patterns).
+    Subscribe { kind: SubscriptionKind, channels: Vec<Bytes> },
+    /// `UNSUBSCRIBE`, `PUNSUBSCRIBE`, `SUNSUBSCRIBE`; no channels means all of that kind.
+    Unsubscribe { kind: SubscriptionKind, channels: Vec<Bytes> },
+    /// `PUBLISH channel message` ([`SubscriptionKind::Channel`]) or `SPUBLISH` ([`SubscriptionKind::Shard`]).
+    Publish { kind: SubscriptionKind, channel: Bytes, message: Bytes },
+    /// `PUBSUB ...`.
+    PubSub(PubSubCommand),
+    /// `RESET`: the connection back to its state at connect.
+    Reset,
+}
+
+/// What a subscription names: a channel, a glob pattern of channels, or a shard channel. Each kind has
+/// its own commands, messages (`message`, `pmessage`, `smessage`) and registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SubscriptionKind {
+    /// `SUBSCRIBE`/`UNSUBSCRIBE`/`PUBLISH`.
+    Channel,
+    /// `PSUBSCRIBE`/`PUNSUBSCRIBE`: glob patterns matched against `PUBLISH`'s channel.
+    Pattern,
+    /// `SSUBSCRIBE`/`SUNSUBSCRIBE`/`SPUBLISH`.
+    Shard,
+}
+
+impl SubscriptionKind {
+    /// The command name a confirmation starts with, lower case as Redis sends it.
+    pub fn subscribe_name(self) -> &'static str {
+        match self {
+            SubscriptionKind::Channel => "subscribe",
+            SubscriptionKind::Pattern => "psubscribe",
+            SubscriptionKind::Shard => "ssubscribe",
+        }
+    }
+
+    /// The name an unsubscription's confirmation starts with.
+    pub fn unsubscribe_name(self) -> &'static str {
+        match self {
+            SubscriptionKind::Channel => "unsubscribe",
+            SubscriptionKind::Pattern => "punsubscribe",
+            SubscriptionKind::Shard => "sunsubscribe",
+        }
+    }
+}
+
+/// The subcommands of `PUBSUB`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PubSubCommand {
+    /// `PUBSUB CHANNELS [pattern]` (`SHARDCHANNELS` with [`SubscriptionKind::Shard`]).
+    Channels { kind: SubscriptionKind, pattern: Option<Bytes> },
+    /// `PUBSUB NUMSUB [channel ...]` (`SHARDNUMSUB` with [`SubscriptionKind::Shard`]).
+    NumSub { kind: SubscriptionKind, channels: Vec<Bytes> },
+    /// `PUBSUB NUMPAT`.
+    NumPat,
+    /// `PUBSUB HELP`.
+    Help,
 }
 
 /// What [`Command::lookup`] found for a request: its table row and its number.

@@ -9,8 +9,8 @@ use bytes::Bytes;
 use crate::command::{
     expiry_from, parse_integer, Args, BitCountRange, BitField, BitFieldKind, BitFieldOp, BitOperation, BitPosRange,
     BitUnit, ClientCommand, ClientKill, ClientType, Command, CommandCommand, CopyKey, DebugCommand, Expire,
-    ExpireCondition, Expiry, GetExAction, Hello, LcsOptions, MemoryCommand, ObjectCommand, Overflow, ReplyMode,
-    Restore, Scan, Set, SetCondition, Shutdown, SlowlogCommand, MILLIS_PER_SECOND,
+    ExpireCondition, Expiry, GetExAction, Hello, LcsOptions, MemoryCommand, ObjectCommand, Overflow, PubSubCommand,
+    ReplyMode, Restore, Scan, Set, SetCondition, Shutdown, SlowlogCommand, SubscriptionKind, MILLIS_PER_SECOND,
 };
 use crate::table::{self, CommandSpec};
 use crate::CommandError;
@@ -1224,6 +1224,72 @@ pub(crate) fn restore(args: &mut Args) -> Parsed {
         }
     }
     Ok(Command::Restore(restore))
+}
+
+// ---- pubsub --------------------------------------------------------------------------------------
+
+pub(crate) fn subscribe(args: &mut Args) -> Parsed {
+    Ok(Command::Subscribe { kind: SubscriptionKind::Channel, channels: args.rest() })
+}
+
+pub(crate) fn psubscribe(args: &mut Args) -> Parsed {
+    Ok(Command::Subscribe { kind: SubscriptionKind::Pattern, channels: args.rest() })
+}
+
+pub(crate) fn ssubscribe(args: &mut Args) -> Parsed {
+    Ok(Command::Subscribe { kind: SubscriptionKind::Shard, channels: args.rest() })
+}
+
+pub(crate) fn unsubscribe(args: &mut Args) -> Parsed {
+    Ok(Command::Unsubscribe { kind: SubscriptionKind::Channel, channels: args.rest() })
+}
+
+pub(crate) fn punsubscribe(args: &mut Args) -> Parsed {
+    Ok(Command::Unsubscribe { kind: SubscriptionKind::Pattern, channels: args.rest() })
+}
+
+pub(crate) fn sunsubscribe(args: &mut Args) -> Parsed {
+    Ok(Command::Unsubscribe { kind: SubscriptionKind::Shard, channels: args.rest() })
+}
+
+pub(crate) fn publish(args: &mut Args) -> Parsed {
+    Ok(Command::Publish { kind: SubscriptionKind::Channel, channel: args.take()?, message: args.take()? })
+}
+
+pub(crate) fn spublish(args: &mut Args) -> Parsed {
+    Ok(Command::Publish { kind: SubscriptionKind::Shard, channel: args.take()?, message: args.take()? })
+}
+
+pub(crate) fn pubsub(args: &mut Args) -> Parsed {
+    subcommand("PUBSUB", table::PUBSUB_SUBCOMMANDS, args)
+}
+
+pub(crate) fn pubsub_channels(args: &mut Args) -> Parsed {
+    Ok(Command::PubSub(PubSubCommand::Channels { kind: SubscriptionKind::Channel, pattern: args.next_opt() }))
+}
+
+pub(crate) fn pubsub_shardchannels(args: &mut Args) -> Parsed {
+    Ok(Command::PubSub(PubSubCommand::Channels { kind: SubscriptionKind::Shard, pattern: args.next_opt() }))
+}
+
+pub(crate) fn pubsub_numsub(args: &mut Args) -> Parsed {
+    Ok(Command::PubSub(PubSubCommand::NumSub { kind: SubscriptionKind::Channel, channels: args.rest() }))
+}
+
+pub(crate) fn pubsub_shardnumsub(args: &mut Args) -> Parsed {
+    Ok(Command::PubSub(PubSubCommand::NumSub { kind: SubscriptionKind::Shard, channels: args.rest() }))
+}
+
+pub(crate) fn pubsub_numpat(_: &mut Args) -> Parsed {
+    Ok(Command::PubSub(PubSubCommand::NumPat))
+}
+
+pub(crate) fn pubsub_help(_: &mut Args) -> Parsed {
+    Ok(Command::PubSub(PubSubCommand::Help))
+}
+
+pub(crate) fn reset(_: &mut Args) -> Parsed {
+    Ok(Command::Reset)
 }
 
 #[cfg(test)]

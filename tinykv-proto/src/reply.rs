@@ -85,6 +85,12 @@ pub enum Reply {
     Boolean(bool),
     /// Text meant for humans, such as `INFO` (`=` with a `txt:` prefix in RESP3).
     Verbatim(Bytes),
+    /// Out-of-band data the server sends on its own (`>` in RESP3, an array in RESP2): pub/sub
+    /// messages and subscription confirmations.
+    Push(Vec<Reply>),
+    /// Several replies, one after another, answering one command: `SUBSCRIBE a b` confirms each
+    /// channel with a frame of its own, as Redis does. Never nested in a client's view.
+    Frames(Vec<Reply>),
 }
 
 impl Reply {
@@ -164,6 +170,12 @@ impl Reply {
                 Protocol::Resp2 => header(dst, b':', i64::from(*value)),
                 Protocol::Resp3 => dst.put_slice(if *value { b"#t\r\n" } else { b"#f\r\n" }),
             },
+            Reply::Push(items) => {
+                let tag = if protocol == Protocol::Resp3 { b'>' } else { b'*' };
+                header(dst, tag, items.len() as i64);
+                items.iter().for_each(|item| item.encode(protocol, dst));
+            }
+            Reply::Frames(replies) => replies.iter().for_each(|reply| reply.encode(protocol, dst)),
             Reply::Verbatim(text) => match protocol {
                 Protocol::Resp2 => bulk(dst, b'$', text),
                 Protocol::Resp3 => {
