@@ -26,6 +26,7 @@ const CLIENT_OVERHEAD: u64 = 2048;
 const FLAG_NO_EVICT: u32 = 1 << 0;
 const FLAG_NO_TOUCH: u32 = 1 << 1;
 const FLAG_CLOSE_AFTER_REPLY: u32 = 1 << 2;
+const FLAG_PUBSUB: u32 = 1 << 3;
 
 /// One connected client, as `CLIENT LIST` shows it.
 #[derive(Debug)]
@@ -61,6 +62,8 @@ pub struct ClientInfo {
     rbs: AtomicU64,
     rbp: AtomicU64,
     obl: AtomicU64,
+    /// Channels, patterns and shard channels subscribed to (`sub=`, `psub=`, `ssub=`).
+    subscriptions: [AtomicU32; 3],
     /// The name set by `CLIENT SETNAME` or `HELLO ... SETNAME`.
     name: Mutex<Option<Bytes>>,
     /// Cancelled by `CLIENT KILL`: the connection closes at once.
@@ -95,6 +98,7 @@ impl ClientInfo {
             rbs: AtomicU64::new(0),
             rbp: AtomicU64::new(0),
             obl: AtomicU64::new(0),
+            subscriptions: Default::default(),
             name: Mutex::new(None),
             kill: CancellationToken::new(),
         }
@@ -176,6 +180,19 @@ impl ClientInfo {
         self.flags.load(Ordering::Relaxed) & FLAG_NO_TOUCH != 0
     }
 
+    /// Notes how many channels, patterns and shard channels the client subscribes to, and whether it
+    /// is in pub/sub mode (flag `P`).
+    pub fn set_subscriptions(&self, channels: usize, patterns: usize, shard: usize, pubsub_mode: bool) {
+        for (slot, count) in self.subscriptions.iter().zip([channels, patterns, shard]) {
+            slot.store(count as u32, Ordering::Relaxed);
+        }
+        if pubsub_mode {
+            self.flags.fetch_or(FLAG_PUBSUB, Ordering::Relaxed);
+        } else {
+            self.flags.fetch_and(!FLAG_PUBSUB, Ordering::Relaxed);
+        }
+    }
+
     /// Marks the client to be closed once its current reply is sent (it killed itself).
     pub fn close_after_reply(&self) {
         self.set_flag(FLAG_CLOSE_AFTER_REPLY, true);
@@ -208,6 +225,7 @@ impl ClientInfo {
         let multi = self.multi.load(Ordering::Relaxed);
         let mut letters = String::new();
         for (set, letter) in [
+            (flags & FLAG_PUBSUB != 0, 'P'),
             (multi >= 0, 'x'),
             (flags & FLAG_CLOSE_AFTER_REPLY != 0, 'c'),
             (flags & FLAG_NO_EVICT != 0, 'e'),
@@ -234,7 +252,7 @@ impl ClientInfo {
         let mut line = String::with_capacity(320);
         let _ = write!(
             line,
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} \
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} \
              qbuf={} qbuf-free={} argv-mem={} multi-mem={} rbs={} rbp={} obl={} oll=0 omem=0 tot-mem={} events={} \
              cmd={} user=default redir=-1 resp={}",
             self.id,
@@ -246,6 +264,9 @@ impl ClientInfo {
             idle.as_secs(),
             letters,
             self.db.load(Ordering::Relaxed),
+            self.subscriptions[0].load(Ordering::Relaxed),
+            self.subscriptions[1].load(Ordering::Relaxed),
+            self.subscriptions[2].load(Ordering::Relaxed),
             multi,
             qbuf,
             qbuf_free,

@@ -202,6 +202,13 @@ pub struct Config {
     #[arg(long, env = "TINYKV_OUTPUT_HIGH_WATER", default_value = "1mb", value_parser = parse_memory)]
     pub output_high_water: u64,
 
+    /// How far a pub/sub subscriber may fall behind: `<hard> <soft> <soft-seconds>` (b, kb, mb, gb),
+    /// as Redis's `client-output-buffer-limit pubsub`. Unsent messages past the hard limit, or past the
+    /// soft one for that many seconds, disconnect the subscriber; 0 turns a limit off.
+    #[arg(long, env = "TINYKV_CLIENT_OUTPUT_BUFFER_LIMIT_PUBSUB", default_value = "32mb 8mb 60",
+          value_parser = parse_output_limit, value_name = "HARD SOFT SECONDS")]
+    pub client_output_buffer_limit_pubsub: OutputLimit,
+
     /// Number of databases (`SELECT 0` to `SELECT N-1`), as Redis's `databases`.
     #[arg(long, env = "TINYKV_DATABASES", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub databases: u16,
@@ -465,4 +472,26 @@ mod tests {
         assert!(parse_memory("12xb").is_err());
         assert!(parse_memory("").is_err());
     }
+}
+
+/// A client output buffer limit: `hard soft soft-seconds`, as Redis's `client-output-buffer-limit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OutputLimit {
+    /// Bytes past which the client is disconnected at once (0: no limit).
+    pub hard: u64,
+    /// Bytes past which, for `soft_seconds` in a row, the client is disconnected (0: no limit).
+    pub soft: u64,
+    /// How long the soft limit may be exceeded.
+    pub soft_seconds: u64,
+}
+
+/// Parses `--client-output-buffer-limit-pubsub`: three words, two sizes and seconds.
+pub fn parse_output_limit(text: &str) -> Result<OutputLimit, String> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let [hard, soft, seconds] = words[..] else {
+        return Err("expected three values: <hard> <soft> <soft-seconds>, e.g. \"32mb 8mb 60\"".to_owned());
+    };
+    let size = |word: &str| parse_memory(word).map_err(|err| format!("{word}: {err}"));
+    let soft_seconds = seconds.parse::<u64>().map_err(|_| format!("{seconds}: not a number of seconds"))?;
+    Ok(OutputLimit { hard: size(hard)?, soft: size(soft)?, soft_seconds })
 }

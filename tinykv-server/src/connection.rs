@@ -104,6 +104,7 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, shared: &Shared, shutdow
     let mut connection = Connection::new(stream, shared, client);
     let end = connection.run(&shutdown).await;
     execute::unwatch(shared, &mut connection.session);
+    execute::unsubscribe_all(shared, &mut connection.session);
     tracing::debug!(%peer, ?end, "connection closed");
 }
 
@@ -183,6 +184,8 @@ impl<'a> Connection<'a> {
             };
             // Whatever comes next waits for the network: the next command's time starts afresh.
             self.session.new_batch(self.shared);
+            // Messages published to this client go out with the replies, up to the high-water mark.
+            let mail_left = self.deliver_messages();
             if !self.write_buf.is_empty() {
                 // Before the flush, so `CLIENT LIST` sees the reply buffer's peak.
                 self.note_buffers();
@@ -197,6 +200,12 @@ impl<'a> Connection<'a> {
                     return End::Io(err);
                 }
                 self.note_buffers();
+                if let Some(mailbox) = self.session.mailbox() {
+                    mailbox.set_unsent(0);
+                }
+            }
+            if mail_left {
+                continue;
             }
             match processed {
                 // Stopped at the high-water mark: more complete requests wait in the buffer.
@@ -216,12 +225,29 @@ impl<'a> Connection<'a> {
                 Processed::Drained => {}
             }
             self.release_big_buffers();
-            match self.read_more(cancelled.as_mut(), killed.as_mut()).await {
+            // A subscriber also wakes for messages; every other client waits for its socket alone.
+            let read = match self.session.mailbox().map(Arc::clone) {
+                Some(mailbox) => tokio::select! {
+                    read = self.read_more(cancelled.as_mut(), killed.as_mut()) => read,
+                    () = mailbox.notified() => continue,
+                },
+                None => self.read_more(cancelled.as_mut(), killed.as_mut()).await,
+            };
+            match read {
                 Ok(0) => return End::ClientClosed,
                 Ok(_) => self.note_buffers(),
                 Err(End::Shutdown) => return self.finish().await,
                 Err(end) => return end,
             }
+        }
+    }
+
+    /// Moves messages waiting in the client's mailbox (if it ever subscribed) into the write buffer,
+    /// in the client's protocol, up to the high-water mark; returns whether some are left.
+    fn deliver_messages(&mut self) -> bool {
+        match self.session.mailbox() {
+            Some(mailbox) => mailbox.drain_into(self.session.protocol, &mut self.write_buf, self.high_water),
+            None => false,
         }
     }
 

@@ -30,6 +30,7 @@ mod lcs;
 mod long_double;
 mod object;
 mod persistence;
+mod pubsub;
 mod server;
 mod strings;
 
@@ -48,6 +49,8 @@ use crate::aof::{Aof, Effect};
 use crate::clients::{ClientInfo, PauseKind};
 use crate::config::DebugCommandAccess;
 use crate::shared::Shared;
+
+pub use pubsub::{unsubscribe_all, Subscriptions};
 
 /// The Redis version TinyKV answers as, for clients that look at it to decide what to send.
 pub const REDIS_COMPAT_VERSION: &str = "7.2.0";
@@ -96,6 +99,8 @@ pub struct Session {
     /// Set by a command that Redis would have blocked (`WAIT` for replicas there are not): Redis
     /// leaves a command that timed out blocked out of the slow log, and so does TinyKV.
     would_block: bool,
+    /// What the client subscribes to, once it has subscribed to anything.
+    subscriptions: Option<Box<Subscriptions>>,
 }
 
 /// Commands queued by `MULTI`, and whether one of them was refused as it was queued (which makes
@@ -219,7 +224,7 @@ fn run(request: Request, shared: &Shared, session: &mut Session) -> Reply {
         Err(err) => return refused(shared, session, &request, err),
     };
     session.client.set_last_command(Some(found.number));
-    if let Some(refusal) = gate(&found, shared, session) {
+    if let Some(refusal) = gate(&found, shared, session).or_else(|| subscribed_refusal(&found, session)) {
         shared.command_stats.rejected(found.number);
         return error_reply(shared, refusal);
     }
@@ -315,7 +320,7 @@ fn queue(request: Request, shared: &Shared, session: &mut Session) -> Reply {
             unwatch(shared, session);
             Reply::ok()
         }
-        "QUIT" => return run(request, shared, session),
+        "QUIT" | "RESET" => return run(request, shared, session),
         "MULTI" => Reply::error("ERR MULTI calls can not be nested"),
         "WATCH" => Reply::error("ERR WATCH inside MULTI is not allowed"),
         _ if found.flags_spec().has(Flag::NoMulti) => {
@@ -428,6 +433,40 @@ pub fn gate(found: &Found, shared: &Shared, session: &Session) -> Option<Reply> 
     None
 }
 
+/// In RESP2, a client that subscribes to anything reads messages on the connection it sends
+/// commands on, so only the commands whose replies cannot be mistaken for messages are allowed
+/// (Redis's list and error; an `EXEC` is refused in `EXECABORT`'s words, as Redis refuses it).
+fn subscribed_refusal(found: &Found, session: &Session) -> Option<Reply> {
+    if session.protocol != Protocol::Resp2 || !session.subscribed() {
+        return None;
+    }
+    let spec = found.flags_spec();
+    let allowed = matches!(
+        found.spec.name,
+        "SUBSCRIBE"
+            | "UNSUBSCRIBE"
+            | "PSUBSCRIBE"
+            | "PUNSUBSCRIBE"
+            | "SSUBSCRIBE"
+            | "SUNSUBSCRIBE"
+            | "PING"
+            | "QUIT"
+            | "RESET"
+    );
+    if allowed {
+        return None;
+    }
+    let name = spec.full_name(found.sub.map(|_| found.spec));
+    let text = format!(
+        "Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
+    );
+    Some(Reply::error(if found.spec.name == "EXEC" {
+        format!("EXECABORT Transaction discarded because of: {text}")
+    } else {
+        format!("ERR {text}")
+    }))
+}
+
 /// Evicts keys until memory is at most `maxmemory`; false when the policy can evict nothing more.
 /// Each eviction is an effect like any write's: `SELECT db` + `DEL key` in the append-only file, ahead
 /// of the record of the command that needed the room. (The records are committed with the next
@@ -531,6 +570,10 @@ pub fn execute(command: Command, shared: &Shared, session: &mut Session) -> Repl
             Reply::ok()
         }
 
+        // In RESP2 pub/sub mode, in the shape of a message, as Redis answers.
+        Command::Ping { message } if session.protocol == Protocol::Resp2 && session.subscribed() => {
+            Reply::Array(vec![Reply::bulk("pong"), Reply::Bulk(message.unwrap_or_default())])
+        }
         Command::Ping { message } => message.map_or(Reply::status("PONG"), Reply::Bulk),
         Command::Echo { message } => Reply::Bulk(message),
         Command::Quit => {
@@ -578,7 +621,29 @@ pub fn execute(command: Command, shared: &Shared, session: &mut Session) -> Repl
             unwatch(shared, session);
             Reply::ok()
         }
+        Command::Subscribe { kind, channels } => pubsub::subscribe(shared, session, kind, channels),
+        Command::Unsubscribe { kind, channels } => pubsub::unsubscribe(shared, session, kind, channels),
+        Command::Publish { kind, channel, message } => pubsub::publish(shared, kind, &channel, &message),
+        Command::PubSub(sub) => pubsub::pubsub(shared, sub),
+        Command::Reset => reset(shared, session),
     }
+}
+
+/// `RESET`: the connection as it was when it connected, as Redis's `clearClientConnectionState`: no
+/// transaction or watched keys, database 0, RESP2, no name, replies on, no subscriptions, and
+/// unauthenticated again when a password is set.
+fn reset(shared: &Shared, session: &mut Session) -> Reply {
+    session.set_transaction(None);
+    unwatch(shared, session);
+    session.db = 0;
+    session.client.set_db(0);
+    session.protocol = Protocol::Resp2;
+    session.client.set_resp(2);
+    session.set_name(None);
+    session.set_reply_mode(ReplyMode::On);
+    unsubscribe_all(shared, session);
+    session.authenticated = !shared.settings.requires_auth();
+    Reply::status("RESET")
 }
 
 /// Counts the key lookups of a read command's reply as `keyspace_hits`/`keyspace_misses`, as Redis

@@ -212,13 +212,15 @@ fn section_fields(shared: &Shared, section: &str) -> Vec<(&'static str, String)>
                 ("evicted_clients", zero()),
                 ("keyspace_hits", commands.keyspace_hits().to_string()),
                 ("keyspace_misses", commands.keyspace_misses().to_string()),
-                ("pubsub_channels", zero()),
-                ("pubsub_patterns", zero()),
-                ("pubsubshard_channels", zero()),
+                ("pubsub_channels", shared.pubsub.channel_count().to_string()),
+                ("pubsub_patterns", shared.pubsub.numpat().to_string()),
+                ("pubsubshard_channels", shared.pubsub.shard_channel_count().to_string()),
                 ("latest_fork_usec", zero()),
                 ("total_forks", zero()),
                 ("unexpected_error_replies", zero()),
                 ("total_error_replies", commands.error_replies().to_string()),
+                // Redis 7.2's name: subscribers closed for their backlog (`--client-output-buffer-limit-pubsub`).
+                ("client_output_buffer_limit_disconnections", shared.pubsub.disconnections().to_string()),
             ]
         }
         "replication" => {

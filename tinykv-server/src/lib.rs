@@ -17,6 +17,7 @@ pub mod execute;
 pub mod glob;
 pub mod info;
 pub mod isolation;
+pub mod pubsub;
 pub mod rdb;
 pub mod server;
 pub mod settings;

@@ -18,6 +18,7 @@ use crate::config::Config;
 use crate::db::{Counters, Db};
 use crate::evict::Evictor;
 use crate::isolation::Isolation;
+use crate::pubsub::PubSub;
 use crate::rdb::encode::WriteOptions;
 use crate::rdb::{RdbError, Snapshots};
 use crate::settings::Settings;
@@ -78,6 +79,8 @@ pub struct Shared {
     pub clients: Clients,
     /// `SLOWLOG`.
     pub slowlog: SlowLog,
+    /// Pub/sub subscriptions and the subscribers' mailboxes.
+    pub pubsub: PubSub,
     /// Per-command, per-error and keyspace hit counters (`INFO commandstats`, `errorstats`, `stats`).
     pub command_stats: CommandStats,
     /// Whether the background sweep removes expired keys (`DEBUG SET-ACTIVE-EXPIRE`).
@@ -133,6 +136,7 @@ impl Shared {
             settings,
             clients: Clients::default(),
             slowlog: SlowLog::default(),
+            pubsub: PubSub::new(config.client_output_buffer_limit_pubsub),
             command_stats: CommandStats::default(),
             active_expire: AtomicBool::new(true),
             replication_ids: Mutex::new((random_hex_id(), NO_REPLICATION_ID.to_owned())),
