@@ -333,6 +333,11 @@ impl<'a> Connection<'a> {
             if self.session.close_without_reply {
                 return Err(End::Quit);
             }
+            // Messages that arrived before this command ended go out before its reply, as Redis
+            // writes them (a RESP3 client publishing to itself sees its message, then the count).
+            if let Some(mailbox) = self.session.mailbox() {
+                mailbox.drain_into(self.session.protocol, &mut self.write_buf, usize::MAX);
+            }
             // `CLIENT REPLY OFF|SKIP` leave replies unsent.
             let wanted = self.session.reply_wanted();
             if wanted {
