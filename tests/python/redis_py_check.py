@@ -138,6 +138,33 @@ def check(r, proto):
         assert pipe.execute() == [True, 2, "2"]
     assert r.flushdb() is True and r.dbsize() == 0
     assert r.flushall(asynchronous=True) is True
+    check_pubsub(r)
+
+
+def check_pubsub(r):
+    """A subscriber through redis-py's pubsub(): confirmations, a message, a pattern message, PUBSUB."""
+    p = r.pubsub()
+    p.subscribe("ch")
+    p.psubscribe("pa*")
+    for expected in [("subscribe", "ch", 1), ("psubscribe", "pa*", 2)]:
+        msg = p.get_message(timeout=DEADLINE)
+        assert msg is not None and (msg["type"], msg["channel"], msg["data"]) == expected, msg
+    assert r.publish("ch", "hello") == 1
+    msg = p.get_message(timeout=DEADLINE)
+    assert msg is not None and (msg["type"], msg["channel"], msg["data"]) == ("message", "ch", "hello"), msg
+    assert r.publish("pattern", "x") == 1
+    msg = p.get_message(timeout=DEADLINE)
+    assert msg is not None and (msg["type"], msg["pattern"], msg["channel"], msg["data"]) == (
+        "pmessage", "pa*", "pattern", "x"), msg
+    assert r.pubsub_numsub("ch") == [("ch", 1)], r.pubsub_numsub("ch")
+    assert r.pubsub_numpat() == 1 and r.pubsub_channels() == ["ch"]
+    p.unsubscribe()
+    p.punsubscribe()
+    for expected in [("unsubscribe", "ch", 1), ("punsubscribe", "pa*", 0)]:
+        msg = p.get_message(timeout=DEADLINE)
+        assert msg is not None and (msg["type"], msg["channel"], msg["data"]) == expected, msg
+    p.close()
+    assert r.publish("ch", "nobody") == 0
 
 
 def main():

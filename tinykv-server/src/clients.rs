@@ -213,9 +213,14 @@ impl ClientInfo {
         self.kill.cancelled()
     }
 
-    /// The client's type for `TYPE` filters: every TinyKV client is a normal one.
+    /// The client's type for `TYPE` filters: `pubsub` for a subscriber speaking RESP2 (whose
+    /// connection carries messages only), as Redis's `getClientType`; every other client is normal.
     pub fn kind(&self) -> ClientType {
-        ClientType::Normal
+        if self.flags.load(Ordering::Relaxed) & FLAG_PUBSUB != 0 && self.resp.load(Ordering::Relaxed) == 2 {
+            ClientType::PubSub
+        } else {
+            ClientType::Normal
+        }
     }
 
     /// The line `CLIENT LIST` and `CLIENT INFO` print for this client, in Redis 7.0's format (without
