@@ -8,6 +8,8 @@
 //! before it. Steps whose order Redis takes from its hash tables (unsubscribing from several
 //! channels at once, `PUBSUB CHANNELS` listing several, several patterns matching one message) are
 //! left out: their order is not a contract.
+//!
+//! `MONITOR`'s lines are compared with the time and the client's address taken out.
 
 use std::net::TcpStream;
 
@@ -153,4 +155,46 @@ fn pubsub_replies_and_messages_match_redis_in_resp2_and_resp3() {
         }
         assert_eq!(ours.len(), theirs.len());
     }
+}
+
+/// `MONITOR`'s lines with the time and the client's address (which differ by server) replaced.
+fn monitor_lines(connect: &dyn Fn() -> TcpStream) -> Vec<String> {
+    let (mut monitor, mut client) = (connect(), connect());
+    assert_eq!(call(&mut monitor, &[b"MONITOR"]), b"+OK\r\n");
+    let commands: &[&[&[u8]]] = &[
+        &[b"SET", b"k", b"a b\"c\\\n\x01\xff\t"],
+        &[b"AUTH", b"user", b"secret"],
+        &[b"HELLO", b"2", b"AUTH", b"default", b"secret", b"SETNAME", b"x"],
+        &[b"SELECT", b"2"],
+        &[b"CONFIG", b"GET", b"maxmemory"],
+        &[b"NOSUCH"],
+        &[b"GET"],
+        &[b"PUBLISH", b"c", b"m"],
+        &[b"SELECT", b"0"],
+        &[b"DEL", b"k"],
+    ];
+    for args in commands {
+        call(&mut client, args);
+    }
+    // Shown: every command that ran, AUTH's and HELLO's credentials redacted (failed or not). Not
+    // shown: CONFIG (administrative), an unknown command and a wrong arity (never ran).
+    let mut lines = Vec::new();
+    for _ in 0..commands.len() - 3 {
+        let line = String::from_utf8_lossy(&read_reply(&mut monitor)).into_owned();
+        let (stamp, rest) = line.split_once(" [").expect("a MONITOR line");
+        let (db, rest) = rest.split_once(' ').expect("db");
+        let (_addr, rest) = rest.split_once("] ").expect("addr");
+        assert!(stamp.starts_with('+') && stamp[1..].split_once('.').is_some_and(|(_, micros)| micros.len() == 6));
+        lines.push(format!("[{db}] {rest}"));
+    }
+    lines
+}
+
+#[test]
+fn monitor_lines_match_redis() {
+    let Some(redis) = Redis::start() else { return };
+    let tinykv = Server::start_with(&["--no-greeting"]);
+    let ours = monitor_lines(&|| tinykv.connect());
+    let theirs = monitor_lines(&|| redis.connect());
+    assert_eq!(ours, theirs);
 }

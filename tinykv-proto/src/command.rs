@@ -593,6 +593,8 @@ pub enum Command {
     PubSub(PubSubCommand),
     /// `RESET`: the connection back to its state at connect.
     Reset,
+    /// `MONITOR`: every command other clients run, as a line, from now on.
+    Monitor,
 }
 
 /// What a subscription names: a channel, a glob pattern of channels, or a shard channel. Each kind has

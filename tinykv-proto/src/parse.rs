@@ -1292,6 +1292,10 @@ pub(crate) fn reset(_: &mut Args) -> Parsed {
     Ok(Command::Reset)
 }
 
+pub(crate) fn monitor(_: &mut Args) -> Parsed {
+    Ok(Command::Monitor)
+}
+
 #[cfg(test)]
 mod string_and_bit_tests {
     use super::*;

@@ -1507,6 +1507,17 @@ pub const COMMANDS: &[CommandSpec] = &[
         "6.2.0",
     ),
     spec(
+        "MONITOR",
+        1,
+        parse::monitor,
+        "",
+        "Listens for all requests received by the server in real-time.",
+        "server",
+        CONN_ADMIN,
+        NO_KEYS,
+        "1.0.0",
+    ),
+    spec(
         "SUBSCRIBE",
         -2,
         parse::subscribe,

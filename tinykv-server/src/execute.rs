@@ -239,6 +239,10 @@ fn run(request: Request, shared: &Shared, session: &mut Session) -> Reply {
     }
     let micros = session.clock_stop(start);
     finish(&found, &request, micros, &reply, shared, session);
+    // One relaxed load unless someone runs `MONITOR`; administrative commands are not shown, as in Redis.
+    if shared.pubsub.monitored() && !found.flags_spec().has(Flag::Admin) && !found.flags_spec().has(Flag::SkipMonitor) {
+        pubsub::feed_monitors(shared, session, &request.args);
+    }
     if let (Some(aof), Some(effect)) = (&shared.aof, effect) {
         if !reply.is_error() {
             // Reading back what the write left is not an access of the keys.
@@ -626,6 +630,7 @@ pub fn execute(command: Command, shared: &Shared, session: &mut Session) -> Repl
         Command::Publish { kind, channel, message } => pubsub::publish(shared, kind, &channel, &message),
         Command::PubSub(sub) => pubsub::pubsub(shared, sub),
         Command::Reset => reset(shared, session),
+        Command::Monitor => pubsub::monitor(shared, session),
     }
 }
 

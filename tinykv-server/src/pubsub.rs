@@ -45,6 +45,29 @@ struct Message {
     payload: Bytes,
 }
 
+/// What waits in a mailbox: a pub/sub message, or a `MONITOR` line (already on the wire's form).
+#[derive(Debug, Clone)]
+enum Mail {
+    Message(Message),
+    Line(Bytes),
+}
+
+impl Mail {
+    fn size(&self) -> usize {
+        match self {
+            Mail::Message(message) => message.size(),
+            Mail::Line(line) => line.len() + MESSAGE_OVERHEAD,
+        }
+    }
+
+    fn encode(self, protocol: Protocol, dst: &mut bytes::BytesMut) {
+        match self {
+            Mail::Message(message) => message.reply().encode(protocol, dst),
+            Mail::Line(line) => dst.extend_from_slice(&line),
+        }
+    }
+}
+
 impl Message {
     fn size(&self) -> usize {
         self.channel.len() + self.payload.len() + self.pattern.as_ref().map_or(0, Bytes::len) + MESSAGE_OVERHEAD
@@ -69,7 +92,7 @@ impl Message {
 
 #[derive(Debug, Default)]
 struct Queue {
-    messages: VecDeque<Message>,
+    messages: VecDeque<Mail>,
     /// Bytes of `messages` (with [`MESSAGE_OVERHEAD`] each).
     bytes: usize,
     /// Since when the soft limit has been exceeded without a break.
@@ -119,7 +142,7 @@ impl Mailbox {
         while dst.len() < high_water {
             let Some(message) = queue.messages.pop_front() else { break };
             queue.bytes -= message.size();
-            message.reply().encode(protocol, dst);
+            message.encode(protocol, dst);
         }
         self.unsent.store(dst.len(), Ordering::Relaxed);
         !queue.messages.is_empty()
@@ -127,7 +150,7 @@ impl Mailbox {
 
     /// Queues a message unless the subscriber is over its limit, in which case it is killed (once)
     /// and `true` is returned so the disconnection is counted.
-    fn deliver(&self, message: Message, limit: OutputLimit) -> bool {
+    fn deliver(&self, message: Mail, limit: OutputLimit) -> bool {
         let mut queue = self.queue.lock();
         if queue.closed {
             return false;
@@ -171,6 +194,9 @@ pub struct PubSub {
     channels: RwLock<HashMap<Bytes, Subscribers>>,
     patterns: RwLock<HashMap<Bytes, Subscribers>>,
     shard_channels: RwLock<HashMap<Bytes, Subscribers>>,
+    /// Clients in `MONITOR` mode, and how many: commands are formatted for them only when some are.
+    monitors: RwLock<Subscribers>,
+    monitor_count: AtomicUsize,
     /// How many patterns have subscribers: `PUBLISH` takes the patterns' lock only when some do.
     pattern_count: AtomicUsize,
     /// The limit a subscriber's backlog is held to.
@@ -227,7 +253,7 @@ impl PubSub {
             if let Some(subscribers) = map.get(channel) {
                 for mailbox in subscribers.values() {
                     let message = Message { kind, pattern: None, channel: channel.clone(), payload: payload.clone() };
-                    closed += u64::from(mailbox.deliver(message, self.limit));
+                    closed += u64::from(mailbox.deliver(Mail::Message(message), self.limit));
                     receivers += 1;
                 }
             }
@@ -245,7 +271,7 @@ impl PubSub {
                         channel: channel.clone(),
                         payload: payload.clone(),
                     };
-                    closed += u64::from(mailbox.deliver(message, self.limit));
+                    closed += u64::from(mailbox.deliver(Mail::Message(message), self.limit));
                     receivers += 1;
                 }
             }
@@ -270,6 +296,36 @@ impl PubSub {
     /// How many distinct patterns have subscribers (`PUBSUB NUMPAT`).
     pub fn numpat(&self) -> usize {
         self.pattern_count.load(Ordering::Relaxed)
+    }
+
+    /// Adds (or, with `on` false, removes) a `MONITOR` client.
+    pub fn monitor(&self, client: u64, mailbox: Option<&Arc<Mailbox>>) {
+        let mut monitors = self.monitors.write();
+        match mailbox {
+            Some(mailbox) => {
+                monitors.insert(client, Arc::clone(mailbox));
+            }
+            None => {
+                monitors.remove(&client);
+            }
+        }
+        self.monitor_count.store(monitors.len(), Ordering::Relaxed);
+    }
+
+    /// Whether any client is in `MONITOR` mode (one relaxed load).
+    pub fn monitored(&self) -> bool {
+        self.monitor_count.load(Ordering::Relaxed) > 0
+    }
+
+    /// Gives `line` (a status line, `+...\r\n`) to every `MONITOR` client.
+    pub fn feed_monitors(&self, line: Bytes) {
+        let mut closed = 0;
+        for mailbox in self.monitors.read().values() {
+            closed += u64::from(mailbox.deliver(Mail::Line(line.clone()), self.limit));
+        }
+        if closed > 0 {
+            self.disconnections.fetch_add(closed, Ordering::Relaxed);
+        }
     }
 
     /// Subscribers disconnected for their backlog since start.

@@ -27,6 +27,8 @@ pub struct Subscriptions {
     channels: HashSet<Bytes>,
     patterns: HashSet<Bytes>,
     shard: HashSet<Bytes>,
+    /// In `MONITOR` mode.
+    monitoring: bool,
 }
 
 impl Subscriptions {
@@ -98,14 +100,7 @@ fn frames(mut replies: Vec<Reply>) -> Reply {
 /// confirmed again (as Redis does) without a second subscription.
 pub(super) fn subscribe(shared: &Shared, session: &mut Session, kind: SubscriptionKind, names: Vec<Bytes>) -> Reply {
     let client = session.client.id;
-    let subs = session.subscriptions.get_or_insert_with(|| {
-        Box::new(Subscriptions {
-            mailbox: Arc::new(Mailbox::new(Arc::clone(&session.client))),
-            channels: HashSet::new(),
-            patterns: HashSet::new(),
-            shard: HashSet::new(),
-        })
-    });
+    let subs = subscriptions(session);
     let mut replies = Vec::with_capacity(names.len());
     for name in names {
         if !subs.set(kind).contains(&name) {
@@ -116,6 +111,80 @@ pub(super) fn subscribe(shared: &Shared, session: &mut Session, kind: Subscripti
     }
     session.note_subscriptions();
     frames(replies)
+}
+
+/// The client's subscriptions, made (with its mailbox) on first use.
+fn subscriptions(session: &mut Session) -> &mut Subscriptions {
+    session.subscriptions.get_or_insert_with(|| {
+        Box::new(Subscriptions {
+            mailbox: Arc::new(Mailbox::new(Arc::clone(&session.client))),
+            channels: HashSet::new(),
+            patterns: HashSet::new(),
+            shard: HashSet::new(),
+            monitoring: false,
+        })
+    })
+}
+
+/// `MONITOR`: from now on, every command another client runs arrives in this client's mailbox as a
+/// line (see [`feed_monitors`]).
+pub(super) fn monitor(shared: &Shared, session: &mut Session) -> Reply {
+    let client = session.client.id;
+    let subs = subscriptions(session);
+    subs.monitoring = true;
+    shared.pubsub.monitor(client, Some(&subs.mailbox));
+    Reply::ok()
+}
+
+/// Gives the command just run to the `MONITOR` clients, in Redis's format:
+/// `+<unix seconds>.<micros> [<db> <addr>] "name" "arg" ...`, each argument quoted and escaped as
+/// Redis's `sdscatrepr`, `AUTH`'s arguments and `HELLO`'s credentials redacted.
+pub(super) fn feed_monitors(shared: &Shared, session: &Session, args: &[Bytes]) {
+    use std::fmt::Write;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let mut line = String::with_capacity(64 + args.iter().map(Bytes::len).sum::<usize>());
+    let _ = write!(line, "+{}.{:06} [{} {}]", now.as_secs(), now.subsec_micros(), session.db, session.client.addr);
+    let name = args.first().map(|name| name.to_ascii_uppercase());
+    let redacted = |i: usize| match name.as_deref() {
+        Some(b"AUTH") => i > 0,
+        Some(b"HELLO") => {
+            args.iter().position(|arg| arg.eq_ignore_ascii_case(b"AUTH")).is_some_and(|at| i == at + 1 || i == at + 2)
+        }
+        _ => false,
+    };
+    for (i, arg) in args.iter().enumerate() {
+        line.push(' ');
+        if redacted(i) {
+            line.push_str("\"(redacted)\"");
+        } else {
+            repr(arg, &mut line);
+        }
+    }
+    line.push_str("\r\n");
+    shared.pubsub.feed_monitors(Bytes::from(line));
+}
+
+/// Redis's `sdscatrepr`: a quoted string with `\\`, `\"`, `\n`, `\r`, `\t`, `\a`, `\b` escaped and
+/// other unprintable bytes as `\xHH`.
+fn repr(bytes: &[u8], out: &mut String) {
+    use std::fmt::Write;
+    out.push('"');
+    for &byte in bytes {
+        match byte {
+            b'\\' => out.push_str("\\\\"),
+            b'"' => out.push_str("\\\""),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            0x07 => out.push_str("\\a"),
+            0x08 => out.push_str("\\b"),
+            b' '..=b'~' => out.push(byte as char),
+            _ => {
+                let _ = write!(out, "\\x{byte:02x}");
+            }
+        }
+    }
+    out.push('"');
 }
 
 /// `UNSUBSCRIBE`, `PUNSUBSCRIBE`, `SUNSUBSCRIBE`: the names given, or every one of that kind; with
@@ -143,10 +212,14 @@ pub(super) fn unsubscribe(shared: &Shared, session: &mut Session, kind: Subscrip
     frames(replies)
 }
 
-/// Leaves every subscription without a word: at `RESET` and when the connection ends.
+/// Leaves every subscription (and `MONITOR` mode) without a word: at `RESET` and when the
+/// connection ends.
 pub fn unsubscribe_all(shared: &Shared, session: &mut Session) {
     let client = session.client.id;
     let Some(subs) = session.subscriptions.as_mut() else { return };
+    if std::mem::take(&mut subs.monitoring) {
+        shared.pubsub.monitor(client, None);
+    }
     for kind in [SubscriptionKind::Channel, SubscriptionKind::Pattern, SubscriptionKind::Shard] {
         for name in subs.set(kind).drain() {
             shared.pubsub.unsubscribe(kind, &name, client);
