@@ -72,7 +72,8 @@ fn groups_and_the_database_prompt_against_tinykv() {
     // The overview no longer runs a long group name into its first command.
     exchange(&mut cli, &prompt, "help", "@transactions ");
     // Groups TinyKV lacks are looked up in the server's documentation; TinyKV has none for them yet.
-    exchange(&mut cli, &prompt, "help @pubsub", "No group '@pubsub'");
+    exchange(&mut cli, &prompt, "help @geo", "No group '@geo'");
+    exchange(&mut cli, &prompt, "help @pubsub", "\r\n  SUBSCRIBE channel [channel ...]");
     let prompt3 = format!("127.0.0.1:{port}[3]> ");
     exchange(&mut cli, &prompt3, "select 3", "OK");
     exchange(&mut cli, &prompt3, "set k v", "OK");
