@@ -103,9 +103,16 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, shared: &Shared, shutdow
     let _registered = Registered { shared, id: client.id };
     let mut connection = Connection::new(stream, shared, client);
     let end = connection.run(&shutdown).await;
-    execute::unwatch(shared, &mut connection.session);
-    execute::unsubscribe_all(shared, &mut connection.session);
     tracing::debug!(%peer, ?end, "connection closed");
+}
+
+impl Drop for Connection<'_> {
+    /// Forgets the client's watched keys and subscriptions however the connection ends, a panic
+    /// included, so nothing of a gone client is left in the shared registries.
+    fn drop(&mut self) {
+        execute::unwatch(self.shared, &mut self.session);
+        execute::unsubscribe_all(self.shared, &mut self.session);
+    }
 }
 
 /// A client's place in the registry, given back on drop.
