@@ -429,6 +429,38 @@ pub enum MemoryCommand {
     Help,
 }
 
+/// The `MATCH` and `COUNT` options of `HSCAN` and `SSCAN`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ScanOptions {
+    /// `MATCH`: only fields or members matching this glob pattern (`None` when absent or `*`).
+    pub pattern: Option<Bytes>,
+    /// `COUNT`: about how many entries to look at; `None` for the default.
+    pub count: Option<u64>,
+}
+
+/// `HSCAN`/`SSCAN key cursor [MATCH pattern] [COUNT count]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CollectionScan {
+    /// The key.
+    pub key: Bytes,
+    /// Where to resume; 0 starts a new scan. A bad cursor is an error before the key is looked at.
+    pub cursor: u64,
+    /// The options: Redis reads them only once it found the key (of the right type), so a bad one is
+    /// carried as its error.
+    pub options: Result<ScanOptions, CommandError>,
+}
+
+/// What `SINTER`, `SUNION`, `SDIFF` and their `STORE` forms compute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetOperation {
+    /// Members in every set.
+    Inter,
+    /// Members in any set.
+    Union,
+    /// Members of the first set in none of the others.
+    Diff,
+}
+
 /// One command, parsed and checked; one variant per command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -485,6 +517,62 @@ pub enum Command {
     BitOp { operation: BitOperation, destination: Bytes, sources: Vec<Bytes> },
     /// `BITFIELD` and `BITFIELD_RO`.
     BitField(BitField),
+    /// `HSET key field value [field value ...]`, and `HMSET` (`hmset: true`), which answers `OK`.
+    HSet { key: Bytes, pairs: Vec<(Bytes, Bytes)>, hmset: bool },
+    /// `HSETNX key field value`.
+    HSetNx { key: Bytes, field: Bytes, value: Bytes },
+    /// `HGET key field`.
+    HGet { key: Bytes, field: Bytes },
+    /// `HMGET key field [field ...]`.
+    HMGet { key: Bytes, fields: Vec<Bytes> },
+    /// `HDEL key field [field ...]`.
+    HDel { key: Bytes, fields: Vec<Bytes> },
+    /// `HLEN key`.
+    HLen { key: Bytes },
+    /// `HSTRLEN key field`.
+    HStrlen { key: Bytes, field: Bytes },
+    /// `HEXISTS key field`.
+    HExists { key: Bytes, field: Bytes },
+    /// `HKEYS key`.
+    HKeys { key: Bytes },
+    /// `HVALS key`.
+    HVals { key: Bytes },
+    /// `HGETALL key`.
+    HGetAll { key: Bytes },
+    /// `HINCRBY key field increment`.
+    HIncrBy { key: Bytes, field: Bytes, delta: i64 },
+    /// `HINCRBYFLOAT key field increment`: the increment is read by the server (in `long double`),
+    /// before the key is looked at, as Redis does.
+    HIncrByFloat { key: Bytes, field: Bytes, increment: Bytes },
+    /// `HSCAN key cursor [MATCH pattern] [COUNT count]`.
+    HScan(CollectionScan),
+    /// `HRANDFIELD key [count [WITHVALUES]]`: `count` is `(count, withvalues)`, checked as Redis
+    /// checks it before looking at the key.
+    HRandField { key: Bytes, count: Option<(i64, bool)> },
+    /// `SADD key member [member ...]`.
+    SAdd { key: Bytes, members: Vec<Bytes> },
+    /// `SREM key member [member ...]`.
+    SRem { key: Bytes, members: Vec<Bytes> },
+    /// `SISMEMBER key member`.
+    SIsMember { key: Bytes, member: Bytes },
+    /// `SMISMEMBER key member [member ...]`.
+    SMIsMember { key: Bytes, members: Vec<Bytes> },
+    /// `SMEMBERS key`.
+    SMembers { key: Bytes },
+    /// `SCARD key`.
+    SCard { key: Bytes },
+    /// `SPOP key [count]`.
+    SPop { key: Bytes, count: Option<u64> },
+    /// `SRANDMEMBER key [count]`: a negative count allows repeats.
+    SRandMember { key: Bytes, count: Option<i64> },
+    /// `SMOVE source destination member`.
+    SMove { source: Bytes, destination: Bytes, member: Bytes },
+    /// `SINTER`, `SUNION`, `SDIFF` (no destination) and `SINTERSTORE`, `SUNIONSTORE`, `SDIFFSTORE`.
+    SetAlgebra { operation: SetOperation, destination: Option<Bytes>, keys: Vec<Bytes> },
+    /// `SINTERCARD numkeys key [key ...] [LIMIT limit]` (limit 0: none).
+    SInterCard { keys: Vec<Bytes>, limit: u64 },
+    /// `SSCAN key cursor [MATCH pattern] [COUNT count]`.
+    SScan(CollectionScan),
     /// The `EXPIRE` family.
     Expire(Expire),
     /// `TTL key` (`millis: false`) and `PTTL key` (`millis: true`).

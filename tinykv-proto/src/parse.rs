@@ -8,9 +8,10 @@ use bytes::Bytes;
 
 use crate::command::{
     expiry_from, parse_integer, Args, BitCountRange, BitField, BitFieldKind, BitFieldOp, BitOperation, BitPosRange,
-    BitUnit, ClientCommand, ClientKill, ClientType, Command, CommandCommand, CopyKey, DebugCommand, Expire,
-    ExpireCondition, Expiry, GetExAction, Hello, LcsOptions, MemoryCommand, ObjectCommand, Overflow, PubSubCommand,
-    ReplyMode, Restore, Scan, Set, SetCondition, Shutdown, SlowlogCommand, SubscriptionKind, MILLIS_PER_SECOND,
+    BitUnit, ClientCommand, ClientKill, ClientType, CollectionScan, Command, CommandCommand, CopyKey, DebugCommand,
+    Expire, ExpireCondition, Expiry, GetExAction, Hello, LcsOptions, MemoryCommand, ObjectCommand, Overflow,
+    PubSubCommand, ReplyMode, Restore, Scan, ScanOptions, Set, SetCondition, SetOperation, Shutdown, SlowlogCommand,
+    SubscriptionKind, MILLIS_PER_SECOND,
 };
 use crate::table::{self, CommandSpec};
 use crate::CommandError;
@@ -405,6 +406,243 @@ fn bitfield_type(text: &[u8]) -> Result<(bool, u32), CommandError> {
     }
 }
 
+// ---- hashes --------------------------------------------------------------------------------------
+
+pub(crate) fn hset(args: &mut Args) -> Parsed {
+    let key = args.take()?;
+    Ok(Command::HSet { key, pairs: pairs("hset", args)?, hmset: false })
+}
+
+pub(crate) fn hmset(args: &mut Args) -> Parsed {
+    let key = args.take()?;
+    Ok(Command::HSet { key, pairs: pairs("hmset", args)?, hmset: true })
+}
+
+pub(crate) fn hsetnx(args: &mut Args) -> Parsed {
+    Ok(Command::HSetNx { key: args.take()?, field: args.take()?, value: args.take()? })
+}
+
+pub(crate) fn hget(args: &mut Args) -> Parsed {
+    Ok(Command::HGet { key: args.take()?, field: args.take()? })
+}
+
+pub(crate) fn hmget(args: &mut Args) -> Parsed {
+    Ok(Command::HMGet { key: args.take()?, fields: args.rest() })
+}
+
+pub(crate) fn hdel(args: &mut Args) -> Parsed {
+    Ok(Command::HDel { key: args.take()?, fields: args.rest() })
+}
+
+pub(crate) fn hlen(args: &mut Args) -> Parsed {
+    Ok(Command::HLen { key: args.take()? })
+}
+
+pub(crate) fn hstrlen(args: &mut Args) -> Parsed {
+    Ok(Command::HStrlen { key: args.take()?, field: args.take()? })
+}
+
+pub(crate) fn hexists(args: &mut Args) -> Parsed {
+    Ok(Command::HExists { key: args.take()?, field: args.take()? })
+}
+
+pub(crate) fn hkeys(args: &mut Args) -> Parsed {
+    Ok(Command::HKeys { key: args.take()? })
+}
+
+pub(crate) fn hvals(args: &mut Args) -> Parsed {
+    Ok(Command::HVals { key: args.take()? })
+}
+
+pub(crate) fn hgetall(args: &mut Args) -> Parsed {
+    Ok(Command::HGetAll { key: args.take()? })
+}
+
+pub(crate) fn hincrby(args: &mut Args) -> Parsed {
+    Ok(Command::HIncrBy { key: args.take()?, field: args.take()?, delta: args.integer()? })
+}
+
+pub(crate) fn hincrbyfloat(args: &mut Args) -> Parsed {
+    Ok(Command::HIncrByFloat { key: args.take()?, field: args.take()?, increment: args.take()? })
+}
+
+pub(crate) fn hscan(args: &mut Args) -> Parsed {
+    Ok(Command::HScan(collection_scan(args)?))
+}
+
+/// A count Redis reads with `getRangeLongFromObjectOrReply(-LONG_MAX, LONG_MAX)`: `i64::MIN` is refused
+/// (its negation, the number of picks, does not fit).
+fn random_count(text: &[u8]) -> Result<i64, CommandError> {
+    match parse_integer(text)? {
+        i64::MIN => Err(CommandError::Other(
+            "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807".into(),
+        )),
+        count => Ok(count),
+    }
+}
+
+/// `HRANDFIELD key [count [WITHVALUES]]`, with Redis's order of checks: the count, the option, then
+/// the range a count with values may have (twice as many replies must still be countable).
+pub(crate) fn hrandfield(args: &mut Args) -> Parsed {
+    let key = args.take()?;
+    let Some(count) = args.next_opt() else { return Ok(Command::HRandField { key, count: None }) };
+    let count = random_count(&count)?;
+    let withvalues = match args.next_opt() {
+        None => false,
+        Some(option) if option.eq_ignore_ascii_case(b"WITHVALUES") && args.is_empty() => true,
+        Some(_) => return Err(CommandError::Syntax),
+    };
+    if withvalues && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&count) {
+        return Err(CommandError::Other("ERR value is out of range".into()));
+    }
+    Ok(Command::HRandField { key, count: Some((count, withvalues)) })
+}
+
+/// The key and cursor of `HSCAN`/`SSCAN`, and their options (kept as an error when bad: Redis reads
+/// them after it has looked at the key).
+fn collection_scan(args: &mut Args) -> Result<CollectionScan, CommandError> {
+    let key = args.take()?;
+    let cursor = args.take()?;
+    let cursor = parse_cursor(&cursor).ok_or(CommandError::Other("ERR invalid cursor".into()))?;
+    let mut options = || {
+        let mut options = ScanOptions::default();
+        while let Some(option) = args.next_opt() {
+            if args.is_empty() {
+                return Err(CommandError::Syntax);
+            }
+            match option.to_ascii_uppercase().as_slice() {
+                b"COUNT" => {
+                    let count = args.integer()?;
+                    options.count = Some(u64::try_from(count).ok().filter(|&c| c >= 1).ok_or(CommandError::Syntax)?);
+                }
+                b"MATCH" => {
+                    let pattern = args.take()?;
+                    options.pattern = (pattern.as_ref() != b"*").then_some(pattern);
+                }
+                _ => return Err(CommandError::Syntax),
+            }
+        }
+        Ok(options)
+    };
+    let options = options();
+    Ok(CollectionScan { key, cursor, options })
+}
+
+// ---- sets ----------------------------------------------------------------------------------------
+
+pub(crate) fn sadd(args: &mut Args) -> Parsed {
+    Ok(Command::SAdd { key: args.take()?, members: args.rest() })
+}
+
+pub(crate) fn srem(args: &mut Args) -> Parsed {
+    Ok(Command::SRem { key: args.take()?, members: args.rest() })
+}
+
+pub(crate) fn sismember(args: &mut Args) -> Parsed {
+    Ok(Command::SIsMember { key: args.take()?, member: args.take()? })
+}
+
+pub(crate) fn smismember(args: &mut Args) -> Parsed {
+    Ok(Command::SMIsMember { key: args.take()?, members: args.rest() })
+}
+
+pub(crate) fn smembers(args: &mut Args) -> Parsed {
+    Ok(Command::SMembers { key: args.take()? })
+}
+
+pub(crate) fn scard(args: &mut Args) -> Parsed {
+    Ok(Command::SCard { key: args.take()? })
+}
+
+/// `SPOP key [count]`: a count must be a non-negative integer, checked before the key is looked at.
+pub(crate) fn spop(args: &mut Args) -> Parsed {
+    let key = args.take()?;
+    let count = match args.next_opt() {
+        None => None,
+        Some(_) if !args.is_empty() => return Err(CommandError::Syntax),
+        // Redis's getPositiveLong: anything but a non-negative integer gets the same words.
+        Some(count) => Some(
+            parse_integer(&count)
+                .ok()
+                .and_then(|count| u64::try_from(count).ok())
+                .ok_or(CommandError::Other("ERR value is out of range, must be positive".into()))?,
+        ),
+    };
+    Ok(Command::SPop { key, count })
+}
+
+pub(crate) fn srandmember(args: &mut Args) -> Parsed {
+    let key = args.take()?;
+    let count = match args.next_opt() {
+        None => None,
+        Some(_) if !args.is_empty() => return Err(CommandError::Syntax),
+        Some(count) => Some(random_count(&count)?),
+    };
+    Ok(Command::SRandMember { key, count })
+}
+
+pub(crate) fn smove(args: &mut Args) -> Parsed {
+    Ok(Command::SMove { source: args.take()?, destination: args.take()?, member: args.take()? })
+}
+
+fn set_algebra(args: &mut Args, operation: SetOperation, store: bool) -> Parsed {
+    let destination = if store { Some(args.take()?) } else { None };
+    Ok(Command::SetAlgebra { operation, destination, keys: args.rest() })
+}
+
+pub(crate) fn sinter(args: &mut Args) -> Parsed {
+    set_algebra(args, SetOperation::Inter, false)
+}
+
+pub(crate) fn sinterstore(args: &mut Args) -> Parsed {
+    set_algebra(args, SetOperation::Inter, true)
+}
+
+pub(crate) fn sunion(args: &mut Args) -> Parsed {
+    set_algebra(args, SetOperation::Union, false)
+}
+
+pub(crate) fn sunionstore(args: &mut Args) -> Parsed {
+    set_algebra(args, SetOperation::Union, true)
+}
+
+pub(crate) fn sdiff(args: &mut Args) -> Parsed {
+    set_algebra(args, SetOperation::Diff, false)
+}
+
+pub(crate) fn sdiffstore(args: &mut Args) -> Parsed {
+    set_algebra(args, SetOperation::Diff, true)
+}
+
+/// `SINTERCARD numkeys key [key ...] [LIMIT limit]`, with Redis's texts for a bad count or limit.
+pub(crate) fn sintercard(args: &mut Args) -> Parsed {
+    let numkeys = args.take()?;
+    let numkeys = parse_integer(&numkeys)
+        .ok()
+        .filter(|&n| n >= 1)
+        .ok_or(CommandError::Other("ERR numkeys should be greater than 0".into()))?;
+    if numkeys > args.remaining() as i64 {
+        return Err(CommandError::Other("ERR Number of keys can't be greater than number of args".into()));
+    }
+    let keys: Vec<Bytes> = (0..numkeys).filter_map(|_| args.next_opt()).collect();
+    let mut limit = 0;
+    while let Some(option) = args.next_opt() {
+        if !option.eq_ignore_ascii_case(b"LIMIT") || args.is_empty() {
+            return Err(CommandError::Syntax);
+        }
+        let value = args.take()?;
+        limit = parse_integer(&value)
+            .ok()
+            .and_then(|limit| u64::try_from(limit).ok())
+            .ok_or(CommandError::Other("ERR LIMIT can't be negative".into()))?;
+    }
+    Ok(Command::SInterCard { keys, limit })
+}
+
+pub(crate) fn sscan(args: &mut Args) -> Parsed {
+    Ok(Command::SScan(collection_scan(args)?))
+}
+
 // ---- keyspace ------------------------------------------------------------------------------------
 
 pub(crate) fn del(args: &mut Args) -> Parsed {
@@ -576,16 +814,22 @@ pub(crate) fn scan(args: &mut Args) -> Parsed {
     Ok(Command::Scan(scan))
 }
 
-/// A SCAN cursor as Redis's `strtoul` reads it: decimal digits, an optional leading `+`, empty is 0.
+/// A SCAN cursor as Redis's `strtoul` reads it: decimal digits after an optional `+` or `-` (a
+/// negative number wraps around, as `strtoul` makes `-1` the largest cursor), empty is 0.
 fn parse_cursor(bytes: &[u8]) -> Option<u64> {
-    let digits = bytes.strip_prefix(b"+").unwrap_or(bytes);
+    let (negative, digits) = match bytes.first() {
+        Some(b'-') => (true, &bytes[1..]),
+        Some(b'+') => (false, &bytes[1..]),
+        _ => (false, bytes),
+    };
     if digits.is_empty() {
         return (bytes.is_empty()).then_some(0);
     }
     if !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    std::str::from_utf8(digits).ok()?.parse().ok()
+    let value: u64 = std::str::from_utf8(digits).ok()?.parse().ok()?;
+    Some(if negative { value.wrapping_neg() } else { value })
 }
 
 pub(crate) fn dbsize(_: &mut Args) -> Parsed {

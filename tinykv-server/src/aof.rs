@@ -1,22 +1,32 @@
 //! The append-only file: every write is logged, in RESP, before its reply leaves.
 //!
-//! What is logged is the *effect* of a write, not its words: after a write command runs, the state
-//! of each key it names is read back and appended as one of
+//! What is logged is the *effect* of a write, not its words, in one of two ways.
+//!
+//! String and keyspace commands: after the command runs, the state of each key it names is read back
+//! and appended (under the key's lock, so the last record of a key is its final state) as
 //!
 //! ```text
 //! SELECT db                     the records after it are of database `db` (0 until one is seen)
-//! SET key value                 the key exists without a time to live
-//! SET key value PXAT <unix ms>  the key exists and expires then
+//! SET key value                 the key holds a string, without a time to live
+//! SET key value PXAT <unix ms>  the key holds a string and expires then
 //! DEL key                       the key does not exist
-//! FLUSHDB                       after FLUSHDB
-//! FLUSHALL                      after FLUSHALL
-//! SWAPDB a b                    after SWAPDB
+//! DEL key, HSET/SADD key ...    the key holds a collection, rebuilt in chunks (see [`rebuild_key`]),
+//!   [PEXPIREAT key <unix ms>]   and its expiry
+//! PEXPIREAT key <unix ms>       after the EXPIRE family and PERSIST: only the expiry is read back
+//!   | PERSIST key | DEL key
+//! FLUSHDB / FLUSHALL / SWAPDB a b
 //! ```
 //!
-//! so `INCR`, `APPEND`, `EXPIRE 10`, `RENAME` and the rest replay exactly, relative times become
-//! absolute, and replay needs only three commands. Read-back and append happen under one lock, so
-//! the order in the file is the order in which states were observed, and the last record of a key
-//! is its final state.
+//! Collection commands record their own effect while they run, under the lock of the keys they change,
+//! through [`Effects`]: the command itself where it is deterministic (`HSET k f v`, `SADD k m`, `HDEL`,
+//! `SREM`), a deterministic form where it is not (`SPOP` as `SREM` of the members popped, `HINCRBYFLOAT`
+//! and `HINCRBY` as `HSET` of the result, `SMOVE` as `SREM` + `SADD`, the `*STORE` commands as `DEL` and
+//! `SADD` of the result), so a one-field `HSET` on a million-field hash logs one field. Every such
+//! record sets something to an absolute state (a field's value, a member's presence, the key's
+//! absence), so replaying records over a state that already holds some of them (a rewrite's base, see
+//! [`rewrite`]) ends in the same state. Relative times become absolute everywhere, and replay runs the
+//! records through the ordinary commands, with keys kept from expiring until the whole file is read
+//! (each record was true when it was written).
 //!
 //! Records collect in memory; the connection calls [`Aof::commit`] before it flushes replies, so a
 //! whole pipelined batch costs one `write` (and, with `always`, one fsync shared by every client
@@ -65,6 +75,7 @@ use crate::db::Db;
 use crate::rdb::RdbError;
 use manifest::MANIFEST_NAME;
 use rewrite::Rewrites;
+pub use rewrite::ITEMS_PER_RECORD;
 
 /// Why the append-only file could not be used.
 #[derive(Debug, Error)]
@@ -117,12 +128,67 @@ pub enum Effect {
     /// These keys of these databases (the command's key arguments, from the table, in the client's
     /// database; `MOVE` and `COPY ... DB` name another).
     Keys(Vec<(usize, Bytes)>),
+    /// Only the expiry of these keys changed (the `EXPIRE` family, `PERSIST`).
+    Expiry(Vec<(usize, Bytes)>),
     /// One whole database (`FLUSHDB`).
     Database(usize),
     /// Every database (`FLUSHALL`).
     Everything,
     /// Two databases exchanged (`SWAPDB`).
     Swap(usize, usize),
+}
+
+/// Where a collection command records its effect, as commands, while it runs: [`Effects::record`]
+/// appends straight to the append-only file's buffer, so the caller must hold the locks of the keys
+/// it changed (the records of one key then follow its changes in order). Without an append-only
+/// file, recording costs a branch.
+pub struct Effects<'a> {
+    aof: Option<&'a Aof>,
+    db: usize,
+    recorded: bool,
+}
+
+impl<'a> Effects<'a> {
+    /// Records of writes to database `db`, into `aof` if there is one.
+    pub fn new(aof: Option<&'a Aof>, db: usize) -> Effects<'a> {
+        Effects { aof, db, recorded: false }
+    }
+
+    /// Records nowhere: for replay, and for tests.
+    pub fn none() -> Effects<'static> {
+        Effects { aof: None, db: 0, recorded: false }
+    }
+
+    /// Records one command.
+    pub fn record(&mut self, args: &[&[u8]]) {
+        if let Some(aof) = self.aof {
+            aof.append(Some(self.db), |pending| encode_request(args, pending));
+            self.recorded = true;
+        }
+    }
+
+    /// Records `prefix` followed by `items`, as several commands of at most [`ITEMS_PER_RECORD`]
+    /// items each (`SADD key` and a million members is many records, not one huge one).
+    pub fn record_chunked<'i>(&mut self, prefix: &[&[u8]], items: impl IntoIterator<Item = &'i [u8]>) {
+        if let Some(aof) = self.aof {
+            aof.append(Some(self.db), |pending| rewrite::encode_chunked(prefix, items, ITEMS_PER_RECORD, pending));
+            self.recorded = true;
+        }
+    }
+
+    /// Whether anything was recorded: the connection must then commit before it replies.
+    pub fn recorded(&self) -> bool {
+        self.recorded
+    }
+}
+
+/// [`rebuild_key`] after a `DEL key` for a collection, for a log where the key may hold something
+/// already (a string's `SET` replaces whatever was there by itself).
+fn rebuild_key_replacing(entry: &crate::entry::Entry, out: &mut BytesMut) {
+    if entry.string().is_none() {
+        encode_request(&[&b"DEL"[..], entry.key()], out);
+    }
+    rebuild_key(entry, out);
 }
 
 /// What replay found, for the start-up log.
@@ -266,6 +332,18 @@ impl Aof {
     /// PATH may be a directory in Redis 7's layout (see [`Aof::open_dir`]); a file or a path that
     /// does not exist yet is a single file.
     pub fn open(path: &Path, fsync: AppendFsync, dbs: &[Db]) -> Result<(Aof, Replayed), AofError> {
+        dbs.iter().for_each(|db| db.set_loading(true));
+        let opened = Aof::open_loading(path, fsync, dbs);
+        dbs.iter().for_each(|db| db.set_loading(false));
+        // What expired while the server was down goes now, before any client can count it.
+        for db in dbs {
+            db.sweep_expired(usize::MAX, usize::MAX);
+        }
+        opened
+    }
+
+    /// [`Aof::open`] with the databases in loading mode (nothing expires while records replay).
+    fn open_loading(path: &Path, fsync: AppendFsync, dbs: &[Db]) -> Result<(Aof, Replayed), AofError> {
         let io = |source| AofError::Io { path: path.to_owned(), source };
         recover_migration(path)?;
         match fs::metadata(path) {
@@ -368,6 +446,11 @@ impl Aof {
         let args = &request.args;
         let db_arg = |i: usize| args.get(i).and_then(|a| std::str::from_utf8(a).ok()?.parse::<usize>().ok());
         match spec.name {
+            // They record their own effects as they run (see `Effects`).
+            _ if matches!(spec.group, "hash" | "set") => None,
+            "EXPIRE" | "PEXPIRE" | "EXPIREAT" | "PEXPIREAT" | "PERSIST" => {
+                Some(Effect::Expiry(vec![(db, args.get(1)?.clone())]))
+            }
             "FLUSHDB" => Some(Effect::Database(db)),
             "FLUSHALL" => Some(Effect::Everything),
             "SWAPDB" => Some(Effect::Swap(db_arg(1)?, db_arg(2)?)),
@@ -386,36 +469,56 @@ impl Aof {
 
     /// Appends to the pending records what `effect` left: the current state of each key, or the
     /// flush or swap itself. Returns the stream offset the records reach, for [`Aof::commit`].
+    ///
+    /// A key's state is read and appended with its shard locked and then the buffer: always in that
+    /// order (as [`Effects`] does), so records of one key are in the order its changes happened.
     pub fn record(&self, dbs: &[Db], effect: &Effect) -> u64 {
-        let mut buffer = self.buffer.lock();
-        let buffer = &mut *buffer;
-        let before = buffer.pending.len();
         match effect {
-            Effect::Everything => encode_request(&[&b"FLUSHALL"[..]], &mut buffer.pending),
-            Effect::Database(db) => {
-                select(buffer, *db);
-                encode_request(&[&b"FLUSHDB"[..]], &mut buffer.pending);
-            }
-            Effect::Swap(a, b) => encode_request(
-                &[&b"SWAPDB"[..], a.to_string().as_bytes(), b.to_string().as_bytes()],
-                &mut buffer.pending,
-            ),
+            Effect::Everything => self.append(None, |pending| encode_request(&[&b"FLUSHALL"[..]], pending)),
+            Effect::Database(db) => self.append(Some(*db), |pending| encode_request(&[&b"FLUSHDB"[..]], pending)),
+            Effect::Swap(a, b) => self.append(None, |pending| {
+                encode_request(&[&b"SWAPDB"[..], a.to_string().as_bytes(), b.to_string().as_bytes()], pending)
+            }),
             Effect::Keys(keys) => {
                 for (index, key) in keys {
                     let Some(db) = dbs.get(*index) else { continue };
-                    select(buffer, *index);
-                    let pending = &mut buffer.pending;
-                    db.with_key(key, |slot| match (slot.value(), slot.expires_at().flatten()) {
-                        (Some(value), None) => encode_request(&[&b"SET"[..], key, value], pending),
-                        (Some(value), Some(at)) => {
-                            let at = at.to_string();
-                            encode_request(&[&b"SET"[..], key, value, b"PXAT", at.as_bytes()], pending)
-                        }
-                        (None, _) => encode_request(&[&b"DEL"[..], key], pending),
+                    db.with_key_untouched(key, |slot| {
+                        self.append(Some(*index), |pending| match slot.entry() {
+                            Some(entry) => rebuild_key_replacing(entry, pending),
+                            None => encode_request(&[&b"DEL"[..], key], pending),
+                        })
                     });
                 }
+                self.recorded()
+            }
+            Effect::Expiry(keys) => {
+                for (index, key) in keys {
+                    let Some(db) = dbs.get(*index) else { continue };
+                    db.with_key_untouched(key, |slot| {
+                        self.append(Some(*index), |pending| match slot.expires_at() {
+                            Some(Some(at)) => {
+                                encode_request(&[&b"PEXPIREAT"[..], key, at.to_string().as_bytes()], pending)
+                            }
+                            Some(None) => encode_request(&[&b"PERSIST"[..], key], pending),
+                            None => encode_request(&[&b"DEL"[..], key], pending),
+                        })
+                    });
+                }
+                self.recorded()
             }
         }
+    }
+
+    /// Appends what `write` encodes, after a `SELECT` if it is of another database than the last
+    /// record; returns the stream offset the records reach.
+    fn append(&self, db: Option<usize>, write: impl FnOnce(&mut BytesMut)) -> u64 {
+        let mut buffer = self.buffer.lock();
+        let buffer = &mut *buffer;
+        let before = buffer.pending.len();
+        if let Some(db) = db {
+            select(buffer, db);
+        }
+        write(&mut buffer.pending);
         let added = (buffer.pending.len() - before) as u64;
         self.recorded.fetch_add(added, Ordering::AcqRel) + added
     }
@@ -807,8 +910,9 @@ fn replay(path: &Path, mut file: File, dbs: &[Db], cut_tail_allowed: bool) -> Re
     Ok(replayed)
 }
 
-/// Applies one record: `SELECT db`, `SET key value [PXAT ms]`, `DEL key`, `FLUSHDB`, `FLUSHALL` or
-/// `SWAPDB a b`. `selected` is the database the records apply to.
+/// Applies one record: `SELECT db`, `SET key value [PXAT ms]`, `DEL key`, `PEXPIREAT`, `FLUSHDB`,
+/// `FLUSHALL` or `SWAPDB a b` here; any other command (the collection commands, `PERSIST`) through
+/// the ordinary command path. `selected` is the database the records apply to.
 fn apply(dbs: &[Db], selected: &mut usize, request: &Request) -> Result<(), String> {
     let args = &request.args;
     let name = args[0].to_ascii_uppercase();
@@ -863,7 +967,7 @@ fn apply(dbs: &[Db], selected: &mut usize, request: &Request) -> Result<(), Stri
                 Db::swap(&dbs[a.min(b)], &dbs[a.max(b)]);
             }
         }
-        _ => return Err(format!("unexpected record '{}'", String::from_utf8_lossy(&args[0]))),
+        _ => crate::execute::replay(request.clone(), db)?,
     }
     Ok(())
 }
@@ -1324,6 +1428,85 @@ mod tests {
         assert!(path.is_dir() && !staging.exists());
         assert_eq!(dbs[0].get(b"k").as_deref(), Some(&b"v"[..]));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    use crate::collections::Collection;
+
+    /// Every key of every database, with its type and contents (collections sorted) and expiry.
+    fn dump_all(dbs: &[Db]) -> Vec<(usize, String)> {
+        let mut all = Vec::new();
+        for (index, db) in dbs.iter().enumerate() {
+            for key in db.keys(|_| true) {
+                let described = db.with_key(&key, |slot| {
+                    let entry = slot.entry().expect("a listed key exists");
+                    let mut items: Vec<String> = match entry.collection() {
+                        None => vec![String::from_utf8_lossy(entry.string().unwrap_or_default()).into_owned()],
+                        Some(Collection::Hash(hash)) => hash
+                            .iter()
+                            .map(|(f, v)| format!("{}={}", String::from_utf8_lossy(f), String::from_utf8_lossy(v)))
+                            .collect(),
+                        Some(Collection::Set(set)) => {
+                            set.iter().map(|m| String::from_utf8_lossy(m).into_owned()).collect()
+                        }
+                    };
+                    items.sort();
+                    format!("{:?} {:?} {items:?} {:?}", key, entry.kind(), entry.expires_at())
+                });
+                all.push((index, described));
+            }
+        }
+        all.sort();
+        all
+    }
+
+    #[test]
+    fn collection_writes_replay_to_the_same_data_set() {
+        let disk = Disk::with_room(1 << 24);
+        let shared = shared_on(&disk, AppendFsync::Always);
+        let mut session = Session::new(1, &shared);
+        let big: Vec<String> = (0..300).map(|i| format!("m{i}")).collect();
+        let mut sadd_big = vec!["SADD", "big"];
+        sadd_big.extend(big.iter().map(String::as_str));
+        let script: Vec<Vec<&str>> = vec![
+            vec!["HSET", "h", "a", "1", "b", "2", "c", "3"],
+            vec!["HINCRBYFLOAT", "h", "a", "0.1"],
+            vec!["HINCRBY", "h", "b", "40"],
+            vec!["HDEL", "h", "c", "nosuch"],
+            vec!["HSETNX", "h", "d", "4"],
+            vec!["SADD", "s", "x", "y", "z", "w"],
+            vec!["SPOP", "s"],
+            vec!["SPOP", "s", "2"],
+            vec!["SADD", "t", "y", "z", "q"],
+            sadd_big,
+            vec!["SPOP", "big", "100"],
+            vec!["SREM", "big", "m1", "m2"],
+            vec!["SINTERSTORE", "inter", "s", "t"],
+            vec!["SUNIONSTORE", "union", "s", "t", "big"],
+            vec!["SDIFFSTORE", "empty", "nosuch", "t"],
+            vec!["SMOVE", "t", "moved", "q"],
+            vec!["EXPIRE", "h", "1000"],
+            vec!["PEXPIRE", "t", "500000"],
+            vec!["PERSIST", "t"],
+            vec!["COPY", "h", "h2"],
+            vec!["RENAME", "union", "u2"],
+            vec!["SELECT", "3"],
+            vec!["SADD", "other", "1"],
+            vec!["MOVE", "other", "0"],
+            vec!["SELECT", "0"],
+            vec!["SPOP", "moved", "5"],
+            vec!["SET", "u2", "now a string"],
+        ];
+        for words in &script {
+            let reply = call(&shared, &mut session, words);
+            assert!(!reply.is_error(), "{words:?}: {reply:?}");
+        }
+        let dbs = restart_from(&disk.contents(), "collections");
+        assert_eq!(dump_all(&dbs), dump_all(&shared.dbs));
+        assert!(dump_all(&dbs).len() > 5);
+        // One field of a big hash logs one field, not the hash.
+        let before = disk.contents().len();
+        call(&shared, &mut session, &["HSET", "h", "e", "5"]);
+        assert!(disk.contents().len() - before < 100);
     }
 
     #[test]

@@ -11,7 +11,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -20,8 +20,11 @@ use hashbrown::hash_table::HashTable;
 use hashbrown::{DefaultHashBuilder, HashMap};
 use parking_lot::{Mutex, MutexGuard};
 
+use tinykv_proto::CommandError;
+
 use crate::access::{self, Tracking};
-use crate::entry::{allocation_size, Entry};
+use crate::collections::{Kind, Typed};
+use crate::entry::{allocation_size, Entry, Value};
 
 /// The current time in Unix milliseconds.
 pub fn now_ms() -> u64 {
@@ -155,6 +158,8 @@ pub struct Counters {
     /// `SWAPDB`s since start: a walk of the keyspace that is not a point-in-time image (an AOF
     /// rewrite) checks it did not see two databases' contents change places under it.
     swaps: AtomicU64,
+    /// Set while the append-only file is replayed: keys do not expire then (see [`Db::set_loading`]).
+    loading: AtomicBool,
 }
 
 impl Counters {
@@ -205,6 +210,22 @@ impl Db {
         Db { shards: (0..shards).map(|_| Mutex::new(Shard::default())).collect(), counters }
     }
 
+    /// While `loading`, commands see no key as expired, as Redis while it loads: replayed records
+    /// describe what happened when each was written, so a key that expired since must still be
+    /// there for the records after it (a field added to a hash then), and is reclaimed after the load.
+    pub fn set_loading(&self, loading: bool) {
+        self.counters.loading.store(loading, Ordering::Relaxed);
+    }
+
+    /// The time commands run at: now, or the beginning of time while loading (nothing has expired).
+    fn now(&self) -> u64 {
+        if self.counters.loading.load(Ordering::Relaxed) {
+            0
+        } else {
+            now_ms()
+        }
+    }
+
     fn hash(&self, key: &[u8]) -> u64 {
         self.counters.hasher.hash_one(key)
     }
@@ -219,7 +240,7 @@ impl Db {
     pub fn with_key<R>(&self, key: &[u8], f: impl FnOnce(&mut Slot<'_>) -> R) -> R {
         let hash = self.hash(key);
         let mut shard = self.shards[self.shard_of(hash)].lock();
-        f(&mut Slot::new(&mut shard, self, key, hash, now_ms(), true))
+        f(&mut Slot::new(&mut shard, self, key, hash, self.now(), true))
     }
 
     /// [`Db::with_key`] without counting an access: for the commands Redis looks keys up for with
@@ -227,7 +248,7 @@ impl Db {
     pub fn with_key_untouched<R>(&self, key: &[u8], f: impl FnOnce(&mut Slot<'_>) -> R) -> R {
         let hash = self.hash(key);
         let mut shard = self.shards[self.shard_of(hash)].lock();
-        f(&mut Slot::new(&mut shard, self, key, hash, now_ms(), false))
+        f(&mut Slot::new(&mut shard, self, key, hash, self.now(), false))
     }
 
     /// Bytes `key` holds (`MEMORY USAGE`): its allocation, its table slot with its control byte, and
@@ -340,9 +361,9 @@ impl Db {
         removed
     }
 
-    /// The value of `key`, copied out, if it exists.
+    /// The value of `key`, copied out, if it exists and is a string.
     pub fn get(&self, key: &[u8]) -> Option<Bytes> {
-        self.with_key(key, |slot| slot.value().map(Bytes::copy_from_slice))
+        self.with_key(key, |slot| slot.string().ok().flatten().map(Bytes::copy_from_slice))
     }
 
     /// Runs `f` with every shard that holds one of `keys` locked, in shard order; `f` reaches each
@@ -353,7 +374,7 @@ impl Db {
         indices.sort_unstable();
         indices.dedup();
         let guards = indices.into_iter().map(|i| (i, self.shards[i].lock())).collect();
-        let mut locked = Keys { db: self, guards, hashes, keys, now: now_ms() };
+        let mut locked = Keys { db: self, guards, hashes, keys, now: self.now() };
         f(&mut locked)
     }
 
@@ -491,7 +512,7 @@ impl Db {
             b = second.shards[second.shard_of(second_hash)].lock();
             a = first.shards[first.shard_of(first_hash)].lock();
         }
-        let now = now_ms();
+        let now = first.now();
         let mut a = Slot::new(&mut a, first, first_key, first_hash, now, true);
         let mut b = Slot::new(&mut b, second, second_key, second_hash, now, true);
         Some(f(&mut a, &mut b))
@@ -521,7 +542,7 @@ impl Db {
     /// the cursor walks the cells in order, so a key present for the whole scan is returned exactly
     /// once however the tables grow or shrink. The cursor is `(cell position << 3) | k`; `k` is chosen
     /// on the first call so that a call returns about `count` keys, and kept for the whole scan.
-    pub fn scan(&self, cursor: u64, count: usize, mut keep: impl FnMut(&[u8]) -> bool) -> (u64, Vec<Bytes>) {
+    pub fn scan(&self, cursor: u64, count: usize, mut keep: impl FnMut(&Entry) -> bool) -> (u64, Vec<Bytes>) {
         let count = count.max(1);
         let cell_bits = if cursor == 0 {
             let per_shard = self.len() / self.shards.len();
@@ -541,7 +562,7 @@ impl Db {
             let shard = shard.lock();
             for entry in shard.table.iter() {
                 let hash = self.hash(entry.key());
-                if (hash >> 40) & (cells_per_shard - 1) == cell && !entry.is_expired(now) && keep(entry.key()) {
+                if (hash >> 40) & (cells_per_shard - 1) == cell && !entry.is_expired(now) && keep(entry) {
                     out.push(Bytes::copy_from_slice(entry.key()));
                 }
             }
@@ -746,13 +767,18 @@ impl<'a> Slot<'a> {
         self.find()
     }
 
-    /// Stores what `entry` (of another key) holds under this key: value, expiry, access data and
-    /// `raw`-ness. `RENAME` moves a value so, as Redis moves the object itself.
-    pub fn put_from(&mut self, entry: &Entry) {
-        self.put(entry.value(), entry.expires_at());
+    /// Stores what `entry` (of another key) holds under this key: value of any type (a collection
+    /// moved, not copied), expiry, access data and `raw`-ness. `RENAME` moves a value so, as Redis
+    /// moves the object itself.
+    pub fn put_from(&mut self, entry: Entry) {
+        let (access, flags, expires_at) = (entry.access(), entry.encoding_flags(), entry.expires_at());
+        let string = entry.string().is_some();
+        self.put_value(entry.into_value(), expires_at);
         if let Some(moved) = self.find_mut() {
-            moved.set_access(entry.access());
-            moved.set_encoding_flags(entry.encoding_flags());
+            moved.set_access(access);
+            if string {
+                moved.set_encoding_flags(flags);
+            }
         }
     }
 
@@ -776,9 +802,93 @@ impl<'a> Slot<'a> {
         }
     }
 
-    /// The value, if the key exists.
-    pub fn value(&self) -> Option<&[u8]> {
-        self.find().map(Entry::value)
+    /// The value, if the key exists and holds a string; `WRONGTYPE` if it holds something else.
+    pub fn string(&self) -> Result<Option<&[u8]>, CommandError> {
+        match self.find() {
+            None => Ok(None),
+            Some(entry) => entry.string().map(Some).ok_or(CommandError::WrongType),
+        }
+    }
+
+    /// The type of the value, if the key exists.
+    pub fn kind(&self) -> Option<Kind> {
+        self.find().map(Entry::kind)
+    }
+
+    /// The collection of type `T`, if the key exists and holds one; `WRONGTYPE` if it holds
+    /// something else.
+    pub fn read<T: Typed>(&self) -> Result<Option<&T>, CommandError> {
+        match self.find() {
+            None => Ok(None),
+            Some(entry) => entry.collection().and_then(T::of).map(Some).ok_or(CommandError::WrongType),
+        }
+    }
+
+    /// Changes the collection of type `T` in place with `change`, which returns its result and
+    /// whether it changed anything (only then are watchers told and memory recounted). A missing key
+    /// is created empty first when `create` says so, else `change` is not called and the answer is
+    /// `Ok(None)`. A collection left empty is deleted with its key, as Redis does; a created one
+    /// that stays empty is never stored. `WRONGTYPE` when the key holds something else.
+    pub fn write<T: Typed, R>(
+        &mut self,
+        create: bool,
+        change: impl FnOnce(&mut T) -> (R, bool),
+    ) -> Result<Option<R>, CommandError> {
+        let Some(entry) = self.find_mut() else {
+            if !create {
+                return Ok(None);
+            }
+            let mut fresh = T::empty();
+            let (result, _) = change(&mut fresh);
+            let collection = fresh.into_collection();
+            if !collection.is_empty() {
+                self.insert(Entry::with_collection(self.key, collection, None));
+            }
+            return Ok(Some(result));
+        };
+        if entry.collection().and_then(T::of).is_none() {
+            return Err(CommandError::WrongType);
+        }
+        let before = (entry.footprint(), entry.expires_at().is_some());
+        let Some(collection) = entry.collection_mut() else { return Err(CommandError::WrongType) };
+        let Some(typed) = T::of_mut(collection) else { return Err(CommandError::WrongType) };
+        let (result, changed) = change(typed);
+        if collection.is_empty() {
+            self.remove();
+        } else if changed {
+            let after = (entry.footprint(), entry.expires_at().is_some());
+            self.account(Some(before), Some(after));
+        }
+        Ok(Some(result))
+    }
+
+    /// Stores `value` (of any type) with the given expiry, replacing whatever the key held.
+    pub fn put_value(&mut self, value: Value, expires_at: Option<u64>) {
+        let mut entry = Entry::with_value(self.key, value, expires_at);
+        if let Some(at) = expires_at {
+            self.shard.push_deadline(at, self.key);
+        }
+        match self.find_mut() {
+            Some(old) => {
+                let before = (old.footprint(), old.expires_at().is_some());
+                let after = (entry.footprint(), expires_at.is_some());
+                // A new value keeps the key's access data, as `put` does.
+                entry.set_access(old.access());
+                *old = entry;
+                self.account(Some(before), Some(after));
+            }
+            None => self.insert(entry),
+        }
+    }
+
+    /// Adds `entry` (whose key is this slot's, and whose deadline is in the heap if it has one) to the table.
+    fn insert(&mut self, mut entry: Entry) {
+        entry.set_access(self.db.counters.tracking.initial(self.now));
+        let after = (entry.footprint(), entry.expires_at().is_some());
+        let hasher = &self.db.counters.hasher;
+        let inserted = self.shard.table.insert_unique(self.hash, entry, |e| hasher.hash_one(e.key()));
+        self.bucket = Some(inserted.bucket_index());
+        self.account(None, Some(after));
     }
 
     /// The expiry in Unix milliseconds: `None` for a missing key, `Some(None)` for a key without one.
@@ -829,12 +939,15 @@ impl<'a> Slot<'a> {
         true
     }
 
-    /// Appends to the value of an existing key in place; returns false if the key does not exist.
+    /// Appends to the string value of an existing key in place; returns false if the key does not
+    /// exist or holds no string.
     pub fn append(&mut self, extra: &[u8]) -> bool {
         let Some(entry) = self.find_mut() else { return false };
         let ttl = entry.expires_at().is_some();
         let before = Some((entry.footprint(), ttl));
-        entry.append(extra);
+        if !entry.append(extra) {
+            return false;
+        }
         let after = Some((entry.footprint(), ttl));
         self.account(before, after);
         true
@@ -844,7 +957,12 @@ impl<'a> Slot<'a> {
     /// `len` bytes, or creating it (with no time to live) as `len` zero bytes if the key is missing; a time
     /// to live is kept. `change` returns its result and whether it changed any byte: watchers hear of the
     /// write only then, or when the value was created or grew, as Redis signals a modified key.
-    pub fn modify<R>(&mut self, len: usize, change: impl FnOnce(&mut [u8]) -> (R, bool)) -> R {
+    ///
+    /// `WRONGTYPE` (and nothing changed) when the key holds a collection.
+    pub fn modify<R>(&mut self, len: usize, change: impl FnOnce(&mut [u8]) -> (R, bool)) -> Result<R, CommandError> {
+        if self.find().is_some_and(|entry| entry.string().is_none()) {
+            return Err(CommandError::WrongType);
+        }
         let key = self.key;
         let hasher = &self.db.counters.hasher;
         let table = &mut self.shard.table;
@@ -867,14 +985,15 @@ impl<'a> Slot<'a> {
         self.bucket = Some(occupied.bucket_index());
         let entry = occupied.get_mut();
         let grew = entry.grow_zeroed(len) || before.is_none();
-        let (result, changed) = change(entry.value_mut());
+        let Some(bytes) = entry.value_mut() else { return Err(CommandError::WrongType) };
+        let (result, changed) = change(bytes);
         // Written in place: `raw` from now on, as Redis unshares a string to write it.
         entry.mark_raw();
         let after = (entry.footprint(), entry.expires_at().is_some());
         if grew || changed {
             self.account(before, Some(after));
         }
-        result
+        Ok(result)
     }
 
     /// Removes the key; returns its entry if it existed.
@@ -1006,7 +1125,7 @@ mod tests {
                     let target = format!("k{}", next() % 300);
                     db.with_keys(&[key.as_bytes(), target.as_bytes()], |locked| {
                         if let Some(entry) = locked.slot(0).remove() {
-                            locked.slot(1).put_from(&entry);
+                            locked.slot(1).put_from(entry);
                         }
                     });
                 }
@@ -1137,6 +1256,7 @@ mod tests {
                     (bytes.len(), changed)
                 })
             })
+            .unwrap()
         };
         assert_eq!(grow(3, 2, 1), 3);
         assert_eq!(db.get(b"k").as_deref(), Some(&[0, 0, 1][..]));

@@ -3,7 +3,13 @@
 //! ```text
 //! table slot (16 bytes): [pointer: 8][allocation length: u32][access data: u32]
 //! allocation:            [flags: u8][expires_at: u64 LE, if TTL][key_len: varint][key][value_len: u64 LE, if SPARE][value][spare]
+//! a collection's:        [flags: u8 with COLLECTION][expires_at, if TTL][key_len: varint][key][Arc<Collection>: 8]
 //! ```
+//!
+//! A hash or set keeps the same slot and allocation, whose value is a pointer to the collection, held
+//! as one strong count of an `Arc`: a snapshot copies a chunk of entries under a shard's lock by
+//! bumping counts, not by copying contents, and a write to a collection a snapshot still holds copies
+//! it first (`Arc::make_mut`). So string keys cost exactly what they did before collections existed.
 //!
 //! The hash table stores just the 16-byte slot per key, so a small key with a small value costs one
 //! table slot and one allocation, about half of what Redis spends (measured in `bench/compare`). The
@@ -12,8 +18,12 @@
 //! the high half of its length, so it costs no memory at all: `bench/results/eviction.md` has the
 //! numbers, and why it is not in the allocation instead.
 
+use std::mem::ManuallyDrop;
 use std::ops::{Deref, DerefMut};
 use std::ptr::NonNull;
+use std::sync::Arc;
+
+use crate::collections::{Collection, Kind};
 
 /// Flag bit: an 8-byte expiry time follows the flags byte.
 const HAS_TTL: u8 = 1;
@@ -27,6 +37,9 @@ const RAW: u8 = 4;
 /// Flag bit: the value is a string object even if it reads as an integer (`INCRBYFLOAT`'s result is
 /// `embstr` in Redis, never `int`). A new value clears it.
 const NOT_INT: u8 = 8;
+/// Flag bit: the value is not a string but an `Arc<Collection>`, its 8 bytes those of
+/// `Arc::into_raw`; the entry owns one strong count.
+const COLLECTION: u8 = 16;
 /// The flags that say how Redis would have encoded the value: kept when the entry is rebuilt for
 /// another reason (an expiry change, a move to another key).
 const ENCODING_FLAGS: u8 = RAW | NOT_INT;
@@ -38,10 +51,53 @@ const MIN_APPEND_CAPACITY: usize = 64;
 const GREEDY_GROWTH_LIMIT: usize = 1024 * 1024;
 
 /// A key, its value and its optional expiry, packed into one boxed slice, with its access data.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct Entry {
     data: Slim,
 }
+
+/// A value taken out of an entry, to be stored under another key (`RENAME`, `MOVE`, `COPY`) or
+/// decoded from a file (`RESTORE`, RDB loading).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    /// A string's bytes.
+    String(Vec<u8>),
+    /// A collection.
+    Collection(Collection),
+}
+
+impl Drop for Entry {
+    fn drop(&mut self) {
+        if let Some(ptr) = self.collection_ptr() {
+            // SAFETY: the pointer came from `Arc::into_raw` and this entry owns one strong count of it
+            // (given at creation or clone, never given away), released here exactly once.
+            drop(unsafe { Arc::from_raw(ptr) });
+        }
+    }
+}
+
+impl Clone for Entry {
+    fn clone(&self) -> Entry {
+        if let Some(ptr) = self.collection_ptr() {
+            // SAFETY: the entry holds a strong count, so the Arc is alive; the copy's bytes (cloned
+            // below) hold the same pointer and own this new count.
+            unsafe { Arc::increment_strong_count(ptr) };
+        }
+        Entry { data: self.data.clone() }
+    }
+}
+
+impl PartialEq for Entry {
+    fn eq(&self, other: &Entry) -> bool {
+        match (self.collection(), other.collection()) {
+            (None, None) => self.data == other.data,
+            (Some(a), Some(b)) => self.key() == other.key() && self.expires_at() == other.expires_at() && a == b,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Entry {}
 
 impl Entry {
     /// Packs `key`, `value` and an expiry (Unix milliseconds) into one allocation.
@@ -59,6 +115,85 @@ impl Entry {
         data.extend_from_slice(key);
         data.extend_from_slice(value);
         Entry { data: Slim::new(data.into_boxed_slice(), 0) }
+    }
+
+    /// A key holding `collection`.
+    pub fn with_collection(key: &[u8], collection: Collection, expires_at: Option<u64>) -> Entry {
+        Entry::with_arc(key, Arc::new(collection), expires_at)
+    }
+
+    /// A key holding the collection `arc` (whose strong count the entry takes over).
+    fn with_arc(key: &[u8], arc: Arc<Collection>, expires_at: Option<u64>) -> Entry {
+        let ptr = Arc::into_raw(arc) as usize as u64;
+        let mut entry = Entry::new(key, &ptr.to_le_bytes(), expires_at);
+        entry.data[0] |= COLLECTION;
+        entry
+    }
+
+    /// A key holding `value`.
+    pub fn with_value(key: &[u8], value: Value, expires_at: Option<u64>) -> Entry {
+        match value {
+            Value::String(bytes) => Entry::new(key, &bytes, expires_at),
+            Value::Collection(collection) => Entry::with_collection(key, collection, expires_at),
+        }
+    }
+
+    /// The collection's pointer, if the value is one.
+    fn collection_ptr(&self) -> Option<*const Collection> {
+        if self.data[0] & COLLECTION == 0 {
+            return None;
+        }
+        let mut bytes = [0; 8];
+        bytes.copy_from_slice(self.raw_value());
+        Some(u64::from_le_bytes(bytes) as usize as *const Collection)
+    }
+
+    /// The type of the value.
+    pub fn kind(&self) -> Kind {
+        self.collection().map_or(Kind::String, Collection::kind)
+    }
+
+    /// The value, if it is a string.
+    pub fn string(&self) -> Option<&[u8]> {
+        (self.data[0] & COLLECTION == 0).then(|| self.raw_value())
+    }
+
+    /// The value, if it is a collection.
+    pub fn collection(&self) -> Option<&Collection> {
+        // SAFETY: the entry owns a strong count, so the collection lives at least as long as `&self`;
+        // it is only ever changed through `collection_mut`, which needs `&mut self`.
+        self.collection_ptr().map(|ptr| unsafe { &*ptr })
+    }
+
+    /// The value, if it is a collection, to change in place: copied first if a snapshot shares it.
+    pub fn collection_mut(&mut self) -> Option<&mut Collection> {
+        let ptr = self.collection_ptr()?;
+        // SAFETY: rebuilds the Arc this entry owns a count of, without taking that count away
+        // (`ManuallyDrop`): `make_mut` either finds it unique or swaps in a unique copy, dropping this
+        // entry's count of the shared one, and the pointer stored below owns the count of the result.
+        let mut arc = ManuallyDrop::new(unsafe { Arc::from_raw(ptr) });
+        let unique: *mut Collection = Arc::make_mut(&mut arc);
+        let start = self.raw_value_start();
+        self.data[start..start + 8].copy_from_slice(&(Arc::as_ptr(&arc) as usize as u64).to_le_bytes());
+        // SAFETY: `unique` points into the Arc the entry now owns alone, borrowed for as long as `&mut self`.
+        Some(unsafe { &mut *unique })
+    }
+
+    /// The value, taken out (a collection is moved, not copied, unless a snapshot shares it).
+    pub fn into_value(self) -> Value {
+        match self.collection_ptr() {
+            None => Value::String(self.raw_value().to_vec()),
+            Some(ptr) => {
+                // The entry's count moves to `arc`: the entry must not release it when dropped.
+                let this = ManuallyDrop::new(self);
+                // SAFETY: the count this entry owned, taken over once; `this` is never dropped, and its
+                // bytes (the `Slim`) are freed here by hand.
+                let arc = unsafe { Arc::from_raw(ptr) };
+                // SAFETY: `this.data` is read out exactly once and `this` is forgotten.
+                drop(unsafe { std::ptr::read(&this.data) });
+                Value::Collection(Arc::unwrap_or_clone(arc))
+            }
+        }
     }
 
     /// The key's access data: an LRU clock or an LFU counter, as [`crate::access`] reads it.
@@ -150,15 +285,22 @@ impl Entry {
         }
     }
 
-    /// The value.
-    pub fn value(&self) -> &[u8] {
+    /// The value's bytes: a string, or a collection's pointer.
+    fn raw_value(&self) -> &[u8] {
         let (start, len) = self.value_span();
         &self.data[start..start + len]
+    }
+
+    fn raw_value_start(&self) -> usize {
+        self.value_span().0
     }
 
     /// Replaces the value and expiry in place when the result has exactly the old layout and size
     /// (a counter, a fixed-size value rewritten): no allocation. Returns false when it does not fit.
     pub fn overwrite(&mut self, value: &[u8], expires_at: Option<u64>) -> bool {
+        if self.data[0] & COLLECTION != 0 {
+            return false;
+        }
         let (start, len) = self.value_span();
         let same_layout = self.data[0] & HAS_SPARE == 0 && expires_at.is_some() == (self.ttl_len() == 8);
         if !same_layout || len != value.len() {
@@ -174,14 +316,18 @@ impl Entry {
     }
 
     /// Appends `extra` to the value in place when there is room, else moves it to an allocation
-    /// with room to double, so repeated appends cost amortized O(1) per byte, as in Redis.
-    pub fn append(&mut self, extra: &[u8]) {
+    /// with room to double, so repeated appends cost amortized O(1) per byte, as in Redis. False
+    /// (and nothing done) when the value is a collection.
+    pub fn append(&mut self, extra: &[u8]) -> bool {
+        if self.data[0] & COLLECTION != 0 {
+            return false;
+        }
         let (start, len) = self.value_span();
         let new_len = len + extra.len();
         if self.data[0] & HAS_SPARE != 0 && start + new_len <= self.data.len() {
             self.data[start + len..start + new_len].copy_from_slice(extra);
             self.data[start - 8..start].copy_from_slice(&(new_len as u64).to_le_bytes());
-            return;
+            return true;
         }
         let capacity = (2 * new_len).max(MIN_APPEND_CAPACITY);
         let mut data = Vec::with_capacity(start + 8 + capacity);
@@ -190,23 +336,27 @@ impl Entry {
         data.extend_from_slice(&self.data[1..key_start]);
         data.extend_from_slice(self.key());
         data.extend_from_slice(&(new_len as u64).to_le_bytes());
-        data.extend_from_slice(self.value());
+        data.extend_from_slice(self.raw_value());
         data.extend_from_slice(extra);
         data.resize(data.capacity(), 0);
         self.data = Slim::new(data.into_boxed_slice(), self.data.tag);
+        true
     }
 
-    /// The value, for changes in place that keep its length.
-    pub fn value_mut(&mut self) -> &mut [u8] {
+    /// A string value, for changes in place that keep its length; `None` for a collection.
+    pub fn value_mut(&mut self) -> Option<&mut [u8]> {
+        if self.data[0] & COLLECTION != 0 {
+            return None;
+        }
         let (start, len) = self.value_span();
-        &mut self.data[start..start + len]
+        Some(&mut self.data[start..start + len])
     }
 
     /// Pads the value with zero bytes up to `len` (nothing if it is that long already); returns whether it
     /// grew. In place when there is room; otherwise the value moves to an allocation with room to grow.
     pub fn grow_zeroed(&mut self, len: usize) -> bool {
         let (start, old_len) = self.value_span();
-        if len <= old_len {
+        if len <= old_len || self.data[0] & COLLECTION != 0 {
             return false;
         }
         if self.data[0] & HAS_SPARE != 0 && start + len <= self.data.len() {
@@ -223,7 +373,7 @@ impl Entry {
         data.extend_from_slice(&self.data[1..key_start]);
         data.extend_from_slice(key);
         data.extend_from_slice(&(len as u64).to_le_bytes());
-        data.extend_from_slice(self.value());
+        data.extend_from_slice(self.raw_value());
         data.resize(data.capacity(), 0);
         self.data = Slim::new(data.into_boxed_slice(), self.data.tag);
         true
@@ -250,7 +400,16 @@ impl Entry {
             (None, None) => {}
             _ => {
                 let (access, flags) = (self.access(), self.encoding_flags());
-                *self = Entry::new(self.key(), self.value(), expires_at);
+                *self = match self.collection_ptr() {
+                    None => Entry::new(self.key(), self.raw_value(), expires_at),
+                    Some(ptr) => {
+                        // SAFETY: a new count for the rebuilt entry; the old one is released when the
+                        // old entry is dropped by this assignment.
+                        unsafe { Arc::increment_strong_count(ptr) };
+                        // SAFETY: the count just taken, owned by the new entry from here.
+                        Entry::with_arc(self.key(), unsafe { Arc::from_raw(ptr) }, expires_at)
+                    }
+                };
                 self.set_access(access);
                 // Encoded as before: an expiry change leaves Redis's object as it is.
                 self.set_encoding_flags(flags);
@@ -261,7 +420,15 @@ impl Entry {
     /// Bytes the allocator holds for this entry's allocation (its table slot is counted with the
     /// table, see [`crate::db`]).
     pub fn footprint(&self) -> usize {
-        allocation_size(self.data.len())
+        let own = allocation_size(self.data.len());
+        match self.collection() {
+            None => own,
+            // The Arc's allocation (two counts and the collection) and what the collection holds.
+            Some(collection) => {
+                own + allocation_size(2 * std::mem::size_of::<usize>() + std::mem::size_of::<Collection>())
+                    + collection.footprint()
+            }
+        }
     }
 }
 
@@ -397,11 +564,11 @@ mod tests {
             let key = vec![b'k'; key_len];
             let entry = Entry::new(&key, b"value\r\n\0", None);
             assert_eq!(entry.key(), key.as_slice());
-            assert_eq!(entry.value(), b"value\r\n\0");
+            assert_eq!(entry.string().unwrap(), b"value\r\n\0");
             assert_eq!(entry.expires_at(), None);
             let entry = Entry::new(&key, b"", Some(1234));
             assert_eq!(entry.key(), key.as_slice());
-            assert_eq!(entry.value(), b"");
+            assert_eq!(entry.string().unwrap(), b"");
             assert_eq!(entry.expires_at(), Some(1234));
         }
     }
@@ -414,26 +581,29 @@ mod tests {
             let piece = i.to_string();
             entry.append(piece.as_bytes());
             expected.extend_from_slice(piece.as_bytes());
-            assert_eq!(entry.value(), expected.as_slice());
+            assert_eq!(entry.string().unwrap(), expected.as_slice());
         }
         assert_eq!((entry.key(), entry.expires_at()), (&b"key"[..], Some(99)));
         // Doubling: far fewer than a thousand reallocations left room at the end.
         assert!(entry.data.len() >= expected.len() && entry.data.len() <= 4 * expected.len() + 64);
         entry.set_expires_at(None);
         entry.set_expires_at(Some(5));
-        assert_eq!((entry.key(), entry.value(), entry.expires_at()), (&b"key"[..], expected.as_slice(), Some(5)));
+        assert_eq!(
+            (entry.key(), entry.string().unwrap(), entry.expires_at()),
+            (&b"key"[..], expected.as_slice(), Some(5))
+        );
     }
 
     #[test]
     fn overwrite_in_place_only_when_the_layout_matches() {
         let mut entry = Entry::new(b"key", b"123", None);
         assert!(entry.overwrite(b"456", None));
-        assert_eq!((entry.key(), entry.value(), entry.expires_at()), (&b"key"[..], &b"456"[..], None));
+        assert_eq!((entry.key(), entry.string().unwrap(), entry.expires_at()), (&b"key"[..], &b"456"[..], None));
         assert!(!entry.overwrite(b"4567", None));
         assert!(!entry.overwrite(b"789", Some(5)));
         let mut entry = Entry::new(b"key", b"123", Some(1));
         assert!(entry.overwrite(b"789", Some(5)));
-        assert_eq!((entry.key(), entry.value(), entry.expires_at()), (&b"key"[..], &b"789"[..], Some(5)));
+        assert_eq!((entry.key(), entry.string().unwrap(), entry.expires_at()), (&b"key"[..], &b"789"[..], Some(5)));
         assert!(!entry.overwrite(b"789", None));
         entry.append(b"0");
         assert!(!entry.overwrite(b"7890", Some(5)), "an entry with room to grow keeps its own layout");
@@ -443,31 +613,31 @@ mod tests {
     fn expiry_changes_keep_key_and_value() {
         let mut entry = Entry::new(b"k", b"v", None);
         entry.set_expires_at(Some(10));
-        assert_eq!((entry.key(), entry.value(), entry.expires_at()), (&b"k"[..], &b"v"[..], Some(10)));
+        assert_eq!((entry.key(), entry.string().unwrap(), entry.expires_at()), (&b"k"[..], &b"v"[..], Some(10)));
         assert!(entry.is_expired(10) && !entry.is_expired(9));
         entry.set_expires_at(Some(20));
         assert_eq!(entry.expires_at(), Some(20));
         entry.set_expires_at(None);
-        assert_eq!((entry.key(), entry.value(), entry.expires_at()), (&b"k"[..], &b"v"[..], None));
+        assert_eq!((entry.key(), entry.string().unwrap(), entry.expires_at()), (&b"k"[..], &b"v"[..], None));
     }
 
     #[test]
     fn zeroed_values_grow_in_place_and_keep_key_and_ttl() {
         let mut entry = Entry::zeroed(b"key", 3);
-        assert_eq!((entry.key(), entry.value(), entry.expires_at()), (&b"key"[..], &[0u8; 3][..], None));
-        entry.value_mut()[1] = 7;
+        assert_eq!((entry.key(), entry.string().unwrap(), entry.expires_at()), (&b"key"[..], &[0u8; 3][..], None));
+        entry.value_mut().unwrap()[1] = 7;
         assert!(!entry.grow_zeroed(2));
         assert!(entry.grow_zeroed(5));
-        assert_eq!(entry.value(), &[0, 7, 0, 0, 0]);
+        assert_eq!(entry.string().unwrap(), &[0, 7, 0, 0, 0]);
         entry.set_expires_at(Some(42));
-        let mut expected = entry.value().to_vec();
+        let mut expected = entry.string().unwrap().to_vec();
         for len in (6..5000).step_by(7) {
             assert!(entry.grow_zeroed(len));
             expected.resize(len, 0);
             let last = len - 1;
-            entry.value_mut()[last] = 1;
+            entry.value_mut().unwrap()[last] = 1;
             expected[last] = 1;
-            assert_eq!(entry.value(), expected.as_slice());
+            assert_eq!(entry.string().unwrap(), expected.as_slice());
         }
         assert_eq!((entry.key(), entry.expires_at()), (&b"key"[..], Some(42)));
         // Room to double, not more.
@@ -477,7 +647,7 @@ mod tests {
         expected.extend_from_slice(b"xyz");
         assert!(entry.grow_zeroed(expected.len() + 2));
         expected.extend_from_slice(&[0, 0]);
-        assert_eq!(entry.value(), expected.as_slice());
+        assert_eq!(entry.string().unwrap(), expected.as_slice());
     }
 
     #[test]
@@ -495,10 +665,33 @@ mod tests {
         entry.append(b"more");
         assert!(entry.is_raw());
         entry.set_expires_at(None);
-        assert_eq!((entry.access(), entry.value()), (0x00ab_cdef, &b"vmore"[..]));
+        assert_eq!((entry.access(), entry.string().unwrap()), (0x00ab_cdef, &b"vmore"[..]));
         let copy = entry.clone();
-        assert_eq!((copy.access(), copy.key(), copy.value()), (0x00ab_cdef, &b"k"[..], &b"vmore"[..]));
+        assert_eq!((copy.access(), copy.key(), copy.string().unwrap()), (0x00ab_cdef, &b"k"[..], &b"vmore"[..]));
         assert!(!Entry::new(b"k", b"v", None).is_raw());
+    }
+
+    #[test]
+    fn collections_share_their_slot_layout_and_are_counted_once() {
+        use crate::collections::Set;
+        let set: Set = [&b"a"[..], b"b"].into_iter().collect();
+        let mut entry = Entry::with_collection(b"key", Collection::Set(set), None);
+        assert_eq!((entry.kind(), entry.string(), entry.key()), (Kind::Set, None, &b"key"[..]));
+        entry.set_access(77);
+        entry.set_expires_at(Some(5));
+        let snapshot = entry.clone();
+        // A write while a snapshot shares the collection copies it; the snapshot keeps the old one.
+        if let Some(Collection::Set(set)) = entry.collection_mut() {
+            set.insert(b"c");
+        }
+        assert_eq!(snapshot.collection().map(Collection::len), Some(2));
+        assert_eq!(entry.collection().map(Collection::len), Some(3));
+        assert_eq!((entry.access(), entry.expires_at()), (77, Some(5)));
+        assert!(!entry.append(b"x") && !entry.overwrite(b"12345678", Some(5)) && entry.value_mut().is_none());
+        entry.set_expires_at(None);
+        let Value::Collection(moved) = entry.into_value() else { panic!("a collection") };
+        assert_eq!(moved.len(), 3);
+        drop(snapshot);
     }
 
     #[test]

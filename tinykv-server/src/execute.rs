@@ -23,8 +23,20 @@
 //! introspection commands), [`admin`] (`CONFIG`, `CLIENT`, `SLOWLOG`, `DEBUG` and the other server
 //! commands).
 
+/// The `Ok` value, or returns the error as the reply: for command functions, which answer a
+/// `Reply` whatever happens.
+macro_rules! or_reply {
+    ($result:expr) => {
+        match $result {
+            Ok(value) => value,
+            Err(err) => return tinykv_proto::Reply::from(err),
+        }
+    };
+}
+
 mod admin;
 mod bits;
+mod hashes;
 mod keys;
 mod lcs;
 mod long_double;
@@ -32,6 +44,7 @@ mod object;
 mod persistence;
 mod pubsub;
 mod server;
+mod sets;
 mod strings;
 
 use std::collections::hash_map::Entry;
@@ -45,9 +58,10 @@ use tinykv_proto::table::{self, Flag};
 use tinykv_proto::{Command, CommandError, Protocol, Reply, Request};
 
 use crate::access;
-use crate::aof::{Aof, Effect};
+use crate::aof::{Aof, Effect, Effects};
 use crate::clients::{ClientInfo, PauseKind};
 use crate::config::DebugCommandAccess;
+use crate::db::Db;
 use crate::shared::Shared;
 
 pub use pubsub::{unsubscribe_all, Subscriptions};
@@ -229,10 +243,14 @@ fn run(request: Request, shared: &Shared, session: &mut Session) -> Reply {
         return error_reply(shared, refusal);
     }
     let effect = shared.aof.as_ref().and_then(|_| Aof::effect_of(found.spec, &request, session.db));
+    let mut effects = Effects::new(shared.aof.as_ref(), session.db);
     let reply = match Command::parse_as(found.spec, &request) {
-        Ok(command) => execute(command, shared, session),
+        Ok(command) => execute(command, shared, session, &mut effects),
         Err(err) => err.into(),
     };
+    if effects.recorded() {
+        session.unlogged = true;
+    }
     // Counted for the `--save` rules: one atomic add per write that did not fail.
     if found.flags_spec().has(Flag::Write) && !reply.is_error() {
         shared.rdb.changed(1);
@@ -508,8 +526,9 @@ pub fn paused(request: &Request, shared: &Shared, session: &Session) -> Option<P
     (kind == PauseKind::All || writes).then_some(kind)
 }
 
-/// Runs one parsed command and returns its reply. Does not gate: [`handle`] does that first.
-pub fn execute(command: Command, shared: &Shared, session: &mut Session) -> Reply {
+/// Runs one parsed command and returns its reply; collection commands record their effects in
+/// `effects`. Does not gate: [`handle`] does that first.
+pub fn execute(command: Command, shared: &Shared, session: &mut Session, effects: &mut Effects<'_>) -> Reply {
     let db = shared.db(session.db);
     match command {
         Command::Get { key } => lookups(session, strings::get(db, &key)),
@@ -538,6 +557,33 @@ pub fn execute(command: Command, shared: &Shared, session: &mut Session) -> Repl
         Command::BitPos { key, bit, range } => bits::bitpos(db, &key, bit, range),
         Command::BitOp { operation, destination, sources } => bits::bitop(db, operation, &destination, &sources),
         Command::BitField(bitfield) => bits::bitfield(db, bitfield, shared.config.proto_max_bulk_len),
+        command @ (Command::HSet { .. }
+        | Command::HSetNx { .. }
+        | Command::HGet { .. }
+        | Command::HMGet { .. }
+        | Command::HDel { .. }
+        | Command::HLen { .. }
+        | Command::HStrlen { .. }
+        | Command::HExists { .. }
+        | Command::HKeys { .. }
+        | Command::HVals { .. }
+        | Command::HGetAll { .. }
+        | Command::HIncrBy { .. }
+        | Command::HIncrByFloat { .. }
+        | Command::HScan(_)
+        | Command::HRandField { .. }
+        | Command::SAdd { .. }
+        | Command::SRem { .. }
+        | Command::SIsMember { .. }
+        | Command::SMIsMember { .. }
+        | Command::SMembers { .. }
+        | Command::SCard { .. }
+        | Command::SPop { .. }
+        | Command::SRandMember { .. }
+        | Command::SMove { .. }
+        | Command::SetAlgebra { .. }
+        | Command::SInterCard { .. }
+        | Command::SScan(_)) => collection_command(command, db, session.protocol, effects),
 
         Command::Del { keys } => keys::del(db, &keys),
         Command::Exists { keys } => keys::exists(db, &keys),
@@ -649,6 +695,60 @@ fn reset(shared: &Shared, session: &mut Session) -> Reply {
     unsubscribe_all(shared, session);
     session.authenticated = !shared.settings.requires_auth();
     Reply::status("RESET")
+}
+
+/// The hash and set commands: they need only their database (and, for replies shaped by the
+/// protocol, its version), so replay runs them too.
+fn collection_command(command: Command, db: &Db, protocol: Protocol, effects: &mut Effects<'_>) -> Reply {
+    match command {
+        Command::HSet { key, pairs, hmset } => hashes::hset(db, &key, &pairs, hmset, effects),
+        Command::HSetNx { key, field, value } => hashes::hsetnx(db, &key, &field, &value, effects),
+        Command::HGet { key, field } => hashes::hget(db, &key, &field),
+        Command::HMGet { key, fields } => hashes::hmget(db, &key, &fields),
+        Command::HDel { key, fields } => hashes::hdel(db, &key, &fields, effects),
+        Command::HLen { key } => hashes::hlen(db, &key),
+        Command::HStrlen { key, field } => hashes::hstrlen(db, &key, &field),
+        Command::HExists { key, field } => hashes::hexists(db, &key, &field),
+        Command::HKeys { key } => hashes::hgetall(db, &key, hashes::Part::Fields),
+        Command::HVals { key } => hashes::hgetall(db, &key, hashes::Part::Values),
+        Command::HGetAll { key } => hashes::hgetall(db, &key, hashes::Part::Both),
+        Command::HIncrBy { key, field, delta } => hashes::hincrby(db, &key, &field, delta, effects),
+        Command::HIncrByFloat { key, field, increment } => hashes::hincrbyfloat(db, &key, &field, &increment, effects),
+        Command::HScan(scan) => hashes::hscan(db, scan),
+        Command::HRandField { key, count } => hashes::hrandfield(db, &key, count, protocol),
+        Command::SAdd { key, members } => sets::sadd(db, &key, &members, effects),
+        Command::SRem { key, members } => sets::srem(db, &key, &members, effects),
+        Command::SIsMember { key, member } => sets::sismember(db, &key, &member),
+        Command::SMIsMember { key, members } => sets::smismember(db, &key, &members),
+        Command::SMembers { key } => sets::smembers(db, &key),
+        Command::SCard { key } => sets::scard(db, &key),
+        Command::SPop { key, count } => sets::spop(db, &key, count, effects),
+        Command::SRandMember { key, count } => sets::srandmember(db, &key, count),
+        Command::SMove { source, destination, member } => sets::smove(db, &source, &destination, &member, effects),
+        Command::SetAlgebra { operation, destination, keys } => {
+            sets::set_algebra(db, operation, destination.as_deref(), &keys, effects)
+        }
+        Command::SInterCard { keys, limit } => sets::sintercard(db, &keys, limit),
+        Command::SScan(scan) => sets::sscan(db, scan),
+        _ => Reply::error("ERR not a collection command"),
+    }
+}
+
+/// Applies one record of the append-only file that is not one of the few it applies itself (see
+/// `aof::apply`): a collection command, `PEXPIREAT` or `PERSIST`, through the ordinary command
+/// functions. Anything else, or a record that fails, means the file is not what TinyKV wrote.
+pub fn replay(request: Request, db: &Db) -> Result<(), String> {
+    let name = String::from_utf8_lossy(request.args.first().map_or(&[][..], |name| &name[..])).into_owned();
+    let command = Command::parse(request).map_err(|err| format!("record '{name}' does not parse: {err}"))?;
+    let reply = match command {
+        Command::Expire(expire) => keys::expire(db, expire),
+        Command::Persist { key } => keys::persist(db, &key),
+        command => collection_command(command, db, Protocol::Resp2, &mut Effects::none()),
+    };
+    match reply {
+        Reply::Error(err) => Err(format!("record '{name}' failed: {err}")),
+        _ => Ok(()),
+    }
 }
 
 /// Counts the key lookups of a read command's reply as `keyspace_hits`/`keyspace_misses`, as Redis

@@ -8,6 +8,7 @@ pub mod access;
 pub mod aof;
 pub mod auth;
 pub mod clients;
+pub mod collections;
 pub mod config;
 pub mod connection;
 pub mod db;

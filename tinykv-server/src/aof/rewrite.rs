@@ -35,6 +35,7 @@ use tokio::sync::Notify;
 
 use super::manifest::{FileInfo, FileType, Manifest, FILE_PREFIX, MANIFEST_NAME};
 use super::{Aof, AofError, Layout, LogFile};
+use crate::collections::Collection;
 use crate::db::Db;
 use crate::entry::Entry;
 
@@ -52,16 +53,56 @@ const TEMP_BASE_PREFIX: &str = "temp-rewriteaof-bg-";
 /// The manifest while it is written, before it is renamed over the real one.
 const TEMP_MANIFEST: &str = "temp-appendonly.aof.manifest";
 
-/// Appends to `out` the records that rebuild one key as it is: `SET key value [PXAT ms]`. The one
-/// place a rewrite says how a key is written, so each value type adds its commands here (`RPUSH`,
-/// `HSET`, `SADD`, ... in bounded batches) and the replay side learns them in `apply`.
+/// Items per `HSET`/`SADD` record when a collection is written whole: small enough that no record
+/// comes near a request's limits, large enough that a big collection is not mostly command names
+/// (Redis's rewrite uses 64 too, `AOF_REWRITE_ITEMS_PER_CMD`).
+pub const ITEMS_PER_RECORD: usize = 64;
+
+/// Appends to `out` the records that rebuild one key as it is, whatever its type. The one place a
+/// rewrite says how a key is written (the replay side runs these through the ordinary commands):
+///
+/// ```text
+/// string   SET key value [PXAT ms]
+/// hash     HSET key field value ... (64 pairs a record)      [PEXPIREAT key ms]
+/// set      SADD key member ... (64 members a record)         [PEXPIREAT key ms]
+/// ```
 pub fn rebuild_key(entry: &Entry, out: &mut BytesMut) {
-    match entry.expires_at() {
-        None => encode_request(&[&b"SET"[..], entry.key(), entry.value()], out),
-        Some(at) => {
-            let at = at.to_string();
-            encode_request(&[&b"SET"[..], entry.key(), entry.value(), b"PXAT", at.as_bytes()], out)
+    let key = entry.key();
+    let at = entry.expires_at().map(|at| at.to_string());
+    match (entry.string(), entry.collection()) {
+        (Some(value), _) => match &at {
+            None => encode_request(&[&b"SET"[..], key, value], out),
+            Some(at) => encode_request(&[&b"SET"[..], key, value, b"PXAT", at.as_bytes()], out),
+        },
+        (None, Some(Collection::Hash(hash))) => {
+            let items = hash.iter().flat_map(|(field, value)| [field, value]);
+            encode_chunked(&[b"HSET", key], items, 2 * ITEMS_PER_RECORD, out);
         }
+        (None, Some(Collection::Set(set))) => encode_chunked(&[b"SADD", key], set.iter(), ITEMS_PER_RECORD, out),
+        (None, None) => {}
+    }
+    if let (Some(at), None) = (&at, entry.string()) {
+        encode_request(&[&b"PEXPIREAT"[..], key, at.as_bytes()], out);
+    }
+}
+
+/// Encodes `prefix items...` as commands of at most `per_record` items each.
+pub(super) fn encode_chunked<'i>(
+    prefix: &[&[u8]],
+    items: impl IntoIterator<Item = &'i [u8]>,
+    per_record: usize,
+    out: &mut BytesMut,
+) {
+    let mut args: Vec<&[u8]> = prefix.to_vec();
+    for item in items {
+        args.push(item);
+        if args.len() >= prefix.len() + per_record {
+            encode_request(&args, out);
+            args.truncate(prefix.len());
+        }
+    }
+    if args.len() > prefix.len() {
+        encode_request(&args, out);
     }
 }
 

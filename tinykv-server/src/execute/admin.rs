@@ -294,7 +294,7 @@ const LRU_CLOCK_MASK: u64 = (1 << 24) - 1;
 /// reported as just used.
 fn debug_object(shared: &Shared, session: &Session, key: &[u8]) -> Reply {
     let facts = shared.db(session.db).with_key(key, |slot| {
-        let value = slot.value()?;
+        let value = slot.string().ok()??;
         let as_int = (value.len() <= INT_MAX_LEN).then(|| tinykv_proto::command::parse_integer(value).ok()).flatten();
         let encoding = match as_int {
             Some(_) => "int",

@@ -33,13 +33,13 @@ pub(super) fn setbit(db: &Db, key: &[u8], offset: u64, bit: Result<bool, Command
     let byte = (offset >> 3) as usize;
     let mask = 0x80u8 >> (offset & 7);
     db.with_key(key, |slot| {
-        slot.modify(byte + 1, |bytes| {
+        or_reply!(slot.modify(byte + 1, |bytes| {
             let old = bytes[byte] & mask != 0;
             if old != bit {
                 bytes[byte] ^= mask;
             }
             (Reply::Integer(i64::from(old)), old != bit)
-        })
+        }))
     })
 }
 
@@ -49,7 +49,7 @@ pub(super) fn getbit(db: &Db, key: &[u8], offset: u64, limit: u64) -> Reply {
         return err.into();
     }
     db.with_key(key, |slot| {
-        let value = slot.value().unwrap_or_default();
+        let value = or_reply!(slot.string()).unwrap_or_default();
         let byte = usize::try_from(offset >> 3).unwrap_or(usize::MAX);
         let bit = value.get(byte).is_some_and(|b| b & (0x80 >> (offset & 7)) != 0);
         Reply::Integer(i64::from(bit))
@@ -94,7 +94,7 @@ fn byte_range(len: usize, start: i64, end: i64, unit: BitUnit) -> Option<ByteRan
 /// `BITCOUNT key [start end [BYTE|BIT]]`: the set bits in the range, 0 for a missing key.
 pub(super) fn bitcount(db: &Db, key: &[u8], range: Result<BitCountRange, CommandError>) -> Reply {
     db.with_key(key, |slot| {
-        let Some(value) = slot.value() else { return Reply::Integer(0) };
+        let Some(value) = or_reply!(slot.string()) else { return Reply::Integer(0) };
         let range = match range {
             Ok(BitCountRange::Whole) => byte_range(value.len(), 0, -1, BitUnit::Byte),
             Ok(BitCountRange::Empty) => None,
@@ -133,7 +133,7 @@ fn first_bit(bytes: &[u8], bit: bool) -> i64 {
 pub(super) fn bitpos(db: &Db, key: &[u8], bit: bool, range: Result<BitPosRange, CommandError>) -> Reply {
     db.with_key(key, |slot| {
         // A missing key is an endless run of zeros.
-        let Some(value) = slot.value() else { return Reply::Integer(if bit { -1 } else { 0 }) };
+        let Some(value) = or_reply!(slot.string()) else { return Reply::Integer(if bit { -1 } else { 0 }) };
         let (range, end_given) = match range {
             Ok(BitPosRange::Whole) => (byte_range(value.len(), 0, -1, BitUnit::Byte), false),
             Ok(BitPosRange::From { start, end, unit }) => {
@@ -195,7 +195,10 @@ pub(super) fn bitop(db: &Db, operation: BitOperation, destination: &[u8], source
     keys.push(destination);
     keys.extend(sources.iter().map(|key| &key[..]));
     db.with_keys(&keys, |locked| {
-        let longest = (1..locked.len()).map(|i| locked.slot(i).value().map_or(0, <[u8]>::len)).max().unwrap_or(0);
+        let mut longest = 0;
+        for i in 1..locked.len() {
+            longest = longest.max(or_reply!(locked.slot(i).string()).map_or(0, <[u8]>::len));
+        }
         if longest == 0 {
             locked.slot(0).remove();
             return Reply::Integer(0);
@@ -203,7 +206,7 @@ pub(super) fn bitop(db: &Db, operation: BitOperation, destination: &[u8], source
         let mut result = vec![0u8; longest];
         for i in 1..locked.len() {
             let slot = locked.slot(i);
-            let source = slot.value().unwrap_or_default();
+            let source = slot.string().ok().flatten().unwrap_or_default();
             if i == 1 {
                 result[..source.len()].copy_from_slice(source);
                 if operation == BitOperation::Not {
@@ -243,15 +246,15 @@ pub(super) fn bitfield(db: &Db, bitfield: BitField, limit: u64) -> Reply {
         ops.iter().filter(|op| op.kind != BitFieldKind::Get).map(|op| op.offset + u64::from(op.bits) - 1).max();
     db.with_key(&key, |slot| {
         let Some(farthest) = farthest else {
-            let value = slot.value().unwrap_or_default();
+            let value = or_reply!(slot.string()).unwrap_or_default();
             return Reply::Array(ops.iter().map(|op| Reply::Integer(get_field(value, op))).collect());
         };
         // Offsets passed the limit check, so the farthest byte is within the limit plus 8 bytes.
-        slot.modify((farthest >> 3) as usize + 1, |bytes| {
+        or_reply!(slot.modify((farthest >> 3) as usize + 1, |bytes| {
             let mut changed = false;
             let replies = ops.iter().map(|op| apply_field(bytes, op, &mut changed)).collect();
             (Reply::Array(replies), changed)
-        })
+        }))
     })
 }
 

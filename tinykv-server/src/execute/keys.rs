@@ -4,6 +4,7 @@ use bytes::Bytes;
 use tinykv_proto::command::{CopyKey, Expire, Scan};
 use tinykv_proto::{CommandError, Reply};
 
+use crate::collections::Kind;
 use crate::db::{Db, Slot};
 use crate::glob;
 
@@ -11,8 +12,6 @@ use crate::glob;
 const DEFAULT_SCAN_COUNT: u64 = 10;
 /// Milliseconds in a second, for `TTL`.
 const MILLIS_PER_SECOND: i64 = 1000;
-/// The only type TinyKV stores, as `TYPE` and `SCAN ... TYPE` name it.
-const STRING_TYPE: &str = "string";
 
 /// `DEL`/`UNLINK`: how many of the keys existed (a key named twice counts once).
 pub(super) fn del(db: &Db, keys: &[Bytes]) -> Reply {
@@ -80,11 +79,11 @@ pub(super) fn persist(db: &Db, key: &[u8]) -> Reply {
     })
 }
 
-/// `TYPE`: `string` for an existing key, `none` otherwise (a status reply, as in Redis). Not an
+/// `TYPE`: `string`, `hash` or `set` for an existing key, `none` otherwise (a status reply, as in Redis). Not an
 /// access of the key.
 pub(super) fn type_of(db: &Db, key: &[u8]) -> Reply {
-    let exists = db.with_key_untouched(key, |slot| slot.exists());
-    Reply::status(if exists { STRING_TYPE } else { "none" })
+    let kind = db.with_key_untouched(key, |slot| slot.kind());
+    Reply::status(kind.map_or("none", Kind::name))
 }
 
 /// `RENAME`: moves the value and its expiry, replacing the destination, atomically.
@@ -97,7 +96,7 @@ pub(super) fn rename(db: &Db, key: &[u8], new_key: &[u8]) -> Reply {
     db.with_keys(&[key, new_key], |locked| {
         let mut source = locked.slot(0);
         let Some(entry) = source.remove() else { return no_such_key() };
-        locked.slot(1).put_from(&entry);
+        locked.slot(1).put_from(entry);
         Reply::ok()
     })
 }
@@ -112,10 +111,10 @@ pub(super) fn keys(db: &Db, pattern: &[u8]) -> Reply {
 /// `SCAN`: `[next cursor as a bulk string, [keys]]`. Every key present for the whole scan is returned.
 pub(super) fn scan(db: &Db, scan: Scan) -> Reply {
     let count = usize::try_from(scan.count.unwrap_or(DEFAULT_SCAN_COUNT)).unwrap_or(usize::MAX);
-    // Every value is a string, so a TYPE filter keeps all keys or none (the cursor still advances).
-    let type_matches = scan.type_name.as_ref().is_none_or(|name| name.eq_ignore_ascii_case(STRING_TYPE.as_bytes()));
-    let (next, keys) = db.scan(scan.cursor, count, |key| {
-        type_matches && scan.pattern.as_ref().is_none_or(|pattern| glob::matches(pattern, key))
+    let (next, keys) = db.scan(scan.cursor, count, |entry| {
+        let type_matches =
+            scan.type_name.as_ref().is_none_or(|name| name.eq_ignore_ascii_case(entry.kind().name().as_bytes()));
+        type_matches && scan.pattern.as_ref().is_none_or(|pattern| glob::matches(pattern, entry.key()))
     });
     Reply::Array(vec![
         Reply::Bulk(Bytes::from(next.to_string())),
@@ -137,7 +136,7 @@ pub(super) fn renamenx(db: &Db, key: &[u8], new_key: &[u8]) -> Reply {
             return Reply::Integer(0);
         }
         let Some(entry) = locked.slot(0).remove() else { return CommandError::NoSuchKey.into() };
-        locked.slot(1).put_from(&entry);
+        locked.slot(1).put_from(entry);
         Reply::Integer(1)
     })
 }
@@ -169,26 +168,25 @@ pub(super) fn copy(dbs: &[Db], current: usize, command: CopyKey) -> Reply {
     if target == current && source == destination {
         return same_object();
     }
+    // The value is copied whole (a collection too: the copy is independent of its source).
     let copy = |from: &mut Slot<'_>, to: &mut Slot<'_>| {
-        let Some(value) = from.value().map(Bytes::copy_from_slice) else { return Reply::Integer(0) };
+        let Some(entry) = from.entry().cloned() else { return Reply::Integer(0) };
         if to.exists() && !replace {
             return Reply::Integer(0);
         }
-        to.put(&value, from.expires_at().flatten());
+        let expires_at = entry.expires_at();
+        to.put_value(entry.into_value(), expires_at);
         Reply::Integer(1)
     };
     if target == current {
         return dbs[current].with_keys(&[&source, &destination], |locked| {
-            let (value, expires_at) = {
-                let from = locked.slot(0);
-                (from.value().map(Bytes::copy_from_slice), from.expires_at().flatten())
-            };
-            let Some(value) = value else { return Reply::Integer(0) };
+            let Some(entry) = locked.slot(0).entry().cloned() else { return Reply::Integer(0) };
             let mut to = locked.slot(1);
             if to.exists() && !replace {
                 return Reply::Integer(0);
             }
-            to.put(&value, expires_at);
+            let expires_at = entry.expires_at();
+            to.put_value(entry.into_value(), expires_at);
             Reply::Integer(1)
         });
     }
@@ -212,7 +210,7 @@ pub(super) fn move_key(dbs: &[Db], current: usize, key: &[u8], db: i64) -> Reply
         }
         let Some(entry) = from.remove() else { return Reply::Integer(0) };
         // The value keeps how recently and often it was used, as Redis moves the object.
-        to.put_from(&entry);
+        to.put_from(entry);
         Reply::Integer(1)
     })
     .unwrap_or_else(same_object)

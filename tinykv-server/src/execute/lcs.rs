@@ -20,10 +20,13 @@ pub(super) fn lcs(db: &Db, key1: &[u8], key2: &[u8], options: Result<LcsOptions,
     // Sizes are checked under the locks, so a refused request copies nothing; the copies let the
     // (possibly long) computation run without holding any shard.
     let values = db.with_keys(&[key1, key2], |locked| {
-        let len1 = locked.slot(0).value().map_or(0, <[u8]>::len);
-        let len2 = locked.slot(1).value().map_or(0, <[u8]>::len);
+        let mut length = |i| match locked.slot(i).string() {
+            Ok(value) => Ok(value.map_or(0, <[u8]>::len)),
+            Err(_) => Err(Reply::error("ERR The specified keys must contain string values")),
+        };
+        let (len1, len2) = (length(0)?, length(1)?);
         check_size(len1, len2, limit)?;
-        let mut copy = |i| locked.slot(i).value().map(Bytes::copy_from_slice).unwrap_or_default();
+        let mut copy = |i| locked.slot(i).string().ok().flatten().map(Bytes::copy_from_slice).unwrap_or_default();
         Ok((copy(0), copy(1)))
     });
     let (a, b) = match values {

@@ -6,6 +6,7 @@ use tinykv_proto::Reply;
 
 use super::server::help_lines;
 use crate::access::idle_ms;
+use crate::collections::Collection;
 use crate::db::Db;
 use crate::entry::Entry;
 
@@ -65,8 +66,18 @@ fn is_lru(policy: crate::config::MaxmemoryPolicy) -> bool {
 
 /// How Redis would store this string: `int` (a decimal `long`, at most 20 characters), `embstr` (at
 /// most 44 bytes) or `raw`; a value changed in place (`APPEND`, `SETRANGE`, `SETBIT`, ...) is always `raw`.
+/// A hash or set answers with Redis 7.0's names for what the same contents would be there: a packed
+/// hash is a `listpack`, a packed set of integers an `intset`, anything else a `hashtable`.
 fn encoding(entry: &Entry) -> &'static str {
-    let value = entry.value();
+    let value = match (entry.string(), entry.collection()) {
+        (Some(value), _) => value,
+        (None, Some(Collection::Hash(hash))) => return if hash.is_packed() { "listpack" } else { "hashtable" },
+        (None, Some(Collection::Set(set))) => {
+            let integers = set.iter().all(|member| member.len() <= MAX_INT_TEXT && parse_integer(member).is_ok());
+            return if set.is_packed() && integers { "intset" } else { "hashtable" };
+        }
+        (None, None) => return "raw",
+    };
     if entry.is_raw() {
         "raw"
     } else if !entry.is_not_int() && value.len() <= MAX_INT_TEXT && parse_integer(value).is_ok() {
@@ -80,7 +91,8 @@ fn encoding(entry: &Entry) -> &'static str {
 
 /// Whether the value is one of the integers Redis shares (0 to 9999, `int`-encoded).
 fn small_integer(entry: &Entry) -> bool {
-    encoding(entry) == "int" && parse_integer(entry.value()).is_ok_and(|n| (0..SHARED_INTEGERS).contains(&n))
+    encoding(entry) == "int"
+        && entry.string().is_some_and(|value| parse_integer(value).is_ok_and(|n| (0..SHARED_INTEGERS).contains(&n)))
 }
 
 /// `OBJECT HELP`, line for line as Redis 7.0 prints it.

@@ -8,7 +8,7 @@ use super::Session;
 use crate::aof::RewriteRefused;
 use crate::db::{now_ms, Db};
 use crate::rdb::snapshot::ShutdownRequest;
-use crate::rdb::{dump_payload, restore_payload, RdbError};
+use crate::rdb::{dump_entry, restore_payload, RdbError};
 use crate::shared::Shared;
 
 /// Redis's reply to a save while another runs.
@@ -69,8 +69,9 @@ pub(super) fn shutdown(shared: &Shared, session: &mut Session, shutdown: Shutdow
 /// `DUMP key`: the value in Redis's `DUMP` format, or null for a missing key. The value is copied
 /// out and encoded (compressed) with no lock held.
 pub(super) fn dump(db: &Db, key: &[u8], compression: bool) -> Reply {
-    match db.get(key) {
-        Some(value) => Reply::Bulk(Bytes::from(dump_payload(&value, compression))),
+    // A clone of the entry: a collection's is a reference count, not a copy.
+    match db.with_key(key, |slot| slot.entry().cloned()) {
+        Some(entry) => Reply::Bulk(Bytes::from(dump_entry(&entry, compression))),
         None => Reply::Null,
     }
 }
@@ -105,7 +106,7 @@ pub(super) fn restore(db: &Db, restore: Restore) -> Reply {
             Some(at) if at <= slot.now() as i64 => {
                 slot.remove();
             }
-            deadline => slot.put(&value, deadline.map(|at| at as u64)),
+            deadline => slot.put_value(value, deadline.map(|at| at as u64)),
         }
         Reply::ok()
     })

@@ -23,7 +23,7 @@ fn deadline(expiry: Option<Expiry>, now: u64, current: Option<u64>, command: &st
 
 /// `GET`: the value or null.
 pub(super) fn get(db: &Db, key: &[u8]) -> Reply {
-    db.get(key).map_or(Reply::Null, Reply::Bulk)
+    db.with_key(key, |slot| or_reply!(slot.string()).map_or(Reply::Null, Reply::bulk))
 }
 
 /// `SET` with all its options (and `SETEX`/`PSETEX`, which parse to it).
@@ -35,7 +35,11 @@ pub(super) fn set(db: &Db, set: Set) -> Reply {
             Ok(at) => at,
             Err(reply) => return reply,
         };
-        let old_value = set.get.then(|| slot.value().map(Bytes::copy_from_slice));
+        // With GET, a key of another type is an error and is left alone.
+        let old_value = match set.get {
+            true => Some(or_reply!(slot.string()).map(Bytes::copy_from_slice)),
+            false => None,
+        };
         let exists = slot.exists();
         if set.get {
             // Redis reads the key for GET and looks it up again to write: two accesses.
@@ -65,7 +69,7 @@ pub(super) fn set(db: &Db, set: Set) -> Reply {
 /// `GETDEL`: the value, and the key is gone.
 pub(super) fn getdel(db: &Db, key: &[u8]) -> Reply {
     db.with_key(key, |slot| {
-        let value = slot.value().map(Bytes::copy_from_slice);
+        let value = or_reply!(slot.string()).map(Bytes::copy_from_slice);
         if value.is_some() {
             slot.remove();
         }
@@ -76,7 +80,7 @@ pub(super) fn getdel(db: &Db, key: &[u8]) -> Reply {
 /// `GETSET`: the old value; the new one replaces it and, as a `SET` does, clears the time to live.
 pub(super) fn getset(db: &Db, key: &[u8], value: &[u8]) -> Reply {
     db.with_key(key, |slot| {
-        let old = slot.value().map(Bytes::copy_from_slice);
+        let old = or_reply!(slot.string()).map(Bytes::copy_from_slice);
         // Redis reads the key and looks it up again to write: two accesses.
         slot.touch();
         slot.put(value, None);
@@ -84,11 +88,11 @@ pub(super) fn getset(db: &Db, key: &[u8], value: &[u8]) -> Reply {
     })
 }
 
-/// `MGET`: every value (null for a missing key), read atomically.
+/// `MGET`: every value (null for a missing key or one that holds no string), read atomically.
 pub(super) fn mget(db: &Db, keys: &[Bytes]) -> Reply {
     let keys: Vec<&[u8]> = keys.iter().map(|key| &key[..]).collect();
     db.with_keys(&keys, |locked| {
-        let values = (0..locked.len()).map(|i| locked.slot(i).value().map_or(Reply::Null, Reply::bulk));
+        let values = (0..locked.len()).map(|i| locked.slot(i).string().ok().flatten().map_or(Reply::Null, Reply::bulk));
         Reply::Array(values.collect())
     })
 }
@@ -128,7 +132,7 @@ pub(super) fn setnx(db: &Db, key: &[u8], value: &[u8]) -> Reply {
 /// live, with Redis's errors for a value that is not an integer and for overflow.
 pub(super) fn incr_by(db: &Db, key: &[u8], delta: i64) -> Reply {
     db.with_key(key, |slot| {
-        let current = match slot.value().map(parse_integer) {
+        let current = match or_reply!(slot.string()).map(parse_integer) {
             None => 0,
             Some(Ok(n)) => n,
             Some(Err(err)) => return err.into(),
@@ -146,7 +150,7 @@ pub(super) fn incr_by(db: &Db, key: &[u8], delta: i64) -> Reply {
 /// a value past what a client could have sent in one piece.
 pub(super) fn append(db: &Db, key: &[u8], value: &[u8], limit: u64) -> Reply {
     db.with_key(key, |slot| {
-        let old = slot.value().unwrap_or_default();
+        let old = or_reply!(slot.string()).unwrap_or_default();
         let total = old.len() + value.len();
         if total as u64 > limit {
             return CommandError::StringTooLong.into();
@@ -160,14 +164,14 @@ pub(super) fn append(db: &Db, key: &[u8], value: &[u8], limit: u64) -> Reply {
 
 /// `STRLEN`: the value's length in bytes, 0 for a missing key.
 pub(super) fn strlen(db: &Db, key: &[u8]) -> Reply {
-    db.with_key(key, |slot| Reply::Integer(slot.value().map_or(0, <[u8]>::len) as i64))
+    db.with_key(key, |slot| Reply::Integer(or_reply!(slot.string()).map_or(0, <[u8]>::len) as i64))
 }
 
 /// `GETEX`: the value, and the time to live changed as asked. A deadline already past (`EXAT`/`PXAT`)
 /// deletes the key after its value is read, as in Redis; `PERSIST` on a key without one changes nothing.
 pub(super) fn getex(db: &Db, key: &[u8], action: GetExAction) -> Reply {
     db.with_key(key, |slot| {
-        let Some(value) = slot.value().map(Bytes::copy_from_slice) else { return Reply::Null };
+        let Some(value) = or_reply!(slot.string()).map(Bytes::copy_from_slice) else { return Reply::Null };
         match action {
             GetExAction::Keep => {}
             GetExAction::Persist => {
@@ -194,7 +198,7 @@ pub(super) fn getex(db: &Db, key: &[u8], action: GetExAction) -> Reply {
 /// end, both clamped to the string; an empty string (never null) when nothing is left, or the key is missing.
 pub(super) fn getrange(db: &Db, key: &[u8], start: i64, end: i64) -> Reply {
     db.with_key(key, |slot| {
-        let value = slot.value().unwrap_or_default();
+        let value = or_reply!(slot.string()).unwrap_or_default();
         let len = value.len() as i64;
         // Both negative and in the wrong order: empty before any clamping, as Redis has it.
         if start < 0 && end < 0 && start > end {
@@ -214,18 +218,19 @@ pub(super) fn getrange(db: &Db, key: &[u8], start: i64, end: i64) -> Reply {
 /// `value` changes nothing (and creates no key).
 pub(super) fn setrange(db: &Db, key: &[u8], offset: u64, value: &[u8], limit: u64) -> Reply {
     db.with_key(key, |slot| {
+        let current = or_reply!(slot.string()).map_or(0, <[u8]>::len);
         if value.is_empty() {
-            return Reply::Integer(slot.value().map_or(0, <[u8]>::len) as i64);
+            return Reply::Integer(current as i64);
         }
         let end = match offset.checked_add(value.len() as u64) {
             Some(end) if end <= limit => end as usize,
             _ => return CommandError::StringTooLong.into(),
         };
         let start = end - value.len();
-        slot.modify(end, |bytes| {
+        or_reply!(slot.modify(end, |bytes| {
             bytes[start..end].copy_from_slice(value);
             (Reply::Integer(bytes.len() as i64), true)
-        })
+        }))
     })
 }
 
@@ -233,7 +238,7 @@ pub(super) fn setrange(db: &Db, key: &[u8], offset: u64, value: &[u8], limit: u6
 /// prints it (`10.5` plus `0.1` is `10.6`). The time to live is kept. A missing key counts as 0.
 pub(super) fn incrbyfloat(db: &Db, key: &[u8], increment: &[u8]) -> Reply {
     db.with_key(key, |slot| {
-        let current = match slot.value() {
+        let current = match or_reply!(slot.string()) {
             None => LongDouble::ZERO,
             Some(value) => match LongDouble::parse(value) {
                 Some(current) => current,

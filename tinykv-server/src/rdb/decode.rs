@@ -15,7 +15,9 @@ use thiserror::Error;
 use tinykv_proto::Limits;
 
 use super::{lzf, op, printable, type_name, Invalid, RdbError, CRC64, RDB_VERSION};
+use crate::collections::{Collection, Hash, Set};
 use crate::db::{now_ms, Db};
+use crate::entry::Value;
 
 /// Longest string the data may claim: the longest value a client may send.
 const MAX_STRING: u64 = Limits::DEFAULT_MAX_BULK as u64;
@@ -169,6 +171,160 @@ impl<R: Read> Source<R> {
             Length::Encoded(byte) => self.invalid(at, Invalid::StringEncoding(byte)),
         }
     }
+
+    /// A value of RDB type `type_byte` (one TinyKV reads: see [`readable`]); `Err(what)` inside the
+    /// `Ok` for a collection whose contents do not hold together, for the caller to name the key.
+    fn value(&mut self, type_byte: u8) -> Decoded<Result<Value, String>> {
+        Ok(match type_byte {
+            op::TYPE_STRING => Ok(Value::String(self.string()?)),
+            op::TYPE_SET => {
+                let len = self.plain_length()?;
+                let mut set = Set::default();
+                let mut duplicate = false;
+                // The length is only a claim: members are read (and memory spent) one by one.
+                for _ in 0..len {
+                    duplicate |= !set.insert(&self.string()?);
+                }
+                if duplicate {
+                    Err("a set member appears twice".to_owned())
+                } else {
+                    Ok(Value::Collection(Collection::Set(set)))
+                }
+            }
+            op::TYPE_HASH => {
+                let len = self.plain_length()?;
+                let mut hash = Hash::default();
+                let mut duplicate = false;
+                for _ in 0..len {
+                    let field = self.string()?;
+                    duplicate |= !hash.insert(&field, &self.string()?);
+                }
+                if duplicate {
+                    Err("a hash field appears twice".to_owned())
+                } else {
+                    Ok(Value::Collection(Collection::Hash(hash)))
+                }
+            }
+            op::TYPE_SET_INTSET => {
+                let blob = self.string()?;
+                intset(&blob).map(|set| Value::Collection(Collection::Set(set)))
+            }
+            op::TYPE_HASH_LISTPACK => {
+                let blob = self.string()?;
+                listpack(&blob).and_then(|items| {
+                    if items.len() % 2 != 0 {
+                        return Err("a hash listpack holds an odd number of items".to_owned());
+                    }
+                    let mut hash = Hash::default();
+                    for pair in items.chunks_exact(2) {
+                        if !hash.insert(&pair[0], &pair[1]) {
+                            return Err("a hash field appears twice".to_owned());
+                        }
+                    }
+                    Ok(Value::Collection(Collection::Hash(hash)))
+                })
+            }
+            _ => Err(format!("RDB type {type_byte} cannot be read")),
+        })
+    }
+}
+
+/// The RDB types [`Source::value`] reads.
+fn readable(type_byte: u8) -> bool {
+    matches!(type_byte, op::TYPE_STRING | op::TYPE_SET | op::TYPE_HASH | op::TYPE_SET_INTSET | op::TYPE_HASH_LISTPACK)
+}
+
+/// The members of an intset blob: `encoding (u32 LE: 2, 4 or 8) length (u32 LE)` then `length`
+/// little-endian integers of `encoding` bytes.
+fn intset(blob: &[u8]) -> Result<Set, String> {
+    let bad = || "damaged intset".to_owned();
+    let header = blob.get(..8).ok_or_else(bad)?;
+    let width = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
+    let len = u32::from_le_bytes([header[4], header[5], header[6], header[7]]) as usize;
+    if !matches!(width, 2 | 4 | 8) || blob.len() != 8 + width * len {
+        return Err(bad());
+    }
+    let mut set = Set::default();
+    for chunk in blob[8..].chunks_exact(width) {
+        let mut bytes = [0u8; 8];
+        bytes[..width].copy_from_slice(chunk);
+        // Sign-extend from the encoding's width.
+        let shift = 64 - 8 * width as u32;
+        let value = (i64::from_le_bytes(bytes) << shift) >> shift;
+        if !set.insert(value.to_string().as_bytes()) {
+            return Err("an intset member appears twice".to_owned());
+        }
+    }
+    Ok(set)
+}
+
+/// The items of a listpack blob, integers as their decimal text:
+///
+/// ```text
+/// total bytes (u32 LE)  count (u16 LE)  entry*  0xFF
+/// entry    encoding [data] backlen (1 to 5 bytes, the size of encoding + data)
+/// 0xxxxxxx              7-bit unsigned integer
+/// 10xxxxxx data         string of up to 63 bytes
+/// 110xxxxx x            13-bit signed integer
+/// 1110xxxx x data       string of up to 4095 bytes
+/// 11110000 len32 data   string
+/// 0xF1 / F2 / F3 / F4   16-, 24-, 32-, 64-bit signed integer, little-endian
+/// ```
+fn listpack(blob: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+    let bad = || "damaged listpack".to_owned();
+    if blob.len() < 7 || u32::from_le_bytes([blob[0], blob[1], blob[2], blob[3]]) as usize != blob.len() {
+        return Err(bad());
+    }
+    let mut items = Vec::new();
+    let mut at = 6;
+    loop {
+        let &first = blob.get(at).ok_or_else(bad)?;
+        if first == 0xFF {
+            return if at + 1 == blob.len() { Ok(items) } else { Err(bad()) };
+        }
+        let take = |from: usize, len: usize| blob.get(from..from + len).ok_or_else(bad);
+        let int = |bytes: &[u8]| {
+            let mut full = [0u8; 8];
+            full[..bytes.len()].copy_from_slice(bytes);
+            let shift = 64 - 8 * bytes.len() as u32;
+            ((i64::from_le_bytes(full) << shift) >> shift).to_string().into_bytes()
+        };
+        let (item, size) = match first {
+            0x00..=0x7F => (i64::from(first).to_string().into_bytes(), 1),
+            0x80..=0xBF => {
+                let len = usize::from(first & 0x3F);
+                (take(at + 1, len)?.to_vec(), 1 + len)
+            }
+            0xC0..=0xDF => {
+                let raw = (i64::from(first & 0x1F) << 8) | i64::from(*take(at + 1, 1)?.first().ok_or_else(bad)?);
+                let value = if raw >= 1 << 12 { raw - (1 << 13) } else { raw };
+                (value.to_string().into_bytes(), 2)
+            }
+            0xE0..=0xEF => {
+                let len = (usize::from(first & 0x0F) << 8) | usize::from(*take(at + 1, 1)?.first().ok_or_else(bad)?);
+                (take(at + 2, len)?.to_vec(), 2 + len)
+            }
+            0xF0 => {
+                let len = take(at + 1, 4)?;
+                let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
+                (take(at + 5, len)?.to_vec(), 5 + len)
+            }
+            0xF1 => (int(take(at + 1, 2)?), 3),
+            0xF2 => (int(take(at + 1, 3)?), 4),
+            0xF3 => (int(take(at + 1, 4)?), 5),
+            0xF4 => (int(take(at + 1, 8)?), 9),
+            _ => return Err(bad()),
+        };
+        let backlen = match size {
+            0..=127 => 1,
+            128..=16_382 => 2,
+            16_383..=2_097_150 => 3,
+            2_097_151..=268_435_454 => 4,
+            _ => 5,
+        };
+        at += size + backlen;
+        items.push(item);
+    }
 }
 
 /// Loads the RDB file at `path` into `dbs` (empty, at start); `Ok(None)` when there is no file.
@@ -258,20 +414,26 @@ fn load_from<R: Read>(source: &mut Source<R>, dbs: &[Db], now: u64) -> Decoded<L
                 source.string()?;
                 skip_function(&name, &mut loaded);
             }
-            op::TYPE_STRING => {
+            type_byte if readable(type_byte) => {
                 let key = source.string()?;
-                let value = source.string()?;
+                let value = match source.value(type_byte)? {
+                    Ok(value) => value,
+                    Err(what) => return source.invalid(at, Invalid::BadValue { key: printable(&key), what }),
+                };
                 let Some(db) = dbs.get(db_index as usize) else {
                     return source.invalid(at, Invalid::Database { db: db_index, databases: dbs.len() });
                 };
+                let empty = matches!(&value, Value::Collection(collection) if collection.is_empty());
                 match expires_at.take() {
+                    // Redis skips empty collections too: no key may hold one.
+                    _ if empty => {}
                     Some(deadline) if deadline <= now as i64 => loaded.expired += 1,
                     deadline => {
                         let deadline = deadline.map(|d| d as u64);
                         let fresh = db.with_key(&key, |slot| {
                             let fresh = !slot.exists();
                             if fresh {
-                                slot.put(&value, deadline);
+                                slot.put_value(value, deadline);
                             }
                             fresh
                         });
@@ -350,9 +512,9 @@ pub enum RestoreError {
     Unsupported(&'static str),
 }
 
-/// The string value in a `DUMP` payload, after checking its RDB version (at most 10) and CRC-64,
-/// as redis-server's `RESTORE` does.
-pub fn restore_payload(payload: &[u8]) -> Result<Vec<u8>, RestoreError> {
+/// The value in a `DUMP` payload (a string, set or hash), after checking its RDB version (at most 10)
+/// and CRC-64, as redis-server's `RESTORE` does.
+pub fn restore_payload(payload: &[u8]) -> Result<Value, RestoreError> {
     let Some(body_len) = payload.len().checked_sub(10) else { return Err(RestoreError::VersionOrChecksum) };
     let footer = &payload[body_len..];
     let version = u16::from_le_bytes([footer[0], footer[1]]);
@@ -362,7 +524,11 @@ pub fn restore_payload(payload: &[u8]) -> Result<Vec<u8>, RestoreError> {
     }
     let mut source = Source::new(&payload[..body_len]);
     match source.byte() {
-        Ok(op::TYPE_STRING) => source.string().map_err(|_| RestoreError::BadFormat),
+        Ok(type_byte) if readable(type_byte) => match source.value(type_byte) {
+            Ok(Ok(Value::Collection(collection))) if collection.is_empty() => Err(RestoreError::BadFormat),
+            Ok(Ok(value)) => Ok(value),
+            _ => Err(RestoreError::BadFormat),
+        },
         Ok(other) => Err(type_name(other).map_or(RestoreError::BadFormat, RestoreError::Unsupported)),
         Err(_) => Err(RestoreError::BadFormat),
     }
@@ -452,10 +618,10 @@ mod tests {
 
     #[test]
     fn other_types_and_modules_stop_the_load_by_name() {
-        let hash = b"REDIS0010\xfe\x01\x10\x04user\x00\xff";
-        let err = load_bytes(hash, &dbs(2)).unwrap_err();
+        let list = b"REDIS0010\xfe\x01\x12\x04jobs\x00\xff";
+        let err = load_bytes(list, &dbs(2)).unwrap_err();
         assert_eq!(err.0, Some(11));
-        assert!(err.1.contains("key 'user' in database 1 is a hash (RDB type 16)"), "{err:?}");
+        assert!(err.1.contains("key 'jobs' in database 1 is a list (RDB type 18)"), "{err:?}");
         let module = b"REDIS0010\xf7\x81\x00\x00\x00\x00\x00\x00\x04\x00\x02\x02";
         assert!(load_bytes(module, &dbs(1)).unwrap_err().1.contains("module"));
         let out_of_range = b"REDIS0010\xfe\x10";
@@ -478,15 +644,15 @@ mod tests {
     #[test]
     fn restore_checks_version_checksum_and_type() {
         let payload = dump_payload(b"hello", true);
-        assert_eq!(restore_payload(&payload).as_deref(), Ok(&b"hello"[..]));
+        assert_eq!(restore_payload(&payload), Ok(Value::String(b"hello".to_vec())));
         let mut bad = payload.clone();
         bad[2] ^= 1;
         assert_eq!(restore_payload(&bad), Err(RestoreError::VersionOrChecksum));
         assert_eq!(restore_payload(b"short"), Err(RestoreError::VersionOrChecksum));
-        let mut hash = vec![16u8, 0];
-        hash.extend_from_slice(&RDB_VERSION.to_le_bytes());
-        let crc = CRC64.checksum(&hash);
-        hash.extend_from_slice(&crc.to_le_bytes());
-        assert_eq!(restore_payload(&hash), Err(RestoreError::Unsupported("hash")));
+        let mut list = vec![18u8, 0];
+        list.extend_from_slice(&RDB_VERSION.to_le_bytes());
+        let crc = CRC64.checksum(&list);
+        list.extend_from_slice(&crc.to_le_bytes());
+        assert_eq!(restore_payload(&list), Err(RestoreError::Unsupported("list")));
     }
 }

@@ -10,7 +10,9 @@ use tinykv_proto::command::parse_integer;
 
 use super::lzf::Compressor;
 use super::{op, CRC64, RDB_VERSION};
+use crate::collections::Collection;
 use crate::db::{now_ms, Db};
+use crate::entry::Entry;
 
 /// About how many entries one lock hold copies out of a shard while a snapshot walks it.
 pub const SNAPSHOT_CHUNK: usize = 4096;
@@ -134,9 +136,9 @@ pub fn write_snapshot(
                         buf.push(op::EXPIRETIME_MS);
                         buf.extend_from_slice(&at.to_le_bytes());
                     }
-                    buf.push(op::TYPE_STRING);
+                    buf.push(type_byte(entry));
                     encode_string(&mut buf, entry.key(), compressor.as_mut());
-                    encode_string(&mut buf, entry.value(), compressor.as_mut());
+                    encode_value(&mut buf, entry, compressor.as_mut());
                     // Keep the buffer small: a chunk of big values is written as it is encoded.
                     if buf.len() >= 64 * 1024 {
                         file.put(&buf)?;
@@ -156,6 +158,37 @@ pub fn write_snapshot(
     file.out.flush()?;
     written.bytes = file.bytes + 8;
     Ok(written)
+}
+
+/// The RDB type an entry is written as: string, or the plain (not listpack or intset) encodings of
+/// sets and hashes, which every Redis since 1.0 loads (and converts to its compact ones when small).
+fn type_byte(entry: &Entry) -> u8 {
+    match entry.collection() {
+        None => op::TYPE_STRING,
+        Some(Collection::Set(_)) => op::TYPE_SET,
+        Some(Collection::Hash(_)) => op::TYPE_HASH,
+    }
+}
+
+/// Appends an entry's value in the encoding [`type_byte`] names.
+fn encode_value(out: &mut Vec<u8>, entry: &Entry, mut compressor: Option<&mut Compressor>) {
+    match (entry.string(), entry.collection()) {
+        (Some(value), _) => encode_string(out, value, compressor),
+        (None, Some(Collection::Set(set))) => {
+            encode_length(out, set.len() as u64);
+            for member in set.iter() {
+                encode_string(out, member, compressor.as_deref_mut());
+            }
+        }
+        (None, Some(Collection::Hash(hash))) => {
+            encode_length(out, hash.len() as u64);
+            for (field, value) in hash.iter() {
+                encode_string(out, field, compressor.as_deref_mut());
+                encode_string(out, value, compressor.as_deref_mut());
+            }
+        }
+        (None, None) => encode_length(out, 0),
+    }
 }
 
 /// Appends an RDB length: 6 bits, 14 bits, or a marker and 32 or 64 bits big-endian.
@@ -232,6 +265,21 @@ pub fn dump_payload(value: &[u8], compression: bool) -> Vec<u8> {
     } else {
         encode_string(&mut payload, value, None);
     }
+    payload.extend_from_slice(&RDB_VERSION.to_le_bytes());
+    let checksum = CRC64.checksum(&payload);
+    payload.extend_from_slice(&checksum.to_le_bytes());
+    payload
+}
+
+/// The `DUMP` payload of any entry's value (strings as [`dump_payload`]; sets and hashes in their
+/// plain RDB encodings, which redis-server's `RESTORE` accepts).
+pub fn dump_entry(entry: &Entry, compression: bool) -> Vec<u8> {
+    if let Some(value) = entry.string() {
+        return dump_payload(value, compression);
+    }
+    let mut payload = vec![type_byte(entry)];
+    let mut compressor = compression.then(Compressor::default);
+    encode_value(&mut payload, entry, compressor.as_mut());
     payload.extend_from_slice(&RDB_VERSION.to_le_bytes());
     let checksum = CRC64.checksum(&payload);
     payload.extend_from_slice(&checksum.to_le_bytes());

@@ -6,7 +6,12 @@
 //! AUX      0xFA string string                       redis-ver, redis-bits, ctime, used-mem, aof-base
 //! SELECTDB 0xFE length
 //! RESIZEDB 0xFB length length                       a sizing hint, ignored at load
-//! pair     [0xFC expiry (u64 LE, Unix ms)] type key value     type 0 = string
+//! pair     [0xFC expiry (u64 LE, Unix ms)] type key value
+//! value    type 0 (string)   string
+//!          type 2 (set)      length member*                    written and read
+//!          type 4 (hash)     length (field value)*             written and read
+//!          type 11 (intset)  string: enc (u32 LE) len (u32 LE) integer*      read (Redis writes it)
+//!          type 16 (hash as listpack) string: listpack of field, value, ...  read (Redis writes it)
 //! EOF      0xFF
 //!
 //! length   00xxxxxx                  6 bits
@@ -34,7 +39,7 @@ use crc::{Crc, Table, CRC_64_REDIS};
 use thiserror::Error;
 
 pub use decode::{load, restore_payload, Loaded, RestoreError};
-pub use encode::{dump_payload, write_snapshot, Written};
+pub use encode::{dump_entry, dump_payload, write_snapshot, Written};
 pub use snapshot::{SaveRule, Snapshots};
 
 /// The RDB version written, and the newest read: Redis 7.0's.
@@ -46,6 +51,10 @@ pub static CRC64: Crc<u64, Table<16>> = Crc::<u64, Table<16>>::new(&CRC_64_REDIS
 /// Type bytes and opcodes, as `rdb.h` numbers them.
 pub(crate) mod op {
     pub const TYPE_STRING: u8 = 0;
+    pub const TYPE_SET: u8 = 2;
+    pub const TYPE_HASH: u8 = 4;
+    pub const TYPE_SET_INTSET: u8 = 11;
+    pub const TYPE_HASH_LISTPACK: u8 = 16;
     pub const FUNCTION2: u8 = 245;
     pub const FUNCTION_PRE_GA: u8 = 246;
     pub const MODULE_AUX: u8 = 247;
@@ -138,6 +147,15 @@ pub enum Invalid {
     /// A type byte or opcode that is not in the format.
     #[error("unknown type or opcode {0}")]
     UnknownType(u8),
+    /// A collection's encoding is damaged (a listpack or intset that does not hold together, a
+    /// member twice).
+    #[error("key '{key}': {what}")]
+    BadValue {
+        /// The key, lossily as text.
+        key: String,
+        /// What is wrong.
+        what: String,
+    },
     /// A key of a type TinyKV does not have yet.
     #[error(
         "key '{key}' in database {db} is a {type_name} (RDB type {type_byte}), which TinyKV cannot load yet; \

@@ -1,0 +1,783 @@
+//! The values a key can hold besides a string: hashes and sets (lists and sorted sets will join them
+//! here as more variants of [`Collection`]).
+//!
+//! Each has two encodings, as in Redis:
+//!
+//! ```text
+//! packed   one allocation: [varint len][bytes] per item, items in insertion order
+//!          (a hash: field, value, field, value, ...; a set: members). Linear search, so only while
+//!          small: at most MAX_PACKED_ENTRIES entries of at most MAX_PACKED_VALUE bytes each.
+//! table    a hashbrown table with one allocation per entry (a set: the member; a hash: field and
+//!          value in one [varint field len][field][value] block) and a 16-byte slot.
+//! ```
+//!
+//! A collection starts packed and becomes a table for good once it grows past either limit (Redis's
+//! `hash-max-listpack-entries`/`-value`). Every collection keeps an estimate of the bytes it holds, so
+//! `used_memory` covers collection contents in O(1) per change.
+
+use std::hash::BuildHasher;
+use std::sync::OnceLock;
+
+use hashbrown::hash_table::HashTable;
+use hashbrown::DefaultHashBuilder;
+
+use crate::db::random_u64;
+
+/// Entries a packed collection holds at most (Redis's `hash-max-listpack-entries`).
+pub const MAX_PACKED_ENTRIES: usize = 128;
+/// Longest field, value or member a packed collection holds (Redis's `hash-max-listpack-value`).
+pub const MAX_PACKED_VALUE: usize = 64;
+/// A table shrinks when fewer than one bucket in this many is used, so random picks (which probe
+/// random buckets) stay cheap after mass deletion, as Redis shrinks below 10% fill.
+const SHRINK_RATIO: usize = 8;
+/// A collection SCAN splits a table into at most 2^this cells: at most 64 steps for a whole scan.
+const MAX_SCAN_CELL_BITS: u32 = 6;
+
+/// The type of a key's value, as `TYPE` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A byte string.
+    String,
+    /// A hash of fields to values.
+    Hash,
+    /// A set of members.
+    Set,
+}
+
+impl Kind {
+    /// The name `TYPE` answers and `SCAN ... TYPE` matches.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::String => "string",
+            Kind::Hash => "hash",
+            Kind::Set => "set",
+        }
+    }
+}
+
+/// The process's hasher for collection tables: seeded at random once, so clients cannot choose
+/// members that collide.
+fn hash_of(bytes: &[u8]) -> u64 {
+    static HASHER: OnceLock<DefaultHashBuilder> = OnceLock::new();
+    HASHER.get_or_init(DefaultHashBuilder::default).hash_one(bytes)
+}
+
+/// A value that is not a string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Collection {
+    /// `HSET` and friends.
+    Hash(Hash),
+    /// `SADD` and friends.
+    Set(Set),
+}
+
+impl Collection {
+    /// Which type this is.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Collection::Hash(_) => Kind::Hash,
+            Collection::Set(_) => Kind::Set,
+        }
+    }
+
+    /// Entries (fields or members).
+    pub fn len(&self) -> usize {
+        match self {
+            Collection::Hash(hash) => hash.len(),
+            Collection::Set(set) => set.len(),
+        }
+    }
+
+    /// Whether it holds nothing: an empty collection is deleted with its key.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Estimated bytes held (allocations and table slots), for `used_memory`.
+    pub fn footprint(&self) -> usize {
+        match self {
+            Collection::Hash(hash) => hash.footprint(),
+            Collection::Set(set) => set.footprint(),
+        }
+    }
+}
+
+/// A collection type a command works on: how to find it in a [`Collection`] and make a new one.
+pub trait Typed: Sized {
+    /// Its `TYPE` name.
+    const KIND: Kind;
+    /// An empty one, for a write to a missing key.
+    fn empty() -> Self;
+    /// The value as this type, if it is one.
+    fn of(collection: &Collection) -> Option<&Self>;
+    /// The value as this type, if it is one.
+    fn of_mut(collection: &mut Collection) -> Option<&mut Self>;
+    /// Wraps it up.
+    fn into_collection(self) -> Collection;
+}
+
+impl Typed for Hash {
+    const KIND: Kind = Kind::Hash;
+    fn empty() -> Self {
+        Hash::default()
+    }
+    fn of(collection: &Collection) -> Option<&Self> {
+        match collection {
+            Collection::Hash(hash) => Some(hash),
+            _ => None,
+        }
+    }
+    fn of_mut(collection: &mut Collection) -> Option<&mut Self> {
+        match collection {
+            Collection::Hash(hash) => Some(hash),
+            _ => None,
+        }
+    }
+    fn into_collection(self) -> Collection {
+        Collection::Hash(self)
+    }
+}
+
+impl Typed for Set {
+    const KIND: Kind = Kind::Set;
+    fn empty() -> Self {
+        Set::default()
+    }
+    fn of(collection: &Collection) -> Option<&Self> {
+        match collection {
+            Collection::Set(set) => Some(set),
+            _ => None,
+        }
+    }
+    fn of_mut(collection: &mut Collection) -> Option<&mut Self> {
+        match collection {
+            Collection::Set(set) => Some(set),
+            _ => None,
+        }
+    }
+    fn into_collection(self) -> Collection {
+        Collection::Set(self)
+    }
+}
+
+// ---- the packed encoding -------------------------------------------------------------------------
+
+fn varint_len(mut n: usize) -> usize {
+    let mut len = 1;
+    while n >= 0x80 {
+        n >>= 7;
+        len += 1;
+    }
+    len
+}
+
+fn push_varint(out: &mut Vec<u8>, mut n: usize) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+fn read_varint(bytes: &[u8]) -> (usize, usize) {
+    let mut value = 0usize;
+    for (i, &byte) in bytes.iter().enumerate() {
+        value |= ((byte & 0x7f) as usize) << (7 * i);
+        if byte & 0x80 == 0 {
+            return (value, i + 1);
+        }
+    }
+    (value, bytes.len())
+}
+
+/// Byte strings one after another in one exactly-sized allocation: `[varint len][bytes]` each.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Packed {
+    data: Box<[u8]>,
+    /// Items held (a hash holds two per field).
+    items: usize,
+}
+
+/// One item of a [`Packed`]: where it starts and ends in the data, and its bytes.
+struct Item<'a> {
+    start: usize,
+    end: usize,
+    bytes: &'a [u8],
+}
+
+impl Packed {
+    fn items(&self) -> impl Iterator<Item = Item<'_>> + '_ {
+        let mut at = 0;
+        std::iter::from_fn(move || {
+            if at >= self.data.len() {
+                return None;
+            }
+            let (len, used) = read_varint(&self.data[at..]);
+            let start = at;
+            let bytes = &self.data[at + used..at + used + len];
+            at += used + len;
+            Some(Item { start, end: at, bytes })
+        })
+    }
+
+    /// Replaces the bytes `start..end` with `insert`, encoded, in one exactly-sized allocation.
+    fn splice(&mut self, start: usize, end: usize, insert: &[&[u8]], removed_items: usize) {
+        let added: usize = insert.iter().map(|item| varint_len(item.len()) + item.len()).sum();
+        let mut data = Vec::with_capacity(self.data.len() - (end - start) + added);
+        data.extend_from_slice(&self.data[..start]);
+        for item in insert {
+            push_varint(&mut data, item.len());
+            data.extend_from_slice(item);
+        }
+        data.extend_from_slice(&self.data[end..]);
+        self.data = data.into_boxed_slice();
+        self.items = self.items + insert.len() - removed_items;
+    }
+
+    /// Where the value paired with `field` is (pairs of items: field, value).
+    fn find_value(&self, field: &[u8]) -> Option<(usize, usize)> {
+        let mut items = self.items();
+        while let Some(key) = items.next() {
+            let value = items.next()?;
+            if key.bytes == field {
+                return Some((value.start, value.end));
+            }
+        }
+        None
+    }
+
+    /// Where the pair of `field` and its value is.
+    fn find_pair(&self, field: &[u8]) -> Option<(usize, usize)> {
+        let mut items = self.items();
+        while let Some(key) = items.next() {
+            let value = items.next()?;
+            if key.bytes == field {
+                return Some((key.start, value.end));
+            }
+        }
+        None
+    }
+
+    fn footprint(&self) -> usize {
+        self.data.len()
+    }
+}
+
+// ---- the table encoding --------------------------------------------------------------------------
+
+/// What a table holds: something with a key to hash and find it by.
+trait Keyed {
+    fn key(&self) -> &[u8];
+    fn heap(&self) -> usize;
+}
+
+impl Keyed for Box<[u8]> {
+    fn key(&self) -> &[u8] {
+        self
+    }
+    fn heap(&self) -> usize {
+        self.len()
+    }
+}
+
+/// A hash's field and value in one allocation: `[varint field len][field][value]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Pair(Box<[u8]>);
+
+impl Pair {
+    fn new(field: &[u8], value: &[u8]) -> Pair {
+        let mut data = Vec::with_capacity(varint_len(field.len()) + field.len() + value.len());
+        push_varint(&mut data, field.len());
+        data.extend_from_slice(field);
+        data.extend_from_slice(value);
+        Pair(data.into_boxed_slice())
+    }
+
+    fn split(&self) -> (&[u8], &[u8]) {
+        let (len, used) = read_varint(&self.0);
+        (&self.0[used..used + len], &self.0[used + len..])
+    }
+
+    fn value(&self) -> &[u8] {
+        self.split().1
+    }
+}
+
+impl Keyed for Pair {
+    fn key(&self) -> &[u8] {
+        self.split().0
+    }
+    fn heap(&self) -> usize {
+        self.0.len()
+    }
+}
+
+/// A hashbrown table with what SCAN and memory accounting need on top.
+#[derive(Debug, Clone)]
+struct Table<T> {
+    table: HashTable<T>,
+    /// Bytes of the entries' own allocations.
+    heap: usize,
+}
+
+impl<T: Keyed> Table<T> {
+    fn with_capacity(capacity: usize) -> Table<T> {
+        Table { table: HashTable::with_capacity(capacity), heap: 0 }
+    }
+
+    fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    fn find(&self, key: &[u8]) -> Option<&T> {
+        self.table.find(hash_of(key), |item| item.key() == key)
+    }
+
+    /// Inserts `item`, replacing an entry with the same key; returns whether the key is new.
+    fn insert(&mut self, item: T) -> bool {
+        let hash = hash_of(item.key());
+        if let Some(old) = self.table.find_mut(hash, |old| old.key() == item.key()) {
+            self.heap = self.heap - old.heap() + item.heap();
+            *old = item;
+            return false;
+        }
+        self.heap += item.heap();
+        self.table.insert_unique(hash, item, |item| hash_of(item.key()));
+        true
+    }
+
+    fn remove(&mut self, key: &[u8]) -> Option<T> {
+        let (item, _) = self.table.find_entry(hash_of(key), |item| item.key() == key).ok()?.remove();
+        self.heap -= item.heap();
+        if self.table.num_buckets() > 64 && self.table.len() * SHRINK_RATIO < self.table.num_buckets() {
+            self.table.shrink_to(self.table.len() * 2, |item| hash_of(item.key()));
+        }
+        Some(item)
+    }
+
+    /// An entry picked at random: probes random buckets (the table is kept at least 1/8 full).
+    fn random(&self) -> Option<&T> {
+        if self.table.is_empty() {
+            return None;
+        }
+        let buckets = self.table.num_buckets();
+        loop {
+            if let Some(item) = self.table.get_bucket(random_u64() as usize % buckets) {
+                return Some(item);
+            }
+        }
+    }
+
+    /// One SCAN step. The entries are split into 2^k cells by the top bits of their hash, which do
+    /// not depend on the table's size, and each step visits one cell: so an entry present for the
+    /// whole scan is visited exactly once however the table grows, shrinks or rehashes meanwhile. `k`
+    /// is chosen on the first step so a cell holds about `count` entries, but at most
+    /// [`MAX_SCAN_CELL_BITS`] so a scan takes a bounded number of steps (each reads the whole table).
+    /// The cursor is `next cell << 3 | k`, 0 when done.
+    fn scan(&self, cursor: u64, count: usize, mut visit: impl FnMut(&T)) -> u64 {
+        let bits = if cursor == 0 {
+            let cells = (self.len() / count.max(1)).max(1);
+            (usize::BITS - 1 - cells.leading_zeros()).min(MAX_SCAN_CELL_BITS)
+        } else {
+            (cursor & 7) as u32
+        };
+        let cells = 1u64 << bits;
+        let cell = cursor >> 3;
+        for item in self.table.iter() {
+            let item_cell = if bits == 0 { 0 } else { hash_of(item.key()) >> (64 - bits) };
+            if item_cell == cell {
+                visit(item);
+            }
+        }
+        if cell + 1 >= cells {
+            0
+        } else {
+            ((cell + 1) << 3) | u64::from(bits)
+        }
+    }
+
+    fn footprint(&self) -> usize {
+        self.heap + self.table.num_buckets() * (std::mem::size_of::<T>() + 1)
+    }
+}
+
+impl<T: Keyed + PartialEq> PartialEq for Table<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.table.iter().all(|item| other.find(item.key()) == Some(item))
+    }
+}
+
+impl<T: Keyed + Eq> Eq for Table<T> {}
+
+/// Whether an item this long may stay packed.
+fn packable(len: usize) -> bool {
+    len <= MAX_PACKED_VALUE
+}
+
+// ---- hashes --------------------------------------------------------------------------------------
+
+/// A hash: fields mapped to values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hash(HashRepr);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum HashRepr {
+    Packed(Packed),
+    Table(Table<Pair>),
+}
+
+impl Default for Hash {
+    fn default() -> Self {
+        Hash(HashRepr::Packed(Packed::default()))
+    }
+}
+
+impl Hash {
+    /// Fields held.
+    pub fn len(&self) -> usize {
+        match &self.0 {
+            HashRepr::Packed(packed) => packed.items / 2,
+            HashRepr::Table(table) => table.len(),
+        }
+    }
+
+    /// Whether it has no fields.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether it is in the compact encoding (`OBJECT ENCODING` says `listpack` then).
+    pub fn is_packed(&self) -> bool {
+        matches!(self.0, HashRepr::Packed(_))
+    }
+
+    /// The value of `field`.
+    pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
+        match &self.0 {
+            HashRepr::Packed(packed) => {
+                let mut items = packed.items();
+                while let Some(key) = items.next() {
+                    let value = items.next()?;
+                    if key.bytes == field {
+                        return Some(value.bytes);
+                    }
+                }
+                None
+            }
+            HashRepr::Table(table) => table.find(field).map(Pair::value),
+        }
+    }
+
+    /// Sets `field` to `value`; returns whether the field is new.
+    pub fn insert(&mut self, field: &[u8], value: &[u8]) -> bool {
+        if let HashRepr::Packed(packed) = &mut self.0 {
+            let found = packed.find_value(field);
+            match found {
+                Some((start, end)) if packable(value.len()) => {
+                    packed.splice(start, end, &[value], 1);
+                    return false;
+                }
+                None if packable(field.len()) && packable(value.len()) && packed.items / 2 < MAX_PACKED_ENTRIES => {
+                    let end = packed.data.len();
+                    packed.splice(end, end, &[field, value], 0);
+                    return true;
+                }
+                _ => {}
+            }
+            self.convert();
+        }
+        match &mut self.0 {
+            HashRepr::Table(table) => table.insert(Pair::new(field, value)),
+            HashRepr::Packed(_) => false, // converted just above
+        }
+    }
+
+    /// Moves a packed hash into a table.
+    fn convert(&mut self) {
+        let mut table = Table::with_capacity(self.len() + 1);
+        for (field, value) in self.iter() {
+            table.insert(Pair::new(field, value));
+        }
+        self.0 = HashRepr::Table(table);
+    }
+
+    /// Removes `field`; returns whether it was there.
+    pub fn remove(&mut self, field: &[u8]) -> bool {
+        match &mut self.0 {
+            HashRepr::Packed(packed) => {
+                let Some((start, end)) = packed.find_pair(field) else { return false };
+                packed.splice(start, end, &[], 2);
+                true
+            }
+            HashRepr::Table(table) => table.remove(field).is_some(),
+        }
+    }
+
+    /// Every field and its value, in no particular order.
+    pub fn iter(&self) -> Box<dyn Iterator<Item = (&[u8], &[u8])> + '_> {
+        match &self.0 {
+            HashRepr::Packed(packed) => {
+                let mut items = packed.items();
+                Box::new(std::iter::from_fn(move || Some((items.next()?.bytes, items.next()?.bytes))))
+            }
+            HashRepr::Table(table) => Box::new(table.table.iter().map(Pair::split)),
+        }
+    }
+
+    /// A field and its value picked at random, or `None` when empty.
+    pub fn random(&self) -> Option<(&[u8], &[u8])> {
+        match &self.0 {
+            HashRepr::Packed(_) => {
+                let len = self.len();
+                if len == 0 {
+                    return None;
+                }
+                self.iter().nth(random_u64() as usize % len)
+            }
+            HashRepr::Table(table) => table.random().map(Pair::split),
+        }
+    }
+
+    /// One `HSCAN` step: calls `visit` for the fields of about `count` entries from `cursor`, and
+    /// returns the next cursor (0 when done). A packed hash is visited whole in one step, as Redis does.
+    pub fn scan(&self, cursor: u64, count: usize, mut visit: impl FnMut(&[u8], &[u8])) -> u64 {
+        match &self.0 {
+            HashRepr::Packed(_) => {
+                self.iter().for_each(|(field, value)| visit(field, value));
+                0
+            }
+            HashRepr::Table(table) => table.scan(cursor, count, |pair| {
+                let (field, value) = pair.split();
+                visit(field, value);
+            }),
+        }
+    }
+
+    /// Estimated bytes held.
+    pub fn footprint(&self) -> usize {
+        match &self.0 {
+            HashRepr::Packed(packed) => packed.footprint(),
+            HashRepr::Table(table) => table.footprint(),
+        }
+    }
+}
+
+// ---- sets ----------------------------------------------------------------------------------------
+
+/// A set of distinct members.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Set(SetRepr);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum SetRepr {
+    Packed(Packed),
+    Table(Table<Box<[u8]>>),
+}
+
+impl Default for Set {
+    fn default() -> Self {
+        Set(SetRepr::Packed(Packed::default()))
+    }
+}
+
+impl Set {
+    /// Members held.
+    pub fn len(&self) -> usize {
+        match &self.0 {
+            SetRepr::Packed(packed) => packed.items,
+            SetRepr::Table(table) => table.len(),
+        }
+    }
+
+    /// Whether it has no members.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether it is in the compact encoding.
+    pub fn is_packed(&self) -> bool {
+        matches!(self.0, SetRepr::Packed(_))
+    }
+
+    /// Whether `member` is in the set.
+    pub fn contains(&self, member: &[u8]) -> bool {
+        match &self.0 {
+            SetRepr::Packed(packed) => packed.items().any(|item| item.bytes == member),
+            SetRepr::Table(table) => table.find(member).is_some(),
+        }
+    }
+
+    /// Adds `member`; returns whether it is new.
+    pub fn insert(&mut self, member: &[u8]) -> bool {
+        if let SetRepr::Packed(packed) = &mut self.0 {
+            if packed.items().any(|item| item.bytes == member) {
+                return false;
+            }
+            if packable(member.len()) && packed.items < MAX_PACKED_ENTRIES {
+                let end = packed.data.len();
+                packed.splice(end, end, &[member], 0);
+                return true;
+            }
+            let mut table = Table::with_capacity(packed.items + 1);
+            for item in packed.items() {
+                table.insert(Box::from(item.bytes));
+            }
+            self.0 = SetRepr::Table(table);
+        }
+        match &mut self.0 {
+            SetRepr::Table(table) => table.insert(Box::from(member)),
+            SetRepr::Packed(_) => false, // converted just above
+        }
+    }
+
+    /// Removes `member`; returns whether it was there.
+    pub fn remove(&mut self, member: &[u8]) -> bool {
+        match &mut self.0 {
+            SetRepr::Packed(packed) => {
+                let Some((start, end)) = packed.items().find(|item| item.bytes == member).map(|i| (i.start, i.end))
+                else {
+                    return false;
+                };
+                packed.splice(start, end, &[], 1);
+                true
+            }
+            SetRepr::Table(table) => table.remove(member).is_some(),
+        }
+    }
+
+    /// Every member, in no particular order.
+    pub fn iter(&self) -> Box<dyn Iterator<Item = &[u8]> + '_> {
+        match &self.0 {
+            SetRepr::Packed(packed) => Box::new(packed.items().map(|item| item.bytes)),
+            SetRepr::Table(table) => Box::new(table.table.iter().map(|member| &member[..])),
+        }
+    }
+
+    /// A member picked at random, or `None` when empty.
+    pub fn random(&self) -> Option<&[u8]> {
+        match &self.0 {
+            SetRepr::Packed(packed) => {
+                if packed.items == 0 {
+                    return None;
+                }
+                packed.items().nth(random_u64() as usize % packed.items).map(|item| item.bytes)
+            }
+            SetRepr::Table(table) => table.random().map(|member| &member[..]),
+        }
+    }
+
+    /// One `SSCAN` step, as [`Hash::scan`].
+    pub fn scan(&self, cursor: u64, count: usize, mut visit: impl FnMut(&[u8])) -> u64 {
+        match &self.0 {
+            SetRepr::Packed(_) => {
+                self.iter().for_each(visit);
+                0
+            }
+            SetRepr::Table(table) => table.scan(cursor, count, |member| visit(member)),
+        }
+    }
+
+    /// Estimated bytes held.
+    pub fn footprint(&self) -> usize {
+        match &self.0 {
+            SetRepr::Packed(packed) => packed.footprint(),
+            SetRepr::Table(table) => table.footprint(),
+        }
+    }
+}
+
+impl<'a> FromIterator<&'a [u8]> for Set {
+    fn from_iter<I: IntoIterator<Item = &'a [u8]>>(members: I) -> Self {
+        let mut set = Set::default();
+        for member in members {
+            set.insert(member);
+        }
+        set
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use super::*;
+
+    #[test]
+    fn hashes_agree_with_a_map_across_the_conversion() {
+        let mut hash = Hash::default();
+        let mut model = BTreeMap::new();
+        for i in 0..400u32 {
+            let field = format!("f{}", i % 150).into_bytes();
+            let value = if i % 97 == 0 { vec![b'v'; 100] } else { i.to_string().into_bytes() };
+            assert_eq!(hash.insert(&field, &value), model.insert(field.clone(), value).is_none());
+            if i % 7 == 0 {
+                let gone = format!("f{}", i % 13).into_bytes();
+                assert_eq!(hash.remove(&gone), model.remove(&gone).is_some());
+            }
+            assert_eq!(hash.len(), model.len());
+            if i == 50 {
+                assert!(!hash.is_packed(), "a 100-byte value converts it");
+            }
+        }
+        let collected: BTreeMap<Vec<u8>, Vec<u8>> = hash.iter().map(|(f, v)| (f.to_vec(), v.to_vec())).collect();
+        assert_eq!(collected, model);
+        for (field, value) in &model {
+            assert_eq!(hash.get(field), Some(value.as_slice()));
+        }
+        assert!(hash.random().is_some_and(|(f, v)| model.get(f).map(Vec::as_slice) == Some(v)));
+    }
+
+    #[test]
+    fn small_hashes_stay_packed_and_footprints_follow_contents() {
+        let mut hash = Hash::default();
+        for i in 0..MAX_PACKED_ENTRIES {
+            hash.insert(format!("field:{i}").as_bytes(), b"value");
+        }
+        assert!(hash.is_packed());
+        let packed = hash.footprint();
+        assert!(packed < MAX_PACKED_ENTRIES * 20, "{packed}");
+        hash.insert(b"one more", b"value");
+        assert!(!hash.is_packed());
+        assert!(hash.footprint() > packed);
+    }
+
+    #[test]
+    fn sets_agree_with_a_set_and_scan_sees_everything_while_growing() {
+        let mut set = Set::default();
+        let mut model = BTreeSet::new();
+        for i in 0..2000u32 {
+            let member = (i % 1500).to_string().into_bytes();
+            assert_eq!(set.insert(&member), model.insert(member.clone()));
+            if i % 3 == 0 {
+                let gone = (i / 2).to_string().into_bytes();
+                assert_eq!(set.remove(&gone), model.remove(&gone));
+            }
+        }
+        assert_eq!(set.len(), model.len());
+        let all: BTreeSet<Vec<u8>> = set.iter().map(<[u8]>::to_vec).collect();
+        assert_eq!(all, model);
+        // A scan while members are added returns every member present throughout at least once.
+        let mut seen = BTreeSet::new();
+        let mut cursor = 0;
+        let mut extra = 0;
+        loop {
+            cursor = set.scan(cursor, 10, |m| {
+                seen.insert(m.to_vec());
+            });
+            for _ in 0..20 {
+                set.insert(format!("new{extra}").as_bytes());
+                extra += 1;
+            }
+            if cursor == 0 {
+                break;
+            }
+        }
+        assert!(model.iter().all(|m| seen.contains(m)));
+        // Mass removal shrinks the table, and random picks still work.
+        for m in set.iter().map(<[u8]>::to_vec).collect::<Vec<_>>().iter().skip(3) {
+            set.remove(m);
+        }
+        assert_eq!(set.len(), 3);
+        assert!(set.random().is_some_and(|m| set.contains(m)));
+    }
+}
