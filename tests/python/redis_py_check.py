@@ -136,6 +136,27 @@ def check(r, proto):
     with r.pipeline(transaction=False) as pipe:
         pipe.set("p1", "1").incr("p1").get("p1")
         assert pipe.execute() == [True, 2, "2"]
+    # Hashes and sets (RESP3 maps and sets, RESP2 flat arrays: redis-py turns both into dicts and sets).
+    assert r.hset("user", mapping={"name": "ada", "visits": 1}) == 2
+    assert r.hgetall("user") == {"name": "ada", "visits": "1"}
+    assert r.hincrby("user", "visits", 41) == 42 and r.hincrbyfloat("user", "score", 0.5) == 0.5
+    assert r.hget("user", "name") == "ada" and r.hmget("user", ["name", "nosuch"]) == ["ada", None]
+    assert sorted(r.hkeys("user")) == ["name", "score", "visits"] and r.hlen("user") == 3
+    assert r.hexists("user", "name") in (1, True) and r.hdel("user", "score") == 1
+    assert dict(r.hscan_iter("user")) == r.hgetall("user")
+    assert r.hrandfield("user", 5, withvalues=True) is not None
+    assert r.sadd("tags", "a", "b", "c") == 3 and r.smembers("tags") == {"a", "b", "c"}
+    assert r.sismember("tags", "a") in (1, True) and r.smismember("tags", ["a", "z"]) in ([1, 0], [True, False])
+    assert r.sadd("more", "c", "d") == 2 and r.sinter("tags", "more") == {"c"}
+    assert r.sunion("tags", "more") == {"a", "b", "c", "d"} and r.sdiff("tags", "more") == {"a", "b"}
+    assert r.sinterstore("both", ["tags", "more"]) == 1 and r.scard("both") == 1
+    assert r.spop("both") == "c" and r.exists("both") == 0
+    assert r.type("tags") == "set" and r.type("user") == "hash"
+    try:
+        r.get("tags")
+        raise AssertionError("GET on a set must fail")
+    except redis.ResponseError as err:
+        assert str(err).startswith("WRONGTYPE"), err
     assert r.flushdb() is True and r.dbsize() == 0
     assert r.flushall(asynchronous=True) is True
     check_pubsub(r)
