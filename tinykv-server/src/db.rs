@@ -853,11 +853,14 @@ impl<'a> Slot<'a> {
         let Some(collection) = entry.collection_mut() else { return Err(CommandError::WrongType) };
         let Some(typed) = T::of_mut(collection) else { return Err(CommandError::WrongType) };
         let (result, changed) = change(typed);
-        if collection.is_empty() {
-            self.remove();
-        } else if changed {
+        let empty = collection.is_empty();
+        if changed || empty {
+            // Recounted before any removal, which subtracts what the entry holds now.
             let after = (entry.footprint(), entry.expires_at().is_some());
             self.account(Some(before), Some(after));
+        }
+        if empty {
+            self.remove();
         }
         Ok(Some(result))
     }
@@ -1306,6 +1309,35 @@ mod tests {
         original.dedup();
         assert_eq!((total, original.len()), (5000, 5000));
         assert!(!seen.iter().any(|k| k == b"gone"), "expired keys are left out");
+    }
+
+    #[test]
+    fn collections_are_counted_created_changed_emptied_and_typed() {
+        use crate::collections::{Hash, Set};
+        let db = Db::new(2);
+        let counted = |db: &Db| -> usize {
+            db.shards.iter().map(|shard| shard.lock().table.iter().map(Entry::footprint).sum::<usize>()).sum()
+        };
+        for i in 0..300 {
+            let field = format!("field:{i}");
+            db.with_key(b"h", |slot| slot.write::<Hash, _>(true, |hash| ((), hash.insert(field.as_bytes(), b"v"))))
+                .unwrap();
+            assert_eq!(db.used_memory(), counted(&db));
+        }
+        assert_eq!(db.with_key(b"h", |slot| slot.read::<Set>().map(|_| ())), Err(CommandError::WrongType));
+        assert_eq!(db.with_key(b"h", |slot| slot.string().map(|_| ())), Err(CommandError::WrongType));
+        let version = db.watch(b"h");
+        for i in 0..300 {
+            let field = format!("field:{i}");
+            db.with_key(b"h", |slot| slot.write::<Hash, _>(false, |hash| ((), hash.remove(field.as_bytes())))).unwrap();
+            assert_eq!(db.used_memory(), counted(&db));
+        }
+        assert_ne!(db.watched_version(b"h"), version);
+        assert!(db.is_empty(), "the emptied hash went with its key");
+        assert_eq!(db.used_memory(), 0);
+        // A write that creates nothing stores nothing.
+        db.with_key(b"s", |slot| slot.write::<Set, _>(true, |_| ((), false))).unwrap();
+        assert!(db.is_empty());
     }
 
     #[test]
