@@ -170,7 +170,7 @@ mod tests {
         assert_eq!(ask(&db, 0, ObjectCommand::Encoding), Reply::bulk("raw"));
         // Written in place (SETRANGE, SETBIT): raw, and still raw after an expiry change.
         let db = db_with("k", "12");
-        db.with_key(b"k", |slot| slot.modify(2, |bytes| ((), bytes[0] != b'1')));
+        db.with_key(b"k", |slot| slot.modify(2, |bytes| ((), bytes[0] != b'1'))).unwrap();
         db.with_key(b"k", |slot| slot.set_expires_at(Some(crate::db::now_ms() + 60_000)));
         assert_eq!(ask(&db, 0, ObjectCommand::Encoding), Reply::bulk("raw"));
         db.with_key(b"k", |slot| slot.put(b"12", None));
