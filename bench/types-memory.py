@@ -1,0 +1,53 @@
+#!/usr/bin/env python3
+"""RSS growth per key or per field, the numbers in README.md (Memory): load through redis-cli --pipe into a
+fresh server and read VmRSS before and after.
+
+Usage: bench/types-memory.py strings|hashes|hashes10 tinykv|redis [path/to/tinykv-server]
+  strings   1,000,000 SETs, 16-byte keys and values
+  hashes    1,000 hashes of 100 fields (9-byte fields, 8-byte values)
+  hashes10  100,000 hashes of 10 fields
+"""
+import socket, subprocess, sys, time, re, os
+def rss(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"): return int(line.split()[1])
+def enc(args):
+    out = b"*%d\r\n" % len(args)
+    for a in args:
+        a = a if isinstance(a, bytes) else str(a).encode()
+        out += b"$%d\r\n%s\r\n" % (len(a), a)
+    return out
+def free_port():
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
+def start(kind, binary):
+    port = free_port()
+    if kind == "redis":
+        p = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL)
+    else:
+        p = subprocess.Popen([binary, "--port", str(port), "--no-greeting"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        try: socket.create_connection(("127.0.0.1", port)).close(); break
+        except OSError: time.sleep(0.1)
+    return p, port
+def load(port, data):
+    r = subprocess.run(["redis-cli", "-p", str(port), "--pipe"], input=data, capture_output=True)
+    return r.stdout.decode().strip().splitlines()[-1]
+mode, kind = sys.argv[1], sys.argv[2]
+binary = sys.argv[3] if len(sys.argv) > 3 else None
+if mode == "strings":
+    n = 1_000_000
+    data = b"".join(enc(["SET", "key:%012d" % i, "v" * 16]) for i in range(n)); unit = n; what = "key"
+elif mode == "hashes":
+    n = 1000
+    data = b"".join(enc(["HSET", "hash:%06d" % i] + sum([["field:%03d" % f, "value:%02d" % (f % 100)] for f in range(100)], [])) for i in range(n)); unit = n * 100; what = "field"
+elif mode == "hashes10":
+    n = 100_000
+    data = b"".join(enc(["HSET", "hash:%09d" % i] + sum([["field:%02d" % f, "value:%02d" % f] for f in range(10)], [])) for i in range(n)); unit = n * 10; what = "field"
+p, port = start(kind, binary)
+time.sleep(0.3)
+before = rss(p.pid)
+res = load(port, data)
+time.sleep(0.5)
+after = rss(p.pid)
+print(f"{mode} {kind}: RSS {before} -> {after} kB; {(after-before)*1024/unit:.1f} B/{what}; {res}")
+p.kill(); p.wait()
