@@ -22,6 +22,7 @@ use hashbrown::hash_table::HashTable;
 use hashbrown::DefaultHashBuilder;
 
 use crate::db::random_u64;
+use crate::entry::{push_varint, read_varint, varint_len};
 
 /// Entries a packed collection holds at most (Redis's `hash-max-listpack-entries`).
 pub const MAX_PACKED_ENTRIES: usize = 128;
@@ -161,34 +162,6 @@ impl Typed for Set {
 }
 
 // ---- the packed encoding -------------------------------------------------------------------------
-
-fn varint_len(mut n: usize) -> usize {
-    let mut len = 1;
-    while n >= 0x80 {
-        n >>= 7;
-        len += 1;
-    }
-    len
-}
-
-fn push_varint(out: &mut Vec<u8>, mut n: usize) {
-    while n >= 0x80 {
-        out.push((n as u8) | 0x80);
-        n >>= 7;
-    }
-    out.push(n as u8);
-}
-
-fn read_varint(bytes: &[u8]) -> (usize, usize) {
-    let mut value = 0usize;
-    for (i, &byte) in bytes.iter().enumerate() {
-        value |= ((byte & 0x7f) as usize) << (7 * i);
-        if byte & 0x80 == 0 {
-            return (value, i + 1);
-        }
-    }
-    (value, bytes.len())
-}
 
 /// Byte strings one after another in one exactly-sized allocation: `[varint len][bytes]` each.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -525,7 +525,8 @@ impl std::fmt::Debug for Slim {
     }
 }
 
-fn varint_len(mut n: usize) -> usize {
+/// Bytes [`push_varint`] takes for `n`.
+pub(crate) fn varint_len(mut n: usize) -> usize {
     let mut len = 1;
     while n >= 0x80 {
         n >>= 7;
@@ -534,7 +535,8 @@ fn varint_len(mut n: usize) -> usize {
     len
 }
 
-fn push_varint(out: &mut Vec<u8>, mut n: usize) {
+/// Appends `n` as a LEB128 varint: one byte below 128, as most lengths are.
+pub(crate) fn push_varint(out: &mut Vec<u8>, mut n: usize) {
     while n >= 0x80 {
         out.push((n as u8) | 0x80);
         n >>= 7;
@@ -543,7 +545,7 @@ fn push_varint(out: &mut Vec<u8>, mut n: usize) {
 }
 
 /// Reads a varint written by [`push_varint`]; returns the value and the bytes it took.
-fn read_varint(bytes: &[u8]) -> (usize, usize) {
+pub(crate) fn read_varint(bytes: &[u8]) -> (usize, usize) {
     let mut value = 0usize;
     for (i, &byte) in bytes.iter().enumerate() {
         value |= ((byte & 0x7f) as usize) << (7 * i);
