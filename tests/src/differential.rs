@@ -40,13 +40,18 @@ impl Redis {
         let child = match spawned {
             Ok(child) => child,
             Err(err) => {
-                eprintln!("skipping the differential test: cannot run redis-server ({err})");
+                eprintln!("skipped: cannot run redis-server ({err})");
                 return None;
             }
         };
         let redis = Redis { child, port };
         retry_until("redis-server to accept connections", || TcpStream::connect(("127.0.0.1", port)).ok());
         Some(redis)
+    }
+
+    /// The port it listens on (127.0.0.1).
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     /// A raw connection, with a read timeout.

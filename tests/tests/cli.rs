@@ -2,11 +2,12 @@
 //! stderr and the exit code. Stdout is a pipe here, so output is raw unless `--no-raw` is given.
 
 use std::io::Write;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Instant;
 
+use tinykv_tests::differential::Redis;
 use tinykv_tests::{binary, Server, DEADLINE};
 
 /// Runs `tinykv-cli -p <port> args...` with `stdin` as its input and waits for it, failing the test if it
@@ -276,50 +277,13 @@ fn help_and_version() {
     check(&output, 0, &format!("tinykv-cli {}\n", env!("CARGO_PKG_VERSION")), "");
 }
 
-/// A real `redis-server`, when one is installed.
-struct Redis {
-    child: std::process::Child,
-    port: u16,
-}
-
-impl Redis {
-    fn start() -> Option<Redis> {
-        let installed = Command::new("redis-server").arg("--version").output().is_ok_and(|out| out.status.success());
-        if !installed {
-            println!("skipped: redis-server is not installed");
-            return None;
-        }
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn redis-server");
-        let redis = Redis { child, port };
-        let started = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(started.elapsed() < DEADLINE, "redis-server did not start listening");
-            std::thread::yield_now();
-        }
-        Some(redis)
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn works_against_a_real_redis() {
     let Some(redis) = Redis::start() else { return };
-    check(&run_cli(redis.port, &["ping"], b""), 0, "PONG\n", "");
-    check(&run_cli(redis.port, &[], b"set a 1\nincr a\nget a\n"), 0, "OK\n2\n2\n", "");
-    check(&run_cli(redis.port, &[], b"del l\nrpush l a \"b c\"\n"), 0, "0\n2\n", "");
-    check(&run_cli(redis.port, &["--no-raw", "lrange", "l", "0", "-1"], b""), 0, "1) \"a\"\n2) \"b c\"\n", "");
+    check(&run_cli(redis.port(), &["ping"], b""), 0, "PONG\n", "");
+    check(&run_cli(redis.port(), &[], b"set a 1\nincr a\nget a\n"), 0, "OK\n2\n2\n", "");
+    check(&run_cli(redis.port(), &[], b"del l\nrpush l a \"b c\"\n"), 0, "0\n2\n", "");
+    check(&run_cli(redis.port(), &["--no-raw", "lrange", "l", "0", "-1"], b""), 0, "1) \"a\"\n2) \"b c\"\n", "");
 }
 
 #[test]

@@ -2,11 +2,11 @@
 //! listings, the `[db]` prompt after `SELECT`, and `SUBSCRIBE` reading messages until Ctrl-C returns to
 //! the prompt. Parts that need a real `redis-server` print why and are skipped when it is missing.
 
-use std::net::{TcpListener, TcpStream};
-use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::net::TcpStream;
+use std::process::Command;
 
 use rexpect::session::{spawn_command, PtySession};
+use tinykv_tests::differential::Redis;
 use tinykv_tests::{binary, call_str, retry_until, Server, DEADLINE};
 
 fn repl(port: u16) -> PtySession {
@@ -22,43 +22,6 @@ fn exchange(session: &mut PtySession, prompt: &str, line: &str, reply: &str) {
     session.send_line(line).expect("type a line");
     session.exp_string(reply).unwrap_or_else(|e| panic!("after {line:?}, expected {reply:?}: {e}"));
     session.exp_string(prompt).unwrap_or_else(|e| panic!("no prompt after {line:?}: {e}"));
-}
-
-/// A real `redis-server` on a free port, when one is installed.
-struct Redis {
-    child: std::process::Child,
-    port: u16,
-}
-
-impl Redis {
-    fn start() -> Option<Redis> {
-        let installed = Command::new("redis-server").arg("--version").output().is_ok_and(|out| out.status.success());
-        if !installed {
-            println!("skipped: redis-server is not installed");
-            return None;
-        }
-        let port = TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn redis-server");
-        let redis = Redis { child, port };
-        let started = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(started.elapsed() < DEADLINE, "redis-server did not start listening");
-            std::thread::yield_now();
-        }
-        Some(redis)
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[test]
@@ -88,8 +51,8 @@ fn groups_and_the_database_prompt_against_tinykv() {
 #[test]
 fn help_from_command_docs_and_subscribe_against_redis() {
     let Some(redis) = Redis::start() else { return };
-    let prompt = format!("127.0.0.1:{}> ", redis.port);
-    let mut cli = repl(redis.port);
+    let prompt = format!("127.0.0.1:{}> ", redis.port());
+    let mut cli = repl(redis.port());
     cli.exp_string(&prompt).expect("first prompt");
     exchange(
         &mut cli,
@@ -104,7 +67,7 @@ fn help_from_command_docs_and_subscribe_against_redis() {
         "Reading messages... (press Ctrl-C to quit)\r\n1) \"subscribe\"\r\n2) \"news\"\r\n3) (integer) 1\r\n",
     )
     .expect("subscribed");
-    let mut publisher = TcpStream::connect(("127.0.0.1", redis.port)).expect("connect to redis-server");
+    let mut publisher = TcpStream::connect(("127.0.0.1", redis.port())).expect("connect to redis-server");
     publisher.set_read_timeout(Some(DEADLINE)).unwrap();
     assert_eq!(call_str(&mut publisher, &["PUBLISH", "news", "hi"]), ":1\r\n");
     cli.exp_string("1) \"message\"\r\n2) \"news\"\r\n3) \"hi\"\r\n").expect("the message, as it arrives");

@@ -4,11 +4,11 @@
 //! those comparisons print why and are skipped.
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
-use std::time::Instant;
 
+use tinykv_tests::differential::Redis;
 use tinykv_tests::{binary, call_str, Server, DEADLINE};
 
 /// Runs `program -p <port> args...` with `stdin`, failing the test if it takes longer than [`DEADLINE`].
@@ -74,43 +74,6 @@ fn commands_processed(server: &Server) -> i64 {
         .find_map(|line| line.trim_end().strip_prefix("total_commands_processed:"))
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no total_commands_processed in {info:?}"))
-}
-
-/// A real `redis-server` on a free port, when one is installed.
-struct Redis {
-    child: std::process::Child,
-    port: u16,
-}
-
-impl Redis {
-    fn start() -> Option<Redis> {
-        let installed = Command::new("redis-server").arg("--version").output().is_ok_and(|out| out.status.success());
-        if !installed {
-            println!("skipped: redis-server is not installed");
-            return None;
-        }
-        let port = TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn redis-server");
-        let redis = Redis { child, port };
-        let started = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(started.elapsed() < DEADLINE, "redis-server did not start listening");
-            std::thread::yield_now();
-        }
-        Some(redis)
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[test]
@@ -266,7 +229,7 @@ fn csv_json_and_resp3_output_match_redis_cli() {
 
     // RESP3 types TinyKV does not produce yet, against a real Redis.
     let Some(redis) = Redis::start() else { return };
-    let mut conn = TcpStream::connect(("127.0.0.1", redis.port)).expect("connect to redis-server");
+    let mut conn = TcpStream::connect(("127.0.0.1", redis.port())).expect("connect to redis-server");
     conn.set_read_timeout(Some(DEADLINE)).unwrap();
     call_str(&mut conn, &["HSET", "h", "f1", "v1", "f2", "v2"]);
     call_str(&mut conn, &["SADD", "s", "a"]);
@@ -283,7 +246,7 @@ fn csv_json_and_resp3_output_match_redis_cli() {
         &["-3", "hgetall", "h"],
     ];
     for args in cases {
-        same_stdout_as_redis_cli(redis.port, args);
+        same_stdout_as_redis_cli(redis.port(), args);
     }
 }
 
@@ -329,7 +292,7 @@ fn lines(rx: &mpsc::Receiver<String>, n: usize) -> Vec<String> {
 #[test]
 fn subscribe_shows_messages_as_they_arrive() {
     let Some(redis) = Redis::start() else { return };
-    let mut publisher = TcpStream::connect(("127.0.0.1", redis.port)).expect("connect to redis-server");
+    let mut publisher = TcpStream::connect(("127.0.0.1", redis.port())).expect("connect to redis-server");
     publisher.set_read_timeout(Some(DEADLINE)).unwrap();
     for (args, expected) in [
         (
@@ -342,7 +305,7 @@ fn subscribe_shows_messages_as_they_arrive() {
         ),
         (&["subscribe", "news"][..], vec!["subscribe", "news", "1"]),
     ] {
-        let (mut child, rx) = spawn_reader(redis.port, args);
+        let (mut child, rx) = spawn_reader(redis.port(), args);
         assert_eq!(lines(&rx, expected.len()), expected, "{args:?}");
         // Subscribed once the confirmation is printed: a message published now must be shown.
         assert_eq!(call_str(&mut publisher, &["PUBLISH", "news", "hello world"]), ":1\r\n");
