@@ -287,11 +287,22 @@ pub fn proc_status_kib(pid: u32, field: &str) -> u64 {
 /// Runs a command to completion with its output captured, killing it and failing the test if it
 /// takes longer than [`DEADLINE`]. `None` if the program is not installed.
 pub fn run_with_deadline(command: &mut Command) -> Option<std::process::Output> {
-    let child = match command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn() {
+    run_with_input(command, b"")
+}
+
+/// [`run_with_deadline`] with `stdin` fed to the program (on its own thread, so a large input never
+/// blocks on a full pipe while the output waits to be read).
+pub fn run_with_input(command: &mut Command, stdin: &[u8]) -> Option<std::process::Output> {
+    let mut child = match command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn() {
         Ok(child) => child,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
         Err(e) => panic!("spawn {command:?}: {e}"),
     };
+    let mut input = child.stdin.take().expect("stdin piped");
+    let stdin = stdin.to_vec();
+    std::thread::spawn(move || {
+        let _ = input.write_all(&stdin);
+    });
     let (tx, rx) = mpsc::channel();
     let pid = child.id();
     let waiter = std::thread::spawn(move || {

@@ -8,7 +8,7 @@ use std::sync::mpsc;
 use std::time::Instant;
 
 use tinykv_tests::differential::Redis;
-use tinykv_tests::{binary, Server, DEADLINE};
+use tinykv_tests::{binary, run_with_input, Server, DEADLINE};
 
 /// Runs `tinykv-cli -p <port> args...` with `stdin` as its input and waits for it, failing the test if it
 /// takes longer than [`DEADLINE`].
@@ -27,26 +27,7 @@ fn run_cli_env(port: u16, args: &[&str], stdin: &[u8], env: &[(&str, &str)]) -> 
 }
 
 fn run(mut command: Command, stdin: &[u8]) -> Output {
-    command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = command.spawn().expect("spawn tinykv-cli");
-    let pid = child.id();
-    let mut input = child.stdin.take().expect("stdin piped");
-    let stdin = stdin.to_vec();
-    // Feed stdin on its own thread: a large batch must not block on a full pipe while we wait for output.
-    std::thread::spawn(move || {
-        let _ = input.write_all(&stdin);
-    });
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(DEADLINE) {
-        Ok(output) => output.expect("wait for tinykv-cli"),
-        Err(_) => {
-            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
-            panic!("tinykv-cli did not finish within {DEADLINE:?}");
-        }
-    }
+    run_with_input(&mut command, stdin).expect("tinykv-cli is built")
 }
 
 fn stdout(output: &Output) -> String {

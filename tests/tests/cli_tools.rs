@@ -3,38 +3,20 @@
 //! against the same server is the expected output, byte for byte; where it (or `redis-server`) is missing
 //! those comparisons print why and are skipped.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 
 use tinykv_tests::differential::Redis;
-use tinykv_tests::{binary, call_str, Server, DEADLINE};
+use tinykv_tests::{binary, call_str, run_with_input, Server, DEADLINE};
 
-/// Runs `program -p <port> args...` with `stdin`, failing the test if it takes longer than [`DEADLINE`].
+/// Runs `program -p <port> args...` with `stdin`, failing the test if it takes longer than the deadline.
 fn run_program(program: &str, port: u16, args: &[&str], stdin: &[u8]) -> Output {
     let mut command = Command::new(program);
     command.arg("-p").arg(port.to_string()).args(args);
     command.env_remove("TINYKV_HOST").env_remove("TINYKV_PORT").env_remove("TINYKV_PASSWORD").env_remove("TINYKV_URL");
-    command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = command.spawn().unwrap_or_else(|err| panic!("spawn {program}: {err}"));
-    let pid = child.id();
-    let mut input = child.stdin.take().expect("stdin piped");
-    let stdin = stdin.to_vec();
-    std::thread::spawn(move || {
-        let _ = input.write_all(&stdin);
-    });
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(DEADLINE) {
-        Ok(output) => output.expect("wait for the client"),
-        Err(_) => {
-            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
-            panic!("{program} did not finish within {DEADLINE:?}");
-        }
-    }
+    run_with_input(&mut command, stdin).unwrap_or_else(|| panic!("{program} is not installed"))
 }
 
 fn cli(port: u16, args: &[&str]) -> Output {
