@@ -222,6 +222,11 @@ pub struct Config {
     #[arg(long, env = "TINYKV_SLOWLOG_MAX_LEN", default_value_t = 128, value_parser = clap::value_parser!(u64).range(..=i64::MAX as u64))]
     pub slowlog_max_len: u64,
 
+    /// Keyspace notifications to publish, as Redis's class characters (`KEA`: all; `Ex`: expired
+    /// keys' events); empty (the default) publishes none.
+    #[arg(long, env = "TINYKV_NOTIFY_KEYSPACE_EVENTS", default_value = "", value_parser = parse_keyspace_events)]
+    pub notify_keyspace_events: u32,
+
     /// Who may run DEBUG: no (nobody), yes (everyone), local (clients on a loopback address).
     #[arg(long, env = "TINYKV_ENABLE_DEBUG_COMMAND", value_enum, default_value_t = DebugCommandAccess::No)]
     pub enable_debug_command: DebugCommandAccess,
@@ -380,6 +385,12 @@ fn parse_dbfilename(text: &str) -> Result<String, String> {
 }
 
 /// Redis's boolean settings: `yes` or `no`, any case.
+/// `--notify-keyspace-events`: Redis's class characters, as `CONFIG SET` reads them.
+fn parse_keyspace_events(text: &str) -> Result<u32, String> {
+    crate::settings::keyspace_events_from(text.as_bytes())
+        .ok_or_else(|| "invalid event class character: use the characters of 'Ag$lshzxeKEtmdn'".to_owned())
+}
+
 fn parse_yes_no(text: &str) -> Result<bool, String> {
     match text.to_ascii_lowercase().as_str() {
         "yes" => Ok(true),

@@ -25,6 +25,7 @@ use tinykv_proto::CommandError;
 use crate::access::{self, Tracking};
 use crate::collections::{Kind, Typed};
 use crate::entry::{allocation_size, Entry, Value};
+use crate::keyspace_events;
 
 /// The current time in Unix milliseconds.
 pub fn now_ms() -> u64 {
@@ -196,6 +197,8 @@ impl Db {
 pub struct Db {
     shards: Box<[Mutex<Shard>]>,
     counters: Arc<Counters>,
+    /// Its number (`SELECT`), for the keyspace events of its keys.
+    index: usize,
 }
 
 impl Db {
@@ -207,7 +210,13 @@ impl Db {
     /// A keyspace of `shards` shards (rounded up to a power of two) that adds to `counters`.
     pub fn with_counters(shards: usize, counters: Arc<Counters>) -> Db {
         let shards = shards.max(1).next_power_of_two();
-        Db { shards: (0..shards).map(|_| Mutex::new(Shard::default())).collect(), counters }
+        Db { shards: (0..shards).map(|_| Mutex::new(Shard::default())).collect(), counters, index: 0 }
+    }
+
+    /// This database as number `index` of the server (0 unless said): the number its keyspace
+    /// events name.
+    pub fn numbered(self, index: usize) -> Db {
+        Db { index, ..self }
     }
 
     /// While `loading`, commands see no key as expired, as Redis while it loads: replayed records
@@ -354,8 +363,9 @@ impl Db {
         if volatile && slot.expires_at().flatten().is_none() {
             return false;
         }
-        let removed = slot.remove().is_some();
+        let removed = keyspace_events::quietly(|| slot.remove()).is_some();
         if removed {
+            keyspace_events::evicted(self.index, key);
             self.counters.evicted_keys.fetch_add(1, Ordering::Relaxed);
         }
         removed
@@ -641,6 +651,7 @@ impl Db {
             if let Ok(found) = shard.table.find_entry(hash, |e| e.key() == &*key) {
                 if found.get().is_expired(now) {
                     let (entry, _) = found.remove();
+                    keyspace_events::expired(self.index, &key);
                     shard.touch(&key);
                     shard.volatile -= 1;
                     self.counters.used_memory.fetch_sub(entry.footprint(), Ordering::Relaxed);
@@ -716,7 +727,8 @@ impl<'a> Slot<'a> {
         let bucket = shard.table.find_bucket_index(hash, |e| e.key() == key);
         let mut slot = Slot { shard, db, key, hash, now, bucket };
         if slot.find().is_some_and(|e| e.is_expired(now)) {
-            slot.remove();
+            keyspace_events::quietly(|| slot.remove());
+            keyspace_events::expired(db.index, key);
             db.counters.expired_keys.fetch_add(1, Ordering::Relaxed);
         } else if touch && access::touching() {
             if let Some(entry) = slot.find_mut() {
@@ -742,6 +754,7 @@ impl<'a> Slot<'a> {
     /// Every change passes here, so this is also where watchers learn of it.
     fn account(&mut self, before: Option<(usize, bool)>, after: Option<(usize, bool)>) {
         self.shard.touch(self.key);
+        keyspace_events::written(self.db.index, self.key, before.is_some(), after.is_some());
         let (bytes_before, ttl_before) = before.unwrap_or((0, false));
         let (bytes_after, ttl_after) = after.unwrap_or((0, false));
         self.shard.volatile = self.shard.volatile + usize::from(ttl_after) - usize::from(ttl_before);

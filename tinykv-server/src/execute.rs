@@ -62,6 +62,7 @@ use crate::aof::{Aof, Effect, Effects};
 use crate::clients::{ClientInfo, PauseKind};
 use crate::config::DebugCommandAccess;
 use crate::db::Db;
+use crate::keyspace_events;
 use crate::shared::Shared;
 
 pub use pubsub::{unsubscribe_all, Subscriptions};
@@ -238,8 +239,12 @@ fn run(request: Request, shared: &Shared, session: &mut Session) -> Reply {
         Err(err) => return refused(shared, session, &request, err),
     };
     session.client.set_last_command(Some(found.number));
+    // From here every change of a key is logged for the keyspace events, if they are on (the gate's
+    // evictions included).
+    let events = keyspace_events::Collector::start(shared.settings.notify_keyspace_events());
     if let Some(refusal) = gate(&found, shared, session).or_else(|| subscribed_refusal(&found, session)) {
         shared.command_stats.rejected(found.number);
+        events.publish(shared, None, session.db);
         return error_reply(shared, refusal);
     }
     let effect = shared.aof.as_ref().and_then(|_| Aof::effect_of(found.spec, &request, session.db));
@@ -268,6 +273,7 @@ fn run(request: Request, shared: &Shared, session: &mut Session) -> Reply {
             session.unlogged = true;
         }
     }
+    events.publish(shared, Some((found.spec, &request.args)), session.db);
     reply
 }
 

@@ -18,6 +18,7 @@ pub mod execute;
 pub mod glob;
 pub mod info;
 pub mod isolation;
+pub mod keyspace_events;
 pub mod pubsub;
 pub mod rdb;
 pub mod server;

@@ -11,6 +11,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::connection::{self, SHUTDOWN_GRACE};
+use crate::keyspace_events;
 use crate::rdb;
 use crate::shared::{ServerError, Shared};
 
@@ -242,7 +243,13 @@ async fn sweep_expired(shared: Arc<Shared>, shutdown: CancellationToken) {
         }
         // A bounded amount per turn, yielding in between, so a mass expiry never hogs a worker.
         for db in shared.dbs.iter() {
-            while db.sweep_expired(SWEEP_PER_LOCK, SWEEP_PER_TURN) == SWEEP_PER_TURN {
+            loop {
+                let events = keyspace_events::Collector::start(shared.settings.notify_keyspace_events());
+                let swept = db.sweep_expired(SWEEP_PER_LOCK, SWEEP_PER_TURN);
+                events.publish(&shared, None, 0);
+                if swept < SWEEP_PER_TURN {
+                    break;
+                }
                 tokio::task::yield_now().await;
             }
         }

@@ -24,6 +24,7 @@ use tinykv_proto::Reply;
 
 use crate::config::{AppendFsync, Config, DebugCommandAccess, MaxmemoryPolicy};
 use crate::glob;
+use crate::keyspace_events::class;
 use crate::shared::Shared;
 
 /// Every parameter that can change at run time; the index of its live value.
@@ -251,7 +252,11 @@ pub static PARAMS: &[Param] = &[
     Param {
         name: "notify-keyspace-events",
         kind: Kind::KeyspaceEvents,
-        store: Store::Live { setting: Setting::NotifyKeyspaceEvents, initial: |_| Value::Number(0), hook: None },
+        store: Store::Live {
+            setting: Setting::NotifyKeyspaceEvents,
+            initial: |c| Value::Number(u64::from(c.notify_keyspace_events)),
+            hook: None,
+        },
     },
     Param { name: "bind", kind: Kind::Text, store: Store::Fixed(|s| s.config.bind.clone()) },
     Param { name: "port", kind: number(0, 65535), store: Store::Fixed(|s| s.port.to_string()) },
@@ -375,6 +380,11 @@ impl Settings {
     /// `slowlog-log-slower-than` in microseconds; negative = the slow log is off.
     pub fn slowlog_log_slower_than(&self) -> i64 {
         self.number(Setting::SlowlogLogSlowerThan) as i64
+    }
+
+    /// `notify-keyspace-events` as Redis's class bits ([`crate::keyspace_events::class`]).
+    pub fn notify_keyspace_events(&self) -> u32 {
+        self.number(Setting::NotifyKeyspaceEvents) as u32
     }
 
     /// `slowlog-max-len`.
@@ -610,29 +620,26 @@ pub fn memtoull(text: &[u8]) -> Option<u64> {
 
 /// Keyspace event classes: Redis's flag bit of each class character.
 const EVENT_CLASSES: &[(u8, u32)] = &[
-    (b'K', 1 << 0),
-    (b'E', 1 << 1),
-    (b'g', 1 << 2),
-    (b'$', 1 << 3),
-    (b'l', 1 << 4),
-    (b's', 1 << 5),
-    (b'h', 1 << 6),
-    (b'z', 1 << 7),
-    (b'x', 1 << 8),
-    (b'e', 1 << 9),
-    (b't', 1 << 10),
-    (b'm', 1 << 11),
-    (b'd', 1 << 13),
-    (b'n', 1 << 14),
+    (b'K', class::KEYSPACE),
+    (b'E', class::KEYEVENT),
+    (b'g', class::GENERIC),
+    (b'$', class::STRING),
+    (b'l', class::LIST),
+    (b's', class::SET),
+    (b'h', class::HASH),
+    (b'z', class::ZSET),
+    (b'x', class::EXPIRED),
+    (b'e', class::EVICTED),
+    (b't', class::STREAM),
+    (b'm', class::KEY_MISS),
+    (b'd', class::MODULE),
+    (b'n', class::NEW),
 ];
-/// `A`: every class but `m` (key misses), `n` (new keys) and `K`/`E`.
-const EVENTS_ALL: u32 =
-    (1 << 2) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 13);
 
 /// Redis's `keyspaceEventsStringToFlags`: `None` for a character that names no class.
-fn keyspace_events_from(text: &[u8]) -> Option<u32> {
+pub fn keyspace_events_from(text: &[u8]) -> Option<u32> {
     text.iter().try_fold(0, |flags, &c| match c {
-        b'A' => Some(flags | EVENTS_ALL),
+        b'A' => Some(flags | class::ALL),
         _ => EVENT_CLASSES.iter().find(|(name, _)| *name == c).map(|(_, bit)| flags | bit),
     })
 }
@@ -640,7 +647,7 @@ fn keyspace_events_from(text: &[u8]) -> Option<u32> {
 /// Redis's `keyspaceEventsFlagsToString`: the classes in Redis's canonical order (`AKE`, `g$xK`).
 pub fn keyspace_events_to_string(flags: u32) -> String {
     let mut text = String::new();
-    if flags & EVENTS_ALL == EVENTS_ALL {
+    if flags & class::ALL == class::ALL {
         text.push('A');
     } else {
         for c in "g$lshzxetdn".chars() {

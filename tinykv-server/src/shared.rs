@@ -95,8 +95,9 @@ impl Shared {
     /// replayed into the keyspace.
     pub fn open(config: Config, port: u16) -> Result<Shared, ServerError> {
         let counters = Arc::new(Counters::new(Tracking::new(&config)));
-        let dbs: Box<[Db]> =
-            (0..config.databases.max(1)).map(|_| Db::with_counters(Self::SHARDS, Arc::clone(&counters))).collect();
+        let dbs: Box<[Db]> = (0..config.databases.max(1))
+            .map(|index| Db::with_counters(Self::SHARDS, Arc::clone(&counters)).numbered(usize::from(index)))
+            .collect();
         let aof = match &config.appendonly {
             Some(path) => {
                 let (aof, replayed) = Aof::open(path, config.appendfsync, &dbs)?;
