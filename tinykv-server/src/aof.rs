@@ -322,8 +322,19 @@ pub struct Aof {
     written: AtomicU64,
     /// Stream offset up to which records are known to be on the disk.
     synced: AtomicU64,
+    /// Held by the background fsync while it runs, so a commit can wait for one that takes too long.
+    fsync_running: Mutex<()>,
+    /// When the running background fsync started (ms since the Unix epoch), 0 when none runs.
+    fsync_started_ms: AtomicU64,
+    /// Commits that waited for a background fsync running longer than [`FSYNC_WAIT_AFTER_MS`]:
+    /// Redis's `aof_delayed_fsync`.
+    delayed_fsyncs: AtomicU64,
     health: Health,
 }
+
+/// Under `everysec`, a commit waits for a background fsync that has run this long (Redis's 2 s
+/// rule): so a disk that stalls cannot let unsynced writes pile up for longer than that.
+const FSYNC_WAIT_AFTER_MS: u64 = 2_000;
 
 impl Aof {
     /// Replays `path` into `db` (when it exists), drops a cut-off last record with a warning, and
@@ -436,6 +447,9 @@ impl Aof {
             recorded: AtomicU64::new(0),
             written: AtomicU64::new(0),
             synced: AtomicU64::new(0),
+            fsync_running: Mutex::new(()),
+            fsync_started_ms: AtomicU64::new(0),
+            delayed_fsyncs: AtomicU64::new(0),
             health: Health::default(),
         }
     }
@@ -541,6 +555,7 @@ impl Aof {
         if self.reached(upto) {
             return Ok(());
         }
+        self.wait_for_slow_fsync();
         let mut writer = self.writer.lock();
         if self.reached(upto) {
             return Ok(());
@@ -559,6 +574,25 @@ impl Aof {
             self.sync_unlocked()?;
         }
         Ok(())
+    }
+
+    /// Redis's rule for `everysec`: when the background fsync has been running for 2 s or more, the
+    /// write waits until it ends (counted in `aof_delayed_fsync`). Otherwise writes never wait for an
+    /// fsync.
+    fn wait_for_slow_fsync(&self) {
+        let started = self.fsync_started_ms.load(Ordering::Acquire);
+        if started == 0 || self.fsync_policy() != AppendFsync::Everysec {
+            return;
+        }
+        if crate::db::now_ms().saturating_sub(started) >= FSYNC_WAIT_AFTER_MS {
+            self.delayed_fsyncs.fetch_add(1, Ordering::Relaxed);
+            drop(self.fsync_running.lock());
+        }
+    }
+
+    /// Commits that waited for a slow background fsync (`aof_delayed_fsync`).
+    pub fn delayed_fsyncs(&self) -> u64 {
+        self.delayed_fsyncs.load(Ordering::Relaxed)
     }
 
     /// Writes everything pending and fsyncs, whatever the policy: at shutdown.
@@ -696,7 +730,14 @@ impl Aof {
         if self.synced.load(Ordering::Acquire) >= target && self.health.errors.lock().fsync.is_none() {
             return Ok(());
         }
-        match file.sync() {
+        let synced = {
+            let _running = self.fsync_running.lock();
+            self.fsync_started_ms.store(crate::db::now_ms().max(1), Ordering::Release);
+            let synced = file.sync();
+            self.fsync_started_ms.store(0, Ordering::Release);
+            synced
+        };
+        match synced {
             Ok(()) => {
                 self.synced.fetch_max(target, Ordering::AcqRel);
                 self.health.recovered(Stage::Fsync, &self.path);
@@ -1275,6 +1316,60 @@ mod tests {
         drop(gate);
         syncing.join().unwrap().unwrap();
         assert_eq!(result, Ok(true), "a commit waited for the fsync");
+    }
+
+    #[test]
+    fn a_commit_waits_for_an_everysec_fsync_running_two_seconds_and_counts_it() {
+        let disk = Disk::with_room(1 << 20);
+        let aof = Arc::new(Aof::with_file(
+            Path::new("t.aof"),
+            AppendFsync::Everysec,
+            Box::new(DiskFile(Arc::clone(&disk))),
+            0,
+        ));
+        let dbs = Arc::new(vec![Db::new(4)]);
+        dbs[0].with_key(b"k", |slot| slot.put(b"v", None));
+        let upto = aof.record(&dbs, &Effect::Keys(vec![(0, Bytes::from_static(b"k"))]));
+        aof.commit(upto).unwrap();
+        // An fsync that does not return until the test lets it.
+        let gate = disk.sync_gate.lock();
+        let syncing = std::thread::spawn({
+            let aof = Arc::clone(&aof);
+            move || aof.tick()
+        });
+        while !disk.in_sync.load(Ordering::SeqCst) {
+            std::thread::yield_now();
+        }
+        // The fsync is young: a commit goes through without waiting (as the test above shows).
+        let upto = aof.record(&dbs, &Effect::Keys(vec![(0, Bytes::from_static(b"k"))]));
+        aof.commit(upto).unwrap();
+        assert_eq!(aof.delayed_fsyncs(), 0);
+        // Now it has been running for 3 s (its start moved back rather than the test waiting).
+        aof.fsync_started_ms.store(crate::db::now_ms() - 3_000, Ordering::Release);
+        let (done, committed) = mpsc::channel();
+        std::thread::spawn({
+            let (aof, dbs) = (Arc::clone(&aof), Arc::clone(&dbs));
+            move || {
+                let upto = aof.record(&dbs, &Effect::Keys(vec![(0, Bytes::from_static(b"k"))]));
+                let _ = done.send(aof.commit(upto).is_ok());
+            }
+        });
+        retry_until_true(|| aof.delayed_fsyncs() == 1);
+        assert!(committed.try_recv().is_err(), "the commit waits while the old fsync runs");
+        drop(gate);
+        assert_eq!(committed.recv_timeout(Duration::from_secs(20)), Ok(true));
+        syncing.join().unwrap().unwrap();
+        assert_eq!(aof.fsync_started_ms.load(Ordering::Acquire), 0, "no fsync runs now");
+    }
+
+    fn retry_until_true(mut check: impl FnMut() -> bool) {
+        for _ in 0..2_000 {
+            if check() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        panic!("condition never held");
     }
 
     #[test]

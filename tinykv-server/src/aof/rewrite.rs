@@ -297,7 +297,10 @@ impl Aof {
             ("aof_last_write_status", ok(!aof.is_failing())),
             ("aof_current_size", aof.current_size().to_string()),
             ("aof_base_size", aof.base_size.load(Ordering::Relaxed).to_string()),
+            ("aof_pending_rewrite", flag(&rewrites.scheduled)),
             ("aof_buffer_length", aof.pending_len().to_string()),
+            ("aof_pending_bio_fsync", u8::from(aof.fsync_started_ms.load(Ordering::Relaxed) != 0).to_string()),
+            ("aof_delayed_fsync", aof.delayed_fsyncs().to_string()),
         ]
     }
 
