@@ -329,15 +329,26 @@ fn pushes_between_replies_show_as_redis_cli_shows_them() {
         let theirs = run_program("redis-cli", redis.port(), args, script);
         assert_eq!(stdout(&ours), stdout(&theirs), "{args:?}; our stderr: {}", stderr(&ours));
     }
-    let shown = run_program(binary("tinykv-cli").to_str().expect("utf-8 path"), redis.port(), &["-3", "--no-raw", "--show-pushes", "y"], script);
+    let shown = run_program(
+        binary("tinykv-cli").to_str().expect("utf-8 path"),
+        redis.port(),
+        &["-3", "--no-raw", "--show-pushes", "y"],
+        script,
+    );
     assert_eq!(
         stdout(&shown),
         "OK\n(nil)\nOK\n-> invalidate: 'k'\n\"1\"\nOK\n-> invalidate: 'k'\nOK\n1) \"invalidate\"\n2) (nil)\n(nil)\nOK\n"
     );
     // Not a terminal: pushes are off unless asked for, and never taken for a reply.
-    let hidden = run_program(binary("tinykv-cli").to_str().expect("utf-8 path"), redis.port(), &["-3", "--no-raw"], script);
+    let hidden =
+        run_program(binary("tinykv-cli").to_str().expect("utf-8 path"), redis.port(), &["-3", "--no-raw"], script);
     assert_eq!(stdout(&hidden), "OK\n(nil)\nOK\n\"1\"\nOK\nOK\n(nil)\nOK\n");
-    let bad = run_program(binary("tinykv-cli").to_str().expect("utf-8 path"), redis.port(), &["--show-pushes", "maybe", "ping"], b"");
+    let bad = run_program(
+        binary("tinykv-cli").to_str().expect("utf-8 path"),
+        redis.port(),
+        &["--show-pushes", "maybe", "ping"],
+        b"",
+    );
     assert_eq!(stderr(&bad), "Unknown --show-pushes value 'maybe' (valid: '[y]es', '[n]o')\n");
     assert_eq!(stdout(&bad), "PONG\n");
 }

@@ -251,9 +251,9 @@ fn hint(line: &str, docs: &[DocEntry]) -> Option<String> {
 fn documented<'a>(first: &str, rest: &[&str], docs: &'a [DocEntry]) -> Option<(&'a str, usize)> {
     if let Some((sub, after)) = rest.split_first() {
         let is_sub = |doc: &&DocEntry| {
-            doc.name.split_once(' ').is_some_and(|(parent, name)| {
-                parent.eq_ignore_ascii_case(first) && name.eq_ignore_ascii_case(sub)
-            })
+            doc.name
+                .split_once(' ')
+                .is_some_and(|(parent, name)| parent.eq_ignore_ascii_case(first) && name.eq_ignore_ascii_case(sub))
         };
         if let Some(doc) = docs.iter().find(is_sub) {
             return Some((&doc.params, after.len()));

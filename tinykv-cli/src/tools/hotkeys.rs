@@ -7,7 +7,7 @@
 //! -------- summary -------
 //!
 //! Sampled 3 keys in the keyspace!
-//! hot key found with counter: 12	keyname: "page:1"
+//! hot key found with counter: 12 (tab) keyname: "page:1"
 //! ```
 //!
 //! The server refuses `OBJECT FREQ` unless its `maxmemory-policy` is an LFU one; its error is printed as

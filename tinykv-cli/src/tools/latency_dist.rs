@@ -21,7 +21,8 @@ const DEFAULT_PERIOD: Duration = Duration::from_secs(1);
 const LEGEND_EVERY: u64 = 20;
 
 /// Background colours from 0% to 100% of the samples.
-const COLOR_PALETTE: &[u8] = &[0, 233, 234, 235, 237, 239, 241, 243, 245, 247, 144, 143, 142, 184, 226, 214, 208, 202, 196];
+const COLOR_PALETTE: &[u8] =
+    &[0, 233, 234, 235, 237, 239, 241, 243, 245, 247, 144, 143, 142, 184, 226, 214, 208, 202, 196];
 const MONO_PALETTE: &[u8] = &[0, 233, 234, 235, 237, 239, 241, 243, 245, 247, 249, 251, 253];
 
 /// Each bucket's upper bound in microseconds (0: everything above the previous one) and its character.
