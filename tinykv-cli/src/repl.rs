@@ -57,7 +57,11 @@ pub fn run(runtime: &Runtime, mut session: Session, history: Option<PathBuf>) ->
         session.fetch_docs().await;
     });
     loop {
-        runtime.block_on(session.check());
+        // Before each prompt: anything the server sent unasked, and its documentation once connected.
+        runtime.block_on(async {
+            session.check().await;
+            session.fetch_docs().await;
+        });
         let prompt = prompt(&session);
         let line = match editor.readline(&prompt) {
             Ok(line) => line,

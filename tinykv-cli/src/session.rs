@@ -354,7 +354,9 @@ impl Session {
         if let Some(text) = help::local_help(words) {
             return text;
         }
-        self.fetch_docs().await;
+        if self.docs.get().is_none() && self.connect().await.is_some() {
+            self.fetch_docs().await;
+        }
         help::server_help(words, self.docs.get().map(Vec::as_slice).unwrap_or_default())
     }
 
@@ -363,10 +365,10 @@ impl Session {
         Arc::clone(&self.docs)
     }
 
-    /// Fetches `COMMAND DOCS` once per session (a server without it gives an empty list, not asked
-    /// again); a lost connection leaves it to the next try.
+    /// Fetches `COMMAND DOCS` once per session if connected (a server without it gives an empty list,
+    /// not asked again); not connected, or a lost connection, leaves it to the next call.
     pub async fn fetch_docs(&mut self) {
-        if self.docs.get().is_some() || self.connect().await.is_none() {
+        if self.docs.get().is_some() {
             return;
         }
         let Session { conn: Some(conn), printer, .. } = self else { return };

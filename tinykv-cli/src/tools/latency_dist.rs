@@ -63,7 +63,9 @@ const BUCKETS: [(u64, u8); 31] = [
 pub async fn run(mut conn: Connection, options: &Options) -> Result<ExitCode, Fail> {
     let palette = if options.mono { MONO_PALETTE } else { COLOR_PALETTE };
     // redis-cli compares whole milliseconds: a line once more than the period's milliseconds have passed.
-    let period_ms = options.interval.unwrap_or(DEFAULT_PERIOD).as_millis();
+    // `-i 0` is no interval at all for redis-cli: the default.
+    let period = options.interval.filter(|interval| !interval.is_zero()).unwrap_or(DEFAULT_PERIOD);
+    let period_ms = period.as_millis();
     let mut counts = [0u64; BUCKETS.len()];
     let (mut total, mut lines) = (0u64, 0u64);
     let mut window = Instant::now();
