@@ -620,13 +620,19 @@ fn parse(kind: Kind, text: &[u8]) -> Result<Value, String> {
 }
 
 /// Redis's `memtoull`: digits and an optional unit (`b`, `k`, `kb`, `m`, `mb`, `g`, `gb`, any case).
-/// As in Redis, no digits reads as 0, a number past 2^64 saturates, and the product wraps.
+/// As in Redis, no digits reads as 0, a number past 2^64 saturates, the product wraps, and 128 digits
+/// or more (past its buffer) are refused.
 pub fn memtoull(text: &[u8]) -> Option<u64> {
+    /// The size of Redis's digit buffer: this many digits do not fit with the terminating NUL.
+    const MEMTOULL_DIGITS: usize = 128;
     if text.first() == Some(&b'-') {
         return None;
     }
     let split = text.iter().position(|b| !b.is_ascii_digit()).unwrap_or(text.len());
     let (digits, unit) = text.split_at(split);
+    if digits.len() >= MEMTOULL_DIGITS {
+        return None;
+    }
     let multiplier: u64 = match unit.to_ascii_lowercase().as_slice() {
         b"" | b"b" => 1,
         b"k" => 1_000,
@@ -766,6 +772,8 @@ mod tests {
         assert_eq!(memtoull(b""), Some(0));
         assert_eq!(memtoull(b"99999999999999999999"), Some(u64::MAX));
         assert_eq!(memtoull(b"17179869184gb"), Some(0));
+        assert_eq!(memtoull(&[b'1'; 127]), Some(u64::MAX));
+        assert_eq!(memtoull(&[b'0'; 128]), None);
         for bad in [&b"-1"[..], b" 5", b"5 ", b"+5", b"1.5mb", b"0x10"] {
             assert_eq!(memtoull(bad), None, "{bad:?}");
         }
