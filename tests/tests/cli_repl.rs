@@ -1,6 +1,6 @@
-//! The REPL's newer behaviour through a pseudo-terminal: help from the server's `COMMAND DOCS`, group
-//! listings, the `[db]` prompt after `SELECT`, and `SUBSCRIBE` reading messages until Ctrl-C returns to
-//! the prompt. Parts that need a real `redis-server` print why and are skipped when it is missing.
+//! The REPL's newer behaviour through a pseudo-terminal: help, completion and hints from the server's
+//! `COMMAND DOCS`, group listings, the `[db]` prompt after `SELECT`, `SUBSCRIBE` reading messages until
+//! Ctrl-C returns to the prompt, and client tracking invalidations shown between replies under `-3`. Parts that need a real `redis-server` print why and are skipped when it is missing.
 
 use std::net::TcpStream;
 use std::process::Command;
@@ -10,8 +10,12 @@ use tinykv_tests::differential::Redis;
 use tinykv_tests::{binary, call_str, retry_until, Server, DEADLINE};
 
 fn repl(port: u16) -> PtySession {
+    repl_with(port, &[])
+}
+
+fn repl_with(port: u16, args: &[&str]) -> PtySession {
     let mut command = Command::new(binary("tinykv-cli"));
-    command.arg("-p").arg(port.to_string());
+    command.arg("-p").arg(port.to_string()).args(args);
     command.env_remove("TINYKV_HOST").env_remove("TINYKV_PORT").env_remove("TINYKV_PASSWORD");
     command.env("TERM", "xterm").env("TINYKV_HISTFILE", "");
     spawn_command(command, Some(DEADLINE.as_millis() as u64)).expect("spawn tinykv-cli in a pty")
@@ -79,6 +83,59 @@ fn help_from_command_docs_and_subscribe_against_redis() {
     retry_until("the subscriber to go", || {
         (call_str(&mut publisher, &["PUBSUB", "NUMSUB", "news"]) == "*2\r\n$4\r\nnews\r\n:0\r\n").then_some(())
     });
+    cli.send_control('d').unwrap();
+    cli.exp_eof().expect("Ctrl-D leaves");
+}
+
+#[test]
+fn completion_and_hints_from_command_docs_against_redis() {
+    // Redis has list and stream commands TinyKV's table lacks: they complete and hint from its docs.
+    let Some(redis) = Redis::start() else { return };
+    let prompt = format!("127.0.0.1:{}> ", redis.port());
+    let mut cli = repl(redis.port());
+    cli.exp_string(&prompt).expect("first prompt");
+    cli.send("lpush").unwrap();
+    cli.flush().unwrap();
+    cli.exp_string("lpush\x1b[90m key element [element ...]").expect("LPUSH's hint from COMMAND DOCS");
+    cli.send_control('c').unwrap();
+    cli.exp_string(&prompt).expect("a fresh prompt after Ctrl-C");
+    // Tab completes `rpo` to `rpop` (`rpoplpush` is the next candidate): the command then runs.
+    cli.send("rpush l a b").unwrap();
+    cli.send_line("").unwrap();
+    cli.exp_string("(integer) 2").expect("RPUSH ran");
+    cli.exp_string(&prompt).unwrap();
+    cli.send("rpo").unwrap();
+    cli.send("\t").unwrap();
+    cli.send(" l").unwrap();
+    cli.send_line("").unwrap();
+    cli.exp_string("\r\n\"b\"\r\n").expect("the completed RPOP ran");
+    cli.exp_string(&prompt).unwrap();
+    // A subcommand only Redis documents.
+    cli.send("xinfo st").unwrap();
+    cli.send("\t").unwrap();
+    cli.send(" ").unwrap();
+    cli.flush().unwrap();
+    cli.exp_string("xinfo stream \x1b[90mkey [FULL [COUNT count]]").expect("XINFO STREAM completed and hinted");
+    cli.send_control('c').unwrap();
+    cli.exp_string(&prompt).expect("a fresh prompt after Ctrl-C");
+    cli.send_control('d').unwrap();
+    cli.exp_eof().expect("Ctrl-D leaves");
+}
+
+#[test]
+fn tracking_invalidations_show_between_replies_under_resp3() {
+    let Some(redis) = Redis::start() else { return };
+    let prompt = format!("127.0.0.1:{}> ", redis.port());
+    let mut cli = repl_with(redis.port(), &["-3"]);
+    cli.exp_string(&prompt).expect("first prompt");
+    exchange(&mut cli, &prompt, "client tracking on", "OK");
+    exchange(&mut cli, &prompt, "get watched", "(nil)");
+    // Another client changes the key: the invalidation is shown as a `->` line, never as a reply.
+    let mut other = TcpStream::connect(("127.0.0.1", redis.port())).expect("connect to redis-server");
+    other.set_read_timeout(Some(DEADLINE)).unwrap();
+    assert_eq!(call_str(&mut other, &["SET", "watched", "1"]), "+OK\r\n");
+    exchange(&mut cli, &prompt, "ping", "-> invalidate: 'watched'\r\nPONG\r\n");
+    exchange(&mut cli, &prompt, "get watched", "\"1\"");
     cli.send_control('d').unwrap();
     cli.exp_eof().expect("Ctrl-D leaves");
 }

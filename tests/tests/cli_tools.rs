@@ -1,5 +1,6 @@
 //! `tinykv-cli`'s redis-cli flags and tool modes, from outside: `-n`, unknown flags, `--scan`, `--bigkeys`,
-//! `--pipe`, `--csv`, `-3`, and `SUBSCRIBE`. Where `redis-cli` is installed its output for the same command
+//! `--hotkeys`, `--latency-dist`, `--pipe`, `--csv`, `-3`, `--show-pushes` (client tracking invalidations
+//! between replies), and `SUBSCRIBE`. Where `redis-cli` is installed its output for the same command
 //! against the same server is the expected output, byte for byte; where it (or `redis-server`) is missing
 //! those comparisons print why and are skipped.
 
@@ -244,7 +245,12 @@ fn exit_on_error_prints_the_error_on_stderr_only() {
 
 /// Starts `tinykv-cli args...` against `port` and returns it with a reader of its stdout lines.
 fn spawn_reader(port: u16, args: &[&str]) -> (std::process::Child, mpsc::Receiver<String>) {
-    let mut child = Command::new(binary("tinykv-cli"))
+    spawn_program_reader(binary("tinykv-cli").to_str().expect("utf-8 path"), port, args)
+}
+
+/// Starts `program -p <port> args...` and returns it with a reader of its stdout lines.
+fn spawn_program_reader(program: &str, port: u16, args: &[&str]) -> (std::process::Child, mpsc::Receiver<String>) {
+    let mut child = Command::new(program)
         .arg("-p")
         .arg(port.to_string())
         .args(args)
@@ -300,4 +306,170 @@ fn subscribe_shows_messages_as_they_arrive() {
         let _ = child.kill();
         let _ = child.wait();
     }
+}
+
+#[test]
+fn pushes_between_replies_show_as_redis_cli_shows_them() {
+    // TinyKV has no CLIENT TRACKING yet: a real redis-server sends the invalidations. The connection's
+    // own SET invalidates the key it read (tracking without NOLOOP), and FLUSHALL sends `invalidate _`.
+    let Some(redis) = Redis::start() else { return };
+    if !redis_cli_installed() {
+        return;
+    }
+    let script = b"client tracking on\nget k\nset k 1\nget k\nset k 2\nflushall\nget k\nflushall\n";
+    for args in [
+        &["-3", "--no-raw", "--show-pushes", "y"][..],
+        &["-3", "--no-raw", "--show-pushes", "no"],
+        &["-3", "--no-raw"],
+        &["-3", "--show-pushes", "yes"],
+        &["-3", "--csv", "--show-pushes", "Y"],
+        &["-3", "--json", "--show-pushes", "y"],
+    ] {
+        let ours = run_program(binary("tinykv-cli").to_str().expect("utf-8 path"), redis.port(), args, script);
+        let theirs = run_program("redis-cli", redis.port(), args, script);
+        assert_eq!(stdout(&ours), stdout(&theirs), "{args:?}; our stderr: {}", stderr(&ours));
+    }
+    let shown = run_program(
+        binary("tinykv-cli").to_str().expect("utf-8 path"),
+        redis.port(),
+        &["-3", "--no-raw", "--show-pushes", "y"],
+        script,
+    );
+    assert_eq!(
+        stdout(&shown),
+        "OK\n(nil)\nOK\n-> invalidate: 'k'\n\"1\"\nOK\n-> invalidate: 'k'\nOK\n1) \"invalidate\"\n2) (nil)\n(nil)\nOK\n"
+    );
+    // Not a terminal: pushes are off unless asked for, and never taken for a reply.
+    let hidden =
+        run_program(binary("tinykv-cli").to_str().expect("utf-8 path"), redis.port(), &["-3", "--no-raw"], script);
+    assert_eq!(stdout(&hidden), "OK\n(nil)\nOK\n\"1\"\nOK\nOK\n(nil)\nOK\n");
+    let bad = run_program(
+        binary("tinykv-cli").to_str().expect("utf-8 path"),
+        redis.port(),
+        &["--show-pushes", "maybe", "ping"],
+        b"",
+    );
+    assert_eq!(stderr(&bad), "Unknown --show-pushes value 'maybe' (valid: '[y]es', '[n]o')\n");
+    assert_eq!(stdout(&bad), "PONG\n");
+}
+
+/// Keys `hot:0` .. `hot:19`, `hot:i` read `i` times: with `lfu-log-factor 0` every access counts, and
+/// with `lfu-decay-time 0` nothing decays, so the counters (5 + i) are the same for every client.
+fn hot_keys(stream: &mut TcpStream) {
+    for i in 0..20 {
+        let key = format!("hot:{i}");
+        assert_eq!(call_str(stream, &["SET", &key, "v"]), "+OK\r\n");
+        for _ in 0..i {
+            call_str(stream, &["GET", &key]);
+        }
+    }
+}
+
+const LFU: &[&str] = &["--maxmemory-policy", "allkeys-lfu", "--lfu-log-factor", "0", "--lfu-decay-time", "0"];
+
+#[test]
+fn hotkeys_print_what_redis_cli_prints() {
+    let server = Server::start_with(LFU);
+    let mut conn = server.connect();
+    hot_keys(&mut conn);
+    let output = cli(server.port(), &["--hotkeys"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(text.starts_with("\n# Scanning the entire keyspace to find hot keys as well as\n"), "{text}");
+    assert!(text.contains("\n-------- summary -------\n\nSampled 20 keys in the keyspace!\n"), "{text}");
+    // The 16 hottest, hottest first: hot:19 (counter 24) down to hot:4 (counter 9).
+    let summary: Vec<&str> = text.lines().filter(|line| line.starts_with("hot key found")).collect();
+    assert_eq!(summary.len(), 16, "{text}");
+    assert_eq!(summary[0], "hot key found with counter: 24\tkeyname: \"hot:19\"");
+    assert_eq!(summary[15], "hot key found with counter: 9\tkeyname: \"hot:4\"");
+    if redis_cli_installed() {
+        same_stdout_as_redis_cli(server.port(), &["--hotkeys"]);
+        same_stdout_as_redis_cli(server.port(), &["--hotkeys", "--pattern", "hot:1*"]);
+    }
+    // Against Redis itself, the same keys read the same way give the same output from both clients.
+    if let Some(redis) = Redis::start_with(LFU) {
+        hot_keys(&mut redis.connect());
+        if redis_cli_installed() {
+            same_stdout_as_redis_cli(redis.port(), &["--hotkeys"]);
+        }
+    }
+    server.stop();
+}
+
+#[test]
+fn hotkeys_refuse_without_an_lfu_policy_as_redis_cli_does() {
+    let server = Server::start();
+    let mut conn = server.connect();
+    assert_eq!(call_str(&mut conn, &["SET", "k", "v"]), "+OK\r\n");
+    let ours = cli(server.port(), &["--hotkeys"]);
+    assert_eq!(ours.status.code(), Some(1));
+    assert!(
+        stderr(&ours).starts_with("Error: ERR An LFU maxmemory policy is not selected, access frequency not tracked."),
+        "{}",
+        stderr(&ours)
+    );
+    if redis_cli_installed() {
+        let theirs = run_program("redis-cli", server.port(), &["--hotkeys"], b"");
+        assert_eq!(
+            (ours.status.code(), stdout(&ours), stderr(&ours)),
+            (theirs.status.code(), stdout(&theirs), stderr(&theirs))
+        );
+    }
+    server.stop();
+}
+
+/// What is left of a `--latency-dist` line without its colour codes, and the colours it used.
+fn strip_colours(line: &str) -> (String, Vec<u8>) {
+    let mut text = String::new();
+    let mut colours = Vec::new();
+    let mut rest = line;
+    while let Some(at) = rest.find('\x1b') {
+        text.push_str(&rest[..at]);
+        let end = rest[at..].find('m').expect("an escape sequence ends in m") + at;
+        if let Some(colour) = rest[at..end].strip_prefix("\x1b[48;5;") {
+            colours.push(colour.parse().expect("a colour number"));
+        }
+        rest = &rest[end + 1..];
+    }
+    text.push_str(rest);
+    (text, colours)
+}
+
+#[test]
+fn latency_dist_prints_redis_clis_legend_and_a_spectrum_line_per_period() {
+    let server = Server::start();
+    for mono in [false, true] {
+        let mut args = vec!["--latency-dist", "-i", "0.1"];
+        if mono {
+            args.push("--mono");
+        }
+        let (mut child, rx) = spawn_reader(server.port(), &args);
+        // The legend (8 lines), then one spectrum line per period.
+        let got = lines(&rx, 10);
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(got[0], "---------------------------------------------");
+        assert_eq!(got[1], ". - * #          .01 .125 .25 .5 milliseconds");
+        assert_eq!(got[5], "K,L,M,N,O,P,Q,?  1,2,4,8,16,30,60,>60 seconds");
+        let (legend, palette) = strip_colours(&got[6]);
+        assert_eq!(legend, format!("From 0 to 100%: {}", " ".repeat(palette.len())));
+        assert_eq!(palette.len(), if mono { 13 } else { 19 });
+        assert_eq!(got[7], got[0]);
+        for line in &got[8..] {
+            let (characters, colours) = strip_colours(line);
+            assert_eq!(characters, ".-*#123456789ABCDEFGHIJKLMNOPQ?", "{line:?}");
+            // Every sample is in some bucket: at least one is coloured; the rest are black (0).
+            assert_eq!(colours.len(), 31);
+            assert!(colours.iter().any(|&colour| colour != 0), "{line:?}");
+            assert!(colours.iter().all(|colour| palette.contains(colour)), "{line:?}");
+        }
+        if redis_cli_installed() {
+            let (mut child, rx) = spawn_program_reader("redis-cli", server.port(), &args);
+            let theirs = lines(&rx, 8);
+            let _ = child.kill();
+            let _ = child.wait();
+            assert_eq!(got[..8], theirs[..], "the legend, mono: {mono}");
+        }
+    }
+    server.stop();
 }

@@ -1,6 +1,6 @@
 //! Pub/sub end to end (issue 11): a subscriber that never reads is disconnected once its backlog
-//! passes `--client-output-buffer-limit-pubsub` while the other subscribers keep receiving every
-//! message, and a subscriber that leaves, however it leaves, is gone from `PUBSUB NUMSUB`/`NUMPAT`.
+//! passes `--client-output-buffer-limit-pubsub` (or the limit `CONFIG SET client-output-buffer-limit`
+//! gave it while running) while the other subscribers keep receiving every message, and a subscriber that leaves, however it leaves, is gone from `PUBSUB NUMSUB`/`NUMPAT`.
 
 use std::io::Write;
 use std::net::TcpStream;
@@ -25,6 +25,28 @@ fn numsub(stream: &mut TcpStream, channel: &str) -> String {
 #[test]
 fn a_subscriber_that_never_reads_is_disconnected_past_the_hard_limit_and_others_keep_receiving() {
     let server = Server::start_with(&["--no-greeting", "--client-output-buffer-limit-pubsub", "256kb 0 0"]);
+    slow_subscriber_is_cut_off_while_others_receive(&server);
+}
+
+#[test]
+fn config_set_changes_the_subscriber_limit_while_running() {
+    // Started with Redis's default (32mb): the limit set afterwards is the one that cuts the subscriber off.
+    let server = Server::start_with(&["--no-greeting"]);
+    let mut admin = server.connect();
+    assert_eq!(
+        call_str(&mut admin, &["CONFIG", "SET", "client-output-buffer-limit", "pubsub 256kb 0 0 normal 1mb 512kb 10"]),
+        "+OK\r\n"
+    );
+    assert_eq!(
+        call_str(&mut admin, &["CONFIG", "GET", "client-output-buffer-limit"]),
+        "*2\r\n$26\r\nclient-output-buffer-limit\r\n$70\r\nnormal 1048576 524288 10 slave 268435456 67108864 60 pubsub 262144 0 0\r\n"
+    );
+    slow_subscriber_is_cut_off_while_others_receive(&server);
+}
+
+/// Subscribes one client that never reads and one that reads everything, publishes 64 KiB messages
+/// until the server reports the slow one disconnected, and checks the fast one received every message.
+fn slow_subscriber_is_cut_off_while_others_receive(server: &Server) {
     let mut slow = server.connect();
     subscribe(&mut slow, "feed");
     let mut fast = server.connect();

@@ -132,8 +132,8 @@ pub struct Replies {
 }
 
 impl Replies {
-    /// The next reply that answers a request (or, in subscribed mode, the next message).
-    pub async fn next(&mut self) -> Result<Reply, ClientError> {
+    /// The next frame the server sent, push frames included (in subscribed mode, the next message).
+    pub async fn next_frame(&mut self) -> Result<Reply, ClientError> {
         loop {
             let reply = self.frames.next().await.ok_or(ClientError::Closed)??;
             if !self.take_greeting(&reply) {
@@ -142,11 +142,35 @@ impl Replies {
         }
     }
 
+    /// The next reply that answers a request; RESP3 push frames that arrive before it (client tracking
+    /// invalidations) go to `on_push` in order and are never taken for the reply.
+    pub async fn next_with_pushes(&mut self, mut on_push: impl FnMut(Reply)) -> Result<Reply, ClientError> {
+        loop {
+            match self.next_frame().await? {
+                push @ Reply::Push(_) => on_push(push),
+                reply => return Ok(reply),
+            }
+        }
+    }
+
+    /// The next reply that answers a request; push frames before it are dropped (the tools' rounds).
+    pub async fn next(&mut self) -> Result<Reply, ClientError> {
+        self.next_with_pushes(drop).await
+    }
+
     /// Whether `reply` is the greeting (and so is to be dropped).
     fn take_greeting(&mut self, reply: &Reply) -> bool {
         let first = std::mem::replace(&mut self.maybe_greeting, false);
         first && reply.is_greeting()
     }
+}
+
+/// What a pipeline hands back: a command's outcome, in order, or a push frame the server sent unasked.
+pub enum Incoming<E> {
+    /// The reply to the next command (or the local error that stood in its place).
+    Reply(Result<Reply, E>),
+    /// A RESP3 push frame (a client tracking invalidation), not an answer to anything.
+    Push(Reply),
 }
 
 /// One open connection.
@@ -224,7 +248,7 @@ impl Connection {
 
     /// Reads the next reply or pushed message.
     pub async fn read(&mut self) -> Result<Reply, ClientError> {
-        self.replies.next().await
+        self.replies.next_frame().await
     }
 
     /// The two halves, for `--pipe`, which writes stdin's bytes as they are while it counts replies.
@@ -232,26 +256,34 @@ impl Connection {
         (self.replies, self.writer)
     }
 
-    /// Sends one command and waits for its reply.
+    /// Sends one command and waits for its reply (push frames before it are dropped).
     pub async fn execute<T: AsRef<[u8]>>(&mut self, args: &[T]) -> Result<Reply, ClientError> {
-        self.buf.clear();
-        encode_request(args, &mut self.buf);
-        self.writer.write_all(&self.buf).await?;
-        self.replies.next().await
+        self.execute_with_pushes(args, drop).await
+    }
+
+    /// Sends one command and waits for its reply; push frames that arrive first go to `on_push`.
+    pub async fn execute_with_pushes<T: AsRef<[u8]>>(
+        &mut self,
+        args: &[T],
+        on_push: impl FnMut(Reply),
+    ) -> Result<Reply, ClientError> {
+        self.send(args).await?;
+        self.replies.next_with_pushes(on_push).await
     }
 
     /// Sends every command that arrives on `commands` without waiting for replies, while reading the
-    /// replies concurrently; `on_reply` gets each outcome in the order the commands came, and whether more
-    /// are already due (so output can be flushed only once it has caught up), and returns whether to go on
-    /// (no point reading replies nobody can see). An `Err` item is not sent: it is handed back in its
-    /// place in the order, so local errors interleave correctly.
+    /// replies concurrently; `on_reply` gets each outcome in the order the commands came (and every push
+    /// frame where it arrived, as [`Incoming::Push`]), and whether more are already due (so output can be
+    /// flushed only once it has caught up), and returns whether to go on (no point reading replies nobody
+    /// can see). An `Err` item is not sent: it is handed back in its place in the order, so local errors
+    /// interleave correctly.
     ///
     /// Writing and reading at once is what keeps a long pipeline from deadlocking: the server stops reading
     /// from a client that does not read its replies.
     pub async fn pipeline<E>(
         &mut self,
         mut commands: mpsc::Receiver<Result<Vec<Vec<u8>>, E>>,
-        mut on_reply: impl FnMut(Result<Reply, E>, bool) -> bool,
+        mut on_reply: impl FnMut(Incoming<E>, bool) -> bool,
     ) -> Result<(), ClientError> {
         // One slot per command in order: `None` waits for a reply, `Some(err)` is a local error.
         let (order_tx, mut order_rx) = mpsc::unbounded_channel::<Option<E>>();
@@ -283,9 +315,18 @@ impl Connection {
             while let Some(slot) = order_rx.recv().await {
                 let outcome = match slot {
                     Some(err) => Err(err),
-                    None => Ok(replies.next().await?),
+                    None => loop {
+                        match replies.next_frame().await? {
+                            push @ Reply::Push(_) => {
+                                if !on_reply(Incoming::Push(push), true) {
+                                    return Ok(());
+                                }
+                            }
+                            reply => break Ok(reply),
+                        }
+                    },
                 };
-                if !on_reply(outcome, !order_rx.is_empty()) {
+                if !on_reply(Incoming::Reply(outcome), !order_rx.is_empty()) {
                     break;
                 }
             }

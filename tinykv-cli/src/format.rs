@@ -248,10 +248,11 @@ fn pretty(reply: &Reply, prefix: &str, out: &mut Vec<u8>) {
         Reply::Double(value) => line(out, format!("(double) {}", format_double(*value)).as_bytes()),
         Reply::Boolean(value) => line(out, if *value { b"(true)" } else { b"(false)" }),
         Reply::Verbatim(text) => line(out, text),
-        // The decoder reads a push frame as an array; the server-side variants print as arrays do.
-        Reply::Array(items) | Reply::Push(items) | Reply::Frames(items) => {
+        // A push frame prints as an array does; the server-side `Frames` too.
+        Reply::Array(items) | Reply::Frames(items) => {
             aggregate(items.iter().map(Entry::Item), items.len(), ')', "(empty array)", prefix, out)
         }
+        Reply::Push(items) => aggregate(items.iter().map(Entry::Item), items.len(), ')', "(empty push)", prefix, out),
         Reply::Set(items) => aggregate(items.iter().map(Entry::Item), items.len(), '~', "(empty set)", prefix, out),
         Reply::Map(pairs) => {
             aggregate(pairs.iter().map(|(k, v)| Entry::Pair(k, v)), pairs.len(), '#', "(empty hash)", prefix, out)

@@ -13,6 +13,8 @@
 //!   group: hash
 //! ```
 
+use std::sync::{Arc, OnceLock};
+
 use tinykv_proto::table::{lookup, CommandSpec};
 use tinykv_proto::{Reply, COMMANDS};
 
@@ -67,6 +69,10 @@ pub fn server_help(words: &[String], docs: &[DocEntry]) -> String {
         text
     }
 }
+
+/// The connected server's `COMMAND DOCS`, fetched at most once per session and read by help, completion
+/// and hints (the REPL's line editor holds a second handle).
+pub type Docs = Arc<OnceLock<Vec<DocEntry>>>;
 
 /// One command's (or subcommand's) documentation, from `COMMAND DOCS`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,7 +4,8 @@
 //! tinykv-cli [-h HOST] [-p PORT] [-a PASSWORD] [--user USER] [-n DB] [-u URL] [-2|-3] [-e]
 //!            [--raw|--no-raw|--csv|--json|--quoted-json] [-r N] [-i SECS] [-x]
 //!            [--scan [--pattern P] [--count N] [--type T]] [--bigkeys] [--memkeys] [--stat]
-//!            [--latency|--latency-history] [--pipe [--pipe-timeout SECS]] [COMMAND [ARG...]]
+//!            [--latency|--latency-history|--latency-dist [--mono]] [--hotkeys] [--show-pushes yn]
+//!            [--pipe [--pipe-timeout SECS]] [COMMAND [ARG...]]
 //! ```
 //!
 //! With a COMMAND it runs it and exits (one-shot); with none it reads commands from stdin (batch) or, on a
@@ -139,6 +140,19 @@ struct Cli {
     /// With --pipe: give up if no reply comes for SECS seconds after stdin ended (0: wait for ever).
     #[arg(long = "pipe-timeout", value_name = "SECS", default_value_t = 30)]
     pipe_timeout: u64,
+    /// Sample the keyspace for the most frequently used keys (OBJECT FREQ: needs an LFU maxmemory-policy).
+    #[arg(long)]
+    hotkeys: bool,
+    /// Show PING latency as a spectrum, one line every -i seconds (default 1); needs 256 xterm colours.
+    #[arg(long = "latency-dist")]
+    latency_dist: bool,
+    /// With --latency-dist: a grey palette instead of colours.
+    #[arg(long)]
+    mono: bool,
+    /// Whether RESP3 push frames that arrive between replies (client tracking invalidations) are
+    /// printed: y[es] or n[o] [default: yes on a terminal, no otherwise].
+    #[arg(long = "show-pushes", value_name = "yn")]
+    show_pushes: Option<String>,
     /// Print help.
     #[arg(long, action = ArgAction::Help)]
     help: Option<bool>,
@@ -216,6 +230,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if password_in_argv && !cli.no_auth_warning {
         eprintln!("Warning: Using a password with '-a' or '-u' option on the command line interface may not be safe.");
     }
+    let show_pushes = show_pushes(cli.show_pushes.as_deref(), io::stdout().is_terminal());
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the runtime")?;
 
     let tool = tools::Options {
@@ -227,15 +242,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         memkeys_samples: cli.memkeys_samples,
         history: cli.latency_history,
         pipe_timeout: cli.pipe_timeout,
+        mono: cli.mono,
     };
+    // redis-cli's order when several are given: the first that applies runs.
     let chosen = if cli.latency || cli.latency_history {
         Some(tools::Tool::Latency)
+    } else if cli.latency_dist {
+        Some(tools::Tool::LatencyDist)
     } else if cli.pipe {
         Some(tools::Tool::Pipe)
     } else if cli.bigkeys {
         Some(tools::Tool::BigKeys)
     } else if cli.memkeys || cli.memkeys_samples.is_some() {
         Some(tools::Tool::MemKeys)
+    } else if cli.hotkeys {
+        Some(tools::Tool::HotKeys)
     } else if cli.stat {
         Some(tools::Tool::Stat)
     } else if cli.scan {
@@ -256,21 +277,40 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         let mut printer = Printer::new(style, true);
         printer.set_exit_on_error(cli.exit_on_error);
+        printer.set_show_pushes(show_pushes);
         let mut session = Session::new(target, printer);
         runtime.block_on(one_shot(&mut session, &args, cli.repeat, cli.interval));
         finish(session.printer, true)
     } else if cli.last_arg_from_stdin {
         bail!("-x needs a command to append stdin to");
     } else if io::stdin().is_terminal() {
-        let mut session = Session::new(target, Printer::new(style, false));
+        let mut printer = Printer::new(style, false);
+        printer.set_show_pushes(show_pushes);
+        let mut session = Session::new(target, printer);
         session.interruptible = true;
         let session = repl::run(&runtime, session, history_path())?;
         // Error replies in a REPL were answered on screen; leaving it normally is success, as in redis-cli.
         finish(session.printer, false)
     } else {
-        let mut session = Session::new(target, Printer::new(style, false));
+        let mut printer = Printer::new(style, false);
+        printer.set_show_pushes(show_pushes);
+        let mut session = Session::new(target, printer);
         runtime.block_on(session.batch(read_stdin_lines()));
         finish(session.printer, true)
+    }
+}
+
+/// redis-cli's `--show-pushes`: a value starting with `y` or `n` (any case) decides; anything else is
+/// reported and the default stays (on when stdout is a terminal, as redis-cli's `isatty` check).
+fn show_pushes(flag: Option<&str>, terminal: bool) -> bool {
+    match flag.map(|value| value.chars().next().map(|c| c.to_ascii_lowercase())) {
+        None => terminal,
+        Some(Some('n')) => false,
+        Some(Some('y')) => true,
+        Some(_) => {
+            eprintln!("Unknown --show-pushes value '{}' (valid: '[y]es', '[n]o')", flag.unwrap_or_default());
+            terminal
+        }
     }
 }
 

@@ -5,14 +5,15 @@
 
 use std::fmt::Display;
 use std::io::{self, BufWriter, Stdout, Write};
+use std::sync::Arc;
 
 use tinykv_proto::Reply;
 use tokio::sync::mpsc;
 
 use crate::args::SplitError;
-use crate::client::{Connection, Target};
+use crate::client::{Connection, Incoming, Target};
 use crate::format::{is_verbatim_command, render, render_verbatim, Style};
-use crate::help::{self, DocEntry};
+use crate::help::{self, Docs};
 
 /// Renders replies to stdout and problems to stderr, and keeps score.
 pub struct Printer {
@@ -27,6 +28,8 @@ pub struct Printer {
     exit_on_error: bool,
     /// Set once an error reply was seen under `exit_on_error`.
     stopped: bool,
+    /// `--show-pushes`: whether RESP3 push frames that arrive between replies are printed.
+    show_pushes: bool,
 }
 
 impl Printer {
@@ -41,6 +44,40 @@ impl Printer {
             write_error: None,
             exit_on_error: false,
             stopped: false,
+            show_pushes: false,
+        }
+    }
+
+    /// redis-cli's `--show-pushes`: print push frames that arrive between replies (client tracking
+    /// invalidations) instead of dropping them.
+    pub fn set_show_pushes(&mut self, on: bool) {
+        self.show_pushes = on;
+    }
+
+    /// Prints a push frame that arrived between replies, as redis-cli's push handler does: on a terminal
+    /// an invalidation is one `-> invalidate: 'k1', 'k2'` line, anything else prints as a reply would in
+    /// this style. Nothing when pushes are not shown; never a failure.
+    pub fn push(&mut self, push: &Reply) {
+        if !self.show_pushes {
+            return;
+        }
+        match (self.style, invalidated_keys(push)) {
+            (Style::Pretty, Some(keys)) => {
+                let mut line = b"-> invalidate: ".to_vec();
+                for (i, key) in keys.iter().enumerate() {
+                    if i > 0 {
+                        line.extend_from_slice(b", ");
+                    }
+                    // redis-cli prints the key with `%s`: as it is, up to a NUL byte.
+                    let end = key.iter().position(|&b| b == 0).unwrap_or(key.len());
+                    line.push(b'\'');
+                    line.extend_from_slice(&key[..end]);
+                    line.push(b'\'');
+                }
+                line.push(b'\n');
+                self.write(&line);
+            }
+            _ => self.write(&render(push, self.style)),
         }
     }
 
@@ -134,6 +171,22 @@ impl Printer {
     }
 }
 
+/// The keys of a client tracking invalidation, `>2 invalidate [k1, k2]` (not the `>2 invalidate _`
+/// of a flush, which prints as any other push), or `None`.
+fn invalidated_keys(push: &Reply) -> Option<Vec<&[u8]>> {
+    let Reply::Push(items) = push else { return None };
+    let [Reply::Bulk(kind), Reply::Array(keys)] = items.as_slice() else { return None };
+    if !kind.starts_with(b"invalidate") {
+        return None;
+    }
+    keys.iter()
+        .map(|key| match key {
+            Reply::Bulk(key) => Some(key.as_ref()),
+            _ => None,
+        })
+        .collect()
+}
+
 /// A server to talk to, the connection to it if one is open, and where the output goes.
 pub struct Session {
     target: Target,
@@ -143,8 +196,9 @@ pub struct Session {
     /// Whether Ctrl-C ends a reading mode (`SUBSCRIBE`, `MONITOR`) and returns: true in the REPL. In
     /// one-shot mode Ctrl-C ends the process, as in redis-cli.
     pub interruptible: bool,
-    /// The server's `COMMAND DOCS`, fetched the first time help needs a command TinyKV's table lacks.
-    docs: Option<Vec<DocEntry>>,
+    /// The server's `COMMAND DOCS`, fetched once (when the REPL connects, or the first time help needs a
+    /// command TinyKV's table lacks); shared with the REPL's completion and hints.
+    docs: Docs,
 }
 
 /// The commands after which the server sends messages unasked until told to stop (or Ctrl-C).
@@ -170,7 +224,7 @@ impl Reading {
 impl Session {
     /// A session that connects on first use.
     pub fn new(target: Target, printer: Printer) -> Session {
-        Session { target, conn: None, printer, interruptible: false, docs: None }
+        Session { target, conn: None, printer, interruptible: false, docs: Docs::default() }
     }
 
     /// Where this session connects.
@@ -208,8 +262,11 @@ impl Session {
         if let Some(reading) = Reading::of(args) {
             return self.read_messages(args, reading).await;
         }
-        let Some(conn) = self.connect().await else { return };
-        match conn.execute(args).await {
+        if self.connect().await.is_none() {
+            return;
+        }
+        let Session { conn: Some(conn), printer, .. } = self else { return };
+        match conn.execute_with_pushes(args, |push| printer.push(&push)).await {
             Ok(reply) => {
                 self.remember_db(args, &reply);
                 self.printer.reply_as(&reply, is_verbatim_command(args));
@@ -269,6 +326,11 @@ impl Session {
                 }
             };
             match next {
+                // MONITOR keeps redis-cli's push handler (subscribing modes read pushes as messages).
+                Ok(push @ Reply::Push(_)) if reading == Reading::Monitor => {
+                    self.printer.push(&push);
+                    self.printer.flush();
+                }
                 Ok(reply) => {
                     let error = matches!(reply, Reply::Error(_));
                     self.printer.reply(&reply);
@@ -292,18 +354,33 @@ impl Session {
         if let Some(text) = help::local_help(words) {
             return text;
         }
-        if self.docs.is_none() {
-            if let Some(conn) = self.connect().await {
-                match conn.execute(&["COMMAND", "DOCS"]).await {
-                    Ok(reply) => self.docs = Some(help::parse_docs(&reply)),
-                    Err(err) => {
-                        self.conn = None;
-                        self.printer.problem(err);
-                    }
-                }
+        if self.docs.get().is_none() && self.connect().await.is_some() {
+            self.fetch_docs().await;
+        }
+        help::server_help(words, self.docs.get().map(Vec::as_slice).unwrap_or_default())
+    }
+
+    /// The server's documentation, once fetched: the REPL's completion and hints read it.
+    pub fn docs(&self) -> Docs {
+        Arc::clone(&self.docs)
+    }
+
+    /// Fetches `COMMAND DOCS` once per session if connected (a server without it gives an empty list,
+    /// not asked again); not connected, or a lost connection, leaves it to the next call.
+    pub async fn fetch_docs(&mut self) {
+        if self.docs.get().is_some() {
+            return;
+        }
+        let Session { conn: Some(conn), printer, .. } = self else { return };
+        match conn.execute_with_pushes(&["COMMAND", "DOCS"], |push| printer.push(&push)).await {
+            Ok(reply) => {
+                let _ = self.docs.set(help::parse_docs(&reply));
+            }
+            Err(err) => {
+                self.conn = None;
+                self.printer.problem(err);
             }
         }
-        help::server_help(words, self.docs.as_deref().unwrap_or_default())
     }
 
     /// Notices a connection the server has closed (so the prompt can say so) and prints anything the
@@ -318,7 +395,10 @@ impl Session {
             }
         };
         for reply in &unasked {
-            self.printer.reply(reply);
+            match reply {
+                Reply::Push(_) => self.printer.push(reply),
+                _ => self.printer.reply(reply),
+            }
         }
         self.printer.flush();
     }
@@ -331,10 +411,11 @@ impl Session {
         }
         let Session { conn: Some(conn), printer, .. } = self else { return };
         let result = conn
-            .pipeline(lines, |outcome, more| {
-                match outcome {
-                    Ok(reply) => printer.reply(&reply),
-                    Err(err) => printer.problem(format_args!("Invalid argument(s): {err}")),
+            .pipeline(lines, |incoming, more| {
+                match incoming {
+                    Incoming::Reply(Ok(reply)) => printer.reply(&reply),
+                    Incoming::Reply(Err(err)) => printer.problem(format_args!("Invalid argument(s): {err}")),
+                    Incoming::Push(push) => printer.push(&push),
                 }
                 // Caught up with the input: show what we have (stdin may be a slow producer).
                 if !more {

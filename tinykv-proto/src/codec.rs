@@ -86,6 +86,9 @@ enum AggregateKind {
     Map,
     /// `|`: an attribute describing the reply that follows it; dropped.
     Attribute,
+    /// `>`: a RESP3 push frame (a pub/sub message, a tracking invalidation), which a client must tell
+    /// apart from the reply to its request.
+    Push,
 }
 
 /// An aggregate reply under construction.
@@ -102,6 +105,7 @@ impl Aggregate {
         match self.kind {
             AggregateKind::Array | AggregateKind::Attribute => Reply::Array(self.items),
             AggregateKind::Set => Reply::Set(self.items),
+            AggregateKind::Push => Reply::Push(self.items),
             AggregateKind::Map => {
                 let mut pairs = Vec::with_capacity(self.items.len() / 2);
                 let mut flat = self.items.into_iter();
@@ -309,7 +313,8 @@ impl Cursor<'_> {
                 Some(text) => Reply::Verbatim(text),
                 None => Reply::Null,
             },
-            b'*' | b'>' => return Ok(Some(aggregate(AggregateKind::Array, need!(self.count()), false))),
+            b'*' => return Ok(Some(aggregate(AggregateKind::Array, need!(self.count()), false))),
+            b'>' => return Ok(Some(aggregate(AggregateKind::Push, need!(self.count()), false))),
             b'~' => return Ok(Some(aggregate(AggregateKind::Set, need!(self.count()), false))),
             b'%' => return Ok(Some(aggregate(AggregateKind::Map, need!(self.count()), true))),
             b'|' => return Ok(Some(aggregate(AggregateKind::Attribute, need!(self.count()), true))),
@@ -328,7 +333,7 @@ mod tests {
     fn client_decodes_every_resp2_and_resp3_type() {
         let mut codec = ClientCodec::default();
         let mut buf = BytesMut::from(
-            &b"+OK\r\n-ERR x\r\n:5\r\n$3\r\nbar\r\n$-1\r\n*-1\r\n_\r\n*2\r\n:1\r\n*1\r\n$1\r\na\r\n%1\r\n+k\r\n#t\r\n~1\r\n,1.5\r\n=7\r\ntxt:a:1\r\n"[..],
+            &b"+OK\r\n-ERR x\r\n:5\r\n$3\r\nbar\r\n$-1\r\n*-1\r\n_\r\n*2\r\n:1\r\n*1\r\n$1\r\na\r\n%1\r\n+k\r\n#t\r\n~1\r\n,1.5\r\n=7\r\ntxt:a:1\r\n>2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nk\r\n"[..],
         );
         let mut got = Vec::new();
         while let Some(reply) = codec.decode(&mut buf).unwrap() {
@@ -348,6 +353,7 @@ mod tests {
                 Reply::Map(vec![(Reply::ok_like("k"), Reply::Boolean(true))]),
                 Reply::Set(vec![Reply::Double(1.5)]),
                 Reply::Verbatim(Bytes::from_static(b"a:1")),
+                Reply::Push(vec![Reply::bulk("invalidate"), Reply::Array(vec![Reply::bulk("k")])]),
             ]
         );
     }

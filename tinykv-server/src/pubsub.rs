@@ -9,8 +9,8 @@
 //!
 //! A publisher never writes to a socket and never waits for a subscriber: it appends a message
 //! (shared, reference-counted bytes) to each mailbox and wakes its connection. A subscriber that
-//! does not read lets its mailbox grow only up to `--client-output-buffer-limit-pubsub`: past the
-//! hard limit (or the soft one for long enough) it is killed, its mailbox emptied, and counted in
+//! does not read lets its mailbox grow only up to the `pubsub` class of `client-output-buffer-limit`
+//! (`--client-output-buffer-limit-pubsub`, or `CONFIG SET` while running): past the hard limit (or the soft one for long enough) it is killed, its mailbox emptied, and counted in
 //! `INFO stats` (`client_output_buffer_limit_disconnections`).
 
 use std::collections::{HashMap, VecDeque};
@@ -27,6 +27,7 @@ use tokio::sync::Notify;
 use crate::clients::ClientInfo;
 use crate::config::OutputLimit;
 use crate::glob;
+use crate::output_limits::{ClientClass, OutputLimits};
 
 /// What a queued message costs beyond its bytes (its place in the queue, the frame's headers), for
 /// the output limit: roughly what Redis's reply list spends per message.
@@ -199,16 +200,26 @@ pub struct PubSub {
     monitor_count: AtomicUsize,
     /// How many patterns have subscribers: `PUBLISH` takes the patterns' lock only when some do.
     pattern_count: AtomicUsize,
-    /// The limit a subscriber's backlog is held to.
-    limit: OutputLimit,
+    /// `client-output-buffer-limit`: its `pubsub` class holds a subscriber's backlog, read live.
+    limits: OutputLimits,
     /// Subscribers disconnected for their backlog, for `INFO stats`.
     disconnections: AtomicU64,
 }
 
 impl PubSub {
-    /// An empty registry holding subscribers to `limit`.
+    /// An empty registry holding subscribers to `limit` (until `CONFIG SET` changes it).
     pub fn new(limit: OutputLimit) -> PubSub {
-        PubSub { limit, ..PubSub::default() }
+        PubSub { limits: OutputLimits::new(limit), ..PubSub::default() }
+    }
+
+    /// Every class's `client-output-buffer-limit`, for `CONFIG GET|SET`; the `pubsub` one applies here.
+    pub fn output_limits(&self) -> &OutputLimits {
+        &self.limits
+    }
+
+    /// The limit a subscriber's (or monitor's) backlog is held to now.
+    fn limit(&self) -> OutputLimit {
+        self.limits.get(ClientClass::Pubsub)
     }
 
     fn map(&self, kind: SubscriptionKind) -> &RwLock<HashMap<Bytes, Subscribers>> {
@@ -248,12 +259,13 @@ impl PubSub {
     pub fn publish(&self, kind: SubscriptionKind, channel: &Bytes, payload: &Bytes) -> usize {
         let mut receivers = 0;
         let mut closed = 0;
+        let limit = self.limit();
         {
             let map = self.map(kind).read();
             if let Some(subscribers) = map.get(channel) {
                 for mailbox in subscribers.values() {
                     let message = Message { kind, pattern: None, channel: channel.clone(), payload: payload.clone() };
-                    closed += u64::from(mailbox.deliver(Mail::Message(message), self.limit));
+                    closed += u64::from(mailbox.deliver(Mail::Message(message), limit));
                     receivers += 1;
                 }
             }
@@ -271,7 +283,7 @@ impl PubSub {
                         channel: channel.clone(),
                         payload: payload.clone(),
                     };
-                    closed += u64::from(mailbox.deliver(Mail::Message(message), self.limit));
+                    closed += u64::from(mailbox.deliver(Mail::Message(message), limit));
                     receivers += 1;
                 }
             }
@@ -320,8 +332,9 @@ impl PubSub {
     /// Gives `line` (a status line, `+...\r\n`) to every `MONITOR` client.
     pub fn feed_monitors(&self, line: Bytes) {
         let mut closed = 0;
+        let limit = self.limit();
         for mailbox in self.monitors.read().values() {
-            closed += u64::from(mailbox.deliver(Mail::Line(line.clone()), self.limit));
+            closed += u64::from(mailbox.deliver(Mail::Line(line.clone()), limit));
         }
         if closed > 0 {
             self.disconnections.fetch_add(closed, Ordering::Relaxed);

@@ -25,6 +25,7 @@ use tinykv_proto::Reply;
 use crate::config::{AppendFsync, Config, DebugCommandAccess, MaxmemoryPolicy};
 use crate::glob;
 use crate::keyspace_events::class;
+use crate::output_limits;
 use crate::shared::Shared;
 
 /// Every parameter that can change at run time; the index of its live value.
@@ -83,6 +84,9 @@ pub enum Kind {
     Text,
     /// `notify-keyspace-events` classes, stored as flag bits.
     KeyspaceEvents,
+    /// `client-output-buffer-limit`: `<class> <hard> <soft> <seconds>` groups, checked as Redis checks
+    /// them ([`crate::output_limits::parse`]), stored as the text.
+    OutputBufferLimits,
 }
 
 /// Where a parameter's value lives.
@@ -305,6 +309,22 @@ pub static PARAMS: &[Param] = &[
             .to_owned()
         }),
     },
+    // --- client-output-buffer-limit ---
+    Param {
+        name: "client-output-buffer-limit",
+        kind: Kind::OutputBufferLimits,
+        store: Store::Elsewhere {
+            get: |s| Value::Text(Bytes::from(s.pubsub.output_limits().describe())),
+            // Only values `parse` accepted (or `get` printed) arrive here.
+            set: |s, value| {
+                if let Value::Text(text) = value {
+                    if let Ok(changes) = output_limits::parse(text) {
+                        s.pubsub.output_limits().apply(&changes);
+                    }
+                }
+            },
+        },
+    },
 ];
 
 fn fsync_index(fsync: AppendFsync) -> u64 {
@@ -454,7 +474,7 @@ fn format(kind: Kind, value: &Value) -> Bytes {
             Bytes::from_static(names.get(*n as usize).copied().unwrap_or("").as_bytes())
         }
         (Kind::KeyspaceEvents, Value::Number(n)) => Bytes::from(keyspace_events_to_string(*n as u32)),
-        (Kind::Text, Value::Number(n)) => Bytes::from(n.to_string()),
+        (Kind::Text | Kind::OutputBufferLimits, Value::Number(n)) => Bytes::from(n.to_string()),
     }
 }
 
@@ -572,6 +592,9 @@ fn parse(kind: Kind, text: &[u8]) -> Result<Value, String> {
             .position(|name| name.as_bytes().eq_ignore_ascii_case(text))
             .map(|i| Value::Number(i as u64))
             .ok_or_else(|| format!("argument(s) must be one of the following: {}", names.join(", "))),
+        Kind::OutputBufferLimits => {
+            output_limits::parse(text).map(|_| Value::Text(Bytes::copy_from_slice(text))).map_err(str::to_owned)
+        }
         Kind::KeyspaceEvents => keyspace_events_from(text)
             .map(|flags| Value::Number(u64::from(flags)))
             .ok_or_else(|| "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".to_owned()),
@@ -597,13 +620,19 @@ fn parse(kind: Kind, text: &[u8]) -> Result<Value, String> {
 }
 
 /// Redis's `memtoull`: digits and an optional unit (`b`, `k`, `kb`, `m`, `mb`, `g`, `gb`, any case).
-/// As in Redis, no digits reads as 0, a number past 2^64 saturates, and the product wraps.
+/// As in Redis, no digits reads as 0, a number past 2^64 saturates, the product wraps, and 128 digits
+/// or more (past its buffer) are refused.
 pub fn memtoull(text: &[u8]) -> Option<u64> {
+    /// The size of Redis's digit buffer: this many digits do not fit with the terminating NUL.
+    const MEMTOULL_DIGITS: usize = 128;
     if text.first() == Some(&b'-') {
         return None;
     }
     let split = text.iter().position(|b| !b.is_ascii_digit()).unwrap_or(text.len());
     let (digits, unit) = text.split_at(split);
+    if digits.len() >= MEMTOULL_DIGITS {
+        return None;
+    }
     let multiplier: u64 = match unit.to_ascii_lowercase().as_slice() {
         b"" | b"b" => 1,
         b"k" => 1_000,
@@ -743,6 +772,8 @@ mod tests {
         assert_eq!(memtoull(b""), Some(0));
         assert_eq!(memtoull(b"99999999999999999999"), Some(u64::MAX));
         assert_eq!(memtoull(b"17179869184gb"), Some(0));
+        assert_eq!(memtoull(&[b'1'; 127]), Some(u64::MAX));
+        assert_eq!(memtoull(&[b'0'; 128]), None);
         for bad in [&b"-1"[..], b" 5", b"5 ", b"+5", b"1.5mb", b"0x10"] {
             assert_eq!(memtoull(bad), None, "{bad:?}");
         }

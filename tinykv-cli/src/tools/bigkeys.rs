@@ -22,9 +22,8 @@ use std::process::ExitCode;
 
 use tinykv_proto::Reply;
 
-use super::{out, scan_batch, Fail, Options};
+use super::{dbsize, out, quoted, scan_batch, Fail, Options};
 use crate::client::Connection;
-use crate::format::repr;
 
 /// What is known about one key type.
 struct TypeInfo {
@@ -57,18 +56,8 @@ fn known_types() -> Vec<TypeInfo> {
     ]
 }
 
-fn quoted(key: &[u8]) -> String {
-    let mut text = Vec::new();
-    repr(key, &mut text);
-    String::from_utf8_lossy(&text).into_owned()
-}
-
 pub async fn run(mut conn: Connection, options: &Options, memkeys: bool) -> Result<ExitCode, Fail> {
-    let total_keys = match conn.execute(&["DBSIZE"]).await? {
-        Reply::Integer(n) => n.max(0) as u64,
-        Reply::Error(text) => return Err(Fail(format!("Couldn't determine DBSIZE: {text}"))),
-        _ => return Err(Fail("Non INTEGER response from DBSIZE!".to_owned())),
-    };
+    let total_keys = dbsize(&mut conn).await?;
     let mut types = known_types();
     out("\n# Scanning the entire keyspace to find biggest keys as well as\n\
          # average sizes per key type.  You can use -i 0.1 to sleep 0.1 sec\n\

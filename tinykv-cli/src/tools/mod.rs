@@ -4,14 +4,18 @@
 //! --scan [--pattern P] [--count N] [--type T]   every matching key, one per line
 //! --bigkeys / --memkeys                         the biggest key of each type, then a summary
 //! --stat                                        a line of server figures every -i seconds
+//! --hotkeys                                     the keys with the highest LFU counters (OBJECT FREQ)
 //! --latency / --latency-history                 PING round trips: min, max, avg
+//! --latency-dist [--mono]                       PING round trips as a coloured spectrum
 //! --pipe                                        stdin sent as is; replies counted
 //! ```
 //!
 //! Each runs on its own connection (opened as any other: AUTH, SELECT, HELLO 3) and decides its exit code.
 
 mod bigkeys;
+mod hotkeys;
 mod latency;
+mod latency_dist;
 mod pipe;
 mod scan;
 mod stat;
@@ -38,6 +42,10 @@ pub enum Tool {
     Latency,
     /// `--pipe`.
     Pipe,
+    /// `--hotkeys`.
+    HotKeys,
+    /// `--latency-dist`.
+    LatencyDist,
 }
 
 /// The flags the tools read.
@@ -59,6 +67,8 @@ pub struct Options {
     pub history: bool,
     /// `--pipe-timeout`, seconds; 0 waits for ever.
     pub pipe_timeout: u64,
+    /// `--mono`: `--latency-dist` in greys.
+    pub mono: bool,
 }
 
 /// A tool's reason to stop with exit code 1; the message is printed on stderr as it is (redis-cli's words).
@@ -87,6 +97,8 @@ pub async fn run(tool: Tool, target: &Target, options: &Options) -> ExitCode {
         Tool::Stat => stat::run(conn, options).await,
         Tool::Latency => latency::run(conn, options).await,
         Tool::Pipe => pipe::run(conn, options).await,
+        Tool::HotKeys => hotkeys::run(conn, options).await,
+        Tool::LatencyDist => latency_dist::run(conn, options).await,
     };
     let _ = std::io::stdout().flush();
     match outcome {
@@ -107,6 +119,23 @@ fn out(text: impl AsRef<[u8]>) -> Result<(), Fail> {
         Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
         Err(err) => Err(Fail(format!("Error writing to stdout: {err}"))),
     }
+}
+
+/// `DBSIZE`, with redis-cli's messages when it fails: the total the sampling tools' percentages use.
+async fn dbsize(conn: &mut Connection) -> Result<u64, Fail> {
+    use tinykv_proto::Reply;
+    match conn.execute(&["DBSIZE"]).await? {
+        Reply::Integer(n) => Ok(n.max(0) as u64),
+        Reply::Error(text) => Err(Fail(format!("Couldn't determine DBSIZE: {text}"))),
+        _ => Err(Fail("Non INTEGER response from DBSIZE!".to_owned())),
+    }
+}
+
+/// A key as redis-cli's `sdscatrepr` quotes it in the sampling tools' lines: `"user:1"`.
+fn quoted(key: &[u8]) -> String {
+    let mut text = Vec::new();
+    crate::format::repr(key, &mut text);
+    String::from_utf8_lossy(&text).into_owned()
 }
 
 /// `SCAN cursor [MATCH p] [COUNT n] [TYPE t]`, with redis-cli's checks on the reply: the next cursor and
