@@ -204,6 +204,10 @@ fn csv_json_and_resp3_output_match_redis_cli() {
         &["-3", "config", "get", "maxmemory"],
         &["--no-raw", "info", "keyspace"],
         &["info", "keyspace"],
+        &["-d", ",", "mget", "n", "nope", "n"],
+        &["--raw", "-d", "::", "-D", "|", "mget", "n", "text"],
+        &["-D", "", "get", "n"],
+        &["-3", "-d", ";", "config", "get", "maxmemory"],
     ];
     for args in cases {
         same_stdout_as_redis_cli(port, args);

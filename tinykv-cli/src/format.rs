@@ -28,6 +28,8 @@
 //! JSON:  {"f1":"v1"}   null   error:"ERR ..."   ["a","b"]   true       (UTF-8 as is, controls as \u0001)
 //! ```
 
+use std::sync::OnceLock;
+
 use tinykv_proto::reply::format_double;
 use tinykv_proto::Reply;
 
@@ -46,14 +48,27 @@ pub enum Style {
     QuotedJson,
 }
 
-/// Renders `reply` in `style`, ending in a newline.
+/// redis-cli's `-d` and `-D`: what raw output puts between the elements of an aggregate, and
+/// after each reply (both a newline unless set).
+static RAW_DELIMITERS: OnceLock<(Vec<u8>, Vec<u8>)> = OnceLock::new();
+
+/// Sets the raw delimiters once, from the command line.
+pub fn set_raw_delimiters(element: &[u8], reply: &[u8]) {
+    let _ = RAW_DELIMITERS.set((element.to_vec(), reply.to_vec()));
+}
+
+fn raw_delimiters() -> (&'static [u8], &'static [u8]) {
+    RAW_DELIMITERS.get().map_or((b"\n", b"\n"), |(element, reply)| (element, reply))
+}
+
+/// Renders `reply` in `style`, ending in a newline (raw: in `-D`'s delimiter).
 pub fn render(reply: &Reply, style: Style) -> Vec<u8> {
     let mut out = Vec::new();
     match style {
         Style::Pretty => pretty(reply, "", &mut out),
         Style::Raw => {
             raw(reply, &mut out);
-            out.push(b'\n');
+            out.extend_from_slice(raw_delimiters().1);
         }
         Style::Csv => {
             csv(reply, &mut out);
@@ -362,7 +377,7 @@ fn raw(reply: &Reply, out: &mut Vec<u8>) {
         Reply::Array(items) | Reply::Set(items) | Reply::Push(items) | Reply::Frames(items) => {
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push(b'\n');
+                    out.extend_from_slice(raw_delimiters().0);
                 }
                 raw(item, out);
             }
@@ -370,7 +385,7 @@ fn raw(reply: &Reply, out: &mut Vec<u8>) {
         Reply::Map(pairs) => {
             for (i, (key, value)) in pairs.iter().enumerate() {
                 if i > 0 {
-                    out.push(b'\n');
+                    out.extend_from_slice(raw_delimiters().0);
                 }
                 raw(key, out);
                 out.push(b' ');

@@ -94,6 +94,12 @@ struct Cli {
     /// Like --json, with ASCII-only strings.
     #[arg(long = "quoted-json", overrides_with_all = ["raw", "no_raw", "csv", "json"])]
     quoted_json: bool,
+    /// Raw output: what separates the elements of an array (redis-cli's `-d`).
+    #[arg(short = 'd', value_name = "DELIMITER", default_value = "\n")]
+    element_delimiter: String,
+    /// Raw output: what follows each reply (redis-cli's `-D`).
+    #[arg(short = 'D', value_name = "DELIMITER", default_value = "\n")]
+    reply_delimiter: String,
     /// Run the command N times (-1: until interrupted).
     #[arg(short = 'r', value_name = "N", default_value_t = 1, allow_negative_numbers = true)]
     repeat: i64,
@@ -224,6 +230,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     } else {
         Style::Raw
     };
+    format::set_raw_delimiters(cli.element_delimiter.as_bytes(), cli.reply_delimiter.as_bytes());
     let target = target(&cli)?;
     // redis-cli's warning, for a password others can read in `ps`; not for one from the environment.
     let password_in_argv = cli.password.is_some() || cli.url.as_deref().is_some_and(|url| url.contains('@'));

@@ -78,6 +78,48 @@ struct Shard {
     deadline_keys: usize,
     /// Bytes of the table's bucket array and of the deadline heap now counted in `used_memory`.
     overhead: usize,
+    /// While a point-in-time walk (a snapshot) has yet to copy part of this shard: what it needs of
+    /// the shard as it was when the walk began.
+    frozen: Option<Box<Frozen>>,
+}
+
+/// A shard as it was at the instant a point-in-time walk began, kept only where it has changed
+/// since: copy-on-write per key.
+///
+/// The walk copies the shard one *cell* (a fixed slice of the hash space) per lock hold. Before a
+/// key of a cell not yet copied changes, its value then (or its absence) is kept in `pre_images`;
+/// the walk takes a key's pre-image instead of its value now. So the walk sees every key as it was
+/// at the start, whatever the writes in between, and holds extra memory only for the keys written
+/// while it runs (collections are shared, not copied: see `entry.rs`).
+#[derive(Debug)]
+struct Frozen {
+    /// The instant of the image (Unix ms): keys expired then are left out.
+    at: u64,
+    /// How many cells the shard is walked in (a power of two, fixed for the walk).
+    cells: u64,
+    /// The next cell the walk copies; cells before it are done and need nothing kept.
+    next_cell: u64,
+    /// Keys changed since the instant in cells not yet copied: their entry then, `None` if absent.
+    pre_images: HashMap<Box<[u8]>, Option<Entry>>,
+    /// The table a `FLUSHDB` emptied out of this shard during the walk: the cells not yet copied are
+    /// read from it instead of the (new) live table.
+    base: Option<HashTable<Entry>>,
+}
+
+impl Frozen {
+    fn cell_of(&self, hash: u64) -> u64 {
+        cell_of(hash, self.cells)
+    }
+}
+
+/// The cell (of `cells`, a power of two) a key's hash falls in, for walks a shard at a time: from
+/// hash bits that do not depend on the table's size.
+fn cell_of(hash: u64, cells: u64) -> u64 {
+    if cells <= 1 {
+        0
+    } else {
+        (hash >> 40) & (cells - 1)
+    }
 }
 
 /// How many clients watch a key, and how often it changed since the first of them did.
@@ -133,6 +175,19 @@ impl Shard {
     fn push_deadline(&mut self, at: u64, key: &[u8]) {
         self.deadline_keys += allocation_size(key.len());
         self.deadlines.push(Reverse((at, Box::from(key))));
+    }
+
+    /// Keeps what `key` holds now for a point-in-time walk that has yet to copy it, before it
+    /// changes. One branch when no walk runs.
+    fn preserve(&mut self, key: &[u8], hash: u64) {
+        let Shard { frozen, table, .. } = self;
+        let Some(frozen) = frozen.as_deref_mut() else { return };
+        if frozen.cell_of(hash) < frozen.next_cell || frozen.pre_images.contains_key(key) {
+            return;
+        }
+        let source = frozen.base.as_ref().unwrap_or(table);
+        let then = source.find(hash, |e| e.key() == key).cloned();
+        frozen.pre_images.insert(key.into(), then);
     }
 
     /// Marks `key` changed for whoever watches it.
@@ -436,7 +491,14 @@ impl Db {
             let freed: usize = shard.table.iter().map(Entry::footprint).sum::<usize>() + shard.overhead;
             let mut watched = std::mem::take(&mut shard.watched);
             watched.values_mut().for_each(|watched| watched.version += 1);
-            *shard = Shard { watched, ..Shard::default() };
+            // A walk in progress keeps reading the shard as it was: the emptied table becomes its base.
+            let mut frozen = shard.frozen.take();
+            if let Some(frozen) = frozen.as_deref_mut() {
+                if frozen.base.is_none() {
+                    frozen.base = Some(std::mem::take(&mut shard.table));
+                }
+            }
+            *shard = Shard { watched, frozen, ..Shard::default() };
             self.counters.used_memory.fetch_sub(freed, Ordering::Relaxed);
         }
     }
@@ -617,6 +679,81 @@ impl Db {
         Ok(())
     }
 
+    /// Freezes every shard of `dbs` at one instant, for a point-in-time walk with
+    /// [`Db::for_each_frozen_chunk`]: all their locks are held together (in database and shard
+    /// order, as every multi-shard lock taker takes them) while the walk's state is set, so no
+    /// command is half applied in the image. Each shard is walked in cells of about `chunk` keys.
+    /// Returns each database's keys and keys with a time to live at that instant.
+    pub fn freeze_all(dbs: &[Db], chunk: usize) -> Vec<(usize, usize)> {
+        let at = now_ms();
+        let mut guards: Vec<MutexGuard<'_, Shard>> =
+            dbs.iter().flat_map(|db| db.shards.iter().map(|shard| shard.lock())).collect();
+        let mut counts = vec![(0, 0); dbs.len()];
+        let per_db = dbs.first().map_or(1, |db| db.shards.len()).max(1);
+        for (i, shard) in guards.iter_mut().enumerate() {
+            let len = shard.table.len();
+            let cells = (len / chunk.max(1)).next_power_of_two().min(1 << MAX_SCAN_CELL_BITS) as u64;
+            shard.frozen = Some(Box::new(Frozen { at, cells, next_cell: 0, pre_images: HashMap::new(), base: None }));
+            if let Some(count) = counts.get_mut(i / per_db) {
+                count.0 += len;
+                count.1 += shard.volatile;
+            }
+        }
+        counts
+    }
+
+    /// Ends a point-in-time walk of this database early: what was kept for it is freed.
+    pub fn thaw(&self) {
+        for shard in self.shards.iter() {
+            shard.lock().frozen = None;
+        }
+    }
+
+    /// Calls `f` with copies of the entries of shard `shard` as they were when [`Db::freeze_all`]
+    /// froze it, a cell at a time (each copied under one short lock hold, `f` called with no lock
+    /// held). Entries expired at that instant are left out. The shard is thawed at the end; a shard
+    /// not frozen (thawed, or a walk restarted) yields nothing. Stops at `f`'s first error.
+    pub fn for_each_frozen_chunk<E>(
+        &self,
+        shard: usize,
+        mut f: impl FnMut(&[Entry]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let Some(lock) = self.shards.get(shard) else { return Ok(()) };
+        let mut copied = Vec::new();
+        loop {
+            {
+                let mut guard = lock.lock();
+                let Shard { frozen: slot, table, .. } = &mut *guard;
+                let Some(frozen) = slot.as_deref_mut() else { return Ok(()) };
+                if frozen.next_cell >= frozen.cells {
+                    *slot = None;
+                    return Ok(());
+                }
+                let (cell, at) = (frozen.next_cell, frozen.at);
+                let source = frozen.base.as_ref().unwrap_or(table);
+                let hash = |key: &[u8]| self.hash(key);
+                copied.extend(
+                    source
+                        .iter()
+                        .filter(|e| frozen.cell_of(hash(e.key())) == cell && !frozen.pre_images.contains_key(e.key()))
+                        .filter(|e| !e.is_expired(at))
+                        .cloned(),
+                );
+                let cells = frozen.cells;
+                frozen.pre_images.retain(|key, then| {
+                    if cell_of(hash(key), cells) != cell {
+                        return true;
+                    }
+                    copied.extend(then.take().filter(|e| !e.is_expired(at)));
+                    false
+                });
+                frozen.next_cell += 1;
+            }
+            f(&copied)?;
+            copied.clear();
+        }
+    }
+
     /// Removes keys whose time to live has run out, taking at most `per_lock` from a shard per lock
     /// hold so no client waits long, and stopping once `max_total` are gone. Returns how many keys it
     /// removed: `max_total` means there may be more to do.
@@ -648,6 +785,9 @@ impl Db {
             let Some(Reverse((_, key))) = shard.deadlines.pop() else { break };
             shard.deadline_keys -= allocation_size(key.len());
             let hash = self.hash(&key);
+            if shard.table.find(hash, |e| e.key() == &*key).is_some_and(|e| e.is_expired(now)) {
+                shard.preserve(&key, hash);
+            }
             if let Ok(found) = shard.table.find_entry(hash, |e| e.key() == &*key) {
                 if found.get().is_expired(now) {
                     let (entry, _) = found.remove();
@@ -744,6 +884,11 @@ impl<'a> Slot<'a> {
 
     fn find(&self) -> Option<&Entry> {
         self.shard.table.get_bucket(self.bucket?)
+    }
+
+    /// Before a change: keeps the key as it is for a point-in-time walk that still needs it.
+    fn preserve(&mut self) {
+        self.shard.preserve(self.key, self.hash);
     }
 
     fn find_mut(&mut self) -> Option<&mut Entry> {
@@ -847,6 +992,7 @@ impl<'a> Slot<'a> {
         create: bool,
         change: impl FnOnce(&mut T) -> (R, bool),
     ) -> Result<Option<R>, CommandError> {
+        self.preserve();
         let Some(entry) = self.find_mut() else {
             if !create {
                 return Ok(None);
@@ -880,6 +1026,7 @@ impl<'a> Slot<'a> {
 
     /// Stores `value` (of any type) with the given expiry, replacing whatever the key held.
     pub fn put_value(&mut self, value: Value, expires_at: Option<u64>) {
+        self.preserve();
         let mut entry = Entry::with_value(self.key, value, expires_at);
         if let Some(at) = expires_at {
             self.shard.push_deadline(at, self.key);
@@ -914,6 +1061,7 @@ impl<'a> Slot<'a> {
 
     /// Stores `value` with the given expiry, replacing any old value (in place when it fits).
     pub fn put(&mut self, value: &[u8], expires_at: Option<u64>) {
+        self.preserve();
         if let Some(at) = expires_at {
             self.shard.push_deadline(at, self.key);
         }
@@ -944,6 +1092,7 @@ impl<'a> Slot<'a> {
 
     /// Changes the expiry of an existing key; returns false if the key does not exist.
     pub fn set_expires_at(&mut self, expires_at: Option<u64>) -> bool {
+        self.preserve();
         let Some(entry) = self.find_mut() else { return false };
         let before = Some((entry.footprint(), entry.expires_at().is_some()));
         entry.set_expires_at(expires_at);
@@ -958,6 +1107,7 @@ impl<'a> Slot<'a> {
     /// Appends to the string value of an existing key in place; returns false if the key does not
     /// exist or holds no string.
     pub fn append(&mut self, extra: &[u8]) -> bool {
+        self.preserve();
         let Some(entry) = self.find_mut() else { return false };
         let ttl = entry.expires_at().is_some();
         let before = Some((entry.footprint(), ttl));
@@ -979,6 +1129,7 @@ impl<'a> Slot<'a> {
         if self.find().is_some_and(|entry| entry.string().is_none()) {
             return Err(CommandError::WrongType);
         }
+        self.preserve();
         let key = self.key;
         let hasher = &self.db.counters.hasher;
         let table = &mut self.shard.table;
@@ -1014,6 +1165,7 @@ impl<'a> Slot<'a> {
 
     /// Removes the key; returns its entry if it existed.
     pub fn remove(&mut self) -> Option<Entry> {
+        self.preserve();
         let bucket = self.bucket.take()?;
         let (entry, _) = self.shard.table.get_bucket_entry(bucket).ok()?.remove();
         self.shard.shrink_if_sparse(&self.db.counters.hasher, false);
@@ -1322,6 +1474,75 @@ mod tests {
         original.dedup();
         assert_eq!((total, original.len()), (5000, 5000));
         assert!(!seen.iter().any(|k| k == b"gone"), "expired keys are left out");
+    }
+
+    /// Every key a frozen walk of `dbs` yields, as (db, key, value or collection kind), sorted.
+    fn frozen_walk(dbs: &[Db], mut between: impl FnMut()) -> Vec<(usize, String, String)> {
+        Db::freeze_all(dbs, 100);
+        let mut seen = Vec::new();
+        for (index, db) in dbs.iter().enumerate() {
+            for shard in 0..db.shard_count() {
+                db.for_each_frozen_chunk(shard, |entries| {
+                    for entry in entries {
+                        let value = match entry.string() {
+                            Some(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+                            None => format!("{:?}", entry.kind()),
+                        };
+                        seen.push((index, String::from_utf8_lossy(entry.key()).into_owned(), value));
+                    }
+                    between();
+                    Ok::<(), ()>(())
+                })
+                .unwrap();
+            }
+        }
+        seen.sort();
+        seen
+    }
+
+    #[test]
+    fn a_frozen_walk_sees_the_keyspace_of_one_instant_whatever_changes_meanwhile() {
+        let dbs = [Db::new(4), Db::new(4)];
+        for i in 0..3000 {
+            put(&dbs[0], &format!("key:{i}"), &format!("v{i}"), None);
+        }
+        put(&dbs[1], "other", "x", None);
+        put(&dbs[0], "soon", "v", Some(now_ms() + 60_000));
+        let expected: Vec<_> = (0..3000)
+            .map(|i| (0, format!("key:{i}"), format!("v{i}")))
+            .chain([(0, "soon".to_owned(), "v".to_owned()), (1, "other".to_owned(), "x".to_owned())])
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        // Between chunks: overwrite, delete, create, append, re-time, flush the other database.
+        let mut round = 0;
+        let seen = frozen_walk(&dbs, || {
+            for i in (round * 50)..(round * 50 + 50) {
+                let key = format!("key:{}", i % 3000);
+                put(&dbs[0], &key, "changed", None);
+                dbs[0].with_key(format!("key:{}", (i * 7) % 3000).as_bytes(), |slot| slot.remove());
+                put(&dbs[0], &format!("new:{i}"), "n", None);
+            }
+            dbs[0].with_key(b"soon", |slot| slot.set_expires_at(Some(1)));
+            dbs[1].clear();
+            put(&dbs[1], "after-flush", "y", None);
+            round += 1;
+        });
+        assert!(round > 10, "the walk took several chunks: {round}");
+        assert_eq!(seen.len(), expected.len());
+        assert!(seen == expected, "the image is the keyspace at the freeze");
+        // Thawed: nothing kept, and the next walk sees the keyspace as it is now.
+        let now = frozen_walk(&dbs, || {});
+        assert!(
+            now.iter().any(|(_, key, value)| key == "key:1" && value == "changed")
+                || now.iter().all(|(_, key, _)| key != "key:1")
+        );
+        assert!(now.iter().any(|(db, key, _)| *db == 1 && key == "after-flush"));
+        for db in &dbs {
+            for shard in db.shards.iter() {
+                assert!(shard.lock().frozen.is_none());
+            }
+        }
     }
 
     #[test]

@@ -51,6 +51,8 @@ pub enum WriteFailure {
     Io(io::Error),
     /// `abort` said to stop.
     Aborted,
+    /// A `SWAPDB` moved databases during the walk: the image is not of one instant; start again.
+    Interrupted,
 }
 
 impl From<io::Error> for WriteFailure {
@@ -77,13 +79,13 @@ impl<W: Write> Checksummed<W> {
 /// Writes every database of `dbs` as one RDB file to `out` (which the caller buffers, syncs and
 /// renames). `abort` is asked between chunks; when it says so, the write stops.
 ///
-/// The keyspace is walked shard by shard, each shard in chunks of about [`SNAPSHOT_CHUNK`] entries
-/// copied under one short hold of its lock and encoded with no lock held, so clients keep being
-/// served and the memory a snapshot adds is one chunk. What the file holds: every key that existed,
-/// unchanged in existence, for the whole save, exactly once, each with a value it had at some moment
-/// during the save; the keys of one chunk as of one instant. Keys created or deleted during the save
-/// may or may not be in it, and a multi-key command (`MSET`, `RENAME`, `SWAPDB`) that ran meanwhile
-/// may show half applied. Expired keys are left out.
+/// A point-in-time image, without fork: every shard of every database is frozen at one instant
+/// ([`Db::freeze_all`], taken with all shard locks held, so no command is half applied in it), then
+/// walked a cell at a time under short lock holds and encoded with no lock held. A write to a key
+/// the walk has not copied yet keeps the key's old value first (copy-on-write per key), so the file
+/// holds exactly the keyspace of that instant however clients write meanwhile; the memory a snapshot
+/// adds is one chunk plus the old values of the keys written during it. Expired keys are left out.
+/// A `SWAPDB` during the walk ends it with [`WriteFailure::Interrupted`] (the caller starts again).
 pub fn write_snapshot(
     dbs: &[Db],
     out: impl Write,
@@ -113,9 +115,14 @@ pub fn write_snapshot(
     }
     file.put(&buf)?;
 
+    let swaps = dbs.first().map_or(0, Db::swaps);
+    let counts = Db::freeze_all(dbs, SNAPSHOT_CHUNK);
+    // Whatever ends the walk early, what was kept for it is freed.
+    let _thaw = Thaw(dbs);
     for (index, db) in dbs.iter().enumerate() {
-        let keys = db.len();
+        let (keys, volatile) = counts.get(index).copied().unwrap_or_default();
         if keys == 0 {
+            db.thaw();
             continue;
         }
         buf.clear();
@@ -123,12 +130,15 @@ pub fn write_snapshot(
         encode_length(&mut buf, index as u64);
         buf.push(op::RESIZEDB);
         encode_length(&mut buf, keys as u64);
-        encode_length(&mut buf, db.volatile_len() as u64);
+        encode_length(&mut buf, volatile as u64);
         file.put(&buf)?;
         for shard in 0..db.shard_count() {
-            db.for_each_chunk(shard, SNAPSHOT_CHUNK, |entries| {
+            db.for_each_frozen_chunk(shard, |entries| {
                 if abort() {
                     return Err(WriteFailure::Aborted);
+                }
+                if db.swaps() != swaps {
+                    return Err(WriteFailure::Interrupted);
                 }
                 buf.clear();
                 for entry in entries {
@@ -158,6 +168,15 @@ pub fn write_snapshot(
     file.out.flush()?;
     written.bytes = file.bytes + 8;
     Ok(written)
+}
+
+/// Thaws every database when dropped: a walk that stops early leaves nothing kept behind.
+struct Thaw<'a>(&'a [Db]);
+
+impl Drop for Thaw<'_> {
+    fn drop(&mut self) {
+        self.0.iter().for_each(Db::thaw);
+    }
 }
 
 /// The RDB type an entry is written as: string, or the plain (not listpack or intset) encodings of

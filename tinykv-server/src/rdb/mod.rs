@@ -118,6 +118,9 @@ pub enum RdbError {
     /// A save was stopped because the server is shutting down (a `BGSAVE` overtaken by the final save).
     #[error("RDB save aborted: the server is shutting down")]
     Aborted,
+    /// `SWAPDB`s kept moving databases while the snapshot was walked.
+    #[error("RDB save interrupted by SWAPDB")]
+    Interrupted,
 }
 
 /// What is wrong in an RDB file or `DUMP` payload.

@@ -32,6 +32,8 @@ pub const MISCONF: &str = "MISCONF Redis is configured to save RDB snapshots, bu
 disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during \
 writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about \
 the RDB error.";
+/// How often a snapshot starts again when `SWAPDB`s keep interrupting it.
+const SWAP_RETRIES: usize = 5;
 /// Write buffer of a snapshot file.
 const WRITE_BUFFER: usize = 1 << 20;
 
@@ -222,7 +224,15 @@ impl Snapshots {
         let started = Instant::now();
         let changes_before = self.changes_since_last_save();
         let temp = self.dir.join(format!("temp-{}.rdb", std::process::id()));
-        let result = self.write_to(&temp, dbs, abort);
+        let mut result = self.write_to(&temp, dbs, abort);
+        // A SWAPDB during the walk: start again (each try is a new instant).
+        for _ in 0..SWAP_RETRIES {
+            if !matches!(result, Err(RdbError::Interrupted)) {
+                break;
+            }
+            tracing::info!("a SWAPDB ran during the snapshot; starting it again");
+            result = self.write_to(&temp, dbs, abort);
+        }
         match &result {
             Ok(written) => {
                 self.changes.fetch_sub(changes_before, Ordering::Relaxed);
@@ -255,6 +265,7 @@ impl Snapshots {
         let written = write_snapshot(dbs, &mut out, self.options, abort).map_err(|failure| match failure {
             WriteFailure::Io(source) => RdbError::Io { path: temp.to_owned(), source },
             WriteFailure::Aborted => RdbError::Aborted,
+            WriteFailure::Interrupted => RdbError::Interrupted,
         })?;
         let file = out.into_inner().map_err(|err| io(temp)(err.into_error()))?;
         file.sync_all().map_err(io(temp))?;
