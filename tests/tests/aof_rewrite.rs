@@ -20,8 +20,12 @@ fn fresh_path(name: &str) -> PathBuf {
     path
 }
 
+/// A server on `path` whose rewrites write the base as commands (`--aof-use-rdb-preamble no`), which
+/// these tests read back record by record; [`an_rdb_base_is_a_snapshot_that_tinykv_and_redis_load`]
+/// covers the default snapshot base.
 fn start(path: &Path, extra: &[&str]) -> Server {
-    let mut args = vec!["--appendonly", path.to_str().unwrap(), "--appendfsync", "always"];
+    let mut args =
+        vec!["--appendonly", path.to_str().unwrap(), "--appendfsync", "always", "--aof-use-rdb-preamble", "no"];
     args.extend_from_slice(extra);
     Server::start_with(&args)
 }
@@ -412,4 +416,67 @@ fn an_appendonlydir_written_by_redis_loads() {
         assert_eq!(call_str(&mut con, &["SELECT", "3"]), "+OK\r\n");
         assert_eq!(call_str(&mut con, &["GET", "b"]), "$1\r\n2\r\n");
     }
+}
+
+#[test]
+fn an_rdb_base_is_a_snapshot_that_tinykv_and_redis_load() {
+    let path = fresh_path("rdb-base");
+    let server = Server::start_with(&["--appendonly", path.to_str().unwrap(), "--appendfsync", "always"]);
+    let mut con = server.redis();
+    let mut pipe = redis::pipe();
+    for i in 0..2000 {
+        pipe.cmd("SET").arg(format!("key:{i}")).arg(format!("value:{i}")).ignore();
+    }
+    pipe.cmd("SET").arg("ttl").arg("v").arg("EX").arg(1000).ignore();
+    pipe.cmd("HSET").arg("h").arg("f").arg("v").ignore();
+    pipe.cmd("SADD").arg("s").arg("m").ignore();
+    pipe.cmd("SELECT").arg(2).ignore().cmd("SET").arg("in2").arg("x").ignore().cmd("SELECT").arg(0).ignore();
+    let _: () = pipe.query(&mut con).unwrap();
+    let _: String = redis::cmd("BGREWRITEAOF").query(&mut con).unwrap();
+    assert_eq!(wait_for_rewrite(&mut con), "ok");
+    // Written after the switch: in the increment.
+    let _: () = redis::cmd("SET").arg("after").arg("1").query(&mut con).unwrap();
+    let base = base_of(&path);
+    assert!(base.to_string_lossy().ends_with(".base.rdb"), "{}", base.display());
+    let bytes = std::fs::read(&base).unwrap();
+    assert!(bytes.starts_with(b"REDIS0010"), "the base is an RDB file");
+    drop(con);
+    drop(server);
+
+    // TinyKV loads base and increment.
+    let check = |con: &mut redis::Connection, who: &str| {
+        let get = |con: &mut redis::Connection, key: &str| -> Option<String> {
+            redis::cmd("GET").arg(key).query(con).unwrap()
+        };
+        assert_eq!(get(con, "key:1999").as_deref(), Some("value:1999"), "{who}");
+        assert_eq!(get(con, "after").as_deref(), Some("1"), "{who}");
+        let ttl: i64 = redis::cmd("TTL").arg("ttl").query(con).unwrap();
+        assert!(0 < ttl && ttl <= 1000, "{who}: {ttl}");
+        let field: Option<String> = redis::cmd("HGET").arg("h").arg("f").query(con).unwrap();
+        assert_eq!(field.as_deref(), Some("v"), "{who}");
+        let member: bool = redis::cmd("SISMEMBER").arg("s").arg("m").query(con).unwrap();
+        assert!(member, "{who}");
+        let dbsize: usize = redis::cmd("DBSIZE").query(con).unwrap();
+        assert_eq!(dbsize, 2004, "{who}");
+        let _: () = redis::cmd("SELECT").arg(2).query(con).unwrap();
+        assert_eq!(get(con, "in2").as_deref(), Some("x"), "{who}");
+    };
+    let server = Server::start_with(&["--appendonly", path.to_str().unwrap()]);
+    check(&mut server.redis(), "tinykv");
+    drop(server);
+
+    // And so does redis-server, from a copy of the directory.
+    let dir = fresh_path("rdb-base-redis");
+    std::fs::create_dir_all(dir.join("appendonlydir")).unwrap();
+    for file in std::fs::read_dir(&path).unwrap() {
+        let file = file.unwrap();
+        std::fs::copy(file.path(), dir.join("appendonlydir").join(file.file_name())).unwrap();
+    }
+    let Some(redis) = Redis::start_with(&["--appendonly", "yes", "--dir", dir.to_str().unwrap()]) else { return };
+    let client = redis::Client::open(format!("redis://127.0.0.1:{}/", redis.port())).unwrap();
+    let mut con = retry_until("redis-server to load", || {
+        let mut con = client.get_connection().ok()?;
+        redis::cmd("PING").query::<String>(&mut con).ok().map(|_| con)
+    });
+    check(&mut con, "redis-server");
 }

@@ -72,6 +72,7 @@ use tinykv_proto::{CommandError, Request};
 
 use crate::config::AppendFsync;
 use crate::db::Db;
+use crate::rdb::encode::WriteOptions;
 use crate::rdb::RdbError;
 use manifest::MANIFEST_NAME;
 use rewrite::Rewrites;
@@ -322,6 +323,9 @@ pub struct Aof {
     written: AtomicU64,
     /// Stream offset up to which records are known to be on the disk.
     synced: AtomicU64,
+    /// How a rewrite writes the base: as a snapshot with these options (`aof-use-rdb-preamble yes`,
+    /// Redis's default) or, when `None`, as commands.
+    rdb_base: Mutex<Option<WriteOptions>>,
     /// Held by the background fsync while it runs, so a commit can wait for one that takes too long.
     fsync_running: Mutex<()>,
     /// When the running background fsync started (ms since the Unix epoch), 0 when none runs.
@@ -447,6 +451,7 @@ impl Aof {
             recorded: AtomicU64::new(0),
             written: AtomicU64::new(0),
             synced: AtomicU64::new(0),
+            rdb_base: Mutex::new(None),
             fsync_running: Mutex::new(()),
             fsync_started_ms: AtomicU64::new(0),
             delayed_fsyncs: AtomicU64::new(0),
@@ -588,6 +593,12 @@ impl Aof {
             self.delayed_fsyncs.fetch_add(1, Ordering::Relaxed);
             drop(self.fsync_running.lock());
         }
+    }
+
+    /// Makes rewrites write the base as a snapshot with `options` (`aof-use-rdb-preamble yes`), or
+    /// as commands (`None`).
+    pub fn set_rdb_base(&self, options: Option<WriteOptions>) {
+        *self.rdb_base.lock() = options;
     }
 
     /// Commits that waited for a slow background fsync (`aof_delayed_fsync`).

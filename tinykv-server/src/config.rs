@@ -250,11 +250,16 @@ pub struct Config {
     pub save: Option<String>,
 
     /// LZF-compress strings in snapshots and DUMP payloads (yes|no).
-    #[arg(long, env = "TINYKV_RDBCOMPRESSION", default_value = "yes", value_parser = parse_yes_no)]
+    #[arg(long, env = "TINYKV_RDBCOMPRESSION", default_value = "yes", value_parser = parse_yes_no, action = clap::ArgAction::Set)]
     pub rdbcompression: bool,
 
+    /// Write the append-only file's base as an RDB snapshot at each rewrite, as Redis does (yes|no);
+    /// no: as commands.
+    #[arg(long, env = "TINYKV_AOF_USE_RDB_PREAMBLE", default_value = "yes", value_parser = parse_yes_no, action = clap::ArgAction::Set)]
+    pub aof_use_rdb_preamble: bool,
+
     /// End snapshots with a CRC-64 checksum, and check it at load (yes|no).
-    #[arg(long, env = "TINYKV_RDBCHECKSUM", default_value = "yes", value_parser = parse_yes_no)]
+    #[arg(long, env = "TINYKV_RDBCHECKSUM", default_value = "yes", value_parser = parse_yes_no, action = clap::ArgAction::Set)]
     pub rdbchecksum: bool,
 }
 
@@ -458,6 +463,8 @@ mod tests {
         assert!(Config::try_parse_from(["tinykv-server", "--save", "10"]).is_err());
         assert!(Config::try_parse_from(["tinykv-server", "--dbfilename", "a/b.rdb"]).is_err());
         assert!(Config::try_parse_from(["tinykv-server", "--rdbcompression", "maybe"]).is_err());
+        let off = Config::parse_from(["tinykv-server", "--rdbcompression", "no", "--aof-use-rdb-preamble", "no"]);
+        assert!(!off.rdbcompression && !off.aof_use_rdb_preamble && off.rdbchecksum);
     }
 
     #[test]

@@ -685,6 +685,14 @@ impl Db {
     /// command is half applied in the image. Each shard is walked in cells of about `chunk` keys.
     /// Returns each database's keys and keys with a time to live at that instant.
     pub fn freeze_all(dbs: &[Db], chunk: usize) -> Vec<(usize, usize)> {
+        Db::freeze_all_then(dbs, chunk, || ()).0
+    }
+
+    /// [`Db::freeze_all`], running `at_instant` while every shard lock is still held: whatever it
+    /// does happens at the instant of the image. The append-only file's rewrite switches to a new
+    /// increment there, so every change is either in the image or recorded in the increment, never
+    /// both (changes are recorded while their key's lock is held).
+    pub fn freeze_all_then<R>(dbs: &[Db], chunk: usize, at_instant: impl FnOnce() -> R) -> (Vec<(usize, usize)>, R) {
         let at = now_ms();
         let mut guards: Vec<MutexGuard<'_, Shard>> =
             dbs.iter().flat_map(|db| db.shards.iter().map(|shard| shard.lock())).collect();
@@ -699,7 +707,14 @@ impl Db {
                 count.1 += shard.volatile;
             }
         }
-        counts
+        let result = at_instant();
+        drop(guards);
+        (counts, result)
+    }
+
+    /// Thaws every database of `dbs` ([`Db::thaw`]).
+    pub fn thaw_all(dbs: &[Db]) {
+        dbs.iter().for_each(Db::thaw);
     }
 
     /// Ends a point-in-time walk of this database early: what was kept for it is freed.

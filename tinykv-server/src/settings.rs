@@ -266,6 +266,11 @@ pub static PARAMS: &[Param] = &[
     Param { name: "port", kind: number(0, 65535), store: Store::Fixed(|s| s.port.to_string()) },
     Param { name: "databases", kind: number(1, INT_MAX), store: Store::Fixed(|s| s.config.databases.to_string()) },
     Param {
+        name: "aof-use-rdb-preamble",
+        kind: Kind::Enum(&["no", "yes"]),
+        store: Store::Fixed(|s| if s.config.aof_use_rdb_preamble { "yes" } else { "no" }.to_owned()),
+    },
+    Param {
         name: "appendonly",
         kind: Kind::Enum(&["no", "yes"]),
         store: Store::Fixed(|s| if s.config.appendonly.is_some() { "yes" } else { "no" }.to_owned()),

@@ -102,6 +102,11 @@ impl Shared {
             Some(path) => {
                 let (aof, replayed) = Aof::open(path, config.appendfsync, &dbs)?;
                 aof.set_auto_rewrite(config.auto_aof_rewrite_percentage, config.auto_aof_rewrite_min_size);
+                aof.set_rdb_base(config.aof_use_rdb_preamble.then_some(WriteOptions {
+                    compression: config.rdbcompression,
+                    checksum: config.rdbchecksum,
+                    aof_base: true,
+                }));
                 let keys: usize = dbs.iter().map(Db::len).sum();
                 tracing::info!(path = %path.display(), records = replayed.records, keys, "append-only file loaded");
                 Some(aof)
@@ -114,7 +119,8 @@ impl Shared {
             let source = std::io::Error::new(std::io::ErrorKind::NotADirectory, "--dir is not an existing directory");
             return Err(RdbError::Io { path: config.dir.clone(), source }.into());
         }
-        let options = WriteOptions { compression: config.rdbcompression, checksum: config.rdbchecksum };
+        let options =
+            WriteOptions { compression: config.rdbcompression, checksum: config.rdbchecksum, aof_base: false };
         let rdb = Snapshots::new(&config.dir, config.dbfilename(), config.save_rules(), options);
         // As Redis: with an append-only file, it is the source of truth and the snapshot is not read.
         if aof.is_none() {

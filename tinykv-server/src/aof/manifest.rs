@@ -195,6 +195,12 @@ impl Manifest {
         FileInfo { name: format!("{FILE_PREFIX}.{seq}.base.aof"), seq, kind: FileType::Base }
     }
 
+    /// The next base when it is a snapshot (`aof-use-rdb-preamble yes`): named `.base.rdb`, as Redis names it.
+    pub fn next_rdb_base(&self) -> FileInfo {
+        let base = self.next_base();
+        FileInfo { name: format!("{FILE_PREFIX}.{}.base.rdb", base.seq), ..base }
+    }
+
     /// The manifest once a rewrite that started increment `first_incr` is done: `base` is the new
     /// base, increments from `first_incr` on stay, and the rest become history.
     pub fn rewritten(&self, base: FileInfo, first_incr: u64) -> Manifest {

@@ -38,6 +38,7 @@ use super::{Aof, AofError, Layout, LogFile};
 use crate::collections::Collection;
 use crate::db::Db;
 use crate::entry::Entry;
+use crate::rdb::encode::{write_frozen_snapshot, Thaw, WriteFailure, WriteOptions};
 
 /// Keys copied out of a shard per lock hold while the base is written.
 pub const REWRITE_CHUNK: usize = 1024;
@@ -123,9 +124,10 @@ pub(super) struct BaseWritten {
     pub keys: u64,
 }
 
-/// Writes every live key of `dbs` to `out`: `SELECT n` before each database that has keys, then
-/// [`rebuild_key`]'s records, a chunk of [`REWRITE_CHUNK`] keys at a time copied out under one short
-/// hold of a shard's lock, so neither clients nor memory notice (the rewrite holds one chunk).
+/// Writes every live key of `dbs`, frozen at the instant the increment began (see
+/// [`Db::freeze_all_then`]), to `out`: `SELECT n` before each database that has keys, then
+/// [`rebuild_key`]'s records, a cell of about [`REWRITE_CHUNK`] keys at a time copied out under one
+/// short hold of a shard's lock, so neither clients nor memory notice.
 pub(super) fn write_base(
     dbs: &[Db],
     out: &mut impl Write,
@@ -138,7 +140,7 @@ pub(super) fn write_base(
     for (index, db) in dbs.iter().enumerate() {
         let mut selected = false;
         for shard in 0..db.shard_count() {
-            db.for_each_chunk(shard, REWRITE_CHUNK, |entries| {
+            db.for_each_frozen_chunk(shard, |entries| {
                 if abort() {
                     return Err(BaseFailure::Aborted);
                 }
@@ -222,6 +224,9 @@ struct Started {
     first_incr: u64,
     /// `SWAPDB`s counted at the start.
     swaps: u64,
+    /// Keys and volatile keys of each database at the instant the increment began, when the
+    /// keyspace was frozen for the base.
+    counts: Vec<(usize, usize)>,
 }
 
 impl Aof {
@@ -343,7 +348,9 @@ impl Aof {
         // Held for the whole rewrite: only rewrites change the layout, one at a time.
         let mut layout = self.layout.lock();
         let swaps = dbs.first().map_or(0, Db::swaps);
-        let start = self.begin_rewrite(&mut layout, swaps)?;
+        let start = self.begin_rewrite(&mut layout, swaps, dbs)?;
+        // The keyspace is frozen from the switch on: whatever ends the rewrite frees what was kept.
+        let _thaw = Thaw(dbs);
         let dir = self.path.clone();
         // What was written to the old file before the switch is still listed; make it as durable
         // as the policy promised, without any lock.
@@ -351,7 +358,8 @@ impl Aof {
             tracing::warn!(error = %source, "fsync of the previous append-only file failed");
         }
         let temp = dir.join(format!("{TEMP_BASE_PREFIX}{}.aof", std::process::id()));
-        let written = match write_base_file(&temp, dbs, start.swaps, abort) {
+        let rdb_base = *self.rdb_base.lock();
+        let written = match write_base_file(&temp, dbs, &start, rdb_base, abort) {
             Ok(written) => written,
             Err(err) => {
                 let _ = fs::remove_file(&temp);
@@ -362,7 +370,7 @@ impl Aof {
             let _ = fs::remove_file(&temp);
             return Err(AofError::Interrupted);
         };
-        let base = manifest.next_base();
+        let base = if rdb_base.is_some() { manifest.next_rdb_base() } else { manifest.next_base() };
         let base_path = dir.join(&base.name);
         let io = |path: &Path| {
             let path = path.to_owned();
@@ -393,7 +401,7 @@ impl Aof {
     /// never), pending records are written, the manifest renamed into place and the directory
     /// fsynced, and the file handle swapped. A single file (the layout of earlier versions) becomes
     /// the directory layout here: the file is the first base.
-    fn begin_rewrite(&self, layout: &mut Layout, swaps: u64) -> Result<Started, AofError> {
+    fn begin_rewrite(&self, layout: &mut Layout, swaps: u64, dbs: &[Db]) -> Result<Started, AofError> {
         let io = |path: &Path| {
             let path = path.to_owned();
             move |source| AofError::Io { path, source }
@@ -442,12 +450,21 @@ impl Aof {
         };
 
         let mut writer = self.writer.lock();
-        let end = {
+        // The switch of the record stream and the freeze of the keyspace for the base happen at one
+        // instant, under every shard lock: a change recorded before it is in the old files and in
+        // the base, one recorded after it in the new increment only (see `Db::freeze_all_then`).
+        // So replaying base then increment applies every change once, even changes that are not
+        // idempotent (a list push).
+        let (counts, end) = Db::freeze_all_then(dbs, REWRITE_CHUNK, || {
             let mut buffer = self.buffer.lock();
             std::mem::swap(&mut buffer.pending, &mut writer.out);
             // The fresh file starts with a `SELECT`, as every file does.
             buffer.selected = usize::MAX;
             self.recorded.load(Ordering::Acquire)
+        });
+        let cleanup = || {
+            Db::thaw_all(dbs);
+            cleanup();
         };
         if let Err(err) = self.write_out(&mut writer, end) {
             drop(writer);
@@ -475,20 +492,36 @@ impl Aof {
         drop(writer);
         tracing::info!(path = %self.path.display(), incr = %incr.name, "background append only file rewriting started");
         *layout = Layout::Dir(next);
-        Ok(Started { old_file, first_incr: incr.seq, swaps })
+        Ok(Started { old_file, first_incr: incr.seq, swaps, counts })
     }
 }
 
 /// Writes the base to `temp` and fsyncs it.
-fn write_base_file(temp: &Path, dbs: &[Db], swaps: u64, abort: &dyn Fn() -> bool) -> Result<BaseWritten, AofError> {
+fn write_base_file(
+    temp: &Path,
+    dbs: &[Db],
+    start: &Started,
+    rdb_base: Option<WriteOptions>,
+    abort: &dyn Fn() -> bool,
+) -> Result<BaseWritten, AofError> {
     let io = |source| AofError::Io { path: temp.to_owned(), source };
     let file = File::create(temp).map_err(io)?;
     let mut out = BufWriter::with_capacity(WRITE_BUFFER, file);
-    let written = write_base(dbs, &mut out, swaps, abort).map_err(|failure| match failure {
-        BaseFailure::Io(source) => io(source),
-        BaseFailure::Aborted => AofError::Aborted,
-        BaseFailure::Swapped => AofError::Interrupted,
-    })?;
+    let written = match rdb_base {
+        // Redis's default (`aof-use-rdb-preamble yes`): the base is a snapshot.
+        Some(options) => write_frozen_snapshot(dbs, &start.counts, start.swaps, &mut out, options, abort)
+            .map(|written| BaseWritten { keys: written.keys })
+            .map_err(|failure| match failure {
+                WriteFailure::Io(source) => io(source),
+                WriteFailure::Aborted => AofError::Aborted,
+                WriteFailure::Interrupted => AofError::Interrupted,
+            })?,
+        None => write_base(dbs, &mut out, start.swaps, abort).map_err(|failure| match failure {
+            BaseFailure::Io(source) => io(source),
+            BaseFailure::Aborted => AofError::Aborted,
+            BaseFailure::Swapped => AofError::Interrupted,
+        })?,
+    };
     let file = out.into_inner().map_err(|err| io(err.into_error()))?;
     file.sync_all().map_err(io)?;
     Ok(written)
@@ -590,6 +623,7 @@ mod tests {
         dbs[2].with_key(b"t", |slot| slot.put(b"x", Some(crate::db::now_ms() + 60_000)));
         dbs[2].with_key(b"gone", |slot| slot.put(b"x", Some(1)));
         let mut out = Vec::new();
+        Db::freeze_all(&dbs, REWRITE_CHUNK);
         let written = write_base(&dbs, &mut out, dbs[0].swaps(), &|| false).map_err(|_| ()).unwrap();
         assert_eq!(written.keys, 3001);
         let copy: Vec<Db> = (0..3).map(|_| Db::new(4)).collect();
@@ -615,6 +649,7 @@ mod tests {
             dbs[0].with_key(format!("k{i}").as_bytes(), |slot| slot.put(b"v", None));
         }
         let swaps = dbs[0].swaps();
+        Db::freeze_all(&dbs, REWRITE_CHUNK);
         let mut out = Vec::new();
         let first = std::cell::Cell::new(true);
         let result = write_base(&dbs, &mut out, swaps, &|| {

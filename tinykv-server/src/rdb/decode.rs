@@ -563,7 +563,8 @@ mod tests {
             source[2].with_key(&long, |slot| slot.put(value, Some(now_ms() + 60_000)));
         }
         source[2].with_key(b"expiring", |slot| slot.put(b"x", Some(now_ms() + 5_000)));
-        for options in [WriteOptions::default(), WriteOptions { compression: false, checksum: false }] {
+        for options in [WriteOptions::default(), WriteOptions { compression: false, checksum: false, aof_base: false }]
+        {
             let file = snapshot(&source, options);
             let target = dbs(3);
             // Loaded ten seconds later: the key that expires in five is gone.

@@ -27,11 +27,13 @@ pub struct WriteOptions {
     pub compression: bool,
     /// End with the CRC-64 of the file (`--rdbchecksum`); zero when off, which loaders skip.
     pub checksum: bool,
+    /// The file is the base of an append-only file (`aof-use-rdb-preamble`): Redis's `aof-base` aux field.
+    pub aof_base: bool,
 }
 
 impl Default for WriteOptions {
     fn default() -> Self {
-        WriteOptions { compression: true, checksum: true }
+        WriteOptions { compression: true, checksum: true, aof_base: false }
     }
 }
 
@@ -92,6 +94,24 @@ pub fn write_snapshot(
     options: WriteOptions,
     abort: &dyn Fn() -> bool,
 ) -> Result<Written, WriteFailure> {
+    let swaps = dbs.first().map_or(0, Db::swaps);
+    let counts = Db::freeze_all(dbs, SNAPSHOT_CHUNK);
+    write_frozen_snapshot(dbs, &counts, swaps, out, options, abort)
+}
+
+/// [`write_snapshot`] of databases already frozen (by [`Db::freeze_all_then`], with `counts` its
+/// keys and volatile keys per database, `swaps` the `SWAPDB` count read before it): for the
+/// append-only file's RDB base, frozen at the instant its increment begins. Thaws them, however it ends.
+pub fn write_frozen_snapshot(
+    dbs: &[Db],
+    counts: &[(usize, usize)],
+    swaps: u64,
+    out: impl Write,
+    options: WriteOptions,
+    abort: &dyn Fn() -> bool,
+) -> Result<Written, WriteFailure> {
+    // Whatever ends the walk early, what was kept for it is freed.
+    let _thaw = Thaw(dbs);
     let mut file = Checksummed { out, digest: CRC64.digest(), bytes: 0 };
     let mut buf = Vec::with_capacity(64 * 1024);
     let mut compressor = options.compression.then(Compressor::default);
@@ -106,7 +126,7 @@ pub fn write_snapshot(
         ("redis-bits", &bits),
         ("ctime", &ctime),
         ("used-mem", &used_memory),
-        ("aof-base", "0"),
+        ("aof-base", if options.aof_base { "1" } else { "0" }),
     ];
     for (key, value) in aux {
         buf.push(op::AUX);
@@ -115,10 +135,6 @@ pub fn write_snapshot(
     }
     file.put(&buf)?;
 
-    let swaps = dbs.first().map_or(0, Db::swaps);
-    let counts = Db::freeze_all(dbs, SNAPSHOT_CHUNK);
-    // Whatever ends the walk early, what was kept for it is freed.
-    let _thaw = Thaw(dbs);
     for (index, db) in dbs.iter().enumerate() {
         let (keys, volatile) = counts.get(index).copied().unwrap_or_default();
         if keys == 0 {
@@ -170,12 +186,12 @@ pub fn write_snapshot(
     Ok(written)
 }
 
-/// Thaws every database when dropped: a walk that stops early leaves nothing kept behind.
-struct Thaw<'a>(&'a [Db]);
+/// Thaws every database when dropped: a point-in-time walk that stops early leaves nothing kept behind.
+pub struct Thaw<'a>(pub &'a [Db]);
 
 impl Drop for Thaw<'_> {
     fn drop(&mut self) {
-        self.0.iter().for_each(Db::thaw);
+        Db::thaw_all(self.0);
     }
 }
 
