@@ -27,6 +27,8 @@ const FLAG_NO_EVICT: u32 = 1 << 0;
 const FLAG_NO_TOUCH: u32 = 1 << 1;
 const FLAG_CLOSE_AFTER_REPLY: u32 = 1 << 2;
 const FLAG_PUBSUB: u32 = 1 << 3;
+// --- lists ---
+const FLAG_BLOCKED: u32 = 1 << 4;
 
 /// One connected client, as `CLIENT LIST` shows it.
 #[derive(Debug)]
@@ -193,6 +195,12 @@ impl ClientInfo {
         }
     }
 
+    // --- lists ---
+    /// Whether the client waits in a blocking command (flag `b`, `INFO`'s `blocked_clients`).
+    pub fn set_blocked(&self, on: bool) {
+        self.set_flag(FLAG_BLOCKED, on);
+    }
+
     /// Marks the client to be closed once its current reply is sent (it killed itself).
     pub fn close_after_reply(&self) {
         self.set_flag(FLAG_CLOSE_AFTER_REPLY, true);
@@ -232,6 +240,7 @@ impl ClientInfo {
         for (set, letter) in [
             (flags & FLAG_PUBSUB != 0, 'P'),
             (multi >= 0, 'x'),
+            (flags & FLAG_BLOCKED != 0, 'b'),
             (flags & FLAG_CLOSE_AFTER_REPLY != 0, 'c'),
             (flags & FLAG_NO_EVICT != 0, 'e'),
             (flags & FLAG_NO_TOUCH != 0, 'T'),

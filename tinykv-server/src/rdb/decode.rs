@@ -15,7 +15,7 @@ use thiserror::Error;
 use tinykv_proto::Limits;
 
 use super::{lzf, op, printable, type_name, Invalid, RdbError, CRC64, RDB_VERSION};
-use crate::collections::{Collection, Hash, Set};
+use crate::collections::{Collection, End, Hash, List, Set};
 use crate::db::{now_ms, Db};
 use crate::entry::Value;
 
@@ -224,14 +224,60 @@ impl<R: Read> Source<R> {
                     Ok(Value::Collection(Collection::Hash(hash)))
                 })
             }
+            // --- lists ---
+            op::TYPE_LIST => {
+                let len = self.plain_length()?;
+                let mut list = List::default();
+                for _ in 0..len {
+                    list.push(End::Right, &self.string()?);
+                }
+                Ok(Value::Collection(Collection::List(list)))
+            }
+            op::TYPE_LIST_QUICKLIST_2 => {
+                let nodes = self.plain_length()?;
+                let mut list = List::default();
+                let mut damaged = None;
+                for _ in 0..nodes {
+                    let container = self.plain_length()?;
+                    let blob = self.string()?;
+                    match container {
+                        QUICKLIST_NODE_PLAIN => list.push(End::Right, &blob),
+                        QUICKLIST_NODE_PACKED => match listpack(&blob) {
+                            Ok(items) if !items.is_empty() => {
+                                items.iter().for_each(|item| list.push(End::Right, item))
+                            }
+                            Ok(_) => damaged = Some("an empty quicklist node".to_owned()),
+                            Err(err) => damaged = Some(err),
+                        },
+                        _ => damaged = Some(format!("quicklist node container {container}")),
+                    }
+                }
+                match damaged {
+                    Some(err) => Err(err),
+                    None => Ok(Value::Collection(Collection::List(list))),
+                }
+            }
             _ => Err(format!("RDB type {type_byte} cannot be read")),
         })
     }
 }
 
+/// A quicklist node holding one element as it is (a big one), and one holding a listpack.
+const QUICKLIST_NODE_PLAIN: u64 = 1;
+const QUICKLIST_NODE_PACKED: u64 = 2;
+
 /// The RDB types [`Source::value`] reads.
 fn readable(type_byte: u8) -> bool {
-    matches!(type_byte, op::TYPE_STRING | op::TYPE_SET | op::TYPE_HASH | op::TYPE_SET_INTSET | op::TYPE_HASH_LISTPACK)
+    matches!(
+        type_byte,
+        op::TYPE_STRING
+            | op::TYPE_SET
+            | op::TYPE_HASH
+            | op::TYPE_SET_INTSET
+            | op::TYPE_HASH_LISTPACK
+            | op::TYPE_LIST
+            | op::TYPE_LIST_QUICKLIST_2
+    )
 }
 
 /// The members of an intset blob: `encoding (u32 LE: 2, 4 or 8) length (u32 LE)` then `length`
