@@ -1649,13 +1649,22 @@ pub(crate) fn lpos(args: &mut Args) -> Parsed {
                     ));
                 }
             }
+            // A non-integer gets the same words as a negative one, as in Redis.
             b"COUNT" => {
-                let value = args.integer()?;
-                count = Some(u64::try_from(value).map_err(|_| CommandError::Other("ERR COUNT can't be negative".into()))?);
+                let value = args.take()?;
+                count = Some(
+                    parse_integer(&value)
+                        .ok()
+                        .and_then(|value| u64::try_from(value).ok())
+                        .ok_or(CommandError::Other("ERR COUNT can't be negative".into()))?,
+                );
             }
             b"MAXLEN" => {
-                let value = args.integer()?;
-                maxlen = u64::try_from(value).map_err(|_| CommandError::Other("ERR MAXLEN can't be negative".into()))?;
+                let value = args.take()?;
+                maxlen = parse_integer(&value)
+                    .ok()
+                    .and_then(|value| u64::try_from(value).ok())
+                    .ok_or(CommandError::Other("ERR MAXLEN can't be negative".into()))?;
             }
             _ => return Err(CommandError::Syntax),
         }

@@ -299,7 +299,7 @@ fn lset(db: &Db, key: &[u8], index: &[u8], element: &[u8], effects: &mut Effects
         let Some(list) = or_reply!(slot.read::<List>()) else { return CommandError::NoSuchKey.into() };
         let index = or_reply!(tinykv_proto::command::parse_integer(index));
         let Some(at) = position(index, list.len()) else {
-            return CommandError::OutOfRange("ERR index out of range").into();
+            return CommandError::OutOfRange("index out of range").into();
         };
         or_reply!(slot.write::<List, _>(false, |list| (list.set(at, element), true)));
         effects.record(&[b"LSET", key, at.to_string().as_bytes(), element]);
