@@ -41,7 +41,8 @@ fn fifo(connect: Connect) -> Vec<String> {
 
 fn timeout(connect: Connect) -> Vec<String> {
     let mut client = connect();
-    let mut seen = vec![call_str(&mut client, &["BLPOP", "q", "0.05"]), call_str(&mut client, &["BRPOPLPUSH", "q", "d", "0.01"])];
+    let mut seen =
+        vec![call_str(&mut client, &["BLPOP", "q", "0.05"]), call_str(&mut client, &["BRPOPLPUSH", "q", "d", "0.01"])];
     call_str(&mut client, &["HELLO", "3"]);
     seen.push(call_str(&mut client, &["BLMPOP", "0.02", "1", "q", "LEFT"]));
     seen.push(call_str(&mut client, &["BLMOVE", "q", "d", "LEFT", "LEFT", "0.01"]));
@@ -119,7 +120,12 @@ fn pipelined(connect: Connect) -> Vec<String> {
     client.write_all(&batch).expect("write");
     blocked(&mut writer, 1);
     // While it waits, the commands after BLPOP have not run: the list is still missing.
-    let seen = vec![call_str(&mut writer, &["RPUSH", "q", "a", "b"]), reply(&mut client), reply(&mut client), reply(&mut client)];
+    let seen = vec![
+        call_str(&mut writer, &["RPUSH", "q", "a", "b"]),
+        reply(&mut client),
+        reply(&mut client),
+        reply(&mut client),
+    ];
     seen
 }
 
@@ -145,7 +151,7 @@ fn wrongtype(connect: Connect) -> Vec<String> {
 fn both(tinykv: &Server, redis: &Redis, scenario: fn(Connect) -> Vec<String>) -> Vec<String> {
     let ours_connect = || tinykv.connect();
     let theirs_connect = || redis.connect();
-    let mut flush = |connect: Connect| assert_eq!(call_str(&mut connect(), &["FLUSHALL"]), "+OK\r\n");
+    let flush = |connect: Connect| assert_eq!(call_str(&mut connect(), &["FLUSHALL"]), "+OK\r\n");
     flush(&ours_connect);
     flush(&theirs_connect);
     let ours = scenario(&ours_connect);

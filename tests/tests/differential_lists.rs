@@ -13,21 +13,8 @@ const LISTS: &[&str] = &["l0", "l1", "l2"];
 /// Keys any command may use: lists, a string, a hash, a set and a missing key.
 const KEYS: &[&str] = &["l0", "l1", "l2", "str", "h", "s", "none"];
 const ELEMENTS: &[&str] = &["a", "b", "c", "1", "2", "", "x y", "-7", "9223372036854775807", "long-element-value"];
-const INDEXES: &[&str] = &[
-    "0",
-    "1",
-    "-1",
-    "2",
-    "-2",
-    "5",
-    "-100",
-    "100",
-    "9223372036854775807",
-    "-9223372036854775808",
-    "x",
-    "1.5",
-    "",
-];
+const INDEXES: &[&str] =
+    &["0", "1", "-1", "2", "-2", "5", "-100", "100", "9223372036854775807", "-9223372036854775808", "x", "1.5", ""];
 const COUNTS: &[&str] = &["0", "1", "2", "3", "10", "-1", "9223372036854775807", "x", ""];
 /// Timeouts: short, malformed or negative; never 0 on a key that may stay empty, nor `inf`
 /// (redis-server 7.0 crashes on it).

@@ -768,7 +768,8 @@ impl BlockTimeout {
         }
         let millis = (seconds * 1000.0).trunc();
         // Past i64, Redis's conversion yields i64::MIN: negative.
-        if !(millis < 9.223_372_036_854_775_807e18) || millis < 0.0 {
+        // 2^63 milliseconds; NaN was refused above.
+        if !(0.0..9.223_372_036_854_776e18).contains(&millis) {
             return Err(CommandError::Other("ERR timeout is negative".into()));
         }
         let millis = millis as u64;

@@ -1557,9 +1557,11 @@ mod tests {
                             set.iter().map(|m| String::from_utf8_lossy(m).into_owned()).collect()
                         }
                         // --- lists ---
-                        Some(Collection::List(list)) => {
-                            list.iter().enumerate().map(|(i, e)| format!("{i:08}:{}", String::from_utf8_lossy(e))).collect()
-                        }
+                        Some(Collection::List(list)) => list
+                            .iter()
+                            .enumerate()
+                            .map(|(i, e)| format!("{i:08}:{}", String::from_utf8_lossy(e)))
+                            .collect(),
                     };
                     items.sort();
                     format!("{:?} {:?} {items:?} {:?}", key, entry.kind(), entry.expires_at())

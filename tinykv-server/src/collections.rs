@@ -24,8 +24,8 @@ use hashbrown::DefaultHashBuilder;
 use crate::db::random_u64;
 
 mod list;
-pub use list::{End, List};
 use crate::entry::{push_varint, read_varint, varint_len};
+pub use list::{End, List};
 
 /// Entries a packed collection holds at most (Redis's `hash-max-listpack-entries`).
 pub const MAX_PACKED_ENTRIES: usize = 128;

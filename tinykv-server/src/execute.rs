@@ -303,8 +303,7 @@ fn run(request: Request, shared: &Shared, session: &mut Session) -> Reply {
     // --- lists ---
     // A write of another family may have put a list where clients wait (RENAME, MOVE, COPY,
     // RESTORE, SWAPDB ...): they are served now. List commands serve them themselves.
-    if shared.blocking.any() && !session.in_exec && found.flags_spec().has(Flag::Write) && found.spec.group != "list"
-    {
+    if shared.blocking.any() && !session.in_exec && found.flags_spec().has(Flag::Write) && found.spec.group != "list" {
         session.unlogged |= lists::serve_all(shared);
     }
     reply

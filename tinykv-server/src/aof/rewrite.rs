@@ -82,9 +82,7 @@ pub fn rebuild_key(entry: &Entry, out: &mut BytesMut) {
         }
         (None, Some(Collection::Set(set))) => encode_chunked(&[b"SADD", key], set.iter(), ITEMS_PER_RECORD, out),
         // --- lists ---
-        (None, Some(Collection::List(list))) => {
-            encode_chunked(&[b"RPUSH", key], list.iter(), ITEMS_PER_RECORD, out)
-        }
+        (None, Some(Collection::List(list))) => encode_chunked(&[b"RPUSH", key], list.iter(), ITEMS_PER_RECORD, out),
         (None, None) => {}
     }
     if let (Some(at), None) = (&at, entry.string()) {

@@ -357,9 +357,11 @@ impl List {
     /// `LINSERT`: puts `item` before (or after) the first element equal to `pivot`; false when
     /// there is none.
     pub fn insert(&mut self, pivot: &[u8], after: bool, item: &[u8]) -> bool {
-        let found = self.chunks.iter().enumerate().find_map(|(i, chunk)| {
-            chunk.iter().position(|element| element == pivot).map(|offset| (i, offset))
-        });
+        let found = self
+            .chunks
+            .iter()
+            .enumerate()
+            .find_map(|(i, chunk)| chunk.iter().position(|element| element == pivot).map(|offset| (i, offset)));
         let Some((chunk, offset)) = found else { return false };
         let view = self.chunks[chunk].clone();
         let mut items: Vec<&[u8]> = view.iter().collect();
@@ -385,11 +387,8 @@ impl List {
             let view = self.chunks[i].clone();
             let mut items: Vec<&[u8]> = view.iter().collect();
             let mut keep = vec![true; items.len()];
-            let positions: Vec<usize> = if from_tail {
-                (0..items.len()).rev().collect()
-            } else {
-                (0..items.len()).collect()
-            };
+            let positions: Vec<usize> =
+                if from_tail { (0..items.len()).rev().collect() } else { (0..items.len()).collect() };
             for j in positions {
                 if removed < limit && items[j] == item {
                     keep[j] = false;

@@ -439,7 +439,13 @@ fn lmove(
 
 /// `LMPOP` with its keys locked: pops from the first non-empty list; `None` when all are empty.
 /// `count` None is `BLPOP`'s shape (`[key, element]`).
-fn mpop(locked: &mut Keys<'_>, keys: &[Bytes], end: End, count: Option<u64>, effects: &mut Effects<'_>) -> Option<Reply> {
+fn mpop(
+    locked: &mut Keys<'_>,
+    keys: &[Bytes],
+    end: End,
+    count: Option<u64>,
+    effects: &mut Effects<'_>,
+) -> Option<Reply> {
     for (i, key) in keys.iter().enumerate() {
         let mut slot = locked.slot(i);
         match slot.read::<List>() {

@@ -243,9 +243,7 @@ impl<R: Read> Source<R> {
                     match container {
                         QUICKLIST_NODE_PLAIN => list.push(End::Right, &blob),
                         QUICKLIST_NODE_PACKED => match listpack(&blob) {
-                            Ok(items) if !items.is_empty() => {
-                                items.iter().for_each(|item| list.push(End::Right, item))
-                            }
+                            Ok(items) if !items.is_empty() => items.iter().for_each(|item| list.push(End::Right, item)),
                             Ok(_) => damaged = Some("an empty quicklist node".to_owned()),
                             Err(err) => damaged = Some(err),
                         },
