@@ -201,6 +201,11 @@ impl ClientInfo {
         self.set_flag(FLAG_BLOCKED, on);
     }
 
+    /// Whether the client waits in a blocking command now.
+    pub fn is_blocked(&self) -> bool {
+        self.flags.load(Ordering::Relaxed) & FLAG_BLOCKED != 0
+    }
+
     /// Marks the client to be closed once its current reply is sent (it killed itself).
     pub fn close_after_reply(&self) {
         self.set_flag(FLAG_CLOSE_AFTER_REPLY, true);
@@ -333,10 +338,16 @@ impl Clients {
     }
 
     /// Closes every client idle for longer than `timeout` (`--timeout`, `CONFIG SET timeout`), as
-    /// Redis's client cron does; returns how many.
+    /// Redis's client cron does; returns how many. A client blocked in `BLPOP` and friends is not
+    /// idle: its own timeout governs it, as in Redis.
     pub fn close_idle(&self, timeout: Duration) -> usize {
-        let idle: Vec<Arc<ClientInfo>> =
-            self.registry.lock().values().filter(|client| client.idle() > timeout).cloned().collect();
+        let idle: Vec<Arc<ClientInfo>> = self
+            .registry
+            .lock()
+            .values()
+            .filter(|client| client.idle() > timeout && !client.is_blocked())
+            .cloned()
+            .collect();
         for client in &idle {
             tracing::debug!(id = client.id, addr = %client.addr, "closing an idle client");
             client.kill();

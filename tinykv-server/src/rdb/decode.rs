@@ -231,7 +231,11 @@ impl<R: Read> Source<R> {
                 for _ in 0..len {
                     list.push(End::Right, &self.string()?);
                 }
-                Ok(Value::Collection(Collection::List(list)))
+                if list.is_empty() {
+                    Err("a list with no elements".to_owned())
+                } else {
+                    Ok(Value::Collection(Collection::List(list)))
+                }
             }
             op::TYPE_LIST_QUICKLIST_2 => {
                 let nodes = self.plain_length()?;
@@ -252,6 +256,7 @@ impl<R: Read> Source<R> {
                 }
                 match damaged {
                     Some(err) => Err(err),
+                    None if list.is_empty() => Err("a list with no elements".to_owned()),
                     None => Ok(Value::Collection(Collection::List(list))),
                 }
             }
@@ -663,10 +668,10 @@ mod tests {
 
     #[test]
     fn other_types_and_modules_stop_the_load_by_name() {
-        let list = b"REDIS0010\xfe\x01\x12\x04jobs\x00\xff";
-        let err = load_bytes(list, &dbs(2)).unwrap_err();
+        let stream = b"REDIS0010\xfe\x01\x13\x04jobs\x00\xff";
+        let err = load_bytes(stream, &dbs(2)).unwrap_err();
         assert_eq!(err.0, Some(11));
-        assert!(err.1.contains("key 'jobs' in database 1 is a list (RDB type 18)"), "{err:?}");
+        assert!(err.1.contains("key 'jobs' in database 1 is a stream (RDB type 19)"), "{err:?}");
         let module = b"REDIS0010\xf7\x81\x00\x00\x00\x00\x00\x00\x04\x00\x02\x02";
         assert!(load_bytes(module, &dbs(1)).unwrap_err().1.contains("module"));
         let out_of_range = b"REDIS0010\xfe\x10";
@@ -694,10 +699,10 @@ mod tests {
         bad[2] ^= 1;
         assert_eq!(restore_payload(&bad), Err(RestoreError::VersionOrChecksum));
         assert_eq!(restore_payload(b"short"), Err(RestoreError::VersionOrChecksum));
-        let mut list = vec![18u8, 0];
-        list.extend_from_slice(&RDB_VERSION.to_le_bytes());
-        let crc = CRC64.checksum(&list);
-        list.extend_from_slice(&crc.to_le_bytes());
-        assert_eq!(restore_payload(&list), Err(RestoreError::Unsupported("list")));
+        let mut stream = vec![19u8, 0];
+        stream.extend_from_slice(&RDB_VERSION.to_le_bytes());
+        let crc = CRC64.checksum(&stream);
+        stream.extend_from_slice(&crc.to_le_bytes());
+        assert_eq!(restore_payload(&stream), Err(RestoreError::Unsupported("stream")));
     }
 }
