@@ -85,6 +85,25 @@ fn pop_some(slot: &mut Slot<'_>, end: End, count: u64) -> Vec<Vec<u8>> {
     .unwrap_or_default()
 }
 
+/// An array of bulk strings copied into one buffer that each reply slices: one allocation for a
+/// whole `LRANGE`, not one per element.
+fn bulks<'a>(items: impl Iterator<Item = &'a [u8]>) -> Reply {
+    let items: Vec<&[u8]> = items.collect();
+    let mut buffer = bytes::BytesMut::with_capacity(items.iter().map(|item| item.len()).sum());
+    items.iter().for_each(|item| buffer.extend_from_slice(item));
+    let buffer = buffer.freeze();
+    let mut at = 0;
+    Reply::Array(
+        items
+            .iter()
+            .map(|item| {
+                at += item.len();
+                Reply::Bulk(buffer.slice(at - item.len()..at))
+            })
+            .collect(),
+    )
+}
+
 fn elements_reply(elements: Vec<Vec<u8>>) -> Reply {
     Reply::Array(elements.into_iter().map(|element| Reply::Bulk(Bytes::from(element))).collect())
 }
@@ -280,7 +299,7 @@ fn lrange(db: &Db, key: &[u8], start: i64, stop: i64) -> Reply {
     db.with_key(key, |slot| {
         let Some(list) = or_reply!(slot.read::<List>()) else { return Reply::Array(Vec::new()) };
         match clamp_range(start, stop, list.len()) {
-            Some((start, stop)) => Reply::Array(list.range(start, stop).map(Reply::bulk).collect()),
+            Some((start, stop)) => bulks(list.range(start, stop)),
             None => Reply::Array(Vec::new()),
         }
     })
