@@ -147,6 +147,19 @@ fn wrongtype(connect: Connect) -> Vec<String> {
     seen
 }
 
+fn moved(connect: Connect) -> Vec<String> {
+    let (mut client, mut writer) = (connect(), connect());
+    send(&mut client, &["BLPOP", "target", "0"]);
+    blocked(&mut writer, 1);
+    let mut seen: Vec<String> = [&["SELECT", "1"][..], &["RPUSH", "target", "m1", "m2"], &["MOVE", "target", "0"]]
+        .iter()
+        .map(|args| call_str(&mut writer, args))
+        .collect();
+    seen.push(reply(&mut client));
+    seen.push(call_str(&mut client, &["LRANGE", "target", "0", "-1"]));
+    seen
+}
+
 /// Runs `scenario` on both servers (fresh data each) and requires the same transcript; returns it.
 fn both(tinykv: &Server, redis: &Redis, scenario: fn(Connect) -> Vec<String>) -> Vec<String> {
     let ours_connect = || tinykv.connect();
@@ -178,6 +191,11 @@ fn blocking_pops_behave_as_in_redis() {
     let seen = both(&tinykv, &redis, pipelined);
     assert_eq!(seen[2], ":1\r\n", "LLEN ran after BLPOP was served");
     both(&tinykv, &redis, wrongtype);
+    assert_eq!(
+        both(&tinykv, &redis, moved)[3],
+        "*2\r\n$6\r\ntarget\r\n$2\r\nm1\r\n",
+        "MOVE onto a waited key serves it"
+    );
 }
 
 #[test]

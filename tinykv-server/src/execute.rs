@@ -301,9 +301,9 @@ fn run(request: Request, shared: &Shared, session: &mut Session) -> Reply {
     }
     events.publish(shared, Some((found.spec, &request.args)), session.db);
     // --- lists ---
-    // A write of another family may have put a list where clients wait (RENAME, MOVE, COPY,
-    // RESTORE, SWAPDB ...): they are served now. List commands serve them themselves.
-    if shared.blocking.any() && !session.in_exec && found.flags_spec().has(Flag::Write) && found.spec.group != "list" {
+    // A command of another family that can put a list where clients wait: they are served now (list
+    // commands serve them themselves, under the key's lock).
+    if shared.blocking.any() && !session.in_exec && lists::may_put_a_list(found.spec.name) && !reply.is_error() {
         session.unlogged |= lists::serve_all(shared);
     }
     reply

@@ -203,6 +203,13 @@ fn finish_moves(db: &Db, pending: Vec<PendingMove>, wake: Option<&Wake<'_>>, eff
     }
 }
 
+/// Whether a command outside the list family can leave a list at a key it did not hold one at
+/// (so clients blocked there must be looked at after it): the keyspace commands that move or
+/// recreate values whole, `SORT ... STORE`, and `DEBUG RELOAD`.
+pub(super) fn may_put_a_list(name: &str) -> bool {
+    matches!(name, "RENAME" | "RENAMENX" | "MOVE" | "COPY" | "RESTORE" | "SWAPDB" | "SORT" | "DEBUG")
+}
+
 /// Serves every blocked client whose key holds a list now: after `EXEC`, and after a write of
 /// another family (`RENAME`, `MOVE`, `COPY`, `RESTORE`, `SWAPDB`...) that may have put one there.
 /// Returns whether anything was recorded in the append-only file.
