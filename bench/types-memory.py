@@ -6,6 +6,7 @@ Usage: bench/types-memory.py strings|hashes|hashes10 tinykv|redis [path/to/tinyk
   strings   1,000,000 SETs, 16-byte keys and values
   hashes    1,000 hashes of 100 fields (9-byte fields, 8-byte values)
   hashes10  100,000 hashes of 10 fields
+  list      one list of 10,000,000 16-byte elements (RPUSH, 100 a command)
 """
 import socket, subprocess, sys, time, re, os
 def rss(pid):
@@ -43,6 +44,9 @@ elif mode == "hashes":
 elif mode == "hashes10":
     n = 100_000
     data = b"".join(enc(["HSET", "hash:%09d" % i] + sum([["field:%02d" % f, "value:%02d" % f] for f in range(10)], [])) for i in range(n)); unit = n * 10; what = "field"
+elif mode == "list":
+    n = 10_000_000
+    data = b"".join(enc(["RPUSH", "list"] + ["e:%014d" % (i * 100 + j) for j in range(100)]) for i in range(n // 100)); unit = n; what = "element"
 p, port = start(kind, binary)
 time.sleep(0.3)
 before = rss(p.pid)

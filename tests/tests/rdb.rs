@@ -161,6 +161,18 @@ fn populate(con: &mut redis::Connection) {
         many.arg(i * 3);
     }
     query(con, &mut many);
+    // --- lists ---
+    // Lists: one small (one listpack node), one of many nodes (compressed in the middle when the
+    // server runs with --list-compress-depth), integers and long elements among them, one with a TTL.
+    query(con, redis::cmd("RPUSH").arg("list:small").arg("a").arg(-12).arg("").arg(noise(70, 3)));
+    let mut long = redis::cmd("RPUSH");
+    long.arg("list:long");
+    for i in 0..3000 {
+        long.arg(if i % 7 == 0 { format!("{i}") } else { format!("element:{i}:{}", "z".repeat(i % 90)) });
+    }
+    query(con, &mut long);
+    query(con, redis::cmd("LPUSH").arg("list:ttl").arg("x").arg(b"w".repeat(5000)));
+    query(con, redis::cmd("PEXPIRE").arg("list:ttl").arg(800_000));
     select(con, 1);
     set(con, b"db1", b"one", Some(300_000));
     set(con, b"db1:plain", &b"value in database one ".repeat(5), None);
@@ -204,6 +216,11 @@ fn value_of(con: &mut redis::Connection, key: &[u8]) -> Vec<u8> {
             pairs.into_iter().map(|(field, value)| [field, b"=".to_vec(), value].concat()).collect()
         }
         "set" => redis::cmd("SMEMBERS").arg(key).query(con).unwrap(),
+        // --- lists ---
+        "list" => {
+            let items: Vec<Vec<u8>> = redis::cmd("LRANGE").arg(key).arg(0).arg(-1).query(con).unwrap();
+            return [b"list:".to_vec(), items.join(&b"\n"[..])].concat();
+        }
         other => panic!("unexpected type {other}"),
     };
     items.sort();
@@ -239,7 +256,7 @@ fn tinykv_snapshot_passes_redis_check_rdb_and_loads_into_redis_server() {
     let mut con = server.redis();
     populate(&mut con);
     let expected = keyspace(&mut con);
-    assert_eq!(expected.len(), 2 * values().len() + 12);
+    assert_eq!(expected.len(), 2 * values().len() + 15);
     let reply: String = redis::cmd("SAVE").query(&mut con).unwrap();
     assert_eq!(reply, "OK");
     assert!(server.stop().success());
@@ -259,7 +276,7 @@ fn tinykv_snapshot_passes_redis_check_rdb_and_loads_into_redis_server() {
 #[test]
 fn redis_server_snapshot_loads_into_tinykv() {
     let dir = dir("from-redis");
-    let Some(redis) = Redis::start(&dir, &["--rdbcompression", "yes"]) else { return };
+    let Some(redis) = Redis::start(&dir, &["--rdbcompression", "yes", "--list-compress-depth", "1"]) else { return };
     let mut con = redis.redis();
     populate(&mut con);
     let expected = keyspace(&mut con);
@@ -298,7 +315,9 @@ fn dump_payloads_are_byte_equal_and_restore_both_ways() {
     }
     // Hashes and sets: not byte-equal (Redis packs small ones as listpacks and intsets, TinyKV writes
     // the plain encodings), but each server restores the other's payload to the same value.
-    let collections: [&[&[u8]]; 4] = [
+    let collections: [&[&[u8]]; 5] = [
+        // --- lists ---
+        &[b"RPUSH", b"lst", b"a", b"1", b"", b"-99"],
         &[b"HSET", b"h", b"f", b"1", b"g", b"two"],
         &[b"HSET", b"hbig", b"f", &[b'x'; 100]],
         &[b"SADD", b"ints", b"1", b"2", b"-300"],
@@ -417,7 +436,7 @@ fn damaged_snapshots_stop_the_start_with_the_offset() {
 
 #[test]
 fn types_tinykv_lacks_stop_the_start_and_functions_are_skipped() {
-    // (Hashes and sets load: see redis_server_snapshot_loads_into_tinykv.)
+    // (Hashes, sets and lists load: see redis_server_snapshot_loads_into_tinykv.)
     let dir = dir("types");
     let Some(redis) = Redis::start(&dir, &[]) else { return };
     let mut con = redis.redis();
@@ -430,10 +449,10 @@ fn types_tinykv_lacks_stop_the_start_and_functions_are_skipped() {
     assert!(server.log().contains("function library"), "{}", server.log());
     drop(server);
 
-    let _: i64 = redis::cmd("RPUSH").arg("jobs").arg("one").query(&mut con).unwrap();
+    let _: String = redis::cmd("XADD").arg("jobs").arg("*").arg("f").arg("one").query(&mut con).unwrap();
     let _: () = redis::cmd("SAVE").query(&mut con).unwrap();
     let log = refused_start(&dir);
-    assert!(log.contains("key 'jobs' in database 0 is a list"), "{log}");
+    assert!(log.contains("key 'jobs' in database 0 is a stream"), "{log}");
 }
 
 fn lastsave(con: &mut redis::Connection) -> u64 {

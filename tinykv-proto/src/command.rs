@@ -198,6 +198,9 @@ pub enum ClientCommand {
     Pause { millis: i64, all: bool },
     /// `CLIENT UNPAUSE`.
     Unpause,
+    // --- lists ---
+    /// `CLIENT UNBLOCK id [TIMEOUT|ERROR]`: `error` for `ERROR`.
+    Unblock { id: i64, error: bool },
 }
 
 /// A kind of client, as `CLIENT LIST TYPE` and `CLIENT KILL TYPE` name them.
@@ -683,6 +686,99 @@ pub enum Command {
     Reset,
     /// `MONITOR`: every command other clients run, as a line, from now on.
     Monitor,
+    // --- lists ---
+    /// `LPUSH`/`RPUSH` (`existing: false`) and `LPUSHX`/`RPUSHX` (`existing: true`).
+    Push { key: Bytes, end: ListEnd, elements: Vec<Bytes>, existing: bool },
+    /// `LPOP`/`RPOP key [count]`.
+    Pop { key: Bytes, end: ListEnd, count: Option<u64> },
+    /// `LLEN key`.
+    LLen { key: Bytes },
+    /// `LRANGE key start stop`.
+    LRange { key: Bytes, start: i64, stop: i64 },
+    /// `LINDEX key index`: the index is read after the key is looked up, as Redis does.
+    LIndex { key: Bytes, index: Bytes },
+    /// `LSET key index element`: the index is read after the key is looked up, as Redis does.
+    LSet { key: Bytes, index: Bytes, element: Bytes },
+    /// `LINSERT key BEFORE|AFTER pivot element`.
+    LInsert { key: Bytes, after: bool, pivot: Bytes, element: Bytes },
+    /// `LREM key count element`.
+    LRem { key: Bytes, count: i64, element: Bytes },
+    /// `LTRIM key start stop`.
+    LTrim { key: Bytes, start: i64, stop: i64 },
+    /// `LPOS key element [RANK rank] [COUNT num] [MAXLEN len]`: `count` None without `COUNT`
+    /// (a single reply), Some(0) for every match.
+    LPos { key: Bytes, element: Bytes, rank: i64, count: Option<u64>, maxlen: u64 },
+    /// `LMOVE`, `RPOPLPUSH` (no timeout) and `BLMOVE`, `BRPOPLPUSH` (a timeout).
+    LMove { source: Bytes, destination: Bytes, from: ListEnd, to: ListEnd, timeout: Option<BlockTimeout> },
+    /// `LMPOP` (no timeout) and `BLMPOP`: up to `count` elements from the first non-empty list.
+    LMPop { keys: Vec<Bytes>, end: ListEnd, count: u64, timeout: Option<BlockTimeout> },
+    /// `BLPOP`/`BRPOP key [key ...] timeout`.
+    BPop { keys: Vec<Bytes>, end: ListEnd, timeout: BlockTimeout },
+}
+
+// --- lists ---
+/// An end of a list: `LEFT` (the head) or `RIGHT` (the tail).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListEnd {
+    /// The head: `LPUSH`, `LPOP`, `LEFT`.
+    Left,
+    /// The tail: `RPUSH`, `RPOP`, `RIGHT`.
+    Right,
+}
+
+impl ListEnd {
+    /// `LEFT`/`RIGHT` in any case; anything else is Redis's syntax error.
+    pub fn parse(word: &[u8]) -> Result<ListEnd, CommandError> {
+        if word.eq_ignore_ascii_case(b"LEFT") {
+            Ok(ListEnd::Left)
+        } else if word.eq_ignore_ascii_case(b"RIGHT") {
+            Ok(ListEnd::Right)
+        } else {
+            Err(CommandError::Syntax)
+        }
+    }
+
+    /// The word for this end, as the append-only file records `LMOVE`.
+    pub fn word(self) -> &'static [u8] {
+        match self {
+            ListEnd::Left => b"LEFT",
+            ListEnd::Right => b"RIGHT",
+        }
+    }
+}
+
+/// How long a blocking command may wait, in milliseconds; 0 is forever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockTimeout(pub u64);
+
+impl BlockTimeout {
+    /// Reads seconds as Redis's `getTimeoutFromObjectOrReply` does: a float (`long double` there),
+    /// truncated to whole milliseconds, so `-0.0001` is 0 (forever); negative (and too big to fit,
+    /// which Redis's cast turns negative) is refused.
+    pub fn parse(bytes: &[u8]) -> Result<BlockTimeout, CommandError> {
+        const MAX_CHARS: usize = 5 * 1024;
+        let not_float = || CommandError::Other("ERR timeout is not a float or out of range".into());
+        if bytes.is_empty() || bytes.len() >= MAX_CHARS || bytes[0].is_ascii_whitespace() {
+            return Err(not_float());
+        }
+        let text = std::str::from_utf8(bytes).map_err(|_| not_float())?;
+        let seconds: f64 = text.parse().map_err(|_| not_float())?;
+        if seconds.is_nan() {
+            return Err(not_float());
+        }
+        let millis = (seconds * 1000.0).trunc();
+        // Past i64, Redis's conversion yields i64::MIN: negative.
+        // 2^63 milliseconds; NaN was refused above.
+        if !(0.0..9.223_372_036_854_776e18).contains(&millis) {
+            return Err(CommandError::Other("ERR timeout is negative".into()));
+        }
+        let millis = millis as u64;
+        // Redis adds the time now and refuses what would overflow.
+        if millis > (i64::MAX as u64) / 2 {
+            return Err(CommandError::Other("ERR timeout is out of range".into()));
+        }
+        Ok(BlockTimeout(millis))
+    }
 }
 
 /// What a subscription names: a channel, a glob pattern of channels, or a shard channel. Each kind has

@@ -13,6 +13,8 @@ use crate::command::{
     PubSubCommand, ReplyMode, Restore, Scan, ScanOptions, Set, SetCondition, SetOperation, Shutdown, SlowlogCommand,
     SubscriptionKind, MILLIS_PER_SECOND,
 };
+// --- lists ---
+use crate::command::{BlockTimeout, ListEnd};
 use crate::table::{self, CommandSpec};
 use crate::CommandError;
 
@@ -1538,6 +1540,231 @@ pub(crate) fn reset(_: &mut Args) -> Parsed {
 
 pub(crate) fn monitor(_: &mut Args) -> Parsed {
     Ok(Command::Monitor)
+}
+
+// --- lists ---
+
+/// A count Redis reads with `getPositiveLongFromObjectOrReply` (`LPOP`/`RPOP`).
+fn positive_count(bytes: &[u8]) -> Result<u64, CommandError> {
+    parse_integer(bytes)
+        .ok()
+        .and_then(|count| u64::try_from(count).ok())
+        .ok_or(CommandError::Other("ERR value is out of range, must be positive".into()))
+}
+
+fn push(args: &mut Args, end: ListEnd, existing: bool) -> Parsed {
+    Ok(Command::Push { key: args.take()?, end, elements: args.rest(), existing })
+}
+
+pub(crate) fn lpush(args: &mut Args) -> Parsed {
+    push(args, ListEnd::Left, false)
+}
+
+pub(crate) fn rpush(args: &mut Args) -> Parsed {
+    push(args, ListEnd::Right, false)
+}
+
+pub(crate) fn lpushx(args: &mut Args) -> Parsed {
+    push(args, ListEnd::Left, true)
+}
+
+pub(crate) fn rpushx(args: &mut Args) -> Parsed {
+    push(args, ListEnd::Right, true)
+}
+
+fn pop(args: &mut Args, end: ListEnd) -> Parsed {
+    let key = args.take()?;
+    let count = match args.next_opt() {
+        None => None,
+        Some(count) => Some(positive_count(&count)?),
+    };
+    if !args.is_empty() {
+        let name = if end == ListEnd::Left { "lpop" } else { "rpop" };
+        return Err(CommandError::WrongArity(name.into()));
+    }
+    Ok(Command::Pop { key, end, count })
+}
+
+pub(crate) fn lpop(args: &mut Args) -> Parsed {
+    pop(args, ListEnd::Left)
+}
+
+pub(crate) fn rpop(args: &mut Args) -> Parsed {
+    pop(args, ListEnd::Right)
+}
+
+pub(crate) fn llen(args: &mut Args) -> Parsed {
+    Ok(Command::LLen { key: args.take()? })
+}
+
+pub(crate) fn lrange(args: &mut Args) -> Parsed {
+    Ok(Command::LRange { key: args.take()?, start: args.integer()?, stop: args.integer()? })
+}
+
+pub(crate) fn lindex(args: &mut Args) -> Parsed {
+    Ok(Command::LIndex { key: args.take()?, index: args.take()? })
+}
+
+pub(crate) fn lset(args: &mut Args) -> Parsed {
+    Ok(Command::LSet { key: args.take()?, index: args.take()?, element: args.take()? })
+}
+
+pub(crate) fn linsert(args: &mut Args) -> Parsed {
+    let key = args.take()?;
+    let place = args.take()?;
+    let after = if place.eq_ignore_ascii_case(b"AFTER") {
+        true
+    } else if place.eq_ignore_ascii_case(b"BEFORE") {
+        false
+    } else {
+        return Err(CommandError::Syntax);
+    };
+    Ok(Command::LInsert { key, after, pivot: args.take()?, element: args.take()? })
+}
+
+pub(crate) fn lrem(args: &mut Args) -> Parsed {
+    let key = args.take()?;
+    let count = args.integer()?;
+    Ok(Command::LRem { key, count, element: args.take()? })
+}
+
+pub(crate) fn ltrim(args: &mut Args) -> Parsed {
+    Ok(Command::LTrim { key: args.take()?, start: args.integer()?, stop: args.integer()? })
+}
+
+pub(crate) fn lpos(args: &mut Args) -> Parsed {
+    let key = args.take()?;
+    let element = args.take()?;
+    let (mut rank, mut count, mut maxlen) = (1, None, 0);
+    while let Some(option) = args.next_opt() {
+        if args.is_empty() {
+            return Err(CommandError::Syntax);
+        }
+        match option.to_ascii_uppercase().as_slice() {
+            b"RANK" => {
+                rank = args.integer()?;
+                if rank == 0 {
+                    return Err(CommandError::Other(
+                        "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list".into(),
+                    ));
+                }
+            }
+            // A non-integer gets the same words as a negative one, as in Redis.
+            b"COUNT" => {
+                let value = args.take()?;
+                count = Some(
+                    parse_integer(&value)
+                        .ok()
+                        .and_then(|value| u64::try_from(value).ok())
+                        .ok_or(CommandError::Other("ERR COUNT can't be negative".into()))?,
+                );
+            }
+            b"MAXLEN" => {
+                let value = args.take()?;
+                maxlen = parse_integer(&value)
+                    .ok()
+                    .and_then(|value| u64::try_from(value).ok())
+                    .ok_or(CommandError::Other("ERR MAXLEN can't be negative".into()))?;
+            }
+            _ => return Err(CommandError::Syntax),
+        }
+    }
+    Ok(Command::LPos { key, element, rank, count, maxlen })
+}
+
+fn lmove_ends(args: &mut Args) -> Result<(Bytes, Bytes, ListEnd, ListEnd), CommandError> {
+    let source = args.take()?;
+    let destination = args.take()?;
+    let from = ListEnd::parse(&args.take()?)?;
+    let to = ListEnd::parse(&args.take()?)?;
+    Ok((source, destination, from, to))
+}
+
+pub(crate) fn lmove(args: &mut Args) -> Parsed {
+    let (source, destination, from, to) = lmove_ends(args)?;
+    Ok(Command::LMove { source, destination, from, to, timeout: None })
+}
+
+pub(crate) fn blmove(args: &mut Args) -> Parsed {
+    let (source, destination, from, to) = lmove_ends(args)?;
+    let timeout = Some(BlockTimeout::parse(&args.take()?)?);
+    Ok(Command::LMove { source, destination, from, to, timeout })
+}
+
+pub(crate) fn rpoplpush(args: &mut Args) -> Parsed {
+    let (source, destination) = (args.take()?, args.take()?);
+    Ok(Command::LMove { source, destination, from: ListEnd::Right, to: ListEnd::Left, timeout: None })
+}
+
+pub(crate) fn brpoplpush(args: &mut Args) -> Parsed {
+    let (source, destination) = (args.take()?, args.take()?);
+    let timeout = Some(BlockTimeout::parse(&args.take()?)?);
+    Ok(Command::LMove { source, destination, from: ListEnd::Right, to: ListEnd::Left, timeout })
+}
+
+/// `LMPOP`'s arguments after any timeout, read in Redis's order: numkeys, the end, then `COUNT`.
+fn mpop(args: &mut Args) -> Result<(Vec<Bytes>, ListEnd, u64), CommandError> {
+    let numkeys = args.take()?;
+    let numkeys = parse_integer(&numkeys)
+        .ok()
+        .filter(|&n| n >= 1)
+        .ok_or(CommandError::Other("ERR numkeys should be greater than 0".into()))?;
+    if numkeys >= args.remaining() as i64 {
+        return Err(CommandError::Syntax);
+    }
+    let keys: Vec<Bytes> = (0..numkeys).filter_map(|_| args.next_opt()).collect();
+    let end = ListEnd::parse(&args.take()?)?;
+    let mut count = None;
+    while let Some(option) = args.next_opt() {
+        if count.is_some() || !option.eq_ignore_ascii_case(b"COUNT") || args.is_empty() {
+            return Err(CommandError::Syntax);
+        }
+        let value = args.take()?;
+        count = Some(
+            parse_integer(&value)
+                .ok()
+                .filter(|&n| n >= 1)
+                .ok_or(CommandError::Other("ERR count should be greater than 0".into()))? as u64,
+        );
+    }
+    Ok((keys, end, count.unwrap_or(1)))
+}
+
+pub(crate) fn lmpop(args: &mut Args) -> Parsed {
+    let (keys, end, count) = mpop(args)?;
+    Ok(Command::LMPop { keys, end, count, timeout: None })
+}
+
+pub(crate) fn blmpop(args: &mut Args) -> Parsed {
+    let timeout = args.take()?;
+    let (keys, end, count) = mpop(args)?;
+    let timeout = Some(BlockTimeout::parse(&timeout)?);
+    Ok(Command::LMPop { keys, end, count, timeout })
+}
+
+fn bpop(args: &mut Args, end: ListEnd) -> Parsed {
+    let mut keys = args.rest();
+    let timeout = keys.pop().ok_or(CommandError::Syntax)?;
+    Ok(Command::BPop { keys, end, timeout: BlockTimeout::parse(&timeout)? })
+}
+
+pub(crate) fn blpop(args: &mut Args) -> Parsed {
+    bpop(args, ListEnd::Left)
+}
+
+pub(crate) fn brpop(args: &mut Args) -> Parsed {
+    bpop(args, ListEnd::Right)
+}
+
+pub(crate) fn client_unblock(args: &mut Args) -> Parsed {
+    let id = args.integer()?;
+    let error = match args.next_opt() {
+        None => false,
+        Some(reason) if reason.eq_ignore_ascii_case(b"TIMEOUT") && args.is_empty() => false,
+        Some(reason) if reason.eq_ignore_ascii_case(b"ERROR") && args.is_empty() => true,
+        Some(_) => return Err(CommandError::Other("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR".into())),
+    };
+    Ok(Command::Client(ClientCommand::Unblock { id, error }))
 }
 
 #[cfg(test)]

@@ -467,6 +467,8 @@ impl Aof {
         match spec.name {
             // They record their own effects as they run (see `Effects`).
             _ if matches!(spec.group, "hash" | "set") => None,
+            // --- lists ---
+            _ if spec.group == "list" => None,
             "EXPIRE" | "PEXPIRE" | "EXPIREAT" | "PEXPIREAT" | "PERSIST" => {
                 Some(Effect::Expiry(vec![(db, args.get(1)?.clone())]))
             }
@@ -1554,6 +1556,12 @@ mod tests {
                         Some(Collection::Set(set)) => {
                             set.iter().map(|m| String::from_utf8_lossy(m).into_owned()).collect()
                         }
+                        // --- lists ---
+                        Some(Collection::List(list)) => list
+                            .iter()
+                            .enumerate()
+                            .map(|(i, e)| format!("{i:08}:{}", String::from_utf8_lossy(e)))
+                            .collect(),
                     };
                     items.sort();
                     format!("{:?} {:?} {items:?} {:?}", key, entry.kind(), entry.expires_at())

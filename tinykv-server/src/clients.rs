@@ -27,6 +27,8 @@ const FLAG_NO_EVICT: u32 = 1 << 0;
 const FLAG_NO_TOUCH: u32 = 1 << 1;
 const FLAG_CLOSE_AFTER_REPLY: u32 = 1 << 2;
 const FLAG_PUBSUB: u32 = 1 << 3;
+// --- lists ---
+const FLAG_BLOCKED: u32 = 1 << 4;
 
 /// One connected client, as `CLIENT LIST` shows it.
 #[derive(Debug)]
@@ -193,6 +195,17 @@ impl ClientInfo {
         }
     }
 
+    // --- lists ---
+    /// Whether the client waits in a blocking command (flag `b`, `INFO`'s `blocked_clients`).
+    pub fn set_blocked(&self, on: bool) {
+        self.set_flag(FLAG_BLOCKED, on);
+    }
+
+    /// Whether the client waits in a blocking command now.
+    pub fn is_blocked(&self) -> bool {
+        self.flags.load(Ordering::Relaxed) & FLAG_BLOCKED != 0
+    }
+
     /// Marks the client to be closed once its current reply is sent (it killed itself).
     pub fn close_after_reply(&self) {
         self.set_flag(FLAG_CLOSE_AFTER_REPLY, true);
@@ -232,6 +245,7 @@ impl ClientInfo {
         for (set, letter) in [
             (flags & FLAG_PUBSUB != 0, 'P'),
             (multi >= 0, 'x'),
+            (flags & FLAG_BLOCKED != 0, 'b'),
             (flags & FLAG_CLOSE_AFTER_REPLY != 0, 'c'),
             (flags & FLAG_NO_EVICT != 0, 'e'),
             (flags & FLAG_NO_TOUCH != 0, 'T'),
@@ -324,10 +338,16 @@ impl Clients {
     }
 
     /// Closes every client idle for longer than `timeout` (`--timeout`, `CONFIG SET timeout`), as
-    /// Redis's client cron does; returns how many.
+    /// Redis's client cron does; returns how many. A client blocked in `BLPOP` and friends is not
+    /// idle: its own timeout governs it, as in Redis.
     pub fn close_idle(&self, timeout: Duration) -> usize {
-        let idle: Vec<Arc<ClientInfo>> =
-            self.registry.lock().values().filter(|client| client.idle() > timeout).cloned().collect();
+        let idle: Vec<Arc<ClientInfo>> = self
+            .registry
+            .lock()
+            .values()
+            .filter(|client| client.idle() > timeout && !client.is_blocked())
+            .cloned()
+            .collect();
         for client in &idle {
             tracing::debug!(id = client.id, addr = %client.addr, "closing an idle client");
             client.kill();

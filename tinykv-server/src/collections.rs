@@ -22,7 +22,10 @@ use hashbrown::hash_table::HashTable;
 use hashbrown::DefaultHashBuilder;
 
 use crate::db::random_u64;
+
+mod list;
 use crate::entry::{push_varint, read_varint, varint_len};
+pub use list::{End, List};
 
 /// Entries a packed collection holds at most (Redis's `hash-max-listpack-entries`).
 pub const MAX_PACKED_ENTRIES: usize = 128;
@@ -43,6 +46,9 @@ pub enum Kind {
     Hash,
     /// A set of members.
     Set,
+    // --- lists ---
+    /// A list of elements.
+    List,
 }
 
 impl Kind {
@@ -52,6 +58,8 @@ impl Kind {
             Kind::String => "string",
             Kind::Hash => "hash",
             Kind::Set => "set",
+            // --- lists ---
+            Kind::List => "list",
         }
     }
 }
@@ -70,6 +78,9 @@ pub enum Collection {
     Hash(Hash),
     /// `SADD` and friends.
     Set(Set),
+    // --- lists ---
+    /// `LPUSH` and friends.
+    List(List),
 }
 
 impl Collection {
@@ -78,6 +89,8 @@ impl Collection {
         match self {
             Collection::Hash(_) => Kind::Hash,
             Collection::Set(_) => Kind::Set,
+            // --- lists ---
+            Collection::List(_) => Kind::List,
         }
     }
 
@@ -86,6 +99,8 @@ impl Collection {
         match self {
             Collection::Hash(hash) => hash.len(),
             Collection::Set(set) => set.len(),
+            // --- lists ---
+            Collection::List(list) => list.len(),
         }
     }
 
@@ -99,6 +114,8 @@ impl Collection {
         match self {
             Collection::Hash(hash) => hash.footprint(),
             Collection::Set(set) => set.footprint(),
+            // --- lists ---
+            Collection::List(list) => list.footprint(),
         }
     }
 }
@@ -158,6 +175,29 @@ impl Typed for Set {
     }
     fn into_collection(self) -> Collection {
         Collection::Set(self)
+    }
+}
+
+// --- lists ---
+impl Typed for List {
+    const KIND: Kind = Kind::List;
+    fn empty() -> Self {
+        List::default()
+    }
+    fn of(collection: &Collection) -> Option<&Self> {
+        match collection {
+            Collection::List(list) => Some(list),
+            _ => None,
+        }
+    }
+    fn of_mut(collection: &mut Collection) -> Option<&mut Self> {
+        match collection {
+            Collection::List(list) => Some(list),
+            _ => None,
+        }
+    }
+    fn into_collection(self) -> Collection {
+        Collection::List(self)
     }
 }
 

@@ -38,6 +38,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
+use crate::blocking::{Blocking, Cancelled, Waiter};
 use crate::clients::ClientInfo;
 use crate::config::Greeting;
 use crate::execute::{self, Session};
@@ -90,6 +91,9 @@ enum Processed {
     Full,
     /// A `CLIENT PAUSE` holds the next request (kept in `Connection::held`).
     Paused,
+    // --- lists ---
+    /// A blocking command waits (kept in `Connection::blocked`): nothing after it runs until it ends.
+    Blocked,
 }
 
 /// Serves one client until it leaves, errs, idles out, is killed or the server shuts down.
@@ -112,6 +116,32 @@ impl Drop for Connection<'_> {
     fn drop(&mut self) {
         execute::unwatch(self.shared, &mut self.session);
         execute::unsubscribe_all(self.shared, &mut self.session);
+        // --- lists ---
+        if let Some(blocked) = self.blocked.take() {
+            let _ = blocked.waiter.cancel();
+            self.shared.blocking.remove(&blocked.waiter);
+        }
+    }
+}
+
+// --- lists ---
+/// How much a blocked client may send before it is no longer read (Redis buffers what a blocked
+/// client sends, up to its query buffer limit).
+const BLOCKED_READ_LIMIT: usize = 1024 * 1024;
+
+/// A blocked client's place among the waiters, given back however the wait ends.
+struct LeaveRegistry<'a> {
+    registry: &'a Blocking,
+    waiter: Arc<Waiter>,
+    client: Arc<ClientInfo>,
+}
+
+impl Drop for LeaveRegistry<'_> {
+    fn drop(&mut self) {
+        // A wait abandoned (disconnect, shutdown, kill) must not be served any more.
+        let _ = self.waiter.cancel();
+        self.registry.remove(&self.waiter);
+        self.client.set_blocked(false);
     }
 }
 
@@ -144,6 +174,9 @@ struct Connection<'a> {
     commit_upto: Option<u64>,
     /// Where those writes' replies are in `write_buf`, to be replaced if the commit fails.
     unlogged: Vec<Span>,
+    // --- lists ---
+    /// The blocking command this client waits in, if any.
+    blocked: Option<execute::Blocked>,
 }
 
 impl<'a> Connection<'a> {
@@ -162,6 +195,7 @@ impl<'a> Connection<'a> {
             held: None,
             commit_upto: None,
             unlogged: Vec::new(),
+            blocked: None,
         }
     }
 
@@ -229,6 +263,15 @@ impl<'a> Connection<'a> {
                         _ = &mut killed => return End::Killed,
                     }
                 }
+                // --- lists ---
+                Processed::Blocked => match self.wait_blocked(cancelled.as_mut(), killed.as_mut()).await {
+                    Ok(()) => continue,
+                    Err(End::Shutdown) => {
+                        let _ = self.flush_within(CONNECTION_GRACE).await;
+                        return End::Shutdown;
+                    }
+                    Err(end) => return end,
+                },
                 Processed::Drained => {}
             }
             self.release_big_buffers();
@@ -294,7 +337,8 @@ impl<'a> Connection<'a> {
             // A pause does not hold requests back at shutdown: they run, so they are answered.
             let processed = self.process_buffered(false).unwrap_or(Processed::Drained);
             match tokio::time::timeout_at(deadline, self.flush()).await {
-                Ok(Ok(())) if !matches!(processed, Processed::Drained) => continue,
+                // A blocked command is not waited for at shutdown (nor anything after it).
+                Ok(Ok(())) if !matches!(processed, Processed::Drained | Processed::Blocked) => continue,
                 _ => return End::Shutdown,
             }
         }
@@ -339,6 +383,13 @@ impl<'a> Connection<'a> {
             let reply = execute::handle(request, self.shared, &mut self.session);
             if self.session.close_without_reply {
                 return Err(End::Quit);
+            }
+            // --- lists ---
+            if let Some(blocked) = self.session.take_blocked() {
+                // The reply comes when the wait ends; the requests after it wait too.
+                self.session.client.set_blocked(true);
+                self.blocked = Some(blocked);
+                return Ok(Processed::Blocked);
             }
             // Messages that arrived before this command ended go out before its reply, as Redis
             // writes them (a RESP3 client publishing to itself sees its message, then the count).
@@ -446,6 +497,60 @@ impl<'a> Connection<'a> {
             read = self.stream.read_buf(&mut self.read_buf) => read,
         };
         result.map_err(End::Io)
+    }
+
+    // --- lists ---
+    /// Waits for the blocked command's reply: an element (a writer served it), its timeout, or
+    /// `CLIENT UNBLOCK`. Meanwhile the socket is still read (up to a bound), so a client that
+    /// leaves is noticed; what it sends waits in the buffer. However the wait ends, the client is
+    /// out of the registry after it; the reply goes into the write buffer like any other.
+    async fn wait_blocked(
+        &mut self,
+        mut cancelled: Pin<&mut WaitForCancellationFuture<'_>>,
+        mut killed: Pin<&mut WaitForCancellationFuture<'_>>,
+    ) -> Result<(), End> {
+        let Some(blocked) = self.blocked.take() else { return Ok(()) };
+        let registry = &self.shared.blocking;
+        let waiter = blocked.waiter;
+        let _left = LeaveRegistry { registry, waiter: Arc::clone(&waiter), client: Arc::clone(&self.session.client) };
+        let mut deadline = blocked.deadline;
+        let reply = loop {
+            let timer = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let reading = self.read_buf.len() < BLOCKED_READ_LIMIT;
+            tokio::select! {
+                () = waiter.notified() => {
+                    if let Some(reply) = waiter.take() {
+                        break reply;
+                    }
+                }
+                () = timer => match waiter.cancel() {
+                    Cancelled::Nothing => break Reply::NullArray,
+                    Cancelled::Served(reply) => break reply,
+                    // A writer is completing a move for it: the reply is moments away.
+                    Cancelled::Pending => deadline = None,
+                },
+                _ = &mut cancelled => return Err(End::Shutdown),
+                _ = &mut killed => return Err(End::Killed),
+                read = self.stream.read_buf(&mut self.read_buf), if reading => match read {
+                    Ok(0) => return Err(End::ClientClosed),
+                    Ok(_) => self.note_buffers(),
+                    Err(err) => return Err(End::Io(err)),
+                },
+            }
+        };
+        let start = self.write_buf.len();
+        let wanted = self.session.reply_wanted();
+        if wanted {
+            reply.encode(self.session.protocol, &mut self.write_buf);
+        }
+        // The pop was recorded by the writer that served it: committed before this reply leaves.
+        self.note_unlogged(start, wanted);
+        Ok(())
     }
 
     /// Gives back memory a single huge request or reply made a buffer take.

@@ -1213,6 +1213,12 @@ impl Keys<'_> {
         self.keys.len()
     }
 
+    // --- lists ---
+    /// The `i`-th key given to [`Db::with_keys`].
+    pub fn key(&self, i: usize) -> &[u8] {
+        self.keys[i]
+    }
+
     /// Whether no keys were given.
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()

@@ -39,6 +39,8 @@ mod bits;
 mod hashes;
 mod keys;
 mod lcs;
+// --- lists ---
+mod lists;
 mod long_double;
 mod object;
 mod persistence;
@@ -116,6 +118,30 @@ pub struct Session {
     would_block: bool,
     /// What the client subscribes to, once it has subscribed to anything.
     subscriptions: Option<Box<Subscriptions>>,
+    // --- lists ---
+    /// While `EXEC` runs its queue: blocking commands do not block, and pushes wake blocked
+    /// clients only once the transaction ends.
+    in_exec: bool,
+    /// Set by a blocking command that found nothing: the connection waits on it before it runs
+    /// anything else of this client's.
+    blocked: Option<Blocked>,
+}
+
+// --- lists ---
+/// A client blocked in a blocking command: what it waits on, and until when.
+#[derive(Debug)]
+pub struct Blocked {
+    /// Its place in the registry.
+    pub waiter: Arc<crate::blocking::Waiter>,
+    /// When it gives up (`None`: never).
+    pub deadline: Option<tokio::time::Instant>,
+}
+
+impl Session {
+    /// The blocked command the last request left, if it blocked: the connection waits on it.
+    pub fn take_blocked(&mut self) -> Option<Blocked> {
+        self.blocked.take()
+    }
 }
 
 /// Commands queued by `MULTI`, and whether one of them was refused as it was queued (which makes
@@ -274,6 +300,12 @@ fn run(request: Request, shared: &Shared, session: &mut Session) -> Reply {
         }
     }
     events.publish(shared, Some((found.spec, &request.args)), session.db);
+    // --- lists ---
+    // A command of another family that can put a list where clients wait: they are served now (list
+    // commands serve them themselves, under the key's lock).
+    if shared.blocking.any() && !session.in_exec && lists::may_put_a_list(found.spec.name) && !reply.is_error() {
+        session.unlogged |= lists::serve_all(shared);
+    }
     reply
 }
 
@@ -395,7 +427,15 @@ fn exec(shared: &Shared, session: &mut Session) -> Reply {
         if changed {
             Reply::NullArray
         } else {
-            Reply::Array(transaction.queued.into_iter().map(|request| run(request, shared, session)).collect())
+            // --- lists ---
+            session.in_exec = true;
+            let replies = transaction.queued.into_iter().map(|request| run(request, shared, session)).collect();
+            session.in_exec = false;
+            // Clients blocked on lists the transaction filled are served before anyone else runs.
+            if shared.blocking.any() {
+                session.unlogged |= lists::serve_all(shared);
+            }
+            Reply::Array(replies)
         }
     };
     unwatch(shared, session);
@@ -683,6 +723,35 @@ pub fn execute(command: Command, shared: &Shared, session: &mut Session, effects
         Command::PubSub(sub) => pubsub::pubsub(shared, sub),
         Command::Reset => reset(shared, session),
         Command::Monitor => pubsub::monitor(shared, session),
+        // --- lists ---
+        command @ (Command::Push { .. }
+        | Command::Pop { .. }
+        | Command::LLen { .. }
+        | Command::LRange { .. }
+        | Command::LIndex { .. }
+        | Command::LSet { .. }
+        | Command::LInsert { .. }
+        | Command::LRem { .. }
+        | Command::LTrim { .. }
+        | Command::LPos { .. }
+        | Command::LMove { timeout: None, .. }
+        | Command::LMPop { timeout: None, .. }) => {
+            let wake = lists::Wake { registry: &shared.blocking, db: session.db, now: !session.in_exec };
+            lists::command(command, db, Some(&wake), effects)
+        }
+        command @ (Command::LMove { .. } | Command::LMPop { .. } | Command::BPop { .. }) => {
+            let wake = lists::Wake { registry: &shared.blocking, db: session.db, now: !session.in_exec };
+            match lists::blocking(command, db, session.id, &wake, effects) {
+                Ok(reply) => reply,
+                Err((waiter, timeout)) => {
+                    let deadline = (timeout.0 > 0)
+                        .then(|| tokio::time::Instant::now() + std::time::Duration::from_millis(timeout.0));
+                    session.blocked = Some(Blocked { waiter, deadline });
+                    session.would_block = true;
+                    Reply::NullArray
+                }
+            }
+        }
     }
 }
 
@@ -749,6 +818,14 @@ pub fn replay(request: Request, db: &Db) -> Result<(), String> {
     let reply = match command {
         Command::Expire(expire) => keys::expire(db, expire),
         Command::Persist { key } => keys::persist(db, &key),
+        // --- lists ---
+        command @ (Command::Push { .. }
+        | Command::Pop { .. }
+        | Command::LSet { .. }
+        | Command::LInsert { .. }
+        | Command::LRem { .. }
+        | Command::LTrim { .. }
+        | Command::LMove { .. }) => lists::command(command, db, None, &mut Effects::none()),
         command => collection_command(command, db, Protocol::Resp2, &mut Effects::none()),
     };
     match reply {

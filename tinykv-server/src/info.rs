@@ -141,7 +141,7 @@ fn section_fields(shared: &Shared, section: &str) -> Vec<(&'static str, String)>
             ("connected_clients", stats.connected_clients.load(Ordering::Relaxed).to_string()),
             ("cluster_connections", zero()),
             ("maxclients", settings.maxclients().to_string()),
-            ("blocked_clients", zero()),
+            ("blocked_clients", shared.blocking.len().to_string()),
             ("tracking_clients", zero()),
             ("clients_in_timeout_table", zero()),
         ],

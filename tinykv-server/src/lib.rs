@@ -7,6 +7,8 @@
 pub mod access;
 pub mod aof;
 pub mod auth;
+// --- lists ---
+pub mod blocking;
 pub mod clients;
 pub mod collections;
 pub mod config;

@@ -88,6 +88,9 @@ pub struct Shared {
     /// The replication ids `INFO replication` reports (`DEBUG CHANGE-REPL-ID` makes a new one).
     pub replication_ids: Mutex<(String, String)>,
     next_client_id: AtomicU64,
+    // --- lists ---
+    /// Clients blocked on lists (`BLPOP` and friends), by key, first come first served.
+    pub blocking: crate::blocking::Blocking,
 }
 
 impl Shared {
@@ -154,6 +157,7 @@ impl Shared {
             aof,
             rdb,
             isolation: Isolation::default(),
+            blocking: crate::blocking::Blocking::default(),
             ops_samples: Mutex::new(VecDeque::new()),
             next_client_id: AtomicU64::new(1),
         })

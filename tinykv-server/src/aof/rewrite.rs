@@ -66,6 +66,7 @@ pub const ITEMS_PER_RECORD: usize = 64;
 /// string   SET key value [PXAT ms]
 /// hash     HSET key field value ... (64 pairs a record)      [PEXPIREAT key ms]
 /// set      SADD key member ... (64 members a record)         [PEXPIREAT key ms]
+/// list     RPUSH key element ... (64 elements a record)      [PEXPIREAT key ms]
 /// ```
 pub fn rebuild_key(entry: &Entry, out: &mut BytesMut) {
     let key = entry.key();
@@ -80,6 +81,8 @@ pub fn rebuild_key(entry: &Entry, out: &mut BytesMut) {
             encode_chunked(&[b"HSET", key], items, 2 * ITEMS_PER_RECORD, out);
         }
         (None, Some(Collection::Set(set))) => encode_chunked(&[b"SADD", key], set.iter(), ITEMS_PER_RECORD, out),
+        // --- lists ---
+        (None, Some(Collection::List(list))) => encode_chunked(&[b"RPUSH", key], list.iter(), ITEMS_PER_RECORD, out),
         (None, None) => {}
     }
     if let (Some(at), None) = (&at, entry.string()) {

@@ -77,6 +77,12 @@ pub(super) fn client(sub: ClientCommand, shared: &Shared, session: &mut Session)
             Reply::ok()
         }
         ClientCommand::Help => help_reply("CLIENT", CLIENT_HELP),
+        // --- lists ---
+        ClientCommand::Unblock { id, error } => {
+            let reply =
+                if error { Reply::error("UNBLOCKED client unblocked via CLIENT UNBLOCK") } else { Reply::NullArray };
+            Reply::Integer(i64::from(u64::try_from(id).is_ok_and(|id| shared.blocking.unblock(id, reply))))
+        }
     }
 }
 

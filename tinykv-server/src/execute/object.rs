@@ -76,6 +76,9 @@ fn encoding(entry: &Entry) -> &'static str {
             let integers = set.iter().all(|member| member.len() <= MAX_INT_TEXT && parse_integer(member).is_ok());
             return if set.is_packed() && integers { "intset" } else { "hashtable" };
         }
+        // --- lists ---
+        // Redis 7.0 keeps every list in a quicklist, however small.
+        (None, Some(Collection::List(_))) => return "quicklist",
         (None, None) => return "raw",
     };
     if entry.is_raw() {

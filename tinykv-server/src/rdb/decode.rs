@@ -15,7 +15,7 @@ use thiserror::Error;
 use tinykv_proto::Limits;
 
 use super::{lzf, op, printable, type_name, Invalid, RdbError, CRC64, RDB_VERSION};
-use crate::collections::{Collection, Hash, Set};
+use crate::collections::{Collection, End, Hash, List, Set};
 use crate::db::{now_ms, Db};
 use crate::entry::Value;
 
@@ -224,14 +224,63 @@ impl<R: Read> Source<R> {
                     Ok(Value::Collection(Collection::Hash(hash)))
                 })
             }
+            // --- lists ---
+            op::TYPE_LIST => {
+                let len = self.plain_length()?;
+                let mut list = List::default();
+                for _ in 0..len {
+                    list.push(End::Right, &self.string()?);
+                }
+                if list.is_empty() {
+                    Err("a list with no elements".to_owned())
+                } else {
+                    Ok(Value::Collection(Collection::List(list)))
+                }
+            }
+            op::TYPE_LIST_QUICKLIST_2 => {
+                let nodes = self.plain_length()?;
+                let mut list = List::default();
+                let mut damaged = None;
+                for _ in 0..nodes {
+                    let container = self.plain_length()?;
+                    let blob = self.string()?;
+                    match container {
+                        QUICKLIST_NODE_PLAIN => list.push(End::Right, &blob),
+                        QUICKLIST_NODE_PACKED => match listpack(&blob) {
+                            Ok(items) if !items.is_empty() => items.iter().for_each(|item| list.push(End::Right, item)),
+                            Ok(_) => damaged = Some("an empty quicklist node".to_owned()),
+                            Err(err) => damaged = Some(err),
+                        },
+                        _ => damaged = Some(format!("quicklist node container {container}")),
+                    }
+                }
+                match damaged {
+                    Some(err) => Err(err),
+                    None if list.is_empty() => Err("a list with no elements".to_owned()),
+                    None => Ok(Value::Collection(Collection::List(list))),
+                }
+            }
             _ => Err(format!("RDB type {type_byte} cannot be read")),
         })
     }
 }
 
+/// A quicklist node holding one element as it is (a big one), and one holding a listpack.
+const QUICKLIST_NODE_PLAIN: u64 = 1;
+const QUICKLIST_NODE_PACKED: u64 = 2;
+
 /// The RDB types [`Source::value`] reads.
 fn readable(type_byte: u8) -> bool {
-    matches!(type_byte, op::TYPE_STRING | op::TYPE_SET | op::TYPE_HASH | op::TYPE_SET_INTSET | op::TYPE_HASH_LISTPACK)
+    matches!(
+        type_byte,
+        op::TYPE_STRING
+            | op::TYPE_SET
+            | op::TYPE_HASH
+            | op::TYPE_SET_INTSET
+            | op::TYPE_HASH_LISTPACK
+            | op::TYPE_LIST
+            | op::TYPE_LIST_QUICKLIST_2
+    )
 }
 
 /// The members of an intset blob: `encoding (u32 LE: 2, 4 or 8) length (u32 LE)` then `length`
@@ -619,10 +668,10 @@ mod tests {
 
     #[test]
     fn other_types_and_modules_stop_the_load_by_name() {
-        let list = b"REDIS0010\xfe\x01\x12\x04jobs\x00\xff";
-        let err = load_bytes(list, &dbs(2)).unwrap_err();
+        let stream = b"REDIS0010\xfe\x01\x13\x04jobs\x00\xff";
+        let err = load_bytes(stream, &dbs(2)).unwrap_err();
         assert_eq!(err.0, Some(11));
-        assert!(err.1.contains("key 'jobs' in database 1 is a list (RDB type 18)"), "{err:?}");
+        assert!(err.1.contains("key 'jobs' in database 1 is a stream (RDB type 19)"), "{err:?}");
         let module = b"REDIS0010\xf7\x81\x00\x00\x00\x00\x00\x00\x04\x00\x02\x02";
         assert!(load_bytes(module, &dbs(1)).unwrap_err().1.contains("module"));
         let out_of_range = b"REDIS0010\xfe\x10";
@@ -650,10 +699,10 @@ mod tests {
         bad[2] ^= 1;
         assert_eq!(restore_payload(&bad), Err(RestoreError::VersionOrChecksum));
         assert_eq!(restore_payload(b"short"), Err(RestoreError::VersionOrChecksum));
-        let mut list = vec![18u8, 0];
-        list.extend_from_slice(&RDB_VERSION.to_le_bytes());
-        let crc = CRC64.checksum(&list);
-        list.extend_from_slice(&crc.to_le_bytes());
-        assert_eq!(restore_payload(&list), Err(RestoreError::Unsupported("list")));
+        let mut stream = vec![19u8, 0];
+        stream.extend_from_slice(&RDB_VERSION.to_le_bytes());
+        let crc = CRC64.checksum(&stream);
+        stream.extend_from_slice(&crc.to_le_bytes());
+        assert_eq!(restore_payload(&stream), Err(RestoreError::Unsupported("stream")));
     }
 }

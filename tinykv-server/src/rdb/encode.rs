@@ -202,6 +202,8 @@ fn type_byte(entry: &Entry) -> u8 {
         None => op::TYPE_STRING,
         Some(Collection::Set(_)) => op::TYPE_SET,
         Some(Collection::Hash(_)) => op::TYPE_HASH,
+        // --- lists ---
+        Some(Collection::List(_)) => op::TYPE_LIST,
     }
 }
 
@@ -220,6 +222,13 @@ fn encode_value(out: &mut Vec<u8>, entry: &Entry, mut compressor: Option<&mut Co
             for (field, value) in hash.iter() {
                 encode_string(out, field, compressor.as_deref_mut());
                 encode_string(out, value, compressor.as_deref_mut());
+            }
+        }
+        // --- lists ---
+        (None, Some(Collection::List(list))) => {
+            encode_length(out, list.len() as u64);
+            for element in list.iter() {
+                encode_string(out, element, compressor.as_deref_mut());
             }
         }
         (None, None) => encode_length(out, 0),

@@ -52,9 +52,13 @@ pub static CRC64: Crc<u64, Table<16>> = Crc::<u64, Table<16>>::new(&CRC_64_REDIS
 pub(crate) mod op {
     pub const TYPE_STRING: u8 = 0;
     pub const TYPE_SET: u8 = 2;
+    /// A list as a plain sequence of strings (Redis's `RDB_TYPE_LIST`): every Redis loads it.
+    pub const TYPE_LIST: u8 = 1;
     pub const TYPE_HASH: u8 = 4;
     pub const TYPE_SET_INTSET: u8 = 11;
     pub const TYPE_HASH_LISTPACK: u8 = 16;
+    /// A list as quicklist nodes, each a listpack or one plain element (Redis 7.0 writes these).
+    pub const TYPE_LIST_QUICKLIST_2: u8 = 18;
     pub const FUNCTION2: u8 = 245;
     pub const FUNCTION_PRE_GA: u8 = 246;
     pub const MODULE_AUX: u8 = 247;
