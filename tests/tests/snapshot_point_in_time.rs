@@ -13,8 +13,8 @@ use tinykv_tests::{retry_until, Server};
 
 const PAIRS: usize = 200;
 
-fn dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tinykv-pit-{}", std::process::id()));
+fn dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tinykv-pit-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -63,7 +63,7 @@ fn write(server_addr: String, stop: Arc<AtomicBool>, seed: u64) {
 
 #[test]
 fn bgsave_under_multi_key_writes_saves_one_instant() {
-    let dir = dir();
+    let dir = dir("multi-key");
     let server = start(&dir);
     let mut con = server.redis();
     // Enough keys that the walk takes many chunks.
@@ -113,4 +113,49 @@ fn bgsave_under_multi_key_writes_saves_one_instant() {
         writer.join().unwrap();
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_bgsave_and_an_aof_rewrite_at_once_each_keep_every_key() {
+    let dir = dir("both");
+    let aof = dir.join("appendonlydir");
+    let args = ["--no-greeting", "--dir", dir.to_str().unwrap(), "--save", "", "--appendonly", aof.to_str().unwrap()];
+    let mut server = Server::start_with(&args);
+    let mut con = server.redis();
+    const KEYS: usize = 100_000;
+    for batch in 0..KEYS / 5000 {
+        let mut pipe = redis::pipe();
+        for i in batch * 5000..(batch + 1) * 5000 {
+            pipe.cmd("SET").arg(format!("key:{i}")).arg("0123456789abcdef").ignore();
+        }
+        let _: () = pipe.query(&mut con).unwrap();
+    }
+    for round in 0..3 {
+        // Both walks at once, in either order.
+        let (first, second) = if round % 2 == 0 { ("BGSAVE", "BGREWRITEAOF") } else { ("BGREWRITEAOF", "BGSAVE") };
+        let _: String = redis::cmd(first).query(&mut con).unwrap();
+        let _: String = redis::cmd(second).query(&mut con).unwrap();
+        retry_until("both to finish", || {
+            let idle = info_field(&mut con, "rdb_bgsave_in_progress") == "0"
+                && info_field(&mut con, "aof_rewrite_in_progress") == "0"
+                && info_field(&mut con, "aof_rewrite_scheduled") == "0";
+            idle.then_some(())
+        });
+        assert_eq!(info_field(&mut con, "rdb_last_bgsave_status"), "ok");
+        assert_eq!(info_field(&mut con, "aof_last_bgrewrite_status"), "ok");
+    }
+    server.signal(libc::SIGKILL);
+    assert!(server.wait_for_exit(Duration::from_secs(20)).is_some());
+    // The append-only file (its base written during a BGSAVE) has every key...
+    let restarted = Server::start_with(&args);
+    let dbsize: usize = redis::cmd("DBSIZE").query(&mut restarted.redis()).unwrap();
+    assert_eq!(dbsize, KEYS, "keys lost from the append-only file");
+    drop(restarted);
+    // ...and so has the snapshot.
+    let copy = dir.join("copy");
+    std::fs::create_dir_all(&copy).unwrap();
+    std::fs::copy(dir.join("dump.rdb"), copy.join("dump.rdb")).unwrap();
+    let loaded = start(&copy);
+    let dbsize: usize = redis::cmd("DBSIZE").query(&mut loaded.redis()).unwrap();
+    assert_eq!(dbsize, KEYS, "keys lost from the snapshot");
 }

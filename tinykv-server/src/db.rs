@@ -216,6 +216,10 @@ pub struct Counters {
     swaps: AtomicU64,
     /// Set while the append-only file is replayed: keys do not expire then (see [`Db::set_loading`]).
     loading: AtomicBool,
+    /// Held for the whole of a point-in-time walk (from [`Db::freeze_all_then`] to the last shard
+    /// walked): the shards hold the state of one walk, so a second (a BGSAVE during an AOF rewrite)
+    /// waits for the first.
+    walk: Mutex<()>,
 }
 
 impl Counters {
@@ -245,6 +249,13 @@ impl Db {
     /// shard lock, so a walk that read any shard after a swap sees the count moved.
     pub fn swaps(&self) -> u64 {
         self.counters.swaps.load(Ordering::Acquire)
+    }
+
+    /// The right to freeze and walk the keyspace of this server (every database sharing these
+    /// counters): take it before [`Db::freeze_all_then`] and hold it until the walk ends. Another
+    /// walk waits meanwhile, rather than re-freezing shards the first has yet to copy.
+    pub fn exclusive_walk(&self) -> MutexGuard<'_, ()> {
+        self.counters.walk.lock()
     }
 }
 
@@ -679,7 +690,7 @@ impl Db {
         Ok(())
     }
 
-    /// Freezes every shard of `dbs` at one instant, for a point-in-time walk with
+    /// Freezes every shard of `dbs` at one instant (the caller holds [`Db::exclusive_walk`]), for a point-in-time walk with
     /// [`Db::for_each_frozen_chunk`]: all their locks are held together (in database and shard
     /// order, as every multi-shard lock taker takes them) while the walk's state is set, so no
     /// command is half applied in the image. Each shard is walked in cells of about `chunk` keys.

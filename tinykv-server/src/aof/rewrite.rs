@@ -350,6 +350,9 @@ impl Aof {
     fn rewrite_once(&self, dbs: &[Db], abort: &dyn Fn() -> bool) -> Result<(), AofError> {
         // Held for the whole rewrite: only rewrites change the layout, one at a time.
         let mut layout = self.layout.lock();
+        // The base is a point-in-time walk: one at a time (a BGSAVE in progress finishes first),
+        // taken before the writer lock so commits never wait for another walk.
+        let _walk = dbs.first().map(Db::exclusive_walk);
         let swaps = dbs.first().map_or(0, Db::swaps);
         let start = self.begin_rewrite(&mut layout, swaps, dbs)?;
         // The keyspace is frozen from the switch on: whatever ends the rewrite frees what was kept.

@@ -94,12 +94,15 @@ pub fn write_snapshot(
     options: WriteOptions,
     abort: &dyn Fn() -> bool,
 ) -> Result<Written, WriteFailure> {
+    // One walk at a time: a rewrite's walk in progress finishes first.
+    let _walk = dbs.first().map(Db::exclusive_walk);
     let swaps = dbs.first().map_or(0, Db::swaps);
     let counts = Db::freeze_all(dbs, SNAPSHOT_CHUNK);
     write_frozen_snapshot(dbs, &counts, swaps, out, options, abort)
 }
 
-/// [`write_snapshot`] of databases already frozen (by [`Db::freeze_all_then`], with `counts` its
+/// [`write_snapshot`] of databases already frozen (by [`Db::freeze_all_then`], under
+/// [`Db::exclusive_walk`], with `counts` its
 /// keys and volatile keys per database, `swaps` the `SWAPDB` count read before it): for the
 /// append-only file's RDB base, frozen at the instant its increment begins. Thaws them, however it ends.
 pub fn write_frozen_snapshot(
