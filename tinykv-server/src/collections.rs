@@ -25,6 +25,7 @@ use crate::db::random_u64;
 
 mod list;
 use crate::entry::{push_varint, read_varint, varint_len};
+use crate::lazyfree;
 pub use list::{End, List};
 
 /// Entries a packed collection holds at most (Redis's `hash-max-listpack-entries`).
@@ -279,7 +280,7 @@ impl Packed {
 // ---- the table encoding --------------------------------------------------------------------------
 
 /// What a table holds: something with a key to hash and find it by.
-trait Keyed {
+trait Keyed: Send + 'static {
     fn key(&self) -> &[u8];
     fn heap(&self) -> usize;
 }
@@ -327,10 +328,19 @@ impl Keyed for Pair {
 
 /// A hashbrown table with what SCAN and memory accounting need on top.
 #[derive(Debug, Clone)]
-struct Table<T> {
+struct Table<T: Send + 'static> {
     table: HashTable<T>,
     /// Bytes of the entries' own allocations.
     heap: usize,
+}
+
+impl<T: Send + 'static> Drop for Table<T> {
+    /// A big table's entries are freed on the lazy-free thread, not where the key was deleted.
+    fn drop(&mut self) {
+        if self.table.len() > lazyfree::THRESHOLD {
+            lazyfree::defer(std::mem::take(&mut self.table));
+        }
+    }
 }
 
 impl<T: Keyed> Table<T> {

@@ -21,6 +21,7 @@ pub mod glob;
 pub mod info;
 pub mod isolation;
 pub mod keyspace_events;
+pub mod lazyfree;
 pub mod output_limits;
 pub mod pubsub;
 pub mod rdb;

@@ -176,6 +176,15 @@ pub struct List {
     bytes: usize,
 }
 
+impl Drop for List {
+    /// A big list's chunks are freed on the lazy-free thread, not where the key was deleted.
+    fn drop(&mut self) {
+        if self.len > crate::lazyfree::THRESHOLD {
+            crate::lazyfree::defer(std::mem::take(&mut self.chunks));
+        }
+    }
+}
+
 impl PartialEq for List {
     fn eq(&self, other: &Self) -> bool {
         self.len == other.len && self.iter().eq(other.iter())

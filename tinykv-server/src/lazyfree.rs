@@ -1,0 +1,74 @@
+//! Big values are freed off the request path, as Redis's lazyfree does.
+//!
+//! Freeing a collection of millions of elements means millions of `free` calls: done where the
+//! key is deleted (`DEL`, `FLUSHALL`, expiry, eviction, an overwrite), under the shard's lock, it
+//! would stall every client waiting for that shard — and, on one worker thread, every client. So
+//! the big collection types hand their contents to one background thread when they are dropped
+//! ([`defer`]); small ones (at most [`THRESHOLD`] elements) are freed in place, which costs less
+//! than the hand-over. The memory estimate (`used_memory`) drops at the deletion, as Redis's does.
+
+use std::sync::mpsc::{channel, Sender};
+use std::sync::{Mutex, OnceLock};
+
+/// Elements from which a collection is freed in the background (Redis frees in place up to 64;
+/// below about a thousand, freeing costs less than waking a thread).
+pub const THRESHOLD: usize = 1024;
+
+/// Something to drop.
+type Garbage = Box<dyn Send>;
+
+/// Drops `value` on the background thread (started at the first use). If the thread cannot be
+/// started, the value is dropped here: freeing late is an optimisation, never a requirement.
+pub fn defer<T: Send + 'static>(value: T) {
+    static FREER: OnceLock<Option<Mutex<Sender<Garbage>>>> = OnceLock::new();
+    let freer = FREER.get_or_init(|| {
+        let (sender, receiver) = channel::<Garbage>();
+        let spawned = std::thread::Builder::new().name("tinykv-lazyfree".into()).spawn(move || {
+            for garbage in receiver {
+                drop(garbage);
+            }
+        });
+        match spawned {
+            Ok(_) => Some(Mutex::new(sender)),
+            Err(err) => {
+                tracing::warn!(%err, "could not start the lazy-free thread; big values are freed in place");
+                None
+            }
+        }
+    });
+    let Some(sender) = freer else { return };
+    let sent = match sender.lock() {
+        Ok(sender) => sender.send(Box::new(value)),
+        Err(_) => return, // poisoned: another thread panicked while sending; drop here
+    };
+    // The thread is gone (it never exits while the process runs): what came back is dropped here.
+    drop(sent);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    struct Flag(Arc<AtomicBool>);
+
+    impl Drop for Flag {
+        fn drop(&mut self) {
+            self.0.store(std::thread::current().name() == Some("tinykv-lazyfree"), Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn deferred_values_are_dropped_on_the_background_thread() {
+        let dropped_there = Arc::new(AtomicBool::new(false));
+        defer(Flag(Arc::clone(&dropped_there)));
+        for _ in 0..1000 {
+            if dropped_there.load(Ordering::SeqCst) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        panic!("the value was not dropped on the lazy-free thread");
+    }
+}
