@@ -1293,8 +1293,9 @@ mod tests {
         assert_eq!(call(&shared, &mut session, &["SET", "b", "2"]), Reply::ok());
     }
 
-    #[test]
-    fn commits_do_not_wait_for_an_everysec_fsync() {
+    /// Runs `body` with an `everysec` log whose background fsync is stuck until `body` returns
+    /// (one record already written), then lets the fsync finish and returns what `body` returned.
+    fn with_a_stuck_fsync<R>(body: impl FnOnce(&Arc<Aof>, &Arc<Vec<Db>>) -> R) -> R {
         let disk = Disk::with_room(1 << 20);
         let aof = Arc::new(Aof::with_file(
             Path::new("t.aof"),
@@ -1306,8 +1307,7 @@ mod tests {
         dbs[0].with_key(b"k", |slot| slot.put(b"v", None));
         let upto = aof.record(&dbs, &Effect::Keys(vec![(0, Bytes::from_static(b"k"))]));
         aof.commit(upto).unwrap();
-
-        // An fsync that does not return until the test lets it.
+        // An fsync that does not return until the body is done.
         let gate = disk.sync_gate.lock();
         let syncing = std::thread::spawn({
             let aof = Arc::clone(&aof);
@@ -1316,63 +1316,45 @@ mod tests {
         while !disk.in_sync.load(Ordering::SeqCst) {
             std::thread::yield_now();
         }
+        let result = body(&aof, &dbs);
+        drop(gate);
+        syncing.join().unwrap().unwrap();
+        assert_eq!(aof.fsync_started_ms.load(Ordering::Acquire), 0, "no fsync runs now");
+        result
+    }
+
+    /// Commits a record of `k` on another thread; its result arrives on the receiver.
+    fn commit_in_background(aof: &Arc<Aof>, dbs: &Arc<Vec<Db>>) -> mpsc::Receiver<bool> {
         let (done, committed) = mpsc::channel();
         std::thread::spawn({
-            let (aof, dbs) = (Arc::clone(&aof), Arc::clone(&dbs));
+            let (aof, dbs) = (Arc::clone(aof), Arc::clone(dbs));
             move || {
                 let upto = aof.record(&dbs, &Effect::Keys(vec![(0, Bytes::from_static(b"k"))]));
                 let _ = done.send(aof.commit(upto).is_ok());
             }
         });
+        committed
+    }
+
+    #[test]
+    fn commits_do_not_wait_for_an_everysec_fsync() {
         // Not a latency check: without this fix the commit never returns while the fsync blocks.
-        let result = committed.recv_timeout(Duration::from_secs(20));
-        drop(gate);
-        syncing.join().unwrap().unwrap();
+        let result =
+            with_a_stuck_fsync(|aof, dbs| commit_in_background(aof, dbs).recv_timeout(Duration::from_secs(20)));
         assert_eq!(result, Ok(true), "a commit waited for the fsync");
     }
 
     #[test]
     fn a_commit_waits_for_an_everysec_fsync_running_two_seconds_and_counts_it() {
-        let disk = Disk::with_room(1 << 20);
-        let aof = Arc::new(Aof::with_file(
-            Path::new("t.aof"),
-            AppendFsync::Everysec,
-            Box::new(DiskFile(Arc::clone(&disk))),
-            0,
-        ));
-        let dbs = Arc::new(vec![Db::new(4)]);
-        dbs[0].with_key(b"k", |slot| slot.put(b"v", None));
-        let upto = aof.record(&dbs, &Effect::Keys(vec![(0, Bytes::from_static(b"k"))]));
-        aof.commit(upto).unwrap();
-        // An fsync that does not return until the test lets it.
-        let gate = disk.sync_gate.lock();
-        let syncing = std::thread::spawn({
-            let aof = Arc::clone(&aof);
-            move || aof.tick()
+        let committed = with_a_stuck_fsync(|aof, dbs| {
+            // Now it has been running for 3 s (its start moved back rather than the test waiting).
+            aof.fsync_started_ms.store(crate::db::now_ms() - 3_000, Ordering::Release);
+            let committed = commit_in_background(aof, dbs);
+            retry_until_true(|| aof.delayed_fsyncs() == 1);
+            assert!(committed.try_recv().is_err(), "the commit waits while the old fsync runs");
+            committed
         });
-        while !disk.in_sync.load(Ordering::SeqCst) {
-            std::thread::yield_now();
-        }
-        // The fsync is young: a commit goes through without waiting (as the test above shows).
-        let upto = aof.record(&dbs, &Effect::Keys(vec![(0, Bytes::from_static(b"k"))]));
-        aof.commit(upto).unwrap();
-        assert_eq!(aof.delayed_fsyncs(), 0);
-        // Now it has been running for 3 s (its start moved back rather than the test waiting).
-        aof.fsync_started_ms.store(crate::db::now_ms() - 3_000, Ordering::Release);
-        let (done, committed) = mpsc::channel();
-        std::thread::spawn({
-            let (aof, dbs) = (Arc::clone(&aof), Arc::clone(&dbs));
-            move || {
-                let upto = aof.record(&dbs, &Effect::Keys(vec![(0, Bytes::from_static(b"k"))]));
-                let _ = done.send(aof.commit(upto).is_ok());
-            }
-        });
-        retry_until_true(|| aof.delayed_fsyncs() == 1);
-        assert!(committed.try_recv().is_err(), "the commit waits while the old fsync runs");
-        drop(gate);
         assert_eq!(committed.recv_timeout(Duration::from_secs(20)), Ok(true));
-        syncing.join().unwrap().unwrap();
-        assert_eq!(aof.fsync_started_ms.load(Ordering::Acquire), 0, "no fsync runs now");
     }
 
     fn retry_until_true(mut check: impl FnMut() -> bool) {

@@ -226,6 +226,14 @@ struct Change<'a> {
     session_db: usize,
 }
 
+/// Where the word after the keys of `LMPOP`/`ZMPOP numkeys key...` (or, blocking, `timeout numkeys
+/// key...`) stands: the direction. Past the end when numkeys does not parse.
+fn after_keys(name: &str, args: &[Bytes]) -> usize {
+    let numkeys_at = if name.starts_with('B') { 2 } else { 1 };
+    let numkeys = args.get(numkeys_at).and_then(|n| std::str::from_utf8(n).ok()?.parse::<usize>().ok());
+    numkeys.map_or(usize::MAX, |n| numkeys_at + 1 + n)
+}
+
 /// Commands whose only effect on a destination left empty is deleting it: Redis sends `del`
 /// alone then, not the command's event.
 const STORING: &[&str] = &[
@@ -304,10 +312,7 @@ impl Change<'_> {
             "BLPOP" => out.push(self.event(class::LIST, "lpop")),
             "BRPOP" => out.push(self.event(class::LIST, "rpop")),
             "LMPOP" | "BLMPOP" => {
-                // LMPOP numkeys key... LEFT|RIGHT; BLMPOP timeout numkeys key... LEFT|RIGHT
-                let numkeys_at = if name == "LMPOP" { 1 } else { 2 };
-                let numkeys = std::str::from_utf8(arg(numkeys_at)).ok().and_then(|n| n.parse::<usize>().ok());
-                let left = numkeys.is_some_and(|n| is(numkeys_at + 1 + n, "LEFT"));
+                let left = is(after_keys(name, args), "LEFT");
                 out.push(self.event(class::LIST, if left { "lpop" } else { "rpop" }));
             }
             "LMOVE" | "BLMOVE" | "RPOPLPUSH" | "BRPOPLPUSH" => {
@@ -341,9 +346,7 @@ impl Change<'_> {
             "BZPOPMIN" => out.push(self.event(class::ZSET, "zpopmin")),
             "BZPOPMAX" => out.push(self.event(class::ZSET, "zpopmax")),
             "ZMPOP" | "BZMPOP" => {
-                let numkeys_at = if name == "ZMPOP" { 1 } else { 2 };
-                let numkeys = std::str::from_utf8(arg(numkeys_at)).ok().and_then(|n| n.parse::<usize>().ok());
-                let min = numkeys.is_some_and(|n| is(numkeys_at + 1 + n, "MIN"));
+                let min = is(after_keys(name, args), "MIN");
                 out.push(self.event(class::ZSET, if min { "zpopmin" } else { "zpopmax" }));
             }
             "SORT" if self.exists => out.push(self.event(class::LIST, "sortstore")),
