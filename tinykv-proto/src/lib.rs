@@ -22,6 +22,6 @@ pub mod table;
 pub use codec::{ClientCodec, ServerCodec};
 pub use command::Command;
 pub use error::{CommandError, ProtocolError};
-pub use reply::{Protocol, Reply, GREETING, GREETING_TEXT};
+pub use reply::{Protocol, Reply, ReplyStream, GREETING, GREETING_TEXT};
 pub use request::{split_args, Limits, Request, RequestDecoder, SplitError};
 pub use table::{CommandSpec, COMMANDS};

@@ -189,6 +189,93 @@ impl Reply {
     }
 }
 
+/// A big aggregate reply taken apart, to be encoded a piece at a time: the server writes what it has
+/// encoded and yields before encoding more, so a reply of millions of elements never sits in memory
+/// twice (as values and as bytes) and other clients are served between its pieces.
+#[derive(Debug)]
+pub struct ReplyStream {
+    protocol: Protocol,
+    items: std::vec::IntoIter<Reply>,
+    /// About how many bytes the elements not yet encoded take on the wire.
+    remaining: usize,
+}
+
+impl Reply {
+    /// When this is an aggregate (array, set, map, push, or several frames) of more than `min_items`
+    /// elements: appends its header to `dst` and returns the rest as a [`ReplyStream`]. Anything else
+    /// comes back unchanged, to be encoded whole.
+    pub fn into_stream(self, protocol: Protocol, dst: &mut BytesMut, min_items: usize) -> Result<ReplyStream, Reply> {
+        let len = match &self {
+            Reply::Array(items) | Reply::Set(items) | Reply::Push(items) | Reply::Frames(items) => items.len(),
+            Reply::Map(pairs) => pairs.len(),
+            _ => return Err(self),
+        };
+        if len <= min_items {
+            return Err(self);
+        }
+        let items = match self {
+            Reply::Array(items) => {
+                header(dst, b'*', len as i64);
+                items
+            }
+            Reply::Set(items) => {
+                header(dst, if protocol == Protocol::Resp3 { b'~' } else { b'*' }, len as i64);
+                items
+            }
+            Reply::Push(items) => {
+                header(dst, if protocol == Protocol::Resp3 { b'>' } else { b'*' }, len as i64);
+                items
+            }
+            Reply::Frames(items) => items,
+            Reply::Map(pairs) => {
+                match protocol {
+                    Protocol::Resp2 => header(dst, b'*', 2 * len as i64),
+                    Protocol::Resp3 => header(dst, b'%', len as i64),
+                }
+                pairs.into_iter().flat_map(|(key, value)| [key, value]).collect()
+            }
+            other => return Err(other),
+        };
+        let remaining = items.iter().map(Reply::wire_len_estimate).sum();
+        Ok(ReplyStream { protocol, items: items.into_iter(), remaining })
+    }
+
+    /// About how many bytes this reply takes on the wire (exact for strings and numbers up to their
+    /// header's digits): for output limits, which need the size of what is not encoded yet.
+    pub fn wire_len_estimate(&self) -> usize {
+        const HEADER: usize = 16;
+        match self {
+            Reply::Status(text) | Reply::Error(text) => text.len() + 3,
+            Reply::Bulk(bytes) | Reply::Verbatim(bytes) => bytes.len() + HEADER,
+            Reply::Array(items) | Reply::Set(items) | Reply::Push(items) | Reply::Frames(items) => {
+                HEADER + items.iter().map(Reply::wire_len_estimate).sum::<usize>()
+            }
+            Reply::Map(pairs) => {
+                HEADER + pairs.iter().map(|(k, v)| k.wire_len_estimate() + v.wire_len_estimate()).sum::<usize>()
+            }
+            _ => HEADER,
+        }
+    }
+}
+
+impl ReplyStream {
+    /// Encodes elements into `dst` until it holds at least `until` bytes or none are left; returns
+    /// whether some are left.
+    pub fn encode_some(&mut self, dst: &mut BytesMut, until: usize) -> bool {
+        while dst.len() < until {
+            let Some(item) = self.items.next() else { return false };
+            self.remaining = self.remaining.saturating_sub(item.wire_len_estimate());
+            item.encode(self.protocol, dst);
+        }
+        self.items.len() > 0
+    }
+
+    /// About how many bytes the elements not yet encoded will take.
+    pub fn remaining_bytes(&self) -> usize {
+        self.remaining
+    }
+}
+
 impl From<crate::CommandError> for Reply {
     fn from(err: crate::CommandError) -> Reply {
         Reply::Error(Cow::Owned(err.to_string()))
@@ -246,6 +333,42 @@ mod tests {
         let mut dst = BytesMut::new();
         reply.encode(protocol, &mut dst);
         dst.to_vec()
+    }
+
+    #[test]
+    fn a_streamed_reply_is_the_same_bytes_as_a_whole_one() {
+        let strings = |n: usize| (0..n).map(|i| Reply::bulk(format!("value:{i}"))).collect::<Vec<_>>();
+        let replies = [
+            Reply::Array(strings(5000)),
+            Reply::Set(strings(3000)),
+            Reply::Push(strings(2000)),
+            Reply::Frames(strings(2000)),
+            Reply::Map(strings(4000).into_iter().zip(strings(4000)).collect()),
+            Reply::Array(vec![Reply::Array(strings(3)), Reply::Null, Reply::Integer(7)]),
+        ];
+        for protocol in [Protocol::Resp2, Protocol::Resp3] {
+            for reply in &replies {
+                let whole = encode(reply, protocol);
+                let mut streamed = BytesMut::new();
+                match reply.clone().into_stream(protocol, &mut streamed, 100) {
+                    Ok(mut stream) => {
+                        let mut pieces = 0;
+                        let mut piece = BytesMut::new();
+                        while stream.encode_some(&mut piece, 1000) {
+                            assert!(piece.len() < 1000 + 100, "a piece stays near its bound");
+                            streamed.extend_from_slice(&piece);
+                            piece.clear();
+                            pieces += 1;
+                        }
+                        streamed.extend_from_slice(&piece);
+                        assert!(pieces > 10, "encoded in pieces");
+                        assert_eq!(stream.remaining_bytes(), 0);
+                    }
+                    Err(small) => small.encode(protocol, &mut streamed),
+                }
+                assert_eq!(streamed.to_vec(), whole, "{protocol:?}");
+            }
+        }
     }
 
     #[test]

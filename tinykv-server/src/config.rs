@@ -209,6 +209,13 @@ pub struct Config {
           value_parser = parse_output_limit, value_name = "HARD SOFT SECONDS")]
     pub client_output_buffer_limit_pubsub: OutputLimit,
 
+    /// The same for ordinary clients, counting what a big reply has yet to send (Redis's default:
+    /// `0 0 0`, no limit): a client that stops reading a reply of millions of elements is then
+    /// disconnected instead of holding it in the server's memory.
+    #[arg(long, env = "TINYKV_CLIENT_OUTPUT_BUFFER_LIMIT_NORMAL", default_value = "0 0 0",
+          value_parser = parse_output_limit, value_name = "HARD SOFT SECONDS")]
+    pub client_output_buffer_limit_normal: OutputLimit,
+
     /// Number of databases (`SELECT 0` to `SELECT N-1`), as Redis's `databases`.
     #[arg(long, env = "TINYKV_DATABASES", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub databases: u16,

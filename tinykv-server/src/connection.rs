@@ -30,10 +30,10 @@ use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
-use tinykv_proto::{Limits, Reply, Request, RequestDecoder, GREETING};
+use tinykv_proto::{Limits, Reply, ReplyStream, Request, RequestDecoder, GREETING};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
@@ -42,6 +42,7 @@ use crate::blocking::{Blocking, Cancelled, Waiter};
 use crate::clients::ClientInfo;
 use crate::config::Greeting;
 use crate::execute::{self, Session};
+use crate::output_limits::ClientClass;
 use crate::shared::Shared;
 
 /// How long connections get to finish and flush at shutdown.
@@ -58,6 +59,9 @@ pub const GREETING_DELAY: Duration = Duration::from_millis(100);
 
 /// Read buffer size to keep free before each read.
 const READ_CHUNK: usize = 16 * 1024;
+/// Aggregate replies of more elements than this are written in pieces of about the high-water mark
+/// (`--output-high-water`), the rest of the reply kept as values, not bytes, meanwhile.
+const STREAM_MIN_ITEMS: usize = 1024;
 /// Buffers that grew past this for one big request or reply are given back once empty.
 const KEEP_CAPACITY: usize = 1024 * 1024;
 
@@ -81,6 +85,8 @@ enum End {
     Killed,
     Protocol(tinykv_proto::ProtocolError),
     Io(std::io::Error),
+    /// Past `client-output-buffer-limit normal` while a big reply was written.
+    OutputLimit,
 }
 
 /// What [`Connection::process_buffered`] stopped at.
@@ -177,6 +183,10 @@ struct Connection<'a> {
     // --- lists ---
     /// The blocking command this client waits in, if any.
     blocked: Option<execute::Blocked>,
+    /// A big reply being written a piece at a time: nothing else is encoded until it is done.
+    streaming: Option<ReplyStream>,
+    /// Since when the unsent output has been past the `normal` class's soft limit.
+    over_soft_since: Option<Instant>,
 }
 
 impl<'a> Connection<'a> {
@@ -196,6 +206,8 @@ impl<'a> Connection<'a> {
             commit_upto: None,
             unlogged: Vec::new(),
             blocked: None,
+            streaming: None,
+            over_soft_since: None,
         }
     }
 
@@ -225,8 +237,12 @@ impl<'a> Connection<'a> {
             };
             // Whatever comes next waits for the network: the next command's time starts afresh.
             self.session.new_batch(self.shared);
-            // Messages published to this client go out with the replies, up to the high-water mark.
-            let mail_left = self.deliver_messages();
+            if self.past_output_limit() {
+                return End::OutputLimit;
+            }
+            // Messages published to this client go out with the replies, up to the high-water mark
+            // (never into the middle of a reply being written in pieces).
+            let mail_left = self.streaming.is_none() && self.deliver_messages();
             if !self.write_buf.is_empty() {
                 // Before the flush, so `CLIENT LIST` sees the reply buffer's peak.
                 self.note_buffers();
@@ -349,6 +365,13 @@ impl<'a> Connection<'a> {
     /// `honour_pause`) a `CLIENT PAUSE` holds the next request. `Err` ends the connection once what
     /// is buffered is flushed.
     fn process_buffered(&mut self, honour_pause: bool) -> Result<Processed, End> {
+        // A big reply in progress: its next piece, and nothing else until it is all out.
+        if let Some(stream) = self.streaming.as_mut() {
+            if stream.encode_some(&mut self.write_buf, self.high_water) {
+                return Ok(Processed::Full);
+            }
+            self.streaming = None;
+        }
         // `CONFIG SET proto-max-bulk-len` applies to requests not yet begun.
         let max_bulk = self.shared.settings.proto_max_bulk_len();
         if max_bulk != self.max_bulk {
@@ -399,7 +422,22 @@ impl<'a> Connection<'a> {
             // `CLIENT REPLY OFF|SKIP` leave replies unsent.
             let wanted = self.session.reply_wanted();
             if wanted {
-                reply.encode(self.session.protocol, &mut self.write_buf);
+                // A big read reply goes out in pieces (see `streaming`). A write's reply is encoded
+                // whole: if its records cannot be committed, it is replaced by `MISCONF`.
+                let whole = if self.session.unlogged {
+                    Err(reply)
+                } else {
+                    reply.into_stream(self.session.protocol, &mut self.write_buf, STREAM_MIN_ITEMS)
+                };
+                match whole {
+                    Err(reply) => reply.encode(self.session.protocol, &mut self.write_buf),
+                    Ok(mut stream) => {
+                        if stream.encode_some(&mut self.write_buf, self.high_water) {
+                            self.streaming = Some(stream);
+                            return Ok(Processed::Full);
+                        }
+                    }
+                }
             }
             if std::mem::take(&mut self.session.unlogged) {
                 self.note_unlogged(start, wanted);
@@ -409,6 +447,25 @@ impl<'a> Connection<'a> {
             }
         }
         Ok(Processed::Full)
+    }
+
+    /// Whether the output not yet sent (the write buffer and what a big reply has yet to encode)
+    /// passes the `normal` class's `client-output-buffer-limit`: the client is then disconnected, as
+    /// Redis disconnects one that does not read, and counted in `INFO stats`.
+    fn past_output_limit(&mut self) -> bool {
+        let Some(stream) = &self.streaming else {
+            self.over_soft_since = None;
+            return false;
+        };
+        let limit = self.shared.pubsub.output_limits().get(ClientClass::Normal);
+        let pending = (self.write_buf.len() + stream.remaining_bytes()) as u64;
+        if !limit.exceeded(pending, &mut self.over_soft_since) {
+            return false;
+        }
+        tracing::info!(client = self.session.client.id, addr = %self.session.client.addr, bytes = pending,
+            "client closed: past its output buffer limit");
+        self.shared.pubsub.count_disconnection();
+        true
     }
 
     /// Remembers that the reply just encoded from `start` on (if `encoded`: `CLIENT REPLY` may have

@@ -6,13 +6,14 @@
 //! CONFIG GET client-output-buffer-limit  ->  normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60
 //! ```
 //!
-//! Only the `pubsub` class is enforced (by [`crate::pubsub`], for subscribers and `MONITOR` clients,
-//! read live on every delivery); `normal` and `replica` are parsed, stored and reported as Redis does,
-//! so a client or a config tool that sets them gets Redis's answers. The values are atomics: a publisher
+//! The `pubsub` class is enforced by [`crate::pubsub`] (subscribers and `MONITOR` clients, read live
+//! on every delivery), `normal` by the connection while a big reply is written in pieces (counting
+//! what is not encoded yet); `replica` is parsed, stored and reported as Redis does. The values are atomics: a publisher
 //! reads the limit without a lock, and a torn read between the three fields during a `CONFIG SET` is
 //! harmless (the next delivery sees the new values).
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use crate::config::OutputLimit;
 use crate::settings::memtoull;
@@ -82,8 +83,7 @@ pub struct OutputLimits {
     classes: [LiveLimit; 3],
 }
 
-/// Redis's defaults for the classes TinyKV does not enforce: `normal 0 0 0`, `slave 256mb 64mb 60`.
-const NORMAL_DEFAULT: OutputLimit = OutputLimit { hard: 0, soft: 0, soft_seconds: 0 };
+/// Redis's default for replicas: `slave 256mb 64mb 60`.
 const REPLICA_DEFAULT: OutputLimit = OutputLimit { hard: 256 << 20, soft: 64 << 20, soft_seconds: 60 };
 
 /// The whole value is refused with one of Redis's three reasons.
@@ -92,10 +92,11 @@ const BAD_CLASS: &str = "Invalid client class specified in buffer limit configur
 const BAD_NUMBER: &str = "Error in hard, soft or soft_seconds setting in buffer limit configuration.";
 
 impl OutputLimits {
-    /// Redis's defaults, with `pubsub` as `--client-output-buffer-limit-pubsub` gives it.
-    pub fn new(pubsub: OutputLimit) -> OutputLimits {
+    /// Redis's defaults, with `pubsub` and `normal` as `--client-output-buffer-limit-pubsub` and
+    /// `-normal` give them.
+    pub fn new(pubsub: OutputLimit, normal: OutputLimit) -> OutputLimits {
         let limits = OutputLimits { classes: Default::default() };
-        limits.set(ClientClass::Normal, NORMAL_DEFAULT);
+        limits.set(ClientClass::Normal, normal);
         limits.set(ClientClass::Replica, REPLICA_DEFAULT);
         limits.set(ClientClass::Pubsub, pubsub);
         limits
@@ -127,6 +128,28 @@ impl OutputLimits {
         for &(class, limit) in changes {
             self.set(class, limit);
         }
+    }
+}
+
+impl OutputLimit {
+    /// Whether a client with `pending` bytes of output not yet sent must be disconnected: past the
+    /// hard limit, or past the soft one for `soft_seconds` in a row (`over_soft_since` remembers since
+    /// when, across calls). A limit of 0 is off.
+    pub fn exceeded(&self, pending: u64, over_soft_since: &mut Option<Instant>) -> bool {
+        let over_hard = self.hard > 0 && pending > self.hard;
+        let over_soft = self.soft > 0 && pending > self.soft;
+        let soft_expired = match (over_soft, *over_soft_since) {
+            (false, _) => {
+                *over_soft_since = None;
+                false
+            }
+            (true, None) => {
+                *over_soft_since = Some(Instant::now());
+                self.soft_seconds == 0
+            }
+            (true, Some(since)) => since.elapsed() >= Duration::from_secs(self.soft_seconds),
+        };
+        over_hard || soft_expired
     }
 }
 
@@ -197,13 +220,14 @@ mod tests {
 
     #[test]
     fn defaults_print_as_redis_prints_them() {
-        let limits = OutputLimits::new(OutputLimit { hard: 32 << 20, soft: 8 << 20, soft_seconds: 60 });
+        let limits =
+            OutputLimits::new(OutputLimit { hard: 32 << 20, soft: 8 << 20, soft_seconds: 60 }, OutputLimit::default());
         assert_eq!(limits.describe(), "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60");
     }
 
     #[test]
     fn values_change_only_the_classes_named() {
-        let limits = OutputLimits::new(OutputLimit::default());
+        let limits = OutputLimits::new(OutputLimit::default(), OutputLimit::default());
         limits.apply(&parse(b"pubsub 1mb 512kb 5 replica 1 2 3").unwrap());
         assert_eq!(limits.describe(), "normal 0 0 0 slave 1 2 3 pubsub 1048576 524288 5");
         assert_eq!(limits.get(ClientClass::Pubsub), OutputLimit { hard: 1 << 20, soft: 512 << 10, soft_seconds: 5 });

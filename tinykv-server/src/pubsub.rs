@@ -16,7 +16,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
@@ -158,20 +158,7 @@ impl Mailbox {
         }
         let size = message.size();
         let total = (queue.bytes + size + self.unsent.load(Ordering::Relaxed)) as u64;
-        let over_hard = limit.hard > 0 && total > limit.hard;
-        let over_soft = limit.soft > 0 && total > limit.soft;
-        let soft_expired = match (over_soft, queue.over_soft_since) {
-            (false, _) => {
-                queue.over_soft_since = None;
-                false
-            }
-            (true, None) => {
-                queue.over_soft_since = Some(Instant::now());
-                limit.soft_seconds == 0
-            }
-            (true, Some(since)) => since.elapsed() >= Duration::from_secs(limit.soft_seconds),
-        };
-        if over_hard || soft_expired {
+        if limit.exceeded(total, &mut queue.over_soft_since) {
             queue.closed = true;
             queue.messages = VecDeque::new();
             queue.bytes = 0;
@@ -208,8 +195,8 @@ pub struct PubSub {
 
 impl PubSub {
     /// An empty registry holding subscribers to `limit` (until `CONFIG SET` changes it).
-    pub fn new(limit: OutputLimit) -> PubSub {
-        PubSub { limits: OutputLimits::new(limit), ..PubSub::default() }
+    pub fn new(pubsub: OutputLimit, normal: OutputLimit) -> PubSub {
+        PubSub { limits: OutputLimits::new(pubsub, normal), ..PubSub::default() }
     }
 
     /// Every class's `client-output-buffer-limit`, for `CONFIG GET|SET`; the `pubsub` one applies here.
@@ -341,7 +328,12 @@ impl PubSub {
         }
     }
 
-    /// Subscribers disconnected for their backlog since start.
+    /// Counts a client disconnected for its output buffer outside pub/sub (a big reply it did not read).
+    pub fn count_disconnection(&self) {
+        self.disconnections.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Clients disconnected for their output buffer limits since start (`client_output_buffer_limit_disconnections`).
     pub fn disconnections(&self) -> u64 {
         self.disconnections.load(Ordering::Relaxed)
     }
@@ -369,7 +361,7 @@ mod tests {
 
     #[test]
     fn publish_reaches_channel_then_pattern_subscribers_and_counts_them() {
-        let pubsub = PubSub::new(OutputLimit::default());
+        let pubsub = PubSub::new(OutputLimit::default(), OutputLimit::default());
         let (a, b) = (mailbox(1), mailbox(2));
         let channel = Bytes::from_static(b"news.1");
         pubsub.subscribe(SubscriptionKind::Channel, &channel, 1, &a);
@@ -388,7 +380,7 @@ mod tests {
 
     #[test]
     fn a_subscriber_past_the_hard_limit_is_killed_and_others_still_receive() {
-        let pubsub = PubSub::new(OutputLimit { hard: 1000, soft: 0, soft_seconds: 0 });
+        let pubsub = PubSub::new(OutputLimit { hard: 1000, soft: 0, soft_seconds: 0 }, OutputLimit::default());
         let (slow, fast) = (mailbox(1), mailbox(2));
         let channel = Bytes::from_static(b"c");
         pubsub.subscribe(SubscriptionKind::Channel, &channel, 1, &slow);

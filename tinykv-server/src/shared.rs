@@ -146,7 +146,7 @@ impl Shared {
             settings,
             clients: Clients::default(),
             slowlog: SlowLog::default(),
-            pubsub: PubSub::new(config.client_output_buffer_limit_pubsub),
+            pubsub: PubSub::new(config.client_output_buffer_limit_pubsub, config.client_output_buffer_limit_normal),
             command_stats: CommandStats::default(),
             active_expire: AtomicBool::new(true),
             replication_ids: Mutex::new((random_hex_id(), NO_REPLICATION_ID.to_owned())),
