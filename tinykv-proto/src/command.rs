@@ -401,9 +401,9 @@ pub struct Restore {
     pub replace: bool,
     /// `ABSTTL`: `ttl` is an absolute Unix time in milliseconds.
     pub absttl: bool,
-    /// `IDLETIME seconds` (checked, not kept: TinyKV has no LRU clock yet).
+    /// `IDLETIME seconds`: the key's idle time under an LRU policy.
     pub idletime: Option<i64>,
-    /// `FREQ frequency` (checked, not kept: TinyKV has no LFU counter yet).
+    /// `FREQ frequency`: the key's LFU counter under an LFU policy.
     pub freq: Option<i64>,
 }
 

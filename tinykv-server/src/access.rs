@@ -142,6 +142,19 @@ impl Tracking {
         counter.saturating_sub(u8::try_from(periods).unwrap_or(u8::MAX))
     }
 
+    /// The access data of a key loaded or restored with an idle time (`IDLETIME`, RDB's `IDLE`: under
+    /// an LRU policy) or a frequency (`FREQ`, RDB's `FREQ`: under an LFU policy), as Redis's
+    /// `objectSetLRUOrLFU`; `None` when the policy keeps neither (the key keeps its default).
+    pub fn restored(&self, idle_seconds: Option<u64>, freq: Option<u8>, now_ms: u64) -> Option<u32> {
+        if self.is_lfu() {
+            freq.map(|freq| (lfu_minutes(now_ms) << 8) | u32::from(freq))
+        } else if self.policy().is_lru() {
+            idle_seconds.map(|idle| lru_clock(now_ms.saturating_sub(idle.saturating_mul(1000))))
+        } else {
+            None
+        }
+    }
+
     /// How good a candidate for eviction a key with `access` is under an LRU or LFU policy: higher
     /// goes first. Milliseconds idle (LRU), or 255 less the frequency (LFU).
     pub fn score(&self, access: u32, now_ms: u64) -> u64 {

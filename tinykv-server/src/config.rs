@@ -95,6 +95,12 @@ impl MaxmemoryPolicy {
         matches!(self, MaxmemoryPolicy::AllkeysLfu | MaxmemoryPolicy::VolatileLfu)
     }
 
+    /// Whether the policy evicts by last access (Redis's `MAXMEMORY_FLAG_LRU`): snapshots then keep
+    /// each key's idle time.
+    pub const fn is_lru(self) -> bool {
+        matches!(self, MaxmemoryPolicy::AllkeysLru | MaxmemoryPolicy::VolatileLru)
+    }
+
     /// Whether only keys with a time to live may be evicted.
     pub const fn is_volatile(self) -> bool {
         matches!(

@@ -966,6 +966,14 @@ impl<'a> Slot<'a> {
         }
     }
 
+    /// Sets an existing key's access data (LRU clock or LFU counter), as a snapshot or `RESTORE`
+    /// carried it.
+    pub fn set_access(&mut self, access: u32) {
+        if let Some(entry) = self.find_mut() {
+            entry.set_access(access);
+        }
+    }
+
     /// Marks an existing key's value as a string object even if it reads as an integer, as Redis
     /// stores `INCRBYFLOAT`'s result (`OBJECT ENCODING` says `embstr`, not `int`).
     pub fn mark_not_int(&mut self) {

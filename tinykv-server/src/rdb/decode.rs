@@ -416,18 +416,16 @@ fn load_from<R: Read>(source: &mut Source<R>, dbs: &[Db], now: u64) -> Decoded<L
     let mut loaded = Loaded { version, ..Loaded::default() };
     let mut db_index = 0u64;
     let mut expires_at: Option<i64> = None;
+    // The next key's eviction hints (Redis writes them under LRU and LFU policies).
+    let (mut idle, mut freq): (Option<u64>, Option<u8>) = (None, None);
     loop {
         let at = source.offset;
         match source.byte()? {
             op::EXPIRETIME_MS => expires_at = Some(i64::from_le_bytes(source.array()?)),
             op::EXPIRETIME => expires_at = Some(i64::from(i32::from_le_bytes(source.array()?)) * 1000),
-            // Eviction hints: TinyKV keeps no access times or frequencies yet.
-            op::FREQ => {
-                source.byte()?;
-            }
-            op::IDLE => {
-                source.plain_length()?;
-            }
+            // Eviction hints, kept when the policy uses them (as Redis's `objectSetLRUOrLFU`).
+            op::FREQ => freq = Some(source.byte()?),
+            op::IDLE => idle = Some(source.plain_length()?),
             op::EOF => break,
             op::SELECTDB => {
                 db_index = source.plain_length()?;
@@ -473,6 +471,7 @@ fn load_from<R: Read>(source: &mut Source<R>, dbs: &[Db], now: u64) -> Decoded<L
                     return source.invalid(at, Invalid::Database { db: db_index, databases: dbs.len() });
                 };
                 let empty = matches!(&value, Value::Collection(collection) if collection.is_empty());
+                let (idle, freq) = (idle.take(), freq.take());
                 match expires_at.take() {
                     // Redis skips empty collections too: no key may hold one.
                     _ if empty => {}
@@ -483,6 +482,9 @@ fn load_from<R: Read>(source: &mut Source<R>, dbs: &[Db], now: u64) -> Decoded<L
                             let fresh = !slot.exists();
                             if fresh {
                                 slot.put_value(value, deadline);
+                                if let Some(access) = db.tracking().restored(idle, freq, now) {
+                                    slot.set_access(access);
+                                }
                             }
                             fresh
                         });

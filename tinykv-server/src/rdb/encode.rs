@@ -10,6 +10,7 @@ use tinykv_proto::command::parse_integer;
 
 use super::lzf::Compressor;
 use super::{op, CRC64, RDB_VERSION};
+use crate::access;
 use crate::collections::Collection;
 use crate::db::{now_ms, Db};
 use crate::entry::Entry;
@@ -138,6 +139,7 @@ pub fn write_frozen_snapshot(
     }
     file.put(&buf)?;
 
+    let now = now_ms();
     for (index, db) in dbs.iter().enumerate() {
         let (keys, volatile) = counts.get(index).copied().unwrap_or_default();
         if keys == 0 {
@@ -164,6 +166,16 @@ pub fn write_frozen_snapshot(
                     if let Some(at) = entry.expires_at() {
                         buf.push(op::EXPIRETIME_MS);
                         buf.extend_from_slice(&at.to_le_bytes());
+                    }
+                    // Eviction hints, as Redis writes them: the idle time under an LRU policy, the
+                    // LFU counter under an LFU one.
+                    let tracking = db.tracking();
+                    if tracking.is_lfu() {
+                        buf.push(op::FREQ);
+                        buf.push(tracking.frequency(entry.access(), now));
+                    } else if tracking.policy().is_lru() {
+                        buf.push(op::IDLE);
+                        encode_length(&mut buf, access::idle_ms(entry.access(), now) / 1000);
                     }
                     buf.push(type_byte(entry));
                     encode_string(&mut buf, entry.key(), compressor.as_mut());
