@@ -464,6 +464,111 @@ pub enum SetOperation {
     Diff,
 }
 
+// --- sorted sets ---
+
+/// The options of `ZADD` (`ZINCRBY` is `ZADD ... INCR`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ZAddFlags {
+    /// `NX`: only add new members.
+    pub nx: bool,
+    /// `XX`: only update existing members.
+    pub xx: bool,
+    /// `GT`: only raise scores.
+    pub gt: bool,
+    /// `LT`: only lower scores.
+    pub lt: bool,
+    /// `CH`: count changed members, not only added ones.
+    pub ch: bool,
+    /// `INCR`: add to the score and reply with the result.
+    pub incr: bool,
+}
+
+/// `ZADD`'s key, options and (score, member) pairs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ZAdd {
+    /// The key.
+    pub key: Bytes,
+    /// The options.
+    pub flags: ZAddFlags,
+    /// The pairs, scores parsed (never NaN).
+    pub entries: Vec<(f64, Bytes)>,
+}
+
+// Scores and bounds are never NaN (the parsers refuse it), so equality is an equivalence.
+impl Eq for ZAdd {}
+impl Eq for ZRangeBy {}
+impl Eq for ZRange {}
+impl Eq for ZSetOpOptions {}
+impl Eq for ZSetOp {}
+
+/// What a `ZRANGE`-like command selects.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ZRangeBy {
+    /// By position: `start` and `stop`, negative counting from the end.
+    Rank(i64, i64),
+    /// By score: the lower and the upper end (already swapped back for the `REV` forms).
+    Score(crate::score::ScoreBound, crate::score::ScoreBound),
+    /// By member: the lower and the upper end (already swapped back for the `REV` forms).
+    Lex(crate::score::LexBound, crate::score::LexBound),
+}
+
+/// `ZRANGE`, `ZRANGESTORE`, `ZREVRANGE`, `Z[REV]RANGEBYSCORE`, `Z[REV]RANGEBYLEX`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ZRange {
+    /// `ZRANGESTORE`'s destination.
+    pub destination: Option<Bytes>,
+    /// The source.
+    pub key: Bytes,
+    /// What to select.
+    pub by: ZRangeBy,
+    /// Highest scores first.
+    pub reverse: bool,
+    /// `LIMIT offset count` (`count` negative: no limit); only with `BYSCORE`/`BYLEX`.
+    pub limit: Option<(i64, i64)>,
+    /// `WITHSCORES`.
+    pub withscores: bool,
+}
+
+/// How `ZUNION`/`ZINTER` combine the scores of a member found in several inputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Aggregate {
+    /// Their (weighted) sum.
+    #[default]
+    Sum,
+    /// The smallest.
+    Min,
+    /// The largest.
+    Max,
+}
+
+/// The options of `ZUNION`, `ZINTER`, `ZDIFF`, their `STORE` forms and `ZINTERCARD`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ZSetOpOptions {
+    /// `WEIGHTS`: one per input (`None`: all 1).
+    pub weights: Option<Vec<f64>>,
+    /// `AGGREGATE`.
+    pub aggregate: Aggregate,
+    /// `WITHSCORES`.
+    pub withscores: bool,
+    /// `ZINTERCARD`'s `LIMIT` (0: none).
+    pub limit: u64,
+}
+
+/// `ZUNION`/`ZINTER`/`ZDIFF numkeys key ... [options]`, their `STORE` forms and `ZINTERCARD`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ZSetOp {
+    /// Which operation.
+    pub operation: SetOperation,
+    /// Where a `STORE` form puts the result.
+    pub destination: Option<Bytes>,
+    /// The inputs (sorted sets or sets).
+    pub keys: Vec<Bytes>,
+    /// Redis reads the options after it has checked the inputs' types, so a bad one is carried.
+    pub options: Result<ZSetOpOptions, CommandError>,
+    /// `ZINTERCARD`: only the size of the result.
+    pub cardinality: bool,
+}
+
 /// One command, parsed and checked; one variant per command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -576,6 +681,35 @@ pub enum Command {
     SInterCard { keys: Vec<Bytes>, limit: u64 },
     /// `SSCAN key cursor [MATCH pattern] [COUNT count]`.
     SScan(CollectionScan),
+    // --- sorted sets ---
+    /// `ZADD key [NX|XX] [GT|LT] [CH] [INCR] score member ...`, and `ZINCRBY` (`INCR`).
+    ZAdd(ZAdd),
+    /// `ZREM key member [member ...]`.
+    ZRem { key: Bytes, members: Vec<Bytes> },
+    /// `ZCARD key`.
+    ZCard { key: Bytes },
+    /// `ZCOUNT key min max`.
+    ZCount { key: Bytes, min: crate::score::ScoreBound, max: crate::score::ScoreBound },
+    /// `ZLEXCOUNT key min max`.
+    ZLexCount { key: Bytes, min: crate::score::LexBound, max: crate::score::LexBound },
+    /// `ZSCORE key member`.
+    ZScore { key: Bytes, member: Bytes },
+    /// `ZMSCORE key member [member ...]`.
+    ZMScore { key: Bytes, members: Vec<Bytes> },
+    /// `ZRANK` and (`reverse`) `ZREVRANK`.
+    ZRank { key: Bytes, member: Bytes, reverse: bool },
+    /// The `ZRANGE` family and `ZRANGESTORE`.
+    ZRange(ZRange),
+    /// `ZPOPMIN`/`ZPOPMAX key [count]` (`multi: false`) and `ZMPOP numkeys key ... MIN|MAX [COUNT n]`.
+    ZPop { keys: Vec<Bytes>, max: bool, count: Option<u64>, multi: bool },
+    /// `ZREMRANGEBYRANK`, `ZREMRANGEBYSCORE`, `ZREMRANGEBYLEX`.
+    ZRemRange { key: Bytes, by: ZRangeBy },
+    /// `ZUNION`, `ZINTER`, `ZDIFF`, their `STORE` forms, `ZINTERCARD`.
+    ZSetOp(ZSetOp),
+    /// `ZRANDMEMBER key [count [WITHSCORES]]`.
+    ZRandMember { key: Bytes, count: Option<(i64, bool)> },
+    /// `ZSCAN key cursor [MATCH pattern] [COUNT count]`.
+    ZScan(CollectionScan),
     /// The `EXPIRE` family.
     Expire(Expire),
     /// `TTL key` (`millis: false`) and `PTTL key` (`millis: true`).

@@ -14,8 +14,11 @@ pub mod codec;
 pub mod command;
 pub mod error;
 mod parse;
+// --- sorted sets ---
+mod parse_zset;
 pub mod reply;
 pub mod request;
+pub mod score;
 pub mod syntax;
 pub mod table;
 

@@ -474,7 +474,7 @@ pub(crate) fn hscan(args: &mut Args) -> Parsed {
 
 /// A count Redis reads with `getRangeLongFromObjectOrReply(-LONG_MAX, LONG_MAX)`: `i64::MIN` is refused
 /// (its negation, the number of picks, does not fit).
-fn random_count(text: &[u8]) -> Result<i64, CommandError> {
+pub(crate) fn random_count(text: &[u8]) -> Result<i64, CommandError> {
     match parse_integer(text)? {
         i64::MIN => Err(CommandError::Other(
             "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807".into(),
@@ -502,7 +502,7 @@ pub(crate) fn hrandfield(args: &mut Args) -> Parsed {
 
 /// The key and cursor of `HSCAN`/`SSCAN`, and their options (kept as an error when bad: Redis reads
 /// them after it has looked at the key).
-fn collection_scan(args: &mut Args) -> Result<CollectionScan, CommandError> {
+pub(crate) fn collection_scan(args: &mut Args) -> Result<CollectionScan, CommandError> {
     let key = args.take()?;
     let cursor = args.take()?;
     let cursor = parse_cursor(&cursor).ok_or(CommandError::Other("ERR invalid cursor".into()))?;

@@ -282,16 +282,10 @@ impl From<crate::CommandError> for Reply {
     }
 }
 
-/// Formats a double the way Redis prints one: integral values without a fraction, `inf`/`-inf`/`nan`.
-/// Shared with the CLI's printer, so both ends print a double the same way.
+/// Formats a double the way Redis 7.0 prints one (`%.17g`: `1.5`, `3`, `0.10000000000000001`, `1e+20`,
+/// `inf`). Shared with the CLI's printer, so both ends print a double the same way.
 pub fn format_double(value: f64) -> String {
-    if value.is_nan() {
-        "nan".to_owned()
-    } else if value.is_infinite() {
-        if value > 0.0 { "inf" } else { "-inf" }.to_owned()
-    } else {
-        format!("{value}")
-    }
+    crate::score::format_g17(value)
 }
 
 /// `<tag><text>\r\n`. Simple strings and errors cannot hold CR or LF; they are replaced by spaces so a

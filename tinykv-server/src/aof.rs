@@ -177,6 +177,15 @@ impl<'a> Effects<'a> {
         }
     }
 
+    /// Records `ZADD key score member ...` for `entries`, as several commands of at most
+    /// [`ITEMS_PER_RECORD`] pairs each, with scores that read back exactly.
+    pub fn record_zadd<'i>(&mut self, key: &[u8], entries: impl IntoIterator<Item = (&'i [u8], f64)>) {
+        if let Some(aof) = self.aof {
+            aof.append(Some(self.db), |pending| rewrite::encode_zadd(key, entries, pending));
+            self.recorded = true;
+        }
+    }
+
     /// Whether anything was recorded: the connection must then commit before it replies.
     pub fn recorded(&self) -> bool {
         self.recorded
@@ -469,6 +478,7 @@ impl Aof {
             _ if matches!(spec.group, "hash" | "set") => None,
             // --- lists ---
             _ if spec.group == "list" => None,
+            _ if matches!(spec.group, "hash" | "set" | "sorted-set") => None,
             "EXPIRE" | "PEXPIRE" | "EXPIREAT" | "PEXPIREAT" | "PERSIST" => {
                 Some(Effect::Expiry(vec![(db, args.get(1)?.clone())]))
             }
@@ -1544,6 +1554,9 @@ mod tests {
                             .enumerate()
                             .map(|(i, e)| format!("{i:08}:{}", String::from_utf8_lossy(e)))
                             .collect(),
+                        Some(Collection::ZSet(zset)) => {
+                            zset.iter().map(|(m, s)| format!("{}={s:?}", String::from_utf8_lossy(m))).collect()
+                        }
                     };
                     items.sort();
                     format!("{:?} {:?} {items:?} {:?}", key, entry.kind(), entry.expires_at())

@@ -1,5 +1,5 @@
-//! The values a key can hold besides a string: hashes and sets (lists and sorted sets will join them
-//! here as more variants of [`Collection`]).
+//! The values a key can hold besides a string: hashes and sets (lists will join them here as more
+//! variants of [`Collection`]); sorted sets are [`crate::zset::ZSet`].
 //!
 //! Each has two encodings, as in Redis:
 //!
@@ -27,6 +27,7 @@ mod list;
 use crate::entry::{push_varint, read_varint, varint_len};
 use crate::lazyfree;
 pub use list::{End, List};
+use crate::zset::ZSet;
 
 /// Entries a packed collection holds at most (Redis's `hash-max-listpack-entries`).
 pub const MAX_PACKED_ENTRIES: usize = 128;
@@ -50,6 +51,9 @@ pub enum Kind {
     // --- lists ---
     /// A list of elements.
     List,
+    // --- sorted sets ---
+    /// A sorted set of members with scores.
+    ZSet,
 }
 
 impl Kind {
@@ -61,13 +65,14 @@ impl Kind {
             Kind::Set => "set",
             // --- lists ---
             Kind::List => "list",
+            Kind::ZSet => "zset",
         }
     }
 }
 
 /// The process's hasher for collection tables: seeded at random once, so clients cannot choose
 /// members that collide.
-fn hash_of(bytes: &[u8]) -> u64 {
+pub(crate) fn hash_of(bytes: &[u8]) -> u64 {
     static HASHER: OnceLock<DefaultHashBuilder> = OnceLock::new();
     HASHER.get_or_init(DefaultHashBuilder::default).hash_one(bytes)
 }
@@ -82,6 +87,9 @@ pub enum Collection {
     // --- lists ---
     /// `LPUSH` and friends.
     List(List),
+    // --- sorted sets ---
+    /// `ZADD` and friends.
+    ZSet(ZSet),
 }
 
 impl Collection {
@@ -92,6 +100,7 @@ impl Collection {
             Collection::Set(_) => Kind::Set,
             // --- lists ---
             Collection::List(_) => Kind::List,
+            Collection::ZSet(_) => Kind::ZSet,
         }
     }
 
@@ -102,6 +111,7 @@ impl Collection {
             Collection::Set(set) => set.len(),
             // --- lists ---
             Collection::List(list) => list.len(),
+            Collection::ZSet(zset) => zset.len(),
         }
     }
 
@@ -117,6 +127,7 @@ impl Collection {
             Collection::Set(set) => set.footprint(),
             // --- lists ---
             Collection::List(list) => list.footprint(),
+            Collection::ZSet(zset) => zset.footprint(),
         }
     }
 }
@@ -199,6 +210,29 @@ impl Typed for List {
     }
     fn into_collection(self) -> Collection {
         Collection::List(self)
+    }
+}
+
+// --- sorted sets ---
+impl Typed for ZSet {
+    const KIND: Kind = Kind::ZSet;
+    fn empty() -> Self {
+        ZSet::default()
+    }
+    fn of(collection: &Collection) -> Option<&Self> {
+        match collection {
+            Collection::ZSet(zset) => Some(zset),
+            _ => None,
+        }
+    }
+    fn of_mut(collection: &mut Collection) -> Option<&mut Self> {
+        match collection {
+            Collection::ZSet(zset) => Some(zset),
+            _ => None,
+        }
+    }
+    fn into_collection(self) -> Collection {
+        Collection::ZSet(self)
     }
 }
 
@@ -391,32 +425,9 @@ impl<T: Keyed> Table<T> {
         }
     }
 
-    /// One SCAN step. The entries are split into 2^k cells by the top bits of their hash, which do
-    /// not depend on the table's size, and each step visits one cell: so an entry present for the
-    /// whole scan is visited exactly once however the table grows, shrinks or rehashes meanwhile. `k`
-    /// is chosen on the first step so a cell holds about `count` entries, but at most
-    /// [`MAX_SCAN_CELL_BITS`] so a scan takes a bounded number of steps (each reads the whole table).
-    /// The cursor is `next cell << 3 | k`, 0 when done.
-    fn scan(&self, cursor: u64, count: usize, mut visit: impl FnMut(&T)) -> u64 {
-        let bits = if cursor == 0 {
-            let cells = (self.len() / count.max(1)).max(1);
-            (usize::BITS - 1 - cells.leading_zeros()).min(MAX_SCAN_CELL_BITS)
-        } else {
-            (cursor & 7) as u32
-        };
-        let cells = 1u64 << bits;
-        let cell = cursor >> 3;
-        for item in self.table.iter() {
-            let item_cell = if bits == 0 { 0 } else { hash_of(item.key()) >> (64 - bits) };
-            if item_cell == cell {
-                visit(item);
-            }
-        }
-        if cell + 1 >= cells {
-            0
-        } else {
-            ((cell + 1) << 3) | u64::from(bits)
-        }
+    /// One SCAN step: see [`scan_cells`].
+    fn scan(&self, cursor: u64, count: usize, visit: impl FnMut(&T)) -> u64 {
+        scan_cells(&self.table, cursor, count, |item| hash_of(item.key()), visit)
     }
 
     fn footprint(&self) -> usize {
@@ -431,6 +442,40 @@ impl<T: Keyed + PartialEq> PartialEq for Table<T> {
 }
 
 impl<T: Keyed + Eq> Eq for Table<T> {}
+
+/// One SCAN step over `table`, whose entries' keys hash to `hash` (of [`hash_of`]). The entries are
+/// split into 2^k cells by the top bits of that hash, which do not depend on the table's size, and each step visits
+/// one cell: so an entry present for the whole scan is visited exactly once however the table grows,
+/// shrinks or rehashes meanwhile. `k` is chosen on the first step so a cell holds about `count`
+/// entries, but at most [`MAX_SCAN_CELL_BITS`] so a scan takes a bounded number of steps (each reads
+/// the whole table). The cursor is `next cell << 3 | k`, 0 when done.
+pub(crate) fn scan_cells<T>(
+    table: &HashTable<T>,
+    cursor: u64,
+    count: usize,
+    hash: impl Fn(&T) -> u64,
+    mut visit: impl FnMut(&T),
+) -> u64 {
+    let bits = if cursor == 0 {
+        let cells = (table.len() / count.max(1)).max(1);
+        (usize::BITS - 1 - cells.leading_zeros()).min(MAX_SCAN_CELL_BITS)
+    } else {
+        (cursor & 7) as u32
+    };
+    let cells = 1u64 << bits;
+    let cell = cursor >> 3;
+    for item in table.iter() {
+        let item_cell = if bits == 0 { 0 } else { hash(item) >> (64 - bits) };
+        if item_cell == cell {
+            visit(item);
+        }
+    }
+    if cell + 1 >= cells {
+        0
+    } else {
+        ((cell + 1) << 3) | u64::from(bits)
+    }
+}
 
 /// Whether an item this long may stay packed.
 fn packable(len: usize) -> bool {

@@ -48,6 +48,8 @@ mod pubsub;
 mod server;
 mod sets;
 mod strings;
+// --- sorted sets ---
+mod zsets;
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
@@ -630,6 +632,21 @@ pub fn execute(command: Command, shared: &Shared, session: &mut Session, effects
         | Command::SetAlgebra { .. }
         | Command::SInterCard { .. }
         | Command::SScan(_)) => collection_command(command, db, session.protocol, effects),
+        // --- sorted sets ---
+        command @ (Command::ZAdd(_)
+        | Command::ZRem { .. }
+        | Command::ZCard { .. }
+        | Command::ZCount { .. }
+        | Command::ZLexCount { .. }
+        | Command::ZScore { .. }
+        | Command::ZMScore { .. }
+        | Command::ZRank { .. }
+        | Command::ZRange(_)
+        | Command::ZPop { .. }
+        | Command::ZRemRange { .. }
+        | Command::ZSetOp(_)
+        | Command::ZRandMember { .. }
+        | Command::ZScan(_)) => collection_command(command, db, session.protocol, effects),
 
         Command::Del { keys } => keys::del(db, &keys),
         Command::Exists { keys } => keys::exists(db, &keys),
@@ -805,7 +822,8 @@ fn collection_command(command: Command, db: &Db, protocol: Protocol, effects: &m
         }
         Command::SInterCard { keys, limit } => sets::sintercard(db, &keys, limit),
         Command::SScan(scan) => sets::sscan(db, scan),
-        _ => Reply::error("ERR not a collection command"),
+        // --- sorted sets ---
+        command => zsets::run(command, db, protocol, effects),
     }
 }
 

@@ -30,6 +30,8 @@ pub mod settings;
 pub mod shared;
 pub mod slowlog;
 pub mod stats;
+// --- sorted sets ---
+pub mod zset;
 
 pub use config::Config;
 pub use server::run;

@@ -31,6 +31,7 @@ use std::time::Instant;
 
 use bytes::BytesMut;
 use tinykv_proto::codec::encode_request;
+use tinykv_proto::score::format_g17;
 use tokio::sync::Notify;
 
 use super::manifest::{FileInfo, FileType, Manifest, FILE_PREFIX, MANIFEST_NAME};
@@ -67,6 +68,7 @@ pub const ITEMS_PER_RECORD: usize = 64;
 /// hash     HSET key field value ... (64 pairs a record)      [PEXPIREAT key ms]
 /// set      SADD key member ... (64 members a record)         [PEXPIREAT key ms]
 /// list     RPUSH key element ... (64 elements a record)      [PEXPIREAT key ms]
+/// zset     ZADD key score member ... (64 pairs a record)      [PEXPIREAT key ms]
 /// ```
 pub fn rebuild_key(entry: &Entry, out: &mut BytesMut) {
     let key = entry.key();
@@ -83,6 +85,8 @@ pub fn rebuild_key(entry: &Entry, out: &mut BytesMut) {
         (None, Some(Collection::Set(set))) => encode_chunked(&[b"SADD", key], set.iter(), ITEMS_PER_RECORD, out),
         // --- lists ---
         (None, Some(Collection::List(list))) => encode_chunked(&[b"RPUSH", key], list.iter(), ITEMS_PER_RECORD, out),
+        // --- sorted sets ---
+        (None, Some(Collection::ZSet(zset))) => encode_zadd(key, zset.iter(), out),
         (None, None) => {}
     }
     if let (Some(at), None) = (&at, entry.string()) {
@@ -106,6 +110,22 @@ pub(super) fn encode_chunked<'i>(
         }
     }
     if args.len() > prefix.len() {
+        encode_request(&args, out);
+    }
+}
+
+/// Encodes `ZADD key score member ...` for `entries`, at most [`ITEMS_PER_RECORD`] pairs a record,
+/// each score in `%.17g`, which reads back as exactly the same double.
+pub(super) fn encode_zadd<'i>(key: &[u8], entries: impl IntoIterator<Item = (&'i [u8], f64)>, out: &mut BytesMut) {
+    let mut entries = entries.into_iter().peekable();
+    while entries.peek().is_some() {
+        let chunk: Vec<(String, &[u8])> =
+            entries.by_ref().take(ITEMS_PER_RECORD).map(|(member, score)| (format_g17(score), member)).collect();
+        let mut args: Vec<&[u8]> = Vec::with_capacity(2 + 2 * chunk.len());
+        args.extend([&b"ZADD"[..], key]);
+        for (score, member) in &chunk {
+            args.extend([score.as_bytes(), member]);
+        }
         encode_request(&args, out);
     }
 }

@@ -79,6 +79,8 @@ fn encoding(entry: &Entry) -> &'static str {
         // --- lists ---
         // Redis 7.0 keeps every list in a quicklist, however small.
         (None, Some(Collection::List(_))) => return "quicklist",
+        // --- sorted sets ---
+        (None, Some(Collection::ZSet(zset))) => return if zset.is_packed() { "listpack" } else { "skiplist" },
         (None, None) => return "raw",
     };
     if entry.is_raw() {

@@ -16,6 +16,7 @@ use tinykv_proto::Limits;
 
 use super::{lzf, op, printable, type_name, Invalid, RdbError, CRC64, RDB_VERSION};
 use crate::collections::{Collection, End, Hash, List, Set};
+use crate::zset::ZSet;
 use crate::db::{now_ms, Db};
 use crate::entry::Value;
 
@@ -260,9 +261,62 @@ impl<R: Read> Source<R> {
                     None => Ok(Value::Collection(Collection::List(list))),
                 }
             }
+            // --- sorted sets ---
+            op::TYPE_ZSET | op::TYPE_ZSET_2 => {
+                let len = self.plain_length()?;
+                let mut zset = ZSet::default();
+                let mut problem = None;
+                for _ in 0..len {
+                    let member = self.string()?;
+                    let score = if type_byte == op::TYPE_ZSET_2 {
+                        f64::from_le_bytes(self.array()?)
+                    } else {
+                        self.text_score()?
+                    };
+                    if score.is_nan() {
+                        problem = Some("a sorted set score is not a number".to_owned());
+                    } else if zset.insert(&member, score).is_some() {
+                        problem = Some("a sorted set member appears twice".to_owned());
+                    }
+                }
+                problem.map_or(Ok(Value::Collection(Collection::ZSet(zset))), Err)
+            }
+            op::TYPE_ZSET_LISTPACK => {
+                let blob = self.string()?;
+                listpack(&blob).and_then(|items| zset_of_pairs(&items))
+            }
             _ => Err(format!("RDB type {type_byte} cannot be read")),
         })
     }
+
+    /// A score of the old zset type: a length byte (253 NaN, 254 inf, 255 -inf) and ASCII.
+    fn text_score(&mut self) -> Decoded<f64> {
+        let len = self.byte()?;
+        Ok(match len {
+            253 => f64::NAN,
+            254 => f64::INFINITY,
+            255 => f64::NEG_INFINITY,
+            len => {
+                let text = self.raw(usize::from(len))?;
+                tinykv_proto::score::parse_score(&text).unwrap_or(f64::NAN)
+            }
+        })
+    }
+}
+
+/// A zset from a listpack's items: member, score, member, score, ...
+fn zset_of_pairs(items: &[Vec<u8>]) -> Result<Value, String> {
+    if items.len() % 2 != 0 {
+        return Err("a sorted set listpack holds an odd number of items".to_owned());
+    }
+    let mut zset = ZSet::default();
+    for pair in items.chunks_exact(2) {
+        let score = tinykv_proto::score::parse_score(&pair[1]).ok_or("a sorted set score is not a number")?;
+        if zset.insert(&pair[0], score).is_some() {
+            return Err("a sorted set member appears twice".to_owned());
+        }
+    }
+    Ok(Value::Collection(Collection::ZSet(zset)))
 }
 
 /// A quicklist node holding one element as it is (a big one), and one holding a listpack.
@@ -280,6 +334,9 @@ fn readable(type_byte: u8) -> bool {
             | op::TYPE_HASH_LISTPACK
             | op::TYPE_LIST
             | op::TYPE_LIST_QUICKLIST_2
+            | op::TYPE_ZSET
+            | op::TYPE_ZSET_2
+            | op::TYPE_ZSET_LISTPACK
     )
 }
 

@@ -211,7 +211,8 @@ impl Drop for Thaw<'_> {
 }
 
 /// The RDB type an entry is written as: string, or the plain (not listpack or intset) encodings of
-/// sets and hashes, which every Redis since 1.0 loads (and converts to its compact ones when small).
+/// sets, hashes and sorted sets (`ZSET_2`, binary scores), which Redis loads (and converts to its
+/// compact ones when small).
 fn type_byte(entry: &Entry) -> u8 {
     match entry.collection() {
         None => op::TYPE_STRING,
@@ -219,6 +220,7 @@ fn type_byte(entry: &Entry) -> u8 {
         Some(Collection::Hash(_)) => op::TYPE_HASH,
         // --- lists ---
         Some(Collection::List(_)) => op::TYPE_LIST,
+        Some(Collection::ZSet(_)) => op::TYPE_ZSET_2,
     }
 }
 
@@ -244,6 +246,14 @@ fn encode_value(out: &mut Vec<u8>, entry: &Entry, mut compressor: Option<&mut Co
             encode_length(out, list.len() as u64);
             for element in list.iter() {
                 encode_string(out, element, compressor.as_deref_mut());
+            }
+        }
+        // --- sorted sets ---
+        (None, Some(Collection::ZSet(zset))) => {
+            encode_length(out, zset.len() as u64);
+            for (member, score) in zset.iter() {
+                encode_string(out, member, compressor.as_deref_mut());
+                out.extend_from_slice(&score.to_le_bytes());
             }
         }
         (None, None) => encode_length(out, 0),

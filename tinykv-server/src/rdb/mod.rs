@@ -12,6 +12,9 @@
 //!          type 4 (hash)     length (field value)*             written and read
 //!          type 11 (intset)  string: enc (u32 LE) len (u32 LE) integer*      read (Redis writes it)
 //!          type 16 (hash as listpack) string: listpack of field, value, ...  read (Redis writes it)
+//!          type 5 (zset)     length (member score)*, score a binary double (f64 LE)   written and read
+//!          type 3 (old zset) length (member score)*, score as text: u8 len + ASCII    read
+//!          type 17 (zset as listpack) string: listpack of member, score, ...    read (Redis writes it)
 //! EOF      0xFF
 //!
 //! length   00xxxxxx                  6 bits
@@ -55,6 +58,9 @@ pub(crate) mod op {
     /// A list as a plain sequence of strings (Redis's `RDB_TYPE_LIST`): every Redis loads it.
     pub const TYPE_LIST: u8 = 1;
     pub const TYPE_HASH: u8 = 4;
+    pub const TYPE_ZSET: u8 = 3;
+    pub const TYPE_ZSET_2: u8 = 5;
+    pub const TYPE_ZSET_LISTPACK: u8 = 17;
     pub const TYPE_SET_INTSET: u8 = 11;
     pub const TYPE_HASH_LISTPACK: u8 = 16;
     /// A list as quicklist nodes, each a listpack or one plain element (Redis 7.0 writes these).

@@ -1,0 +1,369 @@
+//! Sorted-set scores and ranges as Redis 7.0 reads and writes them.
+//!
+//! Redis reads a score with C's `strtod` under two sets of rules, and prints one with `%.17g`:
+//!
+//! ```text
+//! ZADD/ZINCRBY/WEIGHTS  all of the text, no leading space, not NaN, not out of range ("1e400")
+//!                       -> else "value is not a valid float" (or the command's own words)
+//! ZRANGEBYSCORE bounds  "(" for exclusive, then strtod: leading space skipped, the rest must be
+//!                       empty, "1e400" is inf, "" is 0 -> else "min or max is not a float"
+//! lex bounds            "-" "+" "(member" "[member"  -> else "min or max not valid string range item"
+//! replies               %.17g: 1.5, 3, 0.10000000000000001, 1e+20, inf, -inf
+//! ```
+
+use std::cmp::Ordering;
+
+/// Whether `byte` is white space to C's `isspace`.
+fn is_space(byte: u8) -> bool {
+    matches!(byte, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
+}
+
+/// What `strtod` made of a prefix of its input.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Strtod {
+    /// The value read (0 when nothing was).
+    pub value: f64,
+    /// Bytes consumed, leading white space included; 0 when no number was found.
+    pub consumed: usize,
+    /// Whether strtod would set `ERANGE` with a result of zero or infinity (the number is too small
+    /// or too large for a double).
+    pub out_of_range: bool,
+}
+
+/// Reads the longest prefix of `text` that glibc's `strtod` reads: white space, a sign, then
+/// `inf`/`infinity`/`nan[(chars)]` (any case), a hex float (`0x1.8p3`), or a decimal one.
+pub fn strtod(text: &[u8]) -> Strtod {
+    let none = Strtod { value: 0.0, consumed: 0, out_of_range: false };
+    let mut at = text.iter().take_while(|&&b| is_space(b)).count();
+    let negative = match text.get(at) {
+        Some(b'-') => {
+            at += 1;
+            true
+        }
+        Some(b'+') => {
+            at += 1;
+            false
+        }
+        _ => false,
+    };
+    let sign = if negative { -1.0 } else { 1.0 };
+    let rest = &text[at..];
+    let starts = |word: &[u8]| rest.len() >= word.len() && rest[..word.len()].eq_ignore_ascii_case(word);
+    if starts(b"infinity") {
+        return Strtod { value: sign * f64::INFINITY, consumed: at + 8, out_of_range: false };
+    }
+    if starts(b"inf") {
+        return Strtod { value: sign * f64::INFINITY, consumed: at + 3, out_of_range: false };
+    }
+    if starts(b"nan") {
+        let mut end = at + 3;
+        if text.get(end) == Some(&b'(') {
+            let inner = text[end + 1..].iter().take_while(|b| b.is_ascii_alphanumeric() || **b == b'_').count();
+            if text.get(end + 1 + inner) == Some(&b')') {
+                end += inner + 2;
+            }
+        }
+        return Strtod { value: f64::NAN, consumed: end, out_of_range: false };
+    }
+    if rest.len() > 2 && rest[0] == b'0' && (rest[1] | 0x20) == b'x' {
+        if let Some((value, used)) = hex(&rest[2..]) {
+            let value = sign * value;
+            let out_of_range = value.is_infinite() || value == 0.0 && !is_zero_hex(&rest[2..2 + used]);
+            return Strtod { value, consumed: at + 2 + used, out_of_range };
+        }
+    }
+    // Decimal: digits [. digits] (at least one digit), then [eE [+-] digits] if digits follow.
+    let digits = |from: usize| text[from..].iter().take_while(|b| b.is_ascii_digit()).count();
+    let mut end = at;
+    let whole = digits(end);
+    end += whole;
+    let mut fraction = 0;
+    if text.get(end) == Some(&b'.') {
+        fraction = digits(end + 1);
+        if whole + fraction > 0 {
+            end += 1 + fraction;
+        }
+    }
+    if whole + fraction == 0 {
+        return none;
+    }
+    let mantissa_end = end;
+    if matches!(text.get(end), Some(b'e' | b'E')) {
+        let mut exp = end + 1;
+        if matches!(text.get(exp), Some(b'+' | b'-')) {
+            exp += 1;
+        }
+        let exp_digits = digits(exp);
+        if exp_digits > 0 {
+            end = exp + exp_digits;
+        }
+    }
+    let Ok(number) = std::str::from_utf8(&text[at..end]).unwrap_or("x").parse::<f64>() else { return none };
+    let nonzero = text[at..mantissa_end].iter().any(|b| (b'1'..=b'9').contains(b));
+    let out_of_range = number.is_infinite() || (number == 0.0 && nonzero);
+    Strtod { value: sign * number, consumed: end, out_of_range }
+}
+
+/// A hex float's digits after `0x`: the value and the bytes used, or `None` when no digit follows.
+fn hex(text: &[u8]) -> Option<(f64, usize)> {
+    let hex_digits = |from: usize| text[from..].iter().take_while(|b| b.is_ascii_hexdigit()).count();
+    let whole = hex_digits(0);
+    let mut end = whole;
+    let mut fraction = 0;
+    if text.get(end) == Some(&b'.') {
+        fraction = hex_digits(end + 1);
+        if whole + fraction > 0 {
+            end += 1 + fraction;
+        }
+    }
+    if whole + fraction == 0 {
+        return None;
+    }
+    // The mantissa as an integer (top 60 bits kept), scaled by the binary exponent.
+    let mut mantissa: u64 = 0;
+    let mut scale: i64 = 0;
+    for &b in text[..end].iter().filter(|b| **b != b'.') {
+        let digit = u64::from((b as char).to_digit(16).unwrap_or(0));
+        if mantissa >> 56 == 0 {
+            mantissa = mantissa << 4 | digit;
+        } else {
+            scale += 4;
+            mantissa |= u64::from(digit != 0); // sticky bit
+        }
+    }
+    scale -= 4 * fraction as i64;
+    if matches!(text.get(end), Some(b'p' | b'P')) {
+        let mut exp = end + 1;
+        let negative = match text.get(exp) {
+            Some(b'-') => {
+                exp += 1;
+                true
+            }
+            Some(b'+') => {
+                exp += 1;
+                false
+            }
+            _ => false,
+        };
+        let count = text[exp..].iter().take_while(|b| b.is_ascii_digit()).count();
+        if count > 0 {
+            let value = text[exp..exp + count].iter().fold(0i64, |v, b| (v * 10 + i64::from(b - b'0')).min(1 << 20));
+            scale += if negative { -value } else { value };
+            end = exp + count;
+        }
+    }
+    let value = (mantissa as f64) * 2f64.powi(scale.clamp(-2000, 2000) as i32);
+    Some((value, end))
+}
+
+fn is_zero_hex(text: &[u8]) -> bool {
+    text.iter().take_while(|b| **b != b'p' && **b != b'P').all(|b| *b == b'0' || *b == b'.')
+}
+
+/// A score as `ZADD`, `ZINCRBY` and `WEIGHTS` read it (Redis's `getDoubleFromObject`): all of the
+/// text, no leading white space, not NaN, neither overflowing nor underflowing to zero.
+pub fn parse_score(text: &[u8]) -> Option<f64> {
+    if text.is_empty() || is_space(text[0]) {
+        return None;
+    }
+    let read = strtod(text);
+    (read.consumed == text.len() && !read.out_of_range && !read.value.is_nan()).then_some(read.value)
+}
+
+/// One end of a score range.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScoreBound {
+    /// The bound.
+    pub value: f64,
+    /// Whether the bound itself is left out (`(1.5`).
+    pub exclusive: bool,
+}
+
+// Never NaN (the parser refuses it), so equality is an equivalence.
+impl Eq for ScoreBound {}
+
+impl ScoreBound {
+    /// Reads a bound as Redis's `zslParseRange` does: `(` for an exclusive one, then `strtod`, which
+    /// may skip leading white space and must leave nothing but a NUL behind; NaN is refused.
+    pub fn parse(text: &[u8]) -> Option<ScoreBound> {
+        let (exclusive, number) = match text.first() {
+            Some(b'(') => (true, &text[1..]),
+            _ => (false, text),
+        };
+        let read = strtod(number);
+        let rest = &number[read.consumed..];
+        (rest.first().is_none_or(|&b| b == 0) && !read.value.is_nan())
+            .then_some(ScoreBound { value: read.value, exclusive })
+    }
+
+    /// Whether `score` lies below this bound taken as a minimum (so before the range).
+    pub fn below_min(&self, score: f64) -> bool {
+        if self.exclusive {
+            score <= self.value
+        } else {
+            score < self.value
+        }
+    }
+
+    /// Whether `score` lies within this bound taken as a maximum (so not after the range).
+    pub fn within_max(&self, score: f64) -> bool {
+        if self.exclusive {
+            score < self.value
+        } else {
+            score <= self.value
+        }
+    }
+}
+
+/// One end of a lexicographic range.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LexBound {
+    /// `-`: below every member.
+    Min,
+    /// `+`: above every member.
+    Max,
+    /// `[member` (inclusive) or `(member` (exclusive).
+    Member { member: bytes::Bytes, exclusive: bool },
+}
+
+impl LexBound {
+    /// Reads a bound as Redis's `zslParseLexRangeItem` does (`+` and `-` may be followed by a NUL
+    /// only, as Redis reads them as C strings).
+    pub fn parse(text: &bytes::Bytes) -> Option<LexBound> {
+        match text.first() {
+            Some(b'+') if text.get(1).is_none_or(|&b| b == 0) => Some(LexBound::Max),
+            Some(b'-') if text.get(1).is_none_or(|&b| b == 0) => Some(LexBound::Min),
+            Some(b'(') => Some(LexBound::Member { member: text.slice(1..), exclusive: true }),
+            Some(b'[') => Some(LexBound::Member { member: text.slice(1..), exclusive: false }),
+            _ => None,
+        }
+    }
+
+    /// Where `member` is relative to this bound: `Less` when it sorts before it.
+    fn compare(&self, member: &[u8]) -> Ordering {
+        match self {
+            LexBound::Min => Ordering::Greater,
+            LexBound::Max => Ordering::Less,
+            LexBound::Member { member: bound, .. } => member.cmp(bound),
+        }
+    }
+
+    /// Whether `member` lies below this bound taken as a minimum.
+    pub fn below_min(&self, member: &[u8]) -> bool {
+        match (self.compare(member), self) {
+            (Ordering::Less, _) => true,
+            (Ordering::Equal, LexBound::Member { exclusive, .. }) => *exclusive,
+            _ => false,
+        }
+    }
+
+    /// Whether `member` lies within this bound taken as a maximum.
+    pub fn within_max(&self, member: &[u8]) -> bool {
+        match (self.compare(member), self) {
+            (Ordering::Less, _) => true,
+            (Ordering::Equal, LexBound::Member { exclusive, .. }) => !*exclusive,
+            _ => false,
+        }
+    }
+}
+
+/// A double as C's `printf("%.17g")` prints it, which is how Redis 7.0 replies with a score:
+/// 17 significant digits, trailing zeros dropped, an exponent (at least two digits) below 1e-4 or
+/// from 1e17.
+pub fn format_g17(value: f64) -> String {
+    if value.is_nan() {
+        return "nan".to_owned();
+    }
+    if value.is_infinite() {
+        return if value > 0.0 { "inf" } else { "-inf" }.to_owned();
+    }
+    if value == 0.0 {
+        return if value.is_sign_negative() { "-0" } else { "0" }.to_owned();
+    }
+    let scientific = format!("{value:.16e}");
+    let (mantissa, exponent) = scientific.split_once('e').unwrap_or((&scientific, "0"));
+    let exponent: i32 = exponent.parse().unwrap_or(0);
+    if !(-4..17).contains(&exponent) {
+        let mantissa = trim_zeros(mantissa);
+        let sign = if exponent < 0 { '-' } else { '+' };
+        format!("{mantissa}e{sign}{:02}", exponent.unsigned_abs())
+    } else {
+        let fixed = format!("{value:.*}", (16 - exponent) as usize);
+        trim_zeros(&fixed).to_owned()
+    }
+}
+
+/// `1.500` -> `1.5`, `2.000` -> `2`; text without a point is left alone.
+fn trim_zeros(text: &str) -> &str {
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scores_print_as_redis_prints_them() {
+        for (value, text) in [
+            (1.5, "1.5"),
+            (3.0, "3"),
+            (0.1, "0.10000000000000001"),
+            (1e20, "1e+20"),
+            (1e17, "1e+17"),
+            (1e16, "10000000000000000"),
+            (123456789012345678.0, "1.2345678901234568e+17"),
+            (1e-5, "1.0000000000000001e-05"),
+            (0.0001, "0.0001"),
+            (-0.0, "-0"),
+            (f64::INFINITY, "inf"),
+            (f64::NEG_INFINITY, "-inf"),
+            (2.5e-300, "2.5e-300"),
+            (0.3, "0.29999999999999999"),
+            (-2.0, "-2"),
+        ] {
+            assert_eq!(format_g17(value), text, "{value}");
+        }
+    }
+
+    #[test]
+    fn scores_parse_as_strtod_reads_them() {
+        assert_eq!(parse_score(b"1.5"), Some(1.5));
+        assert_eq!(parse_score(b"+inf"), Some(f64::INFINITY));
+        assert_eq!(parse_score(b"-Infinity"), Some(f64::NEG_INFINITY));
+        assert_eq!(parse_score(b"0x10"), Some(16.0));
+        assert_eq!(parse_score(b"0x1.8p1"), Some(3.0));
+        assert_eq!(parse_score(b"1e5"), Some(1e5));
+        assert_eq!(parse_score(b".5"), Some(0.5));
+        assert_eq!(parse_score(b"5."), Some(5.0));
+        assert_eq!(parse_score(b"1e-310"), Some(1e-310));
+        for bad in [&b""[..], b" 1", b"1 ", b"nan", b"1e400", b"1e-400", b"x", b"1e", b"1\0", b"--1", b"."] {
+            assert_eq!(parse_score(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+        assert_eq!(parse_score(b"0e-400"), Some(0.0));
+    }
+
+    #[test]
+    fn bounds_parse_as_redis_parses_ranges() {
+        let bound = |text: &[u8]| ScoreBound::parse(text).map(|b| (b.value, b.exclusive));
+        assert_eq!(bound(b"(1.5"), Some((1.5, true)));
+        assert_eq!(bound(b""), Some((0.0, false)));
+        assert_eq!(bound(b"("), Some((0.0, true)));
+        assert_eq!(bound(b" 1"), Some((1.0, false)));
+        assert_eq!(bound(b"1e400"), Some((f64::INFINITY, false)));
+        assert_eq!(bound(b"1 "), None);
+        assert_eq!(bound(b"nan"), None);
+        assert_eq!(bound(b"((1"), None);
+        let lex = |text: &'static [u8]| LexBound::parse(&bytes::Bytes::from_static(text));
+        assert_eq!(lex(b"-"), Some(LexBound::Min));
+        assert_eq!(lex(b"+"), Some(LexBound::Max));
+        assert_eq!(lex(b"+a"), None);
+        assert_eq!(lex(b"a"), None);
+        assert_eq!(lex(b""), None);
+        assert!(lex(b"[b").is_some_and(|b| b.below_min(b"a") && !b.below_min(b"b") && b.within_max(b"b")));
+        assert!(lex(b"(b").is_some_and(|b| b.below_min(b"b") && !b.within_max(b"b")));
+    }
+}
