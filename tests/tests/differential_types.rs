@@ -8,7 +8,7 @@
 //! `HRANDFIELD` and `SRANDMEMBER` by their shape (kind, count, distinctness). `SPOP` only ever sees a
 //! set of at most one member (`p`), so both servers pop the same thing and stay in step.
 
-use tinykv_tests::differential::{self, agree as exact_agree, Rng};
+use tinykv_tests::differential::{self, agree as exact_agree, decode, scan_items, shape, sorted, sorted_pairs, Resp, Rng};
 
 const SEEDS: u64 = 12;
 const STEPS: usize = 400;
@@ -192,87 +192,6 @@ fn scan_command(rng: &mut Rng, name: &str, key: String) -> Vec<String> {
         }
     }
     words
-}
-
-/// A decoded RESP reply: a leaf (type byte and text) or an aggregate (type byte and children).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-enum Resp {
-    Leaf(u8, Vec<u8>),
-    Aggregate(u8, Vec<Resp>),
-}
-
-fn line(bytes: &[u8], at: &mut usize) -> Vec<u8> {
-    let end = bytes[*at..].windows(2).position(|w| w == b"\r\n").map_or(bytes.len(), |i| *at + i);
-    let text = bytes[*at..end].to_vec();
-    *at = (end + 2).min(bytes.len());
-    text
-}
-
-fn parse(bytes: &[u8], at: &mut usize) -> Resp {
-    let tag = bytes[*at];
-    *at += 1;
-    let head = line(bytes, at);
-    let n: i64 = std::str::from_utf8(&head).ok().and_then(|t| t.parse().ok()).unwrap_or(-1);
-    match tag {
-        b'$' | b'=' if n >= 0 => {
-            let text = bytes[*at..*at + n as usize].to_vec();
-            *at += n as usize + 2;
-            Resp::Leaf(tag, text)
-        }
-        b'*' | b'~' | b'>' if n >= 0 => Resp::Aggregate(tag, (0..n).map(|_| parse(bytes, at)).collect()),
-        b'%' if n >= 0 => Resp::Aggregate(tag, (0..2 * n).map(|_| parse(bytes, at)).collect()),
-        _ => Resp::Leaf(tag, head),
-    }
-}
-
-fn decode(bytes: &[u8]) -> Resp {
-    parse(bytes, &mut 0)
-}
-
-/// Children sorted: the reply as a multiset.
-fn sorted(reply: Resp) -> Resp {
-    match reply {
-        Resp::Aggregate(tag, mut items) => {
-            items.sort();
-            Resp::Aggregate(tag, items)
-        }
-        leaf => leaf,
-    }
-}
-
-/// Children taken in pairs (field, value) and the pairs sorted.
-fn sorted_pairs(reply: Resp) -> Resp {
-    match reply {
-        Resp::Aggregate(tag, items) => {
-            let mut pairs: Vec<Resp> = items.chunks(2).map(|pair| Resp::Aggregate(b'p', pair.to_vec())).collect();
-            pairs.sort();
-            Resp::Aggregate(tag, pairs)
-        }
-        leaf => leaf,
-    }
-}
-
-/// A scan reply `[cursor, [items]]` with its items normalized; cursors must both be 0 (small
-/// collections come whole) or both not.
-fn scan_items(reply: Resp, pairs: bool) -> Resp {
-    match reply {
-        Resp::Aggregate(tag, mut parts) if parts.len() == 2 => {
-            let items = parts.pop().unwrap();
-            let cursor = parts.pop().unwrap();
-            let done = Resp::Leaf(b'$', b"0".to_vec());
-            let cursor = if cursor == done { done } else { Resp::Leaf(b'$', b"more".to_vec()) };
-            Resp::Aggregate(tag, vec![cursor, if pairs { sorted_pairs(items) } else { sorted(items) }])
-        }
-        other => other,
-    }
-}
-
-/// The shape of a random pick: kinds and counts, leaves blanked.
-fn shape(reply: &Resp) -> Resp {
-    match reply {
-        Resp::Leaf(tag, _) => Resp::Leaf(*tag, Vec::new()),
-        Resp::Aggregate(tag, items) => Resp::Aggregate(*tag, items.iter().map(shape).collect()),
-    }
 }
 
 fn agree(words: &[String], ours: &[u8], theirs: &[u8]) -> bool {

@@ -204,15 +204,22 @@ impl ZSet {
     }
 }
 
+impl ZSet {
+    /// A zset of `entries` built as Redis builds a computed or loaded one: in the big encoding, then
+    /// packed if it is small enough (so a big one keeps a `-0` score, a packed one does not). A later
+    /// score of the same member wins; also returns how many entries repeated a member.
+    pub fn build(entries: Vec<(&[u8], f64)>) -> (ZSet, usize) {
+        let small = entries.len() <= MAX_PACKED_ENTRIES && entries.iter().all(|(m, _)| m.len() <= MAX_PACKED_VALUE);
+        let mut zset = if small { ZSet::default() } else { ZSet(Repr::Tree(Tree::default())) };
+        let repeats = entries.into_iter().filter(|(member, score)| zset.insert(member, *score).is_some()).count();
+        (zset, repeats)
+    }
+}
+
 impl<'a> FromIterator<(&'a [u8], f64)> for ZSet {
-    /// A zset of these entries (a later score of the same member wins), in the encoding its size
-    /// calls for.
+    /// See [`ZSet::build`].
     fn from_iter<I: IntoIterator<Item = (&'a [u8], f64)>>(entries: I) -> Self {
-        let mut zset = ZSet::default();
-        for (member, score) in entries {
-            zset.insert(member, score);
-        }
-        zset
+        ZSet::build(entries.into_iter().collect()).0
     }
 }
 

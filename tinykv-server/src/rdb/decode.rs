@@ -264,8 +264,8 @@ impl<R: Read> Source<R> {
             // --- sorted sets ---
             op::TYPE_ZSET | op::TYPE_ZSET_2 => {
                 let len = self.plain_length()?;
-                let mut zset = ZSet::default();
-                let mut problem = None;
+                // The length is only a claim: entries are read (and memory spent) one by one.
+                let mut entries = Vec::new();
                 for _ in 0..len {
                     let member = self.string()?;
                     let score = if type_byte == op::TYPE_ZSET_2 {
@@ -273,13 +273,9 @@ impl<R: Read> Source<R> {
                     } else {
                         self.text_score()?
                     };
-                    if score.is_nan() {
-                        problem = Some("a sorted set score is not a number".to_owned());
-                    } else if zset.insert(&member, score).is_some() {
-                        problem = Some("a sorted set member appears twice".to_owned());
-                    }
+                    entries.push((member, score));
                 }
-                problem.map_or(Ok(Value::Collection(Collection::ZSet(zset))), Err)
+                zset_of(entries.iter().map(|(member, score)| (&member[..], *score)).collect())
             }
             op::TYPE_ZSET_LISTPACK => {
                 let blob = self.string()?;
@@ -309,14 +305,23 @@ fn zset_of_pairs(items: &[Vec<u8>]) -> Result<Value, String> {
     if items.len() % 2 != 0 {
         return Err("a sorted set listpack holds an odd number of items".to_owned());
     }
-    let mut zset = ZSet::default();
+    let mut entries = Vec::with_capacity(items.len() / 2);
     for pair in items.chunks_exact(2) {
         let score = tinykv_proto::score::parse_score(&pair[1]).ok_or("a sorted set score is not a number")?;
-        if zset.insert(&pair[0], score).is_some() {
-            return Err("a sorted set member appears twice".to_owned());
-        }
+        entries.push((&pair[0][..], score));
     }
-    Ok(Value::Collection(Collection::ZSet(zset)))
+    zset_of(entries)
+}
+
+/// A zset value of these entries, as Redis loads one; refused when a score is NaN or a member repeats.
+fn zset_of(entries: Vec<(&[u8], f64)>) -> Result<Value, String> {
+    if entries.iter().any(|(_, score)| score.is_nan()) {
+        return Err("a sorted set score is not a number".to_owned());
+    }
+    match ZSet::build(entries) {
+        (zset, 0) => Ok(Value::Collection(Collection::ZSet(zset))),
+        _ => Err("a sorted set member appears twice".to_owned()),
+    }
 }
 
 /// A quicklist node holding one element as it is (a big one), and one holding a listpack.
