@@ -173,6 +173,19 @@ fn populate(con: &mut redis::Connection) {
     query(con, &mut long);
     query(con, redis::cmd("LPUSH").arg("list:ttl").arg("x").arg(b"w".repeat(5000)));
     query(con, redis::cmd("PEXPIRE").arg("list:ttl").arg(800_000));
+    // Sorted sets in both encodings redis-server 7.0 writes: listpack (type 17) and skiplist (type 5),
+    // with scores that test the doubles' round trip (0.1, inf, -inf, -0 in a skiplist, huge, tiny).
+    query(con, redis::cmd("ZADD").arg("zset:small").arg("1.5").arg("a").arg("-inf").arg("b").arg("0.1").arg("c"));
+    let mut big = redis::cmd("ZADD");
+    big.arg("zset:big");
+    for i in 0..200 {
+        big.arg(format!("{}", f64::from(i) / 3.0)).arg(format!("member:{i}"));
+    }
+    big.arg("inf").arg("top").arg("-0").arg("zero").arg("1e300").arg("huge").arg("5e-324").arg("tiny");
+    query(con, &mut big);
+    query(con, redis::cmd("ZADD").arg("zset:long").arg("2").arg(noise(90, 4)).arg("3").arg("x"));
+    query(con, redis::cmd("ZADD").arg("zset:ttl").arg("1").arg("m"));
+    query(con, redis::cmd("PEXPIRE").arg("zset:ttl").arg(800_000));
     select(con, 1);
     set(con, b"db1", b"one", Some(300_000));
     set(con, b"db1:plain", &b"value in database one ".repeat(5), None);
@@ -221,6 +234,11 @@ fn value_of(con: &mut redis::Connection, key: &[u8]) -> Vec<u8> {
             let items: Vec<Vec<u8>> = redis::cmd("LRANGE").arg(key).arg(0).arg(-1).query(con).unwrap();
             return [b"list:".to_vec(), items.join(&b"\n"[..])].concat();
         }
+        // In order, with the scores as the server prints them.
+        "zset" => {
+            let entries: Vec<Vec<u8>> = redis::cmd("ZRANGE").arg(key).arg(0).arg(-1).arg("WITHSCORES").query(con).unwrap();
+            return [kind.into_bytes(), b":".to_vec(), entries.join(&b"\n"[..])].concat();
+        }
         other => panic!("unexpected type {other}"),
     };
     items.sort();
@@ -256,7 +274,7 @@ fn tinykv_snapshot_passes_redis_check_rdb_and_loads_into_redis_server() {
     let mut con = server.redis();
     populate(&mut con);
     let expected = keyspace(&mut con);
-    assert_eq!(expected.len(), 2 * values().len() + 15);
+    assert_eq!(expected.len(), 2 * values().len() + 19);
     let reply: String = redis::cmd("SAVE").query(&mut con).unwrap();
     assert_eq!(reply, "OK");
     assert!(server.stop().success());
@@ -315,13 +333,15 @@ fn dump_payloads_are_byte_equal_and_restore_both_ways() {
     }
     // Hashes and sets: not byte-equal (Redis packs small ones as listpacks and intsets, TinyKV writes
     // the plain encodings), but each server restores the other's payload to the same value.
-    let collections: [&[&[u8]]; 5] = [
+    let collections: [&[&[u8]]; 7] = [
         // --- lists ---
         &[b"RPUSH", b"lst", b"a", b"1", b"", b"-99"],
         &[b"HSET", b"h", b"f", b"1", b"g", b"two"],
         &[b"HSET", b"hbig", b"f", &[b'x'; 100]],
         &[b"SADD", b"ints", b"1", b"2", b"-300"],
         &[b"SADD", b"strs", b"a", b"b", b""],
+        &[b"ZADD", b"zsmall", b"1", b"a", b"0.1", b"b", b"-inf", b"c", b"7", b"12345"],
+        &[b"ZADD", b"zbig", b"1", b"a", b"-0", b"b", b"2.5", &[b'x'; 100]],
     ];
     for command in collections {
         let key = command[1];
