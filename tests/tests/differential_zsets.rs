@@ -111,7 +111,7 @@ fn numkeys(rng: &mut Rng, words: &mut Vec<String>) -> usize {
 fn random_command(rng: &mut Rng) -> Vec<String> {
     let w = |text: &str| text.to_owned();
     let member = |rng: &mut Rng| pick(rng, MEMBERS);
-    let mut words: Vec<String> = match rng.below(64) {
+    let mut words: Vec<String> = match rng.below(70) {
         0..=6 => {
             let mut words = vec![w("ZADD"), zkey(rng)];
             for _ in 0..rng.below(3) {
@@ -318,6 +318,28 @@ fn random_command(rng: &mut Rng) -> Vec<String> {
         55 => vec![w("DUMP"), zkey(rng)],
         56 => vec![w("ZINCRBY"), zkey(rng), pick(rng, &["inf", "-inf"]), member(rng)],
         57 => vec![w("ZADD"), zkey(rng), w("INCR"), pick(rng, &["inf", "-inf", "1"]), member(rng)],
+        // SORT and SORT_RO over zsets and sets, by themselves or by other keys.
+        58 => vec![w("SET"), format!("w_{}", member(rng)), pick(rng, &["1", "2", "-3", "1.5", "10", "x", "", "1e400"])],
+        59 => vec![w("HSET"), format!("obj_{}", member(rng)), w("f"), pick(rng, &["3", "1", "b", "a", "2.5"])],
+        60..=63 => {
+            let mut words = vec![w(rng.pick(&["SORT", "SORT_RO"])), pick(rng, &["z0", "z1", "z2", "s0", "h0", "str", "none"])];
+            for _ in 0..rng.below(5) {
+                match rng.below(8) {
+                    0 => words.extend([w("BY"), pick(rng, &["w_*", "obj_*->f", "nosort", "w_*->", "*"])]),
+                    1 => words.extend([w("GET"), pick(rng, &["#", "w_*", "obj_*->f", "nothing", "obj_*->g"])]),
+                    2 => words.extend([w("LIMIT"), pick(rng, &["0", "1", "-1", "5", "x"]), pick(rng, &["2", "0", "-1", "100"])]),
+                    3 => words.push(pick(rng, &["ASC", "DESC", "desc"])),
+                    4 | 5 => words.push(w("ALPHA")),
+                    6 => words.push(pick(rng, &["BOGUS", "LIMIT", "BY"])),
+                    _ => words.extend([w("STORE"), w("dst")]),
+                }
+            }
+            if words[0] == "SORT" && words.iter().any(|w| w == "STORE") {
+                // Not until lists are here: STORE writes a list.
+                words.retain(|w| w != "STORE" && w != "dst");
+            }
+            words
+        }
         _ => vec![w("ZADD"), zkey(rng), score(rng), member(rng), score(rng), member(rng)],
     };
     // Now and then, a wrong number of arguments.
@@ -355,6 +377,15 @@ fn agree(words: &[String], ours: &[u8], theirs: &[u8]) -> bool {
         "SCAN" => scan_items(a, false) == scan_items(b, false),
         "SMEMBERS" => sorted(a) == sorted(b),
         "HGETALL" => sorted_pairs(a) == sorted_pairs(b),
+        // A set's own order (BY without `*`), or ties among ALPHA BY values, may rightly differ.
+        "SORT" | "SORT_RO" => {
+            // The last BY counts.
+            let by = words.iter().rposition(|w| w == "BY").and_then(|i| words.get(i + 1));
+            let unsorted_set = words[1] == "s0" && by.is_some_and(|p| !p.contains('*'));
+            let alpha_by = words.iter().any(|w| w == "ALPHA") && by.is_some_and(|p| p.contains('*'));
+            let limited = words.iter().any(|w| w == "LIMIT");
+            (unsorted_set || alpha_by) && (sorted(a.clone()) == sorted(b.clone()) || (limited && shape(&a) == shape(&b)))
+        }
         "ZRANDMEMBER" => {
             let positive = words.get(2).is_some_and(|count| !count.starts_with('-'));
             let flat_pairs = words.len() == 4 && !matches!(&a, Resp::Aggregate(_, items) if matches!(items.first(), Some(Resp::Aggregate(..))));

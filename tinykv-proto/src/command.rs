@@ -569,6 +569,28 @@ pub struct ZSetOp {
     pub cardinality: bool,
 }
 
+// --- sort ---
+
+/// `SORT`/`SORT_RO key [BY pattern] [LIMIT offset count] [GET pattern ...] [ASC|DESC] [ALPHA] [STORE dst]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sort {
+    /// The list, set or sorted set to sort.
+    pub key: Bytes,
+    /// `BY pattern`: sort by the values of other keys (`*` replaced by an element, `->field` for a
+    /// hash field); a pattern without `*` means no sorting.
+    pub by: Option<Bytes>,
+    /// `LIMIT offset count`.
+    pub limit: Option<(i64, i64)>,
+    /// `GET pattern`s: what to answer for each element (`#`: the element itself).
+    pub gets: Vec<Bytes>,
+    /// `DESC`.
+    pub desc: bool,
+    /// `ALPHA`: compare as strings, not numbers.
+    pub alpha: bool,
+    /// `STORE destination` (a list).
+    pub store: Option<Bytes>,
+}
+
 /// One command, parsed and checked; one variant per command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -710,6 +732,9 @@ pub enum Command {
     ZRandMember { key: Bytes, count: Option<(i64, bool)> },
     /// `ZSCAN key cursor [MATCH pattern] [COUNT count]`.
     ZScan(CollectionScan),
+    // --- sort ---
+    /// `SORT` and `SORT_RO`.
+    Sort(Sort),
     /// The `EXPIRE` family.
     Expire(Expire),
     /// `TTL key` (`millis: false`) and `PTTL key` (`millis: true`).

@@ -16,6 +16,8 @@ pub mod error;
 mod parse;
 // --- sorted sets ---
 mod parse_zset;
+// --- sort ---
+mod parse_sort;
 pub mod reply;
 pub mod request;
 pub mod score;

@@ -13,6 +13,7 @@ use std::sync::OnceLock;
 use crate::command::{Args, Command};
 use crate::parse;
 use crate::parse_zset;
+use crate::parse_sort;
 use crate::CommandError;
 
 /// Turns a command's arguments (after its name, and after the subcommand's for a subcommand) into a
@@ -2633,6 +2634,29 @@ pub const COMMANDS: &[CommandSpec] = &[
         READ,
         ONE_KEY,
         "2.8.0",
+    ),
+    // --- sort ---
+    spec(
+        "SORT",
+        -2,
+        parse_sort::sort,
+        "key [BY pattern] [LIMIT offset count] [GET pattern [GET pattern ...]] [ASC|DESC] [ALPHA] [STORE destination]",
+        "Sort the elements in a list, set or sorted set",
+        "generic",
+        WRITE,
+        ONE_KEY,
+        "1.0.0",
+    ),
+    spec(
+        "SORT_RO",
+        -2,
+        parse_sort::sort_ro,
+        "key [BY pattern] [LIMIT offset count] [GET pattern [GET pattern ...]] [ASC|DESC] [ALPHA]",
+        "Sort the elements in a list, set or sorted set. Read-only variant of SORT.",
+        "generic",
+        READ,
+        ONE_KEY,
+        "7.0.0",
     ),
 ];
 

@@ -479,6 +479,9 @@ impl Aof {
             // --- lists ---
             _ if spec.group == "list" => None,
             _ if matches!(spec.group, "hash" | "set" | "sorted-set") => None,
+            // --- sort ---
+            // SORT ... STORE records its own effect; without STORE it writes nothing.
+            "SORT" | "SORT_RO" => None,
             "EXPIRE" | "PEXPIRE" | "EXPIREAT" | "PEXPIREAT" | "PERSIST" => {
                 Some(Effect::Expiry(vec![(db, args.get(1)?.clone())]))
             }

@@ -50,6 +50,8 @@ mod sets;
 mod strings;
 // --- sorted sets ---
 mod zsets;
+// --- sort ---
+mod sort;
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
@@ -647,6 +649,8 @@ pub fn execute(command: Command, shared: &Shared, session: &mut Session, effects
         | Command::ZSetOp(_)
         | Command::ZRandMember { .. }
         | Command::ZScan(_)) => collection_command(command, db, session.protocol, effects),
+        // --- sort ---
+        Command::Sort(sort) => sort::sort(db, sort, effects),
 
         Command::Del { keys } => keys::del(db, &keys),
         Command::Exists { keys } => keys::exists(db, &keys),

@@ -86,6 +86,17 @@ impl ZSet {
         }
     }
 
+    /// Moves a packed zset into the big encoding, as Redis's `SORT` does to a zset it sorts.
+    pub fn unpack(&mut self) {
+        if let Repr::Packed(packed) = &self.0 {
+            let mut tree = Tree::default();
+            for item in packed.items() {
+                tree.insert(item.member, item.score);
+            }
+            self.0 = Repr::Tree(tree);
+        }
+    }
+
     /// The score of `member`.
     pub fn score(&self, member: &[u8]) -> Option<f64> {
         match &self.0 {
@@ -109,11 +120,7 @@ impl ZSet {
                 packed.insert(member, score);
                 return None;
             }
-            let mut tree = Tree::default();
-            for item in packed.items() {
-                tree.insert(item.member, item.score);
-            }
-            self.0 = Repr::Tree(tree);
+            self.unpack();
         }
         match &mut self.0 {
             Repr::Tree(tree) => tree.insert(member, score),
