@@ -385,9 +385,11 @@ fn agree(words: &[String], ours: &[u8], theirs: &[u8]) -> bool {
         "HGETALL" => sorted_pairs(a) == sorted_pairs(b),
         // A set's own order (BY without `*`), or ties among ALPHA BY values, may rightly differ.
         "SORT" | "SORT_RO" => {
-            // The last BY counts.
+            // The last BY is the pattern; any BY without `*` means no sorting.
             let by = words.iter().rposition(|w| w == "BY").and_then(|i| words.get(i + 1));
-            let unsorted_set = words[1] == "s0" && by.is_some_and(|p| !p.contains('*'));
+            let nosort = words.windows(2).any(|w| w[0] == "BY" && !w[1].contains('*'));
+            // (Any key may hold a set by now: RENAME and COPY move values around.)
+            let unsorted_set = nosort;
             let alpha_by = words.iter().any(|w| w == "ALPHA") && by.is_some_and(|p| p.contains('*'));
             let limited = words.iter().any(|w| w == "LIMIT");
             (unsorted_set || alpha_by) && (sorted(a.clone()) == sorted(b.clone()) || (limited && shape(&a) == shape(&b)))

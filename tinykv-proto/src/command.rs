@@ -576,9 +576,12 @@ pub struct ZSetOp {
 pub struct Sort {
     /// The list, set or sorted set to sort.
     pub key: Bytes,
-    /// `BY pattern`: sort by the values of other keys (`*` replaced by an element, `->field` for a
-    /// hash field); a pattern without `*` means no sorting.
+    /// `BY pattern` (the last one given): sort by the values of other keys (`*` replaced by an
+    /// element, `->field` for a hash field).
     pub by: Option<Bytes>,
+    /// Whether any `BY` pattern lacked a `*`, which means no sorting (even if a later `BY` has one,
+    /// as in Redis).
+    pub nosort: bool,
     /// `LIMIT offset count`.
     pub limit: Option<(i64, i64)>,
     /// `GET pattern`s: what to answer for each element (`#`: the element itself).

@@ -11,7 +11,8 @@ type Parsed = Result<Command, CommandError>;
 fn sort_generic(args: &mut Args, readonly: bool) -> Parsed {
     let key = args.take()?;
     let rest = args.rest();
-    let mut sort = Sort { key, by: None, limit: None, gets: Vec::new(), desc: false, alpha: false, store: None };
+    let mut sort =
+        Sort { key, by: None, nosort: false, limit: None, gets: Vec::new(), desc: false, alpha: false, store: None };
     let mut at = 0;
     while let Some(option) = rest.get(at) {
         let left = rest.len() - at - 1;
@@ -29,6 +30,7 @@ fn sort_generic(args: &mut Args, readonly: bool) -> Parsed {
             }
             b"BY" if left >= 1 => {
                 sort.by = Some(rest[at + 1].clone());
+                sort.nosort |= !rest[at + 1].contains(&b'*');
                 at += 1;
             }
             b"GET" if left >= 1 => {

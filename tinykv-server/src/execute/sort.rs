@@ -94,9 +94,9 @@ fn window(limit: Option<(i64, i64)>, len: i64) -> (i64, i64) {
 
 /// `SORT`/`SORT_RO`.
 pub(super) fn sort(db: &Db, sort: Sort, effects: &mut Effects<'_>) -> Reply {
-    let Sort { key, mut by, limit, gets, desc, mut alpha, store } = sort;
+    let Sort { key, mut by, nosort, limit, gets, desc, mut alpha, store } = sort;
     // A BY pattern without `*` sorts nothing: the elements keep their native order.
-    let mut dontsort = by.as_ref().is_some_and(|pattern| !pattern.contains(&b'*'));
+    let mut dontsort = nosort;
     let (kind, items) = or_reply!(elements(db, &key));
     if dontsort && kind == Some(Kind::Set) && store.is_some() {
         // A set's order is arbitrary: what is stored must not be.

@@ -240,20 +240,36 @@ fn zrange(db: &Db, range: ZRange, protocol: Protocol, effects: &mut Effects<'_>)
                 select(zset, &by, reverse, limit).map(|(member, score)| (Bytes::copy_from_slice(member), score)).collect()
             }
         };
-        store(&mut locked.slot(0), &destination, result, effects)
+        store(&mut locked.slot(0), &destination, result, true, effects)
     })
 }
 
 /// Puts `result` at `destination` (replacing whatever is there, with no time to live), or deletes
-/// it when `result` is empty; logs `DEL` and `ZADD`. Answers the result's size.
-fn store(slot: &mut Slot<'_>, destination: &[u8], result: Vec<(Bytes, f64)>, effects: &mut Effects<'_>) -> Reply {
+/// it when `result` is empty; logs `DEL` and `ZADD`. Answers the result's size. Built as Redis
+/// builds it: entry by entry in reply order (`ZRANGESTORE`, `incremental`), or whole (the others).
+fn store(
+    slot: &mut Slot<'_>,
+    destination: &[u8],
+    result: Vec<(Bytes, f64)>,
+    incremental: bool,
+    effects: &mut Effects<'_>,
+) -> Reply {
     if result.is_empty() {
         if slot.remove().is_some() {
             effects.record(&[b"DEL", destination]);
         }
         return Reply::Integer(0);
     }
-    let zset: ZSet = result.iter().map(|(member, score)| (&member[..], *score)).collect();
+    let entries = result.iter().map(|(member, score)| (&member[..], *score));
+    let zset = if incremental {
+        let mut zset = ZSet::default();
+        entries.for_each(|(member, score)| {
+            zset.insert(member, score);
+        });
+        zset
+    } else {
+        entries.collect()
+    };
     let len = zset.len();
     effects.record(&[b"DEL", destination]);
     effects.record_zadd(destination, zset.iter());
@@ -458,7 +474,7 @@ fn zsetop(db: &Db, op: ZSetOp, protocol: Protocol, effects: &mut Effects<'_>) ->
         }
         result.sort_by(|a, b| order(a.1, &a.0, b.1, &b.0));
         match &destination {
-            Some(destination) => store(&mut locked.slot(0), destination, result, effects),
+            Some(destination) => store(&mut locked.slot(0), destination, result, false, effects),
             None => entries_reply(result.iter().map(|(m, s)| (&m[..], *s)), options.withscores, protocol),
         }
     })
