@@ -7,6 +7,7 @@ Usage: bench/types-memory.py strings|hashes|hashes10 tinykv|redis [path/to/tinyk
   hashes    1,000 hashes of 100 fields (9-byte fields, 8-byte values)
   hashes10  100,000 hashes of 10 fields
   list      one list of 10,000,000 16-byte elements (RPUSH, 100 a command)
+  zset      one sorted set of 1,000,000 members (`member:N`, scores N * 1.5), in ZADDs of 1,000
 """
 import socket, subprocess, sys, time, re, os
 def rss(pid):
@@ -47,6 +48,9 @@ elif mode == "hashes10":
 elif mode == "list":
     n = 10_000_000
     data = b"".join(enc(["RPUSH", "list"] + ["e:%014d" % (i * 100 + j) for j in range(100)]) for i in range(n // 100)); unit = n; what = "element"
+elif mode == "zset":
+    n = 1_000_000
+    data = b"".join(enc(["ZADD", "big"] + sum([[str(i * 1.5), "member:%d" % i] for i in range(b * 1000, b * 1000 + 1000)], [])) for b in range(n // 1000)); unit = n; what = "member"
 p, port = start(kind, binary)
 time.sleep(0.3)
 before = rss(p.pid)

@@ -280,6 +280,10 @@ pub fn format_g17(value: f64) -> String {
     if value == 0.0 {
         return if value.is_sign_negative() { "-0" } else { "0" }.to_owned();
     }
+    // Integral values below 1e17 print as integers: the common case, without the float formatter.
+    if value.fract() == 0.0 && value.abs() < 1e17 {
+        return itoa::Buffer::new().format(value as i64).to_owned();
+    }
     let scientific = format!("{value:.16e}");
     let (mantissa, exponent) = scientific.split_once('e').unwrap_or((&scientific, "0"));
     let exponent: i32 = exponent.parse().unwrap_or(0);

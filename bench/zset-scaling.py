@@ -1,0 +1,75 @@
+#!/usr/bin/env python3
+"""ZADD, ZRANK and ZRANGE cost as one sorted set grows: 10k, 100k and 1M members, TinyKV and Redis side by side.
+
+Usage: bench/zset-scaling.py [path/to/tinykv-server]   (default target/release/tinykv-server)
+
+For each size the set is loaded through redis-cli --pipe, the command statistics are reset, then 20,000 of each
+are sent pipelined (ZADD of a new member at a random score, ZRANK of a random member, ZRANGE of 10 members from a
+random rank WITHSCORES), and the server's own time per call is read from INFO commandstats (usec_per_call): the
+cost inside the server, without the client or the network. O(log n) shows as a slow growth from row to row.
+"""
+import random, socket, subprocess, sys, time, os
+
+def enc(args):
+    out = b"*%d\r\n" % len(args)
+    for a in args:
+        a = a if isinstance(a, bytes) else str(a).encode()
+        out += b"$%d\r\n%s\r\n" % (len(a), a)
+    return out
+
+def free_port():
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
+
+def start(kind, binary):
+    port = free_port()
+    if kind == "redis":
+        cmd = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+    else:
+        p = subprocess.Popen([binary, "--port", str(port), "--no-greeting"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        try: socket.create_connection(("127.0.0.1", port)).close(); break
+        except OSError: time.sleep(0.1)
+    return p, port
+
+def pipe(port, data):
+    subprocess.run(["redis-cli", "-p", str(port), "--pipe"], input=data, capture_output=True, check=True)
+
+def cli(port, *args):
+    return subprocess.run(["redis-cli", "-p", str(port)] + list(args), capture_output=True, text=True).stdout
+
+def usec_per_call(port):
+    stats = {}
+    for line in cli(port, "INFO", "commandstats").splitlines():
+        if line.startswith("cmdstat_"):
+            name, fields = line[len("cmdstat_"):].split(":", 1)
+            values = dict(f.split("=") for f in fields.split(","))
+            stats[name] = float(values["usec_per_call"])
+    return stats
+
+binary = sys.argv[1] if len(sys.argv) > 1 else "target/release/tinykv-server"
+rows = []
+for kind in ["redis", "tinykv"]:
+    p, port = start(kind, binary)
+    loaded = 0
+    for size in [10_000, 100_000, 1_000_000]:
+        data = b"".join(enc(["ZADD", "z"] + sum([[str(i * 1.5), "member:%d" % i] for i in range(b, min(b + 1000, size))], []))
+                        for b in range(loaded, size, 1000))
+        pipe(port, data)
+        loaded = size
+        rng = random.Random(size)
+        ops = 20_000
+        batch = [enc(["ZADD", "z", str(rng.random() * size * 1.5), "new:%d:%d" % (size, i)]) for i in range(ops)]
+        batch += [enc(["ZRANK", "z", "member:%d" % rng.randrange(size)]) for _ in range(ops)]
+        batch += [enc(["ZRANGE", "z", str(r), str(r + 9), "WITHSCORES"]) for r in (rng.randrange(size - 10) for _ in range(ops))]
+        cli(port, "CONFIG", "RESETSTAT")
+        pipe(port, b"".join(batch))
+        stats = usec_per_call(port)
+        rows.append((kind, size, stats.get("zadd"), stats.get("zrank"), stats.get("zrange")))
+        loaded += ops
+    p.kill(); p.wait()
+
+print("| server | members | ZADD µs/call | ZRANK µs/call | ZRANGE (10, WITHSCORES) µs/call |")
+print("|---|---:|---:|---:|---:|")
+for kind, size, zadd, zrank, zrange in rows:
+    print(f"| {kind} | {size:,} | {zadd:.2f} | {zrank:.2f} | {zrange:.2f} |")
