@@ -1058,6 +1058,25 @@ impl<'a> Slot<'a> {
         Ok(Some(result))
     }
 
+    // --- sorted sets ---
+    /// Changes how the collection of type `T` is stored without changing what it holds (`SORT`
+    /// converts a zset to its big encoding, as Redis does): memory is recounted, but watchers are
+    /// not told and no keyspace event is sent. `Ok(None)` for a missing key, `WRONGTYPE` when the
+    /// key holds something else.
+    pub fn reencode<T: Typed, R>(&mut self, change: impl FnOnce(&mut T) -> R) -> Result<Option<R>, CommandError> {
+        let Some(entry) = self.find_mut() else { return Ok(None) };
+        if entry.collection().and_then(T::of).is_none() {
+            return Err(CommandError::WrongType);
+        }
+        let before = entry.footprint();
+        let Some(typed) = entry.collection_mut().and_then(T::of_mut) else { return Err(CommandError::WrongType) };
+        let result = change(typed);
+        let after = entry.footprint();
+        self.db.counters.used_memory.fetch_add(after, Ordering::Relaxed);
+        self.db.counters.used_memory.fetch_sub(before, Ordering::Relaxed);
+        Ok(Some(result))
+    }
+
     /// Stores `value` (of any type) with the given expiry, replacing whatever the key held.
     pub fn put_value(&mut self, value: Value, expires_at: Option<u64>) {
         self.preserve();

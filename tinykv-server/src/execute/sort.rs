@@ -36,11 +36,10 @@ fn elements(db: &Db, key: &[u8]) -> Result<(Option<Kind>, Vec<Bytes>), CommandEr
             Some(Kind::ZSet) => {
                 // Redis converts a zset it sorts to its big encoding, for good.
                 let unpack = |zset: &mut ZSet| {
-                    let packed = zset.is_packed();
                     zset.unpack();
-                    (zset.iter().map(|(m, _)| Bytes::copy_from_slice(m)).collect(), packed)
+                    zset.iter().map(|(m, _)| Bytes::copy_from_slice(m)).collect()
                 };
-                slot.write::<ZSet, _>(false, unpack)?.unwrap_or_default()
+                slot.reencode::<ZSet, _>(unpack)?.unwrap_or_default()
             }
             Some(_) => return Err(CommandError::WrongType),
         };
