@@ -9,31 +9,9 @@ Usage: bench/types-memory.py strings|hashes|hashes10 tinykv|redis [path/to/tinyk
   list      one list of 10,000,000 16-byte elements (RPUSH, 100 a command)
   zset      one sorted set of 1,000,000 members (`member:N`, scores N * 1.5), in ZADDs of 1,000
 """
-import socket, subprocess, sys, time, re, os
-def rss(pid):
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmRSS:"): return int(line.split()[1])
-def enc(args):
-    out = b"*%d\r\n" % len(args)
-    for a in args:
-        a = a if isinstance(a, bytes) else str(a).encode()
-        out += b"$%d\r\n%s\r\n" % (len(a), a)
-    return out
-def free_port():
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
-def start(kind, binary):
-    port = free_port()
-    if kind == "redis":
-        p = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL)
-    else:
-        p = subprocess.Popen([binary, "--port", str(port), "--no-greeting"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(100):
-        try: socket.create_connection(("127.0.0.1", port)).close(); break
-        except OSError: time.sleep(0.1)
-    return p, port
-def load(port, data):
-    r = subprocess.run(["redis-cli", "-p", str(port), "--pipe"], input=data, capture_output=True)
-    return r.stdout.decode().strip().splitlines()[-1]
+import os, sys, time
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from serverlib import enc, load, rss, start
 mode, kind = sys.argv[1], sys.argv[2]
 binary = sys.argv[3] if len(sys.argv) > 3 else None
 if mode == "strings":

@@ -8,32 +8,9 @@ are sent pipelined (ZADD of a new member at a random score, ZRANK of a random me
 random rank WITHSCORES), and the server's own time per call is read from INFO commandstats (usec_per_call): the
 cost inside the server, without the client or the network. O(log n) shows as a slow growth from row to row.
 """
-import random, socket, subprocess, sys, time, os
-
-def enc(args):
-    out = b"*%d\r\n" % len(args)
-    for a in args:
-        a = a if isinstance(a, bytes) else str(a).encode()
-        out += b"$%d\r\n%s\r\n" % (len(a), a)
-    return out
-
-def free_port():
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
-
-def start(kind, binary):
-    port = free_port()
-    if kind == "redis":
-        cmd = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
-    else:
-        p = subprocess.Popen([binary, "--port", str(port), "--no-greeting"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(100):
-        try: socket.create_connection(("127.0.0.1", port)).close(); break
-        except OSError: time.sleep(0.1)
-    return p, port
-
-def pipe(port, data):
-    subprocess.run(["redis-cli", "-p", str(port), "--pipe"], input=data, capture_output=True, check=True)
+import os, random, subprocess, sys
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from serverlib import enc, load, start
 
 def cli(port, *args):
     return subprocess.run(["redis-cli", "-p", str(port)] + list(args), capture_output=True, text=True).stdout
@@ -55,7 +32,7 @@ for kind in ["redis", "tinykv"]:
     for size in [10_000, 100_000, 1_000_000]:
         data = b"".join(enc(["ZADD", "z"] + sum([[str(i * 1.5), "member:%d" % i] for i in range(b, min(b + 1000, size))], []))
                         for b in range(loaded, size, 1000))
-        pipe(port, data)
+        load(port, data)
         loaded = size
         rng = random.Random(size)
         ops = 20_000
@@ -63,7 +40,7 @@ for kind in ["redis", "tinykv"]:
         batch += [enc(["ZRANK", "z", "member:%d" % rng.randrange(size)]) for _ in range(ops)]
         batch += [enc(["ZRANGE", "z", str(r), str(r + 9), "WITHSCORES"]) for r in (rng.randrange(size - 10) for _ in range(ops))]
         cli(port, "CONFIG", "RESETSTAT")
-        pipe(port, b"".join(batch))
+        load(port, b"".join(batch))
         stats = usec_per_call(port)
         rows.append((kind, size, stats.get("zadd"), stats.get("zrank"), stats.get("zrange")))
         loaded += ops

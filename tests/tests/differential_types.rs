@@ -8,7 +8,9 @@
 //! `HRANDFIELD` and `SRANDMEMBER` by their shape (kind, count, distinctness). `SPOP` only ever sees a
 //! set of at most one member (`p`), so both servers pop the same thing and stay in step.
 
-use tinykv_tests::differential::{self, agree as exact_agree, decode, scan_items, shape, sorted, sorted_pairs, Resp, Rng};
+use tinykv_tests::differential::{
+    self, agree as exact_agree, decode, scan_items, shape, sorted, sorted_pairs, Resp, Rng,
+};
 
 const SEEDS: u64 = 12;
 const STEPS: usize = 400;

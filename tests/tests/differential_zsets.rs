@@ -22,19 +22,16 @@ const KEYS: &[&str] = &["z0", "z1", "z2", "s0", "h0", "str", "none"];
 /// string and a missing key.
 const NOT_ZSETS: &[&str] = &["lexstr", "nokey"];
 const MEMBERS: &[&str] = &["a", "b", "c", "d", "e", "1", "2", "", "x y", "m10", "big:3"];
-const SCORES: &[&str] = &[
-    "1", "2", "-1", "0", "1.5", "-0", "inf", "-inf", "+inf", "0.1", "1e20", "3.0e-5", "10", "2.5", "-2.5", "100",
-];
+const SCORES: &[&str] =
+    &["1", "2", "-1", "0", "1.5", "-0", "inf", "-inf", "+inf", "0.1", "1e20", "3.0e-5", "10", "2.5", "-2.5", "100"];
 const BAD_SCORES: &[&str] = &["nan", "x", "", "1e400", " 1", "1 ", "(1", "-nan", "1e-400", "0x10", "Infinity"];
-const BOUNDS: &[&str] = &[
-    "-inf", "+inf", "inf", "(1", "1", "(0", "0", "2.5", "(2.5", "-1", "(-inf", "1.5", "(1e20", "1e400", "-0",
-];
+const BOUNDS: &[&str] =
+    &["-inf", "+inf", "inf", "(1", "1", "(0", "0", "2.5", "(2.5", "-1", "(-inf", "1.5", "(1e20", "1e400", "-0"];
 const BAD_BOUNDS: &[&str] = &["x", "(x", "nan", "(nan", "1 ", "((1", ""];
 const LEX_BOUNDS: &[&str] = &["-", "+", "[a", "(a", "[c", "(c", "[", "(", "[e", "(bb", "[x y"];
 const BAD_LEX: &[&str] = &["a", "+a", "-a", "", "]a"];
-const INDEXES: &[&str] = &[
-    "0", "1", "2", "-1", "-2", "5", "-100", "100", "9223372036854775807", "-9223372036854775808", "x", "1.5",
-];
+const INDEXES: &[&str] =
+    &["0", "1", "2", "-1", "-2", "5", "-100", "100", "9223372036854775807", "-9223372036854775808", "x", "1.5"];
 /// Counts for random picks and pops. No huge negative ones for ZRANDMEMBER: redis-server builds
 /// such a reply whole and runs out of memory.
 const COUNTS: &[&str] = &["0", "1", "2", "3", "5", "100", "-1", "-3", "-9223372036854775808", "x", "1.5"];
@@ -176,7 +173,8 @@ fn random_command(rng: &mut Rng) -> Vec<String> {
             words
         }
         22 | 23 => {
-            let mut words = vec![w(rng.pick(&["ZRANGEBYSCORE", "ZREVRANGEBYSCORE"])), zkey(rng), bound(rng), bound(rng)];
+            let mut words =
+                vec![w(rng.pick(&["ZRANGEBYSCORE", "ZREVRANGEBYSCORE"])), zkey(rng), bound(rng), bound(rng)];
             if rng.chance(50) {
                 words.push(w("WITHSCORES"));
             }
@@ -184,7 +182,8 @@ fn random_command(rng: &mut Rng) -> Vec<String> {
             words
         }
         24 => {
-            let mut words = vec![w(rng.pick(&["ZRANGEBYLEX", "ZREVRANGEBYLEX"])), lex_key(rng), lex_bound(rng), lex_bound(rng)];
+            let mut words =
+                vec![w(rng.pick(&["ZRANGEBYLEX", "ZREVRANGEBYLEX"])), lex_key(rng), lex_bound(rng), lex_bound(rng)];
             maybe_limit(rng, &mut words);
             if rng.chance(5) {
                 words.push(w("WITHSCORES"));
@@ -322,12 +321,17 @@ fn random_command(rng: &mut Rng) -> Vec<String> {
         58 => vec![w("SET"), format!("w_{}", member(rng)), pick(rng, &["1", "2", "-3", "1.5", "10", "x", "", "1e400"])],
         59 => vec![w("HSET"), format!("obj_{}", member(rng)), w("f"), pick(rng, &["3", "1", "b", "a", "2.5"])],
         60..=63 => {
-            let mut words = vec![w(rng.pick(&["SORT", "SORT_RO"])), pick(rng, &["z0", "z1", "z2", "s0", "h0", "str", "none"])];
+            let mut words =
+                vec![w(rng.pick(&["SORT", "SORT_RO"])), pick(rng, &["z0", "z1", "z2", "s0", "h0", "str", "none"])];
             for _ in 0..rng.below(5) {
                 match rng.below(8) {
                     0 => words.extend([w("BY"), pick(rng, &["w_*", "obj_*->f", "nosort", "w_*->", "*"])]),
                     1 => words.extend([w("GET"), pick(rng, &["#", "w_*", "obj_*->f", "nothing", "obj_*->g"])]),
-                    2 => words.extend([w("LIMIT"), pick(rng, &["0", "1", "-1", "5", "x"]), pick(rng, &["2", "0", "-1", "100"])]),
+                    2 => words.extend([
+                        w("LIMIT"),
+                        pick(rng, &["0", "1", "-1", "5", "x"]),
+                        pick(rng, &["2", "0", "-1", "100"]),
+                    ]),
                     3 => words.push(pick(rng, &["ASC", "DESC", "desc"])),
                     4 | 5 => words.push(w("ALPHA")),
                     6 => words.push(pick(rng, &["BOGUS", "LIMIT", "BY"])),
@@ -392,11 +396,13 @@ fn agree(words: &[String], ours: &[u8], theirs: &[u8]) -> bool {
             let unsorted_set = nosort;
             let alpha_by = words.iter().any(|w| w == "ALPHA") && by.is_some_and(|p| p.contains('*'));
             let limited = words.iter().any(|w| w == "LIMIT");
-            (unsorted_set || alpha_by) && (sorted(a.clone()) == sorted(b.clone()) || (limited && shape(&a) == shape(&b)))
+            (unsorted_set || alpha_by)
+                && (sorted(a.clone()) == sorted(b.clone()) || (limited && shape(&a) == shape(&b)))
         }
         "ZRANDMEMBER" => {
             let positive = words.get(2).is_some_and(|count| !count.starts_with('-'));
-            let flat_pairs = words.len() == 4 && !matches!(&a, Resp::Aggregate(_, items) if matches!(items.first(), Some(Resp::Aggregate(..))));
+            let flat_pairs = words.len() == 4
+                && !matches!(&a, Resp::Aggregate(_, items) if matches!(items.first(), Some(Resp::Aggregate(..))));
             shape(&a) == shape(&b) && (!positive || distinct(&a, flat_pairs))
         }
         // Both serialize the same zset, but Redis's DUMP of a small zset is a listpack.

@@ -236,7 +236,8 @@ fn value_of(con: &mut redis::Connection, key: &[u8]) -> Vec<u8> {
         }
         // In order, with the scores as the server prints them.
         "zset" => {
-            let entries: Vec<Vec<u8>> = redis::cmd("ZRANGE").arg(key).arg(0).arg(-1).arg("WITHSCORES").query(con).unwrap();
+            let entries: Vec<Vec<u8>> =
+                redis::cmd("ZRANGE").arg(key).arg(0).arg(-1).arg("WITHSCORES").query(con).unwrap();
             return [kind.into_bytes(), b":".to_vec(), entries.join(&b"\n"[..])].concat();
         }
         other => panic!("unexpected type {other}"),

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use tinykv_tests::{call_str, Server};
+use tinykv_tests::{call_str, used_memory, Server};
 
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("tinykv-types-{}-{name}", std::process::id()));
@@ -87,11 +87,6 @@ fn hashes_and_sets_survive_save_and_restart() {
     assert!(server.stop().success());
     let server = Server::start_with(&args);
     check_collections(&mut server.redis(), &expected);
-}
-
-fn used_memory(con: &mut redis::Connection) -> u64 {
-    let info: String = redis::cmd("INFO").arg("memory").query(con).unwrap();
-    info.lines().find_map(|line| line.strip_prefix("used_memory:")).and_then(|n| n.trim().parse().ok()).unwrap()
 }
 
 #[test]

@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use tinykv_tests::{call_str, retry_until, Server};
+use tinykv_tests::{call_str, retry_until, used_memory, Server};
 
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("tinykv-zsets-{}-{name}", std::process::id()));
@@ -130,11 +130,6 @@ fn zsets_survive_save_and_restart() {
     check(&mut server.redis(), &expected);
 }
 
-fn used_memory(con: &mut redis::Connection) -> u64 {
-    let info: String = redis::cmd("INFO").arg("memory").query(con).unwrap();
-    info.lines().find_map(|line| line.strip_prefix("used_memory:")).and_then(|n| n.trim().parse().ok()).unwrap()
-}
-
 #[test]
 fn used_memory_follows_zsets_and_bad_input_allocates_nothing() {
     let server = Server::start_with(&["--no-greeting"]);
@@ -169,12 +164,12 @@ fn used_memory_follows_zsets_and_bad_input_allocates_nothing() {
         call_str(&mut stream, &["ZRANGE", "z", "-inf", "+inf", "BYSCORE", "LIMIT", "0", "9223372036854775807"]),
         "*2\r\n$1\r\na\r\n$1\r\nb\r\n"
     );
-    assert_eq!(call_str(&mut stream, &["ZPOPMIN", "z", "9223372036854775807"]), "*4\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n$1\r\n2\r\n");
+    assert_eq!(
+        call_str(&mut stream, &["ZPOPMIN", "z", "9223372036854775807"]),
+        "*4\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n$1\r\n2\r\n"
+    );
     assert_eq!(call_str(&mut stream, &["ZADD", "z", "nan", "a"]), "-ERR value is not a valid float\r\n");
     assert_eq!(call_str(&mut stream, &["ZADD", "z", "inf", "a"]), ":1\r\n");
-    assert_eq!(
-        call_str(&mut stream, &["ZINCRBY", "z", "-inf", "a"]),
-        "-ERR resulting score is not a number (NaN)\r\n"
-    );
+    assert_eq!(call_str(&mut stream, &["ZINCRBY", "z", "-inf", "a"]), "-ERR resulting score is not a number (NaN)\r\n");
     assert!(server.rss_kib() < 500_000, "nothing was allocated for the huge counts");
 }

@@ -483,21 +483,27 @@ pub(crate) fn random_count(text: &[u8]) -> Result<i64, CommandError> {
     }
 }
 
-/// `HRANDFIELD key [count [WITHVALUES]]`, with Redis's order of checks: the count, the option, then
-/// the range a count with values may have (twice as many replies must still be countable).
+/// `HRANDFIELD key [count [WITHVALUES]]`.
 pub(crate) fn hrandfield(args: &mut Args) -> Parsed {
     let key = args.take()?;
-    let Some(count) = args.next_opt() else { return Ok(Command::HRandField { key, count: None }) };
+    Ok(Command::HRandField { key, count: random_count_with(args, b"WITHVALUES")? })
+}
+
+/// The `[count [flag]]` of `HRANDFIELD`/`ZRANDMEMBER` (flag `WITHVALUES`/`WITHSCORES`), with Redis's
+/// order of checks: the count, the option, then the range a count with values may have (twice as
+/// many replies must still be countable).
+pub(crate) fn random_count_with(args: &mut Args, flag: &[u8]) -> Result<Option<(i64, bool)>, CommandError> {
+    let Some(count) = args.next_opt() else { return Ok(None) };
     let count = random_count(&count)?;
-    let withvalues = match args.next_opt() {
+    let with = match args.next_opt() {
         None => false,
-        Some(option) if option.eq_ignore_ascii_case(b"WITHVALUES") && args.is_empty() => true,
+        Some(option) if option.eq_ignore_ascii_case(flag) && args.is_empty() => true,
         Some(_) => return Err(CommandError::Syntax),
     };
-    if withvalues && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&count) {
+    if with && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&count) {
         return Err(CommandError::Other("ERR value is out of range".into()));
     }
-    Ok(Command::HRandField { key, count: Some((count, withvalues)) })
+    Ok(Some((count, with)))
 }
 
 /// The key and cursor of `HSCAN`/`SSCAN`, and their options (kept as an error when bad: Redis reads

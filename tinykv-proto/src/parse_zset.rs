@@ -6,7 +6,7 @@ use bytes::Bytes;
 use crate::command::{
     parse_integer, Aggregate, Args, Command, SetOperation, ZAdd, ZAddFlags, ZRange, ZRangeBy, ZSetOp, ZSetOpOptions,
 };
-use crate::parse::{collection_scan, random_count};
+use crate::parse::{collection_scan, random_count_with};
 use crate::score::{parse_score, LexBound, ScoreBound};
 use crate::CommandError;
 
@@ -80,7 +80,7 @@ fn zadd_with(args: &mut Args, mut flags: ZAddFlags) -> Parsed {
     if flags.nx && flags.xx {
         return Err(error("ERR XX and NX options at the same time are not compatible"));
     }
-    if (flags.gt && flags.nx) || (flags.lt && flags.nx) || (flags.gt && flags.lt) {
+    if ((flags.gt || flags.lt) && flags.nx) || (flags.gt && flags.lt) {
         return Err(error("ERR GT, LT, and/or NX options at the same time are not compatible"));
     }
     if flags.incr && pairs.len() > 2 {
@@ -301,9 +301,9 @@ fn zsetop(args: &mut Args, name: &str, operation: SetOperation, store: bool, car
             let plain = operation != SetOperation::Diff && !cardinality;
             match option.to_ascii_uppercase().as_slice() {
                 b"WEIGHTS" if plain && remaining > keys.len() => {
-                    let weights = rest[at + 1..at + 1 + keys.len()].iter().map(|weight| {
-                        parse_score(weight).ok_or_else(|| error("ERR weight value is not a float"))
-                    });
+                    let weights = rest[at + 1..at + 1 + keys.len()]
+                        .iter()
+                        .map(|weight| parse_score(weight).ok_or_else(|| error("ERR weight value is not a float")));
                     options.weights = Some(weights.collect::<Result<_, _>>()?);
                     at += 1 + keys.len();
                 }
@@ -363,17 +363,7 @@ pub(crate) fn zdiffstore(args: &mut Args) -> Parsed {
 /// `ZRANDMEMBER key [count [WITHSCORES]]`, checked as `HRANDFIELD`.
 pub(crate) fn zrandmember(args: &mut Args) -> Parsed {
     let key = args.take()?;
-    let Some(count) = args.next_opt() else { return Ok(Command::ZRandMember { key, count: None }) };
-    let count = random_count(&count)?;
-    let withscores = match args.next_opt() {
-        None => false,
-        Some(option) if option.eq_ignore_ascii_case(b"WITHSCORES") && args.is_empty() => true,
-        Some(_) => return Err(CommandError::Syntax),
-    };
-    if withscores && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&count) {
-        return Err(error("ERR value is out of range"));
-    }
-    Ok(Command::ZRandMember { key, count: Some((count, withscores)) })
+    Ok(Command::ZRandMember { key, count: random_count_with(args, b"WITHSCORES")? })
 }
 
 pub(crate) fn zscan(args: &mut Args) -> Parsed {

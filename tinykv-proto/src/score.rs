@@ -34,18 +34,7 @@ pub struct Strtod {
 /// `inf`/`infinity`/`nan[(chars)]` (any case), a hex float (`0x1.8p3`), or a decimal one.
 pub fn strtod(text: &[u8]) -> Strtod {
     let none = Strtod { value: 0.0, consumed: 0, out_of_range: false };
-    let mut at = text.iter().take_while(|&&b| is_space(b)).count();
-    let negative = match text.get(at) {
-        Some(b'-') => {
-            at += 1;
-            true
-        }
-        Some(b'+') => {
-            at += 1;
-            false
-        }
-        _ => false,
-    };
+    let (negative, at) = sign(text, text.iter().take_while(|&&b| is_space(b)).count());
     let sign = if negative { -1.0 } else { 1.0 };
     let rest = &text[at..];
     let starts = |word: &[u8]| rest.len() >= word.len() && rest[..word.len()].eq_ignore_ascii_case(word);
@@ -104,6 +93,15 @@ pub fn strtod(text: &[u8]) -> Strtod {
     Strtod { value: sign * number, consumed: end, out_of_range }
 }
 
+/// An optional sign at `at`: whether it is `-`, and where the rest starts.
+fn sign(text: &[u8], at: usize) -> (bool, usize) {
+    match text.get(at) {
+        Some(b'-') => (true, at + 1),
+        Some(b'+') => (false, at + 1),
+        _ => (false, at),
+    }
+}
+
 /// A hex float's digits after `0x`: the value and the bytes used, or `None` when no digit follows.
 fn hex(text: &[u8]) -> Option<(f64, usize)> {
     let hex_digits = |from: usize| text[from..].iter().take_while(|b| b.is_ascii_hexdigit()).count();
@@ -133,18 +131,7 @@ fn hex(text: &[u8]) -> Option<(f64, usize)> {
     }
     scale -= 4 * fraction as i64;
     if matches!(text.get(end), Some(b'p' | b'P')) {
-        let mut exp = end + 1;
-        let negative = match text.get(exp) {
-            Some(b'-') => {
-                exp += 1;
-                true
-            }
-            Some(b'+') => {
-                exp += 1;
-                false
-            }
-            _ => false,
-        };
+        let (negative, exp) = sign(text, end + 1);
         let count = text[exp..].iter().take_while(|b| b.is_ascii_digit()).count();
         if count > 0 {
             let value = text[exp..exp + count].iter().fold(0i64, |v, b| (v * 10 + i64::from(b - b'0')).min(1 << 20));

@@ -73,6 +73,8 @@ pub struct Argument {
     pub optional: bool,
     /// Whether it may repeat.
     pub multiple: bool,
+    /// Whether each repetition repeats its token too (`GET pattern [GET pattern ...]`).
+    pub multiple_token: bool,
     /// The alternatives of a `OneOf`, the parts of a `Block`.
     pub arguments: Vec<Argument>,
 }
@@ -163,6 +165,21 @@ fn arguments(items: &[Item<'_>]) -> Vec<Argument> {
                 i += values.len();
                 let mut argument = if values.is_empty() { token_argument(word) } else { block(values) };
                 argument.token = Some((*word).to_owned());
+                // `WEIGHTS weight [weight ...]` or `GET pattern [GET pattern ...]`: the token's value
+                // repeats, alone or with the token.
+                if let Some(Item::Optional(alternatives)) = items.get(i + 1) {
+                    let repeated = repeats(std::slice::from_ref(&argument), alternatives) == 1;
+                    let value_only = argument.kind != Kind::PureToken && {
+                        let mut bare = argument.clone();
+                        bare.token = None;
+                        repeats(std::slice::from_ref(&bare), alternatives) == 1
+                    };
+                    if repeated || value_only {
+                        argument.multiple = true;
+                        argument.multiple_token = repeated;
+                        i += 1;
+                    }
+                }
                 out.push(argument);
             }
             Item::Word(word) => out.push(value_argument(word)),
@@ -225,6 +242,7 @@ fn one_argument_per_alternative(alternatives: Vec<Vec<Item<'_>>>) -> Vec<Argumen
                 token: None,
                 optional: false,
                 multiple: false,
+                multiple_token: false,
                 arguments: choices,
             }]
         }
@@ -237,7 +255,15 @@ fn block(mut parts: Vec<Argument>) -> Argument {
         return parts.remove(0);
     }
     let name = parts.iter().map(|part| part.name.as_str()).collect::<Vec<_>>().join("-");
-    Argument { name, kind: Kind::Block, token: None, optional: false, multiple: false, arguments: parts }
+    Argument {
+        name,
+        kind: Kind::Block,
+        token: None,
+        optional: false,
+        multiple: false,
+        multiple_token: false,
+        arguments: parts,
+    }
 }
 
 fn is_token(word: &str) -> bool {
@@ -251,6 +277,7 @@ fn token_argument(word: &str) -> Argument {
         token: Some(word.to_owned()),
         optional: false,
         multiple: false,
+        multiple_token: false,
         arguments: Vec::new(),
     }
 }
@@ -262,6 +289,7 @@ fn value_argument(word: &str) -> Argument {
         token: None,
         optional: false,
         multiple: false,
+        multiple_token: false,
         arguments: Vec::new(),
     }
 }
@@ -335,7 +363,9 @@ mod tests {
                 token.push(' ');
             }
             let mut text = format!("{token}{repeat}");
-            if a.multiple {
+            if a.multiple_token {
+                text = format!("{text} [{text} ...]");
+            } else if a.multiple {
                 text = format!("{text} [{repeat} ...]");
             }
             if a.optional {

@@ -12,8 +12,8 @@ use std::sync::OnceLock;
 
 use crate::command::{Args, Command};
 use crate::parse;
-use crate::parse_zset;
 use crate::parse_sort;
+use crate::parse_zset;
 use crate::CommandError;
 
 /// Turns a command's arguments (after its name, and after the subcommand's for a subcommand) into a

@@ -23,7 +23,7 @@ pub(super) const DEFAULT_SCAN_COUNT: u64 = 10;
 pub(super) const MAX_RANDOM_REPLY: u64 = tinykv_proto::Limits::DEFAULT_MAX_ELEMENTS as u64;
 
 /// The error for a random-pick count past [`MAX_RANDOM_REPLY`].
-pub(super) fn count_too_large() -> Reply {
+fn count_too_large() -> Reply {
     Reply::error(format!("ERR count is too large: a reply holds at most {MAX_RANDOM_REPLY} random picks"))
 }
 
@@ -246,28 +246,36 @@ pub(super) fn hrandfield(db: &Db, key: &[u8], count: Option<(i64, bool)>, protoc
             return hash.and_then(Hash::random).map_or(Reply::Null, |(field, _)| Reply::bulk(field));
         };
         let Some(hash) = hash else { return Reply::Array(Vec::new()) };
-        let wanted = count.unsigned_abs();
-        if count < 0 {
-            if wanted > MAX_RANDOM_REPLY {
-                return count_too_large();
-            }
-            let picks = (0..wanted).filter_map(|_| hash.random());
-            return picks_reply(picks, withvalues, protocol);
-        }
-        if wanted >= hash.len() as u64 {
-            return picks_reply(hash.iter(), withvalues, protocol);
-        }
-        picks_reply(
-            distinct(hash.len(), wanted as usize, || hash.random(), hash.iter()).into_iter(),
-            withvalues,
-            protocol,
-        )
+        let picks = or_reply!(random_picks(count, hash.len(), || hash.random(), hash.iter()));
+        picks_reply(picks.into_iter(), withvalues, protocol)
     })
+}
+
+/// The picks of `HRANDFIELD`/`SRANDMEMBER`/`ZRANDMEMBER key count` from a collection of `len` items:
+/// for a negative count that many with repeats (refused past [`MAX_RANDOM_REPLY`] before anything is
+/// allocated), else `count` distinct ones, or all of them (in the collection's own order).
+pub(super) fn random_picks<'a, T: Copy + KeyOf<'a>>(
+    count: i64,
+    len: usize,
+    mut random: impl FnMut() -> Option<T>,
+    all: impl Iterator<Item = T>,
+) -> Result<Vec<T>, Reply> {
+    let wanted = count.unsigned_abs();
+    if count < 0 {
+        if wanted > MAX_RANDOM_REPLY {
+            return Err(count_too_large());
+        }
+        return Ok((0..wanted).filter_map(|_| random()).collect());
+    }
+    if wanted >= len as u64 {
+        return Ok(all.collect());
+    }
+    Ok(distinct(len, wanted as usize, random, all))
 }
 
 /// `wanted` distinct items out of `len` (`wanted < len`): drawn at random when few are wanted,
 /// otherwise the whole collection shuffled and cut, as Redis switches strategy at a third.
-pub(super) fn distinct<'a, T: Copy + KeyOf<'a>>(
+fn distinct<'a, T: Copy + KeyOf<'a>>(
     len: usize,
     wanted: usize,
     mut random: impl FnMut() -> Option<T>,

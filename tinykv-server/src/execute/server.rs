@@ -129,11 +129,12 @@ fn argument_docs(argument: &syntax::Argument) -> Reply {
     if let Some(token) = &argument.token {
         fields.push((Reply::bulk("token"), Reply::bulk(token)));
     }
-    let flags: Vec<Reply> = [(argument.optional, "optional"), (argument.multiple, "multiple")]
-        .into_iter()
-        .filter(|(set, _)| *set)
-        .map(|(_, flag)| Reply::status(flag))
-        .collect();
+    let flags: Vec<Reply> =
+        [(argument.optional, "optional"), (argument.multiple, "multiple"), (argument.multiple_token, "multiple_token")]
+            .into_iter()
+            .filter(|(set, _)| *set)
+            .map(|(_, flag)| Reply::status(flag))
+            .collect();
     if !flags.is_empty() {
         fields.push((Reply::bulk("flags"), Reply::Set(flags)));
     }

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use tinykv_proto::command::{CollectionScan, SetOperation};
 use tinykv_proto::{CommandError, Reply};
 
-use super::hashes::{count_too_large, distinct, scan_reply, DEFAULT_SCAN_COUNT, MAX_RANDOM_REPLY};
+use super::hashes::{random_picks, scan_reply, DEFAULT_SCAN_COUNT};
 use crate::aof::Effects;
 use crate::collections::{Collection, Set};
 use crate::db::{Db, Keys};
@@ -135,17 +135,7 @@ pub(super) fn srandmember(db: &Db, key: &[u8], count: Option<i64>) -> Reply {
         let set = or_reply!(slot.read::<Set>());
         let Some(count) = count else { return set.and_then(Set::random).map_or(Reply::Null, Reply::bulk) };
         let Some(set) = set else { return Reply::Array(Vec::new()) };
-        let wanted = count.unsigned_abs();
-        if count < 0 {
-            if wanted > MAX_RANDOM_REPLY {
-                return count_too_large();
-            }
-            return Reply::Array((0..wanted).filter_map(|_| set.random()).map(Reply::bulk).collect());
-        }
-        if wanted >= set.len() as u64 {
-            return Reply::Array(set.iter().map(Reply::bulk).collect());
-        }
-        let picks = distinct(set.len(), wanted as usize, || set.random(), set.iter());
+        let picks = or_reply!(random_picks(count, set.len(), || set.random(), set.iter()));
         Reply::Array(picks.into_iter().map(Reply::bulk).collect())
     })
 }

@@ -32,7 +32,9 @@ fn elements(db: &Db, key: &[u8]) -> Result<(Option<Kind>, Vec<Bytes>), CommandEr
         let kind = slot.kind();
         let items = match kind {
             None => Vec::new(),
-            Some(Kind::Set) => slot.read::<Set>()?.map_or_else(Vec::new, |set| set.iter().map(Bytes::copy_from_slice).collect()),
+            Some(Kind::Set) => {
+                slot.read::<Set>()?.map_or_else(Vec::new, |set| set.iter().map(Bytes::copy_from_slice).collect())
+            }
             Some(Kind::ZSet) => {
                 // Redis converts a zset it sorts to its big encoding, for good.
                 let unpack = |zset: &mut ZSet| {

@@ -13,7 +13,7 @@ use tinykv_proto::command::{Aggregate, CollectionScan, SetOperation, ZAdd, ZRang
 use tinykv_proto::score::{format_g17, LexBound, ScoreBound};
 use tinykv_proto::{Command, CommandError, Protocol, Reply};
 
-use super::hashes::{count_too_large, distinct, scan_reply, KeyOf, DEFAULT_SCAN_COUNT, MAX_RANDOM_REPLY};
+use super::hashes::{random_picks, scan_reply, KeyOf, DEFAULT_SCAN_COUNT};
 use crate::aof::Effects;
 use crate::collections::{Collection, Set};
 use crate::db::{Db, Keys, Slot};
@@ -236,9 +236,9 @@ fn zrange(db: &Db, range: ZRange, protocol: Protocol, effects: &mut Effects<'_>)
     db.with_keys(&[&destination, &key], |locked| {
         let result: Vec<(Bytes, f64)> = match or_reply!(locked.slot(1).read::<ZSet>()) {
             None => Vec::new(),
-            Some(zset) => {
-                select(zset, &by, reverse, limit).map(|(member, score)| (Bytes::copy_from_slice(member), score)).collect()
-            }
+            Some(zset) => select(zset, &by, reverse, limit)
+                .map(|(member, score)| (Bytes::copy_from_slice(member), score))
+                .collect(),
         };
         store(&mut locked.slot(0), &destination, result, true, effects)
     })
@@ -409,7 +409,10 @@ fn zsetop(db: &Db, op: ZSetOp, protocol: Protocol, effects: &mut Effects<'_>) ->
         // Every input's type first, then the options, as Redis reads them.
         for i in first..locked.len() {
             let slot = locked.slot(i);
-            if slot.kind().is_some_and(|kind| kind != crate::collections::Kind::Set && kind != crate::collections::Kind::ZSet) {
+            if slot
+                .kind()
+                .is_some_and(|kind| kind != crate::collections::Kind::Set && kind != crate::collections::Kind::ZSet)
+            {
                 return CommandError::WrongType.into();
             }
         }
@@ -421,7 +424,8 @@ fn zsetop(db: &Db, op: ZSetOp, protocol: Protocol, effects: &mut Effects<'_>) ->
         }
         let mut result: Vec<(Bytes, f64)> = match operation {
             SetOperation::Diff => {
-                let others: HashSet<&Bytes> = inputs[1..].iter().flat_map(|i| i.entries.iter().map(|(m, _)| m)).collect();
+                let others: HashSet<&Bytes> =
+                    inputs[1..].iter().flat_map(|i| i.entries.iter().map(|(m, _)| m)).collect();
                 inputs[0].entries.iter().filter(|(m, _)| !others.contains(m)).cloned().collect()
             }
             SetOperation::Inter => {
@@ -495,17 +499,7 @@ fn zrandmember(db: &Db, key: &[u8], count: Option<(i64, bool)>, protocol: Protoc
             return zset.and_then(ZSet::random).map_or(Reply::Null, |(member, _)| Reply::bulk(member));
         };
         let Some(zset) = zset else { return Reply::Array(Vec::new()) };
-        let wanted = count.unsigned_abs();
-        if count < 0 {
-            if wanted > MAX_RANDOM_REPLY {
-                return count_too_large();
-            }
-            return entries_reply((0..wanted).filter_map(|_| zset.random()), withscores, protocol);
-        }
-        if wanted >= zset.len() as u64 {
-            return entries_reply(zset.iter(), withscores, protocol);
-        }
-        let picks = distinct(zset.len(), wanted as usize, || zset.random(), zset.iter());
+        let picks = or_reply!(random_picks(count, zset.len(), || zset.random(), zset.iter()));
         entries_reply(picks.into_iter(), withscores, protocol)
     })
 }

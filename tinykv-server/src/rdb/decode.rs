@@ -16,9 +16,9 @@ use tinykv_proto::Limits;
 
 use super::{lzf, op, printable, type_name, Invalid, RdbError, CRC64, RDB_VERSION};
 use crate::collections::{Collection, End, Hash, List, Set};
-use crate::zset::ZSet;
 use crate::db::{now_ms, Db};
 use crate::entry::Value;
+use crate::zset::ZSet;
 
 /// Longest string the data may claim: the longest value a client may send.
 const MAX_STRING: u64 = Limits::DEFAULT_MAX_BULK as u64;
