@@ -504,7 +504,12 @@ impl Aof {
                     .map_err(io(&manifest))
                     .and_then(|()| sync_dir(&self.path))
             }
-            Some(staging) => migrate(&self.path, staging, next.base.as_ref().map_or("", |b| b.name.as_str())),
+            // The manifest takes its real name before the directory takes the file's place: a stop or
+            // crash before the new base is written must find it (and the old file as base), or the
+            // start would see a directory without a manifest, that is, an empty data set.
+            Some(staging) => fs::rename(staging.join(TEMP_MANIFEST), staging.join(MANIFEST_NAME))
+                .map_err(io(&staging.join(MANIFEST_NAME)))
+                .and_then(|()| migrate(&self.path, staging, next.base.as_ref().map_or("", |b| b.name.as_str()))),
         };
         if let Err(err) = switched {
             drop(writer);
