@@ -14,8 +14,9 @@ use tinykv_proto::score::strtod;
 use tinykv_proto::{CommandError, Reply};
 
 use crate::aof::Effects;
-use crate::collections::{Hash, Kind, Set};
+use crate::collections::{Collection, End, Hash, Kind, List, Set};
 use crate::db::Db;
+use crate::entry::Value;
 use crate::zset::ZSet;
 
 /// One element being sorted, with what it sorts by.
@@ -168,10 +169,26 @@ pub(super) fn sort(db: &Db, sort: Sort, effects: &mut Effects<'_>) -> Reply {
 }
 
 /// `STORE destination`: the values as a list (a missing one as an empty string), replacing what the
-/// destination held; the destination is deleted when there are none. Answers how many were stored.
-fn store_list(_db: &Db, _destination: &[u8], _values: Vec<Option<Bytes>>, _effects: &mut Effects<'_>) -> Reply {
-    // Lists arrive with the lists branch; until then a stored SORT is refused rather than wrong.
-    Reply::error("ERR SORT ... STORE needs lists, which this build does not have yet")
+/// destination held (with no time to live); the destination is deleted when there are none. Logged
+/// as `DEL` and `RPUSH` of the values. Answers how many were stored.
+fn store_list(db: &Db, destination: &[u8], values: Vec<Option<Bytes>>, effects: &mut Effects<'_>) -> Reply {
+    db.with_key(destination, |slot| {
+        if values.is_empty() {
+            if slot.remove().is_some() {
+                effects.record(&[b"DEL", destination]);
+            }
+            return Reply::Integer(0);
+        }
+        let mut list = List::default();
+        for value in &values {
+            list.push(End::Right, value.as_deref().unwrap_or_default());
+        }
+        effects.record(&[b"DEL", destination]);
+        effects
+            .record_chunked(&[b"RPUSH", destination], values.iter().map(|value| value.as_deref().unwrap_or_default()));
+        slot.put_value(Value::Collection(Collection::List(list)), None);
+        Reply::Integer(values.len() as i64)
+    })
 }
 
 #[cfg(test)]
