@@ -3,6 +3,7 @@
 //! Tests never sleep to wait for a server: [`Server::start`] reads the `listening on` log line, and
 //! every socket has a read timeout so a hung server fails a test instead of hanging it.
 
+pub mod blocking;
 pub mod differential;
 
 use std::io::{BufRead, BufReader, Read, Write};

@@ -4,28 +4,10 @@
 //! done by polling `INFO clients`' `blocked_clients`, never by sleeping.
 
 use std::io::Write;
-use std::net::TcpStream;
 
+use tinykv_tests::blocking::{blocked, both, reply, send, Connect};
 use tinykv_tests::differential::Redis;
-use tinykv_tests::{call_str, read_reply, resp, retry_until, Server};
-
-/// Opens connections to one server.
-type Connect<'a> = &'a dyn Fn() -> TcpStream;
-
-fn send(stream: &mut TcpStream, args: &[&str]) {
-    let args: Vec<&[u8]> = args.iter().map(|arg| arg.as_bytes()).collect();
-    stream.write_all(&resp(&args)).expect("write");
-}
-
-fn reply(stream: &mut TcpStream) -> String {
-    String::from_utf8_lossy(&read_reply(stream)).into_owned()
-}
-
-/// Waits until `n` clients are blocked.
-fn blocked(admin: &mut TcpStream, n: usize) {
-    let wanted = format!("blocked_clients:{n}\r\n");
-    retry_until(&wanted, || call_str(admin, &["INFO", "clients"]).contains(&wanted).then_some(()));
-}
+use tinykv_tests::{call_str, resp, Server};
 
 fn fifo(connect: Connect) -> Vec<String> {
     let (mut first, mut second, mut writer) = (connect(), connect(), connect());
@@ -158,19 +140,6 @@ fn moved(connect: Connect) -> Vec<String> {
     seen.push(reply(&mut client));
     seen.push(call_str(&mut client, &["LRANGE", "target", "0", "-1"]));
     seen
-}
-
-/// Runs `scenario` on both servers (fresh data each) and requires the same transcript; returns it.
-fn both(tinykv: &Server, redis: &Redis, scenario: fn(Connect) -> Vec<String>) -> Vec<String> {
-    let ours_connect = || tinykv.connect();
-    let theirs_connect = || redis.connect();
-    let flush = |connect: Connect| assert_eq!(call_str(&mut connect(), &["FLUSHALL"]), "+OK\r\n");
-    flush(&ours_connect);
-    flush(&theirs_connect);
-    let ours = scenario(&ours_connect);
-    let theirs = scenario(&theirs_connect);
-    assert_eq!(ours, theirs, "TinyKV and redis-server disagree");
-    ours
 }
 
 #[test]

@@ -725,8 +725,10 @@ pub enum Command {
     ZRank { key: Bytes, member: Bytes, reverse: bool },
     /// The `ZRANGE` family and `ZRANGESTORE`.
     ZRange(ZRange),
-    /// `ZPOPMIN`/`ZPOPMAX key [count]` (`multi: false`) and `ZMPOP numkeys key ... MIN|MAX [COUNT n]`.
-    ZPop { keys: Vec<Bytes>, max: bool, count: Option<u64>, multi: bool },
+    /// `ZPOPMIN`/`ZPOPMAX key [count]` (`multi: false`) and `ZMPOP numkeys key ... MIN|MAX [COUNT n]`;
+    /// with a timeout, their blocking forms `BZPOPMIN`/`BZPOPMAX key ... timeout` (`count: None`)
+    /// and `BZMPOP`.
+    ZPop { keys: Vec<Bytes>, max: bool, count: Option<u64>, multi: bool, timeout: Option<BlockTimeout> },
     /// `ZREMRANGEBYRANK`, `ZREMRANGEBYSCORE`, `ZREMRANGEBYLEX`.
     ZRemRange { key: Bytes, by: ZRangeBy },
     /// `ZUNION`, `ZINTER`, `ZDIFF`, their `STORE` forms, `ZINTERCARD`.

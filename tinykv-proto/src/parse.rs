@@ -1710,6 +1710,16 @@ pub(crate) fn brpoplpush(args: &mut Args) -> Parsed {
 
 /// `LMPOP`'s arguments after any timeout, read in Redis's order: numkeys, the end, then `COUNT`.
 fn mpop(args: &mut Args) -> Result<(Vec<Bytes>, ListEnd, u64), CommandError> {
+    mpop_with(args, ListEnd::parse)
+}
+
+/// `numkeys key [key ...] <side> [COUNT count]` of `LMPOP`/`ZMPOP` and their blocking forms, with
+/// Redis's texts; `side` reads the word after the keys (`LEFT|RIGHT`, `MIN|MAX`). The count is 1
+/// when not given.
+pub(crate) fn mpop_with<T>(
+    args: &mut Args,
+    side: impl FnOnce(&[u8]) -> Result<T, CommandError>,
+) -> Result<(Vec<Bytes>, T, u64), CommandError> {
     let numkeys = args.take()?;
     let numkeys = parse_integer(&numkeys)
         .ok()
@@ -1719,7 +1729,7 @@ fn mpop(args: &mut Args) -> Result<(Vec<Bytes>, ListEnd, u64), CommandError> {
         return Err(CommandError::Syntax);
     }
     let keys: Vec<Bytes> = (0..numkeys).filter_map(|_| args.next_opt()).collect();
-    let end = ListEnd::parse(&args.take()?)?;
+    let side = side(&args.take()?)?;
     let mut count = None;
     while let Some(option) = args.next_opt() {
         if count.is_some() || !option.eq_ignore_ascii_case(b"COUNT") || args.is_empty() {
@@ -1733,7 +1743,7 @@ fn mpop(args: &mut Args) -> Result<(Vec<Bytes>, ListEnd, u64), CommandError> {
                 .ok_or(CommandError::Other("ERR count should be greater than 0".into()))? as u64,
         );
     }
-    Ok((keys, end, count.unwrap_or(1)))
+    Ok((keys, side, count.unwrap_or(1)))
 }
 
 pub(crate) fn lmpop(args: &mut Args) -> Parsed {

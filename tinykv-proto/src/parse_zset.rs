@@ -4,9 +4,10 @@
 use bytes::Bytes;
 
 use crate::command::{
-    parse_integer, Aggregate, Args, Command, SetOperation, ZAdd, ZAddFlags, ZRange, ZRangeBy, ZSetOp, ZSetOpOptions,
+    parse_integer, Aggregate, Args, BlockTimeout, Command, SetOperation, ZAdd, ZAddFlags, ZRange, ZRangeBy, ZSetOp,
+    ZSetOpOptions,
 };
-use crate::parse::{collection_scan, random_count_with};
+use crate::parse::{collection_scan, mpop_with, random_count_with};
 use crate::score::{parse_score, LexBound, ScoreBound};
 use crate::CommandError;
 
@@ -229,7 +230,7 @@ fn zpop(args: &mut Args, max: bool) -> Parsed {
         Some(_) if !args.is_empty() => return Err(CommandError::Syntax),
         Some(count) => Some(at_least(&count, 0, "ERR value is out of range, must be positive")? as u64),
     };
-    Ok(Command::ZPop { keys: vec![key], max, count, multi: false })
+    Ok(Command::ZPop { keys: vec![key], max, count, multi: false, timeout: None })
 }
 
 pub(crate) fn zpopmin(args: &mut Args) -> Parsed {
@@ -240,26 +241,41 @@ pub(crate) fn zpopmax(args: &mut Args) -> Parsed {
     zpop(args, true)
 }
 
+/// `MIN` or `MAX` (any case): whether it is `MAX`.
+fn min_or_max(word: &[u8]) -> Result<bool, CommandError> {
+    match word.to_ascii_uppercase().as_slice() {
+        b"MIN" => Ok(false),
+        b"MAX" => Ok(true),
+        _ => Err(CommandError::Syntax),
+    }
+}
+
 /// `ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]`.
 pub(crate) fn zmpop(args: &mut Args) -> Parsed {
-    let numkeys = at_least(&args.take()?, 1, "ERR numkeys should be greater than 0")?;
-    if numkeys >= args.remaining() as i64 {
-        return Err(CommandError::Syntax);
-    }
-    let keys: Vec<Bytes> = (0..numkeys).filter_map(|_| args.next_opt()).collect();
-    let max = match args.take()?.to_ascii_uppercase().as_slice() {
-        b"MIN" => false,
-        b"MAX" => true,
-        _ => return Err(CommandError::Syntax),
-    };
-    let mut count = None;
-    while let Some(option) = args.next_opt() {
-        if count.is_some() || !option.eq_ignore_ascii_case(b"COUNT") || args.is_empty() {
-            return Err(CommandError::Syntax);
-        }
-        count = Some(at_least(&args.take()?, 1, "ERR count should be greater than 0")? as u64);
-    }
-    Ok(Command::ZPop { keys, max, count: Some(count.unwrap_or(1)), multi: true })
+    let (keys, max, count) = mpop_with(args, min_or_max)?;
+    Ok(Command::ZPop { keys, max, count: Some(count), multi: true, timeout: None })
+}
+
+/// `BZMPOP timeout numkeys key [key ...] MIN|MAX [COUNT count]`: the timeout is read first, as Redis does.
+pub(crate) fn bzmpop(args: &mut Args) -> Parsed {
+    let timeout = Some(BlockTimeout::parse(&args.take()?)?);
+    let (keys, max, count) = mpop_with(args, min_or_max)?;
+    Ok(Command::ZPop { keys, max, count: Some(count), multi: true, timeout })
+}
+
+/// `BZPOPMIN`/`BZPOPMAX key [key ...] timeout`.
+fn bzpop(args: &mut Args, max: bool) -> Parsed {
+    let mut keys = args.rest();
+    let timeout = keys.pop().ok_or(CommandError::Syntax)?;
+    Ok(Command::ZPop { keys, max, count: None, multi: false, timeout: Some(BlockTimeout::parse(&timeout)?) })
+}
+
+pub(crate) fn bzpopmin(args: &mut Args) -> Parsed {
+    bzpop(args, false)
+}
+
+pub(crate) fn bzpopmax(args: &mut Args) -> Parsed {
+    bzpop(args, true)
 }
 
 pub(crate) fn zremrangebyrank(args: &mut Args) -> Parsed {

@@ -2658,6 +2658,40 @@ pub const COMMANDS: &[CommandSpec] = &[
         ONE_KEY,
         "7.0.0",
     ),
+    // --- blocking sorted-set pops ---
+    spec(
+        "BZPOPMIN",
+        -3,
+        parse_zset::bzpopmin,
+        "key [key ...] timeout",
+        "Remove and return the member with the lowest score from one or more sorted sets, or block until one is available",
+        "sorted-set",
+        Flags::of(&[Flag::Write, Flag::NoScript, Flag::Blocking, Flag::Fast]),
+        BLOCKING_KEYS,
+        "5.0.0",
+    ),
+    spec(
+        "BZPOPMAX",
+        -3,
+        parse_zset::bzpopmax,
+        "key [key ...] timeout",
+        "Remove and return the member with the highest score from one or more sorted sets, or block until one is available",
+        "sorted-set",
+        Flags::of(&[Flag::Write, Flag::NoScript, Flag::Blocking, Flag::Fast]),
+        BLOCKING_KEYS,
+        "5.0.0",
+    ),
+    spec(
+        "BZMPOP",
+        -5,
+        parse_zset::bzmpop,
+        "timeout numkeys key [key ...] MIN|MAX [COUNT count]",
+        "Remove and return members with scores in a sorted set or block until one is available",
+        "sorted-set",
+        LIST_BLOCKING_MPOP,
+        NO_KEYS,
+        "7.0.0",
+    ),
 ];
 
 #[cfg(test)]

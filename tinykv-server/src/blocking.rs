@@ -47,6 +47,23 @@ pub enum BlockOp {
         /// The end it is pushed to.
         to: End,
     },
+    // --- sorted sets ---
+    /// `BZPOPMIN`/`BZPOPMAX` (`count: None`: the reply is `[key, member, score]`) and `BZMPOP`
+    /// (`Some(count)`: `[key, [[member, score], ...]]`).
+    ZPop {
+        /// From the highest scores.
+        max: bool,
+        /// Up to how many members (`BZMPOP`).
+        count: Option<u64>,
+    },
+}
+
+impl BlockOp {
+    /// Whether the op takes from a sorted set (else from a list): a waiter is served only by a key
+    /// of its type, as in Redis.
+    pub fn wants_zset(&self) -> bool {
+        matches!(self, BlockOp::ZPop { .. })
+    }
 }
 
 #[derive(Debug)]
@@ -214,12 +231,17 @@ impl Blocking {
 
     /// The first waiter on `key` of database `db` that still waits, if any.
     pub fn first(&self, db: usize, key: &[u8]) -> Option<Arc<Waiter>> {
+        self.first_where(db, key, |_| true)
+    }
+
+    /// The first waiter on `key` of database `db` that still waits and whose op `wanted` accepts.
+    pub fn first_where(&self, db: usize, key: &[u8], wanted: impl Fn(&BlockOp) -> bool) -> Option<Arc<Waiter>> {
         if !self.any() {
             return None;
         }
         let inner = self.inner.lock();
         let queue = inner.queues.get(&(db, Bytes::copy_from_slice(key)))?;
-        queue.iter().find(|waiter| waiter.waiting()).cloned()
+        queue.iter().find(|waiter| waiter.waiting() && wanted(&waiter.op)).cloned()
     }
 
     /// Every (database, key) someone waits on.

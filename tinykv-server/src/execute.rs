@@ -146,6 +146,16 @@ impl Session {
     pub fn take_blocked(&mut self) -> Option<Blocked> {
         self.blocked.take()
     }
+
+    /// Blocks the client on `waiter` (registered) until `timeout` (0: forever); the placeholder
+    /// reply is replaced by what the wait ends with.
+    fn block(&mut self, waiter: Arc<crate::blocking::Waiter>, timeout: tinykv_proto::command::BlockTimeout) -> Reply {
+        let deadline =
+            (timeout.0 > 0).then(|| tokio::time::Instant::now() + std::time::Duration::from_millis(timeout.0));
+        self.blocked = Some(Blocked { waiter, deadline });
+        self.would_block = true;
+        Reply::NullArray
+    }
 }
 
 /// Commands queued by `MULTI`, and whether one of them was refused as it was queued (which makes
@@ -644,13 +654,21 @@ pub fn execute(command: Command, shared: &Shared, session: &mut Session, effects
         | Command::ZMScore { .. }
         | Command::ZRank { .. }
         | Command::ZRange(_)
-        | Command::ZPop { .. }
+        | Command::ZPop { timeout: None, .. }
         | Command::ZRemRange { .. }
         | Command::ZSetOp(_)
         | Command::ZRandMember { .. }
         | Command::ZScan(_)) => collection_command(command, db, session.protocol, effects),
         // --- sort ---
         Command::Sort(sort) => sort::sort(db, sort, effects),
+        // --- blocking sorted-set pops ---
+        Command::ZPop { keys, max, count, multi: _, timeout: Some(timeout) } => {
+            let wake = lists::Wake { registry: &shared.blocking, db: session.db, now: !session.in_exec };
+            match zsets::blocking(db, session.id, &wake, keys, max, count, effects) {
+                Ok(reply) => reply,
+                Err(waiter) => session.block(waiter, timeout),
+            }
+        }
 
         Command::Del { keys } => keys::del(db, &keys),
         Command::Exists { keys } => keys::exists(db, &keys),
@@ -764,13 +782,7 @@ pub fn execute(command: Command, shared: &Shared, session: &mut Session, effects
             let wake = lists::Wake { registry: &shared.blocking, db: session.db, now: !session.in_exec };
             match lists::blocking(command, db, session.id, &wake, effects) {
                 Ok(reply) => reply,
-                Err((waiter, timeout)) => {
-                    let deadline = (timeout.0 > 0)
-                        .then(|| tokio::time::Instant::now() + std::time::Duration::from_millis(timeout.0));
-                    session.blocked = Some(Blocked { waiter, deadline });
-                    session.would_block = true;
-                    Reply::NullArray
-                }
+                Err((waiter, timeout)) => session.block(waiter, timeout),
             }
         }
     }

@@ -114,10 +114,14 @@ fn serve(slot: &mut Slot<'_>, key: &[u8], wake: Option<&Wake<'_>>, effects: &mut
     let mut pending = Vec::new();
     let Some(wake) = wake.filter(|wake| wake.now && wake.registry.any()) else { return pending };
     loop {
-        if !matches!(slot.read::<List>(), Ok(Some(list)) if !list.is_empty()) {
-            break;
-        }
-        let Some(waiter) = wake.registry.first(wake.db, key) else { break };
+        // --- sorted sets ---
+        // A list serves list waiters, a sorted set zset waiters; other waiters stay blocked.
+        let zset = match (slot.read::<List>(), slot.read::<crate::zset::ZSet>()) {
+            (Ok(Some(list)), _) if !list.is_empty() => false,
+            (_, Ok(Some(zset))) if !zset.is_empty() => true,
+            _ => break,
+        };
+        let Some(waiter) = wake.registry.first_where(wake.db, key, |op| op.wants_zset() == zset) else { break };
         if !waiter.claim() {
             continue; // it gave up just now; `first` skips it from now on
         }
@@ -139,6 +143,8 @@ fn serve(slot: &mut Slot<'_>, key: &[u8], wake: Option<&Wake<'_>>, effects: &mut
                 };
                 waiter.finish(reply);
             }
+            // --- sorted sets ---
+            BlockOp::ZPop { max, count } => waiter.finish(super::zsets::served(slot, key, *max, *count, effects)),
             BlockOp::Move { destination, from, to } => {
                 let element = pop_some(slot, *from, 1).into_iter().next().unwrap_or_default();
                 effects.record(&[pop_word(*from), key]);

@@ -50,7 +50,7 @@ pub(super) fn run(command: Command, db: &Db, protocol: Protocol, effects: &mut E
             }
         }),
         Command::ZRange(range) => zrange(db, range, protocol, effects),
-        Command::ZPop { keys, max, count, multi } => zpop(db, &keys, max, count, multi, protocol, effects),
+        Command::ZPop { keys, max, count, multi, timeout: _ } => zpop(db, &keys, max, count, multi, protocol, effects),
         Command::ZRemRange { key, by } => zremrange(db, &key, &by, effects),
         Command::ZSetOp(op) => zsetop(db, op, protocol, effects),
         Command::ZRandMember { key, count } => zrandmember(db, &key, count, protocol),
@@ -310,6 +310,62 @@ fn zpop(
         } else {
             items
         }
+    })
+}
+
+/// What a served `BZPOPMIN`/`BZPOPMAX` (`count: None`: `[key, member, score]`) or `BZMPOP`
+/// (`[key, [[member, score], ...]]`) answers, popping from the zset in `slot` (which holds one).
+pub(super) fn served(
+    slot: &mut Slot<'_>,
+    key: &[u8],
+    max: bool,
+    count: Option<u64>,
+    effects: &mut Effects<'_>,
+) -> Reply {
+    let wanted = usize::try_from(count.unwrap_or(1)).unwrap_or(usize::MAX);
+    let popped = pop(slot, key, max, wanted, effects);
+    let entries = popped.iter().map(|(member, score)| (&member[..], *score));
+    let key = Reply::bulk(key);
+    match count {
+        None => {
+            let mut items = vec![key];
+            items.extend(entries.flat_map(|(member, score)| [Reply::bulk(member), Reply::Double(score)]));
+            Reply::Array(items)
+        }
+        Some(_) => Reply::Array(vec![key, entries_reply(entries, true, Protocol::Resp3)]),
+    }
+}
+
+/// `BZPOPMIN`, `BZPOPMAX`, `BZMPOP`: served at once from the first of the keys that holds a
+/// non-empty zset (`WRONGTYPE` at the first that holds another type, in order, as Redis checks
+/// them); answered as on timeout when the client may not block (`wake.now` false: inside `EXEC`);
+/// else registered as waiting, with the keys locked, and `Err` tells the caller to block on it.
+pub(super) fn blocking(
+    db: &Db,
+    client: u64,
+    wake: &super::lists::Wake<'_>,
+    keys: Vec<Bytes>,
+    max: bool,
+    count: Option<u64>,
+    effects: &mut Effects<'_>,
+) -> Result<Reply, std::sync::Arc<crate::blocking::Waiter>> {
+    let names: Vec<&[u8]> = keys.iter().map(|key| &key[..]).collect();
+    db.with_keys(&names, |locked| {
+        for (i, key) in keys.iter().enumerate() {
+            let mut slot = locked.slot(i);
+            match slot.read::<ZSet>() {
+                Err(err) => return Ok(err.into()),
+                Ok(Some(zset)) if !zset.is_empty() => return Ok(served(&mut slot, key, max, count, effects)),
+                Ok(_) => {}
+            }
+        }
+        if !wake.now {
+            return Ok(Reply::NullArray);
+        }
+        let op = crate::blocking::BlockOp::ZPop { max, count };
+        let waiter = crate::blocking::Waiter::new(client, wake.db, keys.clone(), op);
+        wake.registry.register(&waiter);
+        Err(waiter)
     })
 }
 
