@@ -59,6 +59,13 @@ pub(super) fn run(command: Command, db: &Db, protocol: Protocol, effects: &mut E
     }
 }
 
+/// Whether command `name` can leave a sorted set where clients may wait in `BZPOPMIN`, `BZPOPMAX` or
+/// `BZMPOP`: they are served after it (the commands of other families that move values, `RENAME`
+/// and such, serve them too).
+pub(super) fn may_put_a_zset(name: &str) -> bool {
+    matches!(name, "ZADD" | "ZINCRBY" | "ZUNIONSTORE" | "ZINTERSTORE" | "ZDIFFSTORE" | "ZRANGESTORE")
+}
+
 /// Entries as a reply: members only, or with scores as flat pairs (RESP2) or two-element arrays
 /// (RESP3), as Redis 7.0 answers `ZRANGE ... WITHSCORES`.
 fn entries_reply<'a>(entries: impl Iterator<Item = (&'a [u8], f64)>, withscores: bool, protocol: Protocol) -> Reply {
