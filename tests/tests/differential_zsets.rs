@@ -108,7 +108,7 @@ fn numkeys(rng: &mut Rng, words: &mut Vec<String>) -> usize {
 fn random_command(rng: &mut Rng) -> Vec<String> {
     let w = |text: &str| text.to_owned();
     let member = |rng: &mut Rng| pick(rng, MEMBERS);
-    let mut words: Vec<String> = match rng.below(72) {
+    let mut words: Vec<String> = match rng.below(74) {
         0..=6 => {
             let mut words = vec![w("ZADD"), zkey(rng)];
             for _ in 0..rng.below(3) {
@@ -346,6 +346,24 @@ fn random_command(rng: &mut Rng) -> Vec<String> {
             words
         }
         65 => vec![w("LRANGE"), w(rng.pick(&["dst", "l0"])), w("0"), w("-1")],
+        // Blocking pops: served at once, refused, or timing out after 10 ms on both servers.
+        66 => {
+            let mut words = vec![w(rng.pick(&["BZPOPMIN", "BZPOPMAX"])), zkey(rng)];
+            if rng.chance(30) {
+                words.push(zkey(rng));
+            }
+            words.push(pick(rng, &["0.01", "0.01", "-1", "x"]));
+            words
+        }
+        67 => {
+            let mut words = vec![w("BZMPOP"), pick(rng, &["0.01", "0.01", "-1", "x"])];
+            numkeys(rng, &mut words);
+            words.push(pick(rng, &["MIN", "MAX", "BAD"]));
+            if rng.chance(50) {
+                words.extend([w("COUNT"), pick(rng, &["1", "3", "0", "x"])]);
+            }
+            words
+        }
         _ => vec![w("ZADD"), zkey(rng), score(rng), member(rng), score(rng), member(rng)],
     };
     // Now and then, a wrong number of arguments.

@@ -256,10 +256,11 @@ pub(crate) fn zmpop(args: &mut Args) -> Parsed {
     Ok(Command::ZPop { keys, max, count: Some(count), multi: true, timeout: None })
 }
 
-/// `BZMPOP timeout numkeys key [key ...] MIN|MAX [COUNT count]`: the timeout is read first, as Redis does.
+/// `BZMPOP timeout numkeys key [key ...] MIN|MAX [COUNT count]`: the timeout is read last, as Redis does.
 pub(crate) fn bzmpop(args: &mut Args) -> Parsed {
-    let timeout = Some(BlockTimeout::parse(&args.take()?)?);
+    let timeout = args.take()?;
     let (keys, max, count) = mpop_with(args, min_or_max)?;
+    let timeout = Some(BlockTimeout::parse(&timeout)?);
     Ok(Command::ZPop { keys, max, count: Some(count), multi: true, timeout })
 }
 
