@@ -15,7 +15,7 @@ use tinykv_proto::{Command, CommandError, Protocol, Reply};
 
 use super::hashes::{random_picks, scan_reply, KeyOf, DEFAULT_SCAN_COUNT};
 use crate::aof::Effects;
-use crate::collections::{Collection, Set};
+use crate::collections::{Collection, Set, MAX_PACKED_ENTRIES};
 use crate::db::{Db, Keys, Slot};
 use crate::entry::Value;
 use crate::glob;
@@ -247,18 +247,30 @@ fn zrange(db: &Db, range: ZRange, protocol: Protocol, effects: &mut Effects<'_>)
                 .map(|(member, score)| (Bytes::copy_from_slice(member), score))
                 .collect(),
         };
-        store(&mut locked.slot(0), &destination, result, true, effects)
+        // Redis starts the result big when it knows it will be (a range by rank past the packed
+        // limit), else packed, and adds the entries one by one.
+        let big = matches!(by, ZRangeBy::Rank(..)) && result.len() > MAX_PACKED_ENTRIES;
+        store(&mut locked.slot(0), &destination, result, Build::Incremental { big }, effects)
     })
 }
 
+/// How a stored result is built, as Redis builds it (which decides where a `-0` score survives:
+/// only in the big encoding).
+#[derive(Clone, Copy)]
+enum Build {
+    /// Entry by entry in reply order, starting big or packed (`ZRANGESTORE`).
+    Incremental { big: bool },
+    /// Whole, then packed if small enough (`ZUNIONSTORE` and the others).
+    Whole,
+}
+
 /// Puts `result` at `destination` (replacing whatever is there, with no time to live), or deletes
-/// it when `result` is empty; logs `DEL` and `ZADD`. Answers the result's size. Built as Redis
-/// builds it: entry by entry in reply order (`ZRANGESTORE`, `incremental`), or whole (the others).
+/// it when `result` is empty; logs `DEL` and `ZADD`. Answers the result's size.
 fn store(
     slot: &mut Slot<'_>,
     destination: &[u8],
     result: Vec<(Bytes, f64)>,
-    incremental: bool,
+    build: Build,
     effects: &mut Effects<'_>,
 ) -> Reply {
     if result.is_empty() {
@@ -268,14 +280,18 @@ fn store(
         return Reply::Integer(0);
     }
     let entries = result.iter().map(|(member, score)| (&member[..], *score));
-    let zset = if incremental {
-        let mut zset = ZSet::default();
-        entries.for_each(|(member, score)| {
-            zset.insert(member, score);
-        });
-        zset
-    } else {
-        entries.collect()
+    let zset = match build {
+        Build::Incremental { big } => {
+            let mut zset = ZSet::default();
+            if big {
+                zset.unpack();
+            }
+            entries.for_each(|(member, score)| {
+                zset.insert(member, score);
+            });
+            zset
+        }
+        Build::Whole => entries.collect(),
     };
     let len = zset.len();
     effects.record(&[b"DEL", destination]);
@@ -541,7 +557,7 @@ fn zsetop(db: &Db, op: ZSetOp, protocol: Protocol, effects: &mut Effects<'_>) ->
         }
         result.sort_by(|a, b| order(a.1, &a.0, b.1, &b.0));
         match &destination {
-            Some(destination) => store(&mut locked.slot(0), destination, result, false, effects),
+            Some(destination) => store(&mut locked.slot(0), destination, result, Build::Whole, effects),
             None => entries_reply(result.iter().map(|(m, s)| (&m[..], *s)), options.withscores, protocol),
         }
     })
