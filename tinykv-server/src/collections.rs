@@ -26,8 +26,8 @@ use crate::db::random_u64;
 mod list;
 use crate::entry::{push_varint, read_varint, varint_len};
 use crate::lazyfree;
-pub use list::{End, List};
 use crate::zset::ZSet;
+pub use list::{End, List};
 
 /// Entries a packed collection holds at most (Redis's `hash-max-listpack-entries`).
 pub const MAX_PACKED_ENTRIES: usize = 128;

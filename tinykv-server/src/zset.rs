@@ -329,6 +329,16 @@ impl Default for Tree {
     }
 }
 
+impl Drop for Tree {
+    /// A big tree is freed on the lazy-free thread, not under the shard lock of the command that
+    /// dropped it (a `DEL` of a million members is a million `free`s).
+    fn drop(&mut self) {
+        if self.len > crate::lazyfree::THRESHOLD {
+            crate::lazyfree::defer((std::mem::take(&mut self.nodes), std::mem::take(&mut self.index)));
+        }
+    }
+}
+
 impl Tree {
     fn footprint(&self) -> usize {
         let index = self.index.num_buckets() * (std::mem::size_of::<u32>() + 1);
