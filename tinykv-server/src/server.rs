@@ -40,6 +40,7 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
     let addr = listener.local_addr().ok();
     let port = addr.map_or(config.port, |addr| addr.port());
     let shared = Arc::new(Shared::open(config, port)?);
+    let _ = shared.owner.set(Arc::downgrade(&shared));
     if let Some(addr) = addr {
         tracing::info!("listening on {addr}");
     }

@@ -21,6 +21,7 @@ use crate::isolation::Isolation;
 use crate::pubsub::PubSub;
 use crate::rdb::encode::WriteOptions;
 use crate::rdb::{RdbError, Snapshots};
+use crate::scripting::Scripting;
 use crate::settings::Settings;
 use crate::slowlog::SlowLog;
 use crate::stats::CommandStats;
@@ -91,6 +92,12 @@ pub struct Shared {
     // --- lists ---
     /// Clients blocked on lists (`BLPOP` and friends), by key, first come first served.
     pub blocking: crate::blocking::Blocking,
+    // --- scripting ---
+    /// The Lua interpreter and what other clients see of the script it runs.
+    pub scripting: Scripting,
+    /// The `Arc` this state lives in (set by [`crate::server::run`]): a connection hands a script to
+    /// a blocking thread with it, so the async worker stays free.
+    pub owner: std::sync::OnceLock<std::sync::Weak<Shared>>,
 }
 
 impl Shared {
@@ -139,6 +146,7 @@ impl Shared {
             }
         }
         let settings = Settings::new(&config);
+        let scripting = Scripting::new(config.lua_memory_limit);
         Ok(Shared {
             dbs,
             counters,
@@ -160,6 +168,8 @@ impl Shared {
             blocking: crate::blocking::Blocking::default(),
             ops_samples: Mutex::new(VecDeque::new()),
             next_client_id: AtomicU64::new(1),
+            scripting,
+            owner: std::sync::OnceLock::new(),
         })
     }
 
@@ -175,6 +185,11 @@ impl Shared {
     /// Estimated bytes held by keys and values in every database.
     pub fn used_memory(&self) -> usize {
         self.counters.used_memory()
+    }
+
+    /// The `Arc` holding this state, when a server runs it.
+    pub fn owned(&self) -> Option<std::sync::Arc<Shared>> {
+        self.owner.get().and_then(std::sync::Weak::upgrade)
     }
 
     /// A fresh client id.
