@@ -1013,6 +1013,11 @@ fn apply(dbs: &[Db], selected: &mut usize, request: &Request) -> Result<(), Stri
                 }
             });
         }
+        // --- scripting ---
+        // A script's writes are wrapped as a transaction; the records between apply as they come.
+        (b"MULTI", 1) | (b"EXEC", 1) => {}
+        // Libraries are not rebuilt from the file yet (see the README); their records are skipped.
+        (b"FUNCTION", _) => {}
         (b"FLUSHDB", 1) => db.clear(),
         (b"FLUSHALL", 1) => dbs.iter().for_each(Db::clear),
         (b"SWAPDB", 3) => {

@@ -120,9 +120,7 @@ impl Vm {
         let func = self
             .compile(&body, "@user_function")
             .map_err(|message| format!("ERR Error compiling function: {message}"))?;
-        let registered = self
-            .run_library(&func)
-            .map_err(|err| format!("ERR Error registering functions: {}", err.trim_start_matches("ERR ")))?;
+        let registered = self.run_library(&func).map_err(|err| format!("ERR Error registering functions: {err}"))?;
         let mut functions = BTreeMap::new();
         for entry in registered {
             let function = registration(&entry).map_err(|err| format!("ERR {err}"))?;
@@ -164,7 +162,12 @@ impl Vm {
                                 Reply::bulk("description"),
                                 function.description.as_ref().map_or(Reply::Null, Reply::bulk),
                             ),
-                            (Reply::bulk("flags"), Reply::Set(function.flag_names.iter().map(Reply::bulk).collect())),
+                            (
+                                Reply::bulk("flags"),
+                                Reply::Set(
+                                    function.flag_names.iter().map(|f| Reply::Status(f.clone().into())).collect(),
+                                ),
+                            ),
                         ])
                     })
                     .collect();

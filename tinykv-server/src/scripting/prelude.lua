@@ -273,4 +273,31 @@ local function run(f, eval_mode, keys, args)
   end, handler)
 end
 
-return env, base, run, redis
+-- While a library loads, `redis` offers only what Redis's loading API has.
+local load_api = {
+  register_function = redis.register_function,
+  log = redis.log,
+  setresp = redis.setresp,
+  REDIS_VERSION = redis.REDIS_VERSION,
+  REDIS_VERSION_NUM = redis.REDIS_VERSION_NUM,
+  LOG_DEBUG = 0, LOG_VERBOSE = 1, LOG_NOTICE = 2, LOG_WARNING = 3,
+}
+local load_redis = setmetatable({}, {
+  __index = function(_, k)
+    local v = load_api[k]
+    if v == nil then
+      raw_error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+    end
+    return v
+  end,
+  __newindex = function()
+    raw_error('Attempt to modify a readonly table', 2)
+  end,
+  __metatable = false,
+})
+local script_redis = base.redis
+local function set_loading(loading)
+  base.redis = loading and load_redis or script_redis
+end
+
+return env, base, run, redis, set_loading

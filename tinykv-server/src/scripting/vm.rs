@@ -71,6 +71,8 @@ pub struct Vm {
     ctx: Table,
     /// The real `redis` table (scripts see a read-only view): `call` and `pcall` are set per run.
     redis: Table,
+    /// Switches the `redis` scripts see between the script API and the library-loading one.
+    set_loading: Function,
     scripts: HashMap<String, Cached>,
     eval_order: VecDeque<String>,
     loaded: usize,
@@ -132,7 +134,7 @@ impl Vm {
             })?,
         )?;
         lua.globals().set("__tinykv", private)?;
-        let (env, base, runner, redis): (Table, Table, Function, Table) =
+        let (env, base, runner, redis, set_loading): (Table, Table, Function, Table, Function) =
             lua.load(PRELUDE).set_name("@__redis__").eval()?;
         let hook_state = Arc::clone(&state);
         lua.set_hook(HookTriggers::new().every_nth_instruction(HOOK_EVERY), move |_, _| {
@@ -149,6 +151,7 @@ impl Vm {
             runner,
             ctx,
             redis,
+            set_loading,
             scripts: HashMap::new(),
             eval_order: VecDeque::new(),
             loaded: 0,
@@ -289,7 +292,9 @@ impl Vm {
         let collected = self.lua.create_table().map_err(|err| err.to_string())?;
         self.ctx.raw_set("registering", &collected).map_err(|err| err.to_string())?;
         self.state.set_deadline(Some(LOAD_TIMEOUT_MS));
+        let _ = self.set_loading.call::<()>(true);
         let result: mlua::Result<(bool, Value)> = self.runner.call((func.clone(), true, Value::Nil, Value::Nil));
+        let _ = self.set_loading.call::<()>(false);
         self.state.set_deadline(None);
         let _ = self.ctx.raw_set("registering", Value::Nil);
         match result {
