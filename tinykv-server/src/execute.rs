@@ -286,9 +286,10 @@ fn script_busy(shared: &Shared) -> Option<bool> {
 /// `SHUTDOWN NOSAVE` run (without the isolation lock, which the script holds); anything else is
 /// answered `-BUSY`, as Redis answers it.
 fn busy(request: Request, shared: &Shared, session: &mut Session) -> Reply {
-    let allowed = Command::lookup(&request).is_ok_and(|found| {
-        found.flags_spec().has(Flag::AllowBusy)
-            || (found.spec.name == "SHUTDOWN" && request.args.iter().skip(1).any(|a| a.eq_ignore_ascii_case(b"NOSAVE")))
+    // SHUTDOWN only with NOSAVE: saving would wait for the script.
+    let allowed = Command::lookup(&request).is_ok_and(|found| match found.spec.name {
+        "SHUTDOWN" => request.args.iter().skip(1).any(|a| a.eq_ignore_ascii_case(b"NOSAVE")),
+        _ => found.flags_spec().has(Flag::AllowBusy),
     });
     if allowed {
         if request.args.first().is_some_and(|name| name.eq_ignore_ascii_case(b"SHUTDOWN")) {

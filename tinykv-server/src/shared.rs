@@ -108,9 +108,11 @@ impl Shared {
         let dbs: Box<[Db]> = (0..config.databases.max(1))
             .map(|index| Db::with_counters(Self::SHARDS, Arc::clone(&counters)).numbered(usize::from(index)))
             .collect();
+        let scripting = Scripting::new(config.lua_memory_limit);
         let aof = match &config.appendonly {
             Some(path) => {
                 let (aof, replayed) = Aof::open(path, config.appendfsync, &dbs)?;
+                scripting.replay_functions(&replayed.functions);
                 aof.set_auto_rewrite(config.auto_aof_rewrite_percentage, config.auto_aof_rewrite_min_size);
                 aof.set_rdb_base(config.aof_use_rdb_preamble.then_some(WriteOptions {
                     compression: config.rdbcompression,
@@ -146,7 +148,6 @@ impl Shared {
             }
         }
         let settings = Settings::new(&config);
-        let scripting = Scripting::new(config.lua_memory_limit);
         Ok(Shared {
             dbs,
             counters,

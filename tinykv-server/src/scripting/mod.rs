@@ -43,6 +43,8 @@ pub struct RunState {
     /// A deadline for the running code in milliseconds since `epoch` (plus one), 0 for none:
     /// `FUNCTION LOAD` runs a library's top level under one.
     deadline: AtomicU64,
+    /// The hook runs at every instruction, to stop code that was killed.
+    tight_hook: AtomicBool,
 }
 
 impl Default for RunState {
@@ -54,6 +56,7 @@ impl Default for RunState {
             wrote: AtomicBool::new(false),
             kill: AtomicBool::new(false),
             deadline: AtomicU64::new(0),
+            tight_hook: AtomicBool::new(false),
         }
     }
 }
@@ -192,6 +195,36 @@ impl Scripting {
         if let Some(vm) = guard.as_mut() {
             vm.flush_scripts();
         }
+    }
+
+    /// Rebuilds the libraries from the append-only file's `FUNCTION` records, in order.
+    pub fn replay_functions(&self, records: &[tinykv_proto::Request]) {
+        for record in records {
+            let args = &record.args;
+            let outcome = self.with_vm(|vm| match args.get(1).map(|sub| sub.to_ascii_uppercase()).as_deref() {
+                Some(b"LOAD") => match args.last() {
+                    Some(code) if args.len() >= 3 => vm.load_library(code, true).map(drop),
+                    _ => Err("FUNCTION LOAD without code".to_owned()),
+                },
+                Some(b"DELETE") => {
+                    args.get(2).map(|name| vm.libraries.delete(name));
+                    Ok(())
+                }
+                Some(b"FLUSH") => {
+                    vm.libraries.flush();
+                    Ok(())
+                }
+                _ => Err("unknown FUNCTION record".to_owned()),
+            });
+            if let Err(err) | Ok(Err(err)) = outcome {
+                tracing::warn!(%err, "a FUNCTION record of the append-only file was not applied");
+            }
+        }
+    }
+
+    /// The code of every library, for the append-only file's rewrite and snapshots.
+    pub fn library_codes(&self) -> Vec<bytes::Bytes> {
+        self.with_vm(|vm| vm.libraries.iter().map(|library| library.code.clone()).collect()).unwrap_or_default()
     }
 
     /// Bytes the interpreter uses, for `INFO memory`'s `used_memory_lua`.

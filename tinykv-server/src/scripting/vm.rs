@@ -79,6 +79,7 @@ pub struct Vm {
     /// The `FUNCTION` libraries.
     pub libraries: Libraries,
     state: Arc<RunState>,
+    memory_limit: usize,
 }
 
 impl Vm {
@@ -136,13 +137,7 @@ impl Vm {
         lua.globals().set("__tinykv", private)?;
         let (env, base, runner, redis, set_loading): (Table, Table, Function, Table, Function) =
             lua.load(PRELUDE).set_name("@__redis__").eval()?;
-        let hook_state = Arc::clone(&state);
-        lua.set_hook(HookTriggers::new().every_nth_instruction(HOOK_EVERY), move |_, _| {
-            match hook_state.interrupted() {
-                Some(text) => Err(mlua::Error::runtime(text)),
-                None => Ok(VmState::Continue),
-            }
-        });
+        install_hook(&lua, &state, HOOK_EVERY);
         lua.set_memory_limit(memory_limit)?;
         Ok(Vm {
             lua,
@@ -157,6 +152,7 @@ impl Vm {
             loaded: 0,
             libraries: Libraries::default(),
             state,
+            memory_limit,
         })
     }
 
@@ -272,6 +268,13 @@ impl Vm {
             };
             Ok(if ok { convert::lua_to_reply(&value, resp) } else { raised(&value, &prepared.name) })
         });
+        if self.state.tight_hook.swap(false, std::sync::atomic::Ordering::Relaxed) {
+            install_hook(&self.lua, &self.state, HOOK_EVERY);
+        }
+        // A script that failed for memory leaves garbage the next one must not pay for.
+        if self.lua.used_memory() > self.memory_limit / 2 {
+            let _ = self.lua.gc_collect();
+        }
         let _ = self.redis.raw_set("call", Value::Nil);
         let _ = self.redis.raw_set("pcall", Value::Nil);
         let _ = self.base.raw_set("KEYS", Value::Nil);
@@ -296,6 +299,9 @@ impl Vm {
         let result: mlua::Result<(bool, Value)> = self.runner.call((func.clone(), true, Value::Nil, Value::Nil));
         let _ = self.set_loading.call::<()>(false);
         self.state.set_deadline(None);
+        if self.state.tight_hook.swap(false, std::sync::atomic::Ordering::Relaxed) {
+            install_hook(&self.lua, &self.state, HOOK_EVERY);
+        }
         let _ = self.ctx.raw_set("registering", Value::Nil);
         match result {
             Ok((true, _)) => Ok(collected.sequence_values::<Table>().filter_map(Result::ok).collect()),
@@ -306,6 +312,27 @@ impl Vm {
             Err(err) => Err(rust_error_text(&err)),
         }
     }
+}
+
+/// Checks for a kill or a deadline every `every` instructions. Once the running code is to stop,
+/// the hook runs at every instruction (as Redis's turns to every line), so a `pcall` cannot catch
+/// the error and carry on.
+fn install_hook(lua: &Lua, state: &Arc<RunState>, every: u32) {
+    let hook_state = Arc::clone(state);
+    lua.set_hook(HookTriggers::new().every_nth_instruction(every), move |lua, debug| match hook_state.interrupted() {
+        // Never inside the API's own Lua (the wrapper that catches the error must return it).
+        Some(_) if debug.source().source.is_some_and(|source| source.starts_with("@__redis__")) => {
+            Ok(VmState::Continue)
+        }
+        Some(text) => {
+            if every != 1 {
+                install_hook(lua, &hook_state, 1);
+                hook_state.tight_hook.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            Err(mlua::Error::runtime(text))
+        }
+        None => Ok(VmState::Continue),
+    });
 }
 
 /// How long a library's top level may run at `FUNCTION LOAD`, as Redis's.
