@@ -1769,81 +1769,6 @@ pub(crate) fn client_unblock(args: &mut Args) -> Parsed {
     Ok(Command::Client(ClientCommand::Unblock { id, error }))
 }
 
-#[cfg(test)]
-mod string_and_bit_tests {
-    use super::*;
-    use crate::Request;
-
-    fn parse(words: &[&str]) -> Parsed {
-        let args = words.iter().map(|w| Bytes::copy_from_slice(w.as_bytes())).collect();
-        Command::parse(Request { args })
-    }
-
-    #[test]
-    fn getex_checks_options_now_and_the_amount_later() {
-        assert_eq!(parse(&["getex", "k", "ex", "1", "persist"]), Err(CommandError::Syntax));
-        assert_eq!(parse(&["getex", "k", "persist", "px", "1"]), Err(CommandError::Syntax));
-        assert_eq!(parse(&["getex", "k", "ex"]), Err(CommandError::Syntax));
-        assert_eq!(parse(&["getex", "k", "keepttl"]), Err(CommandError::Syntax));
-        let Ok(Command::GetEx { action, .. }) = parse(&["getex", "k", "ex", "x"]) else { panic!() };
-        assert_eq!(action, GetExAction::Expire(Err(CommandError::NotInteger)));
-        let Ok(Command::GetEx { action, .. }) = parse(&["getex", "k", "ex", "1", "EX", "2"]) else { panic!() };
-        assert_eq!(action, GetExAction::Expire(Ok(Expiry::In(2000))));
-        let Ok(Command::GetEx { action, .. }) = parse(&["getex", "k", "persist", "persist"]) else { panic!() };
-        assert_eq!(action, GetExAction::Persist);
-    }
-
-    #[test]
-    fn bit_offsets_and_values() {
-        assert_eq!(parse(&["setbit", "k", "-1", "1"]), Err(CommandError::BitOffset));
-        assert_eq!(parse(&["getbit", "k", "#1"]), Err(CommandError::BitOffset));
-        let Ok(Command::SetBit { offset, bit, .. }) = parse(&["setbit", "k", "4294967296", "2"]) else { panic!() };
-        assert_eq!((offset, bit), (1 << 32, Err(CommandError::BitValue)));
-        assert_eq!(bit_offset(b"#3", Some(8)), Ok(24));
-        // Redis multiplies in wrapping C arithmetic: 2^58 + 1 fields of 64 bits wrap to bit 64.
-        assert_eq!(bit_offset(b"#288230376151711745", Some(64)), Ok(64));
-        assert_eq!(bit_offset(b"#9223372036854775807", Some(2)), Err(CommandError::BitOffset));
-    }
-
-    #[test]
-    fn bitfield_keeps_what_it_read_before_an_error() {
-        let Ok(Command::BitField(bitfield)) =
-            parse(&["bitfield", "k", "set", "u8", "#2", "1", "incrby", "i5", "7", "x"])
-        else {
-            panic!()
-        };
-        assert_eq!(bitfield.ops.len(), 1);
-        assert_eq!(bitfield.ops[0].offset, 16);
-        assert_eq!(bitfield.error, Some((Some(7), CommandError::NotInteger)));
-        let Ok(Command::BitField(bitfield)) = parse(&["bitfield", "k", "get", "u64", "0"]) else { panic!() };
-        assert!(matches!(bitfield.error, Some((None, CommandError::Other(_)))));
-        let Ok(Command::BitField(bitfield)) = parse(&["bitfield_ro", "k", "get", "i64", "0", "set", "u1", "0", "1"])
-        else {
-            panic!()
-        };
-        let Some((None, CommandError::Other(text))) = bitfield.error else { panic!() };
-        assert_eq!(text, "ERR BITFIELD_RO only supports the GET subcommand");
-    }
-
-    #[test]
-    fn ranges_are_carried_for_the_server() {
-        let Ok(Command::BitCount { range, .. }) = parse(&["bitcount", "k", "-1", "-3", "nonsense"]) else { panic!() };
-        assert_eq!(range, Ok(BitCountRange::Empty));
-        let Ok(Command::BitCount { range, .. }) = parse(&["bitcount", "k", "0"]) else { panic!() };
-        assert_eq!(range, Err(CommandError::Syntax));
-        let Ok(Command::BitPos { range, .. }) = parse(&["bitpos", "k", "1", "0", "x", "nonsense"]) else { panic!() };
-        assert_eq!(range, Err(CommandError::Syntax), "the unit is read before end");
-        assert_eq!(parse(&["bitpos", "k", "2"]).unwrap_err().to_string(), "ERR The bit argument must be 1 or 0.");
-        assert_eq!(
-            parse(&["bitop", "not", "d", "a", "b"]).unwrap_err().to_string(),
-            "ERR BITOP NOT must be called with a single source key."
-        );
-        let Ok(Command::Lcs { options, .. }) = parse(&["lcs", "a", "b", "len", "idx"]) else { panic!() };
-        assert!(options.is_err());
-        assert_eq!(parse(&["setrange", "k", "-1", "v"]).unwrap_err().to_string(), "ERR offset is out of range");
-    }
-}
-
 // --- scripting ---
 
 /// `numkeys key ... arg ...` after the script or function name, with Redis's errors.
@@ -1985,4 +1910,79 @@ pub(crate) fn function_stats(_: &mut Args) -> Parsed {
 
 pub(crate) fn function_help(_: &mut Args) -> Parsed {
     Ok(Command::Script(ScriptCommand::FunctionHelp))
+}
+
+#[cfg(test)]
+mod string_and_bit_tests {
+    use super::*;
+    use crate::Request;
+
+    fn parse(words: &[&str]) -> Parsed {
+        let args = words.iter().map(|w| Bytes::copy_from_slice(w.as_bytes())).collect();
+        Command::parse(Request { args })
+    }
+
+    #[test]
+    fn getex_checks_options_now_and_the_amount_later() {
+        assert_eq!(parse(&["getex", "k", "ex", "1", "persist"]), Err(CommandError::Syntax));
+        assert_eq!(parse(&["getex", "k", "persist", "px", "1"]), Err(CommandError::Syntax));
+        assert_eq!(parse(&["getex", "k", "ex"]), Err(CommandError::Syntax));
+        assert_eq!(parse(&["getex", "k", "keepttl"]), Err(CommandError::Syntax));
+        let Ok(Command::GetEx { action, .. }) = parse(&["getex", "k", "ex", "x"]) else { panic!() };
+        assert_eq!(action, GetExAction::Expire(Err(CommandError::NotInteger)));
+        let Ok(Command::GetEx { action, .. }) = parse(&["getex", "k", "ex", "1", "EX", "2"]) else { panic!() };
+        assert_eq!(action, GetExAction::Expire(Ok(Expiry::In(2000))));
+        let Ok(Command::GetEx { action, .. }) = parse(&["getex", "k", "persist", "persist"]) else { panic!() };
+        assert_eq!(action, GetExAction::Persist);
+    }
+
+    #[test]
+    fn bit_offsets_and_values() {
+        assert_eq!(parse(&["setbit", "k", "-1", "1"]), Err(CommandError::BitOffset));
+        assert_eq!(parse(&["getbit", "k", "#1"]), Err(CommandError::BitOffset));
+        let Ok(Command::SetBit { offset, bit, .. }) = parse(&["setbit", "k", "4294967296", "2"]) else { panic!() };
+        assert_eq!((offset, bit), (1 << 32, Err(CommandError::BitValue)));
+        assert_eq!(bit_offset(b"#3", Some(8)), Ok(24));
+        // Redis multiplies in wrapping C arithmetic: 2^58 + 1 fields of 64 bits wrap to bit 64.
+        assert_eq!(bit_offset(b"#288230376151711745", Some(64)), Ok(64));
+        assert_eq!(bit_offset(b"#9223372036854775807", Some(2)), Err(CommandError::BitOffset));
+    }
+
+    #[test]
+    fn bitfield_keeps_what_it_read_before_an_error() {
+        let Ok(Command::BitField(bitfield)) =
+            parse(&["bitfield", "k", "set", "u8", "#2", "1", "incrby", "i5", "7", "x"])
+        else {
+            panic!()
+        };
+        assert_eq!(bitfield.ops.len(), 1);
+        assert_eq!(bitfield.ops[0].offset, 16);
+        assert_eq!(bitfield.error, Some((Some(7), CommandError::NotInteger)));
+        let Ok(Command::BitField(bitfield)) = parse(&["bitfield", "k", "get", "u64", "0"]) else { panic!() };
+        assert!(matches!(bitfield.error, Some((None, CommandError::Other(_)))));
+        let Ok(Command::BitField(bitfield)) = parse(&["bitfield_ro", "k", "get", "i64", "0", "set", "u1", "0", "1"])
+        else {
+            panic!()
+        };
+        let Some((None, CommandError::Other(text))) = bitfield.error else { panic!() };
+        assert_eq!(text, "ERR BITFIELD_RO only supports the GET subcommand");
+    }
+
+    #[test]
+    fn ranges_are_carried_for_the_server() {
+        let Ok(Command::BitCount { range, .. }) = parse(&["bitcount", "k", "-1", "-3", "nonsense"]) else { panic!() };
+        assert_eq!(range, Ok(BitCountRange::Empty));
+        let Ok(Command::BitCount { range, .. }) = parse(&["bitcount", "k", "0"]) else { panic!() };
+        assert_eq!(range, Err(CommandError::Syntax));
+        let Ok(Command::BitPos { range, .. }) = parse(&["bitpos", "k", "1", "0", "x", "nonsense"]) else { panic!() };
+        assert_eq!(range, Err(CommandError::Syntax), "the unit is read before end");
+        assert_eq!(parse(&["bitpos", "k", "2"]).unwrap_err().to_string(), "ERR The bit argument must be 1 or 0.");
+        assert_eq!(
+            parse(&["bitop", "not", "d", "a", "b"]).unwrap_err().to_string(),
+            "ERR BITOP NOT must be called with a single source key."
+        );
+        let Ok(Command::Lcs { options, .. }) = parse(&["lcs", "a", "b", "len", "idx"]) else { panic!() };
+        assert!(options.is_err());
+        assert_eq!(parse(&["setrange", "k", "-1", "v"]).unwrap_err().to_string(), "ERR offset is out of range");
+    }
 }

@@ -125,7 +125,7 @@ fn convert(value: &Value, resp: Protocol, depth: usize) -> Reply {
             (Protocol::Resp2, false) => Reply::Null,
             (Protocol::Resp3, b) => Reply::Boolean(*b),
         },
-        Value::Integer(n) => Reply::Integer(*n as i64),
+        Value::Integer(n) => Reply::Integer(*n),
         Value::Number(n) => Reply::Integer(truncate(*n)),
         Value::Table(table) => convert_table(table, resp, depth),
         _ => Reply::Null,
