@@ -825,11 +825,11 @@ pub const COMMANDS: &[CommandSpec] = &[
     spec(
         "PING",
         -1,
-        parse::ping, "[message]", "Returns the server's liveliness response.", "connection", CONN, NO_KEYS, "1.0.0"),
+        parse::ping, "[message]", "Returns the server's liveliness response.", "connection", Flags::of(&[Flag::Fast]), NO_KEYS, "1.0.0"),
     spec(
         "ECHO",
         2,
-        parse::echo, "message", "Returns the given string.", "connection", CONN, NO_KEYS, "1.0.0"),
+        parse::echo, "message", "Returns the given string.", "connection", SERVER_FAST, NO_KEYS, "1.0.0"),
     spec(
         "QUIT",
         -1,
@@ -1756,7 +1756,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     spec(
         "SELECT",
         2,
-        parse::select, "index", "Changes the selected database.", "connection", CONN, NO_KEYS, "1.0.0"),
+        parse::select, "index", "Changes the selected database.", "connection", SERVER_FAST, NO_KEYS, "1.0.0"),
     spec(
         "INFO",
         -1,

@@ -172,8 +172,7 @@ impl CallContext for Context<'_> {
             Err(_) => return Reply::error("ERR Unknown Redis command called from script"),
         };
         let spec = found.flags_spec();
-        // SELECT is allowed in scripts in Redis (its effect ends with the script).
-        if (spec.has(Flag::NoScript) || found.spec.has(Flag::NoScript)) && found.spec.name != "SELECT" {
+        if spec.has(Flag::NoScript) || found.spec.has(Flag::NoScript) {
             return Reply::error("ERR This Redis command is not allowed from script");
         }
         let run = &self.shared.scripting.run;
