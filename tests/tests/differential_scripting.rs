@@ -133,14 +133,18 @@ fn function_steps() -> Vec<Vec<String>> {
         vec!["FUNCTION", "LIST", "LIBRARYNAME", "lib2*"],
         vec!["FUNCTION", "LIST", "WITHCODE", "LIBRARYNAME", "lib2"],
         vec!["FCALL", "only", "0"],
+        vec!["FUNCTION", "RESTORE", "garbage"],
+        vec!["FUNCTION", "RESTORE", "garbage", "BOGUS"],
         vec!["FUNCTION", "LOAD", "REPLACE", lib],
         vec!["FUNCTION", "DELETE", "nosuch"],
         vec!["FUNCTION", "DELETE", "mylib"],
         vec!["FCALL", "getk", "1", "k"],
         vec!["FUNCTION", "LOAD", "#!lua name=bad\nlocal x = 1"],
         vec!["FUNCTION", "LOAD", "#!lua name=bad\nredis.call('GET', 'x')"],
+        vec!["FUNCTION", "DUMP"],
         vec!["FUNCTION", "FLUSH"],
         vec!["FUNCTION", "LIST"],
+        vec!["FUNCTION", "DUMP"],
     ];
     steps.into_iter().map(|s| s.into_iter().map(str::to_owned).collect()).collect()
 }

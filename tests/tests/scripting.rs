@@ -119,3 +119,25 @@ fn script_effects_and_functions_survive_an_aof_restart() {
         again.wait_for_exit(DEADLINE);
     }
 }
+
+#[test]
+fn function_dump_restores_with_each_policy() {
+    let server = Server::start_with(&["--no-greeting"]);
+    let mut con = server.connect();
+    let lib = "#!lua name=dumped\nredis.register_function('hello', function() return 'hi' end)";
+    assert_eq!(call_str(&mut con, &["FUNCTION", "LOAD", lib]), "$6\r\ndumped\r\n");
+    let dump = tinykv_tests::call(&mut con, &[b"FUNCTION", b"DUMP"]);
+    let start = dump.iter().position(|&b| b == b'\n').expect("a bulk reply") + 1;
+    let payload = &dump[start..dump.len() - 2];
+    assert_eq!(
+        tinykv_tests::call(&mut con, &[b"FUNCTION", b"RESTORE", payload]),
+        b"-ERR Library dumped already exists\r\n"
+    );
+    assert_eq!(tinykv_tests::call(&mut con, &[b"FUNCTION", b"RESTORE", payload, b"REPLACE"]), b"+OK\r\n");
+    assert_eq!(call_str(&mut con, &["FUNCTION", "FLUSH"]), "+OK\r\n");
+    assert_eq!(call_str(&mut con, &["FCALL", "hello", "0"]), "-ERR Function not found\r\n");
+    assert_eq!(tinykv_tests::call(&mut con, &[b"FUNCTION", b"RESTORE", payload]), b"+OK\r\n");
+    assert_eq!(call_str(&mut con, &["FCALL", "hello", "0"]), "$2\r\nhi\r\n");
+    assert_eq!(tinykv_tests::call(&mut con, &[b"FUNCTION", b"RESTORE", payload, b"FLUSH"]), b"+OK\r\n");
+    assert_eq!(call_str(&mut con, &["FCALL", "hello", "0"]), "$2\r\nhi\r\n");
+}

@@ -9,7 +9,7 @@
 //! replay applies them whole.
 
 use bytes::Bytes;
-use tinykv_proto::command::{ScriptCall, ScriptCommand, ScriptTarget};
+use tinykv_proto::command::{RestorePolicy, ScriptCall, ScriptCommand, ScriptTarget};
 use tinykv_proto::table::Flag;
 use tinykv_proto::{Command, CommandError, Protocol, Reply, Request};
 
@@ -69,9 +69,28 @@ pub fn command(sub: ScriptCommand, shared: &Shared, session: &mut Session) -> Re
             record(shared, session, &[b"FUNCTION", b"FLUSH"]);
             Reply::ok()
         }),
-        ScriptCommand::FunctionDump | ScriptCommand::FunctionRestore { .. } => {
-            Ok(Reply::error("ERR FUNCTION DUMP and RESTORE are not supported by TinyKV yet"))
-        }
+        ScriptCommand::FunctionDump => scripting.with_vm(|vm| {
+            let codes: Vec<_> = vm.libraries.iter().map(|library| library.code.clone()).collect();
+            Reply::bulk(crate::rdb::encode::function_dump(codes.iter().map(|c| &c[..]), shared.config.rdbcompression))
+        }),
+        ScriptCommand::FunctionRestore { payload, policy } => scripting.with_vm(|vm| {
+            let codes = match crate::rdb::decode::function_restore(&payload) {
+                Ok(codes) => codes,
+                Err(text) => return Reply::error(text),
+            };
+            match vm.restore_libraries(codes, policy) {
+                Ok(()) => {
+                    if policy == RestorePolicy::Flush {
+                        record(shared, session, &[b"FUNCTION", b"FLUSH"]);
+                    }
+                    for library in vm.libraries.iter() {
+                        record(shared, session, &[b"FUNCTION", b"LOAD", b"REPLACE", &library.code]);
+                    }
+                    Reply::ok()
+                }
+                Err(text) => Reply::error(text),
+            }
+        }),
         ScriptCommand::FunctionStats => scripting.with_vm(|vm| {
             let (libraries, functions) = vm.libraries.counts();
             Reply::Map(vec![

@@ -585,6 +585,28 @@ pub fn restore_payload(payload: &[u8]) -> Result<Value, RestoreError> {
     }
 }
 
+// --- scripting ---
+/// The library codes in a `FUNCTION DUMP` payload, after checking its RDB version and CRC-64.
+pub fn function_restore(payload: &[u8]) -> Result<Vec<Vec<u8>>, &'static str> {
+    const WRONG: &str = "ERR DUMP payload version or checksum are wrong";
+    let Some(body_len) = payload.len().checked_sub(10) else { return Err(WRONG) };
+    let footer = &payload[body_len..];
+    let version = u16::from_le_bytes([footer[0], footer[1]]);
+    let stored = u64::from_le_bytes(footer[2..].try_into().map_err(|_| WRONG)?);
+    if version > RDB_VERSION || CRC64.checksum(&payload[..body_len + 2]) != stored {
+        return Err(WRONG);
+    }
+    let mut source = Source::new(&payload[..body_len]);
+    let mut codes = Vec::new();
+    while source.offset < body_len as u64 {
+        match source.byte() {
+            Ok(op::FUNCTION2) => codes.push(source.string().map_err(|_| "ERR given type is not a function")?),
+            _ => return Err("ERR given type is not a function"),
+        }
+    }
+    Ok(codes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

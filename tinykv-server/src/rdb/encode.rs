@@ -345,6 +345,22 @@ pub fn dump_entry(entry: &Entry, compression: bool) -> Vec<u8> {
     payload
 }
 
+// --- scripting ---
+/// The `FUNCTION DUMP` payload: each library's code after Redis 7's function opcode, then the RDB
+/// version and the CRC-64, as redis-server 7.0 builds it (so either server restores the other's).
+pub fn function_dump<'a>(codes: impl IntoIterator<Item = &'a [u8]>, compression: bool) -> Vec<u8> {
+    let mut payload = Vec::new();
+    let mut compressor = compression.then(Compressor::default);
+    for code in codes {
+        payload.push(op::FUNCTION2);
+        encode_string(&mut payload, code, compressor.as_mut());
+    }
+    payload.extend_from_slice(&RDB_VERSION.to_le_bytes());
+    let checksum = CRC64.checksum(&payload);
+    payload.extend_from_slice(&checksum.to_le_bytes());
+    payload
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use mlua::{Function, Table, Value};
+use tinykv_proto::command::RestorePolicy;
 use tinykv_proto::Reply;
 
 use super::vm::{ScriptFlags, Vm};
@@ -143,6 +144,37 @@ impl Vm {
         }
         self.libraries.libraries.insert(name.clone(), Library { name: name.clone(), code: code.clone(), functions });
         Ok(name)
+    }
+
+    /// `FUNCTION RESTORE`: loads every library of a payload under `policy`; on an error the
+    /// libraries are as they were.
+    pub fn restore_libraries(&mut self, codes: Vec<Vec<u8>>, policy: RestorePolicy) -> Result<(), String> {
+        let saved = std::mem::take(&mut self.libraries);
+        if policy != RestorePolicy::Flush {
+            // Kept as they are: rebuilt by loading their code again.
+            let kept: Vec<Bytes> = saved.iter().map(|library| library.code.clone()).collect();
+            for code in &kept {
+                if let Err(err) = self.load_library(code, true) {
+                    self.libraries = saved;
+                    return Err(err);
+                }
+            }
+        }
+        for code in codes {
+            let code = Bytes::from(code);
+            let result = metadata(&code).and_then(|(name, _)| {
+                let exists = self.libraries.libraries.contains_key(&name);
+                if exists && policy == RestorePolicy::Append {
+                    return Err(format!("ERR Library {name} already exists"));
+                }
+                self.load_library(&code, true)
+            });
+            if let Err(err) = result {
+                self.libraries = saved;
+                return Err(err);
+            }
+        }
+        Ok(())
     }
 
     /// `FUNCTION LIST [WITHCODE] [LIBRARYNAME pattern]`.
