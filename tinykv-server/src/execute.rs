@@ -262,6 +262,10 @@ pub fn handle(request: Request, shared: &Shared, session: &mut Session) -> Reply
     }
     // A script call holds every other client off while it runs, as an `EXEC` does.
     if is_script_call(&request) {
+        // Script calls queue for their turn first, so only one at a time contends for the 64 slots.
+        let Some(_turn) = shared.scripting.turn(|| script_busy(shared).is_some()) else {
+            return busy(request, shared, session);
+        };
         let Some(_exclusive) = shared.isolation.exclusive_unless(|| script_busy(shared).is_some()) else {
             return busy(request, shared, session);
         };

@@ -161,6 +161,8 @@ pub struct Scripting {
     /// What other clients read while a script runs.
     pub run: Arc<RunState>,
     memory_limit: usize,
+    /// Script calls wait here for their turn before taking the isolation lock.
+    queue: Mutex<()>,
 }
 
 impl Scripting {
@@ -170,6 +172,20 @@ impl Scripting {
             vm: Mutex::new(None),
             run: Arc::new(RunState::default()),
             memory_limit: usize::try_from(memory_limit).unwrap_or(usize::MAX),
+            queue: Mutex::new(()),
+        }
+    }
+
+    /// A script call's turn: held while it takes the isolation lock and runs. `None` when
+    /// `give_up` says so while waiting (the running script is busy: the caller answers `-BUSY`).
+    pub fn turn(&self, give_up: impl Fn() -> bool) -> Option<parking_lot::MutexGuard<'_, ()>> {
+        loop {
+            if let Some(guard) = self.queue.try_lock_for(std::time::Duration::from_millis(10)) {
+                return Some(guard);
+            }
+            if give_up() {
+                return None;
+            }
         }
     }
 
