@@ -141,3 +141,24 @@ fn function_dump_restores_with_each_policy() {
     assert_eq!(tinykv_tests::call(&mut con, &[b"FUNCTION", b"RESTORE", payload, b"FLUSH"]), b"+OK\r\n");
     assert_eq!(call_str(&mut con, &["FCALL", "hello", "0"]), "$2\r\nhi\r\n");
 }
+
+#[test]
+fn a_write_from_a_script_over_maxmemory_is_oom_and_reads_go_on() {
+    let server = Server::start_with(&["--no-greeting", "--maxmemory", "1"]);
+    let mut con = server.connect();
+    assert_eq!(call_str(&mut con, &["SET", "x", "y"]), "+OK\r\n");
+    assert_eq!(
+        call_str(&mut con, &["EVAL", "return redis.call('set','a','b')", "0"]),
+        "-OOM command not allowed when used memory > 'maxmemory'. script: ff967d0ae0e68b4f9e360fa91c54598bc25ad9b6, on @user_script:1.\r\n"
+    );
+    assert_eq!(
+        call_str(&mut con, &["EVAL", "return redis.pcall('set','a','b')", "0"]),
+        "-OOM command not allowed when used memory > 'maxmemory'.\r\n"
+    );
+    assert_eq!(call_str(&mut con, &["EVAL", "return redis.call('get','x')", "0"]), "$1\r\ny\r\n");
+    // A script that declares allow-oom may write.
+    assert_eq!(
+        call_str(&mut con, &["EVAL", "#!lua flags=allow-oom\nreturn redis.call('set','a','b')", "0"]),
+        "+OK\r\n"
+    );
+}

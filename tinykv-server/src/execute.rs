@@ -129,6 +129,9 @@ pub struct Session {
     /// Set by a blocking command that found nothing: the connection waits on it before it runs
     /// anything else of this client's.
     blocked: Option<Blocked>,
+    // --- scripting ---
+    /// Set while a script flagged `allow-oom` runs: its writes pass the maxmemory gate.
+    allow_oom: bool,
 }
 
 // --- lists ---
@@ -537,6 +540,7 @@ pub fn gate(found: &Found, shared: &Shared, session: &Session) -> Option<Reply> 
         && shared.used_memory() as u64 > maxmemory
         && !make_room(shared, maxmemory)
         && spec.has(Flag::DenyOom)
+        && !session.allow_oom
     {
         return Some(CommandError::Oom.into());
     }

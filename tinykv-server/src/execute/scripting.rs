@@ -215,7 +215,10 @@ impl CallContext for Context<'_> {
             }
         }
         self.session.protocol = resp;
-        super::run(request, self.shared, self.session)
+        self.session.allow_oom = self.allow_oom;
+        let reply = super::run(request, self.shared, self.session);
+        self.session.allow_oom = false;
+        reply
     }
 }
 
