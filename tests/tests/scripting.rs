@@ -162,3 +162,36 @@ fn a_write_from_a_script_over_maxmemory_is_oom_and_reads_go_on() {
         "+OK\r\n"
     );
 }
+
+#[test]
+fn functions_survive_a_snapshot_both_ways_with_redis() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().to_str().expect("utf-8 path");
+    let lib = "#!lua name=snap\nredis.register_function('twice', function(keys, args) return args[1] .. args[1] end)";
+    // TinyKV writes, TinyKV and redis-server read.
+    let server = Server::start_with(&["--no-greeting", "--dir", path, "--dbfilename", "tk.rdb"]);
+    let mut con = server.connect();
+    assert_eq!(call_str(&mut con, &["FUNCTION", "LOAD", lib]), "$4\r\nsnap\r\n");
+    assert_eq!(call_str(&mut con, &["SAVE"]), "+OK\r\n");
+    server.stop();
+    let server = Server::start_with(&["--no-greeting", "--dir", path, "--dbfilename", "tk.rdb"]);
+    let mut con = server.connect();
+    assert_eq!(call_str(&mut con, &["FCALL", "twice", "0", "ab"]), "$4\r\nabab\r\n");
+    server.stop();
+    let Some(redis) = tinykv_tests::differential::Redis::start_with(&["--dir", path, "--dbfilename", "tk.rdb"]) else {
+        return;
+    };
+    let mut theirs = redis.connect();
+    assert_eq!(call_str(&mut theirs, &["FCALL", "twice", "0", "ab"]), "$4\r\nabab\r\n");
+    // redis-server writes, TinyKV reads.
+    assert_eq!(
+        call_str(&mut theirs, &["FUNCTION", "LOAD", "REPLACE", &lib.replace("args[1] .. args[1]", "'r'")]),
+        "$4\r\nsnap\r\n"
+    );
+    assert_eq!(call_str(&mut theirs, &["SAVE"]), "+OK\r\n");
+    drop(redis);
+    let server = Server::start_with(&["--no-greeting", "--dir", path, "--dbfilename", "tk.rdb"]);
+    let mut con = server.connect();
+    assert_eq!(call_str(&mut con, &["FCALL", "twice", "0", "ab"]), "$1\r\nr\r\n");
+    server.stop();
+}

@@ -145,8 +145,11 @@ impl Shared {
                     expired = loaded.expired,
                     "RDB snapshot loaded"
                 );
+                scripting.load_libraries(&loaded.functions);
             }
         }
+        // --- scripting ---
+        rdb.set_functions(scripting.library_codes());
         let settings = Settings::new(&config);
         Ok(Shared {
             dbs,

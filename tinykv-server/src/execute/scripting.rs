@@ -43,11 +43,8 @@ pub fn command(sub: ScriptCommand, shared: &Shared, session: &mut Session) -> Re
         ScriptCommand::FunctionLoad { replace, code } => {
             scripting.with_vm(|vm| match vm.load_library(&code, replace) {
                 Ok(name) => {
-                    let mut effects = Effects::new(shared.aof.as_ref(), session.db);
-                    effects.record(&[b"FUNCTION", b"LOAD", b"REPLACE", &code]);
-                    if effects.recorded() {
-                        session.unlogged = true;
-                    }
+                    record(shared, session, &[b"FUNCTION", b"LOAD", b"REPLACE", &code]);
+                    shared.rdb.set_functions(vm.library_codes());
                     Reply::bulk(name)
                 }
                 Err(err) => Reply::error(err),
@@ -59,6 +56,7 @@ pub fn command(sub: ScriptCommand, shared: &Shared, session: &mut Session) -> Re
         ScriptCommand::FunctionDelete { library } => scripting.with_vm(|vm| {
             if vm.libraries.delete(&library) {
                 record(shared, session, &[b"FUNCTION", b"DELETE", &library]);
+                shared.rdb.set_functions(vm.library_codes());
                 Reply::ok()
             } else {
                 Reply::error("ERR Library not found")
@@ -67,10 +65,11 @@ pub fn command(sub: ScriptCommand, shared: &Shared, session: &mut Session) -> Re
         ScriptCommand::FunctionFlush => scripting.with_vm(|vm| {
             vm.libraries.flush();
             record(shared, session, &[b"FUNCTION", b"FLUSH"]);
+            shared.rdb.set_functions(Vec::new());
             Reply::ok()
         }),
         ScriptCommand::FunctionDump => scripting.with_vm(|vm| {
-            let codes: Vec<_> = vm.libraries.iter().map(|library| library.code.clone()).collect();
+            let codes = vm.library_codes();
             Reply::bulk(crate::rdb::encode::function_dump(codes.iter().map(|c| &c[..]), shared.config.rdbcompression))
         }),
         ScriptCommand::FunctionRestore { payload, policy } => scripting.with_vm(|vm| {
@@ -86,6 +85,7 @@ pub fn command(sub: ScriptCommand, shared: &Shared, session: &mut Session) -> Re
                     for library in vm.libraries.iter() {
                         record(shared, session, &[b"FUNCTION", b"LOAD", b"REPLACE", &library.code]);
                     }
+                    shared.rdb.set_functions(vm.library_codes());
                     Reply::ok()
                 }
                 Err(text) => Reply::error(text),

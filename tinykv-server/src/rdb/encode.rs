@@ -91,6 +91,7 @@ impl<W: Write> Checksummed<W> {
 /// A `SWAPDB` during the walk ends it with [`WriteFailure::Interrupted`] (the caller starts again).
 pub fn write_snapshot(
     dbs: &[Db],
+    functions: &[bytes::Bytes],
     out: impl Write,
     options: WriteOptions,
     abort: &dyn Fn() -> bool,
@@ -136,6 +137,12 @@ pub fn write_frozen_snapshot(
         buf.push(op::AUX);
         encode_string(&mut buf, key.as_bytes(), None);
         encode_string(&mut buf, value.as_bytes(), None);
+    }
+    // --- scripting ---
+    // The libraries, after the aux fields and before the databases, as Redis 7.0 writes them.
+    for code in functions {
+        buf.push(op::FUNCTION2);
+        encode_string(&mut buf, code, compressor.as_mut());
     }
     file.put(&buf)?;
 

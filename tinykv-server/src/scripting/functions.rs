@@ -177,6 +177,11 @@ impl Vm {
         Ok(())
     }
 
+    /// The code of every library, in name order.
+    pub fn library_codes(&self) -> Vec<Bytes> {
+        self.libraries.iter().map(|library| library.code.clone()).collect()
+    }
+
     /// `FUNCTION LIST [WITHCODE] [LIBRARYNAME pattern]`.
     pub fn list_libraries(&self, with_code: bool, pattern: Option<&[u8]>) -> Reply {
         let libraries = self

@@ -238,9 +238,20 @@ impl Scripting {
         }
     }
 
-    /// The code of every library, for the append-only file's rewrite and snapshots.
+    /// Loads the libraries an RDB snapshot held.
+    pub fn load_libraries(&self, codes: &[Vec<u8>]) {
+        for code in codes {
+            let code = bytes::Bytes::copy_from_slice(code);
+            if let Err(err) | Ok(Err(err)) = self.with_vm(|vm| vm.load_library(&code, true).map(drop)) {
+                tracing::warn!(%err, "a function library of the RDB snapshot was not loaded");
+            }
+        }
+    }
+
+    /// The code of every library, for the append-only file's rewrite and snapshots (none before
+    /// the interpreter exists).
     pub fn library_codes(&self) -> Vec<bytes::Bytes> {
-        self.with_vm(|vm| vm.libraries.iter().map(|library| library.code.clone()).collect()).unwrap_or_default()
+        self.vm.lock().as_ref().map_or_else(Vec::new, Vm::library_codes)
     }
 
     /// Bytes the interpreter uses, for `INFO memory`'s `used_memory_lua`.
