@@ -416,6 +416,12 @@ impl Aof {
             if is_rdb {
                 // Redis's default base (`aof-use-rdb-preamble yes`): a snapshot.
                 let loaded = crate::rdb::load(&path, dbs)?;
+                // --- scripting ---
+                // A base Redis wrote holds its libraries: they load as FUNCTION records would.
+                for code in loaded.iter().flat_map(|loaded| &loaded.functions) {
+                    let args = [&b"FUNCTION"[..], b"LOAD", b"REPLACE", code];
+                    replayed.functions.push(Request { args: args.iter().map(|a| Bytes::copy_from_slice(a)).collect() });
+                }
                 replayed.records += loaded.map_or(0, |loaded| loaded.keys);
                 continue;
             }

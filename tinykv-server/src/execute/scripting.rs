@@ -156,9 +156,16 @@ fn call_script(call: ScriptCall, shared: &Shared, session: &mut Session) -> Repl
             allow_oom: prepared.flags.allow_oom,
             multi_open: false,
         };
+        // As inside `EXEC`: blocking commands answer at once, and clients blocked on lists the
+        // script fills are served when it ends, before anyone else runs.
+        let in_exec = std::mem::replace(&mut context.session.in_exec, true);
         let reply = vm.invoke(&prepared, &call.keys, &call.args, &mut context);
+        context.session.in_exec = in_exec;
         if context.multi_open {
             record(shared, session, &[b"EXEC"]);
+        }
+        if !in_exec && shared.blocking.any() {
+            session.unlogged |= super::lists::serve_all(shared);
         }
         // SELECT and the protocol of a script are its own.
         session.db = db;

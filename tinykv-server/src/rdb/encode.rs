@@ -100,7 +100,7 @@ pub fn write_snapshot(
     let _walk = dbs.first().map(Db::exclusive_walk);
     let swaps = dbs.first().map_or(0, Db::swaps);
     let counts = Db::freeze_all(dbs, SNAPSHOT_CHUNK);
-    write_frozen_snapshot(dbs, &counts, swaps, out, options, abort)
+    write_frozen_snapshot(dbs, functions, &counts, swaps, out, options, abort)
 }
 
 /// [`write_snapshot`] of databases already frozen (by [`Db::freeze_all_then`], under
@@ -109,6 +109,7 @@ pub fn write_snapshot(
 /// append-only file's RDB base, frozen at the instant its increment begins. Thaws them, however it ends.
 pub fn write_frozen_snapshot(
     dbs: &[Db],
+    functions: &[bytes::Bytes],
     counts: &[(usize, usize)],
     swaps: u64,
     out: impl Write,
