@@ -188,6 +188,57 @@ def check_pubsub(r):
     assert r.publish("ch", "nobody") == 0
 
 
+def check_scripting(r):
+    """redis-py's Lock (its release and extend are Lua scripts sent with EVALSHA), register_script,
+    and a rate limiter that ships Lua (`limits` with its Redis storage), unchanged."""
+    from redis.exceptions import LockNotOwnedError
+
+    r.delete("lock:job")
+    lock = r.lock("lock:job", timeout=10)
+    assert lock.acquire(blocking=False)
+    assert not r.lock("lock:job", timeout=10).acquire(blocking=False), "a second owner must not acquire"
+    assert lock.extend(5) and r.pttl("lock:job") > 10_000
+    intruder = r.lock("lock:job", timeout=10)
+    intruder.local.token = b"not-the-owner"
+    try:
+        intruder.release()
+        raise AssertionError("release by a non-owner must fail")
+    except LockNotOwnedError:
+        pass
+    assert r.exists("lock:job") == 1
+    lock.release()
+    assert r.exists("lock:job") == 0
+    script = r.register_script("return redis.call('INCRBY', KEYS[1], ARGV[1])")
+    r.delete("counter")
+    assert script(keys=["counter"], args=[5]) == 5 and script(keys=["counter"], args=[2]) == 7
+
+
+def check_limits(port):
+    """`limits` (PyPI) with its Redis storage: its moving window is a Lua script."""
+    try:
+        from limits import parse, storage, strategies
+    except ImportError:
+        print("limits not installed (pip install limits): its check skipped")
+        return
+    store = storage.storage_from_string(f"redis://127.0.0.1:{port}")
+    chosen = [strategies.FixedWindowRateLimiter]
+    # The moving window's scripts keep lists: checked once the server has them.
+    try:
+        redis.Redis(port=port).execute_command("LLEN", "limits:probe")
+        chosen.append(strategies.MovingWindowRateLimiter)
+    except redis.ResponseError:
+        print("limits: the moving window needs lists (LPUSH); skipped until the server has them")
+    for strategy in chosen:
+        limiter = strategy(store)
+        rate = parse("3/minute")
+        results = [limiter.hit(rate, "client", strategy.__name__) for _ in range(5)]
+        assert results == [True, True, True, False, False], (strategy.__name__, results)
+        assert limiter.get_window_stats(rate, "client", strategy.__name__).remaining == 0
+    limiter = strategies.SlidingWindowCounterRateLimiter(store)
+    rate = parse("2/minute")
+    assert [limiter.hit(rate, "sliding") for _ in range(3)] == [True, True, False]
+
+
 def main():
     binary = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "target", "debug", "tinykv-server")
     proc, port = start_server(binary)
@@ -201,6 +252,7 @@ def main():
             expected = protocol or 3
             try:
                 check(r, expected)
+                check_scripting(r)
                 print(f"redis-py {redis.__version__} {label} (RESP{expected}): ok")
             except Exception as err:  # report every protocol, then fail
                 failures += 1
@@ -209,6 +261,14 @@ def main():
                 traceback.print_exc()
             finally:
                 r.close()
+        try:
+            check_limits(port)
+            print("limits (Lua rate limiters) with its Redis storage: ok")
+        except Exception as err:
+            failures += 1
+            print(f"limits: FAILED: {err!r}")
+            import traceback
+            traceback.print_exc()
         # AUTH through redis-py.
         auth_proc, auth_port = start_server(binary, "--requirepass", "pw")
         try:
@@ -229,8 +289,8 @@ def main():
     finally:
         proc.kill()
         proc.wait()
-    # The four passes: default, protocol=2, protocol=3, AUTH.
-    print(f"redis-py: {4 - failures} passed, {failures} failed")
+    # The five passes: default, protocol=2, protocol=3, limits, AUTH.
+    print(f"redis-py: {5 - failures} passed, {failures} failed")
     sys.exit(1 if failures else 0)
 
 

@@ -878,6 +878,82 @@ pub enum Command {
     LMPop { keys: Vec<Bytes>, end: ListEnd, count: u64, timeout: Option<BlockTimeout> },
     /// `BLPOP`/`BRPOP key [key ...] timeout`.
     BPop { keys: Vec<Bytes>, end: ListEnd, timeout: BlockTimeout },
+    // --- scripting ---
+    /// `EVAL`, `EVALSHA`, `FCALL`, their `_RO` forms, and the `SCRIPT` and `FUNCTION` subcommands.
+    Script(ScriptCommand),
+}
+
+// --- scripting ---
+
+/// What a script call names: a script's body (`EVAL`), its SHA1 (`EVALSHA`), or a function (`FCALL`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScriptTarget {
+    /// `EVAL script ...`.
+    Body,
+    /// `EVALSHA sha1 ...`.
+    Sha,
+    /// `FCALL function ...`.
+    Function,
+}
+
+/// One call of a script or function, with its keys and arguments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScriptCall {
+    /// What `name` is.
+    pub target: ScriptTarget,
+    /// The script's body, its SHA1, or the function's name.
+    pub name: Bytes,
+    /// The `_RO` forms: write commands are refused inside.
+    pub read_only: bool,
+    /// `KEYS` in the script.
+    pub keys: Vec<Bytes>,
+    /// `ARGV` in the script.
+    pub args: Vec<Bytes>,
+}
+
+/// What `FUNCTION RESTORE` does with libraries that already exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RestorePolicy {
+    /// Refuse if any library exists already (the default).
+    #[default]
+    Append,
+    /// Delete every library first.
+    Flush,
+    /// Replace libraries of the same name.
+    Replace,
+}
+
+/// The scripting commands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScriptCommand {
+    /// `EVAL`/`EVALSHA`/`FCALL` and their `_RO` forms.
+    Call(ScriptCall),
+    /// `SCRIPT LOAD script`.
+    Load { body: Bytes },
+    /// `SCRIPT EXISTS sha1 ...`.
+    Exists { shas: Vec<Bytes> },
+    /// `SCRIPT FLUSH [ASYNC|SYNC]`.
+    Flush,
+    /// `SCRIPT KILL` (`function: false`) or `FUNCTION KILL` (`function: true`).
+    Kill { function: bool },
+    /// `SCRIPT HELP`.
+    Help,
+    /// `FUNCTION LOAD [REPLACE] code`.
+    FunctionLoad { replace: bool, code: Bytes },
+    /// `FUNCTION LIST [WITHCODE] [LIBRARYNAME pattern]`.
+    FunctionList { with_code: bool, pattern: Option<Bytes> },
+    /// `FUNCTION DELETE library`.
+    FunctionDelete { library: Bytes },
+    /// `FUNCTION FLUSH [ASYNC|SYNC]`.
+    FunctionFlush,
+    /// `FUNCTION DUMP`.
+    FunctionDump,
+    /// `FUNCTION RESTORE payload [FLUSH|APPEND|REPLACE]`.
+    FunctionRestore { payload: Bytes, policy: RestorePolicy },
+    /// `FUNCTION STATS`.
+    FunctionStats,
+    /// `FUNCTION HELP`.
+    FunctionHelp,
 }
 
 // --- lists ---

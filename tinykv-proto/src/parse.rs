@@ -15,6 +15,8 @@ use crate::command::{
 };
 // --- lists ---
 use crate::command::{BlockTimeout, ListEnd};
+// --- scripting ---
+use crate::command::{RestorePolicy, ScriptCall, ScriptCommand, ScriptTarget};
 use crate::table::{self, CommandSpec};
 use crate::CommandError;
 
@@ -1781,6 +1783,149 @@ pub(crate) fn client_unblock(args: &mut Args) -> Parsed {
         Some(_) => return Err(CommandError::Other("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR".into())),
     };
     Ok(Command::Client(ClientCommand::Unblock { id, error }))
+}
+
+// --- scripting ---
+
+/// `numkeys key ... arg ...` after the script or function name, with Redis's errors.
+fn script_call(target: ScriptTarget, read_only: bool, args: &mut Args) -> Parsed {
+    let name = args.take()?;
+    let numkeys = args.integer()?;
+    if numkeys < 0 {
+        return Err(CommandError::Other("ERR Number of keys can't be negative".into()));
+    }
+    if numkeys as u64 > args.remaining() as u64 {
+        return Err(CommandError::Other("ERR Number of keys can't be greater than number of args".into()));
+    }
+    let keys: Vec<Bytes> = (0..numkeys).filter_map(|_| args.next_opt()).collect();
+    Ok(Command::Script(ScriptCommand::Call(ScriptCall { target, name, read_only, keys, args: args.rest() })))
+}
+
+pub(crate) fn eval(args: &mut Args) -> Parsed {
+    script_call(ScriptTarget::Body, false, args)
+}
+
+pub(crate) fn eval_ro(args: &mut Args) -> Parsed {
+    script_call(ScriptTarget::Body, true, args)
+}
+
+pub(crate) fn evalsha(args: &mut Args) -> Parsed {
+    script_call(ScriptTarget::Sha, false, args)
+}
+
+pub(crate) fn evalsha_ro(args: &mut Args) -> Parsed {
+    script_call(ScriptTarget::Sha, true, args)
+}
+
+pub(crate) fn fcall(args: &mut Args) -> Parsed {
+    script_call(ScriptTarget::Function, false, args)
+}
+
+pub(crate) fn fcall_ro(args: &mut Args) -> Parsed {
+    script_call(ScriptTarget::Function, true, args)
+}
+
+pub(crate) fn script(args: &mut Args) -> Parsed {
+    subcommand("SCRIPT", table::SCRIPT_SUBCOMMANDS, args)
+}
+
+pub(crate) fn script_load(args: &mut Args) -> Parsed {
+    Ok(Command::Script(ScriptCommand::Load { body: args.take()? }))
+}
+
+pub(crate) fn script_exists(args: &mut Args) -> Parsed {
+    Ok(Command::Script(ScriptCommand::Exists { shas: args.rest() }))
+}
+
+pub(crate) fn script_flush(args: &mut Args) -> Parsed {
+    flush_mode(args).map_err(|_| CommandError::Other("ERR SCRIPT FLUSH only support SYNC|ASYNC option".into()))?;
+    Ok(Command::Script(ScriptCommand::Flush))
+}
+
+pub(crate) fn script_kill(_: &mut Args) -> Parsed {
+    Ok(Command::Script(ScriptCommand::Kill { function: false }))
+}
+
+pub(crate) fn script_help(_: &mut Args) -> Parsed {
+    Ok(Command::Script(ScriptCommand::Help))
+}
+
+pub(crate) fn function(args: &mut Args) -> Parsed {
+    subcommand("FUNCTION", table::FUNCTION_SUBCOMMANDS, args)
+}
+
+pub(crate) fn function_load(args: &mut Args) -> Parsed {
+    let mut replace = false;
+    while args.remaining() > 1 {
+        let option = args.take()?;
+        if option.eq_ignore_ascii_case(b"REPLACE") {
+            replace = true;
+        } else {
+            return Err(CommandError::Other(format!("ERR Unknown option given: {}", String::from_utf8_lossy(&option))));
+        }
+    }
+    Ok(Command::Script(ScriptCommand::FunctionLoad { replace, code: args.take()? }))
+}
+
+pub(crate) fn function_list(args: &mut Args) -> Parsed {
+    let (mut with_code, mut pattern) = (false, None);
+    while let Some(option) = args.next_opt() {
+        if option.eq_ignore_ascii_case(b"WITHCODE") && !with_code {
+            with_code = true;
+        } else if option.eq_ignore_ascii_case(b"LIBRARYNAME") && pattern.is_none() {
+            pattern =
+                Some(args.next_opt().ok_or(CommandError::Other("ERR library name argument was not given".into()))?);
+        } else {
+            return Err(CommandError::Other(format!("ERR Unknown argument {}", String::from_utf8_lossy(&option))));
+        }
+    }
+    Ok(Command::Script(ScriptCommand::FunctionList { with_code, pattern }))
+}
+
+pub(crate) fn function_delete(args: &mut Args) -> Parsed {
+    Ok(Command::Script(ScriptCommand::FunctionDelete { library: args.take()? }))
+}
+
+pub(crate) fn function_flush(args: &mut Args) -> Parsed {
+    flush_mode(args).map_err(|_| CommandError::Other("ERR FUNCTION FLUSH only supports SYNC|ASYNC option".into()))?;
+    Ok(Command::Script(ScriptCommand::FunctionFlush))
+}
+
+pub(crate) fn function_dump(_: &mut Args) -> Parsed {
+    Ok(Command::Script(ScriptCommand::FunctionDump))
+}
+
+pub(crate) fn function_restore(args: &mut Args) -> Parsed {
+    let payload = args.take()?;
+    let policy = match args.next_opt() {
+        None => RestorePolicy::Append,
+        Some(word) if word.eq_ignore_ascii_case(b"APPEND") => RestorePolicy::Append,
+        Some(word) if word.eq_ignore_ascii_case(b"FLUSH") => RestorePolicy::Flush,
+        Some(word) if word.eq_ignore_ascii_case(b"REPLACE") => RestorePolicy::Replace,
+        Some(_) => {
+            return Err(CommandError::Other(
+                "ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.".into(),
+            ))
+        }
+    };
+    if !args.is_empty() {
+        return Err(CommandError::Other(
+            "ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.".into(),
+        ));
+    }
+    Ok(Command::Script(ScriptCommand::FunctionRestore { payload, policy }))
+}
+
+pub(crate) fn function_kill(_: &mut Args) -> Parsed {
+    Ok(Command::Script(ScriptCommand::Kill { function: true }))
+}
+
+pub(crate) fn function_stats(_: &mut Args) -> Parsed {
+    Ok(Command::Script(ScriptCommand::FunctionStats))
+}
+
+pub(crate) fn function_help(_: &mut Args) -> Parsed {
+    Ok(Command::Script(ScriptCommand::FunctionHelp))
 }
 
 #[cfg(test)]

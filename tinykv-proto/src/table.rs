@@ -827,11 +827,11 @@ pub const COMMANDS: &[CommandSpec] = &[
     spec(
         "PING",
         -1,
-        parse::ping, "[message]", "Returns the server's liveliness response.", "connection", CONN, NO_KEYS, "1.0.0"),
+        parse::ping, "[message]", "Returns the server's liveliness response.", "connection", Flags::of(&[Flag::Fast]), NO_KEYS, "1.0.0"),
     spec(
         "ECHO",
         2,
-        parse::echo, "message", "Returns the given string.", "connection", CONN, NO_KEYS, "1.0.0"),
+        parse::echo, "message", "Returns the given string.", "connection", SERVER_FAST, NO_KEYS, "1.0.0"),
     spec(
         "QUIT",
         -1,
@@ -1758,7 +1758,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     spec(
         "SELECT",
         2,
-        parse::select, "index", "Changes the selected database.", "connection", CONN, NO_KEYS, "1.0.0"),
+        parse::select, "index", "Changes the selected database.", "connection", SERVER_FAST, NO_KEYS, "1.0.0"),
     spec(
         "INFO",
         -1,
@@ -2689,6 +2689,197 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Remove and return members with scores in a sorted set or block until one is available",
         "sorted-set",
         LIST_BLOCKING_MPOP,
+        NO_KEYS,
+        "7.0.0",
+    ),
+    // --- scripting ---
+    spec("EVAL", -3, parse::eval, "script numkeys [key [key ...]] [arg [arg ...]]", "Executes a server-side Lua script.", "scripting", SCRIPT_CALL, NO_KEYS, "2.6.0"),
+    spec("EVALSHA", -3, parse::evalsha, "sha1 numkeys [key [key ...]] [arg [arg ...]]", "Executes a server-side Lua script by SHA1 digest.", "scripting", SCRIPT_CALL, NO_KEYS, "2.6.0"),
+    spec("EVAL_RO", -3, parse::eval_ro, "script numkeys [key [key ...]] [arg [arg ...]]", "Executes a read-only server-side Lua script.", "scripting", SCRIPT_CALL_RO, NO_KEYS, "7.0.0"),
+    spec("EVALSHA_RO", -3, parse::evalsha_ro, "sha1 numkeys [key [key ...]] [arg [arg ...]]", "Executes a read-only server-side Lua script by SHA1 digest.", "scripting", SCRIPT_CALL_RO, NO_KEYS, "7.0.0"),
+    spec("FCALL", -3, parse::fcall, "function numkeys [key [key ...]] [arg [arg ...]]", "Invokes a function.", "scripting", SCRIPT_CALL, NO_KEYS, "7.0.0"),
+    spec("FCALL_RO", -3, parse::fcall_ro, "function numkeys [key [key ...]] [arg [arg ...]]", "Invokes a read-only function.", "scripting", SCRIPT_CALL_RO, NO_KEYS, "7.0.0"),
+    CommandSpec {
+        subcommands: SCRIPT_SUBCOMMANDS,
+        ..spec("SCRIPT", -2, parse::script, "LOAD|EXISTS|FLUSH|KILL|HELP", "A container for Lua scripts management commands.", "scripting", CONTAINER, NO_KEYS, "2.6.0")
+    },
+    CommandSpec {
+        subcommands: FUNCTION_SUBCOMMANDS,
+        ..spec("FUNCTION", -2, parse::function, "LOAD|LIST|DELETE|FLUSH|DUMP|RESTORE|KILL|STATS|HELP", "A container for function commands.", "scripting", CONTAINER, NO_KEYS, "7.0.0")
+    },
+];
+
+// --- scripting ---
+
+/// `EVAL` and its kin: a script may do anything, so Redis marks them neither read nor write.
+const SCRIPT_CALL: Flags = Flags::of(&[Flag::NoScript, Flag::Stale, Flag::SkipMonitor]);
+/// The `_RO` forms.
+const SCRIPT_CALL_RO: Flags = Flags::of(&[Flag::ReadOnly, Flag::NoScript, Flag::Stale, Flag::SkipMonitor]);
+const NOSCRIPT_ONLY: Flags = Flags::of(&[Flag::NoScript]);
+const HELP_FLAGS: Flags = Flags::of(&[Flag::Loading, Flag::Stale]);
+/// `SCRIPT KILL`, `FUNCTION KILL|STATS`: what a client may still run while a script is busy.
+const KILL_FLAGS: Flags = Flags::of(&[Flag::NoScript, Flag::AllowBusy]);
+const SCRIPT_LOAD_FLAGS: Flags = Flags::of(&[Flag::NoScript, Flag::Stale]);
+const FUNCTION_WRITE: Flags = Flags::of(&[Flag::Write, Flag::NoScript]);
+const FUNCTION_WRITE_OOM: Flags = Flags::of(&[Flag::Write, Flag::DenyOom, Flag::NoScript]);
+
+/// The subcommands of `SCRIPT`.
+pub(crate) const SCRIPT_SUBCOMMANDS: &[CommandSpec] = &[
+    spec(
+        "EXISTS",
+        -3,
+        parse::script_exists,
+        "sha1 [sha1 ...]",
+        "Determines whether server-side Lua scripts exist in the script cache.",
+        "scripting",
+        NOSCRIPT_ONLY,
+        NO_KEYS,
+        "2.6.0",
+    ),
+    spec(
+        "FLUSH",
+        -2,
+        parse::script_flush,
+        "[ASYNC|SYNC]",
+        "Removes all server-side Lua scripts from the script cache.",
+        "scripting",
+        NOSCRIPT_ONLY,
+        NO_KEYS,
+        "2.6.0",
+    ),
+    spec(
+        "HELP",
+        2,
+        parse::script_help,
+        "",
+        "Returns helpful text about the different subcommands.",
+        "scripting",
+        HELP_FLAGS,
+        NO_KEYS,
+        "5.0.0",
+    ),
+    spec(
+        "KILL",
+        2,
+        parse::script_kill,
+        "",
+        "Terminates a server-side Lua script during execution.",
+        "scripting",
+        KILL_FLAGS,
+        NO_KEYS,
+        "2.6.0",
+    ),
+    spec(
+        "LOAD",
+        3,
+        parse::script_load,
+        "script",
+        "Loads a server-side Lua script to the script cache.",
+        "scripting",
+        SCRIPT_LOAD_FLAGS,
+        NO_KEYS,
+        "2.6.0",
+    ),
+];
+
+/// The subcommands of `FUNCTION`.
+pub(crate) const FUNCTION_SUBCOMMANDS: &[CommandSpec] = &[
+    spec(
+        "DELETE",
+        3,
+        parse::function_delete,
+        "library-name",
+        "Deletes a library and its functions.",
+        "scripting",
+        FUNCTION_WRITE,
+        NO_KEYS,
+        "7.0.0",
+    ),
+    spec(
+        "DUMP",
+        2,
+        parse::function_dump,
+        "",
+        "Dumps all libraries into a serialized binary payload.",
+        "scripting",
+        NOSCRIPT_ONLY,
+        NO_KEYS,
+        "7.0.0",
+    ),
+    spec(
+        "FLUSH",
+        -2,
+        parse::function_flush,
+        "[ASYNC|SYNC]",
+        "Deletes all libraries and functions.",
+        "scripting",
+        FUNCTION_WRITE,
+        NO_KEYS,
+        "7.0.0",
+    ),
+    spec(
+        "HELP",
+        2,
+        parse::function_help,
+        "",
+        "Returns helpful text about the different subcommands.",
+        "scripting",
+        HELP_FLAGS,
+        NO_KEYS,
+        "7.0.0",
+    ),
+    spec(
+        "KILL",
+        2,
+        parse::function_kill,
+        "",
+        "Terminates a function during execution.",
+        "scripting",
+        KILL_FLAGS,
+        NO_KEYS,
+        "7.0.0",
+    ),
+    spec(
+        "LIST",
+        -2,
+        parse::function_list,
+        "[LIBRARYNAME library-name-pattern] [WITHCODE]",
+        "Returns information about all libraries.",
+        "scripting",
+        NOSCRIPT_ONLY,
+        NO_KEYS,
+        "7.0.0",
+    ),
+    spec(
+        "LOAD",
+        -3,
+        parse::function_load,
+        "[REPLACE] function-code",
+        "Creates a library.",
+        "scripting",
+        FUNCTION_WRITE_OOM,
+        NO_KEYS,
+        "7.0.0",
+    ),
+    spec(
+        "RESTORE",
+        -3,
+        parse::function_restore,
+        "serialized-value [FLUSH|APPEND|REPLACE]",
+        "Restores all libraries from a payload.",
+        "scripting",
+        FUNCTION_WRITE_OOM,
+        NO_KEYS,
+        "7.0.0",
+    ),
+    spec(
+        "STATS",
+        2,
+        parse::function_stats,
+        "",
+        "Returns information about a function during execution.",
+        "scripting",
+        KILL_FLAGS,
         NO_KEYS,
         "7.0.0",
     ),

@@ -202,12 +202,15 @@ fn rebuild_key_replacing(entry: &crate::entry::Entry, out: &mut BytesMut) {
 }
 
 /// What replay found, for the start-up log.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Replayed {
     /// Records applied.
     pub records: u64,
     /// Bytes of a cut-off last record that were dropped (0 when the file ended cleanly).
     pub truncated_bytes: u64,
+    // --- scripting ---
+    /// `FUNCTION LOAD|DELETE|FLUSH` records, in order: the server rebuilds its libraries from them.
+    pub functions: Vec<Request>,
 }
 
 /// Where the records go: the real file, or in tests a file that fills up or fails on demand, which a
@@ -422,6 +425,12 @@ impl Aof {
             if is_rdb {
                 // Redis's default base (`aof-use-rdb-preamble yes`): a snapshot.
                 let loaded = crate::rdb::load(&path, dbs)?;
+                // --- scripting ---
+                // A base Redis wrote holds its libraries: they load as FUNCTION records would.
+                for code in loaded.iter().flat_map(|loaded| &loaded.functions) {
+                    let args = [&b"FUNCTION"[..], b"LOAD", b"REPLACE", code];
+                    replayed.functions.push(Request { args: args.iter().map(|a| Bytes::copy_from_slice(a)).collect() });
+                }
                 replayed.records += loaded.map_or(0, |loaded| loaded.keys);
                 continue;
             }
@@ -429,6 +438,7 @@ impl Aof {
             let from_file = replay(&path, file, dbs, is_last)?;
             replayed.records += from_file.records;
             replayed.truncated_bytes += from_file.truncated_bytes;
+            replayed.functions.extend(from_file.functions);
         }
         let Some(incr) = manifest.incrs.last() else {
             return Err(AofError::Interrupted);
@@ -940,6 +950,11 @@ fn replay(path: &Path, mut file: File, dbs: &[Db], cut_tail_allowed: bool) -> Re
         }
         let corrupt = |what: String| AofError::Corrupt { path: path.to_owned(), offset: record_start, what };
         match decoder.decode(&mut buf) {
+            // --- scripting ---
+            Ok(Some(request)) if request.args.first().is_some_and(|name| name.eq_ignore_ascii_case(b"FUNCTION")) => {
+                replayed.functions.push(request);
+                replayed.records += 1;
+            }
             Ok(Some(request)) => {
                 apply(dbs, &mut selected, &request).map_err(corrupt)?;
                 replayed.records += 1;
@@ -1026,6 +1041,9 @@ fn apply(dbs: &[Db], selected: &mut usize, request: &Request) -> Result<(), Stri
                 }
             });
         }
+        // --- scripting ---
+        // A script's writes are wrapped as a transaction; the records between apply as they come.
+        (b"MULTI", 1) | (b"EXEC", 1) => {}
         (b"FLUSHDB", 1) => db.clear(),
         (b"FLUSHALL", 1) => dbs.iter().for_each(Db::clear),
         (b"SWAPDB", 3) => {

@@ -244,6 +244,17 @@ pub struct Config {
     #[arg(long, env = "TINYKV_ENABLE_DEBUG_COMMAND", value_enum, default_value_t = DebugCommandAccess::No)]
     pub enable_debug_command: DebugCommandAccess,
 
+    // --- scripting ---
+    /// Milliseconds a script may run before other clients get `-BUSY` (and `SCRIPT KILL` works);
+    /// Redis's `busy-reply-threshold`, formerly `lua-time-limit`.
+    #[arg(long, alias = "lua-time-limit", env = "TINYKV_BUSY_REPLY_THRESHOLD", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(..=i64::MAX as u64))]
+    pub busy_reply_threshold: u64,
+
+    /// Most memory the Lua interpreter may use (bytes, or with kb/mb/gb): past it a script fails
+    /// with an error instead of growing the server without bound.
+    #[arg(long, env = "TINYKV_LUA_MEMORY_LIMIT", default_value = "256mb", value_parser = parse_memory)]
+    pub lua_memory_limit: u64,
+
     /// Worker threads (0: one per core but one; 1: a single-threaded runtime, as Redis).
     #[arg(long, env = "TINYKV_THREADS", default_value_t = 0)]
     pub threads: usize,

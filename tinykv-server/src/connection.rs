@@ -100,6 +100,9 @@ enum Processed {
     // --- lists ---
     /// A blocking command waits (kept in `Connection::blocked`): nothing after it runs until it ends.
     Blocked,
+    // --- scripting ---
+    /// The next request is a script call: it runs on a blocking thread, the connection awaiting it.
+    Script(Request),
 }
 
 /// Serves one client until it leaves, errs, idles out, is killed or the server shuts down.
@@ -289,6 +292,16 @@ impl<'a> Connection<'a> {
                     Err(end) => return end,
                 },
                 Processed::Drained => {}
+                // --- scripting ---
+                Processed::Script(request) => {
+                    let start = self.write_buf.len();
+                    let reply = self.run_script(request).await;
+                    if let Err(end) = self.answer(start, reply) {
+                        let _ = self.flush_within(SHUTDOWN_GRACE).await;
+                        return end;
+                    }
+                    continue;
+                }
             }
             self.release_big_buffers();
             // A subscriber also wakes for messages; every other client waits for its socket alone.
@@ -402,6 +415,10 @@ impl<'a> Connection<'a> {
                 self.held = Some(request);
                 return Ok(Processed::Paused);
             }
+            // A script runs off the async worker (outside a transaction, where it is only queued).
+            if execute::is_script_call(&request) && !self.session.in_transaction() {
+                return Ok(Processed::Script(request));
+            }
             let start = self.write_buf.len();
             let reply = execute::handle(request, self.shared, &mut self.session);
             if self.session.close_without_reply {
@@ -414,36 +431,8 @@ impl<'a> Connection<'a> {
                 self.blocked = Some(blocked);
                 return Ok(Processed::Blocked);
             }
-            // Messages that arrived before this command ended go out before its reply, as Redis
-            // writes them (a RESP3 client publishing to itself sees its message, then the count).
-            if let Some(mailbox) = self.session.mailbox() {
-                mailbox.drain_into(self.session.protocol, &mut self.write_buf, usize::MAX);
-            }
-            // `CLIENT REPLY OFF|SKIP` leave replies unsent.
-            let wanted = self.session.reply_wanted();
-            if wanted {
-                // A big read reply goes out in pieces (see `streaming`). A write's reply is encoded
-                // whole: if its records cannot be committed, it is replaced by `MISCONF`.
-                let whole = if self.session.unlogged {
-                    Err(reply)
-                } else {
-                    reply.into_stream(self.session.protocol, &mut self.write_buf, STREAM_MIN_ITEMS)
-                };
-                match whole {
-                    Err(reply) => reply.encode(self.session.protocol, &mut self.write_buf),
-                    Ok(mut stream) => {
-                        if stream.encode_some(&mut self.write_buf, self.high_water) {
-                            self.streaming = Some(stream);
-                            return Ok(Processed::Full);
-                        }
-                    }
-                }
-            }
-            if std::mem::take(&mut self.session.unlogged) {
-                self.note_unlogged(start, wanted);
-            }
-            if self.session.quit {
-                return Err(End::Quit);
+            if self.answer(start, reply)? {
+                return Ok(Processed::Full);
             }
         }
         Ok(Processed::Full)
@@ -466,6 +455,73 @@ impl<'a> Connection<'a> {
             "client closed: past its output buffer limit");
         self.shared.pubsub.count_disconnection();
         true
+    }
+
+    /// Encodes the reply of the request that started at `start` in the write buffer (with the
+    /// messages that arrived before it): `Ok(true)` when a big reply goes out in pieces (nothing else
+    /// runs until it is out), `Err` when the connection is to end after it.
+    fn answer(&mut self, start: usize, reply: Reply) -> Result<bool, End> {
+        if self.session.close_without_reply {
+            return Err(End::Quit);
+        }
+        // Messages that arrived before this command ended go out before its reply, as Redis
+        // writes them (a RESP3 client publishing to itself sees its message, then the count).
+        if let Some(mailbox) = self.session.mailbox() {
+            mailbox.drain_into(self.session.protocol, &mut self.write_buf, usize::MAX);
+        }
+        // `CLIENT REPLY OFF|SKIP` leave replies unsent.
+        let wanted = self.session.reply_wanted();
+        if wanted {
+            // A big read reply goes out in pieces (see `streaming`). A write's reply is encoded
+            // whole: if its records cannot be committed, it is replaced by `MISCONF`.
+            let whole = if self.session.unlogged {
+                Err(reply)
+            } else {
+                reply.into_stream(self.session.protocol, &mut self.write_buf, STREAM_MIN_ITEMS)
+            };
+            match whole {
+                Err(reply) => reply.encode(self.session.protocol, &mut self.write_buf),
+                Ok(mut stream) => {
+                    if stream.encode_some(&mut self.write_buf, self.high_water) {
+                        self.streaming = Some(stream);
+                        return Ok(true);
+                    }
+                }
+            }
+        }
+        if std::mem::take(&mut self.session.unlogged) {
+            self.note_unlogged(start, wanted);
+        }
+        if self.session.quit {
+            return Err(End::Quit);
+        }
+        Ok(false)
+    }
+
+    // --- scripting ---
+    /// Runs a script call on a blocking thread with this client's session, so however long it runs
+    /// the async worker goes on serving others (who get `-BUSY` past the threshold).
+    async fn run_script(&mut self, request: Request) -> Reply {
+        let Some(shared) = self.shared.owned() else {
+            return execute::handle(request, self.shared, &mut self.session);
+        };
+        let client = Arc::clone(&self.session.client);
+        let mut session = std::mem::take(&mut self.session);
+        let task = tokio::task::spawn_blocking(move || {
+            let reply = execute::handle(request, &shared, &mut session);
+            (reply, session)
+        });
+        match task.await {
+            Ok((reply, session)) => {
+                self.session = session;
+                reply
+            }
+            Err(err) => {
+                tracing::error!(%err, "a script's thread failed");
+                self.session = Session::for_client(client, self.shared);
+                Reply::error("ERR the script failed")
+            }
+        }
     }
 
     /// Remembers that the reply just encoded from `start` on (if `encoded`: `CLIENT REPLY` may have

@@ -52,6 +52,10 @@ mod strings;
 mod zsets;
 // --- sort ---
 mod sort;
+// --- scripting ---
+mod scripting;
+
+pub use scripting::is_script_call;
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
@@ -129,6 +133,9 @@ pub struct Session {
     /// Set by a blocking command that found nothing: the connection waits on it before it runs
     /// anything else of this client's.
     blocked: Option<Blocked>,
+    // --- scripting ---
+    /// Set while a script flagged `allow-oom` runs: its writes pass the maxmemory gate.
+    allow_oom: bool,
 }
 
 // --- lists ---
@@ -245,6 +252,11 @@ impl Session {
         self.transaction = transaction;
     }
 
+    /// Whether a `MULTI` is open: requests are queued, not run.
+    pub fn in_transaction(&self) -> bool {
+        self.transaction.is_some()
+    }
+
     /// Whether the open transaction queued a command that writes (for `CLIENT PAUSE WRITE`).
     fn transaction_writes(&self) -> bool {
         self.transaction.as_ref().is_some_and(|t| {
@@ -265,9 +277,49 @@ pub fn handle(request: Request, shared: &Shared, session: &mut Session) -> Reply
     if session.transaction.is_some() {
         return queue(request, shared, session);
     }
-    // Shared with every other command; exclusive only for an `EXEC`.
-    let _isolation = shared.isolation.shared();
+    // A script call holds every other client off while it runs, as an `EXEC` does.
+    if is_script_call(&request) {
+        // Script calls queue for their turn first, so only one at a time contends for the 64 slots.
+        let Some(_turn) = shared.scripting.turn(|| script_busy(shared).is_some()) else {
+            return busy(request, shared, session);
+        };
+        let Some(_exclusive) = shared.isolation.exclusive_unless(|| script_busy(shared).is_some()) else {
+            return busy(request, shared, session);
+        };
+        return run(request, shared, session);
+    }
+    // Shared with every other command; exclusive only for an `EXEC` or a script. Past the busy
+    // threshold of a running script, the wait gives up: the client is answered `-BUSY`.
+    let Some(_isolation) = shared.isolation.shared_unless(|| script_busy(shared).is_some()) else {
+        return busy(request, shared, session);
+    };
     run(request, shared, session)
+}
+
+// --- scripting ---
+
+/// `Some(is a function)` when a script has run past `busy-reply-threshold`.
+fn script_busy(shared: &Shared) -> Option<bool> {
+    shared.scripting.run.busy(shared.settings.busy_reply_threshold())
+}
+
+/// A request that arrived while a script is busy: `SCRIPT KILL`, `FUNCTION KILL|STATS` and
+/// `SHUTDOWN NOSAVE` run (without the isolation lock, which the script holds); anything else is
+/// answered `-BUSY`, as Redis answers it.
+fn busy(request: Request, shared: &Shared, session: &mut Session) -> Reply {
+    // SHUTDOWN only with NOSAVE: saving would wait for the script.
+    let allowed = Command::lookup(&request).is_ok_and(|found| match found.spec.name {
+        "SHUTDOWN" => request.args.iter().skip(1).any(|a| a.eq_ignore_ascii_case(b"NOSAVE")),
+        _ => found.flags_spec().has(Flag::AllowBusy),
+    });
+    if allowed {
+        if request.args.first().is_some_and(|name| name.eq_ignore_ascii_case(b"SHUTDOWN")) {
+            shared.scripting.run.kill_for_shutdown();
+        }
+        return run(request, shared, session);
+    }
+    let function = script_busy(shared).unwrap_or(false);
+    error_reply(shared, Reply::error(if function { scripting::BUSY_FUNCTION } else { scripting::BUSY_EVAL }))
 }
 
 /// Lookup, gates, parse, execute, and the append-only record of what a write changed. Counted
@@ -436,7 +488,11 @@ fn exec(shared: &Shared, session: &mut Session) -> Reply {
     let reply = if transaction.refused {
         CommandError::ExecAbort.into()
     } else {
-        let _exclusive = shared.isolation.exclusive();
+        let Some(_exclusive) = shared.isolation.exclusive_unless(|| script_busy(shared).is_some()) else {
+            unwatch(shared, session);
+            let function = script_busy(shared).unwrap_or(false);
+            return Reply::error(if function { scripting::BUSY_FUNCTION } else { scripting::BUSY_EVAL });
+        };
         // Checked under the exclusive lock: nothing can change a watched key between check and run.
         let changed =
             session.watching.iter().any(|((db, key), version)| shared.db(*db).watched_version(key) != *version);
@@ -500,6 +556,7 @@ pub fn gate(found: &Found, shared: &Shared, session: &Session) -> Option<Reply> 
         && shared.used_memory() as u64 > maxmemory
         && !make_room(shared, maxmemory)
         && spec.has(Flag::DenyOom)
+        && !session.allow_oom
     {
         return Some(CommandError::Oom.into());
     }
@@ -787,6 +844,8 @@ pub fn execute(command: Command, shared: &Shared, session: &mut Session, effects
                 Err((waiter, timeout)) => session.block(waiter, timeout),
             }
         }
+        // --- scripting ---
+        Command::Script(sub) => scripting::command(sub, shared, session),
     }
 }
 

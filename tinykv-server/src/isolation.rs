@@ -40,7 +40,44 @@ impl Isolation {
     pub fn exclusive(&self) -> Vec<RwLockWriteGuard<'_, ()>> {
         self.slots.iter().map(|slot| slot.0.write()).collect()
     }
+
+    /// [`Isolation::shared`], unless `give_up` says so while waiting (a script has run past the busy
+    /// threshold): then `None`. The uncontended path is the same single atomic as `shared`.
+    pub fn shared_unless(&self, give_up: impl Fn() -> bool) -> Option<RwLockReadGuard<'_, ()>> {
+        let slot = &self.slots[thread_slot() % SLOTS].0;
+        if let Some(guard) = slot.try_read() {
+            return Some(guard);
+        }
+        loop {
+            if let Some(guard) = slot.try_read_for(WAIT_STEP) {
+                return Some(guard);
+            }
+            if give_up() {
+                return None;
+            }
+        }
+    }
+
+    /// [`Isolation::exclusive`], unless `give_up` says so while waiting: then `None`, holding nothing.
+    pub fn exclusive_unless(&self, give_up: impl Fn() -> bool) -> Option<Vec<RwLockWriteGuard<'_, ()>>> {
+        let mut guards = Vec::with_capacity(self.slots.len());
+        for slot in self.slots.iter() {
+            loop {
+                if let Some(guard) = slot.0.try_write_for(WAIT_STEP) {
+                    guards.push(guard);
+                    break;
+                }
+                if give_up() {
+                    return None;
+                }
+            }
+        }
+        Some(guards)
+    }
 }
+
+/// How long a waiter sleeps on the lock before it looks again whether to give up.
+const WAIT_STEP: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// This thread's slot number, handed out once per thread (also what spreads the per-thread counters of [`crate::stats`]).
 pub(crate) fn thread_slot() -> usize {

@@ -25,6 +25,8 @@ pub mod lazyfree;
 pub mod output_limits;
 pub mod pubsub;
 pub mod rdb;
+// --- scripting ---
+pub mod scripting;
 pub mod server;
 pub mod settings;
 pub mod shared;

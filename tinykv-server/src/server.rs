@@ -40,6 +40,7 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
     let addr = listener.local_addr().ok();
     let port = addr.map_or(config.port, |addr| addr.port());
     let shared = Arc::new(Shared::open(config, port)?);
+    let _ = shared.owner.set(Arc::downgrade(&shared));
     if let Some(addr) = addr {
         tracing::info!("listening on {addr}");
     }
@@ -185,7 +186,13 @@ async fn aof_rewriter(shared: Arc<Shared>, shutdown: CancellationToken) {
         let rewrite = tokio::task::spawn_blocking(move || {
             let Some(aof) = &rewriter.aof else { return };
             // Failures are logged and shown by INFO; the files stay loadable whatever happened.
-            let _ = aof.rewrite(&rewriter.dbs, &|| stop.is_cancelled());
+            if aof.rewrite(&rewriter.dbs, &|| stop.is_cancelled()).is_ok() {
+                // --- scripting ---
+                // The rewritten base holds keys only: the libraries follow it as records.
+                for code in rewriter.scripting.library_codes() {
+                    crate::aof::Effects::new(Some(aof), 0).record(&[b"FUNCTION", b"LOAD", b"REPLACE", &code]);
+                }
+            }
         });
         if let Err(err) = rewrite.await {
             tracing::error!(%err, "the append-only file rewrite did not finish");

@@ -21,6 +21,7 @@ use crate::isolation::Isolation;
 use crate::pubsub::PubSub;
 use crate::rdb::encode::WriteOptions;
 use crate::rdb::{RdbError, Snapshots};
+use crate::scripting::Scripting;
 use crate::settings::Settings;
 use crate::slowlog::SlowLog;
 use crate::stats::CommandStats;
@@ -91,6 +92,12 @@ pub struct Shared {
     // --- lists ---
     /// Clients blocked on lists (`BLPOP` and friends), by key, first come first served.
     pub blocking: crate::blocking::Blocking,
+    // --- scripting ---
+    /// The Lua interpreter and what other clients see of the script it runs.
+    pub scripting: Scripting,
+    /// The `Arc` this state lives in (set by [`crate::server::run`]): a connection hands a script to
+    /// a blocking thread with it, so the async worker stays free.
+    pub owner: std::sync::OnceLock<std::sync::Weak<Shared>>,
 }
 
 impl Shared {
@@ -101,9 +108,11 @@ impl Shared {
         let dbs: Box<[Db]> = (0..config.databases.max(1))
             .map(|index| Db::with_counters(Self::SHARDS, Arc::clone(&counters)).numbered(usize::from(index)))
             .collect();
+        let scripting = Scripting::new(config.lua_memory_limit);
         let aof = match &config.appendonly {
             Some(path) => {
                 let (aof, replayed) = Aof::open(path, config.appendfsync, &dbs)?;
+                scripting.replay_functions(&replayed.functions);
                 aof.set_auto_rewrite(config.auto_aof_rewrite_percentage, config.auto_aof_rewrite_min_size);
                 aof.set_rdb_base(config.aof_use_rdb_preamble.then_some(WriteOptions {
                     compression: config.rdbcompression,
@@ -136,8 +145,11 @@ impl Shared {
                     expired = loaded.expired,
                     "RDB snapshot loaded"
                 );
+                scripting.load_libraries(&loaded.functions);
             }
         }
+        // --- scripting ---
+        rdb.set_functions(scripting.library_codes());
         let settings = Settings::new(&config);
         Ok(Shared {
             dbs,
@@ -160,6 +172,8 @@ impl Shared {
             blocking: crate::blocking::Blocking::default(),
             ops_samples: Mutex::new(VecDeque::new()),
             next_client_id: AtomicU64::new(1),
+            scripting,
+            owner: std::sync::OnceLock::new(),
         })
     }
 
@@ -175,6 +189,11 @@ impl Shared {
     /// Estimated bytes held by keys and values in every database.
     pub fn used_memory(&self) -> usize {
         self.counters.used_memory()
+    }
+
+    /// The `Arc` holding this state, when a server runs it.
+    pub fn owned(&self) -> Option<std::sync::Arc<Shared>> {
+        self.owner.get().and_then(std::sync::Weak::upgrade)
     }
 
     /// A fresh client id.

@@ -540,7 +540,8 @@ fn write_base_file(
     let mut out = BufWriter::with_capacity(WRITE_BUFFER, file);
     let written = match rdb_base {
         // Redis's default (`aof-use-rdb-preamble yes`): the base is a snapshot.
-        Some(options) => write_frozen_snapshot(dbs, &start.counts, start.swaps, &mut out, options, abort)
+        // The libraries follow the base as records (see `server::aof_rewriter`).
+        Some(options) => write_frozen_snapshot(dbs, &[], &start.counts, start.swaps, &mut out, options, abort)
             .map(|written| BaseWritten { keys: written.keys })
             .map_err(|failure| match failure {
                 WriteFailure::Io(source) => io(source),

@@ -91,6 +91,7 @@ impl<W: Write> Checksummed<W> {
 /// A `SWAPDB` during the walk ends it with [`WriteFailure::Interrupted`] (the caller starts again).
 pub fn write_snapshot(
     dbs: &[Db],
+    functions: &[bytes::Bytes],
     out: impl Write,
     options: WriteOptions,
     abort: &dyn Fn() -> bool,
@@ -99,7 +100,7 @@ pub fn write_snapshot(
     let _walk = dbs.first().map(Db::exclusive_walk);
     let swaps = dbs.first().map_or(0, Db::swaps);
     let counts = Db::freeze_all(dbs, SNAPSHOT_CHUNK);
-    write_frozen_snapshot(dbs, &counts, swaps, out, options, abort)
+    write_frozen_snapshot(dbs, functions, &counts, swaps, out, options, abort)
 }
 
 /// [`write_snapshot`] of databases already frozen (by [`Db::freeze_all_then`], under
@@ -108,6 +109,7 @@ pub fn write_snapshot(
 /// append-only file's RDB base, frozen at the instant its increment begins. Thaws them, however it ends.
 pub fn write_frozen_snapshot(
     dbs: &[Db],
+    functions: &[bytes::Bytes],
     counts: &[(usize, usize)],
     swaps: u64,
     out: impl Write,
@@ -136,6 +138,12 @@ pub fn write_frozen_snapshot(
         buf.push(op::AUX);
         encode_string(&mut buf, key.as_bytes(), None);
         encode_string(&mut buf, value.as_bytes(), None);
+    }
+    // --- scripting ---
+    // The libraries, after the aux fields and before the databases, as Redis 7.0 writes them.
+    for code in functions {
+        buf.push(op::FUNCTION2);
+        encode_string(&mut buf, code, compressor.as_mut());
     }
     file.put(&buf)?;
 
@@ -349,6 +357,22 @@ pub fn dump_entry(entry: &Entry, compression: bool) -> Vec<u8> {
     let mut payload = vec![type_byte(entry)];
     let mut compressor = compression.then(Compressor::default);
     encode_value(&mut payload, entry, compressor.as_mut());
+    payload.extend_from_slice(&RDB_VERSION.to_le_bytes());
+    let checksum = CRC64.checksum(&payload);
+    payload.extend_from_slice(&checksum.to_le_bytes());
+    payload
+}
+
+// --- scripting ---
+/// The `FUNCTION DUMP` payload: each library's code after Redis 7's function opcode, then the RDB
+/// version and the CRC-64, as redis-server 7.0 builds it (so either server restores the other's).
+pub fn function_dump<'a>(codes: impl IntoIterator<Item = &'a [u8]>, compression: bool) -> Vec<u8> {
+    let mut payload = Vec::new();
+    let mut compressor = compression.then(Compressor::default);
+    for code in codes {
+        payload.push(op::FUNCTION2);
+        encode_string(&mut payload, code, compressor.as_mut());
+    }
     payload.extend_from_slice(&RDB_VERSION.to_le_bytes());
     let checksum = CRC64.checksum(&payload);
     payload.extend_from_slice(&checksum.to_le_bytes());

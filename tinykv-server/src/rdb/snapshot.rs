@@ -102,6 +102,10 @@ pub struct Snapshots {
     /// `SHUTDOWN` was received: the server stops, saving as asked.
     shutdown: CancellationToken,
     shutdown_request: Mutex<Option<ShutdownRequest>>,
+    // --- scripting ---
+    /// The code of every `FUNCTION` library, written into each snapshot (kept current by the
+    /// scripting commands, so a save needs no lock of the interpreter).
+    functions: Mutex<Vec<bytes::Bytes>>,
 }
 
 impl Snapshots {
@@ -124,7 +128,13 @@ impl Snapshots {
             abort: AtomicBool::new(false),
             shutdown: CancellationToken::new(),
             shutdown_request: Mutex::new(None),
+            functions: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Sets the libraries the next snapshots hold.
+    pub fn set_functions(&self, codes: Vec<bytes::Bytes>) {
+        *self.functions.lock() = codes;
     }
 
     /// The snapshot file: `--dir` joined with `--dbfilename`.
@@ -262,11 +272,13 @@ impl Snapshots {
         };
         let file = File::create(temp).map_err(io(temp))?;
         let mut out = BufWriter::with_capacity(WRITE_BUFFER, file);
-        let written = write_snapshot(dbs, &mut out, self.options, abort).map_err(|failure| match failure {
-            WriteFailure::Io(source) => RdbError::Io { path: temp.to_owned(), source },
-            WriteFailure::Aborted => RdbError::Aborted,
-            WriteFailure::Interrupted => RdbError::Interrupted,
-        })?;
+        let functions = self.functions.lock().clone();
+        let written =
+            write_snapshot(dbs, &functions, &mut out, self.options, abort).map_err(|failure| match failure {
+                WriteFailure::Io(source) => RdbError::Io { path: temp.to_owned(), source },
+                WriteFailure::Aborted => RdbError::Aborted,
+                WriteFailure::Interrupted => RdbError::Interrupted,
+            })?;
         let file = out.into_inner().map_err(|err| io(temp)(err.into_error()))?;
         file.sync_all().map_err(io(temp))?;
         drop(file);
