@@ -714,7 +714,19 @@ pub enum Command {
     LMPop { keys: Vec<Bytes>, end: ListEnd, count: u64, timeout: Option<BlockTimeout> },
     /// `BLPOP`/`BRPOP key [key ...] timeout`.
     BPop { keys: Vec<Bytes>, end: ListEnd, timeout: BlockTimeout },
+    // --- replication ---
+    /// `PSYNC replicationid offset`: a replica asks for the stream from `offset` (`? -1`: all of it).
+    Psync { replid: Bytes, offset: Bytes },
+    /// `SYNC`: a replica (of before Redis 2.8) asks for a full copy and the stream.
+    Sync,
+    /// `REPLCONF option value ...`: a replica describes itself, or acknowledges an offset.
+    Replconf { pairs: Vec<(Bytes, Bytes)> },
+    /// `REPLICAOF host port` / `SLAVEOF`; `None` for `NO ONE`.
+    ReplicaOf { target: Option<(Bytes, Bytes)> },
+    /// `ROLE`.
+    Role,
 }
+
 
 // --- lists ---
 /// An end of a list: `LEFT` (the head) or `RIGHT` (the tail).

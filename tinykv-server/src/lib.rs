@@ -25,6 +25,7 @@ pub mod lazyfree;
 pub mod output_limits;
 pub mod pubsub;
 pub mod rdb;
+pub mod replication;
 pub mod server;
 pub mod settings;
 pub mod shared;
