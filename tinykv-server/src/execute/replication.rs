@@ -12,7 +12,7 @@ use tinykv_proto::{CommandError, Reply, Request};
 
 use super::Session;
 use crate::access;
-use crate::aof::{record_effect, Aof, Sink};
+use crate::aof::{record_effect, Aof, Effect, Sink};
 use crate::replication::primary::{Handover, WaitFor};
 use crate::shared::Shared;
 
@@ -61,6 +61,11 @@ impl Recording {
         };
         if let Some(effect) = effect {
             access::untouched(|| record_effect(replication, &shared.dbs, &effect));
+            // A swap whose record joins a feed whose walk may already have seen it swapped would
+            // be applied twice: those replicas sync again.
+            if matches!(effect, Effect::Swap(..)) && replication.whole_keys() {
+                replication.drop_syncing_feeds();
+            }
         }
     }
 }

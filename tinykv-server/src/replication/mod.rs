@@ -207,7 +207,15 @@ struct Core {
     acked: Notify,
     /// This server is a replica: the stream comes from its primary, not from its own writes.
     replica: AtomicBool,
+    /// On a replica, held (exclusively) by a sub-replica's full sync from before its feed starts
+    /// until its RDB walk ends, and (shared) by the link while it applies a batch of the primary's
+    /// stream: the replica's data stands still for the walk, so the RDB is a point-in-time image of
+    /// the stream at the feed's offset (the relayed stream cannot switch to whole-key records).
+    frozen: Arc<tokio::sync::RwLock<()>>,
 }
+
+/// Held while a replica's data stands still for a sub-replica's RDB walk.
+pub type Frozen = tokio::sync::OwnedRwLockWriteGuard<()>;
 
 /// Replication state shared by every connection: the stream (as a primary) and the link (as a replica).
 pub struct Replication {
@@ -237,6 +245,7 @@ impl Replication {
             stream: Mutex::new(stream),
             acked: Notify::new(),
             replica: AtomicBool::new(replicaof.is_some()),
+            frozen: Arc::new(tokio::sync::RwLock::new(())),
         };
         Replication { core: Arc::new(core), link: replica::Links::new(replicaof) }
     }
@@ -264,6 +273,16 @@ impl Replication {
     /// walk could show a database twice, so it fails that sync and the replica starts again.
     pub fn whole_keys(&self) -> bool {
         self.core.whole_keys.load(Ordering::SeqCst) > 0
+    }
+
+    /// On a replica: stops applying the primary's stream until the guard drops (see `Core::frozen`).
+    pub async fn freeze(&self) -> Frozen {
+        Arc::clone(&self.core.frozen).write_owned().await
+    }
+
+    /// On a replica: held while a batch of the primary's stream is applied.
+    pub async fn applying(&self) -> tokio::sync::RwLockReadGuard<'_, ()> {
+        self.core.frozen.read().await
     }
 
     /// Whether this server is (configured as) a replica.
@@ -440,6 +459,18 @@ impl Replication {
         }
         stream.selected = usize::MAX;
         self.core.feeding.store(stream.backlog.is_some(), Ordering::Relaxed);
+    }
+
+    /// Disconnects the replicas still receiving their RDB (they sync again): a `SWAPDB` ran.
+    pub fn drop_syncing_feeds(&self) {
+        let mut stream = self.core.stream.lock();
+        stream.feeds.retain(|feed| {
+            let syncing = feed.state() != FeedState::Online;
+            if syncing {
+                feed.close();
+            }
+            !syncing
+        });
     }
 
     /// Disconnects every replica (they reconnect and sync again): when our data was replaced.

@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{random_hex_id, Feed, FeedState, Sync};
 use crate::clients::ClientInfo;
-use crate::rdb::encode::{write_snapshot, WriteFailure, WriteOptions};
+use crate::rdb::encode::{write_live_snapshot, WriteFailure, WriteOptions};
 use crate::shared::Shared;
 
 /// Bytes of RDB per message from the walk to the socket.
@@ -110,12 +110,21 @@ pub async fn serve(
         Handover::Psync { replid, offset } => Some((replid.as_str(), *offset)),
         Handover::Sync => None,
     };
+    // A replica's data stands still from the feed's start to the walk's end (see `Replication::freeze`).
+    let frozen = match shared.replication.is_replica() {
+        true => Some(shared.replication.freeze().await),
+        false => None,
+    };
+    let stream_db = shared.replication.link.stream_db();
+    // Read before the feed starts: a SWAPDB from here to the walk's end fails this sync (see
+    // `Replication::whole_keys`).
+    let swaps = shared.dbs.first().map_or(0, crate::db::Db::swaps);
     let sync = shared.replication.begin_sync(client.id, ip.clone(), port, asked);
     let feed = match &sync {
         Sync::Continue { feed, .. } | Sync::Full { feed, .. } => Arc::clone(feed),
     };
     let result = tokio::select! {
-        result = serve_sync(stream, read_buf, shared, replconf, &handover, sync) => result,
+        result = serve_sync(stream, read_buf, shared, replconf, &handover, sync, (frozen, stream_db, swaps)) => result,
         _ = shutdown.cancelled() => Ok(()),
         _ = client.killed() => Err("killed (CLIENT KILL)".to_owned()),
     };
@@ -133,6 +142,7 @@ async fn serve_sync(
     replconf: &Replconf,
     handover: &Handover,
     sync: Sync,
+    (frozen, stream_db, swaps): (Option<super::Frozen>, usize, u64),
 ) -> Result<(), String> {
     let io = |err: io::Error| err.to_string();
     // After an `$EOF:` RDB, a Redis replica looks for the mark at the end of what it read, so
@@ -141,6 +151,7 @@ async fn serve_sync(
     let mut hold = false;
     let feed = match sync {
         Sync::Continue { replid, feed } => {
+            drop(frozen);
             let line = if replconf.capa_psync2 { format!("+CONTINUE {replid}\r\n") } else { "+CONTINUE\r\n".to_owned() };
             stream.write_all(line.as_bytes()).await.map_err(io)?;
             tracing::info!(replica_port = replconf.listening_port, "partial resynchronization accepted");
@@ -152,7 +163,7 @@ async fn serve_sync(
                 stream.write_all(format!("+FULLRESYNC {replid} {offset}\r\n").as_bytes()).await.map_err(io)?;
             }
             feed.set_state(FeedState::SendBulk);
-            let bytes = send_rdb(stream, shared, replconf.capa_eof, walk).await?;
+            let bytes = send_rdb(stream, shared, replconf.capa_eof, (walk, frozen), (stream_db, swaps)).await?;
             tracing::info!(bytes, "synchronization with replica succeeded: RDB sent, streaming");
             feed.set_state(FeedState::Online);
             hold = replconf.capa_eof;
@@ -162,22 +173,31 @@ async fn serve_sync(
     stream_to(stream, read_buf, shared, &feed, hold).await
 }
 
-/// Sends the RDB: written by the snapshot writer on a blocking thread into a channel. Returns its size.
-async fn send_rdb(stream: &mut TcpStream, shared: &Arc<Shared>, eof: bool, walk: super::WalkGuard) -> Result<u64, String> {
+/// Sends the RDB: written by the snapshot writer on a blocking thread into a channel, with the
+/// stream's database at the feed's start as `repl-stream-db` (the replica's stream starts there).
+/// Returns its size. The walk guards (and the replica's freeze) drop when the walk ends.
+async fn send_rdb(
+    stream: &mut TcpStream,
+    shared: &Arc<Shared>,
+    eof: bool,
+    walk: (super::WalkGuard, Option<super::Frozen>),
+    (stream_db, swaps): (usize, u64),
+) -> Result<u64, String> {
     let (sender, mut chunks) = mpsc::channel::<Vec<u8>>(RDB_CHANNEL);
     let state = Arc::clone(shared);
     let writer = tokio::task::spawn_blocking(move || {
         // The walk's end: from here on the stream's records may be partial again.
         let _walk = walk;
-        let swaps = state.dbs.first().map_or(0, crate::db::Db::swaps);
-        let options = WriteOptions { compression: state.config.rdbcompression, checksum: true };
+        let options = WriteOptions { compression: state.config.rdbcompression, checksum: true, aof_base: false };
         let mut out = ChannelWriter { sender, buf: Vec::with_capacity(RDB_CHUNK) };
-        let swapped = || state.dbs.first().is_some_and(|db| db.swaps() != swaps);
-        match write_snapshot(&state.dbs, &mut out, options, &swapped) {
-            Ok(_) if swapped() => Err("a SWAPDB ran during the RDB walk".to_owned()),
+        let stream_db = stream_db.to_string();
+        let aux = [("repl-stream-db", stream_db.as_str())];
+        match write_live_snapshot(&state.dbs, swaps, &mut out, options, &aux, &|| false) {
             Ok(written) => Ok(written.bytes),
             Err(WriteFailure::Io(err)) => Err(format!("the replica stopped reading the RDB: {err}")),
-            Err(WriteFailure::Aborted) => Err("a SWAPDB ran during the RDB walk".to_owned()),
+            Err(WriteFailure::Aborted | WriteFailure::Interrupted) => {
+                Err("a SWAPDB ran during the RDB walk: the replica must sync again".to_owned())
+            }
         }
     });
     let io = |err: io::Error| err.to_string();

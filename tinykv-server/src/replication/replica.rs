@@ -14,7 +14,7 @@
 
 use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -114,6 +114,9 @@ pub struct Links {
     loading: AtomicBool,
     /// Bumped by every `REPLICAOF`, so a link of an old target never reports into the new one.
     generation: AtomicU64,
+    /// The database the primary's stream had selected when the link dropped: a `+CONTINUE`
+    /// resumes the stream there (as Redis keeps its cached master client).
+    stream_db: AtomicUsize,
 }
 
 impl Links {
@@ -128,7 +131,7 @@ impl Links {
             sync_read: 0,
             last_error: None,
         };
-        Links { status: Mutex::new(status), changed: Notify::new(), loading: AtomicBool::new(false), generation: AtomicU64::new(0) }
+        Links { status: Mutex::new(status), changed: Notify::new(), loading: AtomicBool::new(false), generation: AtomicU64::new(0), stream_db: AtomicUsize::new(0) }
     }
 
     /// The link as `INFO` shows it; `None` when this server is a primary.
@@ -170,6 +173,12 @@ impl Links {
         drop(status);
         self.changed.notify_waiters();
         true
+    }
+
+    /// The database the primary's stream has selected at the point applied so far (a sub-replica's
+    /// RDB says so as `repl-stream-db`).
+    pub fn stream_db(&self) -> usize {
+        self.stream_db.load(Ordering::Relaxed)
     }
 
     /// Whether a full sync's RDB is being loaded (clients get `-LOADING`).
@@ -264,9 +273,12 @@ impl Wire {
         }
     }
 
-    /// One `\r\n`-terminated line (without it), capped at [`MAX_LINE`].
+    /// One `\r\n`-terminated line (without it), capped at [`MAX_LINE`]. Bare newlines before it are
+    /// a primary's keep-alives while it prepares the RDB (before `+FULLRESYNC` and before the RDB).
     async fn line(&mut self) -> Result<String, String> {
         loop {
+            let newlines = self.buf.iter().take_while(|&&b| b == b'\n').count();
+            self.buf.advance(newlines);
             if let Some(at) = self.buf.windows(2).position(|w| w == b"\r\n") {
                 let line = self.buf.split_to(at);
                 self.buf.advance(2);
@@ -342,10 +354,11 @@ async fn link(shared: &Arc<Shared>, host: &str, port: u16, generation: u64, shut
             let path = receive_rdb(&mut wire, shared, generation).await?;
             let loaded = load_rdb(shared, &path).await;
             let _ = std::fs::remove_file(&path);
-            let keys = loaded?;
+            let (keys, stream_db) = loaded?;
             tracing::info!(keys, "primary's RDB loaded; applying its stream");
             // Our own replicas hold the old data: they sync again.
             shared.replication.adopt(id, offset);
+            links.stream_db.store(stream_db.unwrap_or(0), Ordering::Relaxed);
             if let Some(aof) = &shared.aof {
                 // The append-only file must describe the new data set, as Redis rewrites it after a sync.
                 let _ = aof.request_rewrite();
@@ -378,13 +391,7 @@ fn is_self(stream: &TcpStream, own_port: u16) -> bool {
 /// Receives the RDB into a temporary file in `--dir`; returns its path.
 async fn receive_rdb(wire: &mut Wire, shared: &Shared, generation: u64) -> Result<PathBuf, String> {
     let links = &shared.replication.link;
-    // The primary may send newlines while it prepares the RDB: keep-alives.
-    let header = loop {
-        let line = wire.line().await?;
-        if !line.is_empty() {
-            break line;
-        }
-    };
+    let header = wire.line().await?;
     let mark = header.strip_prefix("$EOF:").map(str::to_owned);
     let size = match &mark {
         Some(mark) if mark.len() == EOF_MARK_LEN => None,
@@ -460,8 +467,8 @@ async fn receive_into(
 }
 
 /// Loads the RDB at `path` into fresh databases on a blocking thread (clients get `-LOADING`), and
-/// swaps them in only once complete. Returns the keys loaded.
-async fn load_rdb(shared: &Arc<Shared>, path: &Path) -> Result<u64, String> {
+/// swaps them in only once complete. Returns the keys loaded and the stream's database.
+async fn load_rdb(shared: &Arc<Shared>, path: &Path) -> Result<(u64, Option<usize>), String> {
     let state = Arc::clone(shared);
     let path = path.to_owned();
     state.replication.link.loading.store(true, Ordering::Relaxed);
@@ -477,7 +484,7 @@ async fn load_rdb(shared: &Arc<Shared>, path: &Path) -> Result<u64, String> {
                 }
                 // What was ours before goes, off the request path.
                 fresh.iter().for_each(Db::clear);
-                Ok(loaded.keys)
+                Ok((loaded.keys, loaded.repl_stream_db))
             }
             Err((offset, what)) => {
                 fresh.iter().for_each(Db::clear);
@@ -511,6 +518,21 @@ async fn apply_registered(
     let links = &shared.replication.link;
     let mut session = Session::for_client(Arc::clone(client), shared);
     session.authenticated = true;
+    session.db = links.stream_db.load(Ordering::Relaxed);
+    let result = apply_requests(shared, wire, &mut session, generation, shutdown).await;
+    links.stream_db.store(session.db, Ordering::Relaxed);
+    result
+}
+
+async fn apply_requests(
+    shared: &Arc<Shared>,
+    wire: &mut Wire,
+    session: &mut Session,
+    generation: u64,
+    shutdown: &CancellationToken,
+) -> Result<(), String> {
+    let links = &shared.replication.link;
+    let client = Arc::clone(&session.client);
     let mut decoder = RequestDecoder::new(Limits::default());
     let mut relay = BytesMut::new();
     let mut ack = tokio::time::interval(ACK_INTERVAL);
@@ -521,6 +543,7 @@ async fn apply_registered(
     send_ack(wire, shared).await?;
     loop {
         let mut acks_wanted = false;
+        let applying = shared.replication.applying().await;
         loop {
             let before = wire.buf.len();
             let decoded = decoder.decode(&mut wire.buf);
@@ -540,13 +563,15 @@ async fn apply_registered(
             if is_getack(&request) {
                 acks_wanted = true;
             } else if !request.args[0].eq_ignore_ascii_case(b"PING") {
-                let reply = applying_primary_stream(|| execute::handle(request, shared, &mut session));
+                let reply = applying_primary_stream(|| execute::handle(request, shared, session));
                 if let tinykv_proto::Reply::Error(error) = reply {
                     note_refused(&error);
                 }
             }
             shared.replication.relay(&relay);
+            links.stream_db.store(session.db, Ordering::Relaxed);
         }
+        drop(applying);
         session.new_batch(shared);
         if acks_wanted {
             send_ack(wire, shared).await?;
