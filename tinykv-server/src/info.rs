@@ -134,6 +134,7 @@ fn section_fields(shared: &Shared, section: &str) -> Vec<(&'static str, String)>
                 ("os", format!("{} {}", std::env::consts::OS, std::env::consts::ARCH)),
                 ("arch_bits", (usize::BITS).to_string()),
                 ("process_id", std::process::id().to_string()),
+                ("run_id", shared.replication.run_id().to_owned()),
                 ("tcp_port", shared.port.to_string()),
                 ("server_time_usec", now_us.to_string()),
                 ("uptime_in_seconds", uptime.to_string()),

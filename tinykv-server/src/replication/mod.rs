@@ -220,6 +220,8 @@ pub type Frozen = tokio::sync::OwnedRwLockWriteGuard<()>;
 /// Replication state shared by every connection: the stream (as a primary) and the link (as a replica).
 pub struct Replication {
     core: Arc<Core>,
+    /// This process's `run_id` (`INFO server`): Sentinel tells instances apart by it.
+    run_id: String,
     /// This server's link to its primary, when it is a replica.
     pub link: replica::Links,
 }
@@ -247,7 +249,12 @@ impl Replication {
             replica: AtomicBool::new(replicaof.is_some()),
             frozen: Arc::new(tokio::sync::RwLock::new(())),
         };
-        Replication { core: Arc::new(core), link: replica::Links::new(replicaof) }
+        Replication { core: Arc::new(core), run_id: random_hex_id(), link: replica::Links::new(replicaof) }
+    }
+
+    /// This process's run id, for `INFO server`.
+    pub fn run_id(&self) -> &str {
+        &self.run_id
     }
 
     /// Whether this server's writes go to a replication stream (it is a primary with a backlog).
