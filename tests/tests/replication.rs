@@ -131,8 +131,14 @@ fn difference(primary: &Dump, replica: &Dump) -> Option<String> {
             return Some(format!("{key:?} missing on the replica"));
         };
         if kind != their_kind || value != their_value {
-            let show = |v: &Vec<Vec<u8>>| v.iter().map(|x| String::from_utf8_lossy(x).into_owned()).collect::<Vec<_>>().join(",");
-            return Some(format!("{key:?}: {kind} [{}] on the primary, {their_kind} [{}] on the replica", show(value), show(their_value)));
+            let show = |v: &Vec<Vec<u8>>| {
+                v.iter().map(|x| String::from_utf8_lossy(x).into_owned()).collect::<Vec<_>>().join(",")
+            };
+            return Some(format!(
+                "{key:?}: {kind} [{}] on the primary, {their_kind} [{}] on the replica",
+                show(value),
+                show(their_value)
+            ));
         }
         if pttl != their_pttl {
             return Some(format!("{key:?}: PEXPIRETIME {pttl} on the primary, {their_pttl} on the replica"));
@@ -152,7 +158,9 @@ fn assert_same_data(primary: u16, replica: u16) -> usize {
         let diff = if synced { difference(&ours, &theirs) } else { Some("offsets differ".to_owned()) };
         match diff {
             None => return ours.len(),
-            Some(diff) if start.elapsed() > DEADLINE => panic!("the replica's (port {}) data differs: {diff}", replica.peer_addr().map_or(0, |a| a.port())),
+            Some(diff) if start.elapsed() > DEADLINE => {
+                panic!("the replica's (port {}) data differs: {diff}", replica.peer_addr().map_or(0, |a| a.port()))
+            }
             Some(_) => std::thread::sleep(Duration::from_millis(100)),
         }
     }
@@ -166,7 +174,9 @@ fn write(rng: &mut Rng) -> Vec<String> {
     let word = |rng: &mut Rng, prefix: &str, range: usize| format!("{prefix}{}", rng.below(range));
     let words: Vec<String> = match rng.below(22) {
         0..=3 => vec!["SET".into(), format!("s:{n}"), word(rng, "v", 1_000_000)],
-        4 => vec!["SET".into(), format!("s:{n}"), word(rng, "v", 1000), "EX".into(), (100 + rng.below(1000)).to_string()],
+        4 => {
+            vec!["SET".into(), format!("s:{n}"), word(rng, "v", 1000), "EX".into(), (100 + rng.below(1000)).to_string()]
+        }
         5 => vec!["SET".into(), format!("e:{n}"), "short".into(), "PX".into(), (1 + rng.below(200)).to_string()],
         6 | 7 => vec!["HSET".into(), h, word(rng, "f", 40), word(rng, "v", 1000)],
         8 => vec!["HDEL".into(), h, word(rng, "f", 40)],
@@ -339,7 +349,13 @@ fn tinykv_replicates_tinykv_and_a_chained_replica_follows() {
     let mut stream = connect(replica.port());
     assert_eq!(call_str(&mut stream, &["SET", "k", "v"]), "-READONLY You can't write against a read only replica.\r\n");
     let role = call_str(&mut stream, &["ROLE"]);
-    assert!(role.starts_with(&format!("*5\r\n$5\r\nslave\r\n$9\r\n127.0.0.1\r\n:{}\r\n$9\r\nconnected\r\n:", primary.port())), "{role}");
+    assert!(
+        role.starts_with(&format!(
+            "*5\r\n$5\r\nslave\r\n$9\r\n127.0.0.1\r\n:{}\r\n$9\r\nconnected\r\n:",
+            primary.port()
+        )),
+        "{role}"
+    );
 }
 
 #[test]
@@ -456,6 +472,8 @@ fn a_replica_that_sends_junk_after_psync_is_dropped() {
     stream.write_all(b"*1\r\n$3\r\nFOO\r\n").unwrap();
     retry_until("the log line", || primary.log().contains("unexpected command from the replica: FOO").then_some(()));
     let mut admin = connect(primary.port());
-    retry_until("the replica to be gone", || (info(&mut admin, "connected_slaves").as_deref() == Some("0")).then_some(()));
+    retry_until("the replica to be gone", || {
+        (info(&mut admin, "connected_slaves").as_deref() == Some("0")).then_some(())
+    });
     assert_eq!(call_str(&mut admin, &["PING"]), "+PONG\r\n");
 }

@@ -61,7 +61,8 @@ fn start_sentinel(dir: &std::path::Path, index: usize, primary: u16) -> Sentinel
     if server_mode {
         command.arg("--sentinel");
     }
-    let child = command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn sentinel");
+    let child =
+        command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn sentinel");
     retry_until("the sentinel to listen", || TcpStream::connect(("127.0.0.1", port)).ok());
     Sentinel { child, port }
 }
@@ -153,8 +154,11 @@ fn fail_over(sentinel: u16, servers: &mut [Option<Server>], prefix: &'static str
     thread.join().expect("writer");
     let acked = acked.lock().expect("lock").clone();
     let mut stream = connect(new);
-    let missing: HashSet<u64> =
-        acked.iter().copied().filter(|n| call_str(&mut stream, &["EXISTS", &format!("{prefix}:{n}")]) != ":1\r\n").collect();
+    let missing: HashSet<u64> = acked
+        .iter()
+        .copied()
+        .filter(|n| call_str(&mut stream, &["EXISTS", &format!("{prefix}:{n}")]) != ":1\r\n")
+        .collect();
     eprintln!(
         "failover {old} -> {new} ({}): {} writes acknowledged, {} of them lost",
         if wait { "each write confirmed by WAIT 1" } else { "no WAIT" },
@@ -184,7 +188,8 @@ fn sentinel_fails_over_between_tinykv_servers() {
         (listed(watcher, "replicas") == 2 && listed(watcher, "sentinels") == 2).then_some(())
     });
     let ports: Vec<u16> = std::iter::once(primary.port()).chain(replicas.iter().map(Server::port)).collect();
-    let mut servers: Vec<Option<Server>> = std::iter::once(Some(primary)).chain(replicas.into_iter().map(Some)).collect();
+    let mut servers: Vec<Option<Server>> =
+        std::iter::once(Some(primary)).chain(replicas.into_iter().map(Some)).collect();
 
     // First failover, plain writes.
     let (new, _lost) = fail_over(watcher, &mut servers, "plain", false);

@@ -152,7 +152,8 @@ async fn serve_sync(
     let feed = match sync {
         Sync::Continue { replid, feed } => {
             drop(frozen);
-            let line = if replconf.capa_psync2 { format!("+CONTINUE {replid}\r\n") } else { "+CONTINUE\r\n".to_owned() };
+            let line =
+                if replconf.capa_psync2 { format!("+CONTINUE {replid}\r\n") } else { "+CONTINUE\r\n".to_owned() };
             stream.write_all(line.as_bytes()).await.map_err(io)?;
             tracing::info!(replica_port = replconf.listening_port, "partial resynchronization accepted");
             feed
@@ -296,7 +297,12 @@ async fn stream_to(
 
 /// Handles what the replica sent: `REPLCONF ACK <offset> [FACK <offset>]`; anything else is not
 /// what a replica sends, and ends the link. Returns whether an ACK came.
-fn handle_replies(decoder: &mut RequestDecoder, read_buf: &mut BytesMut, shared: &Shared, feed: &Feed) -> Result<bool, String> {
+fn handle_replies(
+    decoder: &mut RequestDecoder,
+    read_buf: &mut BytesMut,
+    shared: &Shared,
+    feed: &Feed,
+) -> Result<bool, String> {
     let mut acked = false;
     loop {
         let request: Request = match decoder.decode(read_buf) {
@@ -305,16 +311,17 @@ fn handle_replies(decoder: &mut RequestDecoder, read_buf: &mut BytesMut, shared:
             Err(err) => return Err(format!("protocol error from the replica: {err}")),
         };
         let args = &request.args;
-        let is_ack = args.len() >= 3 && args[0].eq_ignore_ascii_case(b"REPLCONF") && args[1].eq_ignore_ascii_case(b"ACK");
-        let offset = std::str::from_utf8(args.get(2).map_or(&[][..], |a| &a[..])).ok().and_then(|t| t.parse::<u64>().ok());
+        let is_ack =
+            args.len() >= 3 && args[0].eq_ignore_ascii_case(b"REPLCONF") && args[1].eq_ignore_ascii_case(b"ACK");
+        let offset =
+            std::str::from_utf8(args.get(2).map_or(&[][..], |a| &a[..])).ok().and_then(|t| t.parse::<u64>().ok());
         match offset {
             Some(offset) if is_ack => {
                 shared.replication.note_ack(feed, offset);
                 acked = true;
             }
             _ => {
-                let words: Vec<String> =
-                    args.iter().take(3).map(|a| crate::rdb::printable(a)).collect();
+                let words: Vec<String> = args.iter().take(3).map(|a| crate::rdb::printable(a)).collect();
                 return Err(format!("unexpected command from the replica: {}", words.join(" ")));
             }
         }

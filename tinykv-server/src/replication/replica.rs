@@ -131,7 +131,13 @@ impl Links {
             sync_read: 0,
             last_error: None,
         };
-        Links { status: Mutex::new(status), changed: Notify::new(), loading: AtomicBool::new(false), generation: AtomicU64::new(0), stream_db: AtomicUsize::new(0) }
+        Links {
+            status: Mutex::new(status),
+            changed: Notify::new(),
+            loading: AtomicBool::new(false),
+            generation: AtomicU64::new(0),
+            stream_db: AtomicUsize::new(0),
+        }
     }
 
     /// The link as `INFO` shows it; `None` when this server is a primary.
@@ -312,7 +318,13 @@ impl Wire {
 }
 
 /// One link: handshake, sync, stream. Returns when it ends.
-async fn link(shared: &Arc<Shared>, host: &str, port: u16, generation: u64, shutdown: &CancellationToken) -> Result<(), String> {
+async fn link(
+    shared: &Arc<Shared>,
+    host: &str,
+    port: u16,
+    generation: u64,
+    shutdown: &CancellationToken,
+) -> Result<(), String> {
     let links = &shared.replication.link;
     let timeout = Duration::from_secs(shared.config.repl_timeout);
     let stream = tokio::time::timeout(timeout, TcpStream::connect((host, port)))
@@ -432,7 +444,8 @@ async fn receive_into(
     mark: Option<&str>,
     progress: impl Fn(u64),
 ) -> Result<(), String> {
-    let write = |file: &mut std::fs::File, bytes: &[u8]| file.write_all(bytes).map_err(|err| format!("writing the RDB: {err}"));
+    let write =
+        |file: &mut std::fs::File, bytes: &[u8]| file.write_all(bytes).map_err(|err| format!("writing the RDB: {err}"));
     let mut read = 0u64;
     match (size, mark) {
         (Some(size), _) => {
@@ -499,8 +512,18 @@ async fn load_rdb(shared: &Arc<Shared>, path: &Path) -> Result<(u64, Option<usiz
 }
 
 /// Applies the primary's stream until the link fails.
-async fn apply_stream(shared: &Arc<Shared>, mut wire: Wire, generation: u64, shutdown: &CancellationToken) -> Result<(), String> {
-    let client = Arc::new(ClientInfo::new(shared.next_client_id(), wire.stream.peer_addr().ok(), wire.stream.local_addr().ok(), -1));
+async fn apply_stream(
+    shared: &Arc<Shared>,
+    mut wire: Wire,
+    generation: u64,
+    shutdown: &CancellationToken,
+) -> Result<(), String> {
+    let client = Arc::new(ClientInfo::new(
+        shared.next_client_id(),
+        wire.stream.peer_addr().ok(),
+        wire.stream.local_addr().ok(),
+        -1,
+    ));
     client.set_master();
     shared.clients.register(Arc::clone(&client));
     let result = apply_registered(shared, &mut wire, &client, generation, shutdown).await;
@@ -606,7 +629,9 @@ fn note_refused(error: &str) {
 }
 
 fn is_getack(request: &Request) -> bool {
-    request.args.len() >= 2 && request.args[0].eq_ignore_ascii_case(b"REPLCONF") && request.args[1].eq_ignore_ascii_case(b"GETACK")
+    request.args.len() >= 2
+        && request.args[0].eq_ignore_ascii_case(b"REPLCONF")
+        && request.args[1].eq_ignore_ascii_case(b"GETACK")
 }
 
 async fn send_ack(wire: &mut Wire, shared: &Shared) -> Result<(), String> {
