@@ -105,7 +105,7 @@ pub(super) fn gate(spec: &CommandSpec, shared: &Shared, session: &Session) -> Op
 
 /// `PSYNC replid offset`: hands the connection over to the primary side (which answers).
 pub(super) fn psync(shared: &Shared, session: &mut Session, replid: &Bytes, offset: &Bytes) -> Reply {
-    if let Some(refusal) = sync_refusal(shared, session) {
+    if let Some(refusal) = sync_refusal(shared) {
         return refusal;
     }
     let replid = String::from_utf8_lossy(replid).into_owned();
@@ -116,7 +116,7 @@ pub(super) fn psync(shared: &Shared, session: &mut Session, replid: &Bytes, offs
 
 /// `SYNC`: a full sync without `+FULLRESYNC`.
 pub(super) fn sync(shared: &Shared, session: &mut Session) -> Reply {
-    if let Some(refusal) = sync_refusal(shared, session) {
+    if let Some(refusal) = sync_refusal(shared) {
         return refusal;
     }
     session.handover = Some(Handover::Sync);
@@ -125,10 +125,7 @@ pub(super) fn sync(shared: &Shared, session: &mut Session) -> Reply {
 
 /// Why a `PSYNC`/`SYNC` is refused: a replica whose own link is down has nothing current to give
 /// (this also stops a server asked to replicate itself from syncing from itself).
-fn sync_refusal(shared: &Shared, session: &Session) -> Option<Reply> {
-    if session.client.kind() == ClientType::Replica {
-        return Some(Reply::error("ERR Replica already connected"));
-    }
+fn sync_refusal(shared: &Shared) -> Option<Reply> {
     let replication = &shared.replication;
     if replication.is_replica() && !replication.link.is_up() {
         return Some(Reply::error("NOMASTERLINK Can't SYNC while not connected with my master"));

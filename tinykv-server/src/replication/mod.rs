@@ -608,3 +608,76 @@ pub fn info_fields(shared: &crate::shared::Shared) -> Vec<(String, String)> {
     field("repl_backlog_histlen", histlen.to_string());
     fields
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn drain(feed: &Feed) -> Vec<u8> {
+        feed.take(BytesMut::new()).expect("not overflowed").to_vec()
+    }
+
+    #[test]
+    fn records_go_to_the_backlog_and_feeds_with_a_select_when_the_database_changes() {
+        let replication = Replication::new(1 << 20, None);
+        assert!(!replication.feeding());
+        // Without replicas nothing is recorded.
+        replication.append_command(&[b"PING"]);
+        assert_eq!(replication.offset(), 0);
+        let Sync::Full { offset, feed, walk, .. } = replication.begin_sync(1, "127.0.0.1".into(), 6380, None) else {
+            panic!("a first sync is full")
+        };
+        assert_eq!(offset, 0);
+        assert!(replication.feeding() && replication.whole_keys());
+        drop(walk);
+        assert!(!replication.whole_keys());
+        replication.append_record(Some(2), &mut |out| encode_request(&[&b"SET"[..], b"k", b"v"], out));
+        replication.append_record(Some(2), &mut |out| encode_request(&[&b"DEL"[..], b"k"], out));
+        let sent = drain(&feed);
+        assert_eq!(
+            sent,
+            b"*2\r\n$6\r\nSELECT\r\n$1\r\n2\r\n*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n*2\r\n$3\r\nDEL\r\n$1\r\nk\r\n"
+        );
+        assert_eq!(replication.offset(), sent.len() as u64);
+    }
+
+    #[test]
+    fn psync_continues_within_the_backlog_and_under_the_previous_id() {
+        let replication = Replication::new(16 * 1024, None);
+        let Sync::Full { .. } = replication.begin_sync(1, "a".into(), 1, None) else { panic!("full") };
+        replication.append_command(&[b"PING"]);
+        let (replid, _, _) = replication.ids();
+        let half = replication.offset();
+        replication.append_command(&[b"PING"]);
+        match replication.begin_sync(2, "b".into(), 2, Some((&replid, half as i64 + 1))) {
+            Sync::Continue { feed, .. } => assert_eq!(drain(&feed), b"*1\r\n$4\r\nPING\r\n"),
+            Sync::Full { .. } => panic!("within the backlog: +CONTINUE"),
+        }
+        assert!(matches!(replication.begin_sync(3, "c".into(), 3, Some(("other", 1))), Sync::Full { .. }));
+        // Past what was ever written, or fallen out of the backlog: a full sync.
+        let past = replication.offset() as i64 + 2;
+        assert!(matches!(replication.begin_sync(4, "d".into(), 4, Some((&replid, past))), Sync::Full { .. }));
+        for _ in 0..2000 {
+            replication.append_command(&[b"PING"]);
+        }
+        assert!(matches!(replication.begin_sync(5, "e".into(), 5, Some((&replid, 1))), Sync::Full { .. }));
+        // A replica promoted keeps the old id as its second: the old id continues up to the switch.
+        replication.become_replica();
+        replication.become_primary();
+        let (new_id, old_id, second) = replication.ids();
+        assert_eq!((old_id.as_str(), second), (replid.as_str(), replication.offset() as i64 + 1));
+        assert_ne!(new_id, replid);
+        let at = replication.offset() as i64 + 1;
+        assert!(matches!(replication.begin_sync(6, "f".into(), 6, Some((&replid, at))), Sync::Continue { .. }));
+    }
+
+    #[test]
+    fn a_replica_too_far_behind_is_cut_off() {
+        let replication = Replication::new(16 * 1024, None);
+        let Sync::Full { feed, .. } = replication.begin_sync(1, "a".into(), 1, None) else { panic!("full") };
+        let big = vec![b'x'; REPLICA_OUTPUT_LIMIT / 2 + 1];
+        replication.append_record(None, &mut |out| out.extend_from_slice(&big));
+        replication.append_record(None, &mut |out| out.extend_from_slice(&big));
+        assert_eq!(feed.take(BytesMut::new()).map(|b| b.len()), Err(Overflowed));
+    }
+}
