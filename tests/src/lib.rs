@@ -372,3 +372,41 @@ pub fn catches_signal(pid: u32, signal: i32) -> bool {
         .expect("SigCgt in /proc status");
     mask & (1 << (signal - 1)) != 0
 }
+
+// --- replication ---
+/// [`call_str`] for a connection that may die under the test (a killed primary, a proxy that closes
+/// on a command it does not pass on): the reply as text, or `None` when the connection failed.
+pub fn try_call(stream: &mut TcpStream, args: &[&str]) -> Option<String> {
+    let words: Vec<&[u8]> = args.iter().map(|arg| arg.as_bytes()).collect();
+    stream.write_all(&resp(&words)).ok()?;
+    let mut out = Vec::new();
+    try_read_reply(stream, &mut out)?;
+    Some(String::from_utf8_lossy(&out).into_owned())
+}
+
+fn try_read_reply(stream: &mut TcpStream, out: &mut Vec<u8>) -> Option<()> {
+    let start = out.len();
+    let mut byte = [0u8; 1];
+    while !out[start..].ends_with(b"\r\n") {
+        if stream.read(&mut byte).ok()? == 0 {
+            return None;
+        }
+        out.push(byte[0]);
+    }
+    let header = String::from_utf8_lossy(&out[start + 1..out.len() - 2]).into_owned();
+    let number: i64 = header.parse().unwrap_or(-1);
+    match out[start] {
+        b'$' if number >= 0 => {
+            let mut body = vec![0; number as usize + 2];
+            stream.read_exact(&mut body).ok()?;
+            out.extend_from_slice(&body);
+        }
+        b'*' => {
+            for _ in 0..number.max(0) {
+                try_read_reply(stream, out)?;
+            }
+        }
+        _ => {}
+    }
+    Some(())
+}

@@ -8,14 +8,13 @@
 //! without either the test prints why and passes.
 
 use std::collections::HashSet;
-use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tinykv_tests::{call_str, retry_until, Server, DEADLINE};
+use tinykv_tests::{call_str, retry_until, try_call, Server, DEADLINE};
 
 /// One `redis-sentinel`, killed when dropped.
 struct Sentinel {
@@ -86,22 +85,6 @@ fn listed(sentinel: u16, what: &str) -> usize {
     let mut stream = connect(sentinel);
     let reply = call_str(&mut stream, &["SENTINEL", what, "mymaster"]);
     reply.lines().filter(|line| *line == "name").count()
-}
-
-/// Sends one command and reads its one-line reply; `None` when the connection fails (the primary
-/// died under the writer).
-fn try_call(stream: &mut TcpStream, args: &[&str]) -> Option<String> {
-    let words: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
-    stream.write_all(&tinykv_tests::resp(&words)).ok()?;
-    let mut line = Vec::new();
-    let mut byte = [0u8; 1];
-    while !line.ends_with(b"\r\n") {
-        if stream.read(&mut byte).ok()? == 0 {
-            return None;
-        }
-        line.push(byte[0]);
-    }
-    Some(String::from_utf8_lossy(&line).into_owned())
 }
 
 /// Writes `SET <prefix>:<n> 1` to whatever the sentinel names as the primary, reconnecting on
