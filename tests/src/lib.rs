@@ -410,3 +410,22 @@ fn try_read_reply(stream: &mut TcpStream, out: &mut Vec<u8>) -> Option<()> {
     }
     Some(())
 }
+
+/// Runs a Python script (`python3 -c`) with `args`, for checks through redis-py; `None`, with the
+/// reason printed, when python3 or redis-py is not installed. Fails the test when the script fails.
+pub fn run_redis_py(script: &str, args: &[String]) -> Option<String> {
+    let output = match Command::new("python3").arg("-c").arg(script).args(args).output() {
+        Ok(output) => output,
+        Err(err) => {
+            eprintln!("redis-py check skipped: no python3 ({err})");
+            return None;
+        }
+    };
+    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    if stderr.contains("No module named 'redis'") {
+        eprintln!("redis-py check skipped: redis-py not installed");
+        return None;
+    }
+    assert!(output.status.success(), "redis-py: {stdout}{stderr}");
+    Some(stdout.into_owned())
+}

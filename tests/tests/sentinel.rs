@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tinykv_tests::{call_str, retry_until, try_call, Server, DEADLINE};
+use tinykv_tests::{call_str, retry_until, run_redis_py, try_call, Server, DEADLINE};
 
 /// One `redis-sentinel`, killed when dropped.
 struct Sentinel {
@@ -211,18 +211,7 @@ master.set("from-redis-py", "yes")
 assert master.get("from-redis-py") == b"yes"
 print("redis-py: primary", host, port)
 "#;
-    let mut command = Command::new("python3");
-    command.arg("-c").arg(script).args(sentinels.iter().map(|s| s.port.to_string())).arg(primary.to_string());
-    match command.output() {
-        Ok(output) if String::from_utf8_lossy(&output.stderr).contains("No module named 'redis'") => {
-            eprintln!("redis-py check skipped: redis-py not installed");
-        }
-        Ok(output) => assert!(
-            output.status.success(),
-            "redis-py: {}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        ),
-        Err(err) => eprintln!("redis-py check skipped: no python3 ({err})"),
-    }
+    let mut args: Vec<String> = sentinels.iter().map(|s| s.port.to_string()).collect();
+    args.push(primary.to_string());
+    run_redis_py(script, &args);
 }

@@ -8,7 +8,7 @@
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 
-use tinykv_tests::{call_str, retry_until, try_call, Server, DEADLINE};
+use tinykv_tests::{call_str, retry_until, run_redis_py, try_call, Server, DEADLINE};
 
 /// A running `nutcracker`, killed when dropped.
 struct Proxy {
@@ -123,6 +123,23 @@ fn twemproxy_shards_over_tinykv() {
         let mut s = client(&proxy);
         assert_eq!(try_call(&mut s, refused), None, "{refused:?} went through");
     }
+
+    // redis-py through the proxy: RESP2 and no CLIENT SETINFO on connect; its defaults are refused.
+    let script = r#"
+import sys, warnings
+import redis
+warnings.simplefilter("ignore")
+port = int(sys.argv[1])
+r = redis.Redis(port=port, password="secret", protocol=2, lib_name=None, lib_version=None)
+r.set("py", "1")
+assert r.get("py") == b"1"
+try:
+    redis.Redis(port=port, password="secret").get("py")
+    raise SystemExit("the defaults went through")
+except redis.ConnectionError:
+    pass
+"#;
+    run_redis_py(script, &[proxy.port.to_string()]);
 
     // A shard dies: its keys fail until it is ejected, then land on the others.
     let dead = shards.remove(1);
