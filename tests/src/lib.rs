@@ -429,3 +429,41 @@ pub fn run_redis_py(script: &str, args: &[String]) -> Option<String> {
     assert!(output.status.success(), "redis-py: {stdout}{stderr}");
     Some(stdout.into_owned())
 }
+
+/// A program a test runs beside the servers (redis-server, a sentinel, a proxy), on a port of its
+/// own, killed when dropped.
+pub struct Daemon {
+    child: Child,
+    /// The port it listens on (127.0.0.1).
+    pub port: u16,
+}
+
+impl Daemon {
+    /// Runs `command` with its output discarded and waits until `port` accepts connections; `None`,
+    /// with the reason printed, when `what` cannot be run (not installed: the test skips).
+    pub fn start(mut command: Command, port: u16, what: &str) -> Option<Daemon> {
+        let spawned = command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn();
+        let child = match spawned {
+            Ok(child) => child,
+            Err(err) => {
+                eprintln!("skipped: cannot run {what} ({err})");
+                return None;
+            }
+        };
+        let daemon = Daemon { child, port };
+        retry_until(&format!("{what} to accept connections"), || TcpStream::connect(("127.0.0.1", port)).ok());
+        Some(daemon)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A port free on 127.0.0.1 now, for a program that does not take `--port 0`.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}

@@ -8,30 +8,13 @@
 //! without either the test prints why and passes.
 
 use std::collections::HashSet;
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::net::TcpStream;
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tinykv_tests::{call_str, retry_until, run_redis_py, try_call, Server, DEADLINE};
-
-/// One `redis-sentinel`, killed when dropped.
-struct Sentinel {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Sentinel {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
-}
+use tinykv_tests::{call_str, free_port, retry_until, run_redis_py, try_call, Daemon, Server, DEADLINE};
 
 /// The program and its first argument that run a sentinel, if installed.
 fn sentinel_program() -> Option<(&'static str, bool)> {
@@ -45,7 +28,7 @@ fn sentinel_program() -> Option<(&'static str, bool)> {
     }
 }
 
-fn start_sentinel(dir: &std::path::Path, index: usize, primary: u16) -> Sentinel {
+fn start_sentinel(dir: &std::path::Path, index: usize, primary: u16) -> Daemon {
     let (program, server_mode) = sentinel_program().expect("checked");
     let port = free_port();
     let conf = dir.join(format!("sentinel-{index}.conf"));
@@ -60,10 +43,7 @@ fn start_sentinel(dir: &std::path::Path, index: usize, primary: u16) -> Sentinel
     if server_mode {
         command.arg("--sentinel");
     }
-    let child =
-        command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn sentinel");
-    retry_until("the sentinel to listen", || TcpStream::connect(("127.0.0.1", port)).ok());
-    Sentinel { child, port }
+    Daemon::start(command, port, program).expect("a sentinel")
 }
 
 fn connect(port: u16) -> TcpStream {
@@ -165,7 +145,7 @@ fn sentinel_fails_over_between_tinykv_servers() {
     let replicas: Vec<Server> =
         (0..2).map(|_| Server::start_with(&["--replicaof", &format!("127.0.0.1 {}", primary.port())])).collect();
     let dir = tempfile::tempdir().expect("temp dir");
-    let sentinels: Vec<Sentinel> = (0..3).map(|i| start_sentinel(dir.path(), i, primary.port())).collect();
+    let sentinels: Vec<Daemon> = (0..3).map(|i| start_sentinel(dir.path(), i, primary.port())).collect();
     let watcher = sentinels[0].port;
     retry_until("the sentinels to find the replicas and each other", || {
         (listed(watcher, "replicas") == 2 && listed(watcher, "sentinels") == 2).then_some(())
@@ -198,7 +178,7 @@ fn sentinel_fails_over_between_tinykv_servers() {
 }
 
 /// redis-py's `Sentinel` finds the primary the sentinels name and writes through it.
-fn redis_py_finds_the_primary(sentinels: &[Sentinel], primary: u16) {
+fn redis_py_finds_the_primary(sentinels: &[Daemon], primary: u16) {
     let script = r#"
 import sys
 from redis.sentinel import Sentinel

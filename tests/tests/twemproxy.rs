@@ -6,28 +6,11 @@
 //! Without `nutcracker` the test prints why and passes.
 
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
-use tinykv_tests::{call_str, retry_until, run_redis_py, try_call, Server, DEADLINE};
+use tinykv_tests::{call_str, free_port, retry_until, run_redis_py, try_call, Daemon, Server, DEADLINE};
 
-/// A running `nutcracker`, killed when dropped.
-struct Proxy {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
-}
-
-fn start_proxy(dir: &std::path::Path, shards: &[u16]) -> Option<Proxy> {
+fn start_proxy(dir: &std::path::Path, shards: &[u16]) -> Option<Daemon> {
     let (port, stats) = (free_port(), free_port());
     let servers: String = shards.iter().enumerate().map(|(i, p)| format!("   - 127.0.0.1:{p}:1 s{i}\n")).collect();
     let conf = format!(
@@ -37,28 +20,18 @@ fn start_proxy(dir: &std::path::Path, shards: &[u16]) -> Option<Proxy> {
     );
     let path = dir.join("nutcracker.yml");
     std::fs::write(&path, conf).expect("write nutcracker.yml");
-    let spawned = Command::new("nutcracker")
-        .arg("-c")
-        .arg(&path)
-        .args(["-s", &stats.to_string(), "-o"])
-        .arg(dir.join("nutcracker.log"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn();
-    let child = match spawned {
-        Ok(child) => child,
-        Err(err) => {
-            eprintln!("skipped: cannot run nutcracker ({err}); `apt-get install nutcracker` provides it");
-            return None;
-        }
-    };
-    let proxy = Proxy { child, port };
-    retry_until("nutcracker to listen", || TcpStream::connect(("127.0.0.1", port)).ok());
-    Some(proxy)
+    // Debian installs it in /usr/sbin, which a user's PATH may lack.
+    let program = if which("nutcracker") { "nutcracker" } else { "/usr/sbin/nutcracker" };
+    let mut command = Command::new(program);
+    command.arg("-c").arg(&path).args(["-s", &stats.to_string(), "-o"]).arg(dir.join("nutcracker.log"));
+    Daemon::start(command, port, "nutcracker (Debian: apt-get install nutcracker)")
 }
 
-fn client(proxy: &Proxy) -> TcpStream {
+fn which(program: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).exists()))
+}
+
+fn client(proxy: &Daemon) -> TcpStream {
     let mut stream = TcpStream::connect(("127.0.0.1", proxy.port)).expect("connect");
     stream.set_read_timeout(Some(DEADLINE)).unwrap();
     assert_eq!(call_str(&mut stream, &["AUTH", "secret"]), "+OK\r\n");
