@@ -565,7 +565,9 @@ pub fn info_fields(shared: &crate::shared::Shared) -> Vec<(String, String)> {
                 field("master_sync_total_bytes", link.sync_total.to_string());
                 field("master_sync_read_bytes", link.sync_read.to_string());
                 field("master_sync_left_bytes", link.sync_total.saturating_sub(link.sync_read).to_string());
-                field("master_sync_perc", "0.00".to_owned());
+                let perc =
+                    if link.sync_total > 0 { 100.0 * link.sync_read as f64 / link.sync_total as f64 } else { 0.0 };
+                field("master_sync_perc", format!("{perc:.2}"));
                 field("master_sync_last_io_seconds_ago", link.last_io_secs.unwrap_or(0).to_string());
             }
             if !link.up {
