@@ -727,7 +727,6 @@ pub enum Command {
     Role,
 }
 
-
 // --- lists ---
 /// An end of a list: `LEFT` (the head) or `RIGHT` (the tail).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

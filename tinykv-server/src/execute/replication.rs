@@ -39,11 +39,13 @@ impl Recording {
         }
     }
 
-    /// Where the command's own (partial) records go.
+    /// Where the command's own (partial) records go. While a walk runs they go too: a blocked
+    /// client a push serves moves an element to a key the command does not name, which only its
+    /// record carries (the keys it names are then read back whole after it, which supersedes theirs).
     pub(super) fn partial<'a>(&self, shared: &'a Shared) -> Option<&'a dyn Sink> {
         match self {
-            Recording::Partial => Some(&shared.replication),
-            _ => None,
+            Recording::Off => None,
+            Recording::Partial | Recording::Whole => Some(&shared.replication),
         }
     }
 

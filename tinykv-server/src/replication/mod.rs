@@ -265,8 +265,8 @@ impl Replication {
 
     /// Whether a full sync's RDB walk is running. The walk is not a point-in-time image (it copies
     /// shards chunk by chunk while clients write), so while it runs every write records the whole
-    /// state of each key it touched, read back under the key's lock after the command, instead of
-    /// the partial record a collection command makes (`HSET k f v`, `SREM k m`).
+    /// state of each key it names, read back under the key's lock after the command, after the
+    /// partial records a collection command makes (`HSET k f v`, `LPUSH k e`), which it supersedes.
     ///
     /// Why base + stream is then exact: the replica's feed starts at offset O, taken (under the
     /// stream lock) before the walk starts. A key that no write touches after O is copied by the walk
@@ -276,6 +276,8 @@ impl Replication {
     /// O with partial records re-checks this flag after it ran and adds the whole-state record (see
     /// `execute::run`), so no change that lands in the feed is only partial. Once the walk ended,
     /// the replica's data equals this server's at that point, and partial records apply exactly.
+    /// (One gap: a blocked `BLMOVE` that a write serves during the walk pushes to a key the write
+    /// does not name; that push is recorded only partially.)
     /// `FLUSHDB`/`FLUSHALL` records clear what the walk copied before them; a `SWAPDB` during the
     /// walk could show a database twice, so it fails that sync and the replica starts again.
     pub fn whole_keys(&self) -> bool {
