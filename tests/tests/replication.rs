@@ -107,10 +107,18 @@ fn dump(stream: &mut TcpStream) -> Dump {
                         flat.chunks(2).map(|pair| [pair[0].clone(), b"=".to_vec(), pair[1].clone()].concat()).collect()
                     }
                     "set" => bulks(parse(&call(stream, &[b"SMEMBERS", &key]))),
+                    // In order: a list's order is its content.
+                    "list" => {
+                        let mut items = bulks(parse(&call(stream, &[b"LRANGE", &key, b"0", b"-1"])));
+                        items.insert(0, b"list:".to_vec());
+                        items
+                    }
                     "none" => continue,
                     other => panic!("unexpected type {other}"),
                 };
-                value.sort();
+                if kind != "list" {
+                    value.sort();
+                }
                 // The absolute time, which replicas get as such: comparable however long the dumps take.
                 let Value::Int(pttl) = parse(&call(stream, &[b"PEXPIRETIME", &key])) else { panic!("PEXPIRETIME") };
                 all.insert((db, key), (kind, value, pttl));
@@ -167,12 +175,12 @@ fn assert_same_data(primary: u16, replica: u16) -> usize {
 }
 
 /// A write of the workload: strings (some with TTLs, some expiring within 200 ms), hashes, sets,
-/// counters, deletes and expiry changes, over three databases.
+/// lists, counters, deletes and expiry changes, over three databases.
 fn write(rng: &mut Rng) -> Vec<String> {
     let n = rng.below(3000);
     let (h, t) = (format!("h:{}", n % 400), format!("t:{}", n % 400));
     let word = |rng: &mut Rng, prefix: &str, range: usize| format!("{prefix}{}", rng.below(range));
-    let words: Vec<String> = match rng.below(22) {
+    let words: Vec<String> = match rng.below(27) {
         0..=3 => vec!["SET".into(), format!("s:{n}"), word(rng, "v", 1_000_000)],
         4 => {
             vec!["SET".into(), format!("s:{n}"), word(rng, "v", 1000), "EX".into(), (100 + rng.below(1000)).to_string()]
@@ -191,7 +199,17 @@ fn write(rng: &mut Rng) -> Vec<String> {
         18 => vec!["APPEND".into(), format!("s:{n}"), "+".into()],
         19 => vec!["MSET".into(), format!("s:{n}"), "m1".into(), format!("s:{}", n + 1), "m2".into()],
         20 => vec!["SELECT".into(), rng.below(DATABASES).to_string()],
-        _ => vec!["SINTERSTORE".into(), format!("t:{}", n % 7), t, format!("t:{}", (n + 1) % 400)],
+        21 => vec!["SINTERSTORE".into(), format!("t:{}", n % 7), t, format!("t:{}", (n + 1) % 400)],
+        22 | 23 => vec![rng.pick(&["RPUSH", "LPUSH"]).into(), format!("l:{}", n % 200), word(rng, "e", 1000)],
+        24 => vec![rng.pick(&["LPOP", "RPOP"]).into(), format!("l:{}", n % 200)],
+        25 => vec![
+            "LMOVE".into(),
+            format!("l:{}", n % 200),
+            format!("l:{}", (n + 7) % 200),
+            "LEFT".into(),
+            "RIGHT".into(),
+        ],
+        _ => vec!["LTRIM".into(), format!("l:{}", n % 200), "0".into(), "20".into()],
     };
     words
 }
@@ -220,7 +238,7 @@ fn stream_writes(stream: &mut TcpStream, seed: u64, count: usize, mut at: impl F
 }
 
 /// A data set of every type, with TTLs, in three databases: 6,000 strings, 300 hashes of 30 fields,
-/// 300 sets of 30 members.
+/// 300 sets of 30 members, 300 lists of 10 elements.
 fn populate(port: u16) {
     let mut stream = connect(port);
     let mut out = Vec::new();
@@ -242,6 +260,10 @@ fn populate(port: u16) {
             }
             if i % 4 == 0 {
                 out.extend_from_slice(&resp(&[b"EXPIRE", h.as_bytes(), b"9000"]));
+            }
+            let l = format!("l:{i}");
+            for j in 0..10 {
+                out.extend_from_slice(&resp(&[b"RPUSH", l.as_bytes(), format!("e{j}").as_bytes()]));
             }
         }
     }
