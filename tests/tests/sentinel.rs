@@ -163,9 +163,14 @@ fn sentinel_fails_over_between_tinykv_servers() {
     });
     // The old primary, restarted on its port, is turned into a replica of the new one.
     let restarted = Server::start_with(&["--port", &ports[0].to_string()]);
-    retry_until("the old primary to become a replica", || {
-        role(ports[0]).contains(&format!(":{new}\r\n$9\r\nconnected\r\n")).then_some(())
-    });
+    // Sentinel looks at a known replica's INFO every 10 s and converts it 8 s after it reports being
+    // a primary: up to about 20 s, more on a loaded machine, so this wait is longer than the others.
+    let converted = || role(ports[0]).contains(&format!(":{new}\r\n$9\r\nconnected\r\n"));
+    let start = std::time::Instant::now();
+    while !converted() {
+        assert!(start.elapsed() < 4 * DEADLINE, "the old primary never became a replica: {}", role(ports[0]));
+        std::thread::sleep(Duration::from_millis(50));
+    }
     servers[0] = Some(restarted);
 
     // Second failover, each write confirmed by WAIT 1.
