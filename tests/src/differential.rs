@@ -5,9 +5,9 @@
 //! When `redis-server` is not installed the tests print why and pass.
 
 use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
-use crate::{call, retry_until, Server, DEADLINE};
+use crate::{call, Daemon, Server, DEADLINE};
 
 /// How far apart the two servers' `TTL` and `PTTL` answers may be.
 const TTL_TOLERANCE: i64 = 1;
@@ -15,8 +15,7 @@ const PTTL_TOLERANCE: i64 = 2_000;
 
 /// A real `redis-server` on a free port, killed when dropped.
 pub struct Redis {
-    child: Child,
-    port: u16,
+    daemon: Daemon,
 }
 
 impl Redis {
@@ -30,42 +29,22 @@ impl Redis {
     pub fn start_with(args: &[&str]) -> Option<Redis> {
         // redis-server does not take --port 0: find a free port by binding one and letting it go.
         let port = TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
-        let spawned = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
-        let child = match spawned {
-            Ok(child) => child,
-            Err(err) => {
-                eprintln!("skipped: cannot run redis-server ({err})");
-                return None;
-            }
-        };
-        let redis = Redis { child, port };
-        retry_until("redis-server to accept connections", || TcpStream::connect(("127.0.0.1", port)).ok());
-        Some(redis)
+        let mut command = Command::new("redis-server");
+        command.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
+        command.args(args);
+        Daemon::start(command, port, "redis-server").map(|daemon| Redis { daemon })
     }
 
     /// The port it listens on (127.0.0.1).
     pub fn port(&self) -> u16 {
-        self.port
+        self.daemon.port
     }
 
     /// A raw connection, with a read timeout.
     pub fn connect(&self) -> TcpStream {
-        let stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to redis-server");
+        let stream = TcpStream::connect(("127.0.0.1", self.daemon.port)).expect("connect to redis-server");
         stream.set_read_timeout(Some(DEADLINE)).unwrap();
         stream
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -382,3 +382,98 @@ pub fn catches_signal(pid: u32, signal: i32) -> bool {
         .expect("SigCgt in /proc status");
     mask & (1 << (signal - 1)) != 0
 }
+
+// --- replication ---
+/// [`call_str`] for a connection that may die under the test (a killed primary, a proxy that closes
+/// on a command it does not pass on): the reply as text, or `None` when the connection failed.
+pub fn try_call(stream: &mut TcpStream, args: &[&str]) -> Option<String> {
+    let words: Vec<&[u8]> = args.iter().map(|arg| arg.as_bytes()).collect();
+    stream.write_all(&resp(&words)).ok()?;
+    let mut out = Vec::new();
+    try_read_reply(stream, &mut out)?;
+    Some(String::from_utf8_lossy(&out).into_owned())
+}
+
+fn try_read_reply(stream: &mut TcpStream, out: &mut Vec<u8>) -> Option<()> {
+    let start = out.len();
+    let mut byte = [0u8; 1];
+    while !out[start..].ends_with(b"\r\n") {
+        if stream.read(&mut byte).ok()? == 0 {
+            return None;
+        }
+        out.push(byte[0]);
+    }
+    let header = String::from_utf8_lossy(&out[start + 1..out.len() - 2]).into_owned();
+    let number: i64 = header.parse().unwrap_or(-1);
+    match out[start] {
+        b'$' if number >= 0 => {
+            let mut body = vec![0; number as usize + 2];
+            stream.read_exact(&mut body).ok()?;
+            out.extend_from_slice(&body);
+        }
+        b'*' => {
+            for _ in 0..number.max(0) {
+                try_read_reply(stream, out)?;
+            }
+        }
+        _ => {}
+    }
+    Some(())
+}
+
+/// Runs a Python script (`python3 -c`) with `args`, for checks through redis-py; `None`, with the
+/// reason printed, when python3 or redis-py is not installed. Fails the test when the script fails.
+pub fn run_redis_py(script: &str, args: &[String]) -> Option<String> {
+    let output = match Command::new("python3").arg("-c").arg(script).args(args).output() {
+        Ok(output) => output,
+        Err(err) => {
+            eprintln!("redis-py check skipped: no python3 ({err})");
+            return None;
+        }
+    };
+    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    if stderr.contains("No module named 'redis'") {
+        eprintln!("redis-py check skipped: redis-py not installed");
+        return None;
+    }
+    assert!(output.status.success(), "redis-py: {stdout}{stderr}");
+    Some(stdout.into_owned())
+}
+
+/// A program a test runs beside the servers (redis-server, a sentinel, a proxy), on a port of its
+/// own, killed when dropped.
+pub struct Daemon {
+    child: Child,
+    /// The port it listens on (127.0.0.1).
+    pub port: u16,
+}
+
+impl Daemon {
+    /// Runs `command` with its output discarded and waits until `port` accepts connections; `None`,
+    /// with the reason printed, when `what` cannot be run (not installed: the test skips).
+    pub fn start(mut command: Command, port: u16, what: &str) -> Option<Daemon> {
+        let spawned = command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn();
+        let child = match spawned {
+            Ok(child) => child,
+            Err(err) => {
+                eprintln!("skipped: cannot run {what} ({err})");
+                return None;
+            }
+        };
+        let daemon = Daemon { child, port };
+        retry_until(&format!("{what} to accept connections"), || TcpStream::connect(("127.0.0.1", port)).ok());
+        Some(daemon)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A port free on 127.0.0.1 now, for a program that does not take `--port 0`.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}

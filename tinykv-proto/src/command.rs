@@ -881,6 +881,17 @@ pub enum Command {
     // --- scripting ---
     /// `EVAL`, `EVALSHA`, `FCALL`, their `_RO` forms, and the `SCRIPT` and `FUNCTION` subcommands.
     Script(ScriptCommand),
+    // --- replication ---
+    /// `PSYNC replicationid offset`: a replica asks for the stream from `offset` (`? -1`: all of it).
+    Psync { replid: Bytes, offset: Bytes },
+    /// `SYNC`: a replica (of before Redis 2.8) asks for a full copy and the stream.
+    Sync,
+    /// `REPLCONF option value ...`: a replica describes itself, or acknowledges an offset.
+    Replconf { pairs: Vec<(Bytes, Bytes)> },
+    /// `REPLICAOF host port` / `SLAVEOF`; `None` for `NO ONE`.
+    ReplicaOf { target: Option<(Bytes, Bytes)> },
+    /// `ROLE`.
+    Role,
 }
 
 // --- scripting ---

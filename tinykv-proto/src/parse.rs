@@ -1785,6 +1785,42 @@ pub(crate) fn client_unblock(args: &mut Args) -> Parsed {
     Ok(Command::Client(ClientCommand::Unblock { id, error }))
 }
 
+// --- replication ---
+/// `PSYNC replicationid offset`: the server decides what the id and offset mean.
+pub(crate) fn psync(args: &mut Args) -> Parsed {
+    let replid = args.take()?;
+    let offset = args.take()?;
+    Ok(Command::Psync { replid, offset })
+}
+
+pub(crate) fn sync(_: &mut Args) -> Parsed {
+    Ok(Command::Sync)
+}
+
+/// `REPLCONF option value ...`: pairs, as Redis checks them (an odd count is a syntax error).
+pub(crate) fn replconf(args: &mut Args) -> Parsed {
+    if args.remaining() % 2 != 0 {
+        return Err(CommandError::Syntax);
+    }
+    let rest = args.rest();
+    let pairs = rest.chunks(2).map(|pair| (pair[0].clone(), pair[1].clone())).collect();
+    Ok(Command::Replconf { pairs })
+}
+
+/// `REPLICAOF host port` or `REPLICAOF NO ONE`.
+pub(crate) fn replicaof(args: &mut Args) -> Parsed {
+    let host = args.take()?;
+    let port = args.take()?;
+    if host.eq_ignore_ascii_case(b"NO") && port.eq_ignore_ascii_case(b"ONE") {
+        return Ok(Command::ReplicaOf { target: None });
+    }
+    Ok(Command::ReplicaOf { target: Some((host, port)) })
+}
+
+pub(crate) fn role(_: &mut Args) -> Parsed {
+    Ok(Command::Role)
+}
+
 // --- scripting ---
 
 /// `numkeys key ... arg ...` after the script or function name, with Redis's errors.

@@ -337,6 +337,9 @@ const LIST_BLOCKING_POP: Flags = Flags::of(&[Flag::Write, Flag::NoScript, Flag::
 const LIST_BLOCKING_MOVE: Flags = Flags::of(&[Flag::Write, Flag::DenyOom, Flag::NoScript, Flag::Blocking]);
 const LIST_BLOCKING_MPOP: Flags = Flags::of(&[Flag::Write, Flag::Blocking]);
 const BLOCKING_KEYS: (i64, i64, i64) = (1, -2, 1);
+// --- replication ---
+const REPL_SYNC: Flags = Flags::of(&[Flag::Admin, Flag::NoScript, Flag::NoMulti]);
+const REPL_OF: Flags = Flags::of(&[Flag::Admin, Flag::NoScript, Flag::Stale]);
 const DEBUG_FLAGS: Flags = Flags::of(&[Flag::Admin, Flag::NoScript, Flag::Loading, Flag::Stale, Flag::Protected]);
 
 /// Subcommands, for the container's parser.
@@ -2707,6 +2710,63 @@ pub const COMMANDS: &[CommandSpec] = &[
         subcommands: FUNCTION_SUBCOMMANDS,
         ..spec("FUNCTION", -2, parse::function, "LOAD|LIST|DELETE|FLUSH|DUMP|RESTORE|KILL|STATS|HELP", "A container for function commands.", "scripting", CONTAINER, NO_KEYS, "7.0.0")
     },
+    // --- replication ---
+    spec(
+        "PSYNC",
+        -3,
+        parse::psync,
+        "replicationid offset",
+        "An internal command used in replication.",
+        "server",
+        REPL_SYNC,
+        NO_KEYS,
+        "2.8.0",
+    ),
+    spec("SYNC", 1, parse::sync, "", "An internal command used in replication.", "server", REPL_SYNC, NO_KEYS, "1.0.0"),
+    spec(
+        "REPLCONF",
+        -1,
+        parse::replconf,
+        "",
+        "An internal command for configuring the replication stream.",
+        "server",
+        Flags::of(&[Flag::Admin, Flag::NoScript, Flag::Loading, Flag::Stale, Flag::AllowBusy]),
+        NO_KEYS,
+        "3.0.0",
+    ),
+    spec(
+        "REPLICAOF",
+        3,
+        parse::replicaof,
+        "host port|NO ONE",
+        "Configures a server as replica of another, or promotes it to a master.",
+        "server",
+        REPL_OF,
+        NO_KEYS,
+        "5.0.0",
+    ),
+    spec(
+        "SLAVEOF",
+        3,
+        parse::replicaof,
+        "host port|NO ONE",
+        "Sets a Redis server as a replica of another, or promotes it to being a master.",
+        "server",
+        REPL_OF,
+        NO_KEYS,
+        "1.0.0",
+    ),
+    spec(
+        "ROLE",
+        1,
+        parse::role,
+        "",
+        "Returns the replication role.",
+        "server",
+        Flags::of(&[Flag::NoScript, Flag::Loading, Flag::Stale, Flag::Fast]),
+        NO_KEYS,
+        "2.8.12",
+    ),
 ];
 
 // --- scripting ---

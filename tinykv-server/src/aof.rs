@@ -140,11 +140,12 @@ pub enum Effect {
 }
 
 /// Where a collection command records its effect, as commands, while it runs: [`Effects::record`]
-/// appends straight to the append-only file's buffer, so the caller must hold the locks of the keys
-/// it changed (the records of one key then follow its changes in order). Without an append-only
-/// file, recording costs a branch.
+/// appends straight to the append-only file's buffer (and the replication stream's), so the caller
+/// must hold the locks of the keys it changed (the records of one key then follow its changes in
+/// order). Without an append-only file or replicas, recording costs a branch.
 pub struct Effects<'a> {
     aof: Option<&'a Aof>,
+    replication: Option<&'a dyn Sink>,
     db: usize,
     recorded: bool,
 }
@@ -152,12 +153,17 @@ pub struct Effects<'a> {
 impl<'a> Effects<'a> {
     /// Records of writes to database `db`, into `aof` if there is one.
     pub fn new(aof: Option<&'a Aof>, db: usize) -> Effects<'a> {
-        Effects { aof, db, recorded: false }
+        Effects { aof, replication: None, db, recorded: false }
+    }
+
+    /// Records of writes to database `db`, into `aof` and the replication stream (each if there is one).
+    pub fn with_replication(aof: Option<&'a Aof>, replication: Option<&'a dyn Sink>, db: usize) -> Effects<'a> {
+        Effects { aof, replication, db, recorded: false }
     }
 
     /// Records nowhere: for replay, and for tests.
     pub fn none() -> Effects<'static> {
-        Effects { aof: None, db: 0, recorded: false }
+        Effects { aof: None, replication: None, db: 0, recorded: false }
     }
 
     /// Records one command.
@@ -166,29 +172,101 @@ impl<'a> Effects<'a> {
             aof.append(Some(self.db), |pending| encode_request(args, pending));
             self.recorded = true;
         }
+        if let Some(replication) = self.replication {
+            replication.append_record(Some(self.db), &mut |out| encode_request(args, out));
+        }
     }
 
     /// Records `prefix` followed by `items`, as several commands of at most [`ITEMS_PER_RECORD`]
     /// items each (`SADD key` and a million members is many records, not one huge one).
-    pub fn record_chunked<'i>(&mut self, prefix: &[&[u8]], items: impl IntoIterator<Item = &'i [u8]>) {
+    pub fn record_chunked<'i>(&mut self, prefix: &[&[u8]], items: impl IntoIterator<Item = &'i [u8]> + Clone) {
         if let Some(aof) = self.aof {
+            let items = items.clone();
             aof.append(Some(self.db), |pending| rewrite::encode_chunked(prefix, items, ITEMS_PER_RECORD, pending));
             self.recorded = true;
+        }
+        if let Some(replication) = self.replication {
+            let mut items = Some(items);
+            replication.append_record(Some(self.db), &mut |out| {
+                if let Some(items) = items.take() {
+                    rewrite::encode_chunked(prefix, items, ITEMS_PER_RECORD, out);
+                }
+            });
         }
     }
 
     /// Records `ZADD key score member ...` for `entries`, as several commands of at most
     /// [`ITEMS_PER_RECORD`] pairs each, with scores that read back exactly.
     pub fn record_zadd<'i>(&mut self, key: &[u8], entries: impl IntoIterator<Item = (&'i [u8], f64)>) {
+        if self.aof.is_none() && self.replication.is_none() {
+            return;
+        }
+        // Read once, written to each sink.
+        let entries: Vec<(&[u8], f64)> = entries.into_iter().collect();
         if let Some(aof) = self.aof {
-            aof.append(Some(self.db), |pending| rewrite::encode_zadd(key, entries, pending));
+            aof.append(Some(self.db), |pending| rewrite::encode_zadd(key, entries.iter().copied(), pending));
             self.recorded = true;
+        }
+        if let Some(replication) = self.replication {
+            replication
+                .append_record(Some(self.db), &mut |out| rewrite::encode_zadd(key, entries.iter().copied(), out));
         }
     }
 
-    /// Whether anything was recorded: the connection must then commit before it replies.
+    /// Whether anything was recorded in the append-only file: the connection must then commit
+    /// before it replies.
     pub fn recorded(&self) -> bool {
         self.recorded
+    }
+}
+
+/// Where records of effects go: the append-only file's buffer, the replication stream. Each
+/// writes a `SELECT` first when `db` differs from its last record's.
+pub trait Sink {
+    /// Appends what `write` encodes, as a record of database `db` (`None`: of no database).
+    fn append_record(&self, db: Option<usize>, write: &mut dyn FnMut(&mut BytesMut));
+}
+
+impl Sink for Aof {
+    fn append_record(&self, db: Option<usize>, write: &mut dyn FnMut(&mut BytesMut)) {
+        self.append(db, write);
+    }
+}
+
+/// Appends to `sink` what `effect` left: the current state of each key, or the flush or swap
+/// itself. A key's state is read and appended with its shard locked and then the sink's buffer:
+/// always in that order (as [`Effects`] does), so records of one key are in the order its changes
+/// happened.
+pub fn record_effect(sink: &dyn Sink, dbs: &[Db], effect: &Effect) {
+    match effect {
+        Effect::Everything => sink.append_record(None, &mut |out| encode_request(&[&b"FLUSHALL"[..]], out)),
+        Effect::Database(db) => sink.append_record(Some(*db), &mut |out| encode_request(&[&b"FLUSHDB"[..]], out)),
+        Effect::Swap(a, b) => sink.append_record(None, &mut |out| {
+            encode_request(&[&b"SWAPDB"[..], a.to_string().as_bytes(), b.to_string().as_bytes()], out)
+        }),
+        Effect::Keys(keys) => {
+            for (index, key) in keys {
+                let Some(db) = dbs.get(*index) else { continue };
+                db.with_key_untouched(key, |slot| {
+                    sink.append_record(Some(*index), &mut |out| match slot.entry() {
+                        Some(entry) => rebuild_key_replacing(entry, out),
+                        None => encode_request(&[&b"DEL"[..], key], out),
+                    })
+                });
+            }
+        }
+        Effect::Expiry(keys) => {
+            for (index, key) in keys {
+                let Some(db) = dbs.get(*index) else { continue };
+                db.with_key_untouched(key, |slot| {
+                    sink.append_record(Some(*index), &mut |out| match slot.expires_at() {
+                        Some(Some(at)) => encode_request(&[&b"PEXPIREAT"[..], key, at.to_string().as_bytes()], out),
+                        Some(None) => encode_request(&[&b"PERSIST"[..], key], out),
+                        None => encode_request(&[&b"DEL"[..], key], out),
+                    })
+                });
+            }
+        }
     }
 }
 
@@ -511,46 +589,26 @@ impl Aof {
         }
     }
 
-    /// Appends to the pending records what `effect` left: the current state of each key, or the
-    /// flush or swap itself. Returns the stream offset the records reach, for [`Aof::commit`].
-    ///
-    /// A key's state is read and appended with its shard locked and then the buffer: always in that
-    /// order (as [`Effects`] does), so records of one key are in the order its changes happened.
-    pub fn record(&self, dbs: &[Db], effect: &Effect) -> u64 {
-        match effect {
-            Effect::Everything => self.append(None, |pending| encode_request(&[&b"FLUSHALL"[..]], pending)),
-            Effect::Database(db) => self.append(Some(*db), |pending| encode_request(&[&b"FLUSHDB"[..]], pending)),
-            Effect::Swap(a, b) => self.append(None, |pending| {
-                encode_request(&[&b"SWAPDB"[..], a.to_string().as_bytes(), b.to_string().as_bytes()], pending)
-            }),
-            Effect::Keys(keys) => {
-                for (index, key) in keys {
-                    let Some(db) = dbs.get(*index) else { continue };
-                    db.with_key_untouched(key, |slot| {
-                        self.append(Some(*index), |pending| match slot.entry() {
-                            Some(entry) => rebuild_key_replacing(entry, pending),
-                            None => encode_request(&[&b"DEL"[..], key], pending),
-                        })
-                    });
-                }
-                self.recorded()
+    // --- replication ---
+    /// What a write changes, as whole keys: [`Aof::effect_of`], with the keys of collection commands
+    /// and of the `EXPIRE` family read back whole. For a replication stream while a full sync's
+    /// walk runs (see `Replication::whole_keys`).
+    pub fn whole_key_effect_of(spec: &CommandSpec, request: &Request, db: usize) -> Option<Effect> {
+        match Aof::effect_of(spec, request, db) {
+            Some(Effect::Expiry(keys)) => Some(Effect::Keys(keys)),
+            // The families that record their own (partial) effects.
+            None if spec.has(Flag::Write) => {
+                Some(Effect::Keys(key_arguments(spec, &request.args).into_iter().map(|key| (db, key)).collect()))
             }
-            Effect::Expiry(keys) => {
-                for (index, key) in keys {
-                    let Some(db) = dbs.get(*index) else { continue };
-                    db.with_key_untouched(key, |slot| {
-                        self.append(Some(*index), |pending| match slot.expires_at() {
-                            Some(Some(at)) => {
-                                encode_request(&[&b"PEXPIREAT"[..], key, at.to_string().as_bytes()], pending)
-                            }
-                            Some(None) => encode_request(&[&b"PERSIST"[..], key], pending),
-                            None => encode_request(&[&b"DEL"[..], key], pending),
-                        })
-                    });
-                }
-                self.recorded()
-            }
+            other => other,
         }
+    }
+
+    /// Appends to the pending records what `effect` left (see [`record_effect`]). Returns the
+    /// stream offset the records reach, for [`Aof::commit`].
+    pub fn record(&self, dbs: &[Db], effect: &Effect) -> u64 {
+        record_effect(self, dbs, effect);
+        self.recorded()
     }
 
     /// Appends what `write` encodes, after a `SELECT` if it is of another database than the last

@@ -29,6 +29,9 @@ const FLAG_CLOSE_AFTER_REPLY: u32 = 1 << 2;
 const FLAG_PUBSUB: u32 = 1 << 3;
 // --- lists ---
 const FLAG_BLOCKED: u32 = 1 << 4;
+// --- replication ---
+const FLAG_REPLICA: u32 = 1 << 5;
+const FLAG_MASTER: u32 = 1 << 6;
 
 /// One connected client, as `CLIENT LIST` shows it.
 #[derive(Debug)]
@@ -211,6 +214,17 @@ impl ClientInfo {
         self.set_flag(FLAG_CLOSE_AFTER_REPLY, true);
     }
 
+    /// Marks the connection as a replica of this server (`CLIENT LIST` flag `S`, `CLIENT KILL TYPE
+    /// replica`) once it asked for `PSYNC`/`SYNC`.
+    pub fn set_replica(&self) {
+        self.set_flag(FLAG_REPLICA, true);
+    }
+
+    /// Marks the connection as this server's link to its primary (flag `M`, `CLIENT KILL TYPE master`).
+    pub fn set_master(&self) {
+        self.set_flag(FLAG_MASTER, true);
+    }
+
     /// Closes the connection at once, dropping unsent replies (`CLIENT KILL` from another client).
     pub fn kill(&self) {
         self.kill.cancel();
@@ -229,7 +243,12 @@ impl ClientInfo {
     /// The client's type for `TYPE` filters: `pubsub` for a subscriber speaking RESP2 (whose
     /// connection carries messages only), as Redis's `getClientType`; every other client is normal.
     pub fn kind(&self) -> ClientType {
-        if self.flags.load(Ordering::Relaxed) & FLAG_PUBSUB != 0 && self.resp.load(Ordering::Relaxed) == 2 {
+        let flags = self.flags.load(Ordering::Relaxed);
+        if flags & FLAG_REPLICA != 0 {
+            ClientType::Replica
+        } else if flags & FLAG_MASTER != 0 {
+            ClientType::Master
+        } else if flags & FLAG_PUBSUB != 0 && self.resp.load(Ordering::Relaxed) == 2 {
             ClientType::PubSub
         } else {
             ClientType::Normal
@@ -243,6 +262,8 @@ impl ClientInfo {
         let multi = self.multi.load(Ordering::Relaxed);
         let mut letters = String::new();
         for (set, letter) in [
+            (flags & FLAG_REPLICA != 0, 'S'),
+            (flags & FLAG_MASTER != 0, 'M'),
             (flags & FLAG_PUBSUB != 0, 'P'),
             (multi >= 0, 'x'),
             (flags & FLAG_BLOCKED != 0, 'b'),

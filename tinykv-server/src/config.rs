@@ -285,6 +285,57 @@ pub struct Config {
     /// End snapshots with a CRC-64 checksum, and check it at load (yes|no).
     #[arg(long, env = "TINYKV_RDBCHECKSUM", default_value = "yes", value_parser = parse_yes_no, action = clap::ArgAction::Set)]
     pub rdbchecksum: bool,
+
+    // --- replication ---
+    /// Bytes of the replication stream kept for replicas that reconnect, so they get only what they
+    /// missed (`+CONTINUE`) instead of a full resync (b, kb, mb, gb); Redis's `repl-backlog-size`.
+    #[arg(long, env = "TINYKV_REPL_BACKLOG_SIZE", default_value = "1mb", value_parser = parse_backlog_size)]
+    pub repl_backlog_size: u64,
+
+    /// Seconds between the PINGs a primary sends down the replication stream, so replicas can tell
+    /// a quiet primary from a dead link.
+    #[arg(long, env = "TINYKV_REPL_PING_REPLICA_PERIOD", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub repl_ping_replica_period: u64,
+
+    /// Seconds without a byte from the primary (or, on a primary, an ACK from a replica) after which
+    /// the link is considered dead and dropped; Redis's `repl-timeout`.
+    #[arg(long, env = "TINYKV_REPL_TIMEOUT", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub repl_timeout: u64,
+
+    /// Refuse writes (`-NOREPLICAS`) unless at least this many replicas acknowledged within
+    /// `--min-replicas-max-lag` seconds (0: never refuse).
+    #[arg(long, env = "TINYKV_MIN_REPLICAS_TO_WRITE", default_value_t = 0)]
+    pub min_replicas_to_write: u64,
+
+    /// The lag, in seconds since its last ACK, under which a replica counts for `--min-replicas-to-write`.
+    #[arg(long, env = "TINYKV_MIN_REPLICAS_MAX_LAG", default_value_t = 10)]
+    pub min_replicas_max_lag: u64,
+
+    /// Start as a replica of this primary: "HOST PORT" (or HOST:PORT), as `REPLICAOF HOST PORT`.
+    #[arg(long, env = "TINYKV_REPLICAOF", value_parser = parse_replicaof, value_name = "HOST PORT")]
+    pub replicaof: Option<(String, u16)>,
+
+    /// The password a replica gives its primary (`AUTH`) when the primary has `requirepass`.
+    #[arg(long, env = "TINYKV_MASTERAUTH")]
+    pub masterauth: Option<String>,
+
+    /// The user a replica authenticates as with `--masterauth` (`AUTH user password`).
+    #[arg(long, env = "TINYKV_MASTERUSER")]
+    pub masteruser: Option<String>,
+
+    /// Whether a replica whose link to its primary is down still answers reads with the data it has
+    /// (yes), or answers `-MASTERDOWN` (no).
+    #[arg(long, env = "TINYKV_REPLICA_SERVE_STALE_DATA", default_value = "yes", value_parser = parse_yes_no)]
+    pub replica_serve_stale_data: bool,
+
+    /// The replica's priority that Sentinel reads from `INFO` (lower is promoted first, 0 never).
+    #[arg(long, env = "TINYKV_REPLICA_PRIORITY", default_value_t = 100)]
+    pub replica_priority: u64,
+
+    /// The address a replica reports to its primary (`REPLCONF ip-address`), when it is reached
+    /// through another address than the one it connects from (NAT, containers).
+    #[arg(long, env = "TINYKV_REPLICA_ANNOUNCE_IP")]
+    pub replica_announce_ip: Option<String>,
 }
 
 impl Config {
@@ -347,6 +398,24 @@ pub fn clients_within(open_files: u64, max_clients: usize) -> Result<usize, File
         return Err(FileLimitError { limit: open_files });
     }
     Ok(usize::try_from(room).map_or(max_clients, |room| room.min(max_clients)))
+}
+
+// --- replication ---
+/// `--replicaof`: "HOST PORT" or "HOST:PORT".
+fn parse_replicaof(text: &str) -> Result<(String, u16), String> {
+    let text = text.trim();
+    let (host, port) = text
+        .rsplit_once(char::is_whitespace)
+        .or_else(|| text.rsplit_once(':'))
+        .ok_or_else(|| format!("'{text}' is not HOST PORT"))?;
+    let port = port.trim().parse::<u16>().map_err(|_| format!("'{port}' is not a port"))?;
+    Ok((host.trim().to_owned(), port))
+}
+
+/// `--repl-backlog-size`: a memory size of at least 16kb, as Redis's minimum.
+fn parse_backlog_size(text: &str) -> Result<u64, String> {
+    let size = parse_memory(text).map_err(|err| err.to_string())?;
+    Ok(size.max(16 * 1024))
 }
 
 /// A memory size that could not be read.

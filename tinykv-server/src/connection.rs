@@ -87,6 +87,8 @@ enum End {
     Io(std::io::Error),
     /// Past `client-output-buffer-limit normal` while a big reply was written.
     OutputLimit,
+    /// `PSYNC`/`SYNC`: the connection is a replica's now.
+    Handover,
 }
 
 /// What [`Connection::process_buffered`] stopped at.
@@ -103,10 +105,13 @@ enum Processed {
     // --- scripting ---
     /// The next request is a script call: it runs on a blocking thread, the connection awaiting it.
     Script(Request),
+    // --- replication ---
+    /// A `WAIT` waits for replicas (kept in `Connection::session.wait`), its reply not yet made.
+    Waiting,
 }
 
 /// Serves one client until it leaves, errs, idles out, is killed or the server shuts down.
-pub async fn serve(stream: TcpStream, peer: SocketAddr, shared: &Shared, shutdown: CancellationToken) {
+pub async fn serve(stream: TcpStream, peer: SocketAddr, shared: &Arc<Shared>, shutdown: CancellationToken) {
     let _ = stream.set_nodelay(true);
     let local = stream.local_addr().ok();
     let client = Arc::new(ClientInfo::new(shared.next_client_id(), Some(peer), local, i64::from(stream.as_raw_fd())));
@@ -117,6 +122,14 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, shared: &Shared, shutdow
     let mut connection = Connection::new(stream, shared, client);
     let end = connection.run(&shutdown).await;
     tracing::debug!(%peer, ?end, "connection closed");
+    // --- replication ---
+    if let (End::Handover, Some(handover)) = (&end, connection.session.handover.take()) {
+        let read_buf = std::mem::take(&mut connection.read_buf);
+        let client = Arc::clone(&connection.session.client);
+        let replconf = connection.session.replconf.clone();
+        let stream = &mut connection.stream;
+        crate::replication::primary::serve(stream, read_buf, shared, &client, &replconf, handover, &shutdown).await;
+    }
 }
 
 impl Drop for Connection<'_> {
@@ -291,6 +304,18 @@ impl<'a> Connection<'a> {
                     }
                     Err(end) => return end,
                 },
+                Processed::Waiting => {
+                    let Some(wait) = self.session.wait.take() else { continue };
+                    let acked = tokio::select! {
+                        acked = crate::replication::primary::wait(self.shared, wait) => acked,
+                        _ = &mut cancelled => return self.finish().await,
+                        _ = &mut killed => return End::Killed,
+                    };
+                    if self.session.reply_wanted() {
+                        Reply::Integer(acked).encode(self.session.protocol, &mut self.write_buf);
+                    }
+                    continue;
+                }
                 Processed::Drained => {}
                 // --- scripting ---
                 Processed::Script(request) => {
@@ -363,6 +388,11 @@ impl<'a> Connection<'a> {
     async fn finish(&mut self) -> End {
         let deadline = tokio::time::Instant::now() + CONNECTION_GRACE;
         loop {
+            // A `WAIT` cut short by the shutdown answers with the replicas that acknowledged so far.
+            if let Some(wait) = self.session.wait.take() {
+                let acked = self.shared.replication.acked(wait.offset) as i64;
+                Reply::Integer(acked).encode(self.session.protocol, &mut self.write_buf);
+            }
             // A pause does not hold requests back at shutdown: they run, so they are answered.
             let processed = self.process_buffered(false).unwrap_or(Processed::Drained);
             match tokio::time::timeout_at(deadline, self.flush()).await {
@@ -430,6 +460,13 @@ impl<'a> Connection<'a> {
                 self.session.client.set_blocked(true);
                 self.blocked = Some(blocked);
                 return Ok(Processed::Blocked);
+            }
+            // --- replication ---
+            if self.session.handover.is_some() {
+                return Err(End::Handover);
+            }
+            if self.session.wait.is_some() {
+                return Ok(Processed::Waiting);
             }
             if self.answer(start, reply)? {
                 return Ok(Processed::Full);

@@ -220,6 +220,29 @@ pub struct Counters {
     /// walked): the shards hold the state of one walk, so a second (a BGSAVE during an AOF rewrite)
     /// waits for the first.
     walk: Mutex<()>,
+    // --- replication ---
+    /// Told of every key expired or evicted in a numbered database (see [`Counters::on_delete`]).
+    deleted: std::sync::OnceLock<DeleteHook>,
+    /// Set on a replica: keys are never expired here, their primary's `DEL`s remove them (see
+    /// [`applying_primary_stream`]).
+    replica: AtomicBool,
+}
+
+/// What is told of a key expired or evicted: its database and the key.
+pub type DeleteHook = Box<dyn Fn(usize, &[u8]) + Send + Sync>;
+
+thread_local! {
+    static FROM_PRIMARY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` as the primary's replication stream: on a replica, expired keys stay visible to it
+/// (they are the primary's to delete, and a write to one must apply to it as it did there), while
+/// other clients see them as gone.
+pub fn applying_primary_stream<R>(f: impl FnOnce() -> R) -> R {
+    FROM_PRIMARY.with(|from| from.set(true));
+    let result = f();
+    FROM_PRIMARY.with(|from| from.set(false));
+    result
 }
 
 impl Counters {
@@ -241,6 +264,22 @@ impl Counters {
     /// Keys removed because their time to live ran out, since start.
     pub fn expired_keys(&self) -> u64 {
         self.expired_keys.load(Ordering::Relaxed)
+    }
+
+    /// Sets what is told of every key expired or evicted (once; a primary's replication stream
+    /// sends them as `DEL`). Called with the key's shard locked.
+    pub fn on_delete(&self, hook: DeleteHook) {
+        let _ = self.deleted.set(hook);
+    }
+
+    /// Makes the databases a replica's (`true`: keys do not expire here) or a primary's.
+    pub fn set_replica(&self, replica: bool) {
+        self.replica.store(replica, Ordering::Relaxed);
+    }
+
+    /// Whether keys are kept past their time for the primary to delete.
+    pub fn is_replica(&self) -> bool {
+        self.replica.load(Ordering::Relaxed)
     }
 }
 
@@ -265,6 +304,10 @@ pub struct Db {
     counters: Arc<Counters>,
     /// Its number (`SELECT`), for the keyspace events of its keys.
     index: usize,
+    // --- replication ---
+    /// Whether it is one of a server's databases (not a replica's load in progress, or a test's):
+    /// only those tell the delete hook of keys they expire or evict.
+    on_server: bool,
 }
 
 impl Db {
@@ -276,13 +319,20 @@ impl Db {
     /// A keyspace of `shards` shards (rounded up to a power of two) that adds to `counters`.
     pub fn with_counters(shards: usize, counters: Arc<Counters>) -> Db {
         let shards = shards.max(1).next_power_of_two();
-        Db { shards: (0..shards).map(|_| Mutex::new(Shard::default())).collect(), counters, index: 0 }
+        Db { shards: (0..shards).map(|_| Mutex::new(Shard::default())).collect(), counters, index: 0, on_server: false }
     }
 
     /// This database as number `index` of the server (0 unless said): the number its keyspace
-    /// events name.
+    /// events name, and its expired and evicted keys' in the replication stream.
     pub fn numbered(self, index: usize) -> Db {
-        Db { index, ..self }
+        Db { index, on_server: true, ..self }
+    }
+
+    /// Tells the delete hook (if any) that `key` was expired or evicted.
+    fn deleted(&self, key: &[u8]) {
+        if let (true, Some(hook)) = (self.on_server, self.counters.deleted.get()) {
+            hook(self.index, key);
+        }
     }
 
     /// While `loading`, commands see no key as expired, as Redis while it loads: replayed records
@@ -433,6 +483,7 @@ impl Db {
         if removed {
             keyspace_events::evicted(self.index, key);
             self.counters.evicted_keys.fetch_add(1, Ordering::Relaxed);
+            self.deleted(key);
         }
         removed
     }
@@ -785,6 +836,9 @@ impl Db {
     /// removed: `max_total` means there may be more to do.
     pub fn sweep_expired(&self, per_lock: usize, max_total: usize) -> usize {
         let mut removed = 0;
+        if self.counters.is_replica() {
+            return 0;
+        }
         for shard in self.shards.iter() {
             while removed < max_total {
                 let now = now_ms();
@@ -822,6 +876,7 @@ impl Db {
                     shard.volatile -= 1;
                     self.counters.used_memory.fetch_sub(entry.footprint(), Ordering::Relaxed);
                     self.counters.expired_keys.fetch_add(1, Ordering::Relaxed);
+                    self.deleted(&key);
                     removed += 1;
                 }
             }
@@ -893,9 +948,17 @@ impl<'a> Slot<'a> {
         let bucket = shard.table.find_bucket_index(hash, |e| e.key() == key);
         let mut slot = Slot { shard, db, key, hash, now, bucket };
         if slot.find().is_some_and(|e| e.is_expired(now)) {
+            if db.counters.is_replica() {
+                // A replica's keys expire by its primary's `DEL`: kept, and hidden from clients.
+                if !FROM_PRIMARY.with(std::cell::Cell::get) {
+                    slot.bucket = None;
+                }
+                return slot;
+            }
             keyspace_events::quietly(|| slot.remove());
             keyspace_events::expired(db.index, key);
             db.counters.expired_keys.fetch_add(1, Ordering::Relaxed);
+            db.deleted(key);
         } else if touch && access::touching() {
             if let Some(entry) = slot.find_mut() {
                 let touched = db.counters.tracking.touched(entry.access(), now);

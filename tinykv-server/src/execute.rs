@@ -45,6 +45,7 @@ mod long_double;
 mod object;
 mod persistence;
 mod pubsub;
+mod replication;
 mod server;
 mod sets;
 mod strings;
@@ -136,6 +137,13 @@ pub struct Session {
     // --- scripting ---
     /// Set while a script flagged `allow-oom` runs: its writes pass the maxmemory gate.
     allow_oom: bool,
+    // --- replication ---
+    /// What a replica said about itself with `REPLCONF`, for when it asks for `PSYNC`.
+    pub replconf: crate::replication::primary::Replconf,
+    /// Set by `PSYNC`/`SYNC`: the connection hands itself over to the primary side.
+    pub handover: Option<crate::replication::primary::Handover>,
+    /// Set by a `WAIT` that must wait: the connection waits, then answers it.
+    pub wait: Option<crate::replication::primary::WaitFor>,
 }
 
 // --- lists ---
@@ -340,7 +348,10 @@ fn run(request: Request, shared: &Shared, session: &mut Session) -> Reply {
         return error_reply(shared, refusal);
     }
     let effect = shared.aof.as_ref().and_then(|_| Aof::effect_of(found.spec, &request, session.db));
-    let mut effects = Effects::new(shared.aof.as_ref(), session.db);
+    // --- replication ---
+    let recording_db = session.db;
+    let replication = replication::Recording::start(shared);
+    let mut effects = Effects::with_replication(shared.aof.as_ref(), replication.partial(shared), session.db);
     let reply = match Command::parse_as(found.spec, &request) {
         Ok(command) => execute(command, shared, session, &mut effects),
         Err(err) => err.into(),
@@ -364,6 +375,9 @@ fn run(request: Request, shared: &Shared, session: &mut Session) -> Reply {
             access::untouched(|| aof.record(&shared.dbs, &effect));
             session.unlogged = true;
         }
+    }
+    if !reply.is_error() {
+        replication.finish(shared, found.spec, &request, recording_db);
     }
     events.publish(shared, Some((found.spec, &request.args)), session.db);
     // --- lists ---
@@ -571,7 +585,7 @@ pub fn gate(found: &Found, shared: &Shared, session: &Session) -> Option<Reply> 
             return Some(Reply::error(refusal));
         }
     }
-    None
+    replication::gate(spec, shared, session)
 }
 
 /// In RESP2, a client that subscribes to anything reads messages on the connection it sends
@@ -797,12 +811,7 @@ pub fn execute(command: Command, shared: &Shared, session: &mut Session, effects
         Command::Client(sub) => admin::client(sub, shared, session),
         Command::Slowlog(sub) => admin::slowlog(sub, shared),
         Command::Time => admin::time(),
-        // No replicas, so none to wait for: 0 at once (Redis would wait out the timeout first when
-        // more than 0 are asked for).
-        Command::Wait { numreplicas, .. } => {
-            session.would_block = numreplicas > 0 && session.transaction.is_none();
-            Reply::Integer(0)
-        }
+        Command::Wait { numreplicas, timeout } => replication::wait(shared, session, numreplicas, timeout),
         Command::Debug(sub) => admin::debug(sub, shared, session),
         Command::Multi => {
             session.set_transaction(Some(Transaction::default()));
@@ -846,6 +855,12 @@ pub fn execute(command: Command, shared: &Shared, session: &mut Session, effects
         }
         // --- scripting ---
         Command::Script(sub) => scripting::command(sub, shared, session),
+        // --- replication ---
+        Command::Psync { replid, offset } => replication::psync(shared, session, &replid, &offset),
+        Command::Sync => replication::sync(shared, session),
+        Command::Replconf { pairs } => replication::replconf(session, &pairs),
+        Command::ReplicaOf { target } => replication::replicaof(shared, target),
+        Command::Role => replication::role(shared),
     }
 }
 

@@ -51,8 +51,6 @@ const SECONDS_PER_DAY: u64 = 24 * 60 * 60;
 const OPS_WINDOW: Duration = Duration::from_millis(1600);
 /// Samples closer together than this are not kept, so a burst of `INFO` calls keeps a useful window.
 const OPS_MIN_SAMPLE_GAP: Duration = Duration::from_millis(100);
-/// Redis's default `repl-backlog-size`, which `INFO replication` reports.
-const REPL_BACKLOG_SIZE: u64 = 1024 * 1024;
 
 /// `INFO`'s reply for the requested sections (lower-cased): none or `default` for the default ones,
 /// `all` or `everything` for all; unknown sections are left out.
@@ -87,6 +85,12 @@ pub fn info(shared: &Shared, requested: &[String]) -> Reply {
             let _ = write!(text, "{key}:{value}\r\n");
         }
         match *section {
+            // --- replication ---
+            "replication" => {
+                for (key, value) in crate::replication::info_fields(shared) {
+                    let _ = write!(text, "{key}:{value}\r\n");
+                }
+            }
             // One line per database that holds keys, as Redis prints them.
             "keyspace" => {
                 for (index, db) in shared.dbs.iter().enumerate().filter(|(_, db)| !db.is_empty()) {
@@ -130,6 +134,7 @@ fn section_fields(shared: &Shared, section: &str) -> Vec<(&'static str, String)>
                 ("os", format!("{} {}", std::env::consts::OS, std::env::consts::ARCH)),
                 ("arch_bits", (usize::BITS).to_string()),
                 ("process_id", std::process::id().to_string()),
+                ("run_id", shared.replication.run_id().to_owned()),
                 ("tcp_port", shared.port.to_string()),
                 ("server_time_usec", now_us.to_string()),
                 ("uptime_in_seconds", uptime.to_string()),
@@ -214,22 +219,8 @@ fn section_fields(shared: &Shared, section: &str) -> Vec<(&'static str, String)>
                 ("client_output_buffer_limit_disconnections", shared.pubsub.disconnections().to_string()),
             ]
         }
-        "replication" => {
-            let (replid, replid2) = shared.replication_ids.lock().clone();
-            vec![
-                ("role", "master".to_owned()),
-                ("connected_slaves", zero()),
-                ("master_failover_state", "no-failover".to_owned()),
-                ("master_replid", replid),
-                ("master_replid2", replid2),
-                ("master_repl_offset", zero()),
-                ("second_repl_offset", "-1".to_owned()),
-                ("repl_backlog_active", zero()),
-                ("repl_backlog_size", REPL_BACKLOG_SIZE.to_string()),
-                ("repl_backlog_first_byte_offset", zero()),
-                ("repl_backlog_histlen", zero()),
-            ]
-        }
+        // Its lines have names made at run time (`slave0`): written by the caller.
+        "replication" => Vec::new(),
         "cpu" => {
             let (own_sys, own_user) = cpu_times(UsageWho::RUSAGE_SELF);
             let (children_sys, children_user) = cpu_times(UsageWho::RUSAGE_CHILDREN);

@@ -26,6 +26,7 @@ pub mod output_limits;
 pub mod pubsub;
 pub mod rdb;
 // --- scripting ---
+pub mod replication;
 pub mod scripting;
 pub mod server;
 pub mod settings;

@@ -49,6 +49,9 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
     tracker.spawn(sweep_expired(Arc::clone(&shared), shutdown.clone()));
     tracker.spawn(rdb::snapshot::saver(Arc::clone(&shared), |s: &Shared| (&s.rdb, &s.dbs[..]), shutdown.clone()));
     tracker.spawn(close_idle_clients(Arc::clone(&shared), shutdown.clone()));
+    // --- replication ---
+    tracker.spawn(crate::replication::primary::pinger(Arc::clone(&shared), shutdown.clone()));
+    tracker.spawn(crate::replication::replica::run(Arc::clone(&shared), shutdown.clone()));
     if shared.aof.is_some() {
         tracker.spawn(aof_every_second(Arc::clone(&shared), shutdown.clone()));
         tracker.spawn(aof_rewriter(Arc::clone(&shared), shutdown.clone()));

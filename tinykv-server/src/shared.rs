@@ -21,6 +21,7 @@ use crate::isolation::Isolation;
 use crate::pubsub::PubSub;
 use crate::rdb::encode::WriteOptions;
 use crate::rdb::{RdbError, Snapshots};
+use crate::replication::Replication;
 use crate::scripting::Scripting;
 use crate::settings::Settings;
 use crate::slowlog::SlowLog;
@@ -86,8 +87,8 @@ pub struct Shared {
     pub command_stats: CommandStats,
     /// Whether the background sweep removes expired keys (`DEBUG SET-ACTIVE-EXPIRE`).
     pub active_expire: AtomicBool,
-    /// The replication ids `INFO replication` reports (`DEBUG CHANGE-REPL-ID` makes a new one).
-    pub replication_ids: Mutex<(String, String)>,
+    /// Replication: the stream to this server's replicas, the link to its primary.
+    pub replication: Replication,
     next_client_id: AtomicU64,
     // --- lists ---
     /// Clients blocked on lists (`BLPOP` and friends), by key, first come first served.
@@ -151,6 +152,9 @@ impl Shared {
         // --- scripting ---
         rdb.set_functions(scripting.library_codes());
         let settings = Settings::new(&config);
+        let replication = Replication::new(config.repl_backlog_size, config.replicaof.clone());
+        counters.set_replica(replication.is_replica());
+        counters.on_delete(replication.delete_hook());
         Ok(Shared {
             dbs,
             counters,
@@ -161,7 +165,7 @@ impl Shared {
             pubsub: PubSub::new(config.client_output_buffer_limit_pubsub, config.client_output_buffer_limit_normal),
             command_stats: CommandStats::default(),
             active_expire: AtomicBool::new(true),
-            replication_ids: Mutex::new((random_hex_id(), NO_REPLICATION_ID.to_owned())),
+            replication,
             config,
             stats: Stats::default(),
             started: Instant::now(),
@@ -203,25 +207,6 @@ impl Shared {
 
     /// `DEBUG CHANGE-REPL-ID`: a new replication id, and no secondary one.
     pub fn change_replication_id(&self) {
-        *self.replication_ids.lock() = (random_hex_id(), NO_REPLICATION_ID.to_owned());
+        self.replication.change_id();
     }
-}
-
-/// What `master_replid2` reads when there is no previous replication history, as in Redis.
-const NO_REPLICATION_ID: &str = "0000000000000000000000000000000000000000";
-
-/// A random 40-hex-character id, as Redis's replication ids. From the standard library's randomly
-/// keyed hasher: unpredictable enough for an id, which is no secret.
-fn random_hex_id() -> String {
-    use std::hash::{BuildHasher, RandomState};
-    let state = RandomState::new();
-    let mut id = String::with_capacity(NO_REPLICATION_ID.len());
-    let mut round = 0u64;
-    while id.len() < NO_REPLICATION_ID.len() {
-        let word = state.hash_one((round, Instant::now()));
-        id.push_str(&format!("{word:016x}"));
-        round += 1;
-    }
-    id.truncate(NO_REPLICATION_ID.len());
-    id
 }

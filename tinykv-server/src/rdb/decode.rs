@@ -44,6 +44,9 @@ pub struct Loaded {
     pub functions: Vec<Vec<u8>>,
     /// The `redis-ver` field: which server wrote the file.
     pub written_by: Option<String>,
+    /// The `repl-stream-db` field of an RDB sent to a replica: the database its primary's stream
+    /// has selected where the stream it gets next begins.
+    pub repl_stream_db: Option<usize>,
 }
 
 /// A problem found while decoding, before the file's path is attached.
@@ -585,6 +588,7 @@ fn aux_field(key: &[u8], value: &[u8], loaded: &mut Loaded) {
     let text = String::from_utf8_lossy(value);
     match key {
         b"redis-ver" => loaded.written_by = Some(text.into_owned()),
+        b"repl-stream-db" => loaded.repl_stream_db = text.parse().ok(),
         b"ctime" => {
             if let Ok(ctime) = text.parse::<u64>() {
                 tracing::info!(age_secs = (now_ms() / 1000).saturating_sub(ctime), "RDB file age");

@@ -118,6 +118,50 @@ pub fn write_frozen_snapshot(
 ) -> Result<Written, WriteFailure> {
     // Whatever ends the walk early, what was kept for it is freed.
     let _thaw = Thaw(dbs);
+    write_walk(dbs, functions, counts, swaps, out, options, &[], Walk::Frozen, abort)
+}
+
+// --- replication ---
+/// How [`write_walk`] reads the keyspace.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Walk {
+    /// The image [`Db::freeze_all`] froze.
+    Frozen,
+    /// The live keyspace, chunk by chunk: not an image of one instant. For a replica's full sync,
+    /// whose stream makes up for it (see `Replication::whole_keys`), and which must not take the
+    /// freeze a `BGSAVE` or rewrite may be using.
+    Live,
+}
+
+/// An RDB of the live keyspace (see [`Walk::Live`]) with more aux fields after the usual ones: a
+/// replica's carries `repl-stream-db`, as Redis's does. A `SWAPDB` since the count `swaps` was read
+/// interrupts it.
+pub fn write_live_snapshot(
+    dbs: &[Db],
+    functions: &[bytes::Bytes],
+    swaps: u64,
+    out: impl Write,
+    options: WriteOptions,
+    extra_aux: &[(&str, &str)],
+    abort: &dyn Fn() -> bool,
+) -> Result<Written, WriteFailure> {
+    let counts: Vec<(usize, usize)> = dbs.iter().map(|db| (db.len(), db.volatile_len())).collect();
+    write_walk(dbs, functions, &counts, swaps, out, options, extra_aux, Walk::Live, abort)
+}
+
+/// The RDB writer behind [`write_frozen_snapshot`] and [`write_live_snapshot`].
+#[allow(clippy::too_many_arguments)] // one private function behind the two public ones
+fn write_walk(
+    dbs: &[Db],
+    functions: &[bytes::Bytes],
+    counts: &[(usize, usize)],
+    swaps: u64,
+    out: impl Write,
+    options: WriteOptions,
+    extra_aux: &[(&str, &str)],
+    walk: Walk,
+    abort: &dyn Fn() -> bool,
+) -> Result<Written, WriteFailure> {
     let mut file = Checksummed { out, digest: CRC64.digest(), bytes: 0 };
     let mut buf = Vec::with_capacity(64 * 1024);
     let mut compressor = options.compression.then(Compressor::default);
@@ -134,7 +178,7 @@ pub fn write_frozen_snapshot(
         ("used-mem", &used_memory),
         ("aof-base", if options.aof_base { "1" } else { "0" }),
     ];
-    for (key, value) in aux {
+    for (key, value) in aux.iter().chain(extra_aux) {
         buf.push(op::AUX);
         encode_string(&mut buf, key.as_bytes(), None);
         encode_string(&mut buf, value.as_bytes(), None);
@@ -151,7 +195,9 @@ pub fn write_frozen_snapshot(
     for (index, db) in dbs.iter().enumerate() {
         let (keys, volatile) = counts.get(index).copied().unwrap_or_default();
         if keys == 0 {
-            db.thaw();
+            if walk == Walk::Frozen {
+                db.thaw();
+            }
             continue;
         }
         buf.clear();
@@ -162,7 +208,7 @@ pub fn write_frozen_snapshot(
         encode_length(&mut buf, volatile as u64);
         file.put(&buf)?;
         for shard in 0..db.shard_count() {
-            db.for_each_frozen_chunk(shard, |entries| {
+            let encode = |entries: &[Entry]| {
                 if abort() {
                     return Err(WriteFailure::Aborted);
                 }
@@ -197,7 +243,11 @@ pub fn write_frozen_snapshot(
                 written.keys += entries.len() as u64;
                 file.put(&buf)?;
                 Ok(())
-            })?;
+            };
+            match walk {
+                Walk::Frozen => db.for_each_frozen_chunk(shard, encode)?,
+                Walk::Live => db.for_each_chunk(shard, SNAPSHOT_CHUNK, encode)?,
+            }
         }
     }
 

@@ -132,6 +132,11 @@ impl Snapshots {
         }
     }
 
+    /// The function libraries' code as snapshots write it (for a replica's full sync too).
+    pub fn functions(&self) -> Vec<bytes::Bytes> {
+        self.functions.lock().clone()
+    }
+
     /// Sets the libraries the next snapshots hold.
     pub fn set_functions(&self, codes: Vec<bytes::Bytes>) {
         *self.functions.lock() = codes;
