@@ -85,11 +85,12 @@ pub enum Collection {
     /// `SADD` and friends.
     Set(Set),
     // --- lists ---
-    /// `LPUSH` and friends.
-    List(List),
+    /// `LPUSH` and friends. Boxed, as `ZSet` is: the enum stays the size of a hash or set, which
+    /// every small hash and set pays for (a list or sorted set is big enough not to mind the pointer).
+    List(Box<List>),
     // --- sorted sets ---
     /// `ZADD` and friends.
-    ZSet(ZSet),
+    ZSet(Box<ZSet>),
 }
 
 impl Collection {
@@ -209,7 +210,7 @@ impl Typed for List {
         }
     }
     fn into_collection(self) -> Collection {
-        Collection::List(self)
+        Collection::List(Box::new(self))
     }
 }
 
@@ -232,7 +233,7 @@ impl Typed for ZSet {
         }
     }
     fn into_collection(self) -> Collection {
-        Collection::ZSet(self)
+        Collection::ZSet(Box::new(self))
     }
 }
 

@@ -186,7 +186,7 @@ fn store_list(db: &Db, destination: &[u8], values: Vec<Option<Bytes>>, effects: 
         effects.record(&[b"DEL", destination]);
         effects
             .record_chunked(&[b"RPUSH", destination], values.iter().map(|value| value.as_deref().unwrap_or_default()));
-        slot.put_value(Value::Collection(Collection::List(list)), None);
+        slot.put_value(Value::Collection(Collection::List(Box::new(list))), None);
         Reply::Integer(values.len() as i64)
     })
 }

@@ -296,7 +296,7 @@ fn store(
     let len = zset.len();
     effects.record(&[b"DEL", destination]);
     effects.record_zadd(destination, zset.iter());
-    slot.put_value(Value::Collection(Collection::ZSet(zset)), None);
+    slot.put_value(Value::Collection(Collection::ZSet(Box::new(zset))), None);
     Reply::Integer(len as i64)
 }
 

@@ -241,7 +241,7 @@ impl<R: Read> Source<R> {
                 if list.is_empty() {
                     Err("a list with no elements".to_owned())
                 } else {
-                    Ok(Value::Collection(Collection::List(list)))
+                    Ok(Value::Collection(Collection::List(Box::new(list))))
                 }
             }
             op::TYPE_LIST_QUICKLIST_2 => {
@@ -264,7 +264,7 @@ impl<R: Read> Source<R> {
                 match damaged {
                     Some(err) => Err(err),
                     None if list.is_empty() => Err("a list with no elements".to_owned()),
-                    None => Ok(Value::Collection(Collection::List(list))),
+                    None => Ok(Value::Collection(Collection::List(Box::new(list)))),
                 }
             }
             // --- sorted sets ---
@@ -325,7 +325,7 @@ fn zset_of(entries: Vec<(&[u8], f64)>) -> Result<Value, String> {
         return Err("a sorted set score is not a number".to_owned());
     }
     match ZSet::build(entries) {
-        (zset, 0) => Ok(Value::Collection(Collection::ZSet(zset))),
+        (zset, 0) => Ok(Value::Collection(Collection::ZSet(Box::new(zset)))),
         _ => Err("a sorted set member appears twice".to_owned()),
     }
 }
