@@ -477,3 +477,13 @@ impl Drop for Daemon {
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
 }
+
+/// An empty directory for one test's files, under the system's temp dir, named after `name` and this
+/// test process (so parallel test binaries and reruns never share one); whatever a previous run left
+/// there is removed first.
+pub fn fresh_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tinykv-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create a test directory");
+    dir
+}

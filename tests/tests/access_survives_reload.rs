@@ -6,13 +6,10 @@
 use std::path::PathBuf;
 
 use tinykv_tests::differential::Redis;
-use tinykv_tests::Server;
+use tinykv_tests::{fresh_dir, Server};
 
 fn dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tinykv-access-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    fresh_dir(&format!("access-{name}"))
 }
 
 fn start(dir: &std::path::Path, policy: &str) -> Server {

@@ -59,6 +59,7 @@ fn another_client_is_served_while_a_big_reply_waits_for_a_slow_reader() {
     let server = Server::start_with(&["--no-greeting"]);
     fill(&mut server.redis(), KEYS);
     let mut slow = server.connect();
+    assert_eq!(call_str(&mut slow, &["CLIENT", "SETNAME", "slow"]), "+OK\r\n");
     slow.write_all(&mget(KEYS)).unwrap();
     // The slow client reads nothing yet: its reply waits, and another client is answered meanwhile.
     std::thread::sleep(Duration::from_millis(200));
@@ -68,6 +69,12 @@ fn another_client_is_served_while_a_big_reply_waits_for_a_slow_reader() {
     }
     let reply = read_reply(&mut slow);
     assert!(reply.starts_with(format!("*{KEYS}\r\n").as_bytes()));
+    // Its reply buffer never held the ~20 MiB reply at once, only pieces of about --output-high-water
+    // (1 MiB): CLIENT LIST's rbp is the peak of the buffer.
+    let list = call_str(&mut other, &["CLIENT", "LIST"]);
+    let line = list.lines().find(|line| line.contains(" name=slow ")).expect("the slow client in CLIENT LIST");
+    let peak: u64 = line.split(' ').find_map(|f| f.strip_prefix("rbp=")).and_then(|v| v.parse().ok()).expect("rbp");
+    assert!(peak < 4 << 20, "reply buffer peaked at {peak} bytes for a {} byte reply", reply.len());
 }
 
 #[test]

@@ -11,13 +11,13 @@
 //! is the long version.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tinykv_tests::differential::Rng;
-use tinykv_tests::Server;
+use tinykv_tests::{fresh_dir, Server};
 
 /// What a key holds, as a client's model has it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -179,20 +179,13 @@ fn verify(server: &Server, models: &mut [Model], cycle: u64) {
     assert_eq!(dbsize, expected_keys, "cycle {cycle}: keys nobody acknowledged appeared");
 }
 
-fn fresh_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tinykv-crash-loop-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 #[test]
 fn kill_9_at_random_moments_loses_no_acknowledged_write() {
     let cycles = env_number("TINYKV_CRASH_CYCLES", 6);
     let seed = env_number("TINYKV_CRASH_SEED", std::process::id() as u64);
     println!("crash loop: {cycles} cycles, TINYKV_CRASH_SEED={seed}");
     let mut rng = Rng(seed);
-    let dir = fresh_dir();
+    let dir = fresh_dir("crash-loop");
     let mut models: Vec<Model> = (0..CLIENTS).map(|_| Model::default()).collect();
     for cycle in 0..cycles {
         let mut server = start(&dir);

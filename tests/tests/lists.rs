@@ -4,13 +4,10 @@
 
 use std::path::PathBuf;
 
-use tinykv_tests::{call_str, read_reply, resp, retry_until, Server};
+use tinykv_tests::{call_str, fresh_dir, read_reply, resp, retry_until, Server};
 
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tinykv-lists-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    fresh_dir(&format!("lists-{name}"))
 }
 
 fn lrange(con: &mut redis::Connection, key: &str) -> Vec<String> {

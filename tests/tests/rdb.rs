@@ -14,14 +14,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use redis::Commands;
-use tinykv_tests::{binary, call, call_str, read_to_close, retry_until, run_with_deadline, Server, DEADLINE};
+use tinykv_tests::{
+    binary, call, call_str, fresh_dir, read_to_close, retry_until, run_with_deadline, Server, DEADLINE,
+};
 
-/// A fresh, empty directory for one test's files.
 fn dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tinykv-rdb-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    fresh_dir(&format!("rdb-{name}"))
 }
 
 fn start(dir: &Path, extra: &[&str]) -> Server {

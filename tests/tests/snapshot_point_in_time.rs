@@ -9,15 +9,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tinykv_tests::{retry_until, Server};
+use tinykv_tests::{fresh_dir, retry_until, Server};
 
 const PAIRS: usize = 200;
 
 fn dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tinykv-pit-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    fresh_dir(&format!("pit-{name}"))
 }
 
 fn start(dir: &Path) -> Server {

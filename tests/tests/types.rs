@@ -5,13 +5,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use tinykv_tests::{call_str, used_memory, Server};
+use tinykv_tests::{call_str, fresh_dir, used_memory, Server};
 
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tinykv-types-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    fresh_dir(&format!("types-{name}"))
 }
 
 type Hash = BTreeMap<String, String>;

@@ -5,13 +5,10 @@
 
 use std::path::PathBuf;
 
-use tinykv_tests::{call_str, retry_until, used_memory, Server};
+use tinykv_tests::{call_str, fresh_dir, retry_until, used_memory, Server};
 
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tinykv-zsets-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    fresh_dir(&format!("zsets-{name}"))
 }
 
 /// Every zset the test writes, with its entries as the server prints them, and `pop`'s TTL bucket.

@@ -162,6 +162,8 @@ fn section_fields(shared: &Shared, section: &str) -> Vec<(&'static str, String)>
                 ("maxmemory", maxmemory.to_string()),
                 ("maxmemory_human", bytes_to_human(maxmemory)),
                 ("maxmemory_policy", shared.counters.tracking.policy().name().to_owned()),
+                ("lazyfree_pending_objects", crate::lazyfree::pending().to_string()),
+                ("lazyfreed_objects", crate::lazyfree::freed().to_string()),
             ]
         }
         "persistence" => {

@@ -7,6 +7,7 @@
 //! ([`defer`]); small ones (at most [`THRESHOLD`] elements) are freed in place, which costs less
 //! than the hand-over. The memory estimate (`used_memory`) drops at the deletion, as Redis's does.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Sender};
 use std::sync::{Mutex, OnceLock};
 
@@ -17,6 +18,21 @@ pub const THRESHOLD: usize = 1024;
 /// Something to drop.
 type Garbage = Box<dyn Send>;
 
+/// Values handed to the thread and values it has freed since start: Redis's `INFO memory` fields
+/// `lazyfree_pending_objects` (the difference) and `lazyfreed_objects`.
+static HANDED: AtomicU64 = AtomicU64::new(0);
+static FREED: AtomicU64 = AtomicU64::new(0);
+
+/// Values waiting for the lazy-free thread (`lazyfree_pending_objects`).
+pub fn pending() -> u64 {
+    HANDED.load(Ordering::Relaxed).saturating_sub(FREED.load(Ordering::Relaxed))
+}
+
+/// Values the lazy-free thread has freed since start (`lazyfreed_objects`).
+pub fn freed() -> u64 {
+    FREED.load(Ordering::Relaxed)
+}
+
 /// Drops `value` on the background thread (started at the first use). If the thread cannot be
 /// started, the value is dropped here: freeing late is an optimisation, never a requirement.
 pub fn defer<T: Send + 'static>(value: T) {
@@ -26,6 +42,7 @@ pub fn defer<T: Send + 'static>(value: T) {
         let spawned = std::thread::Builder::new().name("tinykv-lazyfree".into()).spawn(move || {
             for garbage in receiver {
                 drop(garbage);
+                FREED.fetch_add(1, Ordering::Relaxed);
             }
         });
         match spawned {
@@ -37,12 +54,16 @@ pub fn defer<T: Send + 'static>(value: T) {
         }
     });
     let Some(sender) = freer else { return };
+    HANDED.fetch_add(1, Ordering::Relaxed);
+    // A poisoned lock (a panic while sending) or a gone thread (it never exits while the process
+    // runs): the value is dropped here instead, and counted as freed.
     let sent = match sender.lock() {
-        Ok(sender) => sender.send(Box::new(value)),
-        Err(_) => return, // poisoned: another thread panicked while sending; drop here
+        Ok(sender) => sender.send(Box::new(value)).is_ok(),
+        Err(_) => false,
     };
-    // The thread is gone (it never exits while the process runs): what came back is dropped here.
-    drop(sent);
+    if !sent {
+        FREED.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 #[cfg(test)]

@@ -282,16 +282,24 @@ fn type_byte(entry: &Entry) -> u8 {
     }
 }
 
+/// A count and that many strings: the plain RDB set and list encodings.
+fn encode_strings<'a>(
+    out: &mut Vec<u8>,
+    len: usize,
+    items: impl Iterator<Item = &'a [u8]>,
+    mut compressor: Option<&mut Compressor>,
+) {
+    encode_length(out, len as u64);
+    for item in items {
+        encode_string(out, item, compressor.as_deref_mut());
+    }
+}
+
 /// Appends an entry's value in the encoding [`type_byte`] names.
 fn encode_value(out: &mut Vec<u8>, entry: &Entry, mut compressor: Option<&mut Compressor>) {
     match (entry.string(), entry.collection()) {
         (Some(value), _) => encode_string(out, value, compressor),
-        (None, Some(Collection::Set(set))) => {
-            encode_length(out, set.len() as u64);
-            for member in set.iter() {
-                encode_string(out, member, compressor.as_deref_mut());
-            }
-        }
+        (None, Some(Collection::Set(set))) => encode_strings(out, set.len(), set.iter(), compressor),
         (None, Some(Collection::Hash(hash))) => {
             encode_length(out, hash.len() as u64);
             for (field, value) in hash.iter() {
@@ -300,12 +308,7 @@ fn encode_value(out: &mut Vec<u8>, entry: &Entry, mut compressor: Option<&mut Co
             }
         }
         // --- lists ---
-        (None, Some(Collection::List(list))) => {
-            encode_length(out, list.len() as u64);
-            for element in list.iter() {
-                encode_string(out, element, compressor.as_deref_mut());
-            }
-        }
+        (None, Some(Collection::List(list))) => encode_strings(out, list.len(), list.iter(), compressor),
         // --- sorted sets ---
         (None, Some(Collection::ZSet(zset))) => {
             encode_length(out, zset.len() as u64);
