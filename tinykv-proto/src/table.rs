@@ -6,8 +6,6 @@
 //! `help` from it. Adding a command is one row here, one parser in [`crate::parse`], one variant
 //! of [`Command`], and one function in the server's family file.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::OnceLock;
 
 use crate::command::{Args, Command};
@@ -206,33 +204,25 @@ impl CommandSpec {
 /// Longest command name the lookup map holds; anything longer is unknown without hashing it.
 const MAX_NAME: usize = 32;
 
-/// FNV-1a: command names are short and trusted to be few, so a tiny hash beats SipHash here.
-#[derive(Default)]
-struct NameHasher(u64);
-
-impl Hasher for NameHasher {
-    fn finish(&self) -> u64 {
-        self.0
+/// A hash of a command name that ignores ASCII case (`| 0x20` folds letters; other bytes may
+/// collide, which the comparison after the probe settles): FNV-1a over the folded bytes, so a
+/// lookup needs neither an upper-cased copy of the name nor a general-purpose hasher.
+fn name_hash(name: &[u8]) -> usize {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for &byte in name {
+        hash = (hash ^ u64::from(byte | 0x20)).wrapping_mul(0x0100_0000_01b3);
     }
-
-    fn write(&mut self, bytes: &[u8]) {
-        let mut hash = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
-        for &byte in bytes {
-            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
-        }
-        self.0 = hash;
-    }
+    (hash ^ (hash >> 32)) as usize
 }
-
-type NameMap = HashMap<&'static [u8], (usize, &'static CommandSpec), BuildHasherDefault<NameHasher>>;
 
 /// Every command and subcommand numbered once, so the server can keep a counter per command in a
 /// plain array (`INFO commandstats`) and find it without hashing a name twice: top-level commands
 /// are numbered by their position in [`COMMANDS`], and each container's subcommands follow all of
 /// them, in the container's order.
 struct Index {
-    /// Upper-case name -> (number, row), for [`lookup`].
-    by_name: NameMap,
+    /// An open-addressed table of top-level numbers plus one (0: empty), probed linearly from
+    /// [`name_hash`]; a quarter full at most, so a probe ends within a step or two. For [`lookup`].
+    by_name: Vec<u16>,
     /// For each top-level number, the number of its first subcommand.
     first_sub: Vec<usize>,
     /// Number -> the lower-case full name (`get`, `client|list`), as Redis's stats name it.
@@ -242,7 +232,15 @@ struct Index {
 fn index() -> &'static Index {
     static INDEX: OnceLock<Index> = OnceLock::new();
     INDEX.get_or_init(|| {
-        let by_name = COMMANDS.iter().enumerate().map(|(i, spec)| (spec.name.as_bytes(), (i, spec))).collect();
+        let mut by_name = vec![0u16; (COMMANDS.len() * 4).next_power_of_two()];
+        let mask = by_name.len() - 1;
+        for (number, spec) in COMMANDS.iter().enumerate() {
+            let mut at = name_hash(spec.name.as_bytes()) & mask;
+            while by_name[at] != 0 {
+                at = (at + 1) & mask;
+            }
+            by_name[at] = u16::try_from(number + 1).expect("fewer than 65,535 commands");
+        }
         let mut names: Vec<String> = COMMANDS.iter().map(|spec| spec.full_name(None)).collect();
         let mut first_sub = Vec::with_capacity(COMMANDS.len());
         for spec in COMMANDS {
@@ -263,11 +261,17 @@ pub fn lookup_numbered(name: &[u8]) -> Option<(usize, &'static CommandSpec)> {
     if name.len() > MAX_NAME {
         return None;
     }
-    let mut upper = [0u8; MAX_NAME];
-    let upper = &mut upper[..name.len()];
-    upper.copy_from_slice(name);
-    upper.make_ascii_uppercase();
-    index().by_name.get(&*upper).copied()
+    let by_name = &index().by_name;
+    let mask = by_name.len() - 1;
+    let mut at = name_hash(name) & mask;
+    loop {
+        let number = usize::from(by_name[at]).checked_sub(1)?;
+        let spec = &COMMANDS[number];
+        if spec.name.len() == name.len() && spec.name.as_bytes().eq_ignore_ascii_case(name) {
+            return Some((number, spec));
+        }
+        at = (at + 1) & mask;
+    }
 }
 
 /// The subcommand `name` (any case) of the container numbered `number`, with its own number.

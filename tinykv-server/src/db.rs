@@ -13,7 +13,6 @@ use std::collections::BinaryHeap;
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use hashbrown::hash_table::HashTable;
@@ -29,7 +28,7 @@ use crate::keyspace_events;
 
 /// The current time in Unix milliseconds.
 pub fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    crate::clock::unix_ms()
 }
 
 /// A fast pseudo-random number (xorshift64*, one per thread, seeded from the OS's randomness via

@@ -15,7 +15,7 @@
 //! execute
 //! ```
 //!
-//! Every command that passes the gates is timed (one `Instant` pair) and counted for
+//! Every command that passes the gates is timed (one clock read, see [`crate::clock`]) and counted for
 //! `INFO commandstats`, and logged when slow enough (`SLOWLOG`).
 //!
 //! The commands live by family: [`strings`] (values), [`keys`] (the keyspace and expiry),
@@ -61,7 +61,6 @@ pub use scripting::is_script_call;
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
 
 use bytes::Bytes;
 use tinykv_proto::command::{Found, ReplyMode};
@@ -71,6 +70,7 @@ use tinykv_proto::{Command, CommandError, Protocol, Reply, Request};
 use crate::access;
 use crate::aof::{Aof, Effect, Effects};
 use crate::clients::{ClientInfo, PauseKind};
+use crate::clock;
 use crate::config::DebugCommandAccess;
 use crate::db::Db;
 use crate::keyspace_events;
@@ -121,7 +121,7 @@ pub struct Session {
     keyspace_misses: u64,
     /// When the previous command of this batch ended: the next one's start, so timing a command
     /// costs one clock read, not two. `None` after waiting for the network (see [`Session::new_batch`]).
-    last_end: Option<Instant>,
+    last_end: Option<u64>,
     /// Set by a command that Redis would have blocked (`WAIT` for replicas there are not): Redis
     /// leaves a command that timed out blocked out of the slow log, and so does TinyKV.
     would_block: bool,
@@ -212,15 +212,15 @@ impl Session {
 
     /// Times a command: from the end of the previous one in the same batch (so the span also holds
     /// decoding this request and encoding the previous reply, well under a microsecond) or from now.
-    fn clock_start(&mut self) -> Instant {
-        self.last_end.take().unwrap_or_else(Instant::now)
+    fn clock_start(&mut self) -> u64 {
+        self.last_end.take().unwrap_or_else(clock::monotonic_us)
     }
 
     /// The time since `start`, in microseconds; the end is the next command's start.
-    fn clock_stop(&mut self, start: Instant) -> u64 {
-        let end = Instant::now();
+    fn clock_stop(&mut self, start: u64) -> u64 {
+        let end = clock::monotonic_us();
         self.last_end = Some(end);
-        end.duration_since(start).as_micros() as u64
+        end.saturating_sub(start)
     }
 
     /// Whether the reply just made is to be sent, as `CLIENT REPLY` decided; called once per reply.
@@ -453,7 +453,7 @@ fn queue(request: Request, shared: &Shared, session: &mut Session) -> Reply {
         return error_reply(shared, refusal);
     }
     let Some(transaction) = session.transaction.as_mut() else { return run(request, shared, session) };
-    let start = Instant::now();
+    let start = clock::monotonic_us();
     session.last_end = None;
     let reply = match found.spec.name {
         "EXEC" => exec(shared, session),

@@ -10,6 +10,7 @@ pub mod auth;
 // --- lists ---
 pub mod blocking;
 pub mod clients;
+pub mod clock;
 pub mod collections;
 pub mod config;
 pub mod connection;
