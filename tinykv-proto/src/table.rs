@@ -267,7 +267,8 @@ pub fn lookup_numbered(name: &[u8]) -> Option<(usize, &'static CommandSpec)> {
     loop {
         let number = usize::from(by_name[at]).checked_sub(1)?;
         let spec = &COMMANDS[number];
-        if spec.name.len() == name.len() && spec.name.as_bytes().eq_ignore_ascii_case(name) {
+        // Table names are upper case: one comparison a byte.
+        if spec.name.len() == name.len() && spec.name.bytes().zip(name).all(|(upper, &b)| upper == b.to_ascii_uppercase()) {
             return Some((number, spec));
         }
         at = (at + 1) & mask;
