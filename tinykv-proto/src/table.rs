@@ -268,7 +268,9 @@ pub fn lookup_numbered(name: &[u8]) -> Option<(usize, &'static CommandSpec)> {
         let number = usize::from(by_name[at]).checked_sub(1)?;
         let spec = &COMMANDS[number];
         // Table names are upper case: one comparison a byte.
-        if spec.name.len() == name.len() && spec.name.bytes().zip(name).all(|(upper, &b)| upper == b.to_ascii_uppercase()) {
+        if spec.name.len() == name.len()
+            && spec.name.bytes().zip(name).all(|(upper, &b)| upper == b.to_ascii_uppercase())
+        {
             return Some((number, spec));
         }
         at = (at + 1) & mask;
