@@ -1,8 +1,7 @@
 //! A client whose requests never stop arriving is still reachable by `CLIENT KILL` and by a
-//! shutdown. The connection's read looks at the kill and shutdown tokens only when it would wait,
-//! and every so many reads (`TOKEN_CHECK_EVERY`). On this machine the flood below still lets the
-//! read wait now and then (the test passes with the periodic look disabled too), so it guards the
-//! outcome, whichever path notices, not the periodic look alone.
+//! shutdown: the connection's read watches the client's alarm before the socket (`biased`), so a
+//! read that always finds bytes cannot keep the news out. (On this machine the flood below still
+//! lets the read wait now and then, so it guards the outcome, not that order alone.)
 
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -19,6 +19,38 @@ use tinykv_proto::table;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+/// A one-way wake-up for one connection (killed, or the server shutting down): an atomic flag and
+/// a waker slot. Polling it is an atomic load and a waker registration, where a cancellation
+/// token's poll takes a lock and a `Notify` registration (about 300 instructions;
+/// `bench/results/PROFILE.md`), so the connection can watch it on every read.
+#[derive(Debug, Default)]
+pub struct Alarm {
+    rung: AtomicBool,
+    waker: futures::task::AtomicWaker,
+}
+
+impl Alarm {
+    /// Rings it: whoever polls it from now on is ready, and whoever waits is woken.
+    pub fn ring(&self) {
+        self.rung.store(true, Ordering::Release);
+        self.waker.wake();
+    }
+
+    /// Ready once rung; otherwise the task is woken when it is.
+    pub fn poll(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        if self.rung.load(Ordering::Acquire) {
+            return std::task::Poll::Ready(());
+        }
+        self.waker.register(cx.waker());
+        // Rung between the load and the registration: `ring` may have found no waker to wake.
+        if self.rung.load(Ordering::Acquire) {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    }
+}
+
 /// Bytes a client costs beyond its buffers (its task, session and this record), for `tot-mem`.
 const CLIENT_OVERHEAD: u64 = 2048;
 
@@ -74,6 +106,8 @@ pub struct ClientInfo {
     name: Mutex<Option<Bytes>>,
     /// Cancelled by `CLIENT KILL`: the connection closes at once.
     kill: CancellationToken,
+    /// Rung with `kill` and at shutdown: what the connection's read and flush watch.
+    alarm: Alarm,
 }
 
 impl Default for ClientInfo {
@@ -107,6 +141,7 @@ impl ClientInfo {
             subscriptions: Default::default(),
             name: Mutex::new(None),
             kill: CancellationToken::new(),
+            alarm: Alarm::default(),
         }
     }
 
@@ -234,6 +269,13 @@ impl ClientInfo {
     /// Closes the connection at once, dropping unsent replies (`CLIENT KILL` from another client).
     pub fn kill(&self) {
         self.kill.cancel();
+        self.alarm.ring();
+    }
+
+    /// Resolves when the client is killed or the server shuts down (tell them apart with
+    /// [`ClientInfo::is_killed`]). Cheap to poll: see [`Alarm`].
+    pub fn alarmed(&self) -> impl std::future::Future<Output = ()> + '_ {
+        std::future::poll_fn(|cx| self.alarm.poll(cx))
     }
 
     /// Whether the client was killed.
@@ -344,6 +386,8 @@ impl ClientInfo {
 #[derive(Default)]
 pub struct Clients {
     registry: Mutex<BTreeMap<u64, Arc<ClientInfo>>>,
+    /// Set by [`Clients::shut_down`].
+    shutting_down: AtomicBool,
     /// `CLIENT PAUSE`.
     pub pause: Pause,
 }
@@ -351,7 +395,20 @@ pub struct Clients {
 impl Clients {
     /// Adds a client that just connected.
     pub fn register(&self, client: Arc<ClientInfo>) {
-        self.registry.lock().insert(client.id, client);
+        self.registry.lock().insert(client.id, Arc::clone(&client));
+        // Registered after (or while) the others were told of the shutdown: told now.
+        if self.shutting_down.load(Ordering::Acquire) {
+            client.alarm.ring();
+        }
+    }
+
+    /// Tells every connection that the server is shutting down (each then answers what it has
+    /// read and leaves), and every one that connects from now on.
+    pub fn shut_down(&self) {
+        self.shutting_down.store(true, Ordering::Release);
+        for client in self.registry.lock().values() {
+            client.alarm.ring();
+        }
     }
 
     /// Removes a client that left.

@@ -33,7 +33,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
-use futures::FutureExt;
 use tinykv_proto::{Limits, Reply, ReplyStream, Request, RequestDecoder, GREETING};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -45,10 +44,6 @@ use crate::config::Greeting;
 use crate::execute::{self, Session};
 use crate::output_limits::ClientClass;
 use crate::shared::Shared;
-
-/// How often (in reads) a connection looks at the shutdown and kill tokens before reading: a read
-/// that finds bytes waiting does not poll them otherwise.
-const TOKEN_CHECK_EVERY: u32 = 64;
 
 /// How long connections get to finish and flush at shutdown.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(1500);
@@ -208,8 +203,6 @@ struct Connection<'a> {
     streaming: Option<ReplyStream>,
     /// Since when the unsent output has been past the `normal` class's soft limit.
     over_soft_since: Option<Instant>,
-    /// Reads so far: every [`TOKEN_CHECK_EVERY`]th looks at the shutdown and kill tokens first.
-    reads: u32,
 }
 
 impl<'a> Connection<'a> {
@@ -231,7 +224,6 @@ impl<'a> Connection<'a> {
             blocked: None,
             streaming: None,
             over_soft_since: None,
-            reads: 0,
         }
     }
 
@@ -245,7 +237,7 @@ impl<'a> Connection<'a> {
         match self.shared.config.greeting() {
             Greeting::Always => self.write_buf.extend_from_slice(GREETING),
             Greeting::Never => {}
-            Greeting::Auto => match self.greet_unless_resp(cancelled.as_mut(), killed.as_mut()).await {
+            Greeting::Auto => match self.greet_unless_resp().await {
                 Ok(()) => {}
                 Err(End::Shutdown) => return self.finish().await,
                 Err(end) => return end,
@@ -272,11 +264,13 @@ impl<'a> Connection<'a> {
                 self.note_buffers();
                 let flushed = tokio::select! {
                     biased;
-                    flushed = self.flush() => flushed,
                     // Shutdown while waiting for a slow reader: it still gets what it was owed, for
                     // as long as the grace allows (`flush` is cancel-safe, so nothing is sent twice).
-                    _ = &mut cancelled => return self.finish().await,
-                    _ = &mut killed => return End::Killed,
+                    () = client.alarmed() => match client.is_killed() {
+                        true => return End::Killed,
+                        false => return self.finish().await,
+                    },
+                    flushed = self.flush() => flushed,
                 };
                 if let Err(err) = flushed {
                     return End::Io(err);
@@ -341,10 +335,10 @@ impl<'a> Connection<'a> {
             // A subscriber also wakes for messages; every other client waits for its socket alone.
             let read = match self.session.mailbox().map(Arc::clone) {
                 Some(mailbox) => tokio::select! {
-                    read = self.read_more(cancelled.as_mut(), killed.as_mut()) => read,
+                    read = self.read_more() => read,
                     () = mailbox.notified() => continue,
                 },
-                None => self.read_more(cancelled.as_mut(), killed.as_mut()).await,
+                None => self.read_more().await,
             };
             match read {
                 Ok(0) => return End::ClientClosed,
@@ -375,13 +369,9 @@ impl<'a> Connection<'a> {
     /// `--greeting auto`: waits up to [`GREETING_DELAY`] for the client's first bytes and queues the
     /// greeting unless they start a RESP array. A client silent that long gets it with nothing after it, so
     /// the main loop's flush sends it at once. The timer is dropped here, decided either way.
-    async fn greet_unless_resp(
-        &mut self,
-        cancelled: Pin<&mut WaitForCancellationFuture<'_>>,
-        killed: Pin<&mut WaitForCancellationFuture<'_>>,
-    ) -> Result<(), End> {
+    async fn greet_unless_resp(&mut self) -> Result<(), End> {
         // `read_more` is cancel-safe: when the timer wins, no byte has been taken from the socket.
-        match tokio::time::timeout(GREETING_DELAY, self.read_more(cancelled, killed)).await {
+        match tokio::time::timeout(GREETING_DELAY, self.read_more()).await {
             Ok(Ok(0)) => return Err(End::ClientClosed),
             Ok(Ok(_)) if self.read_buf.first() == Some(&b'*') => return Ok(()),
             Ok(Ok(_)) => {}
@@ -640,34 +630,20 @@ impl<'a> Connection<'a> {
         }
     }
 
-    async fn read_more(
-        &mut self,
-        mut cancelled: Pin<&mut WaitForCancellationFuture<'_>>,
-        mut killed: Pin<&mut WaitForCancellationFuture<'_>>,
-    ) -> Result<usize, End> {
+    async fn read_more(&mut self) -> Result<usize, End> {
         if self.read_buf.capacity() - self.read_buf.len() < READ_CHUNK / 4 {
             self.read_buf.reserve(READ_CHUNK);
         }
         // No timer per read: idle clients are closed by the server's sweep of the registry
         // (`--timeout`, read live so `CONFIG SET timeout` applies to clients already waiting).
-        // The read first (`biased`): when bytes are there it completes at once, without polling
-        // the two tokens (about 300 instructions each, `bench/results/PROFILE.md`). So that a client
-        // whose bytes are always there still sees a shutdown or a `CLIENT KILL`, every so many reads
-        // look at the tokens first.
-        self.reads = self.reads.wrapping_add(1);
-        if self.reads % TOKEN_CHECK_EVERY == 0 {
-            if cancelled.as_mut().now_or_never().is_some() {
-                return Err(End::Shutdown);
-            }
-            if killed.as_mut().now_or_never().is_some() {
-                return Err(End::Killed);
-            }
-        }
+        // The client's alarm (killed, or the server shutting down) instead of the two tokens: the
+        // same news, an atomic load to poll (`ClientInfo::alarmed`). First (`biased`), so a client
+        // whose bytes are always there still hears it.
+        let client = Arc::clone(&self.session.client);
         let result = tokio::select! {
             biased;
+            () = client.alarmed() => return Err(if client.is_killed() { End::Killed } else { End::Shutdown }),
             read = self.stream.read_buf(&mut self.read_buf) => read,
-            _ = &mut cancelled => return Err(End::Shutdown),
-            _ = &mut killed => return Err(End::Killed),
         };
         result.map_err(End::Io)
     }

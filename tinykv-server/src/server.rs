@@ -99,6 +99,8 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
     }
 
     drop(listener);
+    // Connections watch this (cheap) alarm on their read path, not the token.
+    shared.clients.shut_down();
     tracker.close();
     if tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait()).await.is_err() {
         tracing::warn!("some connections did not finish in time");
