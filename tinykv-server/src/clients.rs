@@ -272,6 +272,11 @@ impl ClientInfo {
         self.alarm.ring();
     }
 
+    /// Whether [`ClientInfo::alarmed`] would resolve at once: one atomic load.
+    pub fn is_alarmed(&self) -> bool {
+        self.alarm.rung.load(Ordering::Acquire)
+    }
+
     /// Resolves when the client is killed or the server shuts down (tell them apart with
     /// [`ClientInfo::is_killed`]). Cheap to poll: see [`Alarm`].
     pub fn alarmed(&self) -> impl std::future::Future<Output = ()> + '_ {

@@ -264,13 +264,13 @@ impl<'a> Connection<'a> {
                 self.note_buffers();
                 let flushed = tokio::select! {
                     biased;
+                    flushed = self.flush() => flushed,
                     // Shutdown while waiting for a slow reader: it still gets what it was owed, for
                     // as long as the grace allows (`flush` is cancel-safe, so nothing is sent twice).
                     () = client.alarmed() => match client.is_killed() {
                         true => return End::Killed,
                         false => return self.finish().await,
                     },
-                    flushed = self.flush() => flushed,
                 };
                 if let Err(err) = flushed {
                     return End::Io(err);
@@ -637,13 +637,17 @@ impl<'a> Connection<'a> {
         // No timer per read: idle clients are closed by the server's sweep of the registry
         // (`--timeout`, read live so `CONFIG SET timeout` applies to clients already waiting).
         // The client's alarm (killed, or the server shutting down) instead of the two tokens: the
-        // same news, an atomic load to poll (`ClientInfo::alarmed`). First (`biased`), so a client
-        // whose bytes are always there still hears it.
+        // same news, cheaper to watch (`ClientInfo::alarmed`). Its flag is looked at before every
+        // read, so a client whose bytes are always there still hears it; it is only registered
+        // with when the read has to wait.
         let client = Arc::clone(&self.session.client);
+        if client.is_alarmed() {
+            return Err(if client.is_killed() { End::Killed } else { End::Shutdown });
+        }
         let result = tokio::select! {
             biased;
-            () = client.alarmed() => return Err(if client.is_killed() { End::Killed } else { End::Shutdown }),
             read = self.stream.read_buf(&mut self.read_buf) => read,
+            () = client.alarmed() => return Err(if client.is_killed() { End::Killed } else { End::Shutdown }),
         };
         result.map_err(End::Io)
     }
