@@ -210,31 +210,21 @@ impl RequestDecoder {
     /// else (incomplete, malformed, longer) returns `None` and goes the resumable way, which also
     /// words every error, so the two paths cannot disagree.
     fn whole_array(&self, buf: &mut BytesMut) -> Option<Request> {
-        let mut scanned = 1;
-        let header_end = find_newline(buf, &mut scanned)?;
-        let count = parse_header_number(&buf[1..header_end])?;
-        if count <= 0 || count as usize > FAST_ARGS {
+        let (count, mut at) = short_header(buf, 0, b'*')?;
+        if count == 0 || count > FAST_ARGS {
             return None;
         }
         let mut ranges = [(0usize, 0usize); FAST_ARGS];
-        let mut at = header_end + 1;
-        for range in ranges.iter_mut().take(count as usize) {
-            if buf.get(at) != Some(&b'$') {
-                return None;
-            }
-            let mut scanned = at + 1;
-            let line_end = find_newline(buf, &mut scanned)?;
-            let len = parse_header_number(&buf[at + 1..line_end])
-                .filter(|&n| n >= 0 && n <= self.limits.max_bulk as i64)? as usize;
-            let start = line_end + 1;
-            if buf.len() < start + len + 2 || &buf[start + len..start + len + 2] != b"\r\n" {
+        for range in ranges.iter_mut().take(count) {
+            let (len, start) = short_header(buf, at, b'$')?;
+            if len > self.limits.max_bulk || buf.get(start + len..start + len + 2)? != b"\r\n" {
                 return None;
             }
             *range = (start, start + len);
             at = start + len + 2;
         }
         let frame = buf.split_to(at).freeze();
-        let args = ranges[..count as usize].iter().map(|&(start, end)| frame.slice(start..end)).collect();
+        let args = ranges[..count].iter().map(|&(start, end)| frame.slice(start..end)).collect();
         Some(Request { args })
     }
 
@@ -245,6 +235,33 @@ impl RequestDecoder {
             Ok(None)
         }
     }
+}
+
+/// The fast path's reading of a `*<n>\r\n` or `$<n>\r\n` header at `at`: the number and where the
+/// line after it starts, in one pass over its bytes. Only the plain form (`tag`, 1 to 18 digits,
+/// CRLF) is read; anything else (a sign, a bare LF, a partial line, junk) is `None`, and the
+/// resumable path reads it and words the error.
+fn short_header(buf: &[u8], at: usize, tag: u8) -> Option<(usize, usize)> {
+    if *buf.get(at)? != tag {
+        return None;
+    }
+    let mut value = 0usize;
+    let mut i = at + 1;
+    loop {
+        let byte = *buf.get(i)?;
+        if !byte.is_ascii_digit() {
+            break;
+        }
+        value = value * 10 + usize::from(byte - b'0');
+        i += 1;
+        if i - at > 18 {
+            return None;
+        }
+    }
+    if i == at + 1 || buf.get(i..i + 2)? != b"\r\n" {
+        return None;
+    }
+    Some((value, i + 2))
 }
 
 /// Finds the first `\n` at or after `*scanned`, remembering how far it looked when there is none.
@@ -745,6 +762,54 @@ mod tests {
                         Err(_) => break 'feed,
                     }
                 }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// The one-pass path (a whole request in the buffer) and the resumable one (the same bytes
+        /// fed one at a time) read the same requests, and the same error, from any bytes shaped
+        /// like a pipeline of arrays (odd headers included: signs, leading zeros, bare LFs).
+        #[test]
+        fn whole_and_byte_by_byte_agree(
+            requests in proptest::collection::vec(proptest::collection::vec(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..20), 1..11), 1..4),
+            header in proptest::prop_oneof![proptest::strategy::Just(""), proptest::strategy::Just("0"), proptest::strategy::Just("-"), proptest::strategy::Just("+")],
+            bare_lf in proptest::prelude::any::<bool>(),
+        ) {
+            let eol: &[u8] = if bare_lf { b"\n" } else { b"\r\n" };
+            let mut input = Vec::new();
+            for args in &requests {
+                input.extend_from_slice(format!("*{header}{}", args.len()).as_bytes());
+                input.extend_from_slice(eol);
+                for arg in args {
+                    input.extend_from_slice(format!("${header}{}", arg.len()).as_bytes());
+                    input.extend_from_slice(eol);
+                    input.extend_from_slice(arg);
+                    input.extend_from_slice(b"\r\n");
+                }
+            }
+            let whole = decode_all(&input);
+            let mut decoder = RequestDecoder::default();
+            let mut buf = BytesMut::new();
+            let mut fed = Vec::new();
+            let mut error = None;
+            'feed: for &byte in &input {
+                buf.extend_from_slice(&[byte]);
+                loop {
+                    match decoder.decode(&mut buf) {
+                        Ok(Some(request)) => fed.push(request.args.iter().map(|a| a.to_vec()).collect::<Vec<_>>()),
+                        Ok(None) => break,
+                        Err(err) => {
+                            error = Some(err);
+                            break 'feed;
+                        }
+                    }
+                }
+            }
+            match (whole, error) {
+                (Ok(whole), None) => proptest::prop_assert_eq!(whole, fed),
+                (Err(a), Some(b)) => proptest::prop_assert_eq!(a, b),
+                (whole, error) => proptest::prop_assert!(false, "whole {:?}, byte by byte {:?} then {:?}", whole, fed, error),
             }
         }
     }
