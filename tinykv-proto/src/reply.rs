@@ -128,6 +128,8 @@ impl Reply {
     /// Appends the wire form of this reply for `protocol` to `dst`.
     pub fn encode(&self, protocol: Protocol, dst: &mut BytesMut) {
         match self {
+            // The most common reply of all, in one copy.
+            Reply::Status(text) if text == "OK" => dst.extend_from_slice(b"+OK\r\n"),
             Reply::Status(text) => line(dst, b'+', text.as_bytes()),
             Reply::Error(text) => line(dst, b'-', text.as_bytes()),
             Reply::Integer(n) => header(dst, b':', *n),
@@ -313,8 +315,13 @@ fn header(dst: &mut BytesMut, tag: u8, n: i64) {
 
 /// `<tag><len>\r\n<bytes>\r\n`.
 fn bulk(dst: &mut BytesMut, tag: u8, bytes: &[u8]) {
-    header(dst, tag, bytes.len() as i64);
-    dst.reserve(bytes.len() + 2);
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(bytes.len()).as_bytes();
+    // One reservation for the whole frame.
+    dst.reserve(digits.len() + bytes.len() + 5);
+    dst.put_u8(tag);
+    dst.put_slice(digits);
+    dst.put_slice(b"\r\n");
     dst.put_slice(bytes);
     dst.put_slice(b"\r\n");
 }
