@@ -384,8 +384,8 @@ fn run(request: Request, shared: &Shared, session: &mut Session) -> Reply {
     // A command of another family that can put a list where clients wait: they are served now (list
     // commands serve them themselves, under the key's lock).
     // --- sorted sets --- (and one that can put a sorted set there: BZPOPMIN & co. wait for those)
-    let may_serve = lists::may_put_a_list(found.spec.name) || zsets::may_put_a_zset(found.spec.name);
-    if shared.blocking.any() && !session.in_exec && may_serve && !reply.is_error() {
+    let may_serve = || lists::may_put_a_list(found.spec.name) || zsets::may_put_a_zset(found.spec.name);
+    if shared.blocking.any() && !session.in_exec && may_serve() && !reply.is_error() {
         session.unlogged |= lists::serve_all(shared);
     }
     reply
