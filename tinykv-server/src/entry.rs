@@ -143,7 +143,7 @@ impl Entry {
 
     /// The collection's pointer, if the value is one.
     fn collection_ptr(&self) -> Option<*const Collection> {
-        if self.data[0] & COLLECTION == 0 {
+        if self.data.first_byte() & COLLECTION == 0 {
             return None;
         }
         let mut bytes = [0; 8];
@@ -158,7 +158,7 @@ impl Entry {
 
     /// The value, if it is a string.
     pub fn string(&self) -> Option<&[u8]> {
-        (self.data[0] & COLLECTION == 0).then(|| self.raw_value())
+        (self.data.first_byte() & COLLECTION == 0).then(|| self.raw_value())
     }
 
     /// The value, if it is a collection.
@@ -252,43 +252,32 @@ impl Entry {
     }
 
     fn ttl_len(&self) -> usize {
-        if self.data[0] & HAS_TTL != 0 {
-            8
-        } else {
-            0
-        }
+        ttl_len(&self.data)
     }
 
     /// Where the key starts, and its length.
     fn key_span(&self) -> (usize, usize) {
-        let at = 1 + self.ttl_len();
-        let (len, used) = read_varint(&self.data[at..]);
-        (at + used, len)
+        key_span(&self.data)
     }
 
     /// The key.
     pub fn key(&self) -> &[u8] {
-        let (start, len) = self.key_span();
-        &self.data[start..start + len]
+        // One look at the header (`Slim::span`) for the whole call: this runs for every probe.
+        let data = &*self.data;
+        let (start, len) = key_span(data);
+        &data[start..start + len]
     }
 
     /// Where the value starts, and its length.
     fn value_span(&self) -> (usize, usize) {
-        let (key_start, key_len) = self.key_span();
-        let after_key = key_start + key_len;
-        if self.data[0] & HAS_SPARE != 0 {
-            let mut bytes = [0; 8];
-            bytes.copy_from_slice(&self.data[after_key..after_key + 8]);
-            (after_key + 8, u64::from_le_bytes(bytes) as usize)
-        } else {
-            (after_key, self.data.len() - after_key)
-        }
+        value_span(&self.data)
     }
 
     /// The value's bytes: a string, or a collection's pointer.
     fn raw_value(&self) -> &[u8] {
-        let (start, len) = self.value_span();
-        &self.data[start..start + len]
+        let data = &*self.data;
+        let (start, len) = value_span(data);
+        &data[start..start + len]
     }
 
     fn raw_value_start(&self) -> usize {
@@ -298,20 +287,21 @@ impl Entry {
     /// Replaces the value and expiry in place when the result has exactly the old layout and size
     /// (a counter, a fixed-size value rewritten): no allocation. Returns false when it does not fit.
     pub fn overwrite(&mut self, value: &[u8], expires_at: Option<u64>) -> bool {
-        if self.data[0] & COLLECTION != 0 {
+        let data = &mut *self.data;
+        if data[0] & COLLECTION != 0 {
             return false;
         }
-        let (start, len) = self.value_span();
-        let same_layout = self.data[0] & HAS_SPARE == 0 && expires_at.is_some() == (self.ttl_len() == 8);
+        let (start, len) = value_span(data);
+        let same_layout = data[0] & HAS_SPARE == 0 && expires_at.is_some() == (ttl_len(data) == 8);
         if !same_layout || len != value.len() {
             return false;
         }
         if let Some(at) = expires_at {
-            self.data[1..9].copy_from_slice(&at.to_le_bytes());
+            data[1..9].copy_from_slice(&at.to_le_bytes());
         }
-        self.data[start..].copy_from_slice(value);
+        data[start..].copy_from_slice(value);
         // A new value, as Redis makes a new object: encoded afresh.
-        self.data[0] &= !ENCODING_FLAGS;
+        data[0] &= !ENCODING_FLAGS;
         true
     }
 
@@ -417,7 +407,12 @@ impl Entry {
     /// Bytes the allocator holds for this entry's allocation (its table slot is counted with the
     /// table, see [`crate::db`]).
     pub fn footprint(&self) -> usize {
-        let own = allocation_size(self.data.allocation_len());
+        // One look at the header for a string (every write asks, twice).
+        let (start, len) = self.data.span();
+        let own = allocation_size(start + len);
+        if self.data.first_byte() & COLLECTION == 0 {
+            return own;
+        }
         match self.collection() {
             None => own,
             // The Arc's allocation (two counts and the collection) and what the collection holds.
@@ -448,6 +443,35 @@ pub fn allocation_size(size: usize) -> usize {
     }
 }
 
+/// Bytes of the expiry time in an entry's bytes `data`: 8 if it has one.
+fn ttl_len(data: &[u8]) -> usize {
+    if data[0] & HAS_TTL != 0 {
+        8
+    } else {
+        0
+    }
+}
+
+/// Where the key starts in an entry's bytes `data`, and its length.
+fn key_span(data: &[u8]) -> (usize, usize) {
+    let at = 1 + ttl_len(data);
+    let (len, used) = read_varint(&data[at..]);
+    (at + used, len)
+}
+
+/// Where the value starts in an entry's bytes `data`, and its length.
+fn value_span(data: &[u8]) -> (usize, usize) {
+    let (key_start, key_len) = key_span(data);
+    let after_key = key_start + key_len;
+    if data[0] & HAS_SPARE != 0 {
+        let mut bytes = [0; 8];
+        bytes.copy_from_slice(&data[after_key..after_key + 8]);
+        (after_key + 8, u64::from_le_bytes(bytes) as usize)
+    } else {
+        (after_key, data.len() - after_key)
+    }
+}
+
 /// Bytes of the access data at the start of every allocation.
 const TAG_LEN: usize = 3;
 /// The access data kept: 24 bits.
@@ -474,25 +498,40 @@ unsafe impl Sync for Slim {}
 impl Slim {
     /// `len` bytes: `parts` one after the other, then zeros; the owner's 24 bits are `tag`.
     fn new(len: usize, parts: &[&[u8]], tag: u32) -> Slim {
-        let mut head = [0u8; TAG_LEN + MAX_VARINT_LEN];
-        head[..TAG_LEN].copy_from_slice(&(tag & TAG_MASK).to_le_bytes()[..TAG_LEN]);
-        let head_len = TAG_LEN + write_varint(&mut head[TAG_LEN..], len);
+        let filled: usize = parts.iter().map(|part| part.len()).sum();
+        // An error of the caller's arithmetic, caught before anything is written.
+        assert!(filled <= len, "an entry's parts fit in its length");
+        let head_len = TAG_LEN + varint_len(len);
         let layout = Slim::layout(head_len + len);
         // SAFETY: the layout's size is at least `TAG_LEN + 1`, never zero.
         let raw = unsafe { std::alloc::alloc(layout) };
         let Some(ptr) = NonNull::new(raw) else { std::alloc::handle_alloc_error(layout) };
-        let mut at = 0;
-        for part in std::iter::once(&&head[..head_len]).chain(parts) {
-            // Parts longer than `len` are an error of the caller's arithmetic, caught here before any write.
-            assert!(at + part.len() <= head_len + len, "an entry's parts fit in its length");
-            // SAFETY: `at + part.len()` is within the allocation (just checked), which nothing else
-            // references yet, and `part` cannot overlap memory that was only just allocated.
-            unsafe { std::ptr::copy_nonoverlapping(part.as_ptr(), ptr.as_ptr().add(at), part.len()) };
+        let base = ptr.as_ptr();
+        let tag = (tag & TAG_MASK).to_le_bytes();
+        // SAFETY: `head_len` bytes (the tag, then the length as `write_varint` would write it) are
+        // within the allocation, which nothing else references yet.
+        unsafe {
+            base.copy_from_nonoverlapping(tag.as_ptr(), TAG_LEN);
+            let (mut n, mut at) = (len, TAG_LEN);
+            while n >= 0x80 {
+                base.add(at).write((n as u8) | 0x80);
+                n >>= 7;
+                at += 1;
+            }
+            base.add(at).write(n as u8);
+        }
+        let mut at = head_len;
+        for part in parts {
+            // SAFETY: the parts' total fits in the `len` bytes after the header (checked above);
+            // `part` cannot overlap memory that was only just allocated.
+            unsafe { base.add(at).copy_from_nonoverlapping(part.as_ptr(), part.len()) };
             at += part.len();
         }
-        // SAFETY: `at..head_len + len` is the rest of the allocation, written here so every byte is
-        // initialized before a slice over it is made.
-        unsafe { std::ptr::write_bytes(ptr.as_ptr().add(at), 0, head_len + len - at) };
+        if filled < len {
+            // SAFETY: `at..head_len + len` is the rest of the allocation, zeroed so every byte is
+            // initialized before a slice over it is made.
+            unsafe { base.add(at).write_bytes(0, head_len + len - at) };
+        }
         Slim { ptr }
     }
 
@@ -504,7 +543,19 @@ impl Slim {
     }
 
     /// Where the bytes start (the length of the header) and how many there are.
+    #[inline]
     fn span(&self) -> (usize, usize) {
+        // SAFETY: `new` wrote at least one byte of length at `TAG_LEN`.
+        let first = unsafe { *self.ptr.as_ptr().add(TAG_LEN) };
+        if first < 0x80 {
+            // Entries under 128 bytes: most keys.
+            return (TAG_LEN + 1, usize::from(first));
+        }
+        self.long_span()
+    }
+
+    /// [`Slim::span`] for entries of 128 bytes and more.
+    fn long_span(&self) -> (usize, usize) {
         let mut len = 0usize;
         for i in 0..MAX_VARINT_LEN {
             // SAFETY: `new` wrote a complete varint at `TAG_LEN`: every byte read here, up to the one
@@ -522,6 +573,15 @@ impl Slim {
     fn allocation_len(&self) -> usize {
         let (start, len) = self.span();
         start + len
+    }
+
+    /// The first of the bytes (an entry's flags): the bytes are never empty.
+    #[inline]
+    fn first_byte(&self) -> u8 {
+        let (start, _) = self.span();
+        // SAFETY: every entry has at least its flags byte and key length after the header, written
+        // (or zeroed) by `new`.
+        unsafe { *self.ptr.as_ptr().add(start) }
     }
 
     /// The owner's 24 bits.
@@ -544,6 +604,7 @@ impl Slim {
 impl Deref for Slim {
     type Target = [u8];
 
+    #[inline]
     fn deref(&self) -> &[u8] {
         let (start, len) = self.span();
         // SAFETY: `start..start + len` are the bytes `new` allocated and initialized after the header,
@@ -553,6 +614,7 @@ impl Deref for Slim {
 }
 
 impl DerefMut for Slim {
+    #[inline]
     fn deref_mut(&mut self) -> &mut [u8] {
         let (start, len) = self.span();
         // SAFETY: as in `deref`, and `&mut self` makes this the only reference. The header (tag and
