@@ -158,7 +158,11 @@ impl Entry {
 
     /// The value, if it is a string.
     pub fn string(&self) -> Option<&[u8]> {
-        (self.data.first_byte() & COLLECTION == 0).then(|| self.raw_value())
+        let data = &*self.data;
+        (data[0] & COLLECTION == 0).then(|| {
+            let (start, len) = value_span(data);
+            &data[start..start + len]
+        })
     }
 
     /// The value, if it is a collection.
