@@ -24,7 +24,7 @@ use hashbrown::DefaultHashBuilder;
 use crate::db::random_u64;
 
 mod list;
-use crate::entry::{push_varint, read_varint, varint_len};
+use crate::entry::{allocation_size, push_varint, read_varint, varint_len};
 use crate::lazyfree;
 use crate::zset::ZSet;
 pub use list::{End, List};
@@ -431,8 +431,9 @@ impl<T: Keyed> Table<T> {
         scan_cells(&self.table, cursor, count, |item| hash_of(item.key()), visit)
     }
 
+    /// Bytes held: the entries, the buckets and this (boxed) struct itself.
     fn footprint(&self) -> usize {
-        self.heap + self.table.num_buckets() * (std::mem::size_of::<T>() + 1)
+        self.heap + self.table.num_buckets() * (std::mem::size_of::<T>() + 1) + allocation_size(std::mem::size_of::<Self>())
     }
 }
 
@@ -492,7 +493,8 @@ pub struct Hash(HashRepr);
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum HashRepr {
     Packed(Packed),
-    Table(Table<Pair>),
+    /// Boxed, so a small (packed) hash keeps the enum small: see [`Collection`].
+    Table(Box<Table<Pair>>),
 }
 
 impl Default for Hash {
@@ -567,7 +569,7 @@ impl Hash {
         for (field, value) in self.iter() {
             table.insert(Pair::new(field, value));
         }
-        self.0 = HashRepr::Table(table);
+        self.0 = HashRepr::Table(Box::new(table));
     }
 
     /// Removes `field`; returns whether it was there.
@@ -640,7 +642,8 @@ pub struct Set(SetRepr);
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum SetRepr {
     Packed(Packed),
-    Table(Table<Box<[u8]>>),
+    /// Boxed, so a small (packed) set keeps the enum small: see [`Collection`].
+    Table(Box<Table<Box<[u8]>>>),
 }
 
 impl Default for Set {
@@ -691,7 +694,7 @@ impl Set {
             for item in packed.items() {
                 table.insert(Box::from(item.bytes));
             }
-            self.0 = SetRepr::Table(table);
+            self.0 = SetRepr::Table(Box::new(table));
         }
         match &mut self.0 {
             SetRepr::Table(table) => table.insert(Box::from(member)),
@@ -794,6 +797,12 @@ mod tests {
             assert_eq!(hash.get(field), Some(value.as_slice()));
         }
         assert!(hash.random().is_some_and(|(f, v)| model.get(f).map(Vec::as_slice) == Some(v)));
+    }
+
+    #[test]
+    fn a_small_collection_is_small() {
+        // The `Arc` holding it takes 16 + this: 48 bytes, glibc's 64-byte chunk (80 with a 48-byte enum).
+        assert!(std::mem::size_of::<Collection>() <= 32, "{}", std::mem::size_of::<Collection>());
     }
 
     #[test]
