@@ -247,9 +247,12 @@ impl Typed for ZSet {
 
 /// Byte strings one after another in one exactly-sized allocation: `[varint len][bytes]` each.
 ///
-/// Just the allocation, no count beside it: counting walks at most 256 items (what a lookup walks
-/// anyway), and without it a small hash or set is 16 bytes, so the `Arc` holding its [`Collection`]
-/// fits glibc's 48-byte chunk (a count made it 64; 80 with the table unboxed).
+/// Just the allocation, no count beside it or in it: a small hash or set is then 16 bytes, so the
+/// `Arc` holding its [`Collection`] fits glibc's 48-byte chunk (64 with a `usize` count, 80 with the
+/// table unboxed too), and the data has no byte to spare that could push it into the next chunk
+/// (10 small integers: 40 bytes, a 48-byte chunk; 41: 64). `HLEN`/`SCARD` walk at most 256 items;
+/// an insert's limit check only counts once the data is long enough to reach the limit
+/// ([`Packed::fewer_items_than`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct Packed {
     data: Box<[u8]>,
@@ -285,6 +288,12 @@ impl Packed {
     /// Whether it holds no items.
     fn is_empty(&self) -> bool {
         self.data.is_empty()
+    }
+
+    /// Whether it holds fewer than `limit` items: without counting while its data is shorter than
+    /// that (every item takes at least its length byte), which is every insert into a small one.
+    fn fewer_items_than(&self, limit: usize) -> bool {
+        self.data.len() < limit || self.count() < limit
     }
 
     /// Replaces the bytes `start..end` with `insert`, encoded, in one exactly-sized allocation.
@@ -568,7 +577,7 @@ impl Hash {
                     packed.splice(start, end, &[value]);
                     return false;
                 }
-                None if packable(field.len()) && packable(value.len()) && packed.count() / 2 < MAX_PACKED_ENTRIES => {
+                None if packable(field.len()) && packable(value.len()) && packed.fewer_items_than(2 * MAX_PACKED_ENTRIES) => {
                     let end = packed.data.len();
                     packed.splice(end, end, &[field, value]);
                     return true;
@@ -708,13 +717,12 @@ impl Set {
             if packed.items().any(|item| item.bytes == member) {
                 return false;
             }
-            let count = packed.count();
-            if packable(member.len()) && count < MAX_PACKED_ENTRIES {
+            if packable(member.len()) && packed.fewer_items_than(MAX_PACKED_ENTRIES) {
                 let end = packed.data.len();
                 packed.splice(end, end, &[member]);
                 return true;
             }
-            let mut table = Table::with_capacity(count + 1);
+            let mut table = Table::with_capacity(packed.count() + 1);
             for item in packed.items() {
                 table.insert(Box::from(item.bytes));
             }
@@ -822,6 +830,39 @@ mod tests {
             assert_eq!(hash.get(field), Some(value.as_slice()));
         }
         assert!(hash.random().is_some_and(|(f, v)| model.get(f).map(Vec::as_slice) == Some(v)));
+    }
+
+    #[test]
+    fn packed_counts_follow_inserts_replacements_and_removals() {
+        let mut hash = Hash::default();
+        let mut set = Set::default();
+        for round in 0..2 {
+            for i in 0..MAX_PACKED_ENTRIES {
+                let name = format!("f{i}");
+                assert!(hash.insert(name.as_bytes(), b"v"));
+                assert!(!hash.insert(name.as_bytes(), b"replaced"));
+                assert!(set.insert(name.as_bytes()) && !set.insert(name.as_bytes()));
+                assert_eq!((hash.len(), set.len()), (i + 1, i + 1), "round {round}");
+            }
+            assert!(hash.is_packed() && set.is_packed());
+            assert_eq!(hash.get(b"f7"), Some(&b"replaced"[..]));
+            for i in (0..MAX_PACKED_ENTRIES).rev() {
+                let name = format!("f{i}");
+                assert!(hash.remove(name.as_bytes()) && set.remove(name.as_bytes()));
+                assert!(!hash.remove(name.as_bytes()) && !set.remove(name.as_bytes()));
+                assert_eq!((hash.len(), set.len()), (i, i));
+            }
+            assert!(hash.is_empty() && set.is_empty() && set.random().is_none());
+        }
+        // One more than fits packed, with the shortest items (empty: only their length byte): a
+        // table, with everything still there.
+        for i in 0..=MAX_PACKED_ENTRIES {
+            let name = format!("{i}");
+            hash.insert(name.as_bytes(), b"");
+            set.insert(if i == 0 { b"" } else { name.as_bytes() });
+        }
+        assert!(!hash.is_packed() && !set.is_packed());
+        assert_eq!((hash.len(), set.len()), (MAX_PACKED_ENTRIES + 1, MAX_PACKED_ENTRIES + 1));
     }
 
     #[test]
