@@ -44,7 +44,8 @@ const RAW: u8 = 4;
 /// `embstr` in Redis, never `int`). A new value clears it.
 const NOT_INT: u8 = 8;
 /// Flag bit: the value is not a string but an `Arc<Collection>`, its 8 bytes those of
-/// `Arc::into_raw`; the entry owns one strong count.
+/// `Arc::into_raw`, always the entry's last 8 bytes (never with `HAS_SPARE`); the entry owns one
+/// strong count.
 const COLLECTION: u8 = 16;
 /// The flags that say how Redis would have encoded the value: kept when the entry is rebuilt for
 /// another reason (an expiry change, a move to another key).
@@ -143,11 +144,12 @@ impl Entry {
 
     /// The collection's pointer, if the value is one.
     fn collection_ptr(&self) -> Option<*const Collection> {
-        if self.data.first_byte() & COLLECTION == 0 {
+        let data = &*self.data;
+        if data[0] & COLLECTION == 0 {
             return None;
         }
         let mut bytes = [0; 8];
-        bytes.copy_from_slice(self.raw_value());
+        bytes.copy_from_slice(&data[data.len() - 8..]);
         Some(u64::from_le_bytes(bytes) as usize as *const Collection)
     }
 
@@ -180,8 +182,9 @@ impl Entry {
         // entry's count of the shared one, and the pointer stored below owns the count of the result.
         let mut arc = ManuallyDrop::new(unsafe { Arc::from_raw(ptr) });
         let unique: *mut Collection = Arc::make_mut(&mut arc);
-        let start = self.raw_value_start();
-        self.data[start..start + 8].copy_from_slice(&(Arc::as_ptr(&arc) as usize as u64).to_le_bytes());
+        let data = &mut *self.data;
+        let start = data.len() - 8;
+        data[start..].copy_from_slice(&(Arc::as_ptr(&arc) as usize as u64).to_le_bytes());
         // SAFETY: `unique` points into the Arc the entry now owns alone, borrowed for as long as `&mut self`.
         Some(unsafe { &mut *unique })
     }
@@ -282,10 +285,6 @@ impl Entry {
         let data = &*self.data;
         let (start, len) = value_span(data);
         &data[start..start + len]
-    }
-
-    fn raw_value_start(&self) -> usize {
-        self.value_span().0
     }
 
     /// Replaces the value and expiry in place when the result has exactly the old layout and size
@@ -457,13 +456,19 @@ fn ttl_len(data: &[u8]) -> usize {
 }
 
 /// Where the key starts in an entry's bytes `data`, and its length.
+#[inline]
 fn key_span(data: &[u8]) -> (usize, usize) {
     let at = 1 + ttl_len(data);
+    if data[at] < 0x80 {
+        // Keys under 128 bytes: most.
+        return (at + 1, usize::from(data[at]));
+    }
     let (len, used) = read_varint(&data[at..]);
     (at + used, len)
 }
 
 /// Where the value starts in an entry's bytes `data`, and its length.
+#[inline]
 fn value_span(data: &[u8]) -> (usize, usize) {
     let (key_start, key_len) = key_span(data);
     let after_key = key_start + key_len;
