@@ -459,7 +459,9 @@ impl<T: Keyed> Table<T> {
 
     /// Bytes held: the entries, the buckets and this (boxed) struct itself.
     fn footprint(&self) -> usize {
-        self.heap + self.table.num_buckets() * (std::mem::size_of::<T>() + 1) + allocation_size(std::mem::size_of::<Self>())
+        self.heap
+            + self.table.num_buckets() * (std::mem::size_of::<T>() + 1)
+            + allocation_size(std::mem::size_of::<Self>())
     }
 }
 
@@ -577,7 +579,10 @@ impl Hash {
                     packed.splice(start, end, &[value]);
                     return false;
                 }
-                None if packable(field.len()) && packable(value.len()) && packed.fewer_items_than(2 * MAX_PACKED_ENTRIES) => {
+                None if packable(field.len())
+                    && packable(value.len())
+                    && packed.fewer_items_than(2 * MAX_PACKED_ENTRIES) =>
+                {
                     let end = packed.data.len();
                     packed.splice(end, end, &[field, value]);
                     return true;
