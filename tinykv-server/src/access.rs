@@ -1,8 +1,8 @@
 //! Per-key access data, kept as Redis keeps it, and the eviction settings that can change at run time.
 //!
-//! Every key carries 24 bits that say how recently or how often it was used (in the table slot, beside
-//! the pointer to its allocation: see [`crate::entry`]). Which of two meanings they have depends on
-//! the policy, as in Redis:
+//! Every key carries 24 bits that say how recently or how often it was used (the first three bytes of
+//! its allocation: see [`crate::entry`]). Which of two meanings they have depends on the policy, as in
+//! Redis:
 //!
 //! ```text
 //! LRU policies, noeviction, random, ttl:  [ 24-bit clock: Unix seconds mod 2^24 ]  (wraps in 194 days)

@@ -24,7 +24,7 @@ use hashbrown::DefaultHashBuilder;
 use crate::db::random_u64;
 
 mod list;
-use crate::entry::{push_varint, read_varint, varint_len};
+use crate::entry::{allocation_size, push_varint, read_varint, varint_len};
 use crate::lazyfree;
 use crate::zset::ZSet;
 pub use list::{End, List};
@@ -118,7 +118,13 @@ impl Collection {
 
     /// Whether it holds nothing: an empty collection is deleted with its key.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        match self {
+            Collection::Hash(hash) => hash.is_empty(),
+            Collection::Set(set) => set.is_empty(),
+            // --- lists ---
+            Collection::List(list) => list.is_empty(),
+            Collection::ZSet(zset) => zset.is_empty(),
+        }
     }
 
     /// Estimated bytes held (allocations and table slots), for `used_memory`.
@@ -240,11 +246,16 @@ impl Typed for ZSet {
 // ---- the packed encoding -------------------------------------------------------------------------
 
 /// Byte strings one after another in one exactly-sized allocation: `[varint len][bytes]` each.
+///
+/// Just the allocation, no count beside it or in it: a small hash or set is then 16 bytes, so the
+/// `Arc` holding its [`Collection`] fits glibc's 48-byte chunk (64 with a `usize` count, 80 with the
+/// table unboxed too), and the data has no byte to spare that could push it into the next chunk
+/// (10 small integers: 40 bytes, a 48-byte chunk; 41: 64). `HLEN`/`SCARD` walk at most 256 items;
+/// an insert's limit check only counts once the data is long enough to reach the limit
+/// ([`Packed::fewer_items_than`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct Packed {
     data: Box<[u8]>,
-    /// Items held (a hash holds two per field).
-    items: usize,
 }
 
 /// One item of a [`Packed`]: where it starts and ends in the data, and its bytes.
@@ -269,8 +280,24 @@ impl Packed {
         })
     }
 
+    /// Items held (a hash holds two per field).
+    fn count(&self) -> usize {
+        self.items().count()
+    }
+
+    /// Whether it holds no items.
+    fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    /// Whether it holds fewer than `limit` items: without counting while its data is shorter than
+    /// that (every item takes at least its length byte), which is every insert into a small one.
+    fn fewer_items_than(&self, limit: usize) -> bool {
+        self.data.len() < limit || self.count() < limit
+    }
+
     /// Replaces the bytes `start..end` with `insert`, encoded, in one exactly-sized allocation.
-    fn splice(&mut self, start: usize, end: usize, insert: &[&[u8]], removed_items: usize) {
+    fn splice(&mut self, start: usize, end: usize, insert: &[&[u8]]) {
         let added: usize = insert.iter().map(|item| varint_len(item.len()) + item.len()).sum();
         let mut data = Vec::with_capacity(self.data.len() - (end - start) + added);
         data.extend_from_slice(&self.data[..start]);
@@ -280,7 +307,6 @@ impl Packed {
         }
         data.extend_from_slice(&self.data[end..]);
         self.data = data.into_boxed_slice();
-        self.items = self.items + insert.len() - removed_items;
     }
 
     /// Where the value paired with `field` is (pairs of items: field, value).
@@ -431,8 +457,11 @@ impl<T: Keyed> Table<T> {
         scan_cells(&self.table, cursor, count, |item| hash_of(item.key()), visit)
     }
 
+    /// Bytes held: the entries, the buckets and this (boxed) struct itself.
     fn footprint(&self) -> usize {
-        self.heap + self.table.num_buckets() * (std::mem::size_of::<T>() + 1)
+        self.heap
+            + self.table.num_buckets() * (std::mem::size_of::<T>() + 1)
+            + allocation_size(std::mem::size_of::<Self>())
     }
 }
 
@@ -492,7 +521,8 @@ pub struct Hash(HashRepr);
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum HashRepr {
     Packed(Packed),
-    Table(Table<Pair>),
+    /// Boxed, so a small (packed) hash keeps the enum small: see [`Collection`].
+    Table(Box<Table<Pair>>),
 }
 
 impl Default for Hash {
@@ -505,14 +535,17 @@ impl Hash {
     /// Fields held.
     pub fn len(&self) -> usize {
         match &self.0 {
-            HashRepr::Packed(packed) => packed.items / 2,
+            HashRepr::Packed(packed) => packed.count() / 2,
             HashRepr::Table(table) => table.len(),
         }
     }
 
     /// Whether it has no fields.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        match &self.0 {
+            HashRepr::Packed(packed) => packed.is_empty(),
+            HashRepr::Table(table) => table.len() == 0,
+        }
     }
 
     /// Whether it is in the compact encoding (`OBJECT ENCODING` says `listpack` then).
@@ -543,12 +576,15 @@ impl Hash {
             let found = packed.find_value(field);
             match found {
                 Some((start, end)) if packable(value.len()) => {
-                    packed.splice(start, end, &[value], 1);
+                    packed.splice(start, end, &[value]);
                     return false;
                 }
-                None if packable(field.len()) && packable(value.len()) && packed.items / 2 < MAX_PACKED_ENTRIES => {
+                None if packable(field.len())
+                    && packable(value.len())
+                    && packed.fewer_items_than(2 * MAX_PACKED_ENTRIES) =>
+                {
                     let end = packed.data.len();
-                    packed.splice(end, end, &[field, value], 0);
+                    packed.splice(end, end, &[field, value]);
                     return true;
                 }
                 _ => {}
@@ -567,7 +603,7 @@ impl Hash {
         for (field, value) in self.iter() {
             table.insert(Pair::new(field, value));
         }
-        self.0 = HashRepr::Table(table);
+        self.0 = HashRepr::Table(Box::new(table));
     }
 
     /// Removes `field`; returns whether it was there.
@@ -575,7 +611,7 @@ impl Hash {
         match &mut self.0 {
             HashRepr::Packed(packed) => {
                 let Some((start, end)) = packed.find_pair(field) else { return false };
-                packed.splice(start, end, &[], 2);
+                packed.splice(start, end, &[]);
                 true
             }
             HashRepr::Table(table) => table.remove(field).is_some(),
@@ -640,7 +676,8 @@ pub struct Set(SetRepr);
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum SetRepr {
     Packed(Packed),
-    Table(Table<Box<[u8]>>),
+    /// Boxed, so a small (packed) set keeps the enum small: see [`Collection`].
+    Table(Box<Table<Box<[u8]>>>),
 }
 
 impl Default for Set {
@@ -653,14 +690,17 @@ impl Set {
     /// Members held.
     pub fn len(&self) -> usize {
         match &self.0 {
-            SetRepr::Packed(packed) => packed.items,
+            SetRepr::Packed(packed) => packed.count(),
             SetRepr::Table(table) => table.len(),
         }
     }
 
     /// Whether it has no members.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        match &self.0 {
+            SetRepr::Packed(packed) => packed.is_empty(),
+            SetRepr::Table(table) => table.len() == 0,
+        }
     }
 
     /// Whether it is in the compact encoding.
@@ -682,16 +722,16 @@ impl Set {
             if packed.items().any(|item| item.bytes == member) {
                 return false;
             }
-            if packable(member.len()) && packed.items < MAX_PACKED_ENTRIES {
+            if packable(member.len()) && packed.fewer_items_than(MAX_PACKED_ENTRIES) {
                 let end = packed.data.len();
-                packed.splice(end, end, &[member], 0);
+                packed.splice(end, end, &[member]);
                 return true;
             }
-            let mut table = Table::with_capacity(packed.items + 1);
+            let mut table = Table::with_capacity(packed.count() + 1);
             for item in packed.items() {
                 table.insert(Box::from(item.bytes));
             }
-            self.0 = SetRepr::Table(table);
+            self.0 = SetRepr::Table(Box::new(table));
         }
         match &mut self.0 {
             SetRepr::Table(table) => table.insert(Box::from(member)),
@@ -707,7 +747,7 @@ impl Set {
                 else {
                     return false;
                 };
-                packed.splice(start, end, &[], 1);
+                packed.splice(start, end, &[]);
                 true
             }
             SetRepr::Table(table) => table.remove(member).is_some(),
@@ -726,10 +766,11 @@ impl Set {
     pub fn random(&self) -> Option<&[u8]> {
         match &self.0 {
             SetRepr::Packed(packed) => {
-                if packed.items == 0 {
+                let count = packed.count();
+                if count == 0 {
                     return None;
                 }
-                packed.items().nth(random_u64() as usize % packed.items).map(|item| item.bytes)
+                packed.items().nth(random_u64() as usize % count).map(|item| item.bytes)
             }
             SetRepr::Table(table) => table.random().map(|member| &member[..]),
         }
@@ -794,6 +835,45 @@ mod tests {
             assert_eq!(hash.get(field), Some(value.as_slice()));
         }
         assert!(hash.random().is_some_and(|(f, v)| model.get(f).map(Vec::as_slice) == Some(v)));
+    }
+
+    #[test]
+    fn packed_counts_follow_inserts_replacements_and_removals() {
+        let mut hash = Hash::default();
+        let mut set = Set::default();
+        for round in 0..2 {
+            for i in 0..MAX_PACKED_ENTRIES {
+                let name = format!("f{i}");
+                assert!(hash.insert(name.as_bytes(), b"v"));
+                assert!(!hash.insert(name.as_bytes(), b"replaced"));
+                assert!(set.insert(name.as_bytes()) && !set.insert(name.as_bytes()));
+                assert_eq!((hash.len(), set.len()), (i + 1, i + 1), "round {round}");
+            }
+            assert!(hash.is_packed() && set.is_packed());
+            assert_eq!(hash.get(b"f7"), Some(&b"replaced"[..]));
+            for i in (0..MAX_PACKED_ENTRIES).rev() {
+                let name = format!("f{i}");
+                assert!(hash.remove(name.as_bytes()) && set.remove(name.as_bytes()));
+                assert!(!hash.remove(name.as_bytes()) && !set.remove(name.as_bytes()));
+                assert_eq!((hash.len(), set.len()), (i, i));
+            }
+            assert!(hash.is_empty() && set.is_empty() && set.random().is_none());
+        }
+        // One more than fits packed, with the shortest items (empty: only their length byte): a
+        // table, with everything still there.
+        for i in 0..=MAX_PACKED_ENTRIES {
+            let name = format!("{i}");
+            hash.insert(name.as_bytes(), b"");
+            set.insert(if i == 0 { b"" } else { name.as_bytes() });
+        }
+        assert!(!hash.is_packed() && !set.is_packed());
+        assert_eq!((hash.len(), set.len()), (MAX_PACKED_ENTRIES + 1, MAX_PACKED_ENTRIES + 1));
+    }
+
+    #[test]
+    fn a_small_collection_is_small() {
+        // The `Arc` holding it takes 16 + this: 40 bytes, glibc's 48-byte chunk (80 with a 48-byte enum).
+        assert!(std::mem::size_of::<Collection>() <= 24, "{}", std::mem::size_of::<Collection>());
     }
 
     #[test]

@@ -1355,11 +1355,12 @@ mod tests {
         let db = Db::new(1);
         put(&db, "k", "v", None);
         let buckets = db.shards[0].lock().table.num_buckets();
-        let table = allocation_size(buckets * 16 + buckets + TABLE_GROUP_WIDTH);
-        assert_eq!(db.used_memory(), allocation_size(3) + table);
+        // An 8-byte slot and a control byte per bucket; the entry's allocation has a 4-byte header.
+        let table = allocation_size(buckets * 8 + buckets + TABLE_GROUP_WIDTH);
+        assert_eq!(db.used_memory(), allocation_size(4 + 3) + table);
         put(&db, "k", "v", Some(now_ms() + 60_000));
         let heap = db.shards[0].lock().deadlines.capacity();
-        let volatile = allocation_size(3 + 8) + table + allocation_size(heap * DEADLINE_SIZE) + allocation_size(1);
+        let volatile = allocation_size(4 + 3 + 8) + table + allocation_size(heap * DEADLINE_SIZE) + allocation_size(1);
         assert_eq!(db.used_memory(), volatile);
         // A growing table is counted as it grows, and everything goes with FLUSHDB.
         for i in 0..1000 {

@@ -1,9 +1,10 @@
 //! One key and its value in a single allocation.
 //!
 //! ```text
-//! table slot (16 bytes): [pointer: 8][allocation length: u32][access data: u32]
-//! allocation:            [flags: u8][expires_at: u64 LE, if TTL][key_len: varint][key][value_len: u64 LE, if SPARE][value][spare]
-//! a collection's:        [flags: u8 with COLLECTION][expires_at, if TTL][key_len: varint][key][Arc<Collection>: 8]
+//! table slot (8 bytes): [pointer]
+//! allocation:           [access data: 3 bytes LE][length: varint] + the entry's bytes:
+//! entry's bytes:        [flags: u8][expires_at: u64 LE, if TTL][key_len: varint][key][value_len: u64 LE, if SPARE][value][spare]
+//! a collection's:       [flags: u8 with COLLECTION][expires_at, if TTL][key_len: varint][key][Arc<Collection>: 8]
 //! ```
 //!
 //! A hash or set keeps the same slot and allocation, whose value is a pointer to the collection, held
@@ -11,12 +12,17 @@
 //! bumping counts, not by copying contents, and a write to a collection a snapshot still holds copies
 //! it first (`Arc::make_mut`). So string keys cost exactly what they did before collections existed.
 //!
-//! The hash table stores just the 16-byte slot per key, so a small key with a small value costs one
-//! table slot and one allocation, about half of what Redis spends (measured in `bench/compare`). The
-//! time to live lives in the same allocation, present only for keys that have one. The access data
-//! (LRU clock or LFU counter, see [`crate::access`]) takes the four bytes a `Box<[u8]>` would spend on
-//! the high half of its length, so it costs no memory at all: `bench/results/eviction.md` has the
-//! numbers, and why it is not in the allocation instead.
+//! The hash table stores just an 8-byte pointer per key (a hashbrown table at its usual load costs
+//! about 19 bytes a key with its control bytes, against 36 for the 16-byte slot this replaced, see
+//! `bench/results/PROFILE.md`, "Memory: 8-byte slots"), so a small key with a small value costs one
+//! pointer and one allocation, about half of what Redis spends. The time to live lives in the same
+//! allocation, present only for keys that have one. The allocation starts with what the slot no longer
+//! holds: the access data (24 bits: an LRU clock or an LFU counter with its decrement time, see
+//! [`crate::access`], Redis's 24-bit `lru` field) and the length of the entry's bytes, a varint (one
+//! byte below 128), which the allocator needs back to free it. Five bytes in all for a small entry:
+//! 16-byte key and value take 38 bytes, inside glibc's 48-byte chunk (40 usable) as before; a 16-byte
+//! key with a 100-byte value takes 122 bytes, 2 over the 128-byte chunk's 120, so that size pays 16
+//! bytes more in its chunk what it saves in the table (measured in the same section).
 
 use std::mem::ManuallyDrop;
 use std::ops::{Deref, DerefMut};
@@ -38,7 +44,8 @@ const RAW: u8 = 4;
 /// `embstr` in Redis, never `int`). A new value clears it.
 const NOT_INT: u8 = 8;
 /// Flag bit: the value is not a string but an `Arc<Collection>`, its 8 bytes those of
-/// `Arc::into_raw`; the entry owns one strong count.
+/// `Arc::into_raw`, always the entry's last 8 bytes (never with `HAS_SPARE`); the entry owns one
+/// strong count.
 const COLLECTION: u8 = 16;
 /// The flags that say how Redis would have encoded the value: kept when the entry is rebuilt for
 /// another reason (an expiry change, a move to another key).
@@ -102,19 +109,16 @@ impl Eq for Entry {}
 impl Entry {
     /// Packs `key`, `value` and an expiry (Unix milliseconds) into one allocation.
     pub fn new(key: &[u8], value: &[u8], expires_at: Option<u64>) -> Entry {
-        let ttl_len = if expires_at.is_some() { 8 } else { 0 };
-        let mut data = Vec::with_capacity(1 + ttl_len + varint_len(key.len()) + key.len() + value.len());
-        match expires_at {
-            Some(at) => {
-                data.push(HAS_TTL);
-                data.extend_from_slice(&at.to_le_bytes());
-            }
-            None => data.push(0),
+        let mut head = [0u8; 1 + 8 + MAX_VARINT_LEN];
+        let mut at = 1;
+        if let Some(expires_at) = expires_at {
+            head[0] = HAS_TTL;
+            head[1..9].copy_from_slice(&expires_at.to_le_bytes());
+            at = 9;
         }
-        push_varint(&mut data, key.len());
-        data.extend_from_slice(key);
-        data.extend_from_slice(value);
-        Entry { data: Slim::new(data.into_boxed_slice(), 0) }
+        at += write_varint(&mut head[at..], key.len());
+        let parts = [&head[..at], key, value];
+        Entry { data: Slim::new(at + key.len() + value.len(), &parts, 0) }
     }
 
     /// A key holding `collection`.
@@ -140,11 +144,12 @@ impl Entry {
 
     /// The collection's pointer, if the value is one.
     fn collection_ptr(&self) -> Option<*const Collection> {
-        if self.data[0] & COLLECTION == 0 {
+        let data = &*self.data;
+        if data[0] & COLLECTION == 0 {
             return None;
         }
         let mut bytes = [0; 8];
-        bytes.copy_from_slice(self.raw_value());
+        bytes.copy_from_slice(&data[data.len() - 8..]);
         Some(u64::from_le_bytes(bytes) as usize as *const Collection)
     }
 
@@ -155,7 +160,11 @@ impl Entry {
 
     /// The value, if it is a string.
     pub fn string(&self) -> Option<&[u8]> {
-        (self.data[0] & COLLECTION == 0).then(|| self.raw_value())
+        let data = &*self.data;
+        (data[0] & COLLECTION == 0).then(|| {
+            let (start, len) = value_span(data);
+            &data[start..start + len]
+        })
     }
 
     /// The value, if it is a collection.
@@ -173,8 +182,9 @@ impl Entry {
         // entry's count of the shared one, and the pointer stored below owns the count of the result.
         let mut arc = ManuallyDrop::new(unsafe { Arc::from_raw(ptr) });
         let unique: *mut Collection = Arc::make_mut(&mut arc);
-        let start = self.raw_value_start();
-        self.data[start..start + 8].copy_from_slice(&(Arc::as_ptr(&arc) as usize as u64).to_le_bytes());
+        let data = &mut *self.data;
+        let start = data.len() - 8;
+        data[start..].copy_from_slice(&(Arc::as_ptr(&arc) as usize as u64).to_le_bytes());
         // SAFETY: `unique` points into the Arc the entry now owns alone, borrowed for as long as `&mut self`.
         Some(unsafe { &mut *unique })
     }
@@ -198,12 +208,12 @@ impl Entry {
 
     /// The key's access data: an LRU clock or an LFU counter, as [`crate::access`] reads it.
     pub fn access(&self) -> u32 {
-        self.data.tag
+        self.data.tag()
     }
 
-    /// Stores the key's access data.
+    /// Stores the key's access data: 24 bits (what [`crate::access`] makes), higher bits are dropped.
     pub fn set_access(&mut self, access: u32) {
-        self.data.tag = access;
+        self.data.set_tag(access);
     }
 
     /// Whether the value was changed in place (`APPEND`, `SETRANGE`, `SETBIT`, ...): what Redis
@@ -243,75 +253,58 @@ impl Entry {
     /// A key whose value is `len` zero bytes, without a time to live: what `SETRANGE` and `SETBIT` start
     /// from on a missing key, built in place rather than copied from a zeroed buffer.
     pub fn zeroed(key: &[u8], len: usize) -> Entry {
-        let mut data = Vec::with_capacity(1 + varint_len(key.len()) + key.len() + len);
-        data.push(0);
-        push_varint(&mut data, key.len());
-        data.extend_from_slice(key);
-        data.resize(data.len() + len, 0);
-        Entry { data: Slim::new(data.into_boxed_slice(), 0) }
+        let mut head = [0u8; 1 + MAX_VARINT_LEN];
+        let at = 1 + write_varint(&mut head[1..], key.len());
+        Entry { data: Slim::new(at + key.len() + len, &[&head[..at], key], 0) }
     }
 
     fn ttl_len(&self) -> usize {
-        if self.data[0] & HAS_TTL != 0 {
-            8
-        } else {
-            0
-        }
+        ttl_len(&self.data)
     }
 
     /// Where the key starts, and its length.
     fn key_span(&self) -> (usize, usize) {
-        let at = 1 + self.ttl_len();
-        let (len, used) = read_varint(&self.data[at..]);
-        (at + used, len)
+        key_span(&self.data)
     }
 
     /// The key.
     pub fn key(&self) -> &[u8] {
-        let (start, len) = self.key_span();
-        &self.data[start..start + len]
+        // One look at the header (`Slim::span`) for the whole call: this runs for every probe.
+        let data = &*self.data;
+        let (start, len) = key_span(data);
+        &data[start..start + len]
     }
 
     /// Where the value starts, and its length.
     fn value_span(&self) -> (usize, usize) {
-        let (key_start, key_len) = self.key_span();
-        let after_key = key_start + key_len;
-        if self.data[0] & HAS_SPARE != 0 {
-            let mut bytes = [0; 8];
-            bytes.copy_from_slice(&self.data[after_key..after_key + 8]);
-            (after_key + 8, u64::from_le_bytes(bytes) as usize)
-        } else {
-            (after_key, self.data.len() - after_key)
-        }
+        value_span(&self.data)
     }
 
     /// The value's bytes: a string, or a collection's pointer.
     fn raw_value(&self) -> &[u8] {
-        let (start, len) = self.value_span();
-        &self.data[start..start + len]
-    }
-
-    fn raw_value_start(&self) -> usize {
-        self.value_span().0
+        let data = &*self.data;
+        let (start, len) = value_span(data);
+        &data[start..start + len]
     }
 
     /// Replaces the value and expiry in place when the result has exactly the old layout and size
     /// (a counter, a fixed-size value rewritten): no allocation. Returns false when it does not fit.
     pub fn overwrite(&mut self, value: &[u8], expires_at: Option<u64>) -> bool {
-        if self.data[0] & COLLECTION != 0 {
+        let data = &mut *self.data;
+        if data[0] & COLLECTION != 0 {
             return false;
         }
-        let (start, len) = self.value_span();
-        let same_layout = self.data[0] & HAS_SPARE == 0 && expires_at.is_some() == (self.ttl_len() == 8);
+        let (start, len) = value_span(data);
+        let same_layout = data[0] & HAS_SPARE == 0 && expires_at.is_some() == (ttl_len(data) == 8);
         if !same_layout || len != value.len() {
             return false;
         }
         if let Some(at) = expires_at {
-            self.data[1..9].copy_from_slice(&at.to_le_bytes());
+            data[1..9].copy_from_slice(&at.to_le_bytes());
         }
-        self.data[start..].copy_from_slice(value);
+        data[start..].copy_from_slice(value);
         // A new value, as Redis makes a new object: encoded afresh.
-        self.data[0] &= !ENCODING_FLAGS;
+        data[0] &= !ENCODING_FLAGS;
         true
     }
 
@@ -330,16 +323,15 @@ impl Entry {
             return true;
         }
         let capacity = (2 * new_len).max(MIN_APPEND_CAPACITY);
-        let mut data = Vec::with_capacity(start + 8 + capacity);
-        data.push(self.data[0] | HAS_SPARE);
-        let key_start = self.key_span().0;
-        data.extend_from_slice(&self.data[1..key_start]);
-        data.extend_from_slice(self.key());
-        data.extend_from_slice(&(new_len as u64).to_le_bytes());
-        data.extend_from_slice(self.raw_value());
-        data.extend_from_slice(extra);
-        data.resize(data.capacity(), 0);
-        self.data = Slim::new(data.into_boxed_slice(), self.data.tag);
+        let (key_start, key_len) = self.key_span();
+        let parts = [
+            &[self.data[0] | HAS_SPARE][..],
+            &self.data[1..key_start + key_len],
+            &(new_len as u64).to_le_bytes(),
+            self.raw_value(),
+            extra,
+        ];
+        self.data = Slim::new(start + 8 + capacity, &parts, self.data.tag());
         true
     }
 
@@ -366,16 +358,14 @@ impl Entry {
             return true;
         }
         let room = if len < GREEDY_GROWTH_LIMIT { 2 * len } else { len + GREEDY_GROWTH_LIMIT };
-        let key_start = self.key_span().0;
-        let key = self.key();
-        let mut data = Vec::with_capacity(key_start + key.len() + 8 + room.max(MIN_APPEND_CAPACITY));
-        data.push(self.data[0] | HAS_SPARE);
-        data.extend_from_slice(&self.data[1..key_start]);
-        data.extend_from_slice(key);
-        data.extend_from_slice(&(len as u64).to_le_bytes());
-        data.extend_from_slice(self.raw_value());
-        data.resize(data.capacity(), 0);
-        self.data = Slim::new(data.into_boxed_slice(), self.data.tag);
+        let (key_start, key_len) = self.key_span();
+        let parts = [
+            &[self.data[0] | HAS_SPARE][..],
+            &self.data[1..key_start + key_len],
+            &(len as u64).to_le_bytes(),
+            self.raw_value(),
+        ];
+        self.data = Slim::new(key_start + key_len + 8 + room.max(MIN_APPEND_CAPACITY), &parts, self.data.tag());
         true
     }
 
@@ -420,7 +410,12 @@ impl Entry {
     /// Bytes the allocator holds for this entry's allocation (its table slot is counted with the
     /// table, see [`crate::db`]).
     pub fn footprint(&self) -> usize {
-        let own = allocation_size(self.data.len());
+        // One look at the header for a string (every write asks, twice).
+        let (start, len) = self.data.span();
+        let own = allocation_size(start + len);
+        if self.data.first_byte() & COLLECTION == 0 {
+            return own;
+        }
         match self.collection() {
             None => own,
             // The Arc's allocation (two counts and the collection) and what the collection holds.
@@ -451,62 +446,204 @@ pub fn allocation_size(size: usize) -> usize {
     }
 }
 
-/// A `Box<[u8]>` in 12 bytes instead of 16, and 4 bytes for its owner beside it: a pointer and a
-/// 32-bit length. Entries never reach 4 GiB: keys and values are capped at 512 MiB
-/// (`--proto-max-bulk-len`), and the room an `APPEND` makes is at most twice the value.
-///
-/// Why unsafe: keeping the access data here instead of in the allocation saves from 0 to 16 bytes a
-/// key depending on where the entry falls among the allocator's size classes (16 with 16-byte keys
-/// and 100-byte values, measured in `bench/results/eviction.md`), at no cost in time.
-struct Slim {
-    ptr: NonNull<u8>,
-    len: u32,
-    /// Four bytes the owner may use: an [`Entry`] keeps its access data here.
-    tag: u32,
+/// Bytes of the expiry time in an entry's bytes `data`: 8 if it has one.
+fn ttl_len(data: &[u8]) -> usize {
+    if data[0] & HAS_TTL != 0 {
+        8
+    } else {
+        0
+    }
 }
 
-// SAFETY: a `Slim` owns its allocation exactly as the `Box<[u8]>` it was made from did; nothing else
-// points into it, so moving it to or sharing it with another thread is as safe as for the box.
+/// Where the key starts in an entry's bytes `data`, and its length.
+#[inline]
+fn key_span(data: &[u8]) -> (usize, usize) {
+    let at = 1 + ttl_len(data);
+    if data[at] < 0x80 {
+        // Keys under 128 bytes: most.
+        return (at + 1, usize::from(data[at]));
+    }
+    let (len, used) = read_varint(&data[at..]);
+    (at + used, len)
+}
+
+/// Where the value starts in an entry's bytes `data`, and its length.
+#[inline]
+fn value_span(data: &[u8]) -> (usize, usize) {
+    let (key_start, key_len) = key_span(data);
+    let after_key = key_start + key_len;
+    if data[0] & HAS_SPARE != 0 {
+        let mut bytes = [0; 8];
+        bytes.copy_from_slice(&data[after_key..after_key + 8]);
+        (after_key + 8, u64::from_le_bytes(bytes) as usize)
+    } else {
+        (after_key, data.len() - after_key)
+    }
+}
+
+/// Bytes of the access data at the start of every allocation.
+const TAG_LEN: usize = 3;
+/// The access data kept: 24 bits.
+const TAG_MASK: u32 = (1 << (8 * TAG_LEN)) - 1;
+/// The most bytes a varint of a `usize` takes.
+const MAX_VARINT_LEN: usize = 10;
+
+/// A `Box<[u8]>` in 8 bytes instead of 16, with 24 bits for its owner: a thin pointer to an
+/// allocation that starts with those 24 bits and the slice's length (a varint), then the bytes.
+///
+/// Why unsafe: the length has to be in the allocation for the table slot to be one pointer (a
+/// `Box<[u8]>` is a pointer and a length), and the allocator needs it back, exactly, to free the
+/// memory: what `new` wrote is what `layout` reads.
+struct Slim {
+    ptr: NonNull<u8>,
+}
+
+// SAFETY: a `Slim` owns its allocation exactly as a `Box<[u8]>` would; nothing else points into it,
+// so moving it to or sharing it with another thread is as safe as for the box.
 unsafe impl Send for Slim {}
-// SAFETY: shared references only read the bytes (`Deref`); writes need `&mut`, as for a box.
+// SAFETY: shared references only read the bytes (`Deref`, `tag`); writes need `&mut`, as for a box.
 unsafe impl Sync for Slim {}
 
 impl Slim {
-    fn new(boxed: Box<[u8]>, tag: u32) -> Slim {
-        // An invariant, not a client's choice: every path that builds an entry is capped far below.
-        let len = u32::try_from(boxed.len()).expect("an entry is smaller than 4 GiB");
-        let ptr = NonNull::from(Box::leak(boxed)).cast::<u8>();
-        Slim { ptr, len, tag }
+    /// `len` bytes: `parts` one after the other, then zeros; the owner's 24 bits are `tag`.
+    fn new(len: usize, parts: &[&[u8]], tag: u32) -> Slim {
+        let filled: usize = parts.iter().map(|part| part.len()).sum();
+        // An error of the caller's arithmetic, caught before anything is written.
+        assert!(filled <= len, "an entry's parts fit in its length");
+        let head_len = TAG_LEN + varint_len(len);
+        let layout = Slim::layout(head_len + len);
+        // SAFETY: the layout's size is at least `TAG_LEN + 1`, never zero.
+        let raw = unsafe { std::alloc::alloc(layout) };
+        let Some(ptr) = NonNull::new(raw) else { std::alloc::handle_alloc_error(layout) };
+        let base = ptr.as_ptr();
+        let tag = (tag & TAG_MASK).to_le_bytes();
+        // SAFETY: `head_len` bytes (the tag, then the length as `write_varint` would write it) are
+        // within the allocation, which nothing else references yet.
+        unsafe {
+            base.copy_from_nonoverlapping(tag.as_ptr(), TAG_LEN);
+            let (mut n, mut at) = (len, TAG_LEN);
+            while n >= 0x80 {
+                base.add(at).write((n as u8) | 0x80);
+                n >>= 7;
+                at += 1;
+            }
+            base.add(at).write(n as u8);
+        }
+        let mut at = head_len;
+        for part in parts {
+            // SAFETY: the parts' total fits in the `len` bytes after the header (checked above);
+            // `part` cannot overlap memory that was only just allocated.
+            unsafe { base.add(at).copy_from_nonoverlapping(part.as_ptr(), part.len()) };
+            at += part.len();
+        }
+        if filled < len {
+            // SAFETY: `at..head_len + len` is the rest of the allocation, zeroed so every byte is
+            // initialized before a slice over it is made.
+            unsafe { base.add(at).write_bytes(0, head_len + len - at) };
+        }
+        Slim { ptr }
+    }
+
+    /// The layout of an allocation of `size` bytes (bytes, no alignment).
+    fn layout(size: usize) -> std::alloc::Layout {
+        // An invariant, not a client's choice: entries are built from bytes already in memory, capped
+        // at 512 MiB (`--proto-max-bulk-len`) plus at most as much room to grow.
+        std::alloc::Layout::array::<u8>(size).expect("an entry is smaller than isize::MAX")
+    }
+
+    /// Where the bytes start (the length of the header) and how many there are.
+    #[inline]
+    fn span(&self) -> (usize, usize) {
+        // SAFETY: `new` wrote at least one byte of length at `TAG_LEN`.
+        let first = unsafe { *self.ptr.as_ptr().add(TAG_LEN) };
+        if first < 0x80 {
+            // Entries under 128 bytes: most keys.
+            return (TAG_LEN + 1, usize::from(first));
+        }
+        self.long_span()
+    }
+
+    /// [`Slim::span`] for entries of 128 bytes and more.
+    fn long_span(&self) -> (usize, usize) {
+        let mut len = 0usize;
+        for i in 0..MAX_VARINT_LEN {
+            // SAFETY: `new` wrote a complete varint at `TAG_LEN`: every byte read here, up to the one
+            // without a continuation bit, is inside the allocation and initialized.
+            let byte = unsafe { *self.ptr.as_ptr().add(TAG_LEN + i) };
+            len |= usize::from(byte & 0x7f) << (7 * i);
+            if byte & 0x80 == 0 {
+                return (TAG_LEN + i + 1, len);
+            }
+        }
+        unreachable!("new writes at most MAX_VARINT_LEN bytes of length")
+    }
+
+    /// Bytes the allocation takes (what the allocator was asked for): the header and the bytes.
+    fn allocation_len(&self) -> usize {
+        let (start, len) = self.span();
+        start + len
+    }
+
+    /// The first of the bytes (an entry's flags): the bytes are never empty.
+    #[inline]
+    fn first_byte(&self) -> u8 {
+        let (start, _) = self.span();
+        // SAFETY: every entry has at least its flags byte and key length after the header, written
+        // (or zeroed) by `new`.
+        unsafe { *self.ptr.as_ptr().add(start) }
+    }
+
+    /// The owner's 24 bits.
+    fn tag(&self) -> u32 {
+        let mut bytes = [0u8; 4];
+        // SAFETY: the first `TAG_LEN` bytes of the allocation are the tag, written by `new`; `bytes`
+        // is a separate local.
+        unsafe { std::ptr::copy_nonoverlapping(self.ptr.as_ptr(), bytes.as_mut_ptr(), TAG_LEN) };
+        u32::from_le_bytes(bytes)
+    }
+
+    /// Stores the owner's 24 bits (higher bits of `tag` are dropped).
+    fn set_tag(&mut self, tag: u32) {
+        let bytes = (tag & TAG_MASK).to_le_bytes();
+        // SAFETY: as in `tag`, and `&mut self` makes this the only reference to the allocation.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.ptr.as_ptr(), TAG_LEN) };
     }
 }
 
 impl Deref for Slim {
     type Target = [u8];
 
+    #[inline]
     fn deref(&self) -> &[u8] {
-        // SAFETY: `ptr` and `len` are those of the leaked box, which this `Slim` alone owns until drop.
-        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len as usize) }
+        let (start, len) = self.span();
+        // SAFETY: `start..start + len` are the bytes `new` allocated and initialized after the header,
+        // owned by this `Slim` until drop; `&self` keeps them from being written meanwhile.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr().add(start), len) }
     }
 }
 
 impl DerefMut for Slim {
+    #[inline]
     fn deref_mut(&mut self) -> &mut [u8] {
-        // SAFETY: as in `deref`, and `&mut self` makes this the only reference.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len as usize) }
+        let (start, len) = self.span();
+        // SAFETY: as in `deref`, and `&mut self` makes this the only reference. The header (tag and
+        // length) is outside the slice, so no write through it can change the length `drop` reads.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr().add(start), len) }
     }
 }
 
 impl Drop for Slim {
     fn drop(&mut self) {
-        let slice = std::ptr::slice_from_raw_parts_mut(self.ptr.as_ptr(), self.len as usize);
-        // SAFETY: rebuilds exactly the box leaked in `new` (same pointer, same length), once.
-        drop(unsafe { Box::from_raw(slice) });
+        let layout = Slim::layout(self.allocation_len());
+        // SAFETY: `ptr` came from `alloc` with this same layout (the length read back is the one `new`
+        // wrote, never changed since), and is freed once.
+        unsafe { std::alloc::dealloc(self.ptr.as_ptr(), layout) };
     }
 }
 
 impl Clone for Slim {
     fn clone(&self) -> Slim {
-        Slim::new(Box::from(&**self), self.tag)
+        Slim::new(self.len(), &[&**self], self.tag())
     }
 }
 
@@ -521,8 +658,21 @@ impl Eq for Slim {}
 
 impl std::fmt::Debug for Slim {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Slim").field("bytes", &&**self).field("tag", &self.tag).finish()
+        f.debug_struct("Slim").field("bytes", &&**self).field("tag", &self.tag()).finish()
     }
+}
+
+/// Writes `n` as a varint (as [`push_varint`]) at the start of `out`; returns the bytes it took.
+/// `out` has room for [`MAX_VARINT_LEN`] bytes.
+fn write_varint(out: &mut [u8], mut n: usize) -> usize {
+    let mut at = 0;
+    while n >= 0x80 {
+        out[at] = (n as u8) | 0x80;
+        n >>= 7;
+        at += 1;
+    }
+    out[at] = n as u8;
+    at + 1
 }
 
 /// Bytes [`push_varint`] takes for `n`.
@@ -654,8 +804,12 @@ mod tests {
 
     #[test]
     fn small_entry_is_one_small_allocation() {
-        assert_eq!(std::mem::size_of::<Entry>(), 16);
-        assert_eq!(Entry::new(&[0; 16], &[0; 16], None).data.len(), 34);
+        assert_eq!(std::mem::size_of::<Entry>(), 8);
+        assert_eq!(std::mem::size_of::<Option<Entry>>(), 8);
+        let entry = Entry::new(&[0; 16], &[0; 16], None);
+        // Within glibc's 48-byte chunk (40 usable bytes), as a 16-byte slot's entry was.
+        assert_eq!((entry.data.len(), entry.data.allocation_len()), (34, 38));
+        assert_eq!(allocation_size(entry.data.allocation_len()), 48);
     }
 
     #[test]
@@ -671,6 +825,9 @@ mod tests {
         let copy = entry.clone();
         assert_eq!((copy.access(), copy.key(), copy.string().unwrap()), (0x00ab_cdef, &b"k"[..], &b"vmore"[..]));
         assert!(!Entry::new(b"k", b"v", None).is_raw());
+        // All 24 bits are kept (an LFU counter's minutes are the top 16), nothing above them.
+        entry.set_access(0x0100_0000 | 0x00ff_ffff);
+        assert_eq!((entry.access(), entry.key(), entry.string().unwrap()), (0x00ff_ffff, &b"k"[..], &b"vmore"[..]));
     }
 
     #[test]

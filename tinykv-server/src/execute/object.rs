@@ -225,9 +225,10 @@ mod tests {
     fn memory_usage_counts_allocation_slot_and_deadline() {
         let db = db_with("k", "v");
         let usage = |db: &Db| memory(db, MemoryCommand::Usage { key: bytes::Bytes::from_static(b"k"), samples: 5 });
-        assert_eq!(usage(&db), Reply::Integer(32 + 17));
+        // A 32-byte chunk and a table bucket (8-byte slot, control byte).
+        assert_eq!(usage(&db), Reply::Integer(32 + 9));
         db.with_key(b"k", |slot| slot.set_expires_at(Some(crate::db::now_ms() + 60_000)));
-        assert_eq!(usage(&db), Reply::Integer(32 + 17 + 24 + 32));
+        assert_eq!(usage(&db), Reply::Integer(32 + 9 + 24 + 32));
         assert_eq!(usage(&Db::new(1)), Reply::Null);
     }
 }
