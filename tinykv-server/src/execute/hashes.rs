@@ -152,12 +152,12 @@ pub(super) fn hincrby(db: &Db, key: &[u8], field: &[u8], delta: i64, effects: &m
             let Some(next) = current.checked_add(delta) else {
                 return (Err(Reply::error("ERR increment or decrement would overflow")), false);
             };
-            hash.insert(field, next.to_string().as_bytes());
+            hash.insert(field, itoa::Buffer::new().format(next).as_bytes());
             (Ok(next), true)
         }));
         match result {
             Some(Ok(next)) => {
-                effects.record(&[b"HSET", key, field, next.to_string().as_bytes()]);
+                effects.record(&[b"HSET", key, field, itoa::Buffer::new().format(next).as_bytes()]);
                 Reply::Integer(next)
             }
             Some(Err(reply)) => reply,

@@ -141,7 +141,8 @@ pub(super) fn incr_by(db: &Db, key: &[u8], delta: i64) -> Reply {
             return Reply::error("ERR increment or decrement would overflow");
         };
         let ttl = slot.expires_at().flatten();
-        slot.put(next.to_string().as_bytes(), ttl);
+        // Formatted on the stack: a `String` per `INCR` was an allocation and a free.
+        slot.put(itoa::Buffer::new().format(next).as_bytes(), ttl);
         Reply::Integer(next)
     })
 }
