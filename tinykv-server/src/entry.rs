@@ -663,8 +663,8 @@ impl std::fmt::Debug for Slim {
 }
 
 /// Writes `n` as a varint (as [`push_varint`]) at the start of `out`; returns the bytes it took.
-/// `out` has room for [`MAX_VARINT_LEN`] bytes.
-fn write_varint(out: &mut [u8], mut n: usize) -> usize {
+/// `out` has room for it (at most [`MAX_VARINT_LEN`] bytes).
+pub(crate) fn write_varint(out: &mut [u8], mut n: usize) -> usize {
     let mut at = 0;
     while n >= 0x80 {
         out[at] = (n as u8) | 0x80;
