@@ -5,6 +5,9 @@
 //! vm.rs        the interpreter: sandbox, the `redis` API, the libraries Redis loads
 //! convert.rs   Lua values <-> replies (RESP2 and RESP3), as Redis converts them
 //! functions.rs `#!lua name=...` libraries and `redis.register_function`
+//! libs.rs      `bit`, `cjson` and Redis's `math.random`
+//! cmsgpack.rs  `cmsgpack` (MessagePack), lua_struct.rs `struct` (binary records)
+//! native.rs    arguments and error texts of Lua C functions, for the Rust-written libraries
 //! ```
 //!
 //! A script runs with every other client held off (the exclusive side of [`crate::isolation`]),
@@ -13,9 +16,12 @@
 //! may `SCRIPT KILL` it. The [`RunState`] is what they read; it lives outside the interpreter's
 //! lock, which the running script holds.
 
+mod cmsgpack;
 mod convert;
 mod functions;
 mod libs;
+mod lua_struct;
+mod native;
 mod vm;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

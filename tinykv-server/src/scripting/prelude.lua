@@ -230,6 +230,18 @@ base.math = readonly(math_copy)
 base.bit = readonly(priv.bit)
 base.cjson = readonly(priv.cjson)
 base.redis = readonly(redis)
+
+local cmsgpack = {
+  _NAME = 'cmsgpack',
+  _VERSION = 'lua-cmsgpack 0.4.0',
+  _COPYRIGHT = 'Copyright (C) 2012, Salvatore Sanfilippo',
+  _DESCRIPTION = 'MessagePack C implementation for Lua',
+}
+for name, f in pairs(priv.cmsgpack) do
+  cmsgpack[name] = f
+end
+base.cmsgpack = readonly(cmsgpack)
+base.struct = readonly(priv.struct)
 base._G = env
 
 -- Chunks made inside a script run in the script's sandbox too.

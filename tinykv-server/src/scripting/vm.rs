@@ -10,7 +10,7 @@ use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, V
 use parking_lot::Mutex;
 use tinykv_proto::{Protocol, Reply};
 
-use super::convert;
+use super::{cmsgpack, convert, lua_struct};
 use super::functions::Libraries;
 use super::libs::{self, Rand48};
 use super::RunState;
@@ -124,12 +124,14 @@ impl Vm {
         )?;
         private.set("bit", libs::bit(&lua)?)?;
         private.set("cjson", libs::cjson(&lua)?)?;
+        private.set("cmsgpack", cmsgpack::functions(&lua, memory_limit)?)?;
+        private.set("struct", lua_struct::functions(&lua)?)?;
         private.set("handler", lua.create_function(error_handler)?)?;
         private.set(
             "error_message",
             lua.create_function(|_, err: Value| {
                 Ok(match err {
-                    Value::Error(err) => raised_text(&err).unwrap_or_else(|| rust_error_text(&err)),
+                    Value::Error(err) => raised_text(&err).unwrap_or_else(|| lua_error_text(&err)),
                     other => other.to_string().unwrap_or_default(),
                 })
             })?,
@@ -416,6 +418,15 @@ fn rust_error_text(err: &mlua::Error) -> String {
         mlua::Error::RuntimeError(text) | mlua::Error::MemoryError(text) => format!("ERR {text}"),
         mlua::Error::SyntaxError { message, .. } => format!("ERR {message}"),
         other => format!("ERR {other}"),
+    }
+}
+
+/// A Rust error as Lua code catching it sees it: the message a C function would have raised.
+fn lua_error_text(err: &mlua::Error) -> String {
+    match err {
+        mlua::Error::CallbackError { cause, .. } => lua_error_text(cause),
+        mlua::Error::RuntimeError(text) | mlua::Error::MemoryError(text) => text.clone(),
+        other => other.to_string(),
     }
 }
 
