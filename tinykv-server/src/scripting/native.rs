@@ -77,11 +77,13 @@ impl Args {
         Args { values: values.into_iter().collect() }
     }
 
-    /// The arguments, then a nil: what `struct.pack` sees past its last argument (its buffer's
-    /// separator).
+    /// The arguments, then a nil: what `struct.pack` sees past its last argument (the separator
+    /// it pushes once it has its format).
     pub fn with_nil(values: MultiValue) -> Args {
         let mut args = Args::new(values);
-        args.values.push(Value::Nil);
+        if !args.values.is_empty() {
+            args.values.push(Value::Nil);
+        }
         args
     }
 
