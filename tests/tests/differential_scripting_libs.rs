@@ -2,7 +2,10 @@
 //! values packed (`return cmsgpack.pack(...)`, compared byte for byte), round trips through
 //! `unpack`/`unpack_one`/`unpack_limit`, truncated and malformed input, `struct.pack`/`unpack`/`size`
 //! over random formats (endianness, alignment, sizes, `c0`, `s`) and their errors, against TinyKV
-//! and a real redis-server, in RESP2 and RESP3 (odd seeds).
+//! and a real redis-server, in RESP2 and RESP3 (odd seeds). Also the sandbox: globals protection
+//! (`x = 1`, `redis = nil`, `rawset(_G, ...)`, `setmetatable(_G, nil)`, the strings' metatable),
+//! what `pairs` shows of the read-only tables, every `redis.*` API (`acl_check_cmd` included), and
+//! `SCRIPT DEBUG` (TinyKV refuses `YES`/`SYNC`: it has no debugger).
 
 use tinykv_tests::differential::{self, Rng};
 
@@ -191,4 +194,105 @@ fn library_edge_cases_agree_with_redis() {
     };
     let Some(compared) = differential::run(&[], 2, CASES.len(), generate, differential::agree) else { return };
     assert_eq!(compared, 2 * CASES.len());
+}
+
+/// The sandbox, step by step (a write that got through would show in the later steps).
+/// `REDIS_VERSION`/`REDIS_VERSION_NUM` are left out: TinyKV reports the version it is compatible with.
+const SANDBOX: &[&str] = &[
+    "x = 1",
+    "redis = nil",
+    "cjson = nil",
+    "setmetatable(_G, nil)",
+    "rawset(_G, 'x', 1)",
+    "return rawget(_G, 'redis') ~= nil",
+    "return rawget(redis, 'call') ~= nil",
+    "redis.call = nil",
+    "redis.foo = 1",
+    "string.foo = 1",
+    "cjson.encode = nil",
+    "return getmetatable(_G)",
+    "return type(getmetatable(redis))",
+    "return type(getmetatable(''))",
+    "getmetatable('').__index = nil",
+    "_G.x = 1",
+    "return _G.x",
+    "local t = {} setmetatable(t, {}) return 1",
+    "return tostring(rawequal(_G, _G))",
+    "return {redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING}",
+    "return {redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REPL_ALL}",
+    "return redis.breakpoint()",
+    "return redis.debug('x')",
+    "return redis.acl_check_cmd('get', 'x')",
+    "return redis.acl_check_cmd('nosuch')",
+    "return redis.acl_check_cmd()",
+    "return redis.acl_check_cmd('set')",
+    "return redis.acl_check_cmd('config', 'get', 'x')",
+    "return redis.acl_check_cmd(1)",
+    "return redis.acl_check_cmd({})",
+    "return redis.acl_check_cmd('GET')",
+    "return redis.acl_check_cmd('client', 'nosuch')",
+    "return redis.acl_check_cmd('client|list')",
+    "return redis.acl_check_cmd('get', {})",
+    "return {pcall(redis.acl_check_cmd, 'nosuch')}",
+    "local t = {} for k in pairs(redis) do t[#t+1] = k end table.sort(t) return t",
+    "local t = {} for k in pairs(_G) do t[#t+1] = k end table.sort(t) return t",
+    "local t = {} for k in pairs(string) do t[#t+1] = k end table.sort(t) return t",
+    "return next(redis) ~= nil",
+    "return #KEYS",
+    "return type(loadstring)",
+    "return type(load)",
+    "return loadstring('return 1')()",
+    "return type(dofile)",
+    "return type(require)",
+    "return type(module)",
+    "return type(debug)",
+    "return type(print)",
+    "return type(os)",
+    "return type(io)",
+    "return type(package)",
+    "return type(gcinfo)",
+    "return type(newproxy)",
+    "return type(getfenv)",
+    "return type(setfenv)",
+    "return _VERSION",
+    "return type(coroutine.create)",
+    "return type(math.random)",
+    "return type(table.getn)",
+    "return type(string.gfind)",
+    "return redis.setresp(2)",
+    "return redis.set_repl(redis.REPL_ALL)",
+    "return redis.replicate_commands()",
+];
+
+#[test]
+fn sandbox_and_redis_api_agree_with_redis() {
+    let next = std::cell::Cell::new(0);
+    let generate = |_: &mut Rng| {
+        let i = next.get();
+        next.set(i + 1);
+        vec!["EVAL".to_owned(), SANDBOX[i % SANDBOX.len()].to_owned(), "0".to_owned()]
+    };
+    let Some(compared) = differential::run(&[], 2, SANDBOX.len(), generate, differential::agree) else { return };
+    assert_eq!(compared, 2 * SANDBOX.len());
+}
+
+#[test]
+fn script_debug_no_is_accepted_and_yes_refused() {
+    let steps: &[&[&str]] = &[&["SCRIPT", "DEBUG", "NO"], &["SCRIPT", "DEBUG", "maybe"], &["SCRIPT", "DEBUG"]];
+    let next = std::cell::Cell::new(0);
+    let generate = |_: &mut Rng| {
+        let i = next.get();
+        next.set(i + 1);
+        steps[i % steps.len()].iter().map(|w| (*w).to_owned()).collect()
+    };
+    let Some(compared) = differential::run(&[], 1, steps.len(), generate, differential::agree) else { return };
+    assert_eq!(compared, steps.len());
+    // Redis turns its debugger on; TinyKV has none, and says so instead of pretending.
+    let server = tinykv_tests::Server::start_with(&["--no-greeting"]);
+    let mut client = server.connect();
+    for mode in ["YES", "SYNC"] {
+        let reply = tinykv_tests::call(&mut client, &[b"SCRIPT", b"DEBUG", mode.as_bytes()]);
+        assert!(reply.starts_with(b"-ERR SCRIPT DEBUG is not supported"), "{}", String::from_utf8_lossy(&reply));
+    }
+    assert_eq!(tinykv_tests::call(&mut client, &[b"EVAL", b"return 1", b"0"]), b":1\r\n");
 }

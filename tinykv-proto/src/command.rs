@@ -965,6 +965,9 @@ pub enum ScriptCommand {
     FunctionStats,
     /// `FUNCTION HELP`.
     FunctionHelp,
+    // --- scripting2 ---
+    /// `SCRIPT DEBUG YES|SYNC` (`on`) or `SCRIPT DEBUG NO`.
+    Debug { on: bool },
 }
 
 // --- lists ---

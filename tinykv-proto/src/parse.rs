@@ -1886,6 +1886,19 @@ pub(crate) fn script_help(_: &mut Args) -> Parsed {
     Ok(Command::Script(ScriptCommand::Help))
 }
 
+// --- scripting2 ---
+pub(crate) fn script_debug(args: &mut Args) -> Parsed {
+    let mode = args.take()?;
+    let on = if mode.eq_ignore_ascii_case(b"YES") || mode.eq_ignore_ascii_case(b"SYNC") {
+        true
+    } else if mode.eq_ignore_ascii_case(b"NO") {
+        false
+    } else {
+        return Err(CommandError::Other("ERR Use SCRIPT DEBUG YES/SYNC/NO".into()));
+    };
+    Ok(Command::Script(ScriptCommand::Debug { on }))
+}
+
 pub(crate) fn function(args: &mut Args) -> Parsed {
     subcommand("FUNCTION", table::FUNCTION_SUBCOMMANDS, args)
 }

@@ -2847,6 +2847,18 @@ pub(crate) const SCRIPT_SUBCOMMANDS: &[CommandSpec] = &[
         NO_KEYS,
         "2.6.0",
     ),
+    // --- scripting2 ---
+    spec(
+        "DEBUG",
+        3,
+        parse::script_debug,
+        "YES|SYNC|NO",
+        "Sets the debug mode of server-side Lua scripts.",
+        "scripting",
+        NOSCRIPT_ONLY,
+        NO_KEYS,
+        "3.2.0",
+    ),
 ];
 
 /// The subcommands of `FUNCTION`.

@@ -24,6 +24,10 @@ pub const BUSY_EVAL: &str = "BUSY Redis is busy running a script. You can only c
 pub const BUSY_FUNCTION: &str =
     "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.";
 
+/// `SCRIPT DEBUG YES|SYNC`: Redis's Lua debugger is not implemented.
+pub const SCRIPT_DEBUG_UNSUPPORTED: &str =
+    "ERR SCRIPT DEBUG is not supported: TinyKV has no Lua debugger (SCRIPT DEBUG NO is accepted)";
+
 /// Runs one scripting command.
 pub fn command(sub: ScriptCommand, shared: &Shared, session: &mut Session) -> Reply {
     let scripting = &shared.scripting;
@@ -40,6 +44,9 @@ pub fn command(sub: ScriptCommand, shared: &Shared, session: &mut Session) -> Re
         }
         ScriptCommand::Kill { function } => Ok(kill(shared, function)),
         ScriptCommand::Help => Ok(help(SCRIPT_HELP)),
+        // TinyKV has no Lua debugger (LDB): turning it on is refused rather than accepted and ignored.
+        ScriptCommand::Debug { on: true } => Ok(Reply::error(SCRIPT_DEBUG_UNSUPPORTED)),
+        ScriptCommand::Debug { on: false } => Ok(Reply::ok()),
         ScriptCommand::FunctionLoad { replace, code } => {
             scripting.with_vm(|vm| match vm.load_library(&code, replace) {
                 Ok(name) => {

@@ -96,6 +96,9 @@ function redis.replicate_commands()
   return true
 end
 
+redis.acl_check_cmd = priv.acl_check_cmd
+
+-- Outside Redis's debugger (which TinyKV has not) both are no-ops, as in Redis.
 function redis.breakpoint()
   return false
 end
@@ -103,7 +106,8 @@ end
 function redis.debug()
 end
 
-function redis.register_function(...)
+-- Only the library-loading `redis` has it (Redis's script API does not).
+local function register_function(...)
   local collected = ctx.registering
   if not collected then
     raise('redis.register_function can only be called on FUNCTION LOAD command')
@@ -192,14 +196,22 @@ math_copy.randomseed = function(seed)
   priv.srand48(tonumber(seed) or 0)
 end
 
+-- Redis flags its tables read-only inside its Lua; plain Lua 5.1 cannot, so scripts get views:
+-- empty tables that read through to the real one and refuse writes. `views` maps each view to its
+-- table, so `rawget`, `rawset`, `next`, `pairs`, `ipairs`, `getmetatable` and `setmetatable`
+-- (replaced below) see and protect the table behind it as Redis's do.
+local READONLY = 'Attempt to modify a readonly table'
+local views = {}
 local function readonly(t)
-  return setmetatable({}, {
+  local view = setmetatable({}, {
     __index = t,
     __newindex = function()
-      raw_error('Attempt to modify a readonly table', 2)
+      raw_error(READONLY, 2)
     end,
     __metatable = false,
   })
+  views[view] = t
+  return view
 end
 
 -- What scripts see: the allowed globals, read-only, and an error for any other name.
@@ -220,13 +232,82 @@ local env = setmetatable({}, {
 
 for _, name in pairs({ 'xpcall', 'tostring', 'setmetatable', 'next', 'assert', 'tonumber', 'rawequal',
   'collectgarbage', 'getmetatable', 'rawset', 'type', 'select', 'unpack', 'gcinfo', 'pairs', 'rawget',
-  'ipairs', '_VERSION', 'error', 'newproxy' }) do
+  'ipairs', '_VERSION', 'error' }) do
   base[name] = _G[name]
 end
 base.coroutine = readonly(coroutine)
 base.string = readonly(string)
 base.table = readonly(table)
 base.math = readonly(math_copy)
+views[env] = base
+
+-- Lua's own check of a table argument, raised where the script called (`level` 3: past the
+-- checker and the replaced function).
+local function check_table(name, t, count)
+  if type(t) ~= 'table' then
+    local got = count == 0 and 'no value' or type(t)
+    raw_error('bad argument #1 to \'' .. name .. '\' (table expected, got ' .. got .. ')', 3)
+  end
+end
+local raw_rawset, raw_rawget, raw_next, raw_ipairs = rawset, rawget, next, ipairs
+local raw_getmetatable, raw_setmetatable = getmetatable, setmetatable
+base.rawset = function(...)
+  local t, k, v = ...
+  check_table('rawset', t, select('#', ...))
+  if views[t] then
+    raw_error(READONLY, 0)
+  end
+  return raw_rawset(t, k, v)
+end
+base.rawget = function(...)
+  local t, k = ...
+  check_table('rawget', t, select('#', ...))
+  return raw_rawget(views[t] or t, k)
+end
+local function view_next(...)
+  local t, k = ...
+  check_table('next', t, select('#', ...))
+  return raw_next(views[t] or t, k)
+end
+base.next = view_next
+base.pairs = function(...)
+  local t = ...
+  check_table('pairs', t, select('#', ...))
+  return view_next, t, nil
+end
+base.ipairs = function(...)
+  local t = ...
+  check_table('ipairs', t, select('#', ...))
+  return raw_ipairs(views[t] or t)
+end
+local env_metatable = readonly({})
+base.getmetatable = function(...)
+  local t = ...
+  if select('#', ...) == 0 then
+    raw_error('bad argument #1 to \'getmetatable\' (value expected)', 2)
+  end
+  if views[t] then
+    return t == env and env_metatable or nil
+  end
+  return raw_getmetatable(t)
+end
+base.setmetatable = function(...)
+  local t, mt = ...
+  check_table('setmetatable', t, select('#', ...))
+  if views[t] then
+    raw_error(READONLY, 0)
+  end
+  if mt ~= nil and type(mt) ~= 'table' then
+    raw_error('bad argument #2 to \'setmetatable\' (nil or table expected)', 2)
+  end
+  -- What is left to fail is a metatable with `__metatable` set.
+  local ok, result = raw_pcall(raw_setmetatable, t, mt)
+  if not ok then
+    raw_error('cannot change a protected metatable', 2)
+  end
+  return result
+end
+
 base.bit = readonly(priv.bit)
 base.cjson = readonly(priv.cjson)
 base.redis = readonly(redis)
@@ -242,7 +323,14 @@ for name, f in pairs(priv.cmsgpack) do
 end
 base.cmsgpack = readonly(cmsgpack)
 base.struct = readonly(priv.struct)
+
+-- Strings' metatable is shared by every script: its `__index` reads through the read-only view
+-- of `string`, and `getmetatable('')` gives a read-only view of it.
+local string_meta = getmetatable('')
+string_meta.__index = base.string
+string_meta.__metatable = readonly(string_meta)
 base._G = env
+base.__redis__err__handler = priv.handler
 
 -- Chunks made inside a script run in the script's sandbox too.
 base.loadstring = function(s, name)
@@ -287,7 +375,7 @@ end
 
 -- While a library loads, `redis` offers only what Redis's loading API has.
 local load_api = {
-  register_function = redis.register_function,
+  register_function = register_function,
   log = redis.log,
   setresp = redis.setresp,
   REDIS_VERSION = redis.REDIS_VERSION,

@@ -127,6 +127,7 @@ impl Vm {
         private.set("cmsgpack", cmsgpack::functions(&lua, memory_limit)?)?;
         private.set("struct", lua_struct::functions(&lua)?)?;
         private.set("handler", lua.create_function(error_handler)?)?;
+        private.set("acl_check_cmd", lua.create_function(acl_check_cmd)?)?;
         private.set(
             "error_message",
             lua.create_function(|_, err: Value| {
@@ -387,6 +388,23 @@ fn command(lua: &Lua, argv: MultiValue, raise: bool, state: &CallState<'_>) -> m
         Reply::Error(text) if raise => Err(mlua::Error::external(Raised(convert::error_text(&format!("-{text}"))))),
         reply => convert::reply_to_lua(lua, reply, resp),
     }
+}
+
+/// `redis.acl_check_cmd(...)`: whether the user may run the command. TinyKV has no ACL users, so
+/// every client is Redis's `default` user, allowed everything: true for any command TinyKV has
+/// (with its subcommand, for a container), Redis's error for any other.
+fn acl_check_cmd(_: &Lua, argv: MultiValue) -> mlua::Result<bool> {
+    let raise = |text: &str| mlua::Error::external(Raised(convert::error_text(&format!("-{text}"))));
+    let args = command_args(argv).map_err(|text| raise(&format!("ERR {text}")))?;
+    let spec = tinykv_proto::table::lookup(&args[0]);
+    let known = match (spec, args.get(1)) {
+        (Some(spec), Some(sub)) if !spec.subcommands.is_empty() => spec.subcommand(sub).is_some(),
+        (found, _) => found.is_some(),
+    };
+    if !known {
+        return Err(raise("ERR Invalid command passed to redis.acl_check_cmd()"));
+    }
+    Ok(true)
 }
 
 /// An error `redis.call` raises: the text of the command's error, as Redis's `{err=...}`.
