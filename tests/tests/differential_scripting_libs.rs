@@ -48,8 +48,10 @@ fn struct_format(rng: &mut Rng) -> (String, Vec<String>) {
     let mut format = String::new();
     let mut args = Vec::new();
     for _ in 0..1 + rng.below(6) {
-        let option = ["b", "B", "h", "H", "l", "L", "T", "i", "I", "i3", "I5", "i8", "f", "d", "c3", "c0", "s", "x", ">", "<", "!", "!4", "!2", " "]
-            [rng.below(24)];
+        let option = [
+            "b", "B", "h", "H", "l", "L", "T", "i", "I", "i3", "I5", "i8", "f", "d", "c3", "c0", "s", "x", ">", "<",
+            "!", "!4", "!2", " ",
+        ][rng.below(24)];
         format.push_str(option);
         let mut number = || format!("{}", [0i64, 1, -1, 127, -128, 255, 65535, -40000, 1 << 40][rng.below(9)]);
         match option.as_bytes()[0] {
@@ -76,7 +78,11 @@ fn script(rng: &mut Rng) -> String {
             rng.below(6)
         ),
         4 => format!("{SHOW}return show(cmsgpack.unpack_one(cmsgpack.pack({}), {}))", values(rng), rng.below(8)),
-        5 => format!("return cmsgpack.pack(cmsgpack.unpack(string.sub(cmsgpack.pack({}), 1, {})))", values(rng), rng.below(12)),
+        5 => format!(
+            "return cmsgpack.pack(cmsgpack.unpack(string.sub(cmsgpack.pack({}), 1, {})))",
+            values(rng),
+            rng.below(12)
+        ),
         6 => {
             let bytes: Vec<String> = (0..1 + rng.below(10)).map(|_| format!("{}", rng.below(256))).collect();
             format!("{SHOW}return show(pcall(cmsgpack.unpack, string.char({})))", bytes.join(","))
@@ -94,7 +100,11 @@ fn script(rng: &mut Rng) -> String {
             let (format, args) = struct_format(rng);
             let mut all = vec![format!("'{format}'")];
             all.extend(args);
-            format!("{SHOW}return show(struct.unpack('{format}', struct.pack({}), {}))", all.join(", "), 1 + rng.below(2))
+            format!(
+                "{SHOW}return show(struct.unpack('{format}', struct.pack({}), {}))",
+                all.join(", "),
+                1 + rng.below(2)
+            )
         }
         10 => {
             let (format, _) = struct_format(rng);
@@ -182,6 +192,10 @@ const CASES: &[&str] = &[
     "return struct.pack('bb'..string.char(0)..'b', 1, 2, 3)",
     "local s = struct; return s.pack('!3i', 1)",
     "local t = {struct.unpack(string.rep('b', 7000), string.rep('a', 7000))} return #t",
+    // Nested replies within TinyKV's nesting limit (Redis's is deeper: see scripting.rs).
+    "local function mk(d) if d == 0 then return 1 end local t = {} for i = 1, 4 do t[i] = mk(d - 1) end return t end return mk(7)",
+    "local t = {1} for i = 1, 400 do t = {t} end return t",
+    "redis.setresp(3) local t = {map={a=1}} for i = 1, 200 do t = {map={a=t}} end return t",
 ];
 
 #[test]

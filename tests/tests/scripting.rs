@@ -4,7 +4,7 @@
 //! `string.rep`, a huge script, a huge reply) gets an error and leaves the server serving; and a
 //! script's writes survive an append-only restart, replayed as the effects it had.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::time::Duration;
 
 use tinykv_tests::{call_str, read_reply, resp, retry_until, Server, DEADLINE};
@@ -194,4 +194,69 @@ fn functions_survive_a_snapshot_both_ways_with_redis() {
     let mut con = server.connect();
     assert_eq!(call_str(&mut con, &["FCALL", "twice", "0", "ab"]), "$1\r\nr\r\n");
     server.stop();
+}
+
+#[test]
+fn a_million_item_nested_reply_is_whole_and_deeper_nesting_is_bounded() {
+    let server = Server::start_with(&["--no-greeting"]);
+    let mut con = server.connect();
+    let mut other = server.connect();
+    let script = "local function mk(d) if d == 0 then return 1 end local t = {} for i = 1, 4 do t[i] = mk(d - 1) end return t end return mk(10)";
+    send(&mut con, &[b"EVAL", script.as_bytes(), b"0"]);
+    // 4^10 leaves under 10 levels of arrays: every header and every leaf is 4 bytes (`*4\r\n`,
+    // `:1\r\n`), 5,592,404 bytes in all, the same bytes redis-server sends.
+    let leaves = 4usize.pow(10);
+    let mut reply = vec![0u8; 4 * ((leaves - 1) / 3 + leaves)];
+    con.read_exact(&mut reply).expect("the whole reply");
+    assert!(reply.starts_with(b"*4\r\n*4\r\n") && reply.ends_with(b":1\r\n"));
+    assert_eq!(reply.iter().filter(|&&b| b == b':').count(), leaves);
+    assert_eq!(call_str(&mut other, &["PING"]), "+PONG\r\n");
+    assert_eq!(call_str(&mut con, &["PING"]), "+PONG\r\n");
+    // Nested deeper than the limit (arrays, RESP3 maps and sets): an error in place of the value
+    // that is too deep, as Redis's "reached lua stack limit", and the server goes on.
+    for script in [
+        "local t = {1} for i = 1, 100000 do t = {t} end return t",
+        "redis.setresp(3) local t = {map={a=1}} for i = 1, 100000 do t = {map={a=t}} end return t",
+        "redis.setresp(3) local t = {set={a=true}} for i = 1, 100000 do t = {set={[t]=true}} end return t",
+    ] {
+        for protocol in ["2", "3"] {
+            assert!(!call_str(&mut con, &["HELLO", protocol]).starts_with('-'));
+            let reply = call_str(&mut con, &["EVAL", script, "0"]);
+            assert!(
+                reply.ends_with("-ERR reached lua stack limit\r\n"),
+                "{}",
+                &reply[reply.len().saturating_sub(200)..]
+            );
+        }
+        assert_eq!(call_str(&mut other, &["PING"]), "+PONG\r\n");
+    }
+}
+
+#[test]
+fn thousands_of_loaded_scripts_stay_runnable_and_function_count_is_bounded() {
+    let server = Server::start_with(&["--no-greeting"]);
+    let mut con = server.connect();
+    // More scripts than mlua has handles for (about 8,000): the cache keeps them in Lua.
+    let mut shas = Vec::new();
+    for i in 0..9000 {
+        let sha = call_str(&mut con, &["SCRIPT", "LOAD", &format!("return {i}")]);
+        shas.push(sha.lines().nth(1).unwrap_or_default().to_owned());
+    }
+    assert_eq!(call_str(&mut con, &["EVALSHA", &shas[4321], "0"]), ":4321\r\n");
+    assert_eq!(call_str(&mut con, &["EVALSHA", &shas[8999], "0"]), ":8999\r\n");
+    assert_eq!(call_str(&mut con, &["EVAL", "return 'fresh'", "0"]), "$5\r\nfresh\r\n");
+    // A library registering more functions than TinyKV keeps is refused, and the server goes on.
+    let many: Vec<String> =
+        (0..1001).map(|i| format!("redis.register_function('f{i}', function() return {i} end)")).collect();
+    let reply = call_str(&mut con, &["FUNCTION", "LOAD", &format!("#!lua name=many\n{}", many.join("\n"))]);
+    assert!(reply.starts_with("-ERR Error registering functions: too many functions"), "{reply}");
+    let some: Vec<String> =
+        (0..1000).map(|i| format!("redis.register_function('f{i}', function() return {i} end)")).collect();
+    assert_eq!(
+        call_str(&mut con, &["FUNCTION", "LOAD", &format!("#!lua name=some\n{}", some.join("\n"))]),
+        "$4\r\nsome\r\n"
+    );
+    assert_eq!(call_str(&mut con, &["FCALL", "f999", "0"]), ":999\r\n");
+    assert_eq!(call_str(&mut con, &["SCRIPT", "FLUSH"]), "+OK\r\n");
+    assert_eq!(call_str(&mut con, &["EVALSHA", &shas[1], "0"]), "-NOSCRIPT No matching script. Please use EVAL.\r\n");
 }

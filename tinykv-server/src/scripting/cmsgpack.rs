@@ -21,10 +21,8 @@ const MAX_NESTING: usize = 16;
 /// other fields); `max_output` caps what one `pack` may build (the interpreter's memory limit).
 pub fn functions(lua: &Lua, max_output: usize) -> mlua::Result<Table> {
     let table = lua.create_table()?;
-    table.set(
-        "pack",
-        lua.create_function(move |lua, values: MultiValue| pack(lua, &Args::new(values), max_output))?,
-    )?;
+    table
+        .set("pack", lua.create_function(move |lua, values: MultiValue| pack(lua, &Args::new(values), max_output))?)?;
     table.set(
         "unpack",
         lua.create_function(|lua, values: MultiValue| {

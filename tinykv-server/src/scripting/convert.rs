@@ -16,7 +16,9 @@ use bytes::Bytes;
 use mlua::{Lua, Table, Value};
 use tinykv_proto::{Protocol, Reply};
 
-/// Deepest nesting converted: past it the reply is an error, as Redis's Lua stack limit gives one.
+/// Deepest nesting converted (maps and sets count double): past it the reply is an error in
+/// place of the value, as Redis's Lua stack limit gives one (Redis's limit is near 8,000 array
+/// levels; this one keeps the recursion within a 2 MiB thread stack in a debug build).
 const MAX_DEPTH: usize = 1000;
 
 /// A reply of a command run by `redis.call`, as the script sees it under protocol `resp`.
@@ -141,33 +143,59 @@ fn truncate(n: f64) -> i64 {
     }
 }
 
-fn convert_table(table: &Table, resp: Protocol, depth: usize) -> Reply {
+/// A table with one of Redis's special fields (`err`, `ok`, `double`, `big_number`) as its reply.
+/// Kept out of [`convert_table`], so the temporaries it needs are not in every frame of a deep
+/// reply's recursion.
+#[inline(never)]
+fn special(table: &Table) -> Option<Reply> {
     if let Ok(Value::String(err)) = table.raw_get::<Value>("err") {
-        return Reply::Error(sanitize(&err.to_string_lossy()).into());
+        return Some(Reply::Error(sanitize(&err.to_string_lossy()).into()));
     }
     if let Ok(Value::String(ok)) = table.raw_get::<Value>("ok") {
-        return Reply::Status(sanitize(&ok.to_string_lossy()).into());
+        return Some(Reply::Status(sanitize(&ok.to_string_lossy()).into()));
     }
-    if let Ok(Value::Number(n)) = table.raw_get::<Value>("double") {
-        return Reply::Double(n);
-    }
-    if let Ok(Value::Integer(n)) = table.raw_get::<Value>("double") {
-        return Reply::Double(n as f64);
+    match table.raw_get::<Value>("double") {
+        Ok(Value::Number(n)) => return Some(Reply::Double(n)),
+        Ok(Value::Integer(n)) => return Some(Reply::Double(n as f64)),
+        _ => {}
     }
     if let Ok(Value::String(n)) = table.raw_get::<Value>("big_number") {
-        return Reply::Bulk(Bytes::copy_from_slice(&n.as_bytes()));
+        return Some(Reply::Bulk(Bytes::copy_from_slice(&n.as_bytes())));
     }
-    if let Ok(Value::Table(inner)) = table.raw_get::<Value>("map") {
-        let pairs = inner
-            .pairs::<Value, Value>()
-            .filter_map(Result::ok)
-            .map(|(k, v)| (convert(&k, resp, depth + 1), convert(&v, resp, depth + 1)))
-            .collect();
+    None
+}
+
+/// The `map` or `set` field of a table, when it holds a table.
+#[inline(never)]
+fn field_table(table: &Table, name: &str) -> Option<Table> {
+    match table.raw_get::<Value>(name) {
+        Ok(Value::Table(inner)) => Some(inner),
+        _ => None,
+    }
+}
+
+fn convert_table(table: &Table, resp: Protocol, depth: usize) -> Reply {
+    if let Some(reply) = special(table) {
+        return reply;
+    }
+    // Plain loops, not iterator chains: nested replies recurse here once per level, and each
+    // adapter would be one more stack frame per level in a debug build.
+    if let Some(inner) = field_table(table, "map") {
+        let mut pairs = Vec::new();
+        for pair in inner.pairs::<Value, Value>() {
+            let Ok((k, v)) = pair else { continue };
+            // A map level takes about twice an array level's stack: it counts double.
+            let key = convert(&k, resp, depth + 2);
+            pairs.push((key, convert(&v, resp, depth + 2)));
+        }
         return Reply::Map(pairs);
     }
-    if let Ok(Value::Table(inner)) = table.raw_get::<Value>("set") {
-        let members =
-            inner.pairs::<Value, Value>().filter_map(Result::ok).map(|(k, _)| convert(&k, resp, depth + 1)).collect();
+    if let Some(inner) = field_table(table, "set") {
+        let mut members = Vec::new();
+        for pair in inner.pairs::<Value, Value>() {
+            let Ok((k, _)) = pair else { continue };
+            members.push(convert(&k, resp, depth + 2));
+        }
         return Reply::Set(members);
     }
     let mut items = Vec::new();

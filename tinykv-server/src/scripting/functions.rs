@@ -111,6 +111,10 @@ fn metadata(code: &[u8]) -> Result<(String, Vec<u8>), String> {
     Ok((name, body))
 }
 
+/// Most functions all libraries may register together: each holds a handle to its callback, and
+/// mlua has room for about 8,000 in all (it panics past them). Redis sets no limit.
+pub const MAX_FUNCTIONS: usize = 1000;
+
 impl Vm {
     /// `FUNCTION LOAD [REPLACE] code`: the library's name, or Redis's error.
     pub fn load_library(&mut self, code: &Bytes, replace: bool) -> Result<String, String> {
@@ -137,6 +141,11 @@ impl Vm {
         }
         if functions.is_empty() {
             return Err("ERR No functions registered".to_owned());
+        }
+        let kept: usize =
+            self.libraries.libraries.values().filter(|lib| lib.name != name).map(|lib| lib.functions.len()).sum();
+        if kept + functions.len() > MAX_FUNCTIONS {
+            return Err(format!("ERR Error registering functions: {}", super::vm::too_many_functions()));
         }
         self.libraries.delete(name.as_bytes());
         for function in functions.keys() {

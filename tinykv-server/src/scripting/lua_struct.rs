@@ -20,18 +20,9 @@ const MAX_ALIGN: usize = 8;
 /// The `struct` table: `pack`, `unpack` and `size`.
 pub fn functions(lua: &Lua) -> mlua::Result<Table> {
     let table = lua.create_table()?;
-    table.set(
-        "pack",
-        lua.create_function(|lua, values: MultiValue| pack(lua, &Args::with_nil(values)))?,
-    )?;
-    table.set(
-        "unpack",
-        lua.create_function(|lua, values: MultiValue| unpack(lua, &Args::new(values)))?,
-    )?;
-    table.set(
-        "size",
-        lua.create_function(|lua, values: MultiValue| size(lua, &Args::new(values)))?,
-    )?;
+    table.set("pack", lua.create_function(|lua, values: MultiValue| pack(lua, &Args::with_nil(values)))?)?;
+    table.set("unpack", lua.create_function(|lua, values: MultiValue| unpack(lua, &Args::new(values)))?)?;
+    table.set("size", lua.create_function(|lua, values: MultiValue| size(lua, &Args::new(values)))?)?;
     Ok(table)
 }
 
@@ -215,7 +206,10 @@ fn unpack(lua: &Lua, args: &Args) -> mlua::Result<MultiValue> {
             return Err(too_short(lua));
         }
         let handles = results.iter().filter(|v| native::holds_handle(v)).count();
-        if args.count() + results.len() + 2 > MAX_C_STACK || results.len() + 1 > native::MAX_RESULTS || handles >= native::MAX_HANDLES {
+        if args.count() + results.len() + 2 > MAX_C_STACK
+            || results.len() + 1 > native::MAX_RESULTS
+            || handles >= native::MAX_HANDLES
+        {
             return Err(native::error(lua, "stack overflow (too many results)"));
         }
         match opt {

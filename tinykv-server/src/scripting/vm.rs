@@ -10,10 +10,10 @@ use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, V
 use parking_lot::Mutex;
 use tinykv_proto::{Protocol, Reply};
 
-use super::{cmsgpack, convert, lua_struct};
 use super::functions::Libraries;
 use super::libs::{self, Rand48};
 use super::RunState;
+use super::{cmsgpack, convert, lua_struct};
 
 /// The sandbox and the `redis` API, in Lua.
 const PRELUDE: &str = include_str!("prelude.lua");
@@ -55,8 +55,9 @@ pub struct Prepared {
     eval_mode: bool,
 }
 
+/// A cached script; its compiled function is in [`Vm`]'s `compiled` table, not held from Rust:
+/// mlua has room for about 8,000 handles in all (and panics past it), the cache keeps more.
 struct Cached {
-    func: Function,
     flags: ScriptFlags,
     /// Loaded by `SCRIPT LOAD`, not just run by `EVAL`: not evicted.
     loaded: bool,
@@ -74,6 +75,8 @@ pub struct Vm {
     /// Switches the `redis` scripts see between the script API and the library-loading one.
     set_loading: Function,
     scripts: HashMap<String, Cached>,
+    /// The compiled scripts, by SHA1.
+    compiled: Table,
     eval_order: VecDeque<String>,
     loaded: usize,
     /// The `FUNCTION` libraries.
@@ -142,6 +145,7 @@ impl Vm {
             lua.load(PRELUDE).set_name("@__redis__").eval()?;
         install_hook(&lua, &state, HOOK_EVERY);
         lua.set_memory_limit(memory_limit)?;
+        let compiled = lua.create_table()?;
         Ok(Vm {
             lua,
             env,
@@ -151,6 +155,7 @@ impl Vm {
             redis,
             set_loading,
             scripts: HashMap::new(),
+            compiled,
             eval_order: VecDeque::new(),
             loaded: 0,
             libraries: Libraries::default(),
@@ -197,11 +202,13 @@ impl Vm {
             if self.eval_order.len() >= MAX_EVAL_SCRIPTS {
                 if let Some(oldest) = self.eval_order.pop_front() {
                     self.scripts.remove(&oldest);
+                    let _ = self.compiled.raw_set(oldest.as_str(), Value::Nil);
                 }
             }
             self.eval_order.push_back(sha.clone());
         }
-        self.scripts.insert(sha.clone(), Cached { func, flags, loaded });
+        self.compiled.raw_set(sha.as_str(), func).map_err(|err| format!("ERR {err}"))?;
+        self.scripts.insert(sha.clone(), Cached { flags, loaded });
         Ok(sha)
     }
 
@@ -213,6 +220,7 @@ impl Vm {
     /// `SCRIPT FLUSH`: forgets every cached script, and collects the garbage they leave.
     pub fn flush_scripts(&mut self) {
         self.scripts.clear();
+        let _ = self.compiled.clear();
         self.eval_order.clear();
         self.loaded = 0;
         let _ = self.lua.gc_collect();
@@ -228,7 +236,8 @@ impl Vm {
         let Some(cached) = self.scripts.get(&sha) else {
             return Err(Reply::error("NOSCRIPT No matching script. Please use EVAL."));
         };
-        Ok(Prepared { func: cached.func.clone(), name: sha, flags: cached.flags, eval_mode: true })
+        let func: Function = self.compiled.raw_get(sha.as_str()).map_err(|err| Reply::error(format!("ERR {err}")))?;
+        Ok(Prepared { func, name: sha, flags: cached.flags, eval_mode: true })
     }
 
     /// The function `FCALL` names; `ERR Function not found` when there is none.
@@ -307,6 +316,7 @@ impl Vm {
         }
         let _ = self.ctx.raw_set("registering", Value::Nil);
         match result {
+            Ok((true, _)) if collected.raw_len() > super::functions::MAX_FUNCTIONS => Err(too_many_functions()),
             Ok((true, _)) => Ok(collected.sequence_values::<Table>().filter_map(Result::ok).collect()),
             Ok((false, value)) => Err(match raised(&value, "") {
                 Reply::Error(text) => text.split(" script: ").next().unwrap_or_default().to_owned(),
@@ -336,6 +346,11 @@ fn install_hook(lua: &Lua, state: &Arc<RunState>, every: u32) {
         }
         None => Ok(VmState::Continue),
     });
+}
+
+/// Why a library was refused for its number of functions.
+pub(super) fn too_many_functions() -> String {
+    format!("too many functions: TinyKV keeps at most {} in all", super::functions::MAX_FUNCTIONS)
 }
 
 /// How long a library's top level may run at `FUNCTION LOAD`, as Redis's.
