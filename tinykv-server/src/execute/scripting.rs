@@ -119,9 +119,11 @@ pub fn command(sub: ScriptCommand, shared: &Shared, session: &mut Session) -> Re
     result.unwrap_or_else(Reply::error)
 }
 
-/// Appends a command to the append-only file, if there is one.
+/// Records a library change in the append-only file and the replication stream (each if there is one).
 fn record(shared: &Shared, session: &mut Session, args: &[&[u8]]) {
-    let mut effects = Effects::new(shared.aof.as_ref(), session.db);
+    // Replicas get the library change too, as Redis propagates FUNCTION LOAD/DELETE/FLUSH/RESTORE.
+    let replication = shared.replication.feeding().then_some(&shared.replication as &dyn crate::aof::Sink);
+    let mut effects = Effects::with_replication(shared.aof.as_ref(), replication, session.db);
     effects.record(args);
     if effects.recorded() {
         session.unlogged = true;

@@ -497,6 +497,9 @@ async fn load_rdb(shared: &Arc<Shared>, path: &Path) -> Result<(u64, Option<usiz
                 }
                 // What was ours before goes, off the request path.
                 fresh.iter().for_each(Db::clear);
+                // --- scripting ---
+                // The primary's function libraries replace ours, as its keys did.
+                state.rdb.set_functions(state.scripting.replace_libraries(&loaded.functions));
                 Ok((loaded.keys, loaded.repl_stream_db))
             }
             Err((offset, what)) => {

@@ -254,6 +254,16 @@ impl Scripting {
         }
     }
 
+    /// A replica's full sync: its libraries become those of the primary's RDB (as Redis empties
+    /// its functions with its data before loading); returns the codes now loaded.
+    pub fn replace_libraries(&self, codes: &[Vec<u8>]) -> Vec<bytes::Bytes> {
+        if let Err(err) = self.with_vm(|vm| vm.libraries.flush()) {
+            tracing::warn!(%err, "the libraries could not be emptied before the primary's were loaded");
+        }
+        self.load_libraries(codes);
+        self.library_codes()
+    }
+
     /// The code of every library, for the append-only file's rewrite and snapshots (none before
     /// the interpreter exists).
     pub fn library_codes(&self) -> Vec<bytes::Bytes> {
