@@ -81,6 +81,13 @@ fn bad_scripts_get_errors_and_the_server_goes_on() {
     let huge = format!("return '{}'", "a".repeat(100 << 20));
     let reply = call_str(&mut con, &["EVAL", &huge, "0"]);
     assert!(reply.starts_with("-ERR") || reply.starts_with("$"), "{}", &reply[..reply.len().min(200)]);
+    // Encoders asked to repeat one big string many times stop at the memory limit (the output
+    // would be 1.6 GB), and the server goes on.
+    let repeat = "local s = string.rep('x', 8 * 1024 * 1024) local t = {} for i = 1, 200 do t[i] = s end ";
+    for encode in ["cjson.encode(t)", "cmsgpack.pack(t)", "struct.pack(string.rep('c0', 200), unpack(t))"] {
+        let reply = call_str(&mut con, &["EVAL", &format!("{repeat}return #{encode}"), "0"]);
+        assert!(reply.starts_with("-ERR") && reply.contains("memory"), "{encode}: {reply}");
+    }
     // A bounded nested reply converts.
     let nested = call_str(&mut con, &["EVAL", "local t = {1} for i = 1, 9 do t = {t, t} end return #t", "0"]);
     assert_eq!(nested, ":2\r\n");

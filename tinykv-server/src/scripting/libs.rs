@@ -80,15 +80,20 @@ pub fn bit(lua: &Lua) -> mlua::Result<Table> {
 /// Deepest nesting `cjson` encodes or decodes, as its default `encode_max_depth`.
 const CJSON_MAX_DEPTH: usize = 1000;
 
-/// The `cjson` table: `encode`, `decode` and `null`, as lua-cjson's defaults behave.
-pub fn cjson(lua: &Lua) -> mlua::Result<Table> {
+/// The `cjson` table: `encode`, `decode` and `null`, as lua-cjson's defaults behave; one `encode`
+/// builds at most `max_output` bytes (the interpreter's memory limit: a table holding the same big
+/// string many times would otherwise encode to many times the memory the script may use).
+pub fn cjson(lua: &Lua, max_output: usize) -> mlua::Result<Table> {
     let cjson = lua.create_table()?;
     cjson.set("null", Value::LightUserData(mlua::LightUserData(std::ptr::null_mut())))?;
     cjson.set(
         "encode",
-        lua.create_function(|_, value: Value| {
+        lua.create_function(move |_, value: Value| {
             let mut out = Vec::new();
-            encode(&value, &mut out, 0).map_err(mlua::Error::runtime)?;
+            encode(&value, &mut out, 0, max_output).map_err(|err| match err {
+                Encode::Memory => mlua::Error::MemoryError("not enough memory".to_owned()),
+                Encode::Invalid(text) => mlua::Error::runtime(text),
+            })?;
             Ok(mlua::BString::from(out))
         })?,
     )?;
@@ -103,9 +108,24 @@ pub fn cjson(lua: &Lua) -> mlua::Result<Table> {
     Ok(cjson)
 }
 
-fn encode(value: &Value, out: &mut Vec<u8>, depth: usize) -> Result<(), String> {
+/// Why `cjson.encode` failed: lua-cjson's error texts, or the output cap.
+enum Encode {
+    Invalid(String),
+    Memory,
+}
+
+impl From<String> for Encode {
+    fn from(text: String) -> Encode {
+        Encode::Invalid(text)
+    }
+}
+
+fn encode(value: &Value, out: &mut Vec<u8>, depth: usize, max: usize) -> Result<(), Encode> {
     if depth > CJSON_MAX_DEPTH {
-        return Err("Cannot serialise, excessive nesting (1001)".to_owned());
+        return Err("Cannot serialise, excessive nesting (1001)".to_owned().into());
+    }
+    if out.len() > max {
+        return Err(Encode::Memory);
     }
     match value {
         Value::Nil => out.extend_from_slice(b"null"),
@@ -114,7 +134,7 @@ fn encode(value: &Value, out: &mut Vec<u8>, depth: usize) -> Result<(), String> 
         Value::Integer(n) => out.extend_from_slice(n.to_string().as_bytes()),
         Value::Number(n) => {
             if n.is_nan() || n.is_infinite() {
-                return Err("Cannot serialise number: must not be NaN or Inf".to_owned());
+                return Err("Cannot serialise number: must not be NaN or Inf".to_owned().into());
             }
             out.extend_from_slice(format_g14(*n).as_bytes());
         }
@@ -134,7 +154,7 @@ fn encode(value: &Value, out: &mut Vec<u8>, depth: usize) -> Result<(), String> 
                 }
             }
             if array && count > 0 && max > count * 2 && max > 10 {
-                return Err("Cannot serialise table: excessively sparse array".to_owned());
+                return Err("Cannot serialise table: excessively sparse array".to_owned().into());
             }
             if array && count > 0 {
                 out.push(b'[');
@@ -143,7 +163,7 @@ fn encode(value: &Value, out: &mut Vec<u8>, depth: usize) -> Result<(), String> 
                         out.push(b',');
                     }
                     let item: Value = table.raw_get(i).map_err(|err| err.to_string())?;
-                    encode(&item, out, depth + 1)?;
+                    encode(&item, out, depth + 1, max)?;
                 }
                 out.push(b']');
             } else {
@@ -159,15 +179,19 @@ fn encode(value: &Value, out: &mut Vec<u8>, depth: usize) -> Result<(), String> 
                         Value::String(s) => encode_string(&s.as_bytes(), out),
                         Value::Integer(n) => encode_string(n.to_string().as_bytes(), out),
                         Value::Number(n) => encode_string(format_g14(*n).as_bytes(), out),
-                        _ => return Err("Cannot serialise table: table key must be a number or string".to_owned()),
+                        _ => {
+                            return Err("Cannot serialise table: table key must be a number or string"
+                                .to_owned()
+                                .into())
+                        }
                     }
                     out.push(b':');
-                    encode(&item, out, depth + 1)?;
+                    encode(&item, out, depth + 1, max)?;
                 }
                 out.push(b'}');
             }
         }
-        other => return Err(format!("Cannot serialise {}: type not supported", other.type_name())),
+        other => return Err(format!("Cannot serialise {}: type not supported", other.type_name()).into()),
     }
     Ok(())
 }

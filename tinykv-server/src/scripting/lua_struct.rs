@@ -17,10 +17,14 @@ const MAX_INT_SIZE: usize = 32;
 /// `!` without a number: the platform's largest alignment.
 const MAX_ALIGN: usize = 8;
 
-/// The `struct` table: `pack`, `unpack` and `size`.
-pub fn functions(lua: &Lua) -> mlua::Result<Table> {
+/// The `struct` table: `pack`, `unpack` and `size`; one `pack` builds at most `max_output` bytes
+/// (the interpreter's memory limit: `c0` of the same big string many times would build more).
+pub fn functions(lua: &Lua, max_output: usize) -> mlua::Result<Table> {
     let table = lua.create_table()?;
-    table.set("pack", lua.create_function(|lua, values: MultiValue| pack(lua, &Args::with_nil(values)))?)?;
+    table.set(
+        "pack",
+        lua.create_function(move |lua, values: MultiValue| pack(lua, &Args::with_nil(values), max_output))?,
+    )?;
     table.set("unpack", lua.create_function(|lua, values: MultiValue| unpack(lua, &Args::new(values)))?)?;
     table.set("size", lua.create_function(|lua, values: MultiValue| size(lua, &Args::new(values)))?)?;
     Ok(table)
@@ -121,7 +125,7 @@ impl Format {
 }
 
 /// `struct.pack(fmt, ...)`.
-fn pack(lua: &Lua, args: &Args) -> mlua::Result<mlua::String> {
+fn pack(lua: &Lua, args: &Args, max_output: usize) -> mlua::Result<mlua::String> {
     let mut fmt = Format::new(lua, args)?;
     let mut out: Vec<u8> = Vec::new();
     let mut arg = 2;
@@ -161,6 +165,9 @@ fn pack(lua: &Lua, args: &Args) -> mlua::Result<mlua::String> {
                 }
                 if s.len() < size {
                     return Err(native::arg_error(lua, arg, "string too short"));
+                }
+                if out.len().saturating_add(size) > max_output {
+                    return Err(mlua::Error::MemoryError("not enough memory".to_owned()));
                 }
                 out.extend_from_slice(&s[..size]);
                 if opt == b's' {

@@ -126,9 +126,11 @@ impl Vm {
             lua.create_function(|_, name: mlua::String| Ok(super::functions::check_name(&name.as_bytes()).err()))?,
         )?;
         private.set("bit", libs::bit(&lua)?)?;
-        private.set("cjson", libs::cjson(&lua)?)?;
-        private.set("cmsgpack", cmsgpack::functions(&lua, memory_limit)?)?;
-        private.set("struct", lua_struct::functions(&lua)?)?;
+        // What one encoder call may build: the memory limit (0, no limit, leaves them uncapped too).
+        let output_cap = if memory_limit == 0 { usize::MAX } else { memory_limit };
+        private.set("cjson", libs::cjson(&lua, output_cap)?)?;
+        private.set("cmsgpack", cmsgpack::functions(&lua, output_cap)?)?;
+        private.set("struct", lua_struct::functions(&lua, output_cap)?)?;
         private.set("handler", lua.create_function(error_handler)?)?;
         private.set("acl_check_cmd", lua.create_function(acl_check_cmd)?)?;
         private.set(
