@@ -120,11 +120,11 @@ impl From<String> for Encode {
     }
 }
 
-fn encode(value: &Value, out: &mut Vec<u8>, depth: usize, max: usize) -> Result<(), Encode> {
+fn encode(value: &Value, out: &mut Vec<u8>, depth: usize, cap: usize) -> Result<(), Encode> {
     if depth > CJSON_MAX_DEPTH {
         return Err("Cannot serialise, excessive nesting (1001)".to_owned().into());
     }
-    if out.len() > max {
+    if out.len() > cap {
         return Err(Encode::Memory);
     }
     match value {
@@ -163,7 +163,7 @@ fn encode(value: &Value, out: &mut Vec<u8>, depth: usize, max: usize) -> Result<
                         out.push(b',');
                     }
                     let item: Value = table.raw_get(i).map_err(|err| err.to_string())?;
-                    encode(&item, out, depth + 1, max)?;
+                    encode(&item, out, depth + 1, cap)?;
                 }
                 out.push(b']');
             } else {
@@ -186,7 +186,7 @@ fn encode(value: &Value, out: &mut Vec<u8>, depth: usize, max: usize) -> Result<
                         }
                     }
                     out.push(b':');
-                    encode(&item, out, depth + 1, max)?;
+                    encode(&item, out, depth + 1, cap)?;
                 }
                 out.push(b'}');
             }
