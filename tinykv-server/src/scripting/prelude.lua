@@ -273,7 +273,8 @@ base.next = view_next
 base.pairs = function(...)
   local t = ...
   check_table('pairs', t, select('#', ...))
-  return view_next, t, nil
+  -- Lua's own `next` for ordinary tables: iterating them costs no extra call a step.
+  return views[t] and view_next or raw_next, t, nil
 end
 base.ipairs = function(...)
   local t = ...
