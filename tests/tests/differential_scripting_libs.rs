@@ -196,6 +196,23 @@ const CASES: &[&str] = &[
     "local function mk(d) if d == 0 then return 1 end local t = {} for i = 1, 4 do t[i] = mk(d - 1) end return t end return mk(7)",
     "local t = {1} for i = 1, 400 do t = {t} end return t",
     "redis.setresp(3) local t = {map={a=1}} for i = 1, 200 do t = {map={a=t}} end return t",
+    // cjson.encode: nesting up to lua-cjson's 1,000 tables (deeper killed the server), errors, order.
+    "local t = {} for i=1,999 do t = {a=t} end return #cjson.encode(t)",
+    "local t = {} for i=1,1000 do t = {a=t} end return #cjson.encode(t)",
+    "local t = {} for i=1,1100 do t = {a=t} end return #cjson.encode(t)",
+    "local t = {} for i=1,999 do t = {t} end return #cjson.encode(t)",
+    "local t = {} for i=1,1000 do t = {t} end return #cjson.encode(t)",
+    "local t = 1 for i=1,1000 do t = {t} end return #cjson.encode(t)",
+    "local t = 1 for i=1,1001 do t = {t} end return #cjson.encode(t)",
+    "return cjson.encode({1, 2, 'three', {a=1, b={true, false}}, {}, cjson.null})",
+    "return cjson.encode({a={b={c={1,2,{d='x'}}}}, e=1.5, f=-3})",
+    "return cjson.encode({[1]=1, [3]=3})",
+    "return cjson.encode({[1]=1, [30]=3})",
+    "return cjson.encode({[{}]=1})",
+    "return cjson.encode(print)",
+    "return cjson.encode(0/0)",
+    "return cjson.encode('a\"b\\\\c/d\\n\\t' .. string.char(1, 127))",
+    "local t = {} for i = 1, 20 do t['k' .. i] = {i, {x = i}} end return cjson.encode(t)",
 ];
 
 #[test]

@@ -1,7 +1,7 @@
 //! The libraries Redis loads that the Lua 5.1 distribution lacks: `bit` (LuaBitOp) and `cjson`
 //! (encode/decode), and Redis's random number generator behind `math.random`.
 
-use mlua::{Lua, Table, Value, Variadic};
+use mlua::{Function, Lua, Table, Value, Variadic};
 
 /// Redis's `redisLrand48`: the 48-bit linear congruential generator of `rand48`, from `rand48`'s
 /// initial state, so scripts get Redis's sequence.
@@ -86,13 +86,14 @@ const CJSON_MAX_DEPTH: usize = 1000;
 pub fn cjson(lua: &Lua, max_output: usize) -> mlua::Result<Table> {
     let cjson = lua.create_table()?;
     cjson.set("null", Value::LightUserData(mlua::LightUserData(std::ptr::null_mut())))?;
+    let next: Function = lua.globals().get("next")?;
     cjson.set(
         "encode",
-        lua.create_function(move |_, value: Value| {
+        lua.create_function(move |lua, value: Value| {
             let mut out = Vec::new();
-            encode(&value, &mut out, 0, max_output).map_err(|err| match err {
+            encode(&next, &value, &mut out, max_output).map_err(|err| match err {
                 Encode::Memory => mlua::Error::MemoryError("not enough memory".to_owned()),
-                Encode::Invalid(text) => mlua::Error::runtime(text),
+                Encode::Invalid(text) => super::native::error(lua, text),
             })?;
             Ok(mlua::BString::from(out))
         })?,
@@ -120,13 +121,76 @@ impl From<String> for Encode {
     }
 }
 
-fn encode(value: &Value, out: &mut Vec<u8>, depth: usize, cap: usize) -> Result<(), Encode> {
-    if depth > CJSON_MAX_DEPTH {
-        return Err("Cannot serialise, excessive nesting (1001)".to_owned().into());
+/// A table being written: an array at its next index, or an object after its last key.
+enum Open {
+    Array { table: Table, next: usize, max: usize },
+    Object { table: Table, key: Value, first: bool },
+}
+
+/// Writes `root` as JSON. Nesting is kept on the heap (a 1,000-level table recursing in Rust
+/// overflowed a 2 MiB thread stack in a debug build); objects are walked with Lua's `next`.
+fn encode(next: &Function, root: &Value, out: &mut Vec<u8>, cap: usize) -> Result<(), Encode> {
+    let mut open: Vec<Open> = Vec::new();
+    let mut pending = Some(root.clone());
+    loop {
+        if let Some(value) = pending.take() {
+            if out.len() > cap {
+                return Err(Encode::Memory);
+            }
+            match value {
+                // lua-cjson counts tables: the 1,001st one inside others is refused.
+                Value::Table(_) if open.len() >= CJSON_MAX_DEPTH => {
+                    return Err("Cannot serialise, excessive nesting (1001)".to_owned().into());
+                }
+                Value::Table(table) => match array_length(&table)? {
+                    Some(max) => {
+                        out.push(b'[');
+                        open.push(Open::Array { table, next: 1, max });
+                    }
+                    None => {
+                        out.push(b'{');
+                        open.push(Open::Object { table, key: Value::Nil, first: true });
+                    }
+                },
+                scalar => encode_scalar(&scalar, out)?,
+            }
+        }
+        match open.last_mut() {
+            None => return Ok(()),
+            Some(Open::Array { table, next, max }) => {
+                if *next > *max {
+                    out.push(b']');
+                    open.pop();
+                    continue;
+                }
+                if *next > 1 {
+                    out.push(b',');
+                }
+                pending = Some(table.raw_get(*next).map_err(|err| err.to_string())?);
+                *next += 1;
+            }
+            Some(Open::Object { table, key, first }) => {
+                let (k, v): (Value, Value) = next.call((table.clone(), key.clone())).map_err(|err| err.to_string())?;
+                if k == Value::Nil {
+                    out.push(b'}');
+                    open.pop();
+                    continue;
+                }
+                if !*first {
+                    out.push(b',');
+                }
+                *first = false;
+                encode_key(&k, out)?;
+                out.push(b':');
+                *key = k;
+                pending = Some(v);
+            }
+        }
     }
-    if out.len() > cap {
-        return Err(Encode::Memory);
-    }
+}
+
+/// A value that is not a table.
+fn encode_scalar(value: &Value, out: &mut Vec<u8>) -> Result<(), Encode> {
     match value {
         Value::Nil => out.extend_from_slice(b"null"),
         Value::LightUserData(ud) if ud.0.is_null() => out.extend_from_slice(b"null"),
@@ -139,59 +203,39 @@ fn encode(value: &Value, out: &mut Vec<u8>, depth: usize, cap: usize) -> Result<
             out.extend_from_slice(format_g14(*n).as_bytes());
         }
         Value::String(s) => encode_string(&s.as_bytes(), out),
-        Value::Table(table) => {
-            // An array when every key is a positive integer (lua-cjson's default, sparse ratio aside).
-            let mut max = 0usize;
-            let mut count = 0usize;
-            let mut array = true;
-            for pair in table.pairs::<Value, Value>() {
-                let (key, _) = pair.map_err(|err| err.to_string())?;
-                count += 1;
-                match key {
-                    Value::Integer(i) if i >= 1 => max = max.max(i as usize),
-                    Value::Number(n) if n >= 1.0 && n.fract() == 0.0 => max = max.max(n as usize),
-                    _ => array = false,
-                }
-            }
-            if array && count > 0 && max > count * 2 && max > 10 {
-                return Err("Cannot serialise table: excessively sparse array".to_owned().into());
-            }
-            if array && count > 0 {
-                out.push(b'[');
-                for i in 1..=max {
-                    if i > 1 {
-                        out.push(b',');
-                    }
-                    let item: Value = table.raw_get(i).map_err(|err| err.to_string())?;
-                    encode(&item, out, depth + 1, cap)?;
-                }
-                out.push(b']');
-            } else {
-                out.push(b'{');
-                let mut first = true;
-                for pair in table.pairs::<Value, Value>() {
-                    let (key, item) = pair.map_err(|err| err.to_string())?;
-                    if !first {
-                        out.push(b',');
-                    }
-                    first = false;
-                    match &key {
-                        Value::String(s) => encode_string(&s.as_bytes(), out),
-                        Value::Integer(n) => encode_string(n.to_string().as_bytes(), out),
-                        Value::Number(n) => encode_string(format_g14(*n).as_bytes(), out),
-                        _ => {
-                            return Err("Cannot serialise table: table key must be a number or string"
-                                .to_owned()
-                                .into())
-                        }
-                    }
-                    out.push(b':');
-                    encode(&item, out, depth + 1, cap)?;
-                }
-                out.push(b'}');
-            }
-        }
         other => return Err(format!("Cannot serialise {}: type not supported", other.type_name()).into()),
+    }
+    Ok(())
+}
+
+/// The highest index of a table whose keys are all positive integers (not too sparse), `None`
+/// for an object (or an empty table).
+fn array_length(table: &Table) -> Result<Option<usize>, Encode> {
+    let mut max = 0usize;
+    let mut count = 0usize;
+    let mut array = true;
+    for pair in table.pairs::<Value, Value>() {
+        let (key, _) = pair.map_err(|err| err.to_string())?;
+        count += 1;
+        match key {
+            Value::Integer(i) if i >= 1 => max = max.max(i as usize),
+            Value::Number(n) if n >= 1.0 && n.fract() == 0.0 => max = max.max(n as usize),
+            _ => array = false,
+        }
+    }
+    if array && count > 0 && max > count * 2 && max > 10 {
+        return Err("Cannot serialise table: excessively sparse array".to_owned().into());
+    }
+    Ok((array && count > 0).then_some(max))
+}
+
+/// An object key: strings as they are, numbers as text.
+fn encode_key(key: &Value, out: &mut Vec<u8>) -> Result<(), Encode> {
+    match key {
+        Value::String(s) => encode_string(&s.as_bytes(), out),
+        Value::Integer(n) => encode_string(n.to_string().as_bytes(), out),
+        Value::Number(n) => encode_string(format_g14(*n).as_bytes(), out),
+        _ => return Err("Cannot serialise table: table key must be a number or string".to_owned().into()),
     }
     Ok(())
 }
