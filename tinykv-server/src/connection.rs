@@ -260,8 +260,9 @@ impl<'a> Connection<'a> {
             // (never into the middle of a reply being written in pieces).
             let mail_left = self.streaming.is_none() && self.deliver_messages();
             if !self.write_buf.is_empty() {
-                // Before the flush, so `CLIENT LIST` sees the reply buffer's peak.
-                self.note_buffers();
+                // Before the flush, so `CLIENT LIST` sees the reply buffer's peak (not an interaction:
+                // the read before and the write after are).
+                self.note_buffer_sizes();
                 let flushed = tokio::select! {
                     biased;
                     flushed = self.flush() => flushed,
@@ -360,10 +361,14 @@ impl<'a> Connection<'a> {
 
     /// Tells the registry about the buffers, for `CLIENT LIST` (a few relaxed stores per read or flush).
     fn note_buffers(&self) {
-        let client = &self.session.client;
-        client.touch();
+        self.session.client.touch();
+        self.note_buffer_sizes();
+    }
+
+    /// [`Connection::note_buffers`] without marking an interaction (`CLIENT LIST`'s `idle`).
+    fn note_buffer_sizes(&self) {
         let free = self.read_buf.capacity() - self.read_buf.len();
-        client.set_buffers(self.read_buf.len(), free, self.write_buf.capacity(), self.write_buf.len());
+        self.session.client.set_buffers(self.read_buf.len(), free, self.write_buf.capacity(), self.write_buf.len());
     }
 
     /// `--greeting auto`: waits up to [`GREETING_DELAY`] for the client's first bytes and queues the
