@@ -431,3 +431,46 @@ fn slow_consumer_memory_stays_bounded_and_others_are_served() {
     roundtrip(&mut other, b"GET other\r\n", b"$2\r\n19\r\n");
     server.stop();
 }
+
+/// Length headers are read as Redis's `string2ll` reads them: no leading zeros, no `-0` (`*0` is an
+/// empty array, skipped). The same bytes to redis-server get the same reply, byte for byte.
+#[test]
+fn leading_zeros_and_minus_zero_in_headers_are_refused_as_redis_refuses_them() {
+    let server = server();
+    let redis = tinykv_tests::differential::Redis::start();
+    let cases: [(&[u8], &str); 5] = [
+        (b"*1\r\n$04\r\nPING\r\n", "-ERR Protocol error: invalid bulk length\r\n"),
+        (b"*01\r\n$4\r\nPING\r\n", "-ERR Protocol error: invalid multibulk length\r\n"),
+        (b"*-0\r\n*1\r\n$4\r\nPING\r\n", "-ERR Protocol error: invalid multibulk length\r\n"),
+        (b"*1\r\n$-0\r\n", "-ERR Protocol error: invalid bulk length\r\n"),
+        (b"*0\r\n*1\r\n$4\r\nPING\r\n", "+PONG\r\n"),
+    ];
+    for (input, expected) in cases {
+        let mut stream = server.connect();
+        stream.write_all(input).unwrap();
+        let ours = String::from_utf8_lossy(&read_to_close_or_reset_within(&mut stream)).into_owned();
+        assert_eq!(ours, expected, "TinyKV's reply to {:?}", String::from_utf8_lossy(input));
+        if let Some(redis) = &redis {
+            let mut stream = redis.connect();
+            stream.write_all(input).unwrap();
+            let theirs = String::from_utf8_lossy(&read_to_close_or_reset_within(&mut stream)).into_owned();
+            assert_eq!(ours, theirs, "TinyKV and redis-server differ on {:?}", String::from_utf8_lossy(input));
+        }
+    }
+    server.stop();
+}
+
+/// What arrives until the server closes the connection or is quiet for half a second (a request
+/// that was answered leaves the connection open).
+fn read_to_close_or_reset_within(stream: &mut TcpStream) -> Vec<u8> {
+    stream.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 1024];
+    while let Ok(n) = stream.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+    out
+}

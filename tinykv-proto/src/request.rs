@@ -258,7 +258,8 @@ fn short_header(buf: &[u8], at: usize, tag: u8) -> Option<(usize, usize)> {
             return None;
         }
     }
-    if i == at + 1 || buf.get(i..i + 2)? != b"\r\n" {
+    // A leading zero (`$04`) is left to the resumable path, which refuses it as Redis does.
+    if i == at + 1 || (buf[at + 1] == b'0' && i > at + 2) || buf.get(i..i + 2)? != b"\r\n" {
         return None;
     }
     Some((value, i + 2))
@@ -286,6 +287,10 @@ fn parse_header_number(line: &[u8]) -> Option<i64> {
     };
     // 18 digits always fit in an i64; no legitimate length is longer.
     if digits.is_empty() || digits.len() > 18 {
+        return None;
+    }
+    // Redis's `string2ll`: no leading zeros (`$04`), no `-0`.
+    if digits[0] == b'0' && (digits.len() > 1 || negative) {
         return None;
     }
     let mut value: i64 = 0;

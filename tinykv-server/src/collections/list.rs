@@ -90,6 +90,12 @@ impl Chunk {
 
     /// Makes room for `need` more bytes at the back, growing by doubling but never past a chunk's size.
     fn reserve(&mut self, need: usize) {
+        if self.start > 0 && self.data.len() + need > self.data.capacity() {
+            // Head pops leave their bytes in front: dropped here, before growing, or a list used as
+            // a queue (RPUSH + LPOP on one chunk) would grow its chunk for ever.
+            self.data.drain(..self.start);
+            self.start = 0;
+        }
         let wanted = self.data.len() + need;
         if wanted > self.data.capacity() {
             let target = (self.data.capacity() * 2).max(wanted).min((CHUNK_BYTES + self.start).max(wanted));
@@ -571,6 +577,15 @@ mod tests {
         }
         let per = list.footprint() as f64 / 100_000.0;
         assert!(per < 18.5, "{per} bytes per element pushed at the head");
+        // A short list used as a queue (tail pushes, head pops on one chunk) stays small.
+        let mut queue = List::default();
+        queue.push(End::Right, b"a");
+        queue.push(End::Right, b"b");
+        for i in 0..100_000u64 {
+            queue.push(End::Right, format!("{i:016}").as_bytes());
+            queue.pop(End::Left);
+        }
+        assert!(queue.footprint() < 2 * CHUNK_BYTES, "footprint {} for {} elements", queue.footprint(), queue.len());
         assert!(list.iter().rev().eq((0..100_000u64)
             .map(|i| format!("{i:016}"))
             .collect::<Vec<_>>()
