@@ -9,7 +9,7 @@ use nix::time::{clock_gettime, ClockId};
 
 /// Now, in milliseconds since the Unix epoch (0 if the clock cannot be read).
 #[inline]
-pub fn unix_ms() -> u64 {
+pub fn now_ms() -> u64 {
     clock_gettime(ClockId::CLOCK_REALTIME)
         .map_or(0, |now| now.tv_sec() as u64 * 1000 + now.tv_nsec() as u64 / 1_000_000)
 }
@@ -27,9 +27,9 @@ mod tests {
     use std::time::{SystemTime, UNIX_EPOCH};
 
     #[test]
-    fn unix_ms_agrees_with_system_time() {
+    fn now_ms_agrees_with_system_time() {
         let before = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
-        let ours = unix_ms();
+        let ours = now_ms();
         let after = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
         assert!(before <= ours && ours <= after, "{before} <= {ours} <= {after}");
     }

@@ -26,10 +26,8 @@ use crate::collections::{Kind, Typed};
 use crate::entry::{allocation_size, Entry, Value};
 use crate::keyspace_events;
 
-/// The current time in Unix milliseconds.
-pub fn now_ms() -> u64 {
-    crate::clock::unix_ms()
-}
+/// The current time in Unix milliseconds (defined with the other clock, in [`crate::clock`]).
+pub use crate::clock::now_ms;
 
 /// A fast pseudo-random number (xorshift64*, one per thread, seeded from the OS's randomness via
 /// std's `RandomState`): for `RANDOMKEY` and sampling, where speed matters and strength does not.

@@ -214,21 +214,27 @@ local function readonly(t)
   return view
 end
 
+-- A read-only view of `t` where reading a name `t` lacks is Redis's missing-global error: what
+-- scripts see as their globals, and as `redis` while a library loads.
+local function strict_readonly(t)
+  return setmetatable({}, {
+    __index = function(_, k)
+      local v = t[k]
+      if v == nil then
+        raw_error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+      end
+      return v
+    end,
+    __newindex = function()
+      raw_error(READONLY, 2)
+    end,
+    __metatable = false,
+  })
+end
+
 -- What scripts see: the allowed globals, read-only, and an error for any other name.
 local base = {}
-local env = setmetatable({}, {
-  __index = function(_, k)
-    local v = base[k]
-    if v == nil then
-      raw_error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
-    end
-    return v
-  end,
-  __newindex = function()
-    raw_error('Attempt to modify a readonly table', 2)
-  end,
-  __metatable = false,
-})
+local env = strict_readonly(base)
 
 for _, name in pairs({ 'xpcall', 'tostring', 'setmetatable', 'next', 'assert', 'tonumber', 'rawequal',
   'collectgarbage', 'getmetatable', 'rawset', 'type', 'select', 'unpack', 'gcinfo', 'pairs', 'rawget',
@@ -383,19 +389,7 @@ local load_api = {
   REDIS_VERSION_NUM = redis.REDIS_VERSION_NUM,
   LOG_DEBUG = 0, LOG_VERBOSE = 1, LOG_NOTICE = 2, LOG_WARNING = 3,
 }
-local load_redis = setmetatable({}, {
-  __index = function(_, k)
-    local v = load_api[k]
-    if v == nil then
-      raw_error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
-    end
-    return v
-  end,
-  __newindex = function()
-    raw_error('Attempt to modify a readonly table', 2)
-  end,
-  __metatable = false,
-})
+local load_redis = strict_readonly(load_api)
 local script_redis = base.redis
 local function set_loading(loading)
   base.redis = loading and load_redis or script_redis
