@@ -28,7 +28,6 @@
 
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -36,7 +35,7 @@ use bytes::{Buf, BytesMut};
 use tinykv_proto::{Limits, Reply, ReplyStream, Request, RequestDecoder, GREETING};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
+use tokio_util::sync::CancellationToken;
 
 use crate::blocking::{Blocking, Cancelled, Waiter};
 use crate::clients::ClientInfo;
@@ -120,7 +119,7 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, shared: &Arc<Shared>, sh
     // Leaves the registry however the connection ends, a panic included.
     let _registered = Registered { shared, id: client.id };
     let mut connection = Connection::new(stream, shared, client);
-    let end = connection.run(&shutdown).await;
+    let end = connection.run().await;
     tracing::debug!(%peer, ?end, "connection closed");
     // --- replication ---
     if let (End::Handover, Some(handover)) = (&end, connection.session.handover.take()) {
@@ -205,6 +204,15 @@ struct Connection<'a> {
     over_soft_since: Option<Instant>,
 }
 
+/// Why a client's alarm rang: it was killed, or else the server is shutting down.
+fn alarm_end(client: &ClientInfo) -> End {
+    if client.is_killed() {
+        End::Killed
+    } else {
+        End::Shutdown
+    }
+}
+
 impl<'a> Connection<'a> {
     fn new(stream: TcpStream, shared: &'a Shared, client: Arc<ClientInfo>) -> Self {
         let max_bulk = shared.settings.proto_max_bulk_len();
@@ -227,13 +235,10 @@ impl<'a> Connection<'a> {
         }
     }
 
-    async fn run(&mut self, shutdown: &CancellationToken) -> End {
-        // One registration with each token for the connection's life, not one per read.
-        let cancelled = shutdown.cancelled();
-        tokio::pin!(cancelled);
+    /// Kill and shutdown reach every wait here through the client's alarm (`ClientInfo::alarmed`),
+    /// rung by `CLIENT KILL` and by `Clients::shut_down`: one cheap thing to watch.
+    async fn run(&mut self) -> End {
         let client = Arc::clone(&self.session.client);
-        let killed = client.killed();
-        tokio::pin!(killed);
         match self.shared.config.greeting() {
             Greeting::Always => self.write_buf.extend_from_slice(GREETING),
             Greeting::Never => {}
@@ -268,10 +273,7 @@ impl<'a> Connection<'a> {
                     flushed = self.flush() => flushed,
                     // Shutdown while waiting for a slow reader: it still gets what it was owed, for
                     // as long as the grace allows (`flush` is cancel-safe, so nothing is sent twice).
-                    () = client.alarmed() => match client.is_killed() {
-                        true => return End::Killed,
-                        false => return self.finish().await,
-                    },
+                    () = client.alarmed() => return self.on_alarm().await,
                 };
                 if let Err(err) = flushed {
                     return End::Io(err);
@@ -295,12 +297,11 @@ impl<'a> Connection<'a> {
                         |_| held.is_some_and(|request| execute::paused(request, shared, session).is_some());
                     tokio::select! {
                         _ = shared.clients.pause.wait_while(still_paused) => continue,
-                        _ = &mut cancelled => return self.finish().await,
-                        _ = &mut killed => return End::Killed,
+                        () = client.alarmed() => return self.on_alarm().await,
                     }
                 }
                 // --- lists ---
-                Processed::Blocked => match self.wait_blocked(cancelled.as_mut(), killed.as_mut()).await {
+                Processed::Blocked => match self.wait_blocked().await {
                     Ok(()) => continue,
                     Err(End::Shutdown) => {
                         let _ = self.flush_within(CONNECTION_GRACE).await;
@@ -312,8 +313,7 @@ impl<'a> Connection<'a> {
                     let Some(wait) = self.session.wait.take() else { continue };
                     let acked = tokio::select! {
                         acked = crate::replication::primary::wait(self.shared, wait) => acked,
-                        _ = &mut cancelled => return self.finish().await,
-                        _ = &mut killed => return End::Killed,
+                        () = client.alarmed() => return self.on_alarm().await,
                     };
                     if self.session.reply_wanted() {
                         Reply::Integer(acked).encode(self.session.protocol, &mut self.write_buf);
@@ -385,6 +385,15 @@ impl<'a> Connection<'a> {
         }
         self.write_buf.extend_from_slice(GREETING);
         Ok(())
+    }
+
+    /// The client's alarm rang: killed (closed at once, unsent replies dropped), or the server is
+    /// shutting down (what was read is answered first, see [`Connection::finish`]).
+    async fn on_alarm(&mut self) -> End {
+        match alarm_end(&self.session.client) {
+            End::Shutdown => self.finish().await,
+            end => end,
+        }
     }
 
     /// At shutdown: answers every complete request already read and flushes the replies, giving up
@@ -641,18 +650,17 @@ impl<'a> Connection<'a> {
         }
         // No timer per read: idle clients are closed by the server's sweep of the registry
         // (`--timeout`, read live so `CONFIG SET timeout` applies to clients already waiting).
-        // The client's alarm (killed, or the server shutting down) instead of the two tokens: the
-        // same news, cheaper to watch (`ClientInfo::alarmed`). Its flag is looked at before every
-        // read, so a client whose bytes are always there still hears it; it is only registered
-        // with when the read has to wait.
+        // The client's alarm (killed, or the server shutting down; see `run`): its flag is looked at
+        // before every read, so a client whose bytes are always there still hears it, and it is only
+        // registered with when the read has to wait.
         let client = Arc::clone(&self.session.client);
         if client.is_alarmed() {
-            return Err(if client.is_killed() { End::Killed } else { End::Shutdown });
+            return Err(alarm_end(&client));
         }
         let result = tokio::select! {
             biased;
             read = self.stream.read_buf(&mut self.read_buf) => read,
-            () = client.alarmed() => return Err(if client.is_killed() { End::Killed } else { End::Shutdown }),
+            () = client.alarmed() => return Err(alarm_end(&client)),
         };
         result.map_err(End::Io)
     }
@@ -662,12 +670,9 @@ impl<'a> Connection<'a> {
     /// `CLIENT UNBLOCK`. Meanwhile the socket is still read (up to a bound), so a client that
     /// leaves is noticed; what it sends waits in the buffer. However the wait ends, the client is
     /// out of the registry after it; the reply goes into the write buffer like any other.
-    async fn wait_blocked(
-        &mut self,
-        mut cancelled: Pin<&mut WaitForCancellationFuture<'_>>,
-        mut killed: Pin<&mut WaitForCancellationFuture<'_>>,
-    ) -> Result<(), End> {
+    async fn wait_blocked(&mut self) -> Result<(), End> {
         let Some(blocked) = self.blocked.take() else { return Ok(()) };
+        let client = Arc::clone(&self.session.client);
         let registry = &self.shared.blocking;
         let waiter = blocked.waiter;
         let _left = LeaveRegistry { registry, waiter: Arc::clone(&waiter), client: Arc::clone(&self.session.client) };
@@ -692,8 +697,7 @@ impl<'a> Connection<'a> {
                     // A writer is completing a move for it: the reply is moments away.
                     Cancelled::Pending => deadline = None,
                 },
-                _ = &mut cancelled => return Err(End::Shutdown),
-                _ = &mut killed => return Err(End::Killed),
+                () = client.alarmed() => return Err(alarm_end(&client)),
                 read = self.stream.read_buf(&mut self.read_buf), if reading => match read {
                     Ok(0) => return Err(End::ClientClosed),
                     Ok(_) => self.note_buffers(),
