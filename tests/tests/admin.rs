@@ -170,6 +170,7 @@ fn client_reply_off_and_skip_leave_replies_unsent() {
     for args in [
         &["CLIENT", "REPLY", "OFF"][..],
         &["SET", "a", "1"],
+        &["GET", "a"],
         &["CLIENT", "REPLY", "ON"],
         &["CLIENT", "REPLY", "SKIP"],
         &["GET", "a"],

@@ -114,6 +114,13 @@ impl Reply {
         Reply::Bulk(Bytes::copy_from_slice(bytes.as_ref()))
     }
 
+    /// The reply of a command that wrote its answer to the connection's buffer itself (see
+    /// [`encode_bulk`]): nothing more to encode. An empty [`Reply::Frames`], so every consumer of a
+    /// reply already handles it; it counts as a success.
+    pub const fn written() -> Reply {
+        Reply::Frames(Vec::new())
+    }
+
     /// Whether this is the greeting ([`GREETING`]) as a decoded reply. No command answers this status, so a
     /// client can drop it when it comes first without ever eating a real reply.
     pub fn is_greeting(&self) -> bool {
@@ -314,6 +321,12 @@ fn header(dst: &mut BytesMut, tag: u8, n: i64) {
 }
 
 /// `<tag><len>\r\n<bytes>\r\n`.
+/// Encodes `bytes` as a bulk string (the same in RESP2 and RESP3), for a command that writes its
+/// reply straight from where the value lives instead of building a [`Reply`].
+pub fn encode_bulk(dst: &mut BytesMut, bytes: &[u8]) {
+    bulk(dst, b'$', bytes);
+}
+
 fn bulk(dst: &mut BytesMut, tag: u8, bytes: &[u8]) {
     let mut digits = itoa::Buffer::new();
     let digits = digits.format(bytes.len()).as_bytes();

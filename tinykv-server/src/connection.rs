@@ -463,7 +463,14 @@ impl<'a> Connection<'a> {
                 return Ok(Processed::Script(request));
             }
             let start = self.write_buf.len();
+            // Lent for the request's reply to be written in place (`GET`), and taken back at once.
+            if self.session.may_write_directly() {
+                self.session.reply_out = Some(std::mem::take(&mut self.write_buf));
+            }
             let reply = execute::handle(request, self.shared, &mut self.session);
+            if let Some(lent) = self.session.reply_out.take() {
+                self.write_buf = lent;
+            }
             if self.session.close_without_reply {
                 return Err(End::Quit);
             }

@@ -144,6 +144,10 @@ pub struct Session {
     pub handover: Option<crate::replication::primary::Handover>,
     /// Set by a `WAIT` that must wait: the connection waits, then answers it.
     pub wait: Option<crate::replication::primary::WaitFor>,
+    /// The connection's write buffer, lent for one request whose reply goes out as soon as it is
+    /// made (see [`Session::may_write_directly`]): `GET` encodes the value there straight from the
+    /// key's entry, where otherwise it would copy it into a reply of its own first.
+    pub reply_out: Option<bytes::BytesMut>,
 }
 
 // --- lists ---
@@ -221,6 +225,13 @@ impl Session {
         let end = clock::monotonic_us();
         self.last_end = Some(end);
         end.saturating_sub(start)
+    }
+
+    /// Whether the next reply can be written to the connection's buffer while the command runs:
+    /// it is not queued in a transaction, `CLIENT REPLY` sends it, and no pub/sub message can have
+    /// to go before it.
+    pub fn may_write_directly(&self) -> bool {
+        self.transaction.is_none() && self.replies_skipped == 0 && !self.replies_off && self.subscriptions.is_none()
     }
 
     /// Whether the reply just made is to be sent, as `CLIENT REPLY` decided; called once per reply.
@@ -664,7 +675,13 @@ pub fn paused(request: &Request, shared: &Shared, session: &Session) -> Option<P
 pub fn execute(command: Command, shared: &Shared, session: &mut Session, effects: &mut Effects<'_>) -> Reply {
     let db = shared.db(session.db);
     match command {
-        Command::Get { key } => lookups(session, strings::get(db, &key)),
+        Command::Get { key } => {
+            let reply = match session.reply_out.as_mut() {
+                Some(out) => strings::get_into(db, &key, out),
+                None => strings::get(db, &key),
+            };
+            lookups(session, reply)
+        }
         Command::Set(set) => strings::set(db, set),
         Command::GetDel { key } => lookups(session, strings::getdel(db, &key)),
         Command::GetSet { key, value } => lookups(session, strings::getset(db, &key, &value)),

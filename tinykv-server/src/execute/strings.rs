@@ -1,6 +1,6 @@
 //! The string family: commands that read and write values.
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use tinykv_proto::command::{parse_integer, Expiry, GetExAction, Set, SetCondition};
 use tinykv_proto::{CommandError, Reply};
 
@@ -24,6 +24,18 @@ fn deadline(expiry: Option<Expiry>, now: u64, current: Option<u64>, command: &st
 /// `GET`: the value or null.
 pub(super) fn get(db: &Db, key: &[u8]) -> Reply {
     db.with_key(key, |slot| or_reply!(slot.string()).map_or(Reply::Null, Reply::bulk))
+}
+
+/// [`get`] writing its reply to `out`, the connection's buffer, straight from the entry: the value
+/// is copied once, not into a reply first and then into the buffer.
+pub(super) fn get_into(db: &Db, key: &[u8], out: &mut BytesMut) -> Reply {
+    db.with_key(key, |slot| match or_reply!(slot.string()) {
+        Some(value) => {
+            tinykv_proto::reply::encode_bulk(out, value);
+            Reply::written()
+        }
+        None => Reply::Null,
+    })
 }
 
 /// `SET` with all its options (and `SETEX`/`PSETEX`, which parse to it).
