@@ -989,8 +989,12 @@ impl<'a> Slot<'a> {
         let (bytes_before, ttl_before) = before.unwrap_or((0, false));
         let (bytes_after, ttl_after) = after.unwrap_or((0, false));
         self.shard.volatile = self.shard.volatile + usize::from(ttl_after) - usize::from(ttl_before);
-        self.db.counters.used_memory.fetch_add(bytes_after, Ordering::Relaxed);
-        self.db.counters.used_memory.fetch_sub(bytes_before, Ordering::Relaxed);
+        // One atomic add of the difference (wrapping, as the counter does), none when an overwrite
+        // kept the size.
+        let change = bytes_after.wrapping_sub(bytes_before);
+        if change != 0 {
+            self.db.counters.used_memory.fetch_add(change, Ordering::Relaxed);
+        }
         // The table may have grown for an insert, the heap for a deadline.
         self.shard.settle(&self.db.counters);
     }
