@@ -152,7 +152,13 @@ impl ClientInfo {
 
     /// Notes activity now (a read or a write), for `idle=`.
     pub fn touch(&self) {
-        self.last_interaction.store(crate::clock::monotonic_us() / 1000, Ordering::Relaxed);
+        self.touch_at(crate::clock::monotonic_us());
+    }
+
+    /// [`ClientInfo::touch`] with a reading of [`crate::clock::monotonic_us`] the caller already
+    /// has: the connection reads the clock once per batch for this and for the first command's start.
+    pub fn touch_at(&self, monotonic_us: u64) {
+        self.last_interaction.store(monotonic_us / 1000, Ordering::Relaxed);
     }
 
     /// How long since the last read from or write to the client.

@@ -201,9 +201,16 @@ impl Session {
 
     /// Called by the connection before it waits for the network: the next command's time starts
     /// afresh, not at the end of the last one, and the batch's key lookups are counted.
-    pub fn new_batch(&mut self, shared: &Shared) {
-        self.last_end = None;
+    /// Returns when the batch's last command ended, if one ran: the time of the flush that follows.
+    pub fn new_batch(&mut self, shared: &Shared) -> Option<u64> {
         self.count_lookups(shared);
+        self.last_end.take()
+    }
+
+    /// The clock reading (`clock::monotonic_us`) taken when the batch's bytes arrived: the first
+    /// command's start, which saves that command a clock read of its own.
+    pub fn batch_arrived_at(&mut self, monotonic_us: u64) {
+        self.last_end = Some(monotonic_us);
     }
 
     /// Adds the key lookups counted so far to the server's totals.
