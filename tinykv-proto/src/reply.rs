@@ -121,6 +121,12 @@ impl Reply {
         Reply::Frames(Vec::new())
     }
 
+    /// Whether this is [`Reply::written`]: nothing left to encode.
+    #[inline]
+    pub fn is_written(&self) -> bool {
+        matches!(self, Reply::Frames(frames) if frames.is_empty())
+    }
+
     /// Whether this is the greeting ([`GREETING`]) as a decoded reply. No command answers this status, so a
     /// client can drop it when it comes first without ever eating a real reply.
     pub fn is_greeting(&self) -> bool {

@@ -539,7 +539,8 @@ impl<'a> Connection<'a> {
         }
         // `CLIENT REPLY OFF|SKIP` leave replies unsent.
         let wanted = self.session.reply_wanted();
-        if wanted {
+        // A reply the command wrote itself (`GET`, see `Session::reply_out`) is already there.
+        if wanted && !reply.is_written() {
             // A big read reply goes out in pieces (see `streaming`). A write's reply is encoded
             // whole: if its records cannot be committed, it is replaced by `MISCONF`.
             let whole = if self.session.unlogged {
