@@ -679,16 +679,39 @@ pub fn paused(request: &Request, shared: &Shared, session: &Session) -> Option<P
 
 /// Runs one parsed command and returns its reply; collection commands record their effects in
 /// `effects`. Does not gate: [`handle`] does that first.
+///
+/// The most frequent commands are matched here, in a small match, before the one of every command
+/// (`execute_any`): a few dozen instructions fewer a call than with `execute_any`'s cure alone
+/// (`bench/results/PROFILE.md`).
 pub fn execute(command: Command, shared: &Shared, session: &mut Session, effects: &mut Effects<'_>) -> Reply {
-    let db = shared.db(session.db);
     match command {
-        Command::Get { key } => {
-            let reply = match session.reply_out.as_mut() {
-                Some(out) => strings::get_into(db, &key, out),
-                None => strings::get(db, &key),
-            };
-            lookups(session, reply)
-        }
+        Command::Get { key } => get(shared, session, &key),
+        Command::Set(set) => strings::set(shared.db(session.db), set),
+        Command::IncrBy { key, delta } => strings::incr_by(shared.db(session.db), &key, delta),
+        command => execute_any(command, shared, session, effects),
+    }
+}
+
+/// `GET`, written in place when the connection lent its buffer (see `Session::reply_out`).
+fn get(shared: &Shared, session: &mut Session, key: &[u8]) -> Reply {
+    let db = shared.db(session.db);
+    let reply = match session.reply_out.as_mut() {
+        Some(out) => strings::get_into(db, key, out),
+        None => strings::get(db, key),
+    };
+    lookups(session, reply)
+}
+
+/// [`execute`] for any command.
+///
+/// `identity(command)` moves the command into a temporary the match consumes: matched as a variable, the
+/// arms that move fields out of it made the compiler keep a drop flag for every field, stored on
+/// every arm's way out (over 5,000 such stores in this function; about a hundred instructions a call).
+#[inline(never)]
+fn execute_any(command: Command, shared: &Shared, session: &mut Session, effects: &mut Effects<'_>) -> Reply {
+    let db = shared.db(session.db);
+    match std::convert::identity(command) {
+        Command::Get { key } => get(shared, session, &key),
         Command::Set(set) => strings::set(db, set),
         Command::GetDel { key } => lookups(session, strings::getdel(db, &key)),
         Command::GetSet { key, value } => lookups(session, strings::getset(db, &key, &value)),
