@@ -474,14 +474,9 @@ impl<'a> Connection<'a> {
                 return Ok(Processed::Script(request));
             }
             let start = self.write_buf.len();
-            // Lent for the request's reply to be written in place (`GET`), and taken back at once.
-            if self.session.may_write_directly() {
-                self.session.reply_out = Some(std::mem::take(&mut self.write_buf));
-            }
-            let reply = execute::handle(request, self.shared, &mut self.session);
-            if let Some(lent) = self.session.reply_out.take() {
-                self.write_buf = lent;
-            }
+            // The buffer, for a reply written in place (`GET`) where it goes out at once.
+            let out = self.session.may_write_directly().then_some(&mut self.write_buf);
+            let reply = execute::handle_into(request, self.shared, &mut self.session, out);
             if self.session.close_without_reply {
                 return Err(End::Quit);
             }
@@ -539,7 +534,7 @@ impl<'a> Connection<'a> {
         }
         // `CLIENT REPLY OFF|SKIP` leave replies unsent.
         let wanted = self.session.reply_wanted();
-        // A reply the command wrote itself (`GET`, see `Session::reply_out`) is already there.
+        // A reply the command wrote itself (`GET`, see `execute::handle_into`) is already there.
         if wanted && !reply.is_written() {
             // A big read reply goes out in pieces (see `streaming`). A write's reply is encoded
             // whole: if its records cannot be committed, it is replaced by `MISCONF`.

@@ -62,7 +62,7 @@ use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use tinykv_proto::command::{Found, ReplyMode};
 use tinykv_proto::table::{self, Flag};
 use tinykv_proto::{Command, CommandError, Protocol, Reply, Request};
@@ -144,10 +144,6 @@ pub struct Session {
     pub handover: Option<crate::replication::primary::Handover>,
     /// Set by a `WAIT` that must wait: the connection waits, then answers it.
     pub wait: Option<crate::replication::primary::WaitFor>,
-    /// The connection's write buffer, lent for one request whose reply goes out as soon as it is
-    /// made (see [`Session::may_write_directly`]): `GET` encodes the value there straight from the
-    /// key's entry, where otherwise it would copy it into a reply of its own first.
-    pub reply_out: Option<bytes::BytesMut>,
 }
 
 // --- lists ---
@@ -300,6 +296,13 @@ impl Session {
 /// Inside `MULTI` a request is checked and queued instead; `EXEC` runs the queue with every other
 /// client held off.
 pub fn handle(request: Request, shared: &Shared, session: &mut Session) -> Reply {
+    handle_into(request, shared, session, None)
+}
+
+/// [`handle`], given the connection's write buffer when the reply goes out as soon as it is made
+/// (see [`Session::may_write_directly`]): `GET` then encodes its value there straight from the
+/// key's entry, where otherwise it copies it into a reply of its own first.
+pub fn handle_into(request: Request, shared: &Shared, session: &mut Session, out: Option<&mut BytesMut>) -> Reply {
     if session.transaction.is_some() {
         return queue(request, shared, session);
     }
@@ -319,7 +322,7 @@ pub fn handle(request: Request, shared: &Shared, session: &mut Session) -> Reply
     let Some(_isolation) = shared.isolation.shared_unless(|| script_busy(shared).is_some()) else {
         return busy(request, shared, session);
     };
-    run(request, shared, session)
+    run_into(request, shared, session, out)
 }
 
 // --- scripting ---
@@ -351,6 +354,11 @@ fn busy(request: Request, shared: &Shared, session: &mut Session) -> Reply {
 /// Lookup, gates, parse, execute, and the append-only record of what a write changed. Counted
 /// (`INFO commandstats`, `errorstats`) and timed (`SLOWLOG`) as Redis counts and times a command.
 fn run(request: Request, shared: &Shared, session: &mut Session) -> Reply {
+    run_into(request, shared, session, None)
+}
+
+/// [`run`], with the connection's buffer for a reply written in place (see [`handle_into`]).
+fn run_into(request: Request, shared: &Shared, session: &mut Session, out: Option<&mut BytesMut>) -> Reply {
     let start = session.clock_start();
     let found = match Command::lookup(&request) {
         Ok(found) => found,
@@ -371,7 +379,7 @@ fn run(request: Request, shared: &Shared, session: &mut Session) -> Reply {
     let replication = replication::Recording::start(shared);
     let mut effects = Effects::with_replication(shared.aof.as_ref(), replication.partial(shared), session.db);
     let reply = match Command::parse_as(found.spec, &request) {
-        Ok(command) => execute(command, shared, session, &mut effects),
+        Ok(command) => execute(command, shared, session, &mut effects, out),
         Err(err) => err.into(),
     };
     if effects.recorded() {
@@ -683,19 +691,25 @@ pub fn paused(request: &Request, shared: &Shared, session: &Session) -> Option<P
 /// The most frequent commands are matched here, in a small match, before the one of every command
 /// (`execute_any`): a few dozen instructions fewer a call than with `execute_any`'s cure alone
 /// (`bench/results/PROFILE.md`).
-pub fn execute(command: Command, shared: &Shared, session: &mut Session, effects: &mut Effects<'_>) -> Reply {
+pub fn execute(
+    command: Command,
+    shared: &Shared,
+    session: &mut Session,
+    effects: &mut Effects<'_>,
+    out: Option<&mut BytesMut>,
+) -> Reply {
     match command {
-        Command::Get { key } => get(shared, session, &key),
+        Command::Get { key } => get(shared, session, &key, out),
         Command::Set(set) => strings::set(shared.db(session.db), set),
         Command::IncrBy { key, delta } => strings::incr_by(shared.db(session.db), &key, delta),
         command => execute_any(command, shared, session, effects),
     }
 }
 
-/// `GET`, written in place when the connection lent its buffer (see `Session::reply_out`).
-fn get(shared: &Shared, session: &mut Session, key: &[u8]) -> Reply {
+/// `GET`, written in place in `out` when the connection gave its buffer (see [`handle_into`]).
+fn get(shared: &Shared, session: &mut Session, key: &[u8], out: Option<&mut BytesMut>) -> Reply {
     let db = shared.db(session.db);
-    let reply = match session.reply_out.as_mut() {
+    let reply = match out {
         Some(out) => strings::get_into(db, key, out),
         None => strings::get(db, key),
     };
@@ -711,7 +725,7 @@ fn get(shared: &Shared, session: &mut Session, key: &[u8]) -> Reply {
 fn execute_any(command: Command, shared: &Shared, session: &mut Session, effects: &mut Effects<'_>) -> Reply {
     let db = shared.db(session.db);
     match std::convert::identity(command) {
-        Command::Get { key } => get(shared, session, &key),
+        Command::Get { key } => get(shared, session, &key, None),
         Command::Set(set) => strings::set(db, set),
         Command::GetDel { key } => lookups(session, strings::getdel(db, &key)),
         Command::GetSet { key, value } => lookups(session, strings::getset(db, &key, &value)),
