@@ -1,0 +1,275 @@
+//! `--threads N`: one single-threaded runtime per thread, each connection served by one of them
+//! (the least busy when it connects). Connections opened one after another while none closes land
+//! on every thread in turn, so each test below has clients on every thread and talks across them.
+
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::time::Duration;
+
+use tinykv_tests::blocking::{blocked, reply, send};
+use tinykv_tests::{call_str, fresh_dir, read_reply, read_to_close_or_reset, resp, retry_until, Server};
+
+/// Threads in every test: the accept loop's and two workers.
+const THREADS: usize = 3;
+
+fn server(extra: &[&str]) -> Server {
+    let threads = THREADS.to_string();
+    let mut args = vec!["--no-greeting", "--threads", &threads];
+    args.extend_from_slice(extra);
+    Server::start_with(&args)
+}
+
+/// `n` connections, opened in turn: with none open before, one per thread round the threads.
+fn connections(server: &Server, n: usize) -> Vec<TcpStream> {
+    (0..n).map(|_| server.connect()).collect()
+}
+
+/// The names of the server's threads (`/proc/<pid>/task/*/comm`).
+fn thread_names(pid: u32) -> Vec<String> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("read /proc tasks");
+    tasks
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .map(|name| name.trim().to_owned())
+        .collect()
+}
+
+#[test]
+fn threads_n_runs_n_minus_one_worker_threads_beside_the_main_one() {
+    let server = server(&[]);
+    let names = thread_names(server.pid());
+    let workers = names.iter().filter(|name| name.starts_with("tinykv-worker")).count();
+    assert_eq!(workers, THREADS - 1, "{names:?}");
+    // One thread (the default here and `--threads 1`): no workers.
+    let single = Server::start_with(&["--no-greeting", "--threads", "1"]);
+    assert!(!thread_names(single.pid()).iter().any(|name| name.starts_with("tinykv-worker")));
+}
+
+/// The sockets each of the server's epoll instances watches (its runtimes' reactors), one set per
+/// instance (an instance may have several descriptors: those list the same sockets).
+fn epoll_instances(pid: u32) -> Vec<BTreeSet<u64>> {
+    let mut instances = Vec::new();
+    for fd in std::fs::read_dir(format!("/proc/{pid}/fd")).expect("read /proc fds").flatten() {
+        let is_epoll = std::fs::read_link(fd.path()).is_ok_and(|target| target.to_string_lossy().contains("eventpoll"));
+        let info = format!("/proc/{pid}/fdinfo/{}", fd.file_name().to_string_lossy());
+        let Some(info) = is_epoll.then(|| std::fs::read_to_string(info).ok()).flatten() else { continue };
+        let watched: BTreeSet<u64> = info
+            .lines()
+            .filter_map(|line| line.strip_prefix("tfd:")?.split_whitespace().next()?.parse().ok())
+            .collect();
+        if !instances.contains(&watched) {
+            instances.push(watched);
+        }
+    }
+    instances
+}
+
+#[test]
+fn each_connection_is_watched_by_one_threads_epoll_and_all_threads_get_some() {
+    let server = server(&[]);
+    let mut clients = connections(&server, 2 * THREADS);
+    let fds: Vec<u64> = clients
+        .iter_mut()
+        .map(|client| {
+            let info = call_str(client, &["CLIENT", "INFO"]);
+            let fd = info.split(' ').find_map(|field| field.strip_prefix("fd="));
+            fd.and_then(|fd| fd.parse().ok()).unwrap_or_else(|| panic!("no fd in {info}"))
+        })
+        .collect();
+    let instances = epoll_instances(server.pid());
+    let mut used = BTreeSet::new();
+    for fd in &fds {
+        let watching: Vec<usize> = (0..instances.len()).filter(|&i| instances[i].contains(fd)).collect();
+        assert_eq!(watching.len(), 1, "socket {fd} is watched by {watching:?} of {instances:?}");
+        used.insert(watching[0]);
+    }
+    assert_eq!(used.len(), THREADS, "{} connections spread over {} threads", fds.len(), used.len());
+}
+
+#[test]
+fn many_clients_at_once_each_get_their_own_replies_in_order() {
+    const CLIENTS: usize = 12;
+    const ROUNDS: usize = 20;
+    let server = server(&[]);
+    let streams = connections(&server, CLIENTS);
+    let clients: Vec<_> = streams
+        .into_iter()
+        .enumerate()
+        .map(|(client, mut stream)| {
+            std::thread::spawn(move || {
+                for round in 0..ROUNDS {
+                    // A pipelined batch of writes and reads of this client's own keys...
+                    let mut requests = Vec::new();
+                    let mut expected = Vec::new();
+                    for i in 0..50 {
+                        let (key, value) = (format!("c{client}:k{i}"), format!("c{client}:r{round}:v{i}"));
+                        requests.extend_from_slice(&resp(&[b"SET", key.as_bytes(), value.as_bytes()]));
+                        expected.extend_from_slice(b"+OK\r\n");
+                        requests.extend_from_slice(&resp(&[b"GET", key.as_bytes()]));
+                        expected.extend_from_slice(format!("${}\r\n{value}\r\n", value.len()).as_bytes());
+                    }
+                    stream.write_all(&requests).unwrap();
+                    let mut got = vec![0u8; expected.len()];
+                    stream.read_exact(&mut got).unwrap();
+                    assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(&expected), "client {client}");
+                    // ...and one request at a time.
+                    let counter = format!("c{client}:n");
+                    let n = call_str(&mut stream, &["INCR", &counter]);
+                    assert_eq!(n, format!(":{}\r\n", round + 1), "client {client}");
+                }
+            })
+        })
+        .collect();
+    for client in clients {
+        client.join().expect("a client saw a wrong reply");
+    }
+}
+
+#[test]
+fn blpop_is_woken_by_lpush_from_a_client_on_another_thread() {
+    let server = server(&[]);
+    // Blockers on threads 0, 1, 2; pushers on 0, 1, 2, each pushing to the next thread's blocker.
+    let mut blockers = connections(&server, THREADS);
+    let mut pushers = connections(&server, THREADS);
+    let mut admin = server.connect();
+    for (i, blocker) in blockers.iter_mut().enumerate() {
+        send(blocker, &["BLPOP", &format!("list{i}"), "0"]);
+    }
+    blocked(&mut admin, THREADS);
+    for (i, pusher) in pushers.iter_mut().enumerate() {
+        let list = format!("list{}", (i + 1) % THREADS);
+        assert_eq!(call_str(pusher, &["LPUSH", &list, &format!("from{i}")]), ":1\r\n");
+    }
+    for (i, blocker) in blockers.iter_mut().enumerate() {
+        let from = (i + THREADS - 1) % THREADS;
+        let want = format!("*2\r\n$5\r\nlist{i}\r\n$5\r\nfrom{from}\r\n");
+        assert_eq!(reply(blocker), want);
+    }
+    blocked(&mut admin, 0);
+}
+
+#[test]
+fn publish_reaches_subscribers_on_every_thread() {
+    let server = server(&[]);
+    let mut subscribers = connections(&server, THREADS);
+    let mut publishers = connections(&server, THREADS);
+    for subscriber in &mut subscribers {
+        assert_eq!(call_str(subscriber, &["SUBSCRIBE", "news"]), "*3\r\n$9\r\nsubscribe\r\n$4\r\nnews\r\n:1\r\n");
+    }
+    for (i, publisher) in publishers.iter_mut().enumerate() {
+        let message = format!("m{i}");
+        assert_eq!(call_str(publisher, &["PUBLISH", "news", &message]), format!(":{THREADS}\r\n"));
+        for subscriber in &mut subscribers {
+            let got = String::from_utf8_lossy(&read_reply(subscriber)).into_owned();
+            assert_eq!(got, format!("*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$2\r\n{message}\r\n"));
+        }
+    }
+}
+
+#[test]
+fn a_write_on_another_thread_invalidates_watch() {
+    let server = server(&[]);
+    let mut clients = connections(&server, THREADS);
+    for watcher in 0..THREADS {
+        let writer = (watcher + 1) % THREADS;
+        let key = format!("watched{watcher}");
+        assert_eq!(call_str(&mut clients[watcher], &["WATCH", &key]), "+OK\r\n");
+        assert_eq!(call_str(&mut clients[writer], &["SET", &key, "theirs"]), "+OK\r\n");
+        assert_eq!(call_str(&mut clients[watcher], &["MULTI"]), "+OK\r\n");
+        assert_eq!(call_str(&mut clients[watcher], &["SET", &key, "mine"]), "+QUEUED\r\n");
+        assert_eq!(call_str(&mut clients[watcher], &["EXEC"]), "*-1\r\n");
+        assert_eq!(call_str(&mut clients[watcher], &["GET", &key]), "$6\r\ntheirs\r\n");
+    }
+}
+
+#[test]
+fn client_kill_closes_clients_on_every_thread() {
+    let server = server(&[]);
+    let mut victims = connections(&server, THREADS);
+    let ids: Vec<String> = victims
+        .iter_mut()
+        .map(|victim| call_str(victim, &["CLIENT", "ID"]).trim_start_matches(':').trim().to_owned())
+        .collect();
+    let mut killer = server.connect();
+    for (victim, id) in victims.iter_mut().zip(&ids) {
+        assert_eq!(call_str(&mut killer, &["CLIENT", "KILL", "ID", id]), ":1\r\n");
+        assert!(read_to_close_or_reset(victim).is_empty());
+    }
+    let after = call_str(&mut killer, &["CLIENT", "LIST"]);
+    assert_eq!(after.matches("id=").count(), 1, "only the killer is left: {after}");
+}
+
+/// Replies pending for each client at the signal: far more than the socket buffers hold.
+const GETS: usize = 600;
+/// How long the clients wait after the signal before they read: well inside the shutdown grace.
+const READ_AFTER: Duration = Duration::from_millis(200);
+
+#[test]
+fn sigterm_flushes_clients_on_every_thread_and_saves() {
+    let dir = fresh_dir("threads-sigterm");
+    let start = |dir: &Path| server(&["--dir", dir.to_str().unwrap(), "--dbfilename", "dump.rdb"]);
+    let mut server = start(&dir);
+    let value: Vec<u8> = (0..16 * 1024).map(|i| (i % 253) as u8).collect();
+    let mut setter = server.connect();
+    assert_eq!(call_str(&mut setter, &["SET", "setter", "v"]), "+OK\r\n");
+    // The setter on thread 0 (the accept loop's), idle at the signal, so that thread's wait for
+    // its own clients ends at once; then a stalled client on every other thread.
+    let mut slow = connections(&server, THREADS - 1);
+    let mut admin = server.connect();
+    assert_eq!(String::from_utf8_lossy(&tinykv_tests::call(&mut admin, &[b"SET", b"big", &value])), "+OK\r\n");
+    let big = [&b"$16384\r\n"[..], &value, b"\r\n"].concat();
+    for (i, client) in slow.iter_mut().enumerate() {
+        let key = format!("own{i}");
+        let mut requests = resp(&[b"SET", key.as_bytes(), b"v"]);
+        // Inline, 9 bytes each: all the requests fit in one segment and one read.
+        requests.extend_from_slice(&b"GET big\r\n".repeat(GETS));
+        client.write_all(&requests).unwrap();
+        // The first reply byte means the server has read the requests.
+        let mut first = [0u8; 1];
+        assert_eq!(client.peek(&mut first).unwrap(), 1);
+    }
+    retry_until("the server to install its SIGTERM handler", || {
+        tinykv_tests::catches_signal(server.pid(), libc::SIGTERM).then_some(())
+    });
+    server.signal(libc::SIGTERM);
+    // Every client is owed every reply, whichever thread serves it.
+    let readers: Vec<_> = slow
+        .into_iter()
+        .map(|mut client| {
+            std::thread::spawn(move || {
+                // Not at once: a shutdown that did not wait for this client's thread would have
+                // ended the process by now, cutting the replies short.
+                std::thread::sleep(READ_AFTER);
+                let mut got = Vec::new();
+                let mut chunk = vec![0u8; 1 << 20];
+                loop {
+                    match client.read(&mut chunk) {
+                        Ok(0) => break,
+                        Ok(n) => got.extend_from_slice(&chunk[..n]),
+                        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+                        Err(e) => panic!("read: {e}"),
+                    }
+                }
+                got
+            })
+        })
+        .collect();
+    let expected = [&b"+OK\r\n"[..], &big.repeat(GETS)].concat();
+    for (i, reader) in readers.into_iter().enumerate() {
+        let got = reader.join().unwrap();
+        assert!(got == expected, "client {i} got {} of {} bytes; log:\n{}", got.len(), expected.len(), server.log());
+    }
+    // Idle clients are closed too.
+    assert!(read_to_close_or_reset(&mut setter).is_empty());
+    let status = server.wait_for_exit(Duration::from_secs(10)).expect("exit");
+    assert!(status.success(), "{status:?}");
+
+    let server = start(&dir);
+    let mut con = server.connect();
+    for i in 0..THREADS - 1 {
+        assert_eq!(call_str(&mut con, &["GET", &format!("own{i}")]), "$1\r\nv\r\n");
+    }
+    assert_eq!(call_str(&mut con, &["GET", "setter"]), "$1\r\nv\r\n");
+    assert_eq!(call_str(&mut con, &["STRLEN", "big"]), ":16384\r\n");
+}
