@@ -1,8 +1,7 @@
-//! `--threads N`: one single-threaded runtime per thread, each connection served by one of them
-//! (the least busy when it connects). Connections opened one after another while none closes land
-//! on every thread in turn, so each test below has clients on every thread and talks across them.
+//! `--threads N` (a multi-threaded runtime): clients served by different worker threads at once
+//! still see their own replies in order, and what one client does reaches the others (blocked
+//! pops, pub/sub, `WATCH`, `CLIENT KILL`) and the shutdown, whichever thread serves them.
 
-use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
@@ -11,7 +10,7 @@ use std::time::Duration;
 use tinykv_tests::blocking::{blocked, reply, send};
 use tinykv_tests::{call_str, fresh_dir, read_reply, read_to_close_or_reset, resp, retry_until, Server};
 
-/// Threads in every test: the accept loop's and two workers.
+/// Worker threads in every test, and how many clients play each part.
 const THREADS: usize = 3;
 
 fn server(extra: &[&str]) -> Server {
@@ -21,70 +20,9 @@ fn server(extra: &[&str]) -> Server {
     Server::start_with(&args)
 }
 
-/// `n` connections, opened in turn: with none open before, one per thread round the threads.
+/// `n` connections.
 fn connections(server: &Server, n: usize) -> Vec<TcpStream> {
     (0..n).map(|_| server.connect()).collect()
-}
-
-/// The names of the server's threads (`/proc/<pid>/task/*/comm`).
-fn thread_names(pid: u32) -> Vec<String> {
-    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("read /proc tasks");
-    tasks
-        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
-        .map(|name| name.trim().to_owned())
-        .collect()
-}
-
-#[test]
-fn threads_n_runs_n_minus_one_worker_threads_beside_the_main_one() {
-    let server = server(&[]);
-    let names = thread_names(server.pid());
-    let workers = names.iter().filter(|name| name.starts_with("tinykv-worker")).count();
-    assert_eq!(workers, THREADS - 1, "{names:?}");
-    // One thread (the default here and `--threads 1`): no workers.
-    let single = Server::start_with(&["--no-greeting", "--threads", "1"]);
-    assert!(!thread_names(single.pid()).iter().any(|name| name.starts_with("tinykv-worker")));
-}
-
-/// The sockets each of the server's epoll instances watches (its runtimes' reactors), one set per
-/// instance (an instance may have several descriptors: those list the same sockets).
-fn epoll_instances(pid: u32) -> Vec<BTreeSet<u64>> {
-    let mut instances = Vec::new();
-    for fd in std::fs::read_dir(format!("/proc/{pid}/fd")).expect("read /proc fds").flatten() {
-        let is_epoll = std::fs::read_link(fd.path()).is_ok_and(|target| target.to_string_lossy().contains("eventpoll"));
-        let info = format!("/proc/{pid}/fdinfo/{}", fd.file_name().to_string_lossy());
-        let Some(info) = is_epoll.then(|| std::fs::read_to_string(info).ok()).flatten() else { continue };
-        let watched: BTreeSet<u64> = info
-            .lines()
-            .filter_map(|line| line.strip_prefix("tfd:")?.split_whitespace().next()?.parse().ok())
-            .collect();
-        if !instances.contains(&watched) {
-            instances.push(watched);
-        }
-    }
-    instances
-}
-
-#[test]
-fn each_connection_is_watched_by_one_threads_epoll_and_all_threads_get_some() {
-    let server = server(&[]);
-    let mut clients = connections(&server, 2 * THREADS);
-    let fds: Vec<u64> = clients
-        .iter_mut()
-        .map(|client| {
-            let info = call_str(client, &["CLIENT", "INFO"]);
-            let fd = info.split(' ').find_map(|field| field.strip_prefix("fd="));
-            fd.and_then(|fd| fd.parse().ok()).unwrap_or_else(|| panic!("no fd in {info}"))
-        })
-        .collect();
-    let instances = epoll_instances(server.pid());
-    let mut used = BTreeSet::new();
-    for fd in &fds {
-        let watching: Vec<usize> = (0..instances.len()).filter(|&i| instances[i].contains(fd)).collect();
-        assert_eq!(watching.len(), 1, "socket {fd} is watched by {watching:?} of {instances:?}");
-        used.insert(watching[0]);
-    }
-    assert_eq!(used.len(), THREADS, "{} connections spread over {} threads", fds.len(), used.len());
 }
 
 #[test]
@@ -127,9 +65,9 @@ fn many_clients_at_once_each_get_their_own_replies_in_order() {
 }
 
 #[test]
-fn blpop_is_woken_by_lpush_from_a_client_on_another_thread() {
+fn blpops_are_woken_by_lpushes_from_other_clients() {
     let server = server(&[]);
-    // Blockers on threads 0, 1, 2; pushers on 0, 1, 2, each pushing to the next thread's blocker.
+    // Each pusher pushes to another pair's blocker.
     let mut blockers = connections(&server, THREADS);
     let mut pushers = connections(&server, THREADS);
     let mut admin = server.connect();
@@ -150,7 +88,7 @@ fn blpop_is_woken_by_lpush_from_a_client_on_another_thread() {
 }
 
 #[test]
-fn publish_reaches_subscribers_on_every_thread() {
+fn publish_reaches_every_subscriber() {
     let server = server(&[]);
     let mut subscribers = connections(&server, THREADS);
     let mut publishers = connections(&server, THREADS);
@@ -168,7 +106,7 @@ fn publish_reaches_subscribers_on_every_thread() {
 }
 
 #[test]
-fn a_write_on_another_thread_invalidates_watch() {
+fn a_write_by_another_client_invalidates_watch() {
     let server = server(&[]);
     let mut clients = connections(&server, THREADS);
     for watcher in 0..THREADS {
@@ -184,7 +122,7 @@ fn a_write_on_another_thread_invalidates_watch() {
 }
 
 #[test]
-fn client_kill_closes_clients_on_every_thread() {
+fn client_kill_closes_each_client_it_names() {
     let server = server(&[]);
     let mut victims = connections(&server, THREADS);
     let ids: Vec<String> = victims
@@ -206,15 +144,14 @@ const GETS: usize = 600;
 const READ_AFTER: Duration = Duration::from_millis(200);
 
 #[test]
-fn sigterm_flushes_clients_on_every_thread_and_saves() {
+fn sigterm_flushes_every_client_and_saves() {
     let dir = fresh_dir("threads-sigterm");
     let start = |dir: &Path| server(&["--dir", dir.to_str().unwrap(), "--dbfilename", "dump.rdb"]);
     let mut server = start(&dir);
     let value: Vec<u8> = (0..16 * 1024).map(|i| (i % 253) as u8).collect();
     let mut setter = server.connect();
     assert_eq!(call_str(&mut setter, &["SET", "setter", "v"]), "+OK\r\n");
-    // The setter on thread 0 (the accept loop's), idle at the signal, so that thread's wait for
-    // its own clients ends at once; then a stalled client on every other thread.
+    // The setter is idle at the signal; the others are stalled, owed many replies each.
     let mut slow = connections(&server, THREADS - 1);
     let mut admin = server.connect();
     assert_eq!(String::from_utf8_lossy(&tinykv_tests::call(&mut admin, &[b"SET", b"big", &value])), "+OK\r\n");
@@ -233,13 +170,13 @@ fn sigterm_flushes_clients_on_every_thread_and_saves() {
         tinykv_tests::catches_signal(server.pid(), libc::SIGTERM).then_some(())
     });
     server.signal(libc::SIGTERM);
-    // Every client is owed every reply, whichever thread serves it.
+    // Every client is owed every reply.
     let readers: Vec<_> = slow
         .into_iter()
         .map(|mut client| {
             std::thread::spawn(move || {
-                // Not at once: a shutdown that did not wait for this client's thread would have
-                // ended the process by now, cutting the replies short.
+                // Not at once: a shutdown that did not wait for this client would have ended the
+                // process by now, cutting the replies short.
                 std::thread::sleep(READ_AFTER);
                 let mut got = Vec::new();
                 let mut chunk = vec![0u8; 1 << 20];

@@ -34,7 +34,6 @@ pub mod settings;
 pub mod shared;
 pub mod slowlog;
 pub mod stats;
-pub mod workers;
 // --- sorted sets ---
 pub mod zset;
 

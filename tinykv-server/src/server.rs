@@ -1,5 +1,4 @@
-//! The accept loop: connection limits, one task per client (on one of the [`Workers`]' threads),
-//! and a clean stop.
+//! The accept loop: connection limits, one task per client, and a clean stop.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -15,7 +14,6 @@ use crate::connection::{self, SHUTDOWN_GRACE};
 use crate::keyspace_events;
 use crate::rdb;
 use crate::shared::{ServerError, Shared};
-use crate::workers::Workers;
 
 /// How often the active expiry sweep runs.
 const SWEEP_INTERVAL: Duration = Duration::from_millis(100);
@@ -38,20 +36,7 @@ const REWRITE_CHECK: Duration = Duration::from_millis(100);
 /// Loads the append-only file (if any), logs `listening on <addr>`, and serves clients on
 /// `listener` until `shutdown` is cancelled; then waits (up to [`SHUTDOWN_GRACE`]) for every
 /// connection to finish the requests it has read and flush, and syncs the append-only file last.
-/// Every client is served on the calling thread; [`run_on`] spreads them over more.
 pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationToken) -> Result<(), ServerError> {
-    run_on(listener, config, shutdown, &Workers::default()).await
-}
-
-/// [`run`], serving each client on the calling thread or one of `workers`' (`--threads N`): the
-/// accept loop and the background tasks stay on the calling thread, and the stop waits for the
-/// connections on every thread.
-pub async fn run_on(
-    listener: TcpListener,
-    config: Config,
-    shutdown: CancellationToken,
-    workers: &Workers,
-) -> Result<(), ServerError> {
     let addr = listener.local_addr().ok();
     let port = addr.map_or(config.port, |addr| addr.port());
     let shared = Arc::new(Shared::open(config, port)?);
@@ -107,7 +92,7 @@ pub async fn run_on(
         let slot = ClientSlot::new(Arc::clone(&shared));
         let shared = Arc::clone(&shared);
         let shutdown = shutdown.clone();
-        workers.spawn(&tracker, stream, move |stream| async move {
+        tracker.spawn(async move {
             let _slot = slot;
             connection::serve(stream, peer, &shared, shutdown).await;
         });
