@@ -178,17 +178,7 @@ fn sigterm_flushes_every_client_and_saves() {
                 // Not at once: a shutdown that did not wait for this client would have ended the
                 // process by now, cutting the replies short.
                 std::thread::sleep(READ_AFTER);
-                let mut got = Vec::new();
-                let mut chunk = vec![0u8; 1 << 20];
-                loop {
-                    match client.read(&mut chunk) {
-                        Ok(0) => break,
-                        Ok(n) => got.extend_from_slice(&chunk[..n]),
-                        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
-                        Err(e) => panic!("read: {e}"),
-                    }
-                }
-                got
+                read_to_close_or_reset(&mut client)
             })
         })
         .collect();
