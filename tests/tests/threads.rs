@@ -1,0 +1,202 @@
+//! `--threads N` (a multi-threaded runtime): clients served by different worker threads at once
+//! still see their own replies in order, and what one client does reaches the others (blocked
+//! pops, pub/sub, `WATCH`, `CLIENT KILL`) and the shutdown, whichever thread serves them.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::time::Duration;
+
+use tinykv_tests::blocking::{blocked, reply, send};
+use tinykv_tests::{call_str, fresh_dir, read_reply, read_to_close_or_reset, resp, retry_until, Server};
+
+/// Worker threads in every test, and how many clients play each part.
+const THREADS: usize = 3;
+
+fn server(extra: &[&str]) -> Server {
+    let threads = THREADS.to_string();
+    let mut args = vec!["--no-greeting", "--threads", &threads];
+    args.extend_from_slice(extra);
+    Server::start_with(&args)
+}
+
+/// `n` connections.
+fn connections(server: &Server, n: usize) -> Vec<TcpStream> {
+    (0..n).map(|_| server.connect()).collect()
+}
+
+#[test]
+fn many_clients_at_once_each_get_their_own_replies_in_order() {
+    const CLIENTS: usize = 12;
+    const ROUNDS: usize = 20;
+    let server = server(&[]);
+    let streams = connections(&server, CLIENTS);
+    let clients: Vec<_> = streams
+        .into_iter()
+        .enumerate()
+        .map(|(client, mut stream)| {
+            std::thread::spawn(move || {
+                for round in 0..ROUNDS {
+                    // A pipelined batch of writes and reads of this client's own keys...
+                    let mut requests = Vec::new();
+                    let mut expected = Vec::new();
+                    for i in 0..50 {
+                        let (key, value) = (format!("c{client}:k{i}"), format!("c{client}:r{round}:v{i}"));
+                        requests.extend_from_slice(&resp(&[b"SET", key.as_bytes(), value.as_bytes()]));
+                        expected.extend_from_slice(b"+OK\r\n");
+                        requests.extend_from_slice(&resp(&[b"GET", key.as_bytes()]));
+                        expected.extend_from_slice(format!("${}\r\n{value}\r\n", value.len()).as_bytes());
+                    }
+                    stream.write_all(&requests).unwrap();
+                    let mut got = vec![0u8; expected.len()];
+                    stream.read_exact(&mut got).unwrap();
+                    assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(&expected), "client {client}");
+                    // ...and one request at a time.
+                    let counter = format!("c{client}:n");
+                    let n = call_str(&mut stream, &["INCR", &counter]);
+                    assert_eq!(n, format!(":{}\r\n", round + 1), "client {client}");
+                }
+            })
+        })
+        .collect();
+    for client in clients {
+        client.join().expect("a client saw a wrong reply");
+    }
+}
+
+#[test]
+fn blpops_are_woken_by_lpushes_from_other_clients() {
+    let server = server(&[]);
+    // Each pusher pushes to another pair's blocker.
+    let mut blockers = connections(&server, THREADS);
+    let mut pushers = connections(&server, THREADS);
+    let mut admin = server.connect();
+    for (i, blocker) in blockers.iter_mut().enumerate() {
+        send(blocker, &["BLPOP", &format!("list{i}"), "0"]);
+    }
+    blocked(&mut admin, THREADS);
+    for (i, pusher) in pushers.iter_mut().enumerate() {
+        let list = format!("list{}", (i + 1) % THREADS);
+        assert_eq!(call_str(pusher, &["LPUSH", &list, &format!("from{i}")]), ":1\r\n");
+    }
+    for (i, blocker) in blockers.iter_mut().enumerate() {
+        let from = (i + THREADS - 1) % THREADS;
+        let want = format!("*2\r\n$5\r\nlist{i}\r\n$5\r\nfrom{from}\r\n");
+        assert_eq!(reply(blocker), want);
+    }
+    blocked(&mut admin, 0);
+}
+
+#[test]
+fn publish_reaches_every_subscriber() {
+    let server = server(&[]);
+    let mut subscribers = connections(&server, THREADS);
+    let mut publishers = connections(&server, THREADS);
+    for subscriber in &mut subscribers {
+        assert_eq!(call_str(subscriber, &["SUBSCRIBE", "news"]), "*3\r\n$9\r\nsubscribe\r\n$4\r\nnews\r\n:1\r\n");
+    }
+    for (i, publisher) in publishers.iter_mut().enumerate() {
+        let message = format!("m{i}");
+        assert_eq!(call_str(publisher, &["PUBLISH", "news", &message]), format!(":{THREADS}\r\n"));
+        for subscriber in &mut subscribers {
+            let got = String::from_utf8_lossy(&read_reply(subscriber)).into_owned();
+            assert_eq!(got, format!("*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$2\r\n{message}\r\n"));
+        }
+    }
+}
+
+#[test]
+fn a_write_by_another_client_invalidates_watch() {
+    let server = server(&[]);
+    let mut clients = connections(&server, THREADS);
+    for watcher in 0..THREADS {
+        let writer = (watcher + 1) % THREADS;
+        let key = format!("watched{watcher}");
+        assert_eq!(call_str(&mut clients[watcher], &["WATCH", &key]), "+OK\r\n");
+        assert_eq!(call_str(&mut clients[writer], &["SET", &key, "theirs"]), "+OK\r\n");
+        assert_eq!(call_str(&mut clients[watcher], &["MULTI"]), "+OK\r\n");
+        assert_eq!(call_str(&mut clients[watcher], &["SET", &key, "mine"]), "+QUEUED\r\n");
+        assert_eq!(call_str(&mut clients[watcher], &["EXEC"]), "*-1\r\n");
+        assert_eq!(call_str(&mut clients[watcher], &["GET", &key]), "$6\r\ntheirs\r\n");
+    }
+}
+
+#[test]
+fn client_kill_closes_each_client_it_names() {
+    let server = server(&[]);
+    let mut victims = connections(&server, THREADS);
+    let ids: Vec<String> = victims
+        .iter_mut()
+        .map(|victim| call_str(victim, &["CLIENT", "ID"]).trim_start_matches(':').trim().to_owned())
+        .collect();
+    let mut killer = server.connect();
+    for (victim, id) in victims.iter_mut().zip(&ids) {
+        assert_eq!(call_str(&mut killer, &["CLIENT", "KILL", "ID", id]), ":1\r\n");
+        assert!(read_to_close_or_reset(victim).is_empty());
+    }
+    let after = call_str(&mut killer, &["CLIENT", "LIST"]);
+    assert_eq!(after.matches("id=").count(), 1, "only the killer is left: {after}");
+}
+
+/// Replies pending for each client at the signal: far more than the socket buffers hold.
+const GETS: usize = 600;
+/// How long the clients wait after the signal before they read: well inside the shutdown grace.
+const READ_AFTER: Duration = Duration::from_millis(200);
+
+#[test]
+fn sigterm_flushes_every_client_and_saves() {
+    let dir = fresh_dir("threads-sigterm");
+    let start = |dir: &Path| server(&["--dir", dir.to_str().unwrap(), "--dbfilename", "dump.rdb"]);
+    let mut server = start(&dir);
+    let value: Vec<u8> = (0..16 * 1024).map(|i| (i % 253) as u8).collect();
+    let mut setter = server.connect();
+    assert_eq!(call_str(&mut setter, &["SET", "setter", "v"]), "+OK\r\n");
+    // The setter is idle at the signal; the others are stalled, owed many replies each.
+    let mut slow = connections(&server, THREADS - 1);
+    let mut admin = server.connect();
+    assert_eq!(String::from_utf8_lossy(&tinykv_tests::call(&mut admin, &[b"SET", b"big", &value])), "+OK\r\n");
+    let big = [&b"$16384\r\n"[..], &value, b"\r\n"].concat();
+    for (i, client) in slow.iter_mut().enumerate() {
+        let key = format!("own{i}");
+        let mut requests = resp(&[b"SET", key.as_bytes(), b"v"]);
+        // Inline, 9 bytes each: all the requests fit in one segment and one read.
+        requests.extend_from_slice(&b"GET big\r\n".repeat(GETS));
+        client.write_all(&requests).unwrap();
+        // The first reply byte means the server has read the requests.
+        let mut first = [0u8; 1];
+        assert_eq!(client.peek(&mut first).unwrap(), 1);
+    }
+    retry_until("the server to install its SIGTERM handler", || {
+        tinykv_tests::catches_signal(server.pid(), libc::SIGTERM).then_some(())
+    });
+    server.signal(libc::SIGTERM);
+    // Every client is owed every reply.
+    let readers: Vec<_> = slow
+        .into_iter()
+        .map(|mut client| {
+            std::thread::spawn(move || {
+                // Not at once: a shutdown that did not wait for this client would have ended the
+                // process by now, cutting the replies short.
+                std::thread::sleep(READ_AFTER);
+                read_to_close_or_reset(&mut client)
+            })
+        })
+        .collect();
+    let expected = [&b"+OK\r\n"[..], &big.repeat(GETS)].concat();
+    for (i, reader) in readers.into_iter().enumerate() {
+        let got = reader.join().unwrap();
+        assert!(got == expected, "client {i} got {} of {} bytes; log:\n{}", got.len(), expected.len(), server.log());
+    }
+    // Idle clients are closed too.
+    assert!(read_to_close_or_reset(&mut setter).is_empty());
+    let status = server.wait_for_exit(Duration::from_secs(10)).expect("exit");
+    assert!(status.success(), "{status:?}");
+
+    let server = start(&dir);
+    let mut con = server.connect();
+    for i in 0..THREADS - 1 {
+        assert_eq!(call_str(&mut con, &["GET", &format!("own{i}")]), "$1\r\nv\r\n");
+    }
+    assert_eq!(call_str(&mut con, &["GET", "setter"]), "$1\r\nv\r\n");
+    assert_eq!(call_str(&mut con, &["STRLEN", "big"]), ":16384\r\n");
+}
