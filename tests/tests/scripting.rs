@@ -267,3 +267,30 @@ fn thousands_of_loaded_scripts_stay_runnable_and_function_count_is_bounded() {
     assert_eq!(call_str(&mut con, &["SCRIPT", "FLUSH"]), "+OK\r\n");
     assert_eq!(call_str(&mut con, &["EVALSHA", &shas[1], "0"]), "-NOSCRIPT No matching script. Please use EVAL.\r\n");
 }
+
+/// A command that waits for another client's script is timed from when it may run, not from when
+/// its bytes arrived: the wait is the script's time, not the command's (`SLOWLOG`, `INFO
+/// commandstats`), as in Redis. (Should the GET run before the script starts on a very slow
+/// machine, this checks nothing new; it cannot fail for that.)
+#[test]
+fn a_command_held_off_by_a_script_is_not_timed_with_the_wait() {
+    let server = Server::start_with(&["--no-greeting", "--slowlog-log-slower-than", "200000"]);
+    let mut runner = server.connect();
+    let mut other = server.connect();
+    let spin = b"local t = redis.call('TIME') local start = t[1] * 1000000 + t[2] \
+        repeat t = redis.call('TIME') until t[1] * 1000000 + t[2] - start > 1000000 return 1";
+    send(&mut runner, &[b"EVAL", spin, b"0"]);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(call_str(&mut other, &["GET", "k"]), "$-1\r\n");
+    assert_eq!(String::from_utf8_lossy(&read_reply(&mut runner)), ":1\r\n");
+    let slowlog = call_str(&mut other, &["SLOWLOG", "GET"]);
+    assert!(slowlog.contains("EVAL") && !slowlog.contains("\r\nGET\r\n"), "{slowlog}");
+    let stats = call_str(&mut other, &["INFO", "commandstats"]);
+    let usec: u64 = stats
+        .lines()
+        .find_map(|line| line.strip_prefix("cmdstat_get:calls=1,usec="))
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|usec| usec.parse().ok())
+        .unwrap_or_else(|| panic!("{stats}"));
+    assert!(usec < 200_000, "GET timed {usec} µs: {stats}");
+}

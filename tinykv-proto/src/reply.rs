@@ -326,13 +326,13 @@ fn header(dst: &mut BytesMut, tag: u8, n: i64) {
     dst.put_slice(b"\r\n");
 }
 
-/// `<tag><len>\r\n<bytes>\r\n`.
 /// Encodes `bytes` as a bulk string (the same in RESP2 and RESP3), for a command that writes its
 /// reply straight from where the value lives instead of building a [`Reply`].
 pub fn encode_bulk(dst: &mut BytesMut, bytes: &[u8]) {
     bulk(dst, b'$', bytes);
 }
 
+/// `<tag><len>\r\n<bytes>\r\n`.
 fn bulk(dst: &mut BytesMut, tag: u8, bytes: &[u8]) {
     let mut digits = itoa::Buffer::new();
     let digits = digits.format(bytes.len()).as_bytes();

@@ -640,15 +640,22 @@ impl<'a> Connection<'a> {
         // offsets into `write_buf`, valid because nothing leaves it before this commit.
         self.commit();
         while !self.write_buf.is_empty() {
-            let written = self.stream.write(&self.write_buf).await?;
+            // Progress on a slow reader is activity too: the idle timeout does not close it. A
+            // batch's first write is tried at once; when the socket takes it, the batch's end is
+            // its time (no clock read). Otherwise the write waits and the clock says when it ended.
+            let (written, at) = match self.flush_clock.take() {
+                Some(at) => match self.stream.try_write(&self.write_buf) {
+                    Ok(written) => (written, at),
+                    Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => continue,
+                    Err(err) => return Err(err),
+                },
+                None => (self.stream.write(&self.write_buf).await?, clock::monotonic_us()),
+            };
             if written == 0 {
                 return Err(std::io::ErrorKind::WriteZero.into());
             }
             self.write_buf.advance(written);
-            // Progress on a slow reader is activity too: the idle timeout does not close it. The
-            // first write of a batch takes the time its last command ended (no clock read).
-            let now = self.flush_clock.take().unwrap_or_else(clock::monotonic_us);
-            self.session.client.touch_at(now);
+            self.session.client.touch_at(at);
         }
         Ok(())
     }

@@ -312,14 +312,26 @@ pub fn handle_into(request: Request, shared: &Shared, session: &mut Session, out
         let Some(_turn) = shared.scripting.turn(|| script_busy(shared).is_some()) else {
             return busy(request, shared, session);
         };
-        let Some(_exclusive) = shared.isolation.exclusive_unless(|| script_busy(shared).is_some()) else {
+        let exclusive = shared.isolation.exclusive_unless(|| script_busy(shared).is_some());
+        // However long that took, the call's time starts now.
+        session.last_end = None;
+        let Some(_exclusive) = exclusive else {
             return busy(request, shared, session);
         };
         return run(request, shared, session);
     }
     // Shared with every other command; exclusive only for an `EXEC` or a script. Past the busy
     // threshold of a running script, the wait gives up: the client is answered `-BUSY`.
-    let Some(_isolation) = shared.isolation.shared_unless(|| script_busy(shared).is_some()) else {
+    let isolation = match shared.isolation.try_shared() {
+        Some(guard) => Some(guard),
+        None => {
+            // Held off by another client's `EXEC` or script: the command's time starts when it
+            // may run, not when its bytes arrived (SLOWLOG, `INFO commandstats`).
+            session.last_end = None;
+            shared.isolation.shared_unless(|| script_busy(shared).is_some())
+        }
+    };
+    let Some(_isolation) = isolation else {
         return busy(request, shared, session);
     };
     run_into(request, shared, session, out)

@@ -41,6 +41,12 @@ impl Isolation {
         self.slots.iter().map(|slot| slot.0.write()).collect()
     }
 
+    /// [`Isolation::shared`] if it is free now (no `EXEC` or script holds every slot), else `None`
+    /// at once.
+    pub fn try_shared(&self) -> Option<RwLockReadGuard<'_, ()>> {
+        self.slots[thread_slot() % SLOTS].0.try_read()
+    }
+
     /// [`Isolation::shared`], unless `give_up` says so while waiting (a script has run past the busy
     /// threshold): then `None`. The uncontended path is the same single atomic as `shared`.
     pub fn shared_unless(&self, give_up: impl Fn() -> bool) -> Option<RwLockReadGuard<'_, ()>> {
