@@ -242,8 +242,17 @@ impl RequestDecoder {
 /// CRLF) is read; anything else (a sign, a bare LF, a partial line, junk) is `None`, and the
 /// resumable path reads it and words the error.
 fn short_header(buf: &[u8], at: usize, tag: u8) -> Option<(usize, usize)> {
-    if *buf.get(at)? != tag {
+    let line = buf.get(at..)?;
+    if *line.first()? != tag {
         return None;
+    }
+    // Most headers have one or two digits (`*3`, `$16`): matched whole, without the loop.
+    match *line {
+        [_, digit @ b'0'..=b'9', b'\r', b'\n', ..] => return Some((usize::from(digit - b'0'), at + 4)),
+        [_, tens @ b'1'..=b'9', ones @ b'0'..=b'9', b'\r', b'\n', ..] => {
+            return Some((usize::from(tens - b'0') * 10 + usize::from(ones - b'0'), at + 5))
+        }
+        _ => {}
     }
     let mut value = 0usize;
     let mut i = at + 1;
