@@ -531,6 +531,32 @@ fn checked(request: Request) -> Result<Request, ProtocolError> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn short_headers_of_every_width_read_as_the_digit_loop_reads_them() {
+        // One and two digits take the slice patterns, three and more the loop.
+        for (header, expected) in [
+            (&b"$0\r\n"[..], Some((0, 4))),
+            (b"$7\r\n", Some((7, 4))),
+            (b"$10\r\n", Some((10, 5))),
+            (b"$99\r\n", Some((99, 5))),
+            (b"$100\r\n", Some((100, 6))),
+            (b"$12345678901234567\r\n", Some((12_345_678_901_234_567, 20))),
+            // Left to the resumable path, which words the errors.
+            (b"$04\r\n", None),
+            (b"$00\r\n", None),
+            (b"$-1\r\n", None),
+            (b"$1\n", None),
+            (b"$12\r", None),
+            (b"$\r\n", None),
+            (b"*3\r\n", None),
+            (b"$123456789012345678\r\n", None),
+        ] {
+            assert_eq!(short_header(header, 0, b'$'), expected, "{}", String::from_utf8_lossy(header));
+        }
+        // At an offset, as for every argument after the first.
+        assert_eq!(short_header(b"xx$16\r\nkey", 2, b'$'), Some((16, 7)));
+    }
+
     fn decode_all(input: &[u8]) -> Result<Vec<Vec<Vec<u8>>>, ProtocolError> {
         let mut decoder = RequestDecoder::default();
         let mut buf = BytesMut::from(input);
