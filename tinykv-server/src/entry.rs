@@ -29,7 +29,7 @@ use std::ops::{Deref, DerefMut};
 use std::ptr::NonNull;
 use std::sync::Arc;
 
-use crate::arena::{self, ARENA};
+use crate::arena;
 use crate::collections::{Collection, Kind};
 
 /// Flag bit: an 8-byte expiry time follows the flags byte.
@@ -520,7 +520,7 @@ impl Slim {
         let head_len = TAG_LEN + varint_len(len);
         let size = head_len + len;
         let raw = if size <= arena::MAX_CELL {
-            ARENA.alloc(size)
+            arena::alloc(size)
         } else {
             // SAFETY: the layout's size is more than `MAX_CELL`, never zero.
             unsafe { std::alloc::alloc(Slim::layout(size)) }
@@ -649,7 +649,7 @@ impl Drop for Slim {
         if size <= arena::MAX_CELL {
             // SAFETY: `ptr` came from the arena with this same size (the length read back is the one
             // `new` wrote, never changed since), and is freed once.
-            unsafe { ARENA.free(self.ptr.as_ptr(), size) };
+            unsafe { arena::free(self.ptr.as_ptr(), size) };
         } else {
             // SAFETY: `ptr` came from `alloc` with this same layout (as above), and is freed once.
             unsafe { std::alloc::dealloc(self.ptr.as_ptr(), Slim::layout(size)) };
