@@ -121,7 +121,8 @@ impl Arena {
     /// Gives back a cell.
     ///
     /// # Safety
-    /// `ptr` came from [`Arena::alloc`] of this arena with the same `size`, and is freed once.
+    /// `ptr` came from this arena (its [`Arena::alloc`], or a [`ThreadCache`] used with it) with the
+    /// same `size`, and is freed once.
     pub unsafe fn free(&self, ptr: *mut u8, size: usize) {
         let (mut pool, _) = self.pool(size);
         // SAFETY: the caller's promise: a live cell of this pool's class; the pool is locked.
