@@ -18,8 +18,8 @@
 //! CPU: each thread keeps up to 32 free cells per class ([`ThreadCache`]), taken from and given back
 //! to the class's pool 16 at a time under its lock, so a write that replaces an entry by one of
 //! another size takes no lock and no atomic operation. Measured per free-and-allocate pair (38
-//! bytes, 4,096 live, random order): glibc 12 ns, a lock per call 13 ns (one thread; 23–29 ns with
-//! two threads on one class), the thread caches 6.4 ns (11–13 ns with two threads).
+//! bytes, 4,096 live, random order): glibc 11–14 ns, a lock per call 13–14 ns (one thread; 24–27 ns
+//! with two threads on one class, glibc 21–24), the thread caches 8 ns (14–17 ns with two threads).
 //!
 //! Memory comes back: a slab whose cells are all free is unmapped (one empty slab per class is kept
 //! for the next allocation, so a key rewritten in a class of its own does not map and unmap a slab
