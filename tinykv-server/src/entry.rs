@@ -20,15 +20,16 @@
 //! holds: the access data (24 bits: an LRU clock or an LFU counter with its decrement time, see
 //! [`crate::access`], Redis's 24-bit `lru` field) and the length of the entry's bytes, a varint (one
 //! byte below 128), which the allocator needs back to free it. Five bytes in all for a small entry:
-//! 16-byte key and value take 38 bytes, inside glibc's 48-byte chunk (40 usable) as before; a 16-byte
-//! key with a 100-byte value takes 122 bytes, 2 over the 128-byte chunk's 120, so that size pays 16
-//! bytes more in its chunk what it saves in the table (measured in the same section).
+//! 16-byte key and value take 38 bytes, a 16-byte key with a 100-byte value 122. Allocations of up
+//! to 256 bytes are cells of [`crate::arena`] (8-byte steps, no header: 40 and 128 bytes for those
+//! two, where glibc's malloc took 48 and 144); larger ones come from the system allocator.
 
 use std::mem::ManuallyDrop;
 use std::ops::{Deref, DerefMut};
 use std::ptr::NonNull;
 use std::sync::Arc;
 
+use crate::arena;
 use crate::collections::{Collection, Kind};
 
 /// Flag bit: an 8-byte expiry time follows the flags byte.
@@ -412,7 +413,7 @@ impl Entry {
     pub fn footprint(&self) -> usize {
         // One look at the header for a string (every write asks, twice).
         let (start, len) = self.data.span();
-        let own = allocation_size(start + len);
+        let own = entry_allocation_size(start + len);
         if self.data.first_byte() & COLLECTION == 0 {
             return own;
         }
@@ -425,6 +426,12 @@ impl Entry {
             }
         }
     }
+}
+
+/// Bytes an entry's allocation of `size` bytes (its header included) takes: a cell of the
+/// [`crate::arena`] up to its largest, the system allocator's chunk past it.
+pub fn entry_allocation_size(size: usize) -> usize {
+    arena::cell_size(size).unwrap_or_else(|| allocation_size(size))
 }
 
 /// Bytes the allocator takes for a request of `size` bytes, so the memory estimate follows what the
@@ -511,10 +518,14 @@ impl Slim {
         // An error of the caller's arithmetic, caught before anything is written.
         assert!(filled <= len, "an entry's parts fit in its length");
         let head_len = TAG_LEN + varint_len(len);
-        let layout = Slim::layout(head_len + len);
-        // SAFETY: the layout's size is at least `TAG_LEN + 1`, never zero.
-        let raw = unsafe { std::alloc::alloc(layout) };
-        let Some(ptr) = NonNull::new(raw) else { std::alloc::handle_alloc_error(layout) };
+        let size = head_len + len;
+        let raw = if size <= arena::MAX_CELL {
+            arena::alloc(size)
+        } else {
+            // SAFETY: the layout's size is more than `MAX_CELL`, never zero.
+            unsafe { std::alloc::alloc(Slim::layout(size)) }
+        };
+        let Some(ptr) = NonNull::new(raw) else { std::alloc::handle_alloc_error(Slim::layout(size)) };
         let base = ptr.as_ptr();
         let tag = (tag & TAG_MASK).to_le_bytes();
         // SAFETY: `head_len` bytes (the tag, then the length as `write_varint` would write it) are
@@ -634,10 +645,15 @@ impl DerefMut for Slim {
 
 impl Drop for Slim {
     fn drop(&mut self) {
-        let layout = Slim::layout(self.allocation_len());
-        // SAFETY: `ptr` came from `alloc` with this same layout (the length read back is the one `new`
-        // wrote, never changed since), and is freed once.
-        unsafe { std::alloc::dealloc(self.ptr.as_ptr(), layout) };
+        let size = self.allocation_len();
+        if size <= arena::MAX_CELL {
+            // SAFETY: `ptr` came from the arena with this same size (the length read back is the one
+            // `new` wrote, never changed since), and is freed once.
+            unsafe { arena::free(self.ptr.as_ptr(), size) };
+        } else {
+            // SAFETY: `ptr` came from `alloc` with this same layout (as above), and is freed once.
+            unsafe { std::alloc::dealloc(self.ptr.as_ptr(), Slim::layout(size)) };
+        }
     }
 }
 
@@ -807,9 +823,14 @@ mod tests {
         assert_eq!(std::mem::size_of::<Entry>(), 8);
         assert_eq!(std::mem::size_of::<Option<Entry>>(), 8);
         let entry = Entry::new(&[0; 16], &[0; 16], None);
-        // Within glibc's 48-byte chunk (40 usable bytes), as a 16-byte slot's entry was.
+        // A 40-byte cell of the arena (it was glibc's 48-byte chunk), and a 100-byte value's entry
+        // a 128-byte cell (was 144); past the arena's largest cell, the system allocator's chunk.
         assert_eq!((entry.data.len(), entry.data.allocation_len()), (34, 38));
-        assert_eq!(allocation_size(entry.data.allocation_len()), 48);
+        assert_eq!((entry.footprint(), entry_allocation_size(38)), (40, 40));
+        assert_eq!(Entry::new(&[0; 16], &[0; 100], None).footprint(), 128);
+        assert_eq!(Entry::new(&[0; 16], &[0; 300], None).footprint(), allocation_size(3 + 2 + 2 + 16 + 300));
+        assert_eq!(entry_allocation_size(256), 256);
+        assert_eq!(entry_allocation_size(257), allocation_size(257));
     }
 
     #[test]

@@ -6,6 +6,8 @@
 
 pub mod access;
 pub mod aof;
+// --- arena ---
+pub mod arena;
 pub mod auth;
 // --- lists ---
 pub mod blocking;

@@ -225,10 +225,12 @@ mod tests {
     fn memory_usage_counts_allocation_slot_and_deadline() {
         let db = db_with("k", "v");
         let usage = |db: &Db| memory(db, MemoryCommand::Usage { key: bytes::Bytes::from_static(b"k"), samples: 5 });
-        // A 32-byte chunk and a table bucket (8-byte slot, control byte).
-        assert_eq!(usage(&db), Reply::Integer(32 + 9));
+        // An 8-byte arena cell (3 bytes of access data, the length, flags, key length, key, value)
+        // and a table bucket (8-byte slot, control byte).
+        assert_eq!(usage(&db), Reply::Integer(8 + 9));
         db.with_key(b"k", |slot| slot.set_expires_at(Some(crate::db::now_ms() + 60_000)));
-        assert_eq!(usage(&db), Reply::Integer(32 + 9 + 24 + 32));
+        // The expiry makes it a 16-byte cell; the deadline heap's slot and its copy of the key.
+        assert_eq!(usage(&db), Reply::Integer(16 + 9 + 24 + 32));
         assert_eq!(usage(&Db::new(1)), Reply::Null);
     }
 }
