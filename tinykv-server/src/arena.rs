@@ -21,8 +21,9 @@
 //! bytes, 4,096 live, random order): glibc 11–14 ns, a lock per call 13–14 ns (one thread; 24–27 ns
 //! with two threads on one class, glibc 21–24), the thread caches 8 ns (14–17 ns with two threads).
 //!
-//! Memory comes back: a slab whose cells are all free is unmapped (one empty slab per class is kept
-//! for the next allocation, so a key rewritten in a class of its own does not map and unmap a slab
+//! Memory comes back: a slab whose cells are all free is released (its pages returned with
+//! `MADV_DONTNEED`, its addresses kept for the next slab, see `RELEASED`; one empty slab per class is kept
+//! for the next allocation, so a key rewritten in a class of its own does not take and release a slab
 //! per write). After `FLUSHALL` of 1,000,000 keys RSS falls to ~11 MB (glibc kept 54 MB of 72 for
 //! 16-byte values, 147 of 166 for 100-byte values: its freed chunks in the middle of the heap stay
 //! resident). A slab with one live cell stays mapped, as a heap page with one live chunk does:
@@ -279,6 +280,17 @@ pub fn alloc(size: usize) -> *mut u8 {
         .unwrap_or_else(|_| ARENA.alloc(size))
 }
 
+/// Gives this thread's cached cells back to their slabs, for a thread that frees without
+/// allocating (the lazyfree thread): its cache would otherwise keep up to 32 cells a class out of
+/// their slabs for as long as it lives, and with them the slabs' memory.
+pub fn flush_local_cache() {
+    let _ = LOCAL.try_with(|local| {
+        // SAFETY: as in `alloc`: the only reference to this thread's cache while it lives, holding
+        // only `ARENA`'s cells.
+        unsafe { (*local.get()).0.flush(&ARENA) }
+    });
+}
+
 /// Gives back a cell that [`alloc`] handed out (on any thread).
 ///
 /// # Safety
@@ -295,7 +307,7 @@ pub unsafe fn free(ptr: *mut u8, size: usize) {
 }
 
 impl Drop for Arena {
-    /// Unmaps the empty slabs kept for reuse (an arena is only dropped in tests: the server's is a
+    /// Releases the empty slabs kept for reuse (an arena is only dropped in tests: the server's is a
     /// static). Slabs that still hold cells are left mapped: their owners may still use them.
     fn drop(&mut self) {
         for pool in &mut self.pools {
@@ -304,7 +316,7 @@ impl Drop for Arena {
             if !spare.is_null() {
                 pool.slabs -= 1;
                 // SAFETY: the spare slab has no live cell and is no longer reachable from the pool.
-                unsafe { unmap_slab(spare.cast::<u8>()) };
+                unsafe { release_slab(spare.cast::<u8>()) };
             }
         }
     }
@@ -362,7 +374,7 @@ impl Pool {
         }
     }
 
-    /// Takes a cell back; unmaps its slab when that was the slab's last live cell.
+    /// Takes a cell back; releases its slab when that was the slab's last live cell.
     ///
     /// # Safety
     /// `ptr` is a live cell handed out by this pool's `take`.
@@ -383,7 +395,7 @@ impl Pool {
                     self.spare = slab;
                 } else {
                     self.slabs -= 1;
-                    unmap_slab(slab.cast::<u8>());
+                    release_slab(slab.cast::<u8>());
                 }
             } else if !(*slab).listed {
                 self.push(slab);
@@ -436,11 +448,31 @@ fn slab_of(ptr: *mut u8) -> *mut Slab {
     ptr.map_addr(|addr| addr & !(SLAB - 1)).cast::<Slab>()
 }
 
-/// A new slab: `SLAB` bytes aligned to `SLAB`, straight from the kernel (so that unmapping gives
-/// the memory back at once, where a freed malloc chunk in the middle of the heap stays resident);
-/// null if there is no memory.
+/// A slab whose memory went back to the kernel, kept mapped for the next slab of any class.
+#[cfg(not(miri))]
+struct Released(*mut u8);
+
+// SAFETY: a released slab is only an address range of ours that nothing uses; whoever pops it from
+// `RELEASED` owns it, on any thread.
+#[cfg(not(miri))]
+unsafe impl Send for Released {}
+
+/// Empty slabs given back with `MADV_DONTNEED` rather than unmapped: unmapping slabs between live
+/// ones would split the process's mappings, one more each time, until `mmap` fails past the
+/// kernel's limit (`vm.max_map_count`, 65,530 by default: a few GB of fragmented entries) while
+/// memory is free. Their pages are freed at once all the same (RSS falls); only the addresses stay.
+#[cfg(not(miri))]
+static RELEASED: Mutex<Vec<Released>> = Mutex::new(Vec::new());
+
+/// A new slab: `SLAB` bytes aligned to `SLAB`, straight from the kernel (so that releasing it gives
+/// the memory back at once, where a freed malloc chunk in the middle of the heap stays resident):
+/// a released one if there is one, else a new mapping; null if there is no memory.
 #[cfg(not(miri))]
 fn map_slab() -> *mut u8 {
+    if let Some(Released(slab)) = RELEASED.lock().unwrap_or_else(PoisonError::into_inner).pop() {
+        // Its pages read as zeros again when touched: `take` writes the header from scratch.
+        return slab;
+    }
     let map = |len: usize| {
         // SAFETY: an anonymous private mapping at an address of the kernel's choice: no existing
         // memory is affected.
@@ -483,14 +515,19 @@ fn map_slab() -> *mut u8 {
     }
 }
 
-/// Gives a slab back to the kernel.
+/// Gives a slab's memory back to the kernel, keeping its addresses for a later slab (see
+/// [`RELEASED`]).
 ///
 /// # Safety
 /// `slab` came from `map_slab` and nothing in it is used any more.
 #[cfg(not(miri))]
-unsafe fn unmap_slab(slab: *mut u8) {
-    // SAFETY: the caller's promise: a whole mapping of ours, unused.
-    unsafe { libc::munmap(slab.cast(), SLAB) };
+unsafe fn release_slab(slab: *mut u8) {
+    // SAFETY: the caller's promise: a whole slab of ours, unused; its contents may be discarded.
+    let released = unsafe { libc::madvise(slab.cast(), SLAB, libc::MADV_DONTNEED) };
+    if released != 0 {
+        tracing::warn!(err = %std::io::Error::last_os_error(), "madvise(MADV_DONTNEED) failed: an empty slab stays resident");
+    }
+    RELEASED.lock().unwrap_or_else(PoisonError::into_inner).push(Released(slab));
 }
 
 /// Under Miri (no `mmap`): slabs from the global allocator, with the same size and alignment.
@@ -505,7 +542,7 @@ fn map_slab() -> *mut u8 {
 /// # Safety
 /// As the non-Miri version.
 #[cfg(miri)]
-unsafe fn unmap_slab(slab: *mut u8) {
+unsafe fn release_slab(slab: *mut u8) {
     // SAFETY: allocated by `map_slab` with this layout.
     unsafe { std::alloc::dealloc(slab, slab_layout()) }
 }
@@ -610,7 +647,7 @@ mod tests {
             // SAFETY: live cells of this size, each freed once.
             unsafe { arena.free(*ptr, size) };
         }
-        // One empty slab is kept for the next allocation; the others are unmapped.
+        // One empty slab is kept for the next allocation; the others are released.
         assert_eq!(arena.slabs(size), 1);
         let ptr = arena.alloc(size);
         assert_eq!(arena.slabs(size), 1);

@@ -40,9 +40,16 @@ pub fn defer<T: Send + 'static>(value: T) {
     let freer = FREER.get_or_init(|| {
         let (sender, receiver) = channel::<Garbage>();
         let spawned = std::thread::Builder::new().name("tinykv-lazyfree".into()).spawn(move || {
-            for garbage in receiver {
-                drop(garbage);
-                FREED.fetch_add(1, Ordering::Relaxed);
+            while let Ok(garbage) = receiver.recv() {
+                let mut next = Some(garbage);
+                while let Some(garbage) = next {
+                    drop(garbage);
+                    FREED.fetch_add(1, Ordering::Relaxed);
+                    next = receiver.try_recv().ok();
+                }
+                // The queue is empty: the entries' cells this thread cached go back to their slabs
+                // (it never allocates, so its cache would keep them, and their slabs, for ever).
+                crate::arena::flush_local_cache();
             }
         });
         match spawned {
