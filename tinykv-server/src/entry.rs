@@ -316,23 +316,8 @@ impl Entry {
         if self.data[0] & COLLECTION != 0 {
             return false;
         }
-        let (start, len) = self.value_span();
-        let new_len = len + extra.len();
-        if self.data[0] & HAS_SPARE != 0 && start + new_len <= self.data.len() {
-            self.data[start + len..start + new_len].copy_from_slice(extra);
-            self.data[start - 8..start].copy_from_slice(&(new_len as u64).to_le_bytes());
-            return true;
-        }
-        let capacity = (2 * new_len).max(MIN_APPEND_CAPACITY);
-        let (key_start, key_len) = self.key_span();
-        let parts = [
-            &[self.data[0] | HAS_SPARE][..],
-            &self.data[1..key_start + key_len],
-            &(new_len as u64).to_le_bytes(),
-            self.raw_value(),
-            extra,
-        ];
-        self.data = Slim::new(start + 8 + capacity, &parts, self.data.tag());
+        let new_len = self.value_span().1 + extra.len();
+        self.grow_value(new_len, extra, (2 * new_len).max(MIN_APPEND_CAPACITY));
         true
     }
 
@@ -348,26 +333,35 @@ impl Entry {
     /// Pads the value with zero bytes up to `len` (nothing if it is that long already); returns whether it
     /// grew. In place when there is room; otherwise the value moves to an allocation with room to grow.
     pub fn grow_zeroed(&mut self, len: usize) -> bool {
-        let (start, old_len) = self.value_span();
-        if len <= old_len || self.data[0] & COLLECTION != 0 {
+        if len <= self.value_span().1 || self.data[0] & COLLECTION != 0 {
             return false;
         }
-        if self.data[0] & HAS_SPARE != 0 && start + len <= self.data.len() {
-            // Spare room is kept zeroed, but a value is never trusted to have left it so.
-            self.data[start + old_len..start + len].fill(0);
-            self.data[start - 8..start].copy_from_slice(&(len as u64).to_le_bytes());
-            return true;
-        }
         let room = if len < GREEDY_GROWTH_LIMIT { 2 * len } else { len + GREEDY_GROWTH_LIMIT };
+        self.grow_value(len, &[], room.max(MIN_APPEND_CAPACITY));
+        true
+    }
+
+    /// The string value grown to `new_len` bytes: the old value, then `extra`, then zeros. In place
+    /// when its spare room allows; otherwise it moves to an allocation with room for `capacity`
+    /// value bytes (at least `new_len`), its length stored in front of it.
+    fn grow_value(&mut self, new_len: usize, extra: &[u8], capacity: usize) {
+        let (start, len) = self.value_span();
+        if self.data[0] & HAS_SPARE != 0 && start + new_len <= self.data.len() {
+            self.data[start + len..start + len + extra.len()].copy_from_slice(extra);
+            // Spare room is kept zeroed, but a value is never trusted to have left it so.
+            self.data[start + len + extra.len()..start + new_len].fill(0);
+            self.data[start - 8..start].copy_from_slice(&(new_len as u64).to_le_bytes());
+            return;
+        }
         let (key_start, key_len) = self.key_span();
         let parts = [
             &[self.data[0] | HAS_SPARE][..],
             &self.data[1..key_start + key_len],
-            &(len as u64).to_le_bytes(),
+            &(new_len as u64).to_le_bytes(),
             self.raw_value(),
+            extra,
         ];
-        self.data = Slim::new(key_start + key_len + 8 + room.max(MIN_APPEND_CAPACITY), &parts, self.data.tag());
-        true
+        self.data = Slim::new(key_start + key_len + 8 + capacity.max(new_len), &parts, self.data.tag());
     }
 
     /// The expiry time in Unix milliseconds, if the key has one.
