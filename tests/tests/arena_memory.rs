@@ -31,6 +31,18 @@ fn dbsize(con: &mut redis::Connection) -> usize {
     redis::cmd("DBSIZE").query(con).unwrap()
 }
 
+/// `FLUSHALL` (`ASYNC` if `lazy`, which frees on the lazy-free thread), then waits for RSS to fall
+/// below `below_kib`: most of what the keys took is given back.
+fn flush_and_see_memory_return(server: &Server, con: &mut redis::Connection, lazy: bool, below_kib: u64) {
+    let mut flush = redis::cmd("FLUSHALL");
+    if lazy {
+        flush.arg("ASYNC");
+    }
+    let _: () = flush.query(con).unwrap();
+    assert_eq!(dbsize(con), 0);
+    retry_until("RSS to fall after FLUSHALL", || (server.rss_kib() < below_kib).then_some(()));
+}
+
 #[test]
 fn memory_goes_back_after_flushall_and_deleted_cells_are_reused() {
     let server = Server::start_with(&["--no-greeting"]);
@@ -57,17 +69,7 @@ fn memory_goes_back_after_flushall_and_deleted_cells_are_reused() {
             "round {round}: deleting half and loading it again grew RSS from {full} to {reloaded} KiB"
         );
 
-        let mut flush = redis::cmd("FLUSHALL");
-        if lazy {
-            flush.arg("ASYNC");
-        }
-        let _: () = flush.query(&mut con).unwrap();
-        assert_eq!(dbsize(&mut con), 0);
-        // Most of what the keys took is given back (an ASYNC flush frees on the lazy-free thread).
-        retry_until("RSS to fall after FLUSHALL", || {
-            let now = server.rss_kib();
-            (now < empty + growth / 3).then_some(())
-        });
+        flush_and_see_memory_return(&server, &mut con, lazy, empty + growth / 3);
     }
 }
 
@@ -94,15 +96,6 @@ fn memory_goes_back_after_flushing_values_of_many_sizes() {
         let full = server.rss_kib();
         let growth = full.saturating_sub(empty);
         assert!(growth > 10 * 1024, "the keys take memory: {empty} -> {full} KiB");
-        let mut flush = redis::cmd("FLUSHALL");
-        if lazy {
-            flush.arg("ASYNC");
-        }
-        let _: () = flush.query(&mut con).unwrap();
-        assert_eq!(dbsize(&mut con), 0);
-        retry_until("RSS to fall after FLUSHALL", || {
-            let now = server.rss_kib();
-            (now < empty + growth / 3).then_some(())
-        });
+        flush_and_see_memory_return(&server, &mut con, lazy, empty + growth / 3);
     }
 }
