@@ -737,15 +737,16 @@ fn get(shared: &Shared, session: &mut Session, key: &[u8], out: Option<&mut Byte
 fn execute_any(command: Command, shared: &Shared, session: &mut Session, effects: &mut Effects<'_>) -> Reply {
     let db = shared.db(session.db);
     match std::convert::identity(command) {
-        Command::Get { key } => get(shared, session, &key, None),
-        Command::Set(set) => strings::set(db, set),
+        // Matched by `execute` itself; here only for the match to be whole.
+        command @ (Command::Get { .. } | Command::Set(_) | Command::IncrBy { .. }) => {
+            execute(command, shared, session, effects, None)
+        }
         Command::GetDel { key } => lookups(session, strings::getdel(db, &key)),
         Command::GetSet { key, value } => lookups(session, strings::getset(db, &key, &value)),
         Command::MGet { keys } => lookups(session, strings::mget(db, &keys)),
         Command::MSet { pairs } => strings::mset(db, &pairs, false),
         Command::MSetNx { pairs } => strings::mset(db, &pairs, true),
         Command::SetNx { key, value } => strings::setnx(db, &key, &value),
-        Command::IncrBy { key, delta } => strings::incr_by(db, &key, delta),
         Command::Append { key, value } => {
             strings::append(db, &key, &value, shared.settings.proto_max_bulk_len() as u64)
         }
