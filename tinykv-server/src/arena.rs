@@ -5,8 +5,8 @@
 //! front of it and rounds the chunk to 16 bytes: a 16-byte key with a 16-byte value (a 38-byte
 //! entry) took a 48-byte chunk, with a 100-byte value (122 bytes) a 144-byte chunk. Here they take
 //! 40 and 128 bytes. RSS per key at 1,000,000 keys (`bench/compare --no-throughput`, see
-//! `bench/results/PROFILE.md`, "Memory: a size-class arena for entries"): 16 B/16 B 67.2 → 60.3 B
-//! (0.47× Redis's 129.6), 16 B/100 B 163.2 → 148.4 B (0.71× Redis's 208.1). glibc, jemalloc and
+//! `bench/results/latest.md`; the steps in PROFILE.md, "Memory: a size-class arena for entries"): 16 B/16 B
+//! 67.2 → 60.6 B (0.47× Redis's 129.6), 16 B/100 B 163.2 → 148.3 B (0.71× Redis's 208.1). glibc, jemalloc and
 //! mimalloc all round small chunks to 16 bytes, so no allocator swap gets there.
 //!
 //! Why unsafe: a cell has no header, so the memory is managed by hand: a free cell holds the
@@ -24,7 +24,7 @@
 //! Memory comes back: a slab whose cells are all free is released (its pages returned with
 //! `MADV_DONTNEED`, its addresses kept for the next slab, see `RELEASED`; one empty slab per class is kept
 //! for the next allocation, so a key rewritten in a class of its own does not take and release a slab
-//! per write). After `FLUSHALL` of 1,000,000 keys RSS falls to ~11 MB (glibc kept 54 MB of 72 for
+//! per write). After `FLUSHALL` of 1,000,000 keys RSS falls to 12–14 MB (glibc kept 54 MB of 72 for
 //! 16-byte values, 147 of 166 for 100-byte values: its freed chunks in the middle of the heap stay
 //! resident). A slab with one live cell stays mapped, as a heap page with one live chunk does:
 //! deleting half of the keys at random frees few slabs, and the next writes of that size use the
