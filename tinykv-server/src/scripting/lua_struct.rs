@@ -205,6 +205,9 @@ fn unpack(lua: &Lua, args: &Args) -> mlua::Result<MultiValue> {
     // A `size_t` in C: a negative start is a huge one, which no data is long enough for.
     let mut pos = (start as u64 as usize).wrapping_sub(1);
     let mut results: Vec<Value> = Vec::new();
+    // Results holding a Lua handle (the strings), counted as they come: recounting them per option
+    // was quadratic in the format's length.
+    let mut handles = 0usize;
     let too_short = |lua: &Lua| native::arg_error(lua, 2, "data string too short");
     while let Some(opt) = fmt.next() {
         let mut size = fmt.size(lua, opt)?;
@@ -212,7 +215,6 @@ fn unpack(lua: &Lua, args: &Args) -> mlua::Result<MultiValue> {
         if size > len || pos > len - size {
             return Err(too_short(lua));
         }
-        let handles = results.iter().filter(|v| native::holds_handle(v)).count();
         if args.count() + results.len() + 2 > MAX_C_STACK
             || results.len() + 1 > native::MAX_RESULTS
             || handles >= native::MAX_HANDLES
@@ -248,18 +250,22 @@ fn unpack(lua: &Lua, args: &Args) -> mlua::Result<MultiValue> {
                     };
                     // `(size_t)n`: negative sizes are huge.
                     size = if n < 0.0 { usize::MAX } else { n as usize };
-                    results.pop();
+                    if results.pop().is_some_and(|popped| native::holds_handle(&popped)) {
+                        handles -= 1;
+                    }
                     if size > len || pos > len - size {
                         return Err(too_short(lua));
                     }
                 }
                 results.push(Value::String(lua.create_string(&data[pos..pos + size])?));
+                handles += 1;
             }
             b's' => {
                 let Some(end) = data[pos..].iter().position(|&b| b == 0) else {
                     return Err(native::error(lua, "unfinished string in data"));
                 };
                 results.push(Value::String(lua.create_string(&data[pos..pos + end])?));
+                handles += 1;
                 size = end + 1;
             }
             other => fmt.control(lua, other)?,
