@@ -15,6 +15,7 @@ const REPLACED: &str = "#!lua name=before\nredis.register_function{function_name
 const WRITER: &str =
     "#!lua name=writer\nredis.register_function('setk', function(keys, args) return redis.call('SET', keys[1], args[1]) end)";
 const DROPPED: &str = "#!lua name=dropped\nredis.register_function('gone', function() return 1 end)";
+const STALE: &str = "#!lua name=stale\nredis.register_function('old', function() return 1 end)";
 
 fn connect(port: u16) -> TcpStream {
     let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
@@ -41,11 +42,15 @@ fn replica_gets_the_libraries(primary_port: u16) {
     assert_eq!(call_str(&mut primary, &["FUNCTION", "LOAD", DROPPED]), "$7\r\ndropped\r\n");
     assert_eq!(call_str(&mut primary, &["SET", "k", "value"]), "+OK\r\n");
 
-    let replica = Server::start_with(&["--no-greeting", "--replicaof", &format!("127.0.0.1 {primary_port}")]);
+    // The replica had a library of its own: the full sync replaces its set with the primary's.
+    let replica = Server::start_with(&["--no-greeting"]);
     let mut r = connect(replica.port());
+    assert_eq!(call_str(&mut r, &["FUNCTION", "LOAD", STALE]), "$5\r\nstale\r\n");
+    assert_eq!(call_str(&mut r, &["REPLICAOF", "127.0.0.1", &primary_port.to_string()]), "+OK\r\n");
     retry_until("the link to be up", || link_up(&mut r).then_some(()));
     // From the RDB of the full sync.
     retry_until("the RDB's library", || (listed(&mut r, "before") == listed(&mut primary, "before")).then_some(()));
+    assert_eq!(listed(&mut r, "stale"), b"*0\r\n");
     assert_eq!(call_str(&mut r, &["FCALL_RO", "getk", "1", "k"]), "$5\r\nvalue\r\n");
 
     // From the command stream.
