@@ -228,7 +228,7 @@ pub(super) fn serve_all(shared: &Shared) -> bool {
         let db = shared.db(index);
         let wake = Wake { registry: &shared.blocking, db: index, now: true };
         // --- replication ---
-        let replication = shared.replication.feeding().then_some(&shared.replication as &dyn crate::aof::Sink);
+        let replication = super::replication::live_feed(shared);
         let mut effects = Effects::with_replication(shared.aof.as_ref(), replication, index);
         let pending = db.with_key(&key, |slot| serve(slot, &key, Some(&wake), &mut effects));
         finish_moves(db, pending, Some(&wake), &mut effects);

@@ -26,6 +26,12 @@ pub(super) enum Recording {
     Whole,
 }
 
+/// The replication stream as a sink while replicas are fed, for records made outside a command's
+/// own [`Recording`]: a library change, a blocked client served after the command.
+pub(super) fn live_feed(shared: &Shared) -> Option<&dyn Sink> {
+    shared.replication.feeding().then_some(&shared.replication as &dyn Sink)
+}
+
 impl Recording {
     /// Decided before the command runs.
     pub(super) fn start(shared: &Shared) -> Recording {

@@ -122,7 +122,7 @@ pub fn command(sub: ScriptCommand, shared: &Shared, session: &mut Session) -> Re
 /// Records a library change in the append-only file and the replication stream (each if there is one).
 fn record(shared: &Shared, session: &mut Session, args: &[&[u8]]) {
     // Replicas get the library change too, as Redis propagates FUNCTION LOAD/DELETE/FLUSH/RESTORE.
-    let replication = shared.replication.feeding().then_some(&shared.replication as &dyn crate::aof::Sink);
+    let replication = super::replication::live_feed(shared);
     let mut effects = Effects::with_replication(shared.aof.as_ref(), replication, session.db);
     effects.record(args);
     if effects.recorded() {
