@@ -1215,7 +1215,12 @@ impl<'a> Args<'a> {
 
     /// The next argument; arity was checked, so a missing one is a syntax error.
     pub fn take(&mut self) -> Result<Bytes, CommandError> {
-        self.args.next().cloned().ok_or(CommandError::Syntax)
+        // A `match`, not `ok_or(CommandError::Syntax)`: that builds the error and drops it (a call
+        // to its drop glue) on every argument taken.
+        match self.args.next() {
+            Some(arg) => Ok(arg.clone()),
+            None => Err(CommandError::Syntax),
+        }
     }
 
     /// The next argument, if any.

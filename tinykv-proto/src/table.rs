@@ -204,10 +204,25 @@ impl CommandSpec {
 /// Longest command name the lookup map holds; anything longer is unknown without hashing it.
 const MAX_NAME: usize = 32;
 
+/// A command name of at most 8 bytes as one little-endian word with every byte `| 0x20`: letters
+/// fold to lower case, the unused bytes stay 0. For a table name made of letters only, two names
+/// match in any case exactly when their words are equal, so most lookups (GET, SET, HSET...) compare
+/// one word instead of a byte loop. `None` for longer names.
+fn folded_word(name: &[u8]) -> Option<u64> {
+    let mut word = [0u8; 8];
+    word.get_mut(..name.len())?.copy_from_slice(name);
+    let fold = if name.is_empty() { 0 } else { 0x2020_2020_2020_2020u64 >> (8 * (8 - name.len())) };
+    Some(u64::from_le_bytes(word) | fold)
+}
+
 /// A hash of a command name that ignores ASCII case (`| 0x20` folds letters; other bytes may
-/// collide, which the comparison after the probe settles): FNV-1a over the folded bytes, so a
-/// lookup needs neither an upper-cased copy of the name nor a general-purpose hasher.
-fn name_hash(name: &[u8]) -> usize {
+/// collide, which the comparison after the probe settles): a multiply of the [`folded_word`] for
+/// short names, FNV-1a over the folded bytes for longer ones, so a lookup needs neither an
+/// upper-cased copy of the name nor a general-purpose hasher.
+fn name_hash(name: &[u8], word: Option<u64>) -> usize {
+    if let Some(word) = word {
+        return (word.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40) as usize;
+    }
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for &byte in name {
         hash = (hash ^ u64::from(byte | 0x20)).wrapping_mul(0x0100_0000_01b3);
@@ -223,6 +238,9 @@ struct Index {
     /// An open-addressed table of top-level numbers plus one (0: empty), probed linearly from
     /// [`name_hash`]; a quarter full at most, so a probe ends within a step or two. For [`lookup`].
     by_name: Vec<u16>,
+    /// For each top-level number, its name's [`folded_word`] when the name is letters only and at
+    /// most 8 bytes (then word equality is a case-insensitive match), else `None`.
+    words: Vec<Option<u64>>,
     /// For each top-level number, the number of its first subcommand.
     first_sub: Vec<usize>,
     /// Number -> the lower-case full name (`get`, `client|list`), as Redis's stats name it.
@@ -235,7 +253,8 @@ fn index() -> &'static Index {
         let mut by_name = vec![0u16; (COMMANDS.len() * 4).next_power_of_two()];
         let mask = by_name.len() - 1;
         for (number, spec) in COMMANDS.iter().enumerate() {
-            let mut at = name_hash(spec.name.as_bytes()) & mask;
+            let name = spec.name.as_bytes();
+            let mut at = name_hash(name, folded_word(name)) & mask;
             while by_name[at] != 0 {
                 at = (at + 1) & mask;
             }
@@ -247,7 +266,13 @@ fn index() -> &'static Index {
             first_sub.push(names.len());
             names.extend(spec.subcommands.iter().map(|sub| sub.full_name(Some(spec))));
         }
-        Index { by_name, first_sub, names }
+        let words = COMMANDS
+            .iter()
+            .map(|spec| {
+                folded_word(spec.name.as_bytes()).filter(|_| spec.name.bytes().all(|b| b.is_ascii_alphabetic()))
+            })
+            .collect();
+        Index { by_name, words, first_sub, names }
     })
 }
 
@@ -261,16 +286,22 @@ pub fn lookup_numbered(name: &[u8]) -> Option<(usize, &'static CommandSpec)> {
     if name.len() > MAX_NAME {
         return None;
     }
-    let by_name = &index().by_name;
-    let mask = by_name.len() - 1;
-    let mut at = name_hash(name) & mask;
+    let index = index();
+    let mask = index.by_name.len() - 1;
+    let word = folded_word(name);
+    let mut at = name_hash(name, word) & mask;
     loop {
-        let number = usize::from(by_name[at]).checked_sub(1)?;
+        let number = usize::from(index.by_name[at]).checked_sub(1)?;
         let spec = &COMMANDS[number];
-        // Table names are upper case: one comparison a byte.
-        if spec.name.len() == name.len()
-            && spec.name.bytes().zip(name).all(|(upper, &b)| upper == b.to_ascii_uppercase())
-        {
+        let matches = match (word, index.words[number]) {
+            (Some(word), Some(table_word)) => word == table_word,
+            // Table names are upper case: one comparison a byte.
+            _ => {
+                spec.name.len() == name.len()
+                    && spec.name.bytes().zip(name).all(|(upper, &b)| upper == b.to_ascii_uppercase())
+            }
+        };
+        if matches {
             return Some((number, spec));
         }
         at = (at + 1) & mask;
@@ -2976,6 +3007,39 @@ mod tests {
             assert_eq!(lookup(spec.name.to_ascii_lowercase().as_bytes()), Some(spec));
         }
         assert_eq!(lookup(b"nosuch"), None);
+    }
+
+    /// The one-word comparison must match a name in every case mix and nothing else: not a prefix,
+    /// not a longer name, not a byte that only agrees with a letter in bit 0x20 (`_` and DEL fold
+    /// to the same byte, so names with such bytes fall back to the byte loop).
+    #[test]
+    fn lookup_matches_exactly_the_name_in_any_case() {
+        for spec in COMMANDS {
+            let mixed: Vec<u8> = spec
+                .name
+                .bytes()
+                .enumerate()
+                .map(|(i, b)| if i % 2 == 0 { b.to_ascii_lowercase() } else { b })
+                .collect();
+            assert_eq!(lookup(&mixed), Some(spec));
+            assert_eq!(lookup(spec.name.as_bytes()), Some(spec));
+            let shorter = &spec.name.as_bytes()[..spec.name.len() - 1];
+            assert_ne!(lookup(shorter), Some(spec));
+            let mut longer = spec.name.as_bytes().to_vec();
+            longer.push(b'A');
+            assert_ne!(lookup(&longer), Some(spec));
+            for at in 0..spec.name.len() {
+                let mut flipped = spec.name.as_bytes().to_vec();
+                // The byte that shares all bits but 0x20 with a letter's upper case is its lower
+                // case; for `_` (0x5f) it is DEL (0x7f), which must not match.
+                flipped[at] ^= 0x20;
+                let expected = flipped[at].is_ascii_alphabetic().then_some(spec);
+                assert_eq!(lookup(&flipped), expected, "{} with byte {at} flipped", spec.name);
+            }
+        }
+        assert_eq!(lookup(b""), None);
+        assert_eq!(lookup(b"GETGETGET"), None);
+        assert_eq!(lookup(b"g\x00t"), None);
     }
 
     #[test]
