@@ -357,6 +357,21 @@ impl Db {
         ((hash >> 32) as usize) & (self.shards.len() - 1)
     }
 
+    /// Starts loading what a lookup of `key` will read (the table's control bytes and slot on the way,
+    /// the entries whose tag matches) without reading the entries themselves: called for the keys of
+    /// a pipelined batch before it runs, so their cache misses overlap. Skipped when the shard is
+    /// busy: it is only a hint.
+    pub fn prefetch(&self, key: &[u8]) {
+        let hash = self.hash(key);
+        if let Some(shard) = self.shards[self.shard_of(hash)].try_lock() {
+            // `false`: every candidate of the probe sequence is visited (usually one) and none read.
+            let _ = shard.table.find(hash, |entry| {
+                entry.prefetch();
+                false
+            });
+        }
+    }
+
     /// Runs `f` on one key with its shard locked. An expired key is removed first, so `f` never sees
     /// it. The key counts as accessed (its LRU clock or LFU counter moves), as a Redis lookup does.
     pub fn with_key<R>(&self, key: &[u8], f: impl FnOnce(&mut Slot<'_>) -> R) -> R {
