@@ -237,38 +237,43 @@ impl RequestDecoder {
     }
 }
 
-/// The first key (second element) of each of the complete arrays at the front of `buf`, up to
-/// `keys.len()` of them, written into `keys` as ranges of `buf`; returns how many (an array of one
-/// element, `PING`, has none and is passed over). For warming the
-/// cache lines a pipelined batch will touch before it runs: a peek that never consumes, stops at
-/// the first array the one-pass reader does not take (inline, incomplete, long, malformed), and
-/// trusts nothing it reads beyond what [`short_header`] checks.
-pub fn first_keys(buf: &[u8], keys: &mut [(usize, usize)]) -> usize {
-    let mut at = 0;
-    let mut found = 0;
-    while found < keys.len() {
+/// Most elements an array may have for [`first_keys`] to read past it (an `MSET` of 500 pairs).
+const PEEK_ELEMENTS: usize = 1024;
+
+/// The first key (second element) of each of the next complete arrays at the front of `buf`, for
+/// warming the cache lines a pipelined batch will touch before it runs. It looks at up to
+/// `keys.len()` arrays and returns `(arrays, found)`: how many arrays it looked at and how many of
+/// them had a key, written in order into `keys` as ranges of `buf` (an array of one element, `PING`,
+/// has none). Every array looked at counts, keyed or not, so a caller moving on by `arrays` reads
+/// each byte once. A peek: it never consumes, stops at the first array it cannot take whole
+/// (inline, incomplete, longer than [`PEEK_ELEMENTS`], malformed), and trusts no length beyond
+/// what the buffer holds.
+pub fn first_keys(buf: &[u8], keys: &mut [(usize, usize)]) -> (usize, usize) {
+    let (mut at, mut arrays, mut found) = (0, 0, 0);
+    while arrays < keys.len() {
         let Some((count, mut next)) = short_header(buf, at, b'*') else { break };
-        if count == 0 || count > FAST_ARGS {
+        if count == 0 || count > PEEK_ELEMENTS {
             break;
         }
         let mut key = None;
-        for arg in 0..count {
-            let Some((len, start)) = short_header(buf, next, b'$') else { return found };
-            if start + len + 2 > buf.len() {
-                return found;
+        for element in 0..count {
+            let Some((len, start)) = short_header(buf, next, b'$') else { return (arrays, found) };
+            let Some(end) = start.checked_add(len).filter(|&end| end <= buf.len().saturating_sub(2)) else {
+                return (arrays, found);
+            };
+            if element == 1 {
+                key = Some((start, end));
             }
-            if arg == 1 {
-                key = Some((start, start + len));
-            }
-            next = start + len + 2;
+            next = end + 2;
         }
         if let Some(key) = key {
             keys[found] = key;
             found += 1;
         }
+        arrays += 1;
         at = next;
     }
-    found
+    (arrays, found)
 }
 
 /// The fast path's reading of a `*<n>\r\n` or `$<n>\r\n` header at `at`: the number and where the
@@ -569,23 +574,56 @@ mod tests {
     fn first_keys_are_the_second_elements_of_the_complete_arrays_up_front() {
         let keys_of = |buf: &[u8], room: usize| {
             let mut ranges = vec![(0, 0); room];
-            let found = first_keys(buf, &mut ranges);
-            ranges[..found].iter().map(|&(start, end)| buf[start..end].to_vec()).collect::<Vec<_>>()
+            let (arrays, found) = first_keys(buf, &mut ranges);
+            (arrays, ranges[..found].iter().map(|&(start, end)| buf[start..end].to_vec()).collect::<Vec<_>>())
         };
+        let none = Vec::<Vec<u8>>::new();
         let pipeline = b"*2\r\n$3\r\nGET\r\n$2\r\nk1\r\n*1\r\n$4\r\nPING\r\n*3\r\n$3\r\nSET\r\n$2\r\nk2\r\n$1\r\nv\r\n";
-        assert_eq!(keys_of(pipeline, 16), [b"k1".to_vec(), b"k2".to_vec()]);
-        // No more than there is room for.
-        assert_eq!(keys_of(pipeline, 1), [b"k1".to_vec()]);
+        assert_eq!(keys_of(pipeline, 16), (3, vec![b"k1".to_vec(), b"k2".to_vec()]));
+        // No more arrays than there is room for: the keyless PING counts as one.
+        assert_eq!(keys_of(pipeline, 1), (1, vec![b"k1".to_vec()]));
+        assert_eq!(keys_of(pipeline, 2), (2, vec![b"k1".to_vec()]));
         // An incomplete array, an inline command, a malformed header: the peek stops there.
-        assert_eq!(keys_of(&pipeline[..pipeline.len() - 1], 16), [b"k1".to_vec()]);
-        assert_eq!(keys_of(b"GET k1\r\n*2\r\n$3\r\nGET\r\n$2\r\nk2\r\n", 16), Vec::<Vec<u8>>::new());
-        assert_eq!(keys_of(b"*2\r\n$3\r\nGET\r\n$-1\r\n", 16), Vec::<Vec<u8>>::new());
-        // A length past the buffer is not trusted.
-        assert_eq!(keys_of(b"*2\r\n$3\r\nGET\r\n$999999\r\nk\r\n", 16), Vec::<Vec<u8>>::new());
+        assert_eq!(keys_of(&pipeline[..pipeline.len() - 1], 16), (2, vec![b"k1".to_vec()]));
+        assert_eq!(keys_of(b"GET k1\r\n*2\r\n$3\r\nGET\r\n$2\r\nk2\r\n", 16), (0, none.clone()));
+        assert_eq!(keys_of(b"*2\r\n$3\r\nGET\r\n$-1\r\n", 16), (0, none.clone()));
+        // A length past the buffer is not trusted, however large.
+        assert_eq!(keys_of(b"*2\r\n$3\r\nGET\r\n$999999\r\nk\r\n", 16), (0, none.clone()));
+        assert_eq!(keys_of(b"*1\r\n$99999999999999999\r\n", 16), (0, none.clone()));
         // What the decoder then reads is untouched.
         let mut buf = BytesMut::from(&pipeline[..]);
         let mut decoder = RequestDecoder::default();
         assert_eq!(decoder.decode(&mut buf).unwrap().unwrap().args[1], "k1");
+    }
+
+    /// Keyless arrays count toward the limit, so a caller moving on by what it looked at reads every
+    /// array once: many `PING`s before a few keys are not read again for each window of keys.
+    #[test]
+    fn first_keys_reads_each_array_once_however_many_have_no_key() {
+        let mut buf = b"*1\r\n$4\r\nPING\r\n".repeat(1000);
+        for _ in 0..16 {
+            buf.extend_from_slice(b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n");
+        }
+        let mut keys = [(0, 0); 16];
+        let (mut at, mut arrays_seen, mut keys_seen, mut scans) = (0, 0, 0, 0);
+        loop {
+            let (arrays, found) = first_keys(&buf[at..], &mut keys);
+            scans += 1;
+            if arrays == 0 {
+                break;
+            }
+            arrays_seen += arrays;
+            keys_seen += found;
+            // Move past exactly the arrays looked at, as the connection's decoder does.
+            let mut decoder = RequestDecoder::default();
+            let mut rest = BytesMut::from(&buf[at..]);
+            for _ in 0..arrays {
+                decoder.decode(&mut rest).unwrap().unwrap();
+            }
+            at = buf.len() - rest.len();
+        }
+        assert_eq!((arrays_seen, keys_seen), (1016, 16));
+        assert_eq!(scans, 1016 / 16 + 1 + 1);
     }
 
     #[test]

@@ -63,6 +63,10 @@ const READ_CHUNK: usize = 16 * 1024;
 /// How many requests ahead a pipelined batch's keys are warmed (see `Connection::prefetch_keys`):
 /// enough misses in flight to overlap them, few enough that the lines are still cached when used.
 const PREFETCH_KEYS: usize = 16;
+
+/// Whether the warming can prefetch here: `Entry::prefetch` is an instruction on x86_64 only, and
+/// elsewhere the peek and lookups would be paid for nothing.
+const PREFETCH: bool = cfg!(target_arch = "x86_64");
 /// Aggregate replies of more elements than this are written in pieces of about the high-water mark
 /// (`--output-high-water`), the rest of the reply kept as values, not bytes, meanwhile.
 const STREAM_MIN_ITEMS: usize = 1024;
@@ -471,9 +475,11 @@ impl<'a> Connection<'a> {
             // A pipelined batch: the keys of the requests after this one start loading now, PREFETCH_KEYS
             // at a time. A lone request (`-P 1`) leaves the buffer empty and costs a comparison.
             until_prefetch = until_prefetch.saturating_sub(1);
-            if until_prefetch == 0 && !self.read_buf.is_empty() {
+            if PREFETCH && until_prefetch == 0 && !self.read_buf.is_empty() {
                 until_prefetch = match self.prefetch_keys() {
                     PREFETCH_KEYS => PREFETCH_KEYS,
+                    // The peek stopped short (an inline command, an incomplete array): none for the
+                    // rest of these bytes.
                     _ => usize::MAX,
                 };
             }
@@ -517,16 +523,19 @@ impl<'a> Connection<'a> {
         Ok(Processed::Full)
     }
 
-    /// Starts loading the keys of the next requests in the read buffer (up to [`PREFETCH_KEYS`]), so
-    /// their lookups' cache misses overlap; returns how many it saw.
+    /// Starts loading the keys of the next requests in the read buffer (up to [`PREFETCH_KEYS`]
+    /// requests), so their lookups' cache misses overlap; returns how many requests it looked at.
+    /// Not for a client that has yet to authenticate: its requests will be refused.
     fn prefetch_keys(&self) -> usize {
         let mut keys = [(0, 0); PREFETCH_KEYS];
-        let found = request::first_keys(&self.read_buf, &mut keys);
-        let db = self.shared.db(self.session.db);
-        for &(start, end) in &keys[..found] {
-            db.prefetch(&self.read_buf[start..end]);
+        let (requests, found) = request::first_keys(&self.read_buf, &mut keys);
+        if self.session.authenticated {
+            let db = self.shared.db(self.session.db);
+            for &(start, end) in &keys[..found] {
+                db.prefetch(&self.read_buf[start..end]);
+            }
         }
-        found
+        requests
     }
 
     /// Whether the output not yet sent (the write buffer and what a big reply has yet to encode)
