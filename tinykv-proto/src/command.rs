@@ -1198,6 +1198,35 @@ pub fn parse_integer(bytes: &[u8]) -> Result<i64, CommandError> {
     std::str::from_utf8(bytes).ok().and_then(|text| text.parse().ok()).ok_or(CommandError::NotInteger)
 }
 
+/// An argument upper-cased on the stack, for matching it against option names (`EX`, `WITHSCORES`):
+/// reading an option allocates nothing. A word longer than [`Upper::ROOM`] reads as empty, which no
+/// option name is, so it matches none.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Upper {
+    bytes: [u8; Upper::ROOM],
+    len: u8,
+}
+
+impl Upper {
+    /// Longer than any option name (`WITHMATCHLEN` is 12).
+    const ROOM: usize = 16;
+
+    /// The upper-cased word (empty if it was too long to be an option).
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
+/// `word` upper-cased as an [`Upper`].
+pub(crate) fn upper(word: &[u8]) -> Upper {
+    let mut bytes = [0u8; Upper::ROOM];
+    let Some(room) = bytes.get_mut(..word.len()) else { return Upper { bytes, len: 0 } };
+    for (to, from) in room.iter_mut().zip(word) {
+        *to = from.to_ascii_uppercase();
+    }
+    Upper { bytes, len: word.len() as u8 }
+}
+
 /// A cursor over a command's arguments (after the name).
 ///
 /// It borrows the request: taking an argument clones its `Bytes` (a reference count, no copy), so the
@@ -1261,6 +1290,22 @@ mod tests {
     fn parse(words: &[&str]) -> Result<Command, CommandError> {
         let args = words.iter().map(|w| Bytes::copy_from_slice(w.as_bytes())).collect();
         Command::parse(Request { args })
+    }
+
+    #[test]
+    fn options_are_upper_cased_on_the_stack_and_long_words_match_none() {
+        assert_eq!(upper(b"withScores").as_slice(), b"WITHSCORES");
+        assert_eq!(upper(b"").as_slice(), b"");
+        assert_eq!(upper(&[b'x'; 16]).as_slice(), &[b'X'; 16]);
+        // Too long to be an option: empty, which no option name is.
+        assert_eq!(upper(&[b'x'; 17]).as_slice(), b"");
+        assert_eq!(parse(&["set", "k", "v", "px", "100", "Ex", "1"]), Err(CommandError::Syntax));
+        assert_eq!(parse(&["set", "k", "v", "KEEPTTLKEEPTTLKEEPTTL"]), Err(CommandError::Syntax));
+        let Command::ZAdd(zadd) = parse(&["zadd", "z", "ch", "Gt", "1", "a", "2.5", "b"]).unwrap() else { panic!() };
+        assert!(zadd.flags.ch && zadd.flags.gt && !zadd.flags.nx);
+        assert_eq!(zadd.entries, [(1.0, Bytes::from("a")), (2.5, Bytes::from("b"))]);
+        assert_eq!(parse(&["zadd", "z", "nx", "1"]), Err(CommandError::Syntax));
+        assert_eq!(parse(&["zadd", "z", "1", "a", "x", "b"]), Err(CommandError::NotFloat));
     }
 
     #[test]

@@ -7,11 +7,11 @@
 use bytes::Bytes;
 
 use crate::command::{
-    expiry_from, parse_integer, Args, BitCountRange, BitField, BitFieldKind, BitFieldOp, BitOperation, BitPosRange,
-    BitUnit, ClientCommand, ClientKill, ClientType, CollectionScan, Command, CommandCommand, CopyKey, DebugCommand,
-    Expire, ExpireCondition, Expiry, GetExAction, Hello, LcsOptions, MemoryCommand, ObjectCommand, Overflow,
-    PubSubCommand, ReplyMode, Restore, Scan, ScanOptions, Set, SetCondition, SetOperation, Shutdown, SlowlogCommand,
-    SubscriptionKind, MILLIS_PER_SECOND,
+    expiry_from, parse_integer, upper, Args, BitCountRange, BitField, BitFieldKind, BitFieldOp, BitOperation,
+    BitPosRange, BitUnit, ClientCommand, ClientKill, ClientType, CollectionScan, Command, CommandCommand, CopyKey,
+    DebugCommand, Expire, ExpireCondition, Expiry, GetExAction, Hello, LcsOptions, MemoryCommand, ObjectCommand,
+    Overflow, PubSubCommand, ReplyMode, Restore, Scan, ScanOptions, Set, SetCondition, SetOperation, Shutdown,
+    SlowlogCommand, SubscriptionKind, Upper, MILLIS_PER_SECOND,
 };
 // --- lists ---
 use crate::command::{BlockTimeout, ListEnd};
@@ -108,16 +108,16 @@ fn parse_set(args: &mut Args) -> Result<Set, CommandError> {
     let mut set = Set { key, value, condition: None, get: false, expiry: None, command: "set" };
     let mut keep_ttl = false;
     // The expiry option's upper-case name and its amount, read after every option is known to be valid.
-    let mut expire: Option<(Vec<u8>, Bytes)> = None;
+    let mut expire: Option<(Upper, Bytes)> = None;
     while let Some(option) = args.next_opt() {
-        let option = option.to_ascii_uppercase();
-        let other_expiry = |name: &[u8]| keep_ttl || expire.as_ref().is_some_and(|(kind, _)| kind != name);
+        let option = upper(&option);
+        let other_expiry = |name: &[u8]| keep_ttl || expire.as_ref().is_some_and(|(kind, _)| kind.as_slice() != name);
         match option.as_slice() {
             b"NX" if set.condition != Some(SetCondition::IfPresent) => set.condition = Some(SetCondition::IfAbsent),
             b"XX" if set.condition != Some(SetCondition::IfAbsent) => set.condition = Some(SetCondition::IfPresent),
             b"GET" => set.get = true,
             b"KEEPTTL" if expire.is_none() => keep_ttl = true,
-            b"EX" | b"PX" | b"EXAT" | b"PXAT" if !other_expiry(&option) && !args.is_empty() => {
+            b"EX" | b"PX" | b"EXAT" | b"PXAT" if !other_expiry(option.as_slice()) && !args.is_empty() => {
                 let amount = args.take()?;
                 expire = Some((option, amount));
             }
@@ -128,7 +128,7 @@ fn parse_set(args: &mut Args) -> Result<Set, CommandError> {
         set.expiry = Some(Expiry::Keep);
     }
     if let Some((unit, amount)) = expire {
-        set.expiry = Some(expiry_from(&unit, parse_integer(&amount)?, "set")?);
+        set.expiry = Some(expiry_from(unit.as_slice(), parse_integer(&amount)?, "set")?);
     }
     Ok(set)
 }
@@ -149,13 +149,15 @@ pub(crate) fn getex(args: &mut Args) -> Parsed {
     let key = args.take()?;
     let mut persist = false;
     // The expiry option's upper-case name and its amount; a repeat of the same option is accepted.
-    let mut expire: Option<(Vec<u8>, Bytes)> = None;
+    let mut expire: Option<(Upper, Bytes)> = None;
     while let Some(option) = args.next_opt() {
-        let option = option.to_ascii_uppercase();
+        let option = upper(&option);
         match option.as_slice() {
             b"PERSIST" if expire.is_none() => persist = true,
             b"EX" | b"PX" | b"EXAT" | b"PXAT"
-                if !persist && expire.as_ref().is_none_or(|(kind, _)| *kind == option) && !args.is_empty() =>
+                if !persist
+                    && expire.as_ref().is_none_or(|(kind, _)| kind.as_slice() == option.as_slice())
+                    && !args.is_empty() =>
             {
                 expire = Some((option, args.take()?));
             }
@@ -164,7 +166,7 @@ pub(crate) fn getex(args: &mut Args) -> Parsed {
     }
     let action = match expire {
         Some((unit, amount)) => {
-            GetExAction::Expire(parse_integer(&amount).and_then(|amount| expiry_from(&unit, amount, "getex")))
+            GetExAction::Expire(parse_integer(&amount).and_then(|amount| expiry_from(unit.as_slice(), amount, "getex")))
         }
         None if persist => GetExAction::Persist,
         None => GetExAction::Keep,
@@ -199,7 +201,7 @@ pub(crate) fn lcs(args: &mut Args) -> Parsed {
 fn lcs_options(args: &mut Args) -> Result<LcsOptions, CommandError> {
     let mut options = LcsOptions::default();
     while let Some(option) = args.next_opt() {
-        match option.to_ascii_uppercase().as_slice() {
+        match upper(&option).as_slice() {
             b"IDX" => options.idx = true,
             b"LEN" => options.len = true,
             b"WITHMATCHLEN" => options.with_match_len = true,
@@ -300,7 +302,7 @@ fn bitpos_range(words: &[Bytes]) -> Result<BitPosRange, CommandError> {
 
 pub(crate) fn bitop(args: &mut Args) -> Parsed {
     let operation = args.take()?;
-    let operation = match operation.to_ascii_uppercase().as_slice() {
+    let operation = match upper(&operation).as_slice() {
         b"AND" => BitOperation::And,
         b"OR" => BitOperation::Or,
         b"XOR" => BitOperation::Xor,
@@ -337,14 +339,14 @@ fn parse_bitfield(args: &mut Args) -> BitField {
     let mut overflow = Overflow::default();
     while let Some(name) = args.next_opt() {
         let remaining = args.remaining();
-        let name = name.to_ascii_uppercase();
+        let name = upper(&name);
         let kind = match name.as_slice() {
             b"GET" if remaining >= 2 => BitFieldKind::Get,
             b"SET" if remaining >= 3 => BitFieldKind::Set(0),
             b"INCRBY" if remaining >= 3 => BitFieldKind::IncrBy(0),
             b"OVERFLOW" if remaining >= 1 => {
                 let mode = args.next_opt().unwrap_or_default();
-                overflow = match mode.to_ascii_uppercase().as_slice() {
+                overflow = match upper(&mode).as_slice() {
                     b"WRAP" => Overflow::Wrap,
                     b"SAT" => Overflow::Sat,
                     b"FAIL" => Overflow::Fail,
@@ -520,7 +522,7 @@ pub(crate) fn collection_scan(args: &mut Args) -> Result<CollectionScan, Command
             if args.is_empty() {
                 return Err(CommandError::Syntax);
             }
-            match option.to_ascii_uppercase().as_slice() {
+            match upper(&option).as_slice() {
                 b"COUNT" => {
                     let count = args.integer()?;
                     options.count = Some(u64::try_from(count).ok().filter(|&c| c >= 1).ok_or(CommandError::Syntax)?);
@@ -690,7 +692,7 @@ fn parse_expire(args: &mut Args, command: &'static str, seconds: bool, absolute:
     let amount = args.take()?;
     let mut condition = ExpireCondition::default();
     while let Some(option) = args.next_opt() {
-        match option.to_ascii_uppercase().as_slice() {
+        match upper(&option).as_slice() {
             b"NX" => condition.nx = true,
             b"XX" => condition.xx = true,
             b"GT" => condition.gt = true,
@@ -808,7 +810,7 @@ pub(crate) fn scan(args: &mut Args) -> Parsed {
         if args.is_empty() {
             return Err(CommandError::Syntax);
         }
-        match option.to_ascii_uppercase().as_slice() {
+        match upper(&option).as_slice() {
             b"COUNT" => {
                 let count = args.integer()?;
                 scan.count = Some(u64::try_from(count).ok().filter(|&c| c >= 1).ok_or(CommandError::Syntax)?);
@@ -1065,7 +1067,7 @@ pub(crate) fn debug(args: &mut Args) -> Parsed {
 fn debug_reload(args: &mut Args) -> Result<DebugCommand, CommandError> {
     let (mut flush, mut save) = (true, true);
     while let Some(option) = args.next_opt() {
-        match option.to_ascii_uppercase().as_slice() {
+        match upper(&option).as_slice() {
             b"NOFLUSH" => flush = false,
             b"NOSAVE" => save = false,
             b"MERGE" => {}
@@ -1420,7 +1422,7 @@ pub(crate) fn shutdown(args: &mut Args) -> Parsed {
     let mut shutdown = Shutdown::default();
     let (mut nosave, mut save) = (false, false);
     while let Some(option) = args.next_opt() {
-        match option.to_ascii_uppercase().as_slice() {
+        match upper(&option).as_slice() {
             b"NOSAVE" => nosave = true,
             b"SAVE" => save = true,
             b"NOW" => shutdown.now = true,
@@ -1457,7 +1459,7 @@ pub(crate) fn restore(args: &mut Args) -> Parsed {
         Restore { key, ttl: parse_integer(&ttl), payload, replace: false, absttl: false, idletime: None, freq: None };
     while let Some(option) = args.next_opt() {
         let has_value = args.remaining() >= 1;
-        match option.to_ascii_uppercase().as_slice() {
+        match upper(&option).as_slice() {
             b"REPLACE" => restore.replace = true,
             b"ABSTTL" => restore.absttl = true,
             b"IDLETIME" if has_value && restore.freq.is_none() => {
@@ -1648,7 +1650,7 @@ pub(crate) fn lpos(args: &mut Args) -> Parsed {
         if args.is_empty() {
             return Err(CommandError::Syntax);
         }
-        match option.to_ascii_uppercase().as_slice() {
+        match upper(&option).as_slice() {
             b"RANK" => {
                 rank = args.integer()?;
                 if rank == 0 {

@@ -1,6 +1,6 @@
 //! The parser of `SORT` and `SORT_RO` (see [`crate::parse`] for the conventions).
 
-use crate::command::{parse_integer, Args, Command, Sort};
+use crate::command::{parse_integer, upper, Args, Command, Sort};
 use crate::CommandError;
 
 type Parsed = Result<Command, CommandError>;
@@ -16,7 +16,7 @@ fn sort_generic(args: &mut Args, readonly: bool) -> Parsed {
     let mut at = 0;
     while let Some(option) = rest.get(at) {
         let left = rest.len() - at - 1;
-        match option.to_ascii_uppercase().as_slice() {
+        match upper(option).as_slice() {
             b"ASC" => sort.desc = false,
             b"DESC" => sort.desc = true,
             b"ALPHA" => sort.alpha = true,

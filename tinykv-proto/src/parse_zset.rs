@@ -4,8 +4,8 @@
 use bytes::Bytes;
 
 use crate::command::{
-    parse_integer, Aggregate, Args, BlockTimeout, Command, SetOperation, ZAdd, ZAddFlags, ZRange, ZRangeBy, ZSetOp,
-    ZSetOpOptions,
+    parse_integer, upper, Aggregate, Args, BlockTimeout, Command, SetOperation, ZAdd, ZAddFlags, ZRange, ZRangeBy,
+    ZSetOp, ZSetOpOptions,
 };
 use crate::parse::{collection_scan, mpop_with, random_count_with};
 use crate::score::{parse_score, LexBound, ScoreBound};
@@ -60,22 +60,22 @@ pub(crate) fn zincrby(args: &mut Args) -> Parsed {
 
 fn zadd_with(args: &mut Args, mut flags: ZAddFlags) -> Parsed {
     let key = args.take()?;
-    let rest = args.rest();
-    let mut at = 0;
-    while let Some(option) = rest.get(at) {
-        match option.to_ascii_uppercase().as_slice() {
-            b"NX" => flags.nx = true,
-            b"XX" => flags.xx = true,
-            b"CH" => flags.ch = true,
-            b"INCR" => flags.incr = true,
-            b"GT" => flags.gt = true,
-            b"LT" => flags.lt = true,
+    // Options up to the first word that is none (the first score), read in place.
+    while let Some(option) = args.peek() {
+        let flag = match upper(option).as_slice() {
+            b"NX" => &mut flags.nx,
+            b"XX" => &mut flags.xx,
+            b"CH" => &mut flags.ch,
+            b"INCR" => &mut flags.incr,
+            b"GT" => &mut flags.gt,
+            b"LT" => &mut flags.lt,
             _ => break,
-        }
-        at += 1;
+        };
+        *flag = true;
+        args.next_opt();
     }
-    let pairs = &rest[at..];
-    if pairs.is_empty() || pairs.len() % 2 != 0 {
+    let pairs = args.remaining();
+    if pairs == 0 || pairs % 2 != 0 {
         return Err(CommandError::Syntax);
     }
     if flags.nx && flags.xx {
@@ -84,13 +84,14 @@ fn zadd_with(args: &mut Args, mut flags: ZAddFlags) -> Parsed {
     if ((flags.gt || flags.lt) && flags.nx) || (flags.gt && flags.lt) {
         return Err(error("ERR GT, LT, and/or NX options at the same time are not compatible"));
     }
-    if flags.incr && pairs.len() > 2 {
+    if flags.incr && pairs > 2 {
         return Err(error("ERR INCR option supports a single increment-element pair"));
     }
-    let mut entries = Vec::with_capacity(pairs.len() / 2);
-    for pair in pairs.chunks_exact(2) {
-        let score = parse_score(&pair[0]).ok_or(CommandError::NotFloat)?;
-        entries.push((score, pair[1].clone()));
+    let mut entries = Vec::with_capacity(pairs / 2);
+    while let Some(score) = args.peek() {
+        let score = parse_score(score).ok_or(CommandError::NotFloat)?;
+        args.next_opt();
+        entries.push((score, args.take()?));
     }
     Ok(Command::ZAdd(ZAdd { key, flags, entries }))
 }
@@ -150,7 +151,7 @@ fn zrange_generic(args: &mut Args, store: bool, mut by: By, direction: Option<bo
     let mut at = 0;
     while let Some(option) = rest.get(at) {
         let left = rest.len() - at - 1;
-        match option.to_ascii_uppercase().as_slice() {
+        match upper(option).as_slice() {
             b"WITHSCORES" if !store => withscores = true,
             b"LIMIT" if left >= 2 => {
                 limit = Some((parse_integer(&rest[at + 1])?, parse_integer(&rest[at + 2])?));
@@ -243,7 +244,7 @@ pub(crate) fn zpopmax(args: &mut Args) -> Parsed {
 
 /// `MIN` or `MAX` (any case): whether it is `MAX`.
 fn min_or_max(word: &[u8]) -> Result<bool, CommandError> {
-    match word.to_ascii_uppercase().as_slice() {
+    match upper(word).as_slice() {
         b"MIN" => Ok(false),
         b"MAX" => Ok(true),
         _ => Err(CommandError::Syntax),
@@ -316,7 +317,7 @@ fn zsetop(args: &mut Args, name: &str, operation: SetOperation, store: bool, car
         while let Some(option) = rest.get(at) {
             let remaining = rest.len() - at;
             let plain = operation != SetOperation::Diff && !cardinality;
-            match option.to_ascii_uppercase().as_slice() {
+            match upper(option).as_slice() {
                 b"WEIGHTS" if plain && remaining > keys.len() => {
                     let weights = rest[at + 1..at + 1 + keys.len()]
                         .iter()
@@ -325,7 +326,7 @@ fn zsetop(args: &mut Args, name: &str, operation: SetOperation, store: bool, car
                     at += 1 + keys.len();
                 }
                 b"AGGREGATE" if plain && remaining >= 2 => {
-                    options.aggregate = match rest[at + 1].to_ascii_uppercase().as_slice() {
+                    options.aggregate = match upper(&rest[at + 1]).as_slice() {
                         b"SUM" => Aggregate::Sum,
                         b"MIN" => Aggregate::Min,
                         b"MAX" => Aggregate::Max,
