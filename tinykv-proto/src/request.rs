@@ -280,6 +280,7 @@ pub fn first_keys(buf: &[u8], keys: &mut [(usize, usize)]) -> (usize, usize) {
 /// line after it starts, in one pass over its bytes. Only the plain form (`tag`, 1 to 18 digits,
 /// CRLF) is read; anything else (a sign, a bare LF, a partial line, junk) is `None`, and the
 /// resumable path reads it and words the error.
+#[inline(always)]
 fn short_header(buf: &[u8], at: usize, tag: u8) -> Option<(usize, usize)> {
     let line = buf.get(at..)?;
     if *line.first()? != tag {
