@@ -87,12 +87,29 @@ enum State {
 pub struct RequestDecoder {
     limits: Limits,
     state: State,
+    /// An emptied argument list handed back by [`RequestDecoder::recycle`], for the next request
+    /// the one-pass path reads: a connection allocates no list per request.
+    spare: Vec<Bytes>,
 }
+
+/// Largest argument list [`RequestDecoder::recycle`] keeps (in elements): the one-pass path's
+/// requests fit, and a connection never holds on to the list of a huge `MSET`.
+const SPARE_CAPACITY: usize = 16;
 
 impl RequestDecoder {
     /// A decoder enforcing `limits`.
     pub fn new(limits: Limits) -> Self {
-        RequestDecoder { limits, state: State::Idle }
+        RequestDecoder { limits, state: State::Idle, spare: Vec::new() }
+    }
+
+    /// Takes back a request that has run: its argument list, emptied (so the read buffer is not
+    /// pinned by it), is reused for the next request instead of a new allocation.
+    pub fn recycle(&mut self, request: Request) {
+        let mut args = request.args;
+        if args.capacity() <= SPARE_CAPACITY {
+            args.clear();
+            self.spare = args;
+        }
     }
 
     /// Changes the longest bulk string accepted from the next length header on (`CONFIG SET
@@ -209,7 +226,7 @@ impl RequestDecoder {
     /// at the front of `buf` is split off as one frame and its arguments sliced out of it. Anything
     /// else (incomplete, malformed, longer) returns `None` and goes the resumable way, which also
     /// words every error, so the two paths cannot disagree.
-    fn whole_array(&self, buf: &mut BytesMut) -> Option<Request> {
+    fn whole_array(&mut self, buf: &mut BytesMut) -> Option<Request> {
         let (count, mut at) = short_header(buf, 0, b'*')?;
         if count == 0 || count > FAST_ARGS {
             return None;
@@ -224,7 +241,8 @@ impl RequestDecoder {
             at = start + len + 2;
         }
         let frame = buf.split_to(at).freeze();
-        let args = ranges[..count].iter().map(|&(start, end)| frame.slice(start..end)).collect();
+        let mut args = std::mem::take(&mut self.spare);
+        args.extend(ranges[..count].iter().map(|&(start, end)| frame.slice(start..end)));
         Some(Request { args })
     }
 
@@ -570,6 +588,22 @@ fn checked(request: Request) -> Result<Request, ProtocolError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_recycled_argument_list_carries_the_next_request_and_a_huge_one_is_dropped() {
+        let mut decoder = RequestDecoder::default();
+        let mut buf = BytesMut::from(&b"*2\r\n$3\r\nGET\r\n$1\r\na\r\n*3\r\n$3\r\nSET\r\n$1\r\nb\r\n$1\r\nv\r\n"[..]);
+        let first = decoder.decode(&mut buf).unwrap().unwrap();
+        let list = first.args.as_ptr();
+        decoder.recycle(first);
+        let second = decoder.decode(&mut buf).unwrap().unwrap();
+        assert_eq!(second.args, ["SET", "b", "v"]);
+        assert_eq!(second.args.as_ptr(), list, "the same allocation, emptied and refilled");
+        // A list too big to keep is let go.
+        let big = Request { args: Vec::with_capacity(SPARE_CAPACITY + 1) };
+        decoder.recycle(big);
+        assert_eq!(decoder.spare.capacity(), 0);
+    }
 
     #[test]
     fn first_keys_are_the_second_elements_of_the_complete_arrays_up_front() {

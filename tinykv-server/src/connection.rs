@@ -457,7 +457,7 @@ impl<'a> Connection<'a> {
         // not grow during this call).
         let mut until_prefetch = 0usize;
         while self.write_buf.len() < self.high_water {
-            let request = match self.held.take() {
+            let mut request = match self.held.take() {
                 Some(request) => request,
                 None => match self.requests.decode(&mut self.read_buf) {
                     Ok(Some(request)) => request,
@@ -498,7 +498,9 @@ impl<'a> Connection<'a> {
             let start = self.write_buf.len();
             // The buffer, for a reply written in place (`GET`) where it goes out at once.
             let out = self.session.may_write_directly().then_some(&mut self.write_buf);
-            let reply = execute::handle_into(request, self.shared, &mut self.session, out);
+            let reply = execute::handle_into(&mut request, self.shared, &mut self.session, out);
+            // Its argument list serves the next request.
+            self.requests.recycle(request);
             if self.session.close_without_reply {
                 return Err(End::Quit);
             }

@@ -295,19 +295,22 @@ impl Session {
 /// Looks up, gates, parses and executes one request: everything between the decoder and the encoder.
 /// Inside `MULTI` a request is checked and queued instead; `EXEC` runs the queue with every other
 /// client held off.
-pub fn handle(request: Request, shared: &Shared, session: &mut Session) -> Reply {
-    handle_into(request, shared, session, None)
+pub fn handle(mut request: Request, shared: &Shared, session: &mut Session) -> Reply {
+    handle_into(&mut request, shared, session, None)
 }
 
 /// [`handle`], given the connection's write buffer when the reply goes out as soon as it is made
 /// (see [`Session::may_write_directly`]): `GET` then encodes its value there straight from the
 /// key's entry, where otherwise it copies it into a reply of its own first.
-pub fn handle_into(request: Request, shared: &Shared, session: &mut Session, out: Option<&mut BytesMut>) -> Reply {
+///
+/// The request is borrowed, so the connection can hand its argument list back to the decoder for the
+/// next request (no allocation per request); a request queued by `MULTI` is taken out of it.
+pub fn handle_into(request: &mut Request, shared: &Shared, session: &mut Session, out: Option<&mut BytesMut>) -> Reply {
     if session.transaction.is_some() {
         return queue(request, shared, session);
     }
     // A script call holds every other client off while it runs, as an `EXEC` does.
-    if is_script_call(&request) {
+    if is_script_call(request) {
         // Script calls queue for their turn first, so only one at a time contends for the 64 slots.
         let Some(_turn) = shared.scripting.turn(|| script_busy(shared).is_some()) else {
             return busy(request, shared, session);
@@ -347,9 +350,9 @@ fn script_busy(shared: &Shared) -> Option<bool> {
 /// A request that arrived while a script is busy: `SCRIPT KILL`, `FUNCTION KILL|STATS` and
 /// `SHUTDOWN NOSAVE` run (without the isolation lock, which the script holds); anything else is
 /// answered `-BUSY`, as Redis answers it.
-fn busy(request: Request, shared: &Shared, session: &mut Session) -> Reply {
+fn busy(request: &Request, shared: &Shared, session: &mut Session) -> Reply {
     // SHUTDOWN only with NOSAVE: saving would wait for the script.
-    let allowed = Command::lookup(&request).is_ok_and(|found| match found.spec.name {
+    let allowed = Command::lookup(request).is_ok_and(|found| match found.spec.name {
         "SHUTDOWN" => request.args.iter().skip(1).any(|a| a.eq_ignore_ascii_case(b"NOSAVE")),
         _ => found.flags_spec().has(Flag::AllowBusy),
     });
@@ -365,16 +368,16 @@ fn busy(request: Request, shared: &Shared, session: &mut Session) -> Reply {
 
 /// Lookup, gates, parse, execute, and the append-only record of what a write changed. Counted
 /// (`INFO commandstats`, `errorstats`) and timed (`SLOWLOG`) as Redis counts and times a command.
-fn run(request: Request, shared: &Shared, session: &mut Session) -> Reply {
+fn run(request: &Request, shared: &Shared, session: &mut Session) -> Reply {
     run_into(request, shared, session, None)
 }
 
 /// [`run`], with the connection's buffer for a reply written in place (see [`handle_into`]).
-fn run_into(request: Request, shared: &Shared, session: &mut Session, out: Option<&mut BytesMut>) -> Reply {
+fn run_into(request: &Request, shared: &Shared, session: &mut Session, out: Option<&mut BytesMut>) -> Reply {
     let start = session.clock_start();
-    let found = match Command::lookup(&request) {
+    let found = match Command::lookup(request) {
         Ok(found) => found,
-        Err(err) => return refused(shared, session, &request, err),
+        Err(err) => return refused(shared, session, request, err),
     };
     session.client.set_last_command(Some(found.number));
     // From here every change of a key is logged for the keyspace events, if they are on (the gate's
@@ -385,12 +388,12 @@ fn run_into(request: Request, shared: &Shared, session: &mut Session, out: Optio
         events.publish(shared, None, session.db);
         return error_reply(shared, refusal);
     }
-    let effect = shared.aof.as_ref().and_then(|_| Aof::effect_of(found.spec, &request, session.db));
+    let effect = shared.aof.as_ref().and_then(|_| Aof::effect_of(found.spec, request, session.db));
     // --- replication ---
     let recording_db = session.db;
     let replication = replication::Recording::start(shared);
     let mut effects = Effects::with_replication(shared.aof.as_ref(), replication.partial(shared), session.db);
-    let reply = match Command::parse_as(found.spec, &request) {
+    let reply = match Command::parse_as(found.spec, request) {
         Ok(command) => execute(command, shared, session, &mut effects, out),
         Err(err) => err.into(),
     };
@@ -402,7 +405,7 @@ fn run_into(request: Request, shared: &Shared, session: &mut Session, out: Optio
         shared.rdb.changed(1);
     }
     let micros = session.clock_stop(start);
-    finish(&found, &request, micros, &reply, shared, session);
+    finish(&found, request, micros, &reply, shared, session);
     // One relaxed load unless someone runs `MONITOR`; administrative commands are not shown, as in Redis.
     if shared.pubsub.monitored() && !found.flags_spec().has(Flag::Admin) && !found.flags_spec().has(Flag::SkipMonitor) {
         pubsub::feed_monitors(shared, session, &request.args);
@@ -415,7 +418,7 @@ fn run_into(request: Request, shared: &Shared, session: &mut Session, out: Optio
         }
     }
     if !reply.is_error() {
-        replication.finish(shared, found.spec, &request, recording_db);
+        replication.finish(shared, found.spec, request, recording_db);
     }
     events.publish(shared, Some((found.spec, &request.args)), session.db);
     // --- lists ---
@@ -472,14 +475,14 @@ fn error_reply(shared: &Shared, reply: Reply) -> Reply {
 /// A request inside `MULTI`: `EXEC`, `DISCARD` and `QUIT` act at once, `MULTI` is refused, and
 /// anything else is checked (name, arity, gates) and queued. A refused command spoils the
 /// transaction, as in Redis.
-fn queue(request: Request, shared: &Shared, session: &mut Session) -> Reply {
-    let found = match Command::lookup(&request) {
+fn queue(request: &mut Request, shared: &Shared, session: &mut Session) -> Reply {
+    let found = match Command::lookup(request) {
         Ok(found) => found,
         Err(err) => {
             if let Some(transaction) = session.transaction.as_mut() {
                 transaction.refused = true;
             }
-            return refused(shared, session, &request, err);
+            return refused(shared, session, request, err);
         }
     };
     session.client.set_last_command(Some(found.number));
@@ -520,14 +523,14 @@ fn queue(request: Request, shared: &Shared, session: &mut Session) -> Reply {
                 );
             }
             transaction.queued_bytes += bytes;
-            transaction.queued.push(request);
+            transaction.queued.push(Request { args: std::mem::take(&mut request.args) });
             session.client.set_multi(Some((transaction.queued.len(), transaction.queued_bytes)));
             // Queued, not run: counted when `EXEC` runs it, as in Redis.
             return Reply::status("QUEUED");
         }
     };
     let micros = session.clock_stop(start);
-    finish(&found, &request, micros, &reply, shared, session);
+    finish(&found, request, micros, &reply, shared, session);
     reply
 }
 
@@ -553,7 +556,7 @@ fn exec(shared: &Shared, session: &mut Session) -> Reply {
         } else {
             // --- lists ---
             session.in_exec = true;
-            let replies = transaction.queued.into_iter().map(|request| run(request, shared, session)).collect();
+            let replies = transaction.queued.into_iter().map(|request| run(&request, shared, session)).collect();
             session.in_exec = false;
             // Clients blocked on lists the transaction filled are served before anyone else runs.
             if shared.blocking.any() {

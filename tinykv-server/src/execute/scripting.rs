@@ -232,7 +232,7 @@ impl CallContext for Context<'_> {
         }
         self.session.protocol = resp;
         self.session.allow_oom = self.allow_oom;
-        let reply = super::run(request, self.shared, self.session);
+        let reply = super::run(&request, self.shared, self.session);
         self.session.allow_oom = false;
         reply
     }
