@@ -336,6 +336,13 @@ pub struct Config {
     /// through another address than the one it connects from (NAT, containers).
     #[arg(long, env = "TINYKV_REPLICA_ANNOUNCE_IP")]
     pub replica_announce_ip: Option<String>,
+
+    // --- threads ---
+    /// Tests only: with `--threads N > 1`, every this many batches on a thread the connection that
+    /// ran the last one moves to the next thread, so that every hand-over path is exercised (0: only
+    /// when a thread is saturated).
+    #[arg(long, hide = true, default_value_t = 0)]
+    pub debug_hand_over_every: u64,
 }
 
 impl Config {
