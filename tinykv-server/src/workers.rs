@@ -14,7 +14,9 @@
 //! on the first thread, after its sample (the balancer):
 //!   a thread busy ≥ 90 %, another thread < 60 %: the busy one sheds clients to the idle one, in
 //!     proportion to the difference (a quota its connections take one by one between batches)
-//!   an extra thread whose clients would fit on a lower one (both together < 60 %): it sheds them all
+//!   an extra thread whose clients would fit on a lower one (both together < 60 % for a second):
+//!     it sheds them all
+//!   after a move, two samples pass before the next (they do not show its effect yet)
 //! new clients go to the first thread that is not saturated
 //! ```
 //!
@@ -41,8 +43,12 @@ const SAMPLE_INTERVAL: Duration = Duration::from_millis(100);
 const SATURATED: u32 = 900;
 /// A thread takes shed clients only while less busy than this.
 const TAKES_CLIENTS: u32 = 600;
-/// Two threads together less busy than this serve their clients on the lower one.
+/// Two threads together less busy than this serve their clients on the lower one...
 const CONSOLIDATE: u32 = 600;
+/// ...once they were for this many samples in a row (a second): a short lull moves nobody.
+const CALM_SAMPLES: u32 = 10;
+/// Samples skipped after a move, whose effect the next sample does not show yet.
+const COOLDOWN_SAMPLES: u32 = 2;
 
 /// The threads that serve clients: the caller's (index 0, which also runs the accept loop and the
 /// background tasks) and `--threads` − 1 more.
@@ -135,6 +141,7 @@ impl Workers {
         let mut interval = tokio::time::interval(SAMPLE_INTERVAL);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last = (Instant::now(), thread_cpu());
+        let mut balancer = Balancer::default();
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
@@ -150,22 +157,42 @@ impl Workers {
             if index > 0 {
                 crate::arena::flush_local_cache();
             } else {
-                self.balance();
+                self.balance(&mut balancer);
             }
         }
     }
 
     /// Sets each thread's quota of clients to hand over, from the last samples.
-    fn balance(&self) {
+    fn balance(&self, balancer: &mut Balancer) {
         let loads: Vec<(u32, usize)> = self
             .threads
             .iter()
             .map(|thread| (thread.load.busy.load(Ordering::Relaxed), thread.load.clients.load(Ordering::Relaxed)))
             .collect();
+        balancer.fits_lower.resize(loads.len(), 0);
+        let moving = balancer.cooldown > 0;
+        balancer.cooldown = balancer.cooldown.saturating_sub(1);
         for (index, thread) in self.threads.iter().enumerate() {
-            let (shed, to) = plan(&loads, index);
+            let (shed, to) = match plan(&loads, index) {
+                // Samples taken while clients were moving do not show where they went: wait.
+                _ if moving => (0, index),
+                Plan::Stay => {
+                    balancer.fits_lower[index] = 0;
+                    (0, index)
+                }
+                Plan::Spread { clients, to } => (clients, to),
+                Plan::FitsLower { to } => {
+                    balancer.fits_lower[index] += 1;
+                    match balancer.fits_lower[index] >= CALM_SAMPLES {
+                        true => (loads[index].1, to),
+                        false => (0, index),
+                    }
+                }
+            };
             if shed > 0 {
                 tracing::debug!(from = index, to, shed, ?loads, "moving clients between threads");
+                balancer.cooldown = COOLDOWN_SAMPLES;
+                balancer.fits_lower[index] = 0;
             }
             thread.load.shed_to.store(to, Ordering::Relaxed);
             thread.load.shed.store(shed, Ordering::Relaxed);
@@ -202,12 +229,22 @@ impl Workers {
     }
 }
 
-/// How many clients thread `index` should hand over, and to which thread, given every thread's
-/// (busy per mille, clients).
-fn plan(loads: &[(u32, usize)], index: usize) -> (usize, usize) {
+/// What a thread should do with its clients, judged from one sample.
+#[derive(Debug, PartialEq)]
+enum Plan {
+    Stay,
+    /// It is saturated and thread `to` is not: hand `clients` over to it.
+    Spread { clients: usize, to: usize },
+    /// Its clients and thread `to`'s (a lower one) would fit on `to` (acted on only when this
+    /// holds for [`CALM_SAMPLES`] samples in a row).
+    FitsLower { to: usize },
+}
+
+/// What thread `index` should do, given every thread's (busy per mille, clients).
+fn plan(loads: &[(u32, usize)], index: usize) -> Plan {
     let (busy, clients) = loads[index];
     if clients == 0 {
-        return (0, index);
+        return Plan::Stay;
     }
     let least = (0..loads.len()).filter(|&other| other != index).min_by_key(|&other| loads[other].0);
     if let Some(to) = least {
@@ -215,14 +252,22 @@ fn plan(loads: &[(u32, usize)], index: usize) -> (usize, usize) {
         if busy >= SATURATED && idle < TAKES_CLIENTS {
             // Half the difference in load, in clients (at least one).
             let share = clients * (busy - idle) as usize / (2 * busy as usize);
-            return (share.max(1), to);
+            return Plan::Spread { clients: share.max(1), to };
         }
     }
-    // An extra thread whose clients fit on a lower thread gives them all back.
-    if let Some(to) = (0..index).find(|&lower| loads[lower].0 + busy < CONSOLIDATE) {
-        return (clients, to);
+    match (0..index).find(|&lower| loads[lower].0 + busy < CONSOLIDATE) {
+        Some(to) => Plan::FitsLower { to },
+        None => Plan::Stay,
     }
-    (0, index)
+}
+
+/// The balancer's memory between samples.
+#[derive(Default)]
+struct Balancer {
+    /// Samples left before the next move: the samples just after one do not show its effect yet.
+    cooldown: u32,
+    /// For each thread, how many samples in a row its clients would have fit on a lower thread.
+    fits_lower: Vec<u32>,
 }
 
 /// Called by a connection between batches with nothing owed: `Some(thread)` when it is to hand
@@ -298,20 +343,20 @@ mod tests {
 
     #[test]
     fn a_saturated_thread_sheds_half_the_difference_to_the_least_busy() {
-        assert_eq!(plan(&[(1000, 50), (0, 0)], 0), (25, 1));
-        assert_eq!(plan(&[(950, 40), (300, 10), (100, 0)], 0), (18, 2));
+        assert_eq!(plan(&[(1000, 50), (0, 0)], 0), Plan::Spread { clients: 25, to: 1 });
+        assert_eq!(plan(&[(950, 40), (300, 10), (100, 0)], 0), Plan::Spread { clients: 17, to: 2 });
+        assert_eq!(plan(&[(1000, 1), (0, 0)], 0), Plan::Spread { clients: 1, to: 1 });
         // Not saturated, or nowhere to go: nothing moves.
-        assert_eq!(plan(&[(850, 50), (0, 0)], 0), (0, 0));
-        assert_eq!(plan(&[(1000, 25), (950, 25)], 0), (0, 0));
-        assert_eq!(plan(&[(1000, 1), (0, 0)], 0), (1, 1));
+        assert_eq!(plan(&[(850, 50), (0, 0)], 0), Plan::Stay);
+        assert_eq!(plan(&[(1000, 25), (950, 25)], 0), Plan::Stay);
     }
 
     #[test]
     fn an_extra_thread_gives_its_clients_back_when_they_fit_lower() {
-        assert_eq!(plan(&[(300, 10), (200, 5)], 1), (5, 0));
-        assert_eq!(plan(&[(500, 10), (200, 5)], 1), (0, 1));
+        assert_eq!(plan(&[(300, 10), (200, 5)], 1), Plan::FitsLower { to: 0 });
+        assert_eq!(plan(&[(500, 10), (200, 5)], 1), Plan::Stay);
         // The first thread has nowhere lower to go.
-        assert_eq!(plan(&[(100, 10), (0, 0)], 0), (0, 0));
-        assert_eq!(plan(&[(0, 0), (0, 0)], 1), (0, 1));
+        assert_eq!(plan(&[(100, 10), (0, 0)], 0), Plan::Stay);
+        assert_eq!(plan(&[(0, 0), (0, 0)], 1), Plan::Stay);
     }
 }
