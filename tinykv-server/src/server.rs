@@ -114,19 +114,9 @@ pub async fn run_on(
             workers: Arc::clone(&workers),
             tracker: tracker.clone(),
         };
-        let index = workers.place_new();
-        // A socket for another thread leaves this thread's epoll (it joins the other's there).
-        let start = match index {
-            0 => Start::New(stream, peer),
-            _ => match stream.into_std() {
-                Ok(stream) => Start::Std(stream, peer),
-                Err(err) => {
-                    tracing::warn!(%peer, %err, "could not hand a connection to another thread");
-                    continue;
-                }
-            },
-        };
-        workers.spawn_to(index, &tracker, move || serve_client(serving, slot, start));
+        // Filled first: every client starts on this thread (see `workers.rs`).
+        let start = Start::New(stream, peer);
+        workers.spawn_to(0, &tracker, move || serve_client(serving, slot, start));
     }
 
     drop(listener);
@@ -163,8 +153,6 @@ struct Serving {
 enum Start {
     /// Accepted on this thread.
     New(tokio::net::TcpStream, std::net::SocketAddr),
-    /// Accepted on another thread (the first), for this one.
-    Std(std::net::TcpStream, std::net::SocketAddr),
     /// Handed over by another thread between two batches.
     Moved(connection::Moving),
 }
@@ -176,15 +164,6 @@ fn serve_client(serving: Serving, slot: ClientSlot, start: Start) -> Pin<Box<dyn
         let (shared, shutdown) = (&serving.shared, serving.shutdown.clone());
         let moving = match start {
             Start::New(stream, peer) => connection::serve(stream, peer, shared, shutdown).await,
-            Start::Std(stream, peer) => {
-                match stream.set_nonblocking(true).and_then(|()| tokio::net::TcpStream::from_std(stream)) {
-                    Ok(stream) => connection::serve(stream, peer, shared, shutdown).await,
-                    Err(err) => {
-                        tracing::warn!(%peer, %err, "a thread could not take a connection");
-                        None
-                    }
-                }
-            }
             Start::Moved(moving) => connection::resume(moving, shared, shutdown).await,
         };
         if let Some(moving) = moving {

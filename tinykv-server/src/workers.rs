@@ -12,12 +12,12 @@
 //! ```text
 //! every 100 ms, on each thread: busy = its CPU time / wall time (CLOCK_THREAD_CPUTIME_ID)
 //! on the first thread, after its sample (the balancer):
-//!   a thread busy ≥ 90 %, another thread < 60 %: the busy one sheds clients to the idle one, in
-//!     proportion to the difference (a quota its connections take one by one between batches)
-//!   an extra thread whose clients would fit on a lower one (both together < 60 % for a second):
+//!   a thread busy ≥ 90 % for 300 ms, another thread < 60 %: the busy one sheds clients to the idle
+//!     one, in proportion to the difference (a quota its connections take one by one between batches)
+//!   an extra thread whose clients would fit on a lower one (both together < 75 % for a second):
 //!     it sheds them all
 //!   after a move, two samples pass before the next (they do not show its effect yet)
-//! new clients go to the first thread that is not saturated
+//! new clients go to the first thread (which accepts them): the balancer moves them if need be
 //! ```
 //!
 //! A connection hands itself over between batches with nothing owed (see
@@ -39,12 +39,16 @@ use tokio_util::task::TaskTracker;
 
 /// How often each thread measures how busy it was.
 const SAMPLE_INTERVAL: Duration = Duration::from_millis(100);
-/// A thread this busy (per mille of its wall time on a CPU) is saturated: it sheds clients.
+/// A thread this busy (per mille of its wall time on a CPU) is saturated: it sheds clients...
 const SATURATED: u32 = 900;
+/// ...once it was for this many samples in a row: a spike moves nobody (one sample over 90 % at
+/// `-P 16` split the clients for the rest of the run, for no more throughput).
+const SATURATED_SAMPLES: u32 = 3;
 /// A thread takes shed clients only while less busy than this.
 const TAKES_CLIENTS: u32 = 600;
-/// Two threads together less busy than this serve their clients on the lower one...
-const CONSOLIDATE: u32 = 600;
+/// Two threads together less busy than this serve their clients on the lower one (which serves
+/// them with less CPU than two did, so it stays below [`SATURATED`])...
+const CONSOLIDATE: u32 = 750;
 /// ...once they were for this many samples in a row (a second): a short lull moves nobody.
 const CALM_SAMPLES: u32 = 10;
 /// Samples skipped after a move, whose effect the next sample does not show yet.
@@ -140,6 +144,8 @@ impl Workers {
     async fn sample(&self, index: usize, shutdown: CancellationToken) {
         let mut interval = tokio::time::interval(SAMPLE_INTERVAL);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The first tick is at once: the first sample covers a whole interval after it.
+        interval.tick().await;
         let mut last = (Instant::now(), thread_cpu());
         let mut balancer = Balancer::default();
         loop {
@@ -151,7 +157,9 @@ impl Workers {
             let wall = now.0.duration_since(last.0);
             let busy = now.1.saturating_sub(last.1).as_micros() * 1000 / wall.as_micros().max(1);
             last = now;
-            self.threads[index].load.busy.store(busy.min(1000) as u32, Ordering::Relaxed);
+            let busy = busy.min(1000) as u32;
+            tracing::trace!(thread = index, busy, "busy per mille");
+            self.threads[index].load.busy.store(busy, Ordering::Relaxed);
             // The extra threads' cached entry cells go back to their slabs, as the first's do
             // in the expiry sweep (`arena::flush_local_cache`).
             if index > 0 {
@@ -169,7 +177,7 @@ impl Workers {
             .iter()
             .map(|thread| (thread.load.busy.load(Ordering::Relaxed), thread.load.clients.load(Ordering::Relaxed)))
             .collect();
-        balancer.fits_lower.resize(loads.len(), 0);
+        balancer.streaks.resize(loads.len(), (0, 0));
         let moving = balancer.cooldown > 0;
         balancer.cooldown = balancer.cooldown.saturating_sub(1);
         for (index, thread) in self.threads.iter().enumerate() {
@@ -177,13 +185,19 @@ impl Workers {
                 // Samples taken while clients were moving do not show where they went: wait.
                 _ if moving => (0, index),
                 Plan::Stay => {
-                    balancer.fits_lower[index] = 0;
+                    balancer.streaks[index] = (0, 0);
                     (0, index)
                 }
-                Plan::Spread { clients, to } => (clients, to),
+                Plan::Spread { clients, to } => {
+                    balancer.streaks[index] = (balancer.streaks[index].0 + 1, 0);
+                    match balancer.streaks[index].0 >= SATURATED_SAMPLES {
+                        true => (clients, to),
+                        false => (0, index),
+                    }
+                }
                 Plan::FitsLower { to } => {
-                    balancer.fits_lower[index] += 1;
-                    match balancer.fits_lower[index] >= CALM_SAMPLES {
+                    balancer.streaks[index] = (0, balancer.streaks[index].1 + 1);
+                    match balancer.streaks[index].1 >= CALM_SAMPLES {
                         true => (loads[index].1, to),
                         false => (0, index),
                     }
@@ -192,18 +206,11 @@ impl Workers {
             if shed > 0 {
                 tracing::debug!(from = index, to, shed, ?loads, "moving clients between threads");
                 balancer.cooldown = COOLDOWN_SAMPLES;
-                balancer.fits_lower[index] = 0;
+                balancer.streaks[index] = (0, 0);
             }
             thread.load.shed_to.store(to, Ordering::Relaxed);
             thread.load.shed.store(shed, Ordering::Relaxed);
         }
-    }
-
-    /// The thread for a new client: the first that is not saturated (the least busy when all are).
-    pub fn place_new(&self) -> usize {
-        let busy = |index: usize| self.threads[index].load.busy.load(Ordering::Relaxed);
-        let count = self.threads.len();
-        (0..count).find(|&index| busy(index) < SATURATED).or_else(|| (0..count).min_by_key(|&index| busy(index))).unwrap_or(0)
     }
 
     /// Serves `serve` on thread `index` (a connection handed over there), tracked by `tracker`.
@@ -233,7 +240,8 @@ impl Workers {
 #[derive(Debug, PartialEq)]
 enum Plan {
     Stay,
-    /// It is saturated and thread `to` is not: hand `clients` over to it.
+    /// It is saturated and thread `to` is not: hand `clients` over to it (acted on only when this
+    /// holds for [`SATURATED_SAMPLES`] samples in a row).
     Spread { clients: usize, to: usize },
     /// Its clients and thread `to`'s (a lower one) would fit on `to` (acted on only when this
     /// holds for [`CALM_SAMPLES`] samples in a row).
@@ -249,7 +257,8 @@ fn plan(loads: &[(u32, usize)], index: usize) -> Plan {
     let least = (0..loads.len()).filter(|&other| other != index).min_by_key(|&other| loads[other].0);
     if let Some(to) = least {
         let idle = loads[to].0;
-        if busy >= SATURATED && idle < TAKES_CLIENTS {
+        // One client alone cannot be split.
+        if busy >= SATURATED && idle < TAKES_CLIENTS && clients > 1 {
             // Half the difference in load, in clients (at least one).
             let share = clients * (busy - idle) as usize / (2 * busy as usize);
             return Plan::Spread { clients: share.max(1), to };
@@ -266,8 +275,9 @@ fn plan(loads: &[(u32, usize)], index: usize) -> Plan {
 struct Balancer {
     /// Samples left before the next move: the samples just after one do not show its effect yet.
     cooldown: u32,
-    /// For each thread, how many samples in a row its clients would have fit on a lower thread.
-    fits_lower: Vec<u32>,
+    /// For each thread, how many samples in a row it was saturated (with somewhere to shed to), and
+    /// how many its clients would have fit on a lower thread.
+    streaks: Vec<(u32, u32)>,
 }
 
 /// Called by a connection between batches with nothing owed: `Some(thread)` when it is to hand
@@ -345,7 +355,8 @@ mod tests {
     fn a_saturated_thread_sheds_half_the_difference_to_the_least_busy() {
         assert_eq!(plan(&[(1000, 50), (0, 0)], 0), Plan::Spread { clients: 25, to: 1 });
         assert_eq!(plan(&[(950, 40), (300, 10), (100, 0)], 0), Plan::Spread { clients: 17, to: 2 });
-        assert_eq!(plan(&[(1000, 1), (0, 0)], 0), Plan::Spread { clients: 1, to: 1 });
+        assert_eq!(plan(&[(1000, 2), (0, 0)], 0), Plan::Spread { clients: 1, to: 1 });
+        assert_eq!(plan(&[(1000, 1), (0, 0)], 0), Plan::Stay);
         // Not saturated, or nowhere to go: nothing moves.
         assert_eq!(plan(&[(850, 50), (0, 0)], 0), Plan::Stay);
         assert_eq!(plan(&[(1000, 25), (950, 25)], 0), Plan::Stay);
@@ -354,7 +365,7 @@ mod tests {
     #[test]
     fn an_extra_thread_gives_its_clients_back_when_they_fit_lower() {
         assert_eq!(plan(&[(300, 10), (200, 5)], 1), Plan::FitsLower { to: 0 });
-        assert_eq!(plan(&[(500, 10), (200, 5)], 1), Plan::Stay);
+        assert_eq!(plan(&[(500, 10), (300, 5)], 1), Plan::Stay);
         // The first thread has nowhere lower to go.
         assert_eq!(plan(&[(100, 10), (0, 0)], 0), Plan::Stay);
         assert_eq!(plan(&[(0, 0), (0, 0)], 1), Plan::Stay);
