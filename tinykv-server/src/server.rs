@@ -109,6 +109,7 @@ pub async fn run_on(
         }
         let slot = ClientSlot::new(Arc::clone(&shared));
         let serving = Serving {
+            _slot: slot,
             shared: Arc::clone(&shared),
             shutdown: shutdown.clone(),
             workers: Arc::clone(&workers),
@@ -116,7 +117,7 @@ pub async fn run_on(
         };
         // Filled first: every client starts on this thread (see `workers.rs`).
         let start = Start::New(stream, peer);
-        workers.spawn_to(0, &tracker, move || serve_client(serving, slot, start));
+        workers.spawn_to(0, &tracker, move || serve_client(serving, start));
     }
 
     drop(listener);
@@ -143,6 +144,8 @@ pub async fn run_on(
 
 /// What a client's task needs besides its connection, to follow it from thread to thread.
 struct Serving {
+    /// The client's place, given back when its last task ends.
+    _slot: ClientSlot,
     shared: Arc<Shared>,
     shutdown: CancellationToken,
     workers: Arc<Workers>,
@@ -154,21 +157,21 @@ enum Start {
     /// Accepted on this thread.
     New(tokio::net::TcpStream, std::net::SocketAddr),
     /// Handed over by another thread between two batches.
-    Moved(connection::Moving),
+    Moved(Box<connection::Moving>),
 }
 
 /// Serves one client on the thread this runs on until it ends or moves on; a move spawns the rest
-/// on the other thread (tracked, so the shutdown waits for it there), holding the client's slot.
-fn serve_client(serving: Serving, slot: ClientSlot, start: Start) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+/// on the other thread (tracked, so the shutdown waits for it there), with the client's slot.
+fn serve_client(serving: Serving, start: Start) -> Pin<Box<dyn Future<Output = ()> + Send>> {
     Box::pin(async move {
         let (shared, shutdown) = (&serving.shared, serving.shutdown.clone());
         let moving = match start {
             Start::New(stream, peer) => connection::serve(stream, peer, shared, shutdown).await,
-            Start::Moved(moving) => connection::resume(moving, shared, shutdown).await,
+            Start::Moved(moving) => connection::resume(*moving, shared, shutdown).await,
         };
         if let Some(moving) = moving {
             let (workers, tracker) = (Arc::clone(&serving.workers), serving.tracker.clone());
-            workers.spawn_to(moving.to, &tracker, move || serve_client(serving, slot, Start::Moved(moving)));
+            workers.spawn_to(moving.to, &tracker, move || serve_client(serving, Start::Moved(Box::new(moving))));
         }
     })
 }

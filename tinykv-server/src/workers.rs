@@ -242,10 +242,15 @@ enum Plan {
     Stay,
     /// It is saturated and thread `to` is not: hand `clients` over to it (acted on only when this
     /// holds for [`SATURATED_SAMPLES`] samples in a row).
-    Spread { clients: usize, to: usize },
+    Spread {
+        clients: usize,
+        to: usize,
+    },
     /// Its clients and thread `to`'s (a lower one) would fit on `to` (acted on only when this
     /// holds for [`CALM_SAMPLES`] samples in a row).
-    FitsLower { to: usize },
+    FitsLower {
+        to: usize,
+    },
 }
 
 /// What thread `index` should do, given every thread's (busy per mille, clients).
@@ -322,10 +327,8 @@ impl Drop for Workers {
         for thread in &mut self.threads {
             // The last reference may go on a worker thread itself, which cannot wait for itself.
             let Some(joined) = thread.thread.take() else { continue };
-            if joined.thread().id() != std::thread::current().id() {
-                if joined.join().is_err() {
-                    tracing::error!("a worker thread panicked");
-                }
+            if joined.thread().id() != std::thread::current().id() && joined.join().is_err() {
+                tracing::error!("a worker thread panicked");
             }
         }
     }
