@@ -255,7 +255,8 @@ pub struct Config {
     #[arg(long, env = "TINYKV_LUA_MEMORY_LIMIT", default_value = "256mb", value_parser = parse_memory)]
     pub lua_memory_limit: u64,
 
-    /// Worker threads (0: one per core but one; 1: a single-threaded runtime, as Redis).
+    /// Threads serving clients, each a single-threaded runtime (0: one per core but one; 1: as Redis).
+    /// Clients fill the first thread and move to another only while it is saturated (`workers.rs`).
     #[arg(long, env = "TINYKV_THREADS", default_value_t = 0)]
     pub threads: usize,
 
