@@ -1,6 +1,8 @@
-//! `--threads N` (a multi-threaded runtime): clients served by different worker threads at once
-//! still see their own replies in order, and what one client does reaches the others (blocked
-//! pops, pub/sub, `WATCH`, `CLIENT KILL`) and the shutdown, whichever thread serves them.
+//! `--threads N`: clients served by different threads at once still see their own replies in order,
+//! and what one client does reaches the others (blocked pops, pub/sub, `WATCH`, `CLIENT KILL`) and
+//! the shutdown, whichever thread serves them. Clients fill the first thread and move to another
+//! only when it is saturated: these tests force the moves (`--debug-hand-over-every`), so every
+//! client crosses threads between its batches throughout.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -10,12 +12,13 @@ use std::time::Duration;
 use tinykv_tests::blocking::{blocked, reply, send};
 use tinykv_tests::{call_str, fresh_dir, read_reply, read_to_close_or_reset, resp, retry_until, Server};
 
-/// Worker threads in every test, and how many clients play each part.
+/// Threads in every test, and how many clients play each part.
 const THREADS: usize = 3;
 
 fn server(extra: &[&str]) -> Server {
     let threads = THREADS.to_string();
-    let mut args = vec!["--no-greeting", "--threads", &threads];
+    // Every second batch on a thread moves its client to the next thread.
+    let mut args = vec!["--no-greeting", "--threads", &threads, "--debug-hand-over-every", "2"];
     args.extend_from_slice(extra);
     Server::start_with(&args)
 }
@@ -199,4 +202,44 @@ fn sigterm_flushes_every_client_and_saves() {
     }
     assert_eq!(call_str(&mut con, &["GET", "setter"]), "$1\r\nv\r\n");
     assert_eq!(call_str(&mut con, &["STRLEN", "big"]), ":16384\r\n");
+}
+
+#[test]
+fn a_client_handed_over_after_every_batch_keeps_its_session() {
+    let threads = THREADS.to_string();
+    let args = ["--no-greeting", "--threads", &threads, "--debug-hand-over-every", "1"];
+    let server = Server::start_with_env(&args, &[("RUST_LOG", "info,tinykv_server::connection=debug")]);
+    let mut con = server.connect();
+    let mut other = server.connect();
+    let id = call_str(&mut con, &["CLIENT", "ID"]);
+    // State kept by the session, each set in one batch and used in later ones, on other threads.
+    assert_eq!(call_str(&mut con, &["SELECT", "3"]), "+OK\r\n");
+    assert_eq!(call_str(&mut con, &["CLIENT", "SETNAME", "mover"]), "+OK\r\n");
+    assert_eq!(call_str(&mut con, &["HELLO", "3"]).lines().next(), Some("%7"));
+    assert_eq!(call_str(&mut con, &["WATCH", "w"]), "+OK\r\n");
+    assert_eq!(call_str(&mut con, &["MULTI"]), "+OK\r\n");
+    assert_eq!(call_str(&mut con, &["SET", "w", "1"]), "+QUEUED\r\n");
+    assert_eq!(call_str(&mut con, &["INCR", "n"]), "+QUEUED\r\n");
+    assert_eq!(call_str(&mut con, &["EXEC"]), "*2\r\n+OK\r\n:1\r\n");
+    assert_eq!(call_str(&mut con, &["CLIENT", "ID"]), id);
+    assert_eq!(call_str(&mut con, &["CLIENT", "GETNAME"]), "$5\r\nmover\r\n");
+    assert_eq!(call_str(&mut con, &["GET", "w"]), "$1\r\n1\r\n");
+    // A request split over two writes (the first half read on one thread) and a pipeline.
+    let request = resp(&[b"SET", b"split", b"value"]);
+    con.write_all(&request[..9]).unwrap();
+    assert_eq!(call_str(&mut other, &["PING"]), "+PONG\r\n");
+    con.write_all(&request[9..]).unwrap();
+    assert_eq!(String::from_utf8_lossy(&read_reply(&mut con)), "+OK\r\n");
+    let pipeline = [resp(&[b"INCR", b"n"]), resp(&[b"INCR", b"n"]), resp(&[b"GET", b"split"])].concat();
+    con.write_all(&pipeline).unwrap();
+    let replies: Vec<String> = (0..3).map(|_| String::from_utf8_lossy(&read_reply(&mut con)).into_owned()).collect();
+    assert_eq!(replies, [":2\r\n", ":3\r\n", "$5\r\nvalue\r\n"]);
+    // One registry entry each, as before.
+    let list = call_str(&mut other, &["CLIENT", "LIST"]);
+    assert_eq!(list.matches("id=").count(), 2, "{list}");
+    assert_eq!(list.matches("name=mover ").count(), 1, "{list}");
+    assert!(list.contains("db=3 "), "{list}");
+    retry_until("the log to show hand-overs", || {
+        (server.log().matches("connection handed over").count() >= 10).then_some(())
+    });
 }

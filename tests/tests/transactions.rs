@@ -86,10 +86,11 @@ fn transactions_survive_a_restart_with_the_append_only_file() {
     assert!(server.stop().success());
 }
 
-/// With several worker threads, another client's writes never land between a transaction's commands.
+/// With several worker threads, another client's writes never land between a transaction's commands
+/// (every client moved to the next thread after each batch, so they run on different threads at once).
 #[test]
 fn exec_is_isolated_from_other_clients_on_many_threads() {
-    let server = Server::start_with(&["--no-greeting", "--threads", "4"]);
+    let server = Server::start_with(&["--no-greeting", "--threads", "4", "--debug-hand-over-every", "1"]);
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let writers: Vec<_> = (0..3)
         .map(|_| {

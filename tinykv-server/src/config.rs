@@ -255,7 +255,8 @@ pub struct Config {
     #[arg(long, env = "TINYKV_LUA_MEMORY_LIMIT", default_value = "256mb", value_parser = parse_memory)]
     pub lua_memory_limit: u64,
 
-    /// Worker threads (0: one per core but one; 1: a single-threaded runtime, as Redis).
+    /// Threads serving clients, each a single-threaded runtime (0: one per core but one; 1: as Redis).
+    /// Clients fill the first thread and move to another only while it is saturated (`workers.rs`).
     #[arg(long, env = "TINYKV_THREADS", default_value_t = 0)]
     pub threads: usize,
 
@@ -336,6 +337,13 @@ pub struct Config {
     /// through another address than the one it connects from (NAT, containers).
     #[arg(long, env = "TINYKV_REPLICA_ANNOUNCE_IP")]
     pub replica_announce_ip: Option<String>,
+
+    // --- threads ---
+    /// Tests only: with `--threads N > 1`, every this many batches on a thread the connection that
+    /// ran the last one moves to the next thread, so that every hand-over path is exercised (0: only
+    /// when a thread is saturated).
+    #[arg(long, hide = true, default_value_t = 0)]
+    pub debug_hand_over_every: u64,
 }
 
 impl Config {

@@ -27,7 +27,7 @@
 //! whatever await it is in.
 
 use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -97,6 +97,9 @@ enum End {
     OutputLimit,
     /// `PSYNC`/`SYNC`: the connection is a replica's now.
     Handover,
+    // --- threads ---
+    /// To be served on this thread from now on (`workers::hand_over_to`).
+    Move(usize),
 }
 
 /// What [`Connection::process_buffered`] stopped at.
@@ -118,17 +121,49 @@ enum Processed {
     Waiting,
 }
 
-/// Serves one client until it leaves, errs, idles out, is killed or the server shuts down.
-pub async fn serve(stream: TcpStream, peer: SocketAddr, shared: &Arc<Shared>, shutdown: CancellationToken) {
+/// Serves one client until it leaves, errs, idles out, is killed or the server shuts down; or, with
+/// `--threads N > 1`, until it is to move to another thread: then it returns what that thread
+/// needs to go on ([`resume`]).
+pub async fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    shared: &Arc<Shared>,
+    shutdown: CancellationToken,
+) -> Option<Moving> {
     let _ = stream.set_nodelay(true);
     let local = stream.local_addr().ok();
     let client = Arc::new(ClientInfo::new(shared.next_client_id(), Some(peer), local, i64::from(stream.as_raw_fd())));
     client.touch();
     shared.clients.register(Arc::clone(&client));
-    // Leaves the registry however the connection ends, a panic included.
-    let _registered = Registered { shared, id: client.id };
-    let mut connection = Connection::new(stream, shared, client);
-    let end = connection.run().await;
+    serve_registered(Connection::new(stream, shared, client), peer, shared, shutdown, true).await
+}
+
+/// [`serve`] once the client is in the registry (`greet`: a new client, not one handed over).
+async fn serve_registered(
+    connection: Connection<'_>,
+    peer: SocketAddr,
+    shared: &Arc<Shared>,
+    shutdown: CancellationToken,
+    greet: bool,
+) -> Option<Moving> {
+    // Leaves the registry however the connection ends, a panic included (not when it moves on).
+    let mut registered = Registered { shared, id: connection.session.client.id, moved: false };
+    let mut connection = connection;
+    let end = if greet { connection.run().await } else { connection.batches().await };
+    // --- threads ---
+    if let End::Move(to) = end {
+        return match connection.into_moving(to, peer) {
+            Ok(moving) => {
+                tracing::debug!(%peer, to, "connection handed over to another thread");
+                registered.moved = true;
+                Some(moving)
+            }
+            Err(err) => {
+                tracing::warn!(%peer, %err, "could not hand a connection to another thread");
+                None
+            }
+        };
+    }
     tracing::debug!(%peer, ?end, "connection closed");
     // --- replication ---
     if let (End::Handover, Some(handover)) = (&end, connection.session.handover.take()) {
@@ -137,6 +172,65 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, shared: &Arc<Shared>, sh
         let replconf = connection.session.replconf.clone();
         let stream = &mut connection.stream;
         crate::replication::primary::serve(stream, read_buf, shared, &client, &replconf, handover, &shutdown).await;
+    }
+    None
+}
+
+// --- threads ---
+/// A connection between two batches on its way to another thread (`--threads N > 1`, see
+/// `workers.rs`): its socket, out of the old thread's epoll (a duplicate descriptor: `CLIENT
+/// LIST`'s `fd` keeps the first one's number), and what the next batch needs. Nothing is owed
+/// when it leaves: every reply was sent and every write committed.
+pub struct Moving {
+    /// The thread it goes to.
+    pub to: usize,
+    stream: std::net::TcpStream,
+    peer: SocketAddr,
+    session: Session,
+    requests: RequestDecoder,
+    read_buf: BytesMut,
+}
+
+/// Goes on serving a client handed over by another thread, on the calling thread's runtime, as
+/// [`serve`] does (and may hand it over again).
+pub async fn resume(moving: Moving, shared: &Arc<Shared>, shutdown: CancellationToken) -> Option<Moving> {
+    let Moving { stream, peer, mut session, requests, read_buf, .. } = moving;
+    let stream = match stream.set_nonblocking(true).and_then(|()| TcpStream::from_std(stream)) {
+        Ok(stream) => stream,
+        Err(err) => {
+            tracing::warn!(%peer, %err, "a thread could not take over a connection");
+            execute::unwatch(shared, &mut session);
+            execute::unsubscribe_all(shared, &mut session);
+            shared.clients.deregister(session.client.id);
+            return None;
+        }
+    };
+    let mut connection = Connection::new(stream, shared, Arc::clone(&session.client));
+    connection.session = session;
+    connection.requests = requests;
+    connection.requests.set_max_bulk(connection.max_bulk);
+    connection.read_buf = read_buf;
+    serve_registered(connection, peer, shared, shutdown, false).await
+}
+
+impl Connection<'_> {
+    /// Whether the connection may move to another thread now: every reply sent, every write
+    /// committed, nothing held or being written in pieces.
+    fn owes_nothing(&self) -> bool {
+        self.write_buf.is_empty() && self.streaming.is_none() && self.commit_upto.is_none() && self.held.is_none()
+    }
+
+    /// The connection as a [`Moving`] to thread `to`; its socket leaves this thread's epoll.
+    fn into_moving(mut self, to: usize, peer: SocketAddr) -> std::io::Result<Moving> {
+        let stream = std::net::TcpStream::from(self.stream.as_fd().try_clone_to_owned()?);
+        Ok(Moving {
+            to,
+            stream,
+            peer,
+            session: std::mem::take(&mut self.session),
+            requests: std::mem::take(&mut self.requests),
+            read_buf: std::mem::take(&mut self.read_buf),
+        })
     }
 }
 
@@ -179,11 +273,15 @@ impl Drop for LeaveRegistry<'_> {
 struct Registered<'a> {
     shared: &'a Shared,
     id: u64,
+    /// The client moved to another thread: it stays in the registry.
+    moved: bool,
 }
 
 impl Drop for Registered<'_> {
     fn drop(&mut self) {
-        self.shared.clients.deregister(self.id);
+        if !self.moved {
+            self.shared.clients.deregister(self.id);
+        }
     }
 }
 
@@ -251,7 +349,6 @@ impl<'a> Connection<'a> {
     /// Kill and shutdown reach every wait here through the client's alarm (`ClientInfo::alarmed`),
     /// rung by `CLIENT KILL` and by `Clients::shut_down`: one cheap thing to watch.
     async fn run(&mut self) -> End {
-        let client = Arc::clone(&self.session.client);
         match self.shared.config.greeting() {
             Greeting::Always => self.write_buf.extend_from_slice(GREETING),
             Greeting::Never => {}
@@ -261,6 +358,12 @@ impl<'a> Connection<'a> {
                 Err(end) => return end,
             },
         }
+        self.batches().await
+    }
+
+    /// The connection's loop of batches, from the first (or from where another thread left it).
+    async fn batches(&mut self) -> End {
+        let client = Arc::clone(&self.session.client);
         loop {
             let processed = match self.process_buffered(true) {
                 Ok(processed) => processed,
@@ -362,6 +465,14 @@ impl<'a> Connection<'a> {
                     self.session.client.touch_at(now);
                     self.note_buffer_sizes();
                     self.session.batch_arrived_at(now);
+                    // --- threads ---
+                    // A batch read, the last one answered: where a connection moves to another
+                    // thread if asked (the batch is then answered there).
+                    if self.owes_nothing() {
+                        if let Some(to) = crate::workers::hand_over_to() {
+                            return End::Move(to);
+                        }
+                    }
                 }
                 Err(End::Shutdown) => return self.finish().await,
                 Err(end) => return end,

@@ -36,6 +36,8 @@ pub mod settings;
 pub mod shared;
 pub mod slowlog;
 pub mod stats;
+// --- threads ---
+pub mod workers;
 // --- sorted sets ---
 pub mod zset;
 

@@ -2,9 +2,11 @@
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use anyhow::Context;
 use tinykv_server::config::{clients_within, RESERVED_FDS};
+use tinykv_server::workers::Workers;
 use tinykv_server::Config;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::signal::unix::{signal, Signal, SignalKind};
@@ -20,22 +22,25 @@ fn main() -> anyhow::Result<()> {
         .init();
 
     // One thread is Redis's model: no cross-thread wake-ups or work stealing, the least CPU per
-    // request. More threads scale throughput with cores.
+    // request. More threads serve clients once the first is saturated: one single-threaded runtime
+    // each, the first filled first (tinykv-server/src/workers.rs).
     let threads = match config.threads {
         0 => default_threads(),
         n => n,
     };
     config.max_clients = fit_file_limit(config.max_clients)?;
 
-    let mut runtime = if threads == 1 {
-        tokio::runtime::Builder::new_current_thread()
-    } else {
-        let mut builder = tokio::runtime::Builder::new_multi_thread();
-        builder.worker_threads(threads);
-        builder
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the async runtime")?;
+    let workers = {
+        let _entered = runtime.enter();
+        Arc::new(Workers::start(threads, config.debug_hand_over_every).context("starting the worker threads")?)
     };
-    let runtime = runtime.enable_all().build().context("starting the async runtime")?;
-    runtime.block_on(serve(config))
+    let served = runtime.block_on(serve(config, Arc::clone(&workers)));
+    // This thread's connections go first, then the other threads are stopped and joined.
+    drop(runtime);
+    drop(workers);
+    served
 }
 
 /// Raises the open-file limit so `--max-clients` connections fit (the usual soft limit is 1,024), as
@@ -71,12 +76,12 @@ fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
+async fn serve(config: Config, workers: Arc<Workers>) -> anyhow::Result<()> {
     // Handlers first: once `listening on` is logged, a SIGTERM must already mean a graceful stop.
     let signals = Signals::install()?;
     let listener = bind(&config).await.with_context(|| format!("binding {}:{}", config.bind, config.port))?;
     let shutdown = CancellationToken::new();
-    let mut server = tokio::spawn(tinykv_server::run(listener, config, shutdown.clone()));
+    let mut server = tokio::spawn(tinykv_server::server::run_on(listener, config, shutdown.clone(), workers));
     tokio::select! {
         // The server ends on its own only when it cannot start (e.g. a corrupt append-only file).
         result = &mut server => return result.context("server task failed")?.context("cannot start"),

@@ -1,5 +1,8 @@
-//! The accept loop: connection limits, one task per client, and a clean stop.
+//! The accept loop: connection limits, one task per client (on one of the [`Workers`]' threads),
+//! and a clean stop.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,6 +17,7 @@ use crate::connection::{self, SHUTDOWN_GRACE};
 use crate::keyspace_events;
 use crate::rdb;
 use crate::shared::{ServerError, Shared};
+use crate::workers::Workers;
 
 /// How often the active expiry sweep runs.
 const SWEEP_INTERVAL: Duration = Duration::from_millis(100);
@@ -36,7 +40,20 @@ const REWRITE_CHECK: Duration = Duration::from_millis(100);
 /// Loads the append-only file (if any), logs `listening on <addr>`, and serves clients on
 /// `listener` until `shutdown` is cancelled; then waits (up to [`SHUTDOWN_GRACE`]) for every
 /// connection to finish the requests it has read and flush, and syncs the append-only file last.
+/// Every client is served on the calling thread; [`run_on`] spreads them over more.
 pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationToken) -> Result<(), ServerError> {
+    run_on(listener, config, shutdown, Arc::new(Workers::single())).await
+}
+
+/// [`run`], serving clients on the calling thread and, when it is saturated, on `workers`' other
+/// threads (`--threads N > 1`): the accept loop and the background tasks stay on the calling
+/// thread, and the stop waits for the connections on every thread.
+pub async fn run_on(
+    listener: TcpListener,
+    config: Config,
+    shutdown: CancellationToken,
+    workers: Arc<Workers>,
+) -> Result<(), ServerError> {
     let addr = listener.local_addr().ok();
     let port = addr.map_or(config.port, |addr| addr.port());
     let shared = Arc::new(Shared::open(config, port)?);
@@ -56,6 +73,7 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
         tracker.spawn(aof_every_second(Arc::clone(&shared), shutdown.clone()));
         tracker.spawn(aof_rewriter(Arc::clone(&shared), shutdown.clone()));
     }
+    workers.start_sampling(&tracker, &shutdown);
     let mut accept_errors = AcceptErrors::default();
 
     loop {
@@ -90,12 +108,16 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
             continue;
         }
         let slot = ClientSlot::new(Arc::clone(&shared));
-        let shared = Arc::clone(&shared);
-        let shutdown = shutdown.clone();
-        tracker.spawn(async move {
-            let _slot = slot;
-            connection::serve(stream, peer, &shared, shutdown).await;
-        });
+        let serving = Serving {
+            _slot: slot,
+            shared: Arc::clone(&shared),
+            shutdown: shutdown.clone(),
+            workers: Arc::clone(&workers),
+            tracker: tracker.clone(),
+        };
+        // Filled first: every client starts on this thread (see `workers.rs`).
+        let start = Start::New(stream, peer);
+        workers.spawn_to(0, &tracker, move || serve_client(serving, start));
     }
 
     drop(listener);
@@ -118,6 +140,40 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
         Err(err) => tracing::error!(%err, "the final save did not finish"),
     }
     Ok(())
+}
+
+/// What a client's task needs besides its connection, to follow it from thread to thread.
+struct Serving {
+    /// The client's place, given back when its last task ends.
+    _slot: ClientSlot,
+    shared: Arc<Shared>,
+    shutdown: CancellationToken,
+    workers: Arc<Workers>,
+    tracker: TaskTracker,
+}
+
+/// Where a client's task starts.
+enum Start {
+    /// Accepted on this thread.
+    New(tokio::net::TcpStream, std::net::SocketAddr),
+    /// Handed over by another thread between two batches.
+    Moved(Box<connection::Moving>),
+}
+
+/// Serves one client on the thread this runs on until it ends or moves on; a move spawns the rest
+/// on the other thread (tracked, so the shutdown waits for it there), with the client's slot.
+fn serve_client(serving: Serving, start: Start) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+    Box::pin(async move {
+        let (shared, shutdown) = (&serving.shared, serving.shutdown.clone());
+        let moving = match start {
+            Start::New(stream, peer) => connection::serve(stream, peer, shared, shutdown).await,
+            Start::Moved(moving) => connection::resume(*moving, shared, shutdown).await,
+        };
+        if let Some(moving) = moving {
+            let (workers, tracker) = (Arc::clone(&serving.workers), serving.tracker.clone());
+            workers.spawn_to(moving.to, &tracker, move || serve_client(serving, Start::Moved(Box::new(moving))));
+        }
+    })
 }
 
 /// Failed accepts since the last log line about them.

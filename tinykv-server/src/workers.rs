@@ -1,0 +1,376 @@
+//! `--threads N > 1`: N single-threaded runtimes, one per OS thread, filled first: every client is
+//! served on the first thread until that thread is saturated, and only then are clients handed over
+//! to another thread, between two of their batches.
+//!
+//! Why not tokio's multi-threaded runtime, or clients spread evenly over N runtimes: at a load one
+//! thread carries (`-c 50 -P 1` here, where the client is the bottleneck), both cost more CPU per
+//! request than one thread (`bench/results/PROFILE.md`): each thread runs dry sooner and sleeps and
+//! wakes more often per request, and the multi-threaded runtime adds a futex wake per readiness
+//! event. Filled first, such a load stays on one thread and costs what `--threads 1` costs; a load
+//! that saturates it is split, which is where a second thread adds throughput.
+//!
+//! ```text
+//! every 100 ms, on each thread: busy = its CPU time / wall time (CLOCK_THREAD_CPUTIME_ID)
+//! on the first thread, after its sample (the balancer):
+//!   a thread busy ≥ 90 % for 300 ms, another thread < 60 %: the busy one sheds clients to the idle
+//!     one, in proportion to the difference (a quota its connections take one by one between batches)
+//!   an extra thread whose clients would fit on a lower one (both together < 75 % for a second):
+//!     it sheds them all
+//!   after a move, two samples pass before the next (they do not show its effect yet)
+//! new clients go to the first thread (which accepts them): the balancer moves them if need be
+//! ```
+//!
+//! A connection hands itself over between batches with nothing owed (see
+//! [`crate::connection::Moving`]): its socket leaves this thread's epoll and joins the other's.
+//! Everything else that crosses threads (blocked clients, pub/sub, `CLIENT KILL`, shutdown) does so
+//! through wakers, which wake a task on whichever runtime it lives.
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nix::time::{clock_gettime, ClockId};
+use tokio::runtime::Handle;
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// How often each thread measures how busy it was.
+const SAMPLE_INTERVAL: Duration = Duration::from_millis(100);
+/// A thread this busy (per mille of its wall time on a CPU) is saturated: it sheds clients...
+const SATURATED: u32 = 900;
+/// ...once it was for this many samples in a row: a spike moves nobody (one sample over 90 % at
+/// `-P 16` split the clients for the rest of the run, for no more throughput).
+const SATURATED_SAMPLES: u32 = 3;
+/// A thread takes shed clients only while less busy than this.
+const TAKES_CLIENTS: u32 = 600;
+/// Two threads together less busy than this serve their clients on the lower one (which serves
+/// them with less CPU than two did, so it stays below [`SATURATED`])...
+const CONSOLIDATE: u32 = 750;
+/// ...once they were for this many samples in a row (a second): a short lull moves nobody.
+const CALM_SAMPLES: u32 = 10;
+/// Samples skipped after a move, whose effect the next sample does not show yet.
+const COOLDOWN_SAMPLES: u32 = 2;
+
+/// The threads that serve clients: the caller's (index 0, which also runs the accept loop and the
+/// background tasks) and `--threads` − 1 more.
+pub struct Workers {
+    threads: Vec<Thread>,
+}
+
+/// One thread: where to spawn on it, and its load.
+struct Thread {
+    handle: Handle,
+    load: Arc<Load>,
+    /// Dropped to stop its runtime (`None` for the caller's thread, whose runtime the caller owns).
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// What the balancer knows of a thread, and what it asks of its connections.
+#[derive(Default)]
+struct Load {
+    /// CPU time over wall time in the last sample, per mille.
+    busy: AtomicU32,
+    /// Clients served there now.
+    clients: AtomicUsize,
+    /// How many of its clients are to move (taken one by one, between their batches)...
+    shed: AtomicUsize,
+    /// ...and to which thread.
+    shed_to: AtomicUsize,
+}
+
+/// The worker the current thread is, if it is one of several.
+struct Here {
+    index: usize,
+    next: usize,
+    load: Arc<Load>,
+    hand_over_every: u64,
+    batches: Cell<u64>,
+}
+
+thread_local! {
+    static HERE: RefCell<Option<Here>> = const { RefCell::new(None) };
+}
+
+impl Workers {
+    /// The calling thread alone (`--threads 1`, tests): no sampling, no hand-over.
+    pub fn single() -> Workers {
+        Workers { threads: Vec::new() }
+    }
+
+    /// The calling thread (whose current-thread runtime must be entered: its handle is taken) and
+    /// `threads` − 1 more, each running a current-thread runtime until this is dropped.
+    /// `hand_over_every` is `--debug-hand-over-every`: every this many batches on a thread, the
+    /// connection that ran the last one moves to the next thread (tests: every connection crosses).
+    pub fn start(threads: usize, hand_over_every: u64) -> std::io::Result<Workers> {
+        let mut workers = Workers { threads: Vec::new() };
+        let Ok(handle) = Handle::try_current() else { return Ok(workers) };
+        workers.threads.push(Thread { handle, load: Arc::default(), stop: None, thread: None });
+        for index in 1..threads.max(1) {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let handle = runtime.handle().clone();
+            let load = Arc::new(Load::default());
+            let (stop, stopped) = oneshot::channel::<()>();
+            let here = (index, (index + 1) % threads, Arc::clone(&load), hand_over_every);
+            let thread = std::thread::Builder::new().name(format!("tinykv-worker-{index}")).spawn(move || {
+                enter(here);
+                // Either a send or the sender's drop ends it.
+                let _ = runtime.block_on(stopped);
+                crate::arena::flush_local_cache();
+            })?;
+            workers.threads.push(Thread { handle, load, stop: Some(stop), thread: Some(thread) });
+        }
+        if workers.threads.len() > 1 {
+            enter((0, 1, Arc::clone(&workers.threads[0].load), hand_over_every));
+        }
+        Ok(workers)
+    }
+
+    /// Starts each thread's sampling (the first thread's also balances) until `shutdown`.
+    pub fn start_sampling(self: &Arc<Self>, tracker: &TaskTracker, shutdown: &CancellationToken) {
+        if self.threads.len() < 2 {
+            return;
+        }
+        for (index, thread) in self.threads.iter().enumerate() {
+            let (workers, shutdown) = (Arc::clone(self), shutdown.clone());
+            tracker.spawn_on(async move { workers.sample(index, shutdown).await }, &thread.handle);
+        }
+    }
+
+    /// Every [`SAMPLE_INTERVAL`]: how busy this thread was; on the first thread, the balancing.
+    async fn sample(&self, index: usize, shutdown: CancellationToken) {
+        let mut interval = tokio::time::interval(SAMPLE_INTERVAL);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The first tick is at once: the first sample covers a whole interval after it.
+        interval.tick().await;
+        let mut last = (Instant::now(), thread_cpu());
+        let mut balancer = Balancer::default();
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = interval.tick() => {}
+            }
+            let now = (Instant::now(), thread_cpu());
+            let wall = now.0.duration_since(last.0);
+            let busy = now.1.saturating_sub(last.1).as_micros() * 1000 / wall.as_micros().max(1);
+            last = now;
+            let busy = busy.min(1000) as u32;
+            tracing::trace!(thread = index, busy, "busy per mille");
+            self.threads[index].load.busy.store(busy, Ordering::Relaxed);
+            // The extra threads' cached entry cells go back to their slabs, as the first's do
+            // in the expiry sweep (`arena::flush_local_cache`).
+            if index > 0 {
+                crate::arena::flush_local_cache();
+            } else {
+                self.balance(&mut balancer);
+            }
+        }
+    }
+
+    /// Sets each thread's quota of clients to hand over, from the last samples.
+    fn balance(&self, balancer: &mut Balancer) {
+        let loads: Vec<(u32, usize)> = self
+            .threads
+            .iter()
+            .map(|thread| (thread.load.busy.load(Ordering::Relaxed), thread.load.clients.load(Ordering::Relaxed)))
+            .collect();
+        balancer.streaks.resize(loads.len(), (0, 0));
+        let moving = balancer.cooldown > 0;
+        balancer.cooldown = balancer.cooldown.saturating_sub(1);
+        for (index, thread) in self.threads.iter().enumerate() {
+            let (shed, to) = match plan(&loads, index) {
+                // Samples taken while clients were moving do not show where they went: wait.
+                _ if moving => (0, index),
+                Plan::Stay => {
+                    balancer.streaks[index] = (0, 0);
+                    (0, index)
+                }
+                Plan::Spread { clients, to } => {
+                    balancer.streaks[index] = (balancer.streaks[index].0 + 1, 0);
+                    match balancer.streaks[index].0 >= SATURATED_SAMPLES {
+                        true => (clients, to),
+                        false => (0, index),
+                    }
+                }
+                Plan::FitsLower { to } => {
+                    balancer.streaks[index] = (0, balancer.streaks[index].1 + 1);
+                    match balancer.streaks[index].1 >= CALM_SAMPLES {
+                        true => (loads[index].1, to),
+                        false => (0, index),
+                    }
+                }
+            };
+            if shed > 0 {
+                tracing::debug!(from = index, to, shed, ?loads, "moving clients between threads");
+                balancer.cooldown = COOLDOWN_SAMPLES;
+                balancer.streaks[index] = (0, 0);
+            }
+            thread.load.shed_to.store(to, Ordering::Relaxed);
+            thread.load.shed.store(shed, Ordering::Relaxed);
+        }
+    }
+
+    /// Serves `serve` on thread `index` (a connection handed over there), tracked by `tracker`.
+    pub fn spawn_to<F, Fut>(&self, index: usize, tracker: &TaskTracker, serve: F)
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let Some(thread) = self.threads.get(index).or(self.threads.first()) else {
+            tracker.spawn(async move { serve().await });
+            return;
+        };
+        let counted = Counted::new(&thread.load);
+        // The future is built on the thread that runs it: a socket in it registers with that
+        // thread's epoll.
+        tracker.spawn_on(
+            async move {
+                let _counted = counted;
+                serve().await;
+            },
+            &thread.handle,
+        );
+    }
+}
+
+/// What a thread should do with its clients, judged from one sample.
+#[derive(Debug, PartialEq)]
+enum Plan {
+    Stay,
+    /// It is saturated and thread `to` is not: hand `clients` over to it (acted on only when this
+    /// holds for [`SATURATED_SAMPLES`] samples in a row).
+    Spread {
+        clients: usize,
+        to: usize,
+    },
+    /// Its clients and thread `to`'s (a lower one) would fit on `to` (acted on only when this
+    /// holds for [`CALM_SAMPLES`] samples in a row).
+    FitsLower {
+        to: usize,
+    },
+}
+
+/// What thread `index` should do, given every thread's (busy per mille, clients).
+fn plan(loads: &[(u32, usize)], index: usize) -> Plan {
+    let (busy, clients) = loads[index];
+    if clients == 0 {
+        return Plan::Stay;
+    }
+    let least = (0..loads.len()).filter(|&other| other != index).min_by_key(|&other| loads[other].0);
+    if let Some(to) = least {
+        let idle = loads[to].0;
+        // One client alone cannot be split.
+        if busy >= SATURATED && idle < TAKES_CLIENTS && clients > 1 {
+            // Half the difference in load, in clients (at least one).
+            let share = clients * (busy - idle) as usize / (2 * busy as usize);
+            return Plan::Spread { clients: share.max(1), to };
+        }
+    }
+    match (0..index).find(|&lower| loads[lower].0 + busy < CONSOLIDATE) {
+        Some(to) => Plan::FitsLower { to },
+        None => Plan::Stay,
+    }
+}
+
+/// The balancer's memory between samples.
+#[derive(Default)]
+struct Balancer {
+    /// Samples left before the next move: the samples just after one do not show its effect yet.
+    cooldown: u32,
+    /// For each thread, how many samples in a row it was saturated (with somewhere to shed to), and
+    /// how many its clients would have fit on a lower thread.
+    streaks: Vec<(u32, u32)>,
+}
+
+/// Called by a connection between batches with nothing owed: `Some(thread)` when it is to hand
+/// itself over to that thread. Costs a thread-local read and a relaxed load when nothing moves.
+pub fn hand_over_to() -> Option<usize> {
+    HERE.with_borrow(|here| {
+        let here = here.as_ref()?;
+        if here.hand_over_every > 0 {
+            let batches = here.batches.get() + 1;
+            here.batches.set(batches);
+            if batches % here.hand_over_every == 0 {
+                return Some(here.next);
+            }
+        }
+        if here.load.shed.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        here.load.shed.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1)).ok()?;
+        let to = here.load.shed_to.load(Ordering::Relaxed);
+        (to != here.index).then_some(to)
+    })
+}
+
+/// Marks the calling thread as worker `index` of several.
+fn enter((index, next, load, hand_over_every): (usize, usize, Arc<Load>, u64)) {
+    HERE.set(Some(Here { index, next, load, hand_over_every, batches: Cell::new(0) }));
+}
+
+/// CPU time the calling thread has used (zero if the clock cannot be read: it then looks idle,
+/// and nothing is moved away from it).
+fn thread_cpu() -> Duration {
+    clock_gettime(ClockId::CLOCK_THREAD_CPUTIME_ID).map_or(Duration::ZERO, Duration::from)
+}
+
+impl Drop for Workers {
+    /// Stops every extra thread's runtime (a connection still running there is dropped, as the
+    /// caller's runtime drops its own when it ends) and waits for the threads.
+    fn drop(&mut self) {
+        for thread in &mut self.threads {
+            drop(thread.stop.take());
+        }
+        for thread in &mut self.threads {
+            // The last reference may go on a worker thread itself, which cannot wait for itself.
+            let Some(joined) = thread.thread.take() else { continue };
+            if joined.thread().id() != std::thread::current().id() && joined.join().is_err() {
+                tracing::error!("a worker thread panicked");
+            }
+        }
+    }
+}
+
+/// One client counted on a thread while its task lives (even if it panics).
+struct Counted(Arc<Load>);
+
+impl Counted {
+    fn new(load: &Arc<Load>) -> Counted {
+        load.clients.fetch_add(1, Ordering::Relaxed);
+        Counted(Arc::clone(load))
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.clients.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_saturated_thread_sheds_half_the_difference_to_the_least_busy() {
+        assert_eq!(plan(&[(1000, 50), (0, 0)], 0), Plan::Spread { clients: 25, to: 1 });
+        assert_eq!(plan(&[(950, 40), (300, 10), (100, 0)], 0), Plan::Spread { clients: 17, to: 2 });
+        assert_eq!(plan(&[(1000, 2), (0, 0)], 0), Plan::Spread { clients: 1, to: 1 });
+        assert_eq!(plan(&[(1000, 1), (0, 0)], 0), Plan::Stay);
+        // Not saturated, or nowhere to go: nothing moves.
+        assert_eq!(plan(&[(850, 50), (0, 0)], 0), Plan::Stay);
+        assert_eq!(plan(&[(1000, 25), (950, 25)], 0), Plan::Stay);
+    }
+
+    #[test]
+    fn an_extra_thread_gives_its_clients_back_when_they_fit_lower() {
+        assert_eq!(plan(&[(300, 10), (200, 5)], 1), Plan::FitsLower { to: 0 });
+        assert_eq!(plan(&[(500, 10), (300, 5)], 1), Plan::Stay);
+        // The first thread has nowhere lower to go.
+        assert_eq!(plan(&[(100, 10), (0, 0)], 0), Plan::Stay);
+        assert_eq!(plan(&[(0, 0), (0, 0)], 1), Plan::Stay);
+    }
+}
