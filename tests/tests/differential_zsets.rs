@@ -317,12 +317,14 @@ fn random_command(rng: &mut Rng) -> Vec<String> {
         55 => vec![w("DUMP"), zkey(rng)],
         56 => vec![w("ZINCRBY"), zkey(rng), pick(rng, &["inf", "-inf"]), member(rng)],
         57 => vec![w("ZADD"), zkey(rng), w("INCR"), pick(rng, &["inf", "-inf", "1"]), member(rng)],
-        // SORT and SORT_RO over zsets and sets, by themselves or by other keys.
+        // SORT and SORT_RO over zsets, sets and lists, by themselves or by other keys.
         58 => vec![w("SET"), format!("w_{}", member(rng)), pick(rng, &["1", "2", "-3", "1.5", "10", "x", "", "1e400"])],
         59 => vec![w("HSET"), format!("obj_{}", member(rng)), w("f"), pick(rng, &["3", "1", "b", "a", "2.5"])],
         60..=63 => {
-            let mut words =
-                vec![w(rng.pick(&["SORT", "SORT_RO"])), pick(rng, &["z0", "z1", "z2", "s0", "h0", "str", "none"])];
+            let mut words = vec![
+                w(rng.pick(&["SORT", "SORT_RO"])),
+                pick(rng, &["z0", "z1", "z2", "s0", "l0", "dst", "h0", "str", "none"]),
+            ];
             for _ in 0..rng.below(5) {
                 match rng.below(8) {
                     0 => words.extend([w("BY"), pick(rng, &["w_*", "obj_*->f", "nosort", "w_*->", "*"])]),

@@ -33,6 +33,9 @@ fn elements(db: &Db, key: &[u8]) -> Result<(Option<Kind>, Vec<Bytes>), CommandEr
         let kind = slot.kind();
         let items = match kind {
             None => Vec::new(),
+            Some(Kind::List) => {
+                slot.read::<List>()?.map_or_else(Vec::new, |list| list.iter().map(Bytes::copy_from_slice).collect())
+            }
             Some(Kind::Set) => {
                 slot.read::<Set>()?.map_or_else(Vec::new, |set| set.iter().map(Bytes::copy_from_slice).collect())
             }
