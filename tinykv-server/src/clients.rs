@@ -74,8 +74,8 @@ pub struct ClientInfo {
     pub addr: String,
     /// The local address it connected to, `ip:port`.
     pub laddr: String,
-    /// The socket's file descriptor.
-    pub fd: i64,
+    /// The socket's file descriptor (a client moved to another thread gets a new one).
+    fd: AtomicI64,
     /// When it connected.
     created: Instant,
     /// When it was last read from or written to, in [`crate::clock::monotonic_us`] milliseconds
@@ -124,7 +124,7 @@ impl ClientInfo {
             id,
             addr: text(peer),
             laddr: text(local),
-            fd,
+            fd: AtomicI64::new(fd),
             created: Instant::now(),
             last_interaction: AtomicU64::new(crate::clock::monotonic_us() / 1000),
             db: AtomicU32::new(0),
@@ -186,6 +186,12 @@ impl ClientInfo {
     /// Notes the name.
     pub fn set_name(&self, name: Option<Bytes>) {
         *self.name.lock() = name;
+    }
+
+    /// Notes the descriptor the client is served on now (`--threads N > 1` moves it to another thread
+    /// on a duplicate of its socket), for `CLIENT LIST`.
+    pub fn set_fd(&self, fd: i64) {
+        self.fd.store(fd, Ordering::Relaxed);
     }
 
     /// Notes a transaction's size (`None` when there is none).
@@ -357,7 +363,7 @@ impl ClientInfo {
             self.id,
             self.addr,
             self.laddr,
-            self.fd,
+            self.fd.load(Ordering::Relaxed),
             String::from_utf8_lossy(&name),
             age.as_secs(),
             idle.as_secs(),

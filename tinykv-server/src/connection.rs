@@ -27,7 +27,7 @@
 //! whatever await it is in.
 
 use std::net::SocketAddr;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -98,8 +98,9 @@ enum End {
     /// `PSYNC`/`SYNC`: the connection is a replica's now.
     Handover,
     // --- threads ---
-    /// To be served on this thread from now on (`workers::hand_over_to`).
-    Move(usize),
+    /// To be served on this thread from now on (`workers::hand_over_to`), on this duplicate of its
+    /// socket.
+    Move(usize, OwnedFd),
 }
 
 /// What [`Connection::process_buffered`] stopped at.
@@ -151,18 +152,10 @@ async fn serve_registered(
     let mut connection = connection;
     let end = if greet { connection.run().await } else { connection.batches().await };
     // --- threads ---
-    if let End::Move(to) = end {
-        return match connection.into_moving(to, peer) {
-            Ok(moving) => {
-                tracing::debug!(%peer, to, "connection handed over to another thread");
-                registered.moved = true;
-                Some(moving)
-            }
-            Err(err) => {
-                tracing::warn!(%peer, %err, "could not hand a connection to another thread");
-                None
-            }
-        };
+    if let End::Move(to, socket) = end {
+        tracing::debug!(%peer, to, "connection handed over to another thread");
+        registered.moved = true;
+        return Some(connection.into_moving(to, socket, peer));
     }
     tracing::debug!(%peer, ?end, "connection closed");
     // --- replication ---
@@ -178,8 +171,8 @@ async fn serve_registered(
 
 // --- threads ---
 /// A connection between two batches on its way to another thread (`--threads N > 1`, see
-/// `workers.rs`): its socket, out of the old thread's epoll (a duplicate descriptor: `CLIENT
-/// LIST`'s `fd` keeps the first one's number), and what the next batch needs. Nothing is owed
+/// `workers.rs`): its socket, out of the old thread's epoll (a duplicate descriptor, which `CLIENT
+/// LIST`'s `fd` shows from then on), and what the next batch needs. Nothing is owed
 /// when it leaves: every reply was sent and every write committed.
 pub struct Moving {
     /// The thread it goes to.
@@ -205,8 +198,11 @@ pub async fn resume(moving: Moving, shared: &Arc<Shared>, shutdown: Cancellation
             return None;
         }
     };
+    session.client.set_fd(i64::from(stream.as_raw_fd()));
     let mut connection = Connection::new(stream, shared, Arc::clone(&session.client));
     connection.session = session;
+    // The hop is not the first command's time (SLOWLOG, `INFO commandstats`).
+    connection.session.batch_arrived_at(clock::monotonic_us());
     connection.requests = requests;
     connection.requests.set_max_bulk(connection.max_bulk);
     connection.read_buf = read_buf;
@@ -220,17 +216,17 @@ impl Connection<'_> {
         self.write_buf.is_empty() && self.streaming.is_none() && self.commit_upto.is_none() && self.held.is_none()
     }
 
-    /// The connection as a [`Moving`] to thread `to`; its socket leaves this thread's epoll.
-    fn into_moving(mut self, to: usize, peer: SocketAddr) -> std::io::Result<Moving> {
-        let stream = std::net::TcpStream::from(self.stream.as_fd().try_clone_to_owned()?);
-        Ok(Moving {
+    /// The connection as a [`Moving`] to thread `to` on `socket`, a duplicate of its own; dropping
+    /// this one takes the socket out of this thread's epoll.
+    fn into_moving(mut self, to: usize, socket: OwnedFd, peer: SocketAddr) -> Moving {
+        Moving {
             to,
-            stream,
+            stream: std::net::TcpStream::from(socket),
             peer,
             session: std::mem::take(&mut self.session),
             requests: std::mem::take(&mut self.requests),
             read_buf: std::mem::take(&mut self.read_buf),
-        })
+        }
     }
 }
 
@@ -470,7 +466,12 @@ impl<'a> Connection<'a> {
                     // thread if asked (the batch is then answered there).
                     if self.owes_nothing() {
                         if let Some(to) = crate::workers::hand_over_to() {
-                            return End::Move(to);
+                            // The socket is duplicated first: if that fails (out of descriptors),
+                            // the client stays here and its batch is answered as usual.
+                            match self.stream.as_fd().try_clone_to_owned() {
+                                Ok(socket) => return End::Move(to, socket),
+                                Err(err) => tracing::debug!(%err, "a connection stays on its thread"),
+                            }
                         }
                     }
                 }
@@ -644,8 +645,14 @@ impl<'a> Connection<'a> {
         let (requests, found) = request::first_keys(&self.read_buf, &mut keys);
         if self.session.authenticated {
             let db = self.shared.db(self.session.db);
+            let mut previous: &[u8] = &[];
             for &(start, end) in &keys[..found] {
-                db.prefetch(&self.read_buf[start..end]);
+                let key = &self.read_buf[start..end];
+                // A key the request before uses too is warm by then (a pipeline on one list or set).
+                if key != previous {
+                    db.prefetch(key);
+                }
+                previous = key;
             }
         }
         requests

@@ -259,7 +259,9 @@ fn plan(loads: &[(u32, usize)], index: usize) -> Plan {
     if clients == 0 {
         return Plan::Stay;
     }
-    let least = (0..loads.len()).filter(|&other| other != index).min_by_key(|&other| loads[other].0);
+    // The least busy other thread, loads within a tenth of each other counting as equal so the
+    // lowest such thread is chosen (an idle thread 1 rather than an equally idle thread 2).
+    let least = (0..loads.len()).filter(|&other| other != index).min_by_key(|&other| (loads[other].0 / 100, other));
     if let Some(to) = least {
         let idle = loads[to].0;
         // One client alone cannot be split.
@@ -269,7 +271,9 @@ fn plan(loads: &[(u32, usize)], index: usize) -> Plan {
             return Plan::Spread { clients: share.max(1), to };
         }
     }
-    match (0..index).find(|&lower| loads[lower].0 + busy < CONSOLIDATE) {
+    // Onto the first thread, or onto a lower one that serves clients already: not onto an idle
+    // extra thread, which would only move the same clients somewhere else that is just as free.
+    match (0..index).find(|&lower| (lower == 0 || loads[lower].1 > 0) && loads[lower].0 + busy < CONSOLIDATE) {
         Some(to) => Plan::FitsLower { to },
         None => Plan::Stay,
     }
@@ -372,5 +376,14 @@ mod tests {
         // The first thread has nowhere lower to go.
         assert_eq!(plan(&[(100, 10), (0, 0)], 0), Plan::Stay);
         assert_eq!(plan(&[(0, 0), (0, 0)], 1), Plan::Stay);
+        // Not onto an idle extra thread: the clients would only change places.
+        assert_eq!(plan(&[(900, 10), (1, 0), (451, 10)], 2), Plan::Stay);
+        assert_eq!(plan(&[(200, 10), (1, 0), (451, 10)], 2), Plan::FitsLower { to: 0 });
+    }
+
+    #[test]
+    fn a_saturated_thread_sheds_to_the_lowest_of_equally_idle_threads() {
+        assert_eq!(plan(&[(1000, 20), (1, 0), (0, 0)], 0), Plan::Spread { clients: 9, to: 1 });
+        assert_eq!(plan(&[(1000, 20), (400, 5), (0, 0)], 0), Plan::Spread { clients: 10, to: 2 });
     }
 }
