@@ -204,6 +204,28 @@ fn sigterm_flushes_every_client_and_saves() {
     assert_eq!(call_str(&mut con, &["STRLEN", "big"]), ":16384\r\n");
 }
 
+/// New clients placed on the other threads from the start (as while the first is saturated; the
+/// test flag sends them round the threads) are served there like any other.
+#[test]
+fn new_clients_started_on_other_threads_are_served_there() {
+    let threads = THREADS.to_string();
+    // Batches almost never move here: each client stays where it was placed.
+    let args = ["--no-greeting", "--threads", &threads, "--debug-hand-over-every", "100000"];
+    let server = Server::start_with_env(&args, &[("RUST_LOG", "info,tinykv_server::server=debug")]);
+    let mut clients: Vec<_> = (0..2 * THREADS).map(|_| server.connect()).collect();
+    for (i, con) in clients.iter_mut().enumerate() {
+        let key = format!("k{i}");
+        assert_eq!(call_str(con, &["SET", &key, "v"]), "+OK\r\n");
+        assert_eq!(call_str(con, &["INCR", "placed"]), format!(":{}\r\n", i + 1));
+        assert_eq!(call_str(con, &["GET", &key]), "$1\r\nv\r\n");
+    }
+    retry_until("the log to show clients placed on other threads", || {
+        (server.log().matches("new connection placed on another thread").count() >= 2 * (THREADS - 1)).then_some(())
+    });
+    let listed = call_str(&mut clients[0], &["CLIENT", "LIST"]);
+    assert_eq!(listed.matches(" laddr=").count(), 2 * THREADS, "{listed}");
+}
+
 #[test]
 fn a_client_handed_over_after_every_batch_keeps_its_session() {
     let threads = THREADS.to_string();

@@ -115,9 +115,24 @@ pub async fn run_on(
             workers: Arc::clone(&workers),
             tracker: tracker.clone(),
         };
-        // Filled first: every client starts on this thread (see `workers.rs`).
-        let start = Start::New(stream, peer);
-        workers.spawn_to(0, &tracker, move || serve_client(serving, start));
+        // Filled first: a client starts on this thread unless it is saturated (see `workers.rs`).
+        let to = workers.place_new();
+        let start = if to == 0 {
+            Start::New(stream, peer)
+        } else {
+            // Out of this thread's epoll; it joins the other's where it is served.
+            match stream.into_std() {
+                Ok(stream) => {
+                    tracing::debug!(%peer, to, "new connection placed on another thread");
+                    Start::Elsewhere(stream, peer)
+                }
+                Err(err) => {
+                    tracing::warn!(%peer, %err, "could not pass a new connection to another thread");
+                    continue;
+                }
+            }
+        };
+        workers.spawn_to(to, &tracker, move || serve_client(serving, start));
     }
 
     drop(listener);
@@ -156,6 +171,8 @@ struct Serving {
 enum Start {
     /// Accepted on this thread.
     New(tokio::net::TcpStream, std::net::SocketAddr),
+    /// Accepted on the first thread while it was saturated, to be served on this one.
+    Elsewhere(std::net::TcpStream, std::net::SocketAddr),
     /// Handed over by another thread between two batches.
     Moved(Box<connection::Moving>),
 }
@@ -167,6 +184,13 @@ fn serve_client(serving: Serving, start: Start) -> Pin<Box<dyn Future<Output = (
         let (shared, shutdown) = (&serving.shared, serving.shutdown.clone());
         let moving = match start {
             Start::New(stream, peer) => connection::serve(stream, peer, shared, shutdown).await,
+            Start::Elsewhere(stream, peer) => match tokio::net::TcpStream::from_std(stream) {
+                Ok(stream) => connection::serve(stream, peer, shared, shutdown).await,
+                Err(err) => {
+                    tracing::warn!(%peer, %err, "a thread could not take a new connection");
+                    None
+                }
+            },
             Start::Moved(moving) => connection::resume(*moving, shared, shutdown).await,
         };
         if let Some(moving) = moving {

@@ -17,7 +17,8 @@
 //!   an extra thread whose clients would fit on a lower one (both together < 75 % for a second):
 //!     it sheds them all
 //!   after a move, two samples pass before the next (they do not show its effect yet)
-//! new clients go to the first thread (which accepts them): the balancer moves them if need be
+//! new clients go to the first thread (which accepts them), or while it is saturated to the thread
+//!   it would shed to: the balancer moves them if need be
 //! ```
 //!
 //! A connection hands itself over between batches with nothing owed (see
@@ -58,6 +59,10 @@ const COOLDOWN_SAMPLES: u32 = 2;
 /// background tasks) and `--threads` − 1 more.
 pub struct Workers {
     threads: Vec<Thread>,
+    /// `--debug-hand-over-every` (0: off).
+    hand_over_every: u64,
+    /// New clients placed so far, for the round of [`Workers::place_new`] under that flag.
+    placed: AtomicUsize,
 }
 
 /// One thread: where to spawn on it, and its load.
@@ -98,7 +103,7 @@ thread_local! {
 impl Workers {
     /// The calling thread alone (`--threads 1`, tests): no sampling, no hand-over.
     pub fn single() -> Workers {
-        Workers { threads: Vec::new() }
+        Workers { threads: Vec::new(), hand_over_every: 0, placed: AtomicUsize::new(0) }
     }
 
     /// The calling thread (whose current-thread runtime must be entered: its handle is taken) and
@@ -106,7 +111,7 @@ impl Workers {
     /// `hand_over_every` is `--debug-hand-over-every`: every this many batches on a thread, the
     /// connection that ran the last one moves to the next thread (tests: every connection crosses).
     pub fn start(threads: usize, hand_over_every: u64) -> std::io::Result<Workers> {
-        let mut workers = Workers { threads: Vec::new() };
+        let mut workers = Workers { threads: Vec::new(), hand_over_every, placed: AtomicUsize::new(0) };
         let Ok(handle) = Handle::try_current() else { return Ok(workers) };
         workers.threads.push(Thread { handle, load: Arc::default(), stop: None, thread: None });
         for index in 1..threads.max(1) {
@@ -210,6 +215,29 @@ impl Workers {
             }
             thread.load.shed_to.store(to, Ordering::Relaxed);
             thread.load.shed.store(shed, Ordering::Relaxed);
+        }
+    }
+
+    /// The thread a new client starts on: the first, unless its last sample found it saturated and
+    /// another thread can take clients (a load of short connections would otherwise never spread:
+    /// clients move only between batches, after the first thread was saturated for a while). With
+    /// `--debug-hand-over-every`, new clients go round the threads, so tests start clients on each.
+    pub fn place_new(&self) -> usize {
+        let Some(first) = self.threads.first().filter(|_| self.threads.len() > 1) else { return 0 };
+        if self.hand_over_every > 0 {
+            return self.placed.fetch_add(1, Ordering::Relaxed) % self.threads.len();
+        }
+        if first.load.busy.load(Ordering::Relaxed) < SATURATED {
+            return 0;
+        }
+        let loads: Vec<(u32, usize)> = self
+            .threads
+            .iter()
+            .map(|thread| (thread.load.busy.load(Ordering::Relaxed), thread.load.clients.load(Ordering::Relaxed)))
+            .collect();
+        match plan(&loads, 0) {
+            Plan::Spread { to, .. } => to,
+            _ => 0,
         }
     }
 
