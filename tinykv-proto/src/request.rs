@@ -233,12 +233,12 @@ impl RequestDecoder {
         }
         let mut ranges = [(0usize, 0usize); FAST_ARGS];
         for range in ranges.iter_mut().take(count) {
-            let (len, start) = short_header(buf, at, b'$')?;
-            if len > self.limits.max_bulk || buf.get(start + len..start + len + 2)? != b"\r\n" {
+            let (start, end) = bulk_at(buf, at)?;
+            if end - start > self.limits.max_bulk {
                 return None;
             }
-            *range = (start, start + len);
-            at = start + len + 2;
+            *range = (start, end);
+            at = end + 2;
         }
         let frame = buf.split_to(at).freeze();
         let mut args = std::mem::take(&mut self.spare);
@@ -275,10 +275,7 @@ pub fn first_keys(buf: &[u8], keys: &mut [(usize, usize)]) -> (usize, usize) {
         }
         let mut key = None;
         for element in 0..count {
-            let Some((len, start)) = short_header(buf, next, b'$') else { return (arrays, found) };
-            let Some(end) = start.checked_add(len).filter(|&end| end <= buf.len().saturating_sub(2)) else {
-                return (arrays, found);
-            };
+            let Some((start, end)) = bulk_at(buf, next) else { return (arrays, found) };
             if element == 1 {
                 key = Some((start, end));
             }
@@ -292,6 +289,15 @@ pub fn first_keys(buf: &[u8], keys: &mut [(usize, usize)]) -> (usize, usize) {
         at = next;
     }
     (arrays, found)
+}
+
+/// The bulk string whose `$<n>\r\n` header is at `at`, there whole with its CRLF: where its bytes
+/// start and end. No length is trusted past what `buf` holds (the sums are checked).
+#[inline(always)]
+fn bulk_at(buf: &[u8], at: usize) -> Option<(usize, usize)> {
+    let (len, start) = short_header(buf, at, b'$')?;
+    let end = start.checked_add(len)?;
+    (buf.get(end..end.checked_add(2)?)? == b"\r\n").then_some((start, end))
 }
 
 /// The fast path's reading of a `*<n>\r\n` or `$<n>\r\n` header at `at`: the number and where the

@@ -638,22 +638,24 @@ impl<'a> Connection<'a> {
     }
 
     /// Starts loading the keys of the next requests in the read buffer (up to [`PREFETCH_KEYS`]
-    /// requests), so their lookups' cache misses overlap; returns how many requests it looked at.
-    /// Not for a client that has yet to authenticate: its requests will be refused.
+    /// requests), so their lookups' cache misses overlap; returns how many requests it looked at
+    /// (`usize::MAX` for a client that has yet to authenticate: its requests will be refused).
     fn prefetch_keys(&self) -> usize {
+        if !self.session.authenticated {
+            // Not even the peek: none for the rest of these bytes.
+            return usize::MAX;
+        }
         let mut keys = [(0, 0); PREFETCH_KEYS];
         let (requests, found) = request::first_keys(&self.read_buf, &mut keys);
-        if self.session.authenticated {
-            let db = self.shared.db(self.session.db);
-            let mut previous: &[u8] = &[];
-            for &(start, end) in &keys[..found] {
-                let key = &self.read_buf[start..end];
-                // A key the request before uses too is warm by then (a pipeline on one list or set).
-                if key != previous {
-                    db.prefetch(key);
-                }
-                previous = key;
+        let db = self.shared.db(self.session.db);
+        let mut previous: &[u8] = &[];
+        for &(start, end) in &keys[..found] {
+            let key = &self.read_buf[start..end];
+            // A key the request before uses too is warm by then (a pipeline on one list or set).
+            if key != previous {
+                db.prefetch(key);
             }
+            previous = key;
         }
         requests
     }
