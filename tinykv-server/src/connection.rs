@@ -188,7 +188,8 @@ pub struct Moving {
 /// [`serve`] does (and may hand it over again).
 pub async fn resume(moving: Moving, shared: &Arc<Shared>, shutdown: CancellationToken) -> Option<Moving> {
     let Moving { stream, peer, mut session, requests, read_buf, .. } = moving;
-    let stream = match stream.set_nonblocking(true).and_then(|()| TcpStream::from_std(stream)) {
+    // A duplicate of a non-blocking socket: it shares the flag, so it registers as it is.
+    let stream = match TcpStream::from_std(stream) {
         Ok(stream) => stream,
         Err(err) => {
             tracing::warn!(%peer, %err, "a thread could not take over a connection");
@@ -199,6 +200,7 @@ pub async fn resume(moving: Moving, shared: &Arc<Shared>, shutdown: Cancellation
         }
     };
     session.client.set_fd(i64::from(stream.as_raw_fd()));
+    tracing::debug!(%peer, thread = std::thread::current().name(), "connection resumed");
     let mut connection = Connection::new(stream, shared, Arc::clone(&session.client));
     connection.session = session;
     // The hop is not the first command's time (SLOWLOG, `INFO commandstats`).

@@ -325,15 +325,9 @@ pub fn handle_into(request: &mut Request, shared: &Shared, session: &mut Session
     }
     // Shared with every other command; exclusive only for an `EXEC` or a script. Past the busy
     // threshold of a running script, the wait gives up: the client is answered `-BUSY`.
-    let isolation = match shared.isolation.try_shared() {
-        Some(guard) => Some(guard),
-        None => {
-            // Held off by another client's `EXEC` or script: the command's time starts when it
-            // may run, not when its bytes arrived (SLOWLOG, `INFO commandstats`).
-            session.last_end = None;
-            shared.isolation.shared_unless(|| script_busy(shared).is_some())
-        }
-    };
+    // Held off by another client's `EXEC` or script, the command's time starts when it may run,
+    // not when its bytes arrived (SLOWLOG, `INFO commandstats`).
+    let isolation = shared.isolation.shared_unless(|| script_busy(shared).is_some(), || session.last_end = None);
     let Some(_isolation) = isolation else {
         return busy(request, shared, session);
     };

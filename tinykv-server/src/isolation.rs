@@ -41,19 +41,15 @@ impl Isolation {
         self.slots.iter().map(|slot| slot.0.write()).collect()
     }
 
-    /// [`Isolation::shared`] if it is free now (no `EXEC` or script holds every slot), else `None`
-    /// at once.
-    pub fn try_shared(&self) -> Option<RwLockReadGuard<'_, ()>> {
-        self.slots[thread_slot() % SLOTS].0.try_read()
-    }
-
     /// [`Isolation::shared`], unless `give_up` says so while waiting (a script has run past the busy
-    /// threshold): then `None`. The uncontended path is the same single atomic as `shared`.
-    pub fn shared_unless(&self, give_up: impl Fn() -> bool) -> Option<RwLockReadGuard<'_, ()>> {
+    /// threshold): then `None`. The uncontended path is the same single atomic as `shared`;
+    /// `on_wait` runs once if the caller has to wait (a command's clock restarts then).
+    pub fn shared_unless(&self, give_up: impl Fn() -> bool, on_wait: impl FnOnce()) -> Option<RwLockReadGuard<'_, ()>> {
         let slot = &self.slots[thread_slot() % SLOTS].0;
         if let Some(guard) = slot.try_read() {
             return Some(guard);
         }
+        on_wait();
         loop {
             if let Some(guard) = slot.try_read_for(WAIT_STEP) {
                 return Some(guard);
