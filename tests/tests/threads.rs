@@ -264,4 +264,9 @@ fn a_client_handed_over_after_every_batch_keeps_its_session() {
     retry_until("the log to show hand-overs", || {
         (server.log().matches("connection handed over").count() >= 10).then_some(())
     });
+    // And the other threads did serve it: the resumes are logged by the thread that took it.
+    retry_until("the log to show resumes on the extra threads", || {
+        let log = server.log();
+        (1..THREADS).all(|n| log.contains(&format!("thread=\"tinykv-worker-{n}\""))).then_some(())
+    });
 }

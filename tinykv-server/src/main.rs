@@ -37,7 +37,8 @@ fn main() -> anyhow::Result<()> {
         Arc::new(Workers::start(threads, config.debug_hand_over_every).context("starting the worker threads")?)
     };
     let served = runtime.block_on(serve(config, Arc::clone(&workers)));
-    // This thread's connections go first, then the other threads are stopped and joined.
+    // This thread's connections go first; the other threads are stopped and joined once no client
+    // task there holds the workers any more (see `Workers::drop`).
     drop(runtime);
     drop(workers);
     served

@@ -63,6 +63,9 @@ pub struct Workers {
     hand_over_every: u64,
     /// New clients placed so far, for the round of [`Workers::place_new`] under that flag.
     placed: AtomicUsize,
+    /// Where [`Workers::place_new`] puts new clients, set by each balancing: the thread the first
+    /// sheds to while its last sample found it saturated, else the first (0).
+    new_clients_to: AtomicUsize,
 }
 
 /// One thread: where to spawn on it, and its load.
@@ -103,7 +106,12 @@ thread_local! {
 impl Workers {
     /// The calling thread alone (`--threads 1`, tests): no sampling, no hand-over.
     pub fn single() -> Workers {
-        Workers { threads: Vec::new(), hand_over_every: 0, placed: AtomicUsize::new(0) }
+        Workers {
+            threads: Vec::new(),
+            hand_over_every: 0,
+            placed: AtomicUsize::new(0),
+            new_clients_to: AtomicUsize::new(0),
+        }
     }
 
     /// The calling thread (whose current-thread runtime must be entered: its handle is taken) and
@@ -111,7 +119,12 @@ impl Workers {
     /// `hand_over_every` is `--debug-hand-over-every`: every this many batches on a thread, the
     /// connection that ran the last one moves to the next thread (tests: every connection crosses).
     pub fn start(threads: usize, hand_over_every: u64) -> std::io::Result<Workers> {
-        let mut workers = Workers { threads: Vec::new(), hand_over_every, placed: AtomicUsize::new(0) };
+        let mut workers = Workers {
+            threads: Vec::new(),
+            hand_over_every,
+            placed: AtomicUsize::new(0),
+            new_clients_to: AtomicUsize::new(0),
+        };
         let Ok(handle) = Handle::try_current() else { return Ok(workers) };
         workers.threads.push(Thread { handle, load: Arc::default(), stop: None, thread: None });
         for index in 1..threads.max(1) {
@@ -183,6 +196,11 @@ impl Workers {
             .map(|thread| (thread.load.busy.load(Ordering::Relaxed), thread.load.clients.load(Ordering::Relaxed)))
             .collect();
         balancer.streaks.resize(loads.len(), (0, 0));
+        let new_clients_to = match plan(&loads, 0) {
+            Plan::Spread { to, .. } if loads[0].0 >= SATURATED => to,
+            _ => 0,
+        };
+        self.new_clients_to.store(new_clients_to, Ordering::Relaxed);
         let moving = balancer.cooldown > 0;
         balancer.cooldown = balancer.cooldown.saturating_sub(1);
         for (index, thread) in self.threads.iter().enumerate() {
@@ -223,22 +241,10 @@ impl Workers {
     /// clients move only between batches, after the first thread was saturated for a while). With
     /// `--debug-hand-over-every`, new clients go round the threads, so tests start clients on each.
     pub fn place_new(&self) -> usize {
-        let Some(first) = self.threads.first().filter(|_| self.threads.len() > 1) else { return 0 };
-        if self.hand_over_every > 0 {
+        if self.hand_over_every > 0 && self.threads.len() > 1 {
             return self.placed.fetch_add(1, Ordering::Relaxed) % self.threads.len();
         }
-        if first.load.busy.load(Ordering::Relaxed) < SATURATED {
-            return 0;
-        }
-        let loads: Vec<(u32, usize)> = self
-            .threads
-            .iter()
-            .map(|thread| (thread.load.busy.load(Ordering::Relaxed), thread.load.clients.load(Ordering::Relaxed)))
-            .collect();
-        match plan(&loads, 0) {
-            Plan::Spread { to, .. } => to,
-            _ => 0,
-        }
+        self.new_clients_to.load(Ordering::Relaxed)
     }
 
     /// Serves `serve` on thread `index` (a connection handed over there), tracked by `tracker`.
@@ -350,8 +356,9 @@ fn thread_cpu() -> Duration {
 }
 
 impl Drop for Workers {
-    /// Stops every extra thread's runtime (a connection still running there is dropped, as the
-    /// caller's runtime drops its own when it ends) and waits for the threads.
+    /// Stops every extra thread's runtime and waits for the threads. Runs when the last reference
+    /// goes: a client still served on an extra thread holds one (`server::Serving`), so at exit with
+    /// such a client nothing is stopped here and the process ends around it.
     fn drop(&mut self) {
         for thread in &mut self.threads {
             drop(thread.stop.take());
