@@ -4,9 +4,9 @@
 //! Why: every key is one allocation ([`crate::entry`]), and glibc's malloc puts an 8-byte header in
 //! front of it and rounds the chunk to 16 bytes: a 16-byte key with a 16-byte value (a 38-byte
 //! entry) took a 48-byte chunk, with a 100-byte value (122 bytes) a 144-byte chunk. Here they take
-//! 40 and 128 bytes. RSS per key at 1,000,000 keys (`bench/compare --no-throughput`, see
-//! `bench/results/latest.md`; the steps in PROFILE.md, "Memory: a size-class arena for entries"): 16 B/16 B
-//! 67.2 → 60.6 B (0.47× Redis's 129.6), 16 B/100 B 163.2 → 148.3 B (0.71× Redis's 208.1). glibc, jemalloc and
+//! 40 and 128 bytes. RSS per key at 1,000,000 keys (`bench/compare --no-throughput`; the
+//! figures are `bench/results/latest.md`'s, the steps in PROFILE.md, "Memory: a size-class arena for
+//! entries"): 16 B/16 B 67.2 B on glibc, 60.1 B here (0.46× Redis); 16 B/100 B 163.2 and 148.5 B (0.71×). glibc, jemalloc and
 //! mimalloc all round small chunks to 16 bytes, so no allocator swap gets there.
 //!
 //! Why unsafe: a cell has no header, so the memory is managed by hand: a free cell holds the
@@ -18,17 +18,19 @@
 //! CPU: each thread keeps up to 32 free cells per class ([`ThreadCache`]), taken from and given back
 //! to the class's pool 16 at a time under its lock, so a write that replaces an entry by one of
 //! another size takes no lock and no atomic operation. Measured per free-and-allocate pair (38
-//! bytes, 4,096 live, random order): glibc 11–14 ns, a lock per call 13–14 ns (one thread; 24–27 ns
+//! bytes, 4,096 live, random order; a micro-benchmark of the module alone, not committed): glibc 11–14 ns, a lock per call 13–14 ns (one thread; 24–27 ns
 //! with two threads on one class, glibc 21–24), the thread caches 8 ns (14–17 ns with two threads).
 //!
 //! Memory comes back: a slab whose cells are all free is released (its pages returned with
 //! `MADV_DONTNEED`, its addresses kept for the next slab, see `RELEASED`; one empty slab per class is kept
 //! for the next allocation, so a key rewritten in a class of its own does not take and release a slab
-//! per write). After `FLUSHALL` of 1,000,000 keys RSS falls to 12–14 MB (glibc kept 54 MB of 72 for
+//! per write). After `FLUSHALL` of 1,000,000 keys RSS fell to 12–14 MB (glibc kept 54 MB of 72 for
 //! 16-byte values, 147 of 166 for 100-byte values: its freed chunks in the middle of the heap stay
-//! resident). A slab with one live cell stays mapped, as a heap page with one live chunk does:
-//! deleting half of the keys at random frees few slabs, and the next writes of that size use the
-//! freed cells first. Cells in threads' caches count as live, so they too keep their slabs mapped.
+//! resident; measured when empty slabs were still unmapped, before `MADV_DONTNEED`, which
+//! `tests/arena_memory.rs` checks in bands). A slab with one live cell stays resident, as a heap page
+//! with one live chunk does: deleting half of the keys at random frees few slabs, and the next writes
+//! of that size use the freed cells first. Cells in threads' caches count as live, so they too keep
+//! their slabs resident.
 
 use std::cell::UnsafeCell;
 use std::ptr::null_mut;
@@ -45,6 +47,11 @@ const SLAB: usize = 64 * 1024;
 /// Bytes at the start of a slab for its header, before the first cell.
 const HEADER: usize = std::mem::size_of::<Slab>().next_multiple_of(GRAIN);
 
+/// The size class of a request of `size` bytes (1 to [`MAX_CELL`]).
+fn class_of(size: usize) -> usize {
+    (size.max(1) - 1) / GRAIN
+}
+
 /// The bytes a request of `size` bytes takes when it is served by the arena ([`MAX_CELL`] or less):
 /// its cell, rounded up to 8 bytes; `None` for larger sizes (the system allocator's).
 pub fn cell_size(size: usize) -> Option<usize> {
@@ -54,8 +61,6 @@ pub fn cell_size(size: usize) -> Option<usize> {
 /// A slab's header, at its first byte; cells follow.
 #[repr(C)]
 struct Slab {
-    /// Bytes of each cell.
-    cell: usize,
     /// The first free cell that was used before (each holds the next's address), or null.
     free: *mut u8,
     /// Offset of the first cell never handed out: cells past it are carved as needed, so a new
@@ -105,7 +110,7 @@ impl Arena {
     /// The pool for `size` bytes (1 to [`MAX_CELL`]), locked, and its cells' size.
     fn pool(&self, size: usize) -> (MutexGuard<'_, Pool>, usize) {
         debug_assert!((1..=MAX_CELL).contains(&size));
-        let class = (size.max(1) - 1) / GRAIN;
+        let class = class_of(size);
         // Nothing panics while a pool is locked, but a poisoned lock's pool would still be consistent:
         // each of its changes is complete before anything that could fail.
         (self.pools[class].lock().unwrap_or_else(PoisonError::into_inner), (class + 1) * GRAIN)
@@ -166,7 +171,7 @@ impl ThreadCache {
     /// # Safety
     /// Every cell in this cache came from `arena` (a cache is used with one arena only).
     pub unsafe fn alloc(&mut self, arena: &Arena, size: usize) -> *mut u8 {
-        let class = (size.max(1) - 1) / GRAIN;
+        let class = class_of(size);
         if self.heads[class].is_null() {
             let (mut pool, cell) = arena.pool(size);
             for _ in 0..BATCH {
@@ -194,7 +199,7 @@ impl ThreadCache {
     /// `ptr` came from [`ThreadCache::alloc`] or [`Arena::alloc`] of `arena` (any thread's) with the
     /// same `size`, and is freed once; every cell in this cache came from `arena`.
     pub unsafe fn free(&mut self, arena: &Arena, ptr: *mut u8, size: usize) {
-        let class = (size.max(1) - 1) / GRAIN;
+        let class = class_of(size);
         // SAFETY: the caller's promise: a cell of this class nobody uses any more.
         unsafe { self.push(class, ptr) };
         if self.counts[class] > 2 * BATCH {
@@ -226,7 +231,7 @@ impl ThreadCache {
 
     /// Cells of `size`'s class this cache holds.
     pub fn cached(&self, size: usize) -> usize {
-        self.counts[(size.max(1) - 1) / GRAIN]
+        self.counts[class_of(size)]
     }
 
     /// Puts a free cell at the head of its class's list.
@@ -338,15 +343,8 @@ impl Pool {
                 }
                 self.slabs += 1;
             }
-            let header = Slab {
-                cell,
-                free: null_mut(),
-                bump: HEADER,
-                live: 0,
-                prev: null_mut(),
-                next: null_mut(),
-                listed: false,
-            };
+            let header =
+                Slab { free: null_mut(), bump: HEADER, live: 0, prev: null_mut(), next: null_mut(), listed: false };
             // SAFETY: `slab` is a mapped (or spare, all cells free) slab of `SLAB` bytes aligned to
             // `SLAB`, which nothing else uses: its header is (re)written from scratch.
             unsafe { slab.write(header) };
