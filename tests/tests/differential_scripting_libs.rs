@@ -329,9 +329,10 @@ fn script_debug_no_is_accepted_and_yes_refused() {
 }
 
 /// TinyKV's one known difference in these libraries' limits (README): a Rust function returns at
-/// most 7,992 values and 2,000 strings or tables at once, where Redis's C functions stop near 7,997
+/// most 7,900 decoded values (plus `unpack`'s next position) and 2,000 strings or tables at once, where Redis's C functions stop near 7,997
 /// of either; past them `struct.unpack` fails with Redis's own "stack overflow" error instead of
 /// panicking the interpreter. Up to them it agrees with Redis (the edge cases above: 7,000 numbers).
+/// The limits are exact and the same for a fresh interpreter's first script as after a big return.
 #[test]
 fn unpacking_past_the_result_limits_is_an_error() {
     let server = tinykv_tests::Server::start_with(&["--no-greeting"]);
@@ -339,12 +340,17 @@ fn unpacking_past_the_result_limits_is_an_error() {
     let eval = |client: &mut std::net::TcpStream, script: &str| {
         String::from_utf8_lossy(&tinykv_tests::call(client, &[b"EVAL", script.as_bytes(), b"0"])).into_owned()
     };
-    let numbers = "local t = {struct.unpack(string.rep('b', 7995), string.rep('a', 7995))} return #t";
-    let strings = "local t = {struct.unpack(string.rep('c1', 2001), string.rep('a', 2001))} return #t";
-    for script in [numbers, strings] {
-        let reply = eval(&mut client, script);
+    // `unpack` returns the values and then the next position: n formats, n + 1 results.
+    let numbers =
+        |n: usize| format!("local t = {{struct.unpack(string.rep('b', {n}), string.rep('a', {n}))}} return #t");
+    let strings =
+        |n: usize| format!("local t = {{struct.unpack(string.rep('c1', {n}), string.rep('a', {n}))}} return #t");
+    // First, on a fresh interpreter: the most there may be.
+    assert_eq!(eval(&mut client, &numbers(7_900)), ":7901\r\n");
+    for script in [numbers(7_901), strings(2_001)] {
+        let reply = eval(&mut client, &script);
         assert!(reply.starts_with("-ERR user_script:1: stack overflow (too many results)"), "{script}: {reply}");
     }
-    let within = "local t = {struct.unpack(string.rep('c1', 1999), string.rep('a', 1999))} return #t";
-    assert_eq!(eval(&mut client, within), ":2000\r\n");
+    assert_eq!(eval(&mut client, &strings(2_000)), ":2001\r\n");
+    assert_eq!(eval(&mut client, &numbers(7_900)), ":7901\r\n");
 }

@@ -15,8 +15,11 @@ use super::libs::format_g14;
 /// libraries fail with "stack overflow (...)" past it; these count their slots the same way.
 pub const MAX_C_STACK: usize = 8000;
 
-/// Most values a Rust function returns: mlua needs a few of Lua's slots for itself.
-pub const MAX_RESULTS: usize = MAX_C_STACK - 8;
+/// Most values a Rust function returns: mlua needs some of Lua's slots for itself, how many
+/// depending on what ran before (with 8 kept back, 7,990 values failed with mlua's own "not enough
+/// stack slots" as a fresh interpreter's first script, and passed once a big return had grown the
+/// stack): 100 kept back make the limit the same whatever ran before.
+pub const MAX_RESULTS: usize = MAX_C_STACK - 100;
 
 /// Most strings or tables a Rust function returns at once: each is a handle in mlua's
 /// auxiliary stack (about 8,000 for the whole interpreter, which panics past it).
