@@ -231,8 +231,10 @@ impl Workers {
                 balancer.cooldown = COOLDOWN_SAMPLES;
                 balancer.streaks[index] = (0, 0);
             }
+            // The target first, published by the quota's release: a connection that takes from the
+            // quota (acquire) sees this sample's target, not an older one.
             thread.load.shed_to.store(to, Ordering::Relaxed);
-            thread.load.shed.store(shed, Ordering::Relaxed);
+            thread.load.shed.store(shed, Ordering::Release);
         }
     }
 
@@ -338,7 +340,7 @@ pub fn hand_over_to() -> Option<usize> {
         if here.load.shed.load(Ordering::Relaxed) == 0 {
             return None;
         }
-        here.load.shed.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1)).ok()?;
+        here.load.shed.fetch_update(Ordering::Acquire, Ordering::Relaxed, |n| n.checked_sub(1)).ok()?;
         let to = here.load.shed_to.load(Ordering::Relaxed);
         (to != here.index).then_some(to)
     })
