@@ -137,6 +137,13 @@ fn fail_over(sentinel: u16, servers: &mut [Option<Server>], prefix: &'static str
     (new, missing.len())
 }
 
+/// The last lines a server logged, headed by its port: what it did when a failover went astray.
+fn log_tail(server: &Server) -> String {
+    let log = server.log();
+    let lines: Vec<&str> = log.lines().collect();
+    format!("server {}'s log, last lines:\n{}\n", server.port(), lines[lines.len().saturating_sub(20)..].join("\n"))
+}
+
 fn role(port: u16) -> String {
     call_str(&mut connect(port), &["ROLE"])
 }
@@ -182,9 +189,10 @@ fn sentinel_fails_over_between_tinykv_servers() {
     while !converted() {
         assert!(
             start.elapsed() < 4 * DEADLINE,
-            "the old primary never became a replica: {}\nsentinel 0's log:\n{}",
+            "the old primary never became a replica: {}\nsentinel 0's log:\n{}\n{}",
             role(ports[0]),
-            std::fs::read_to_string(sentinel_log(dir.path(), 0)).unwrap_or_default()
+            std::fs::read_to_string(sentinel_log(dir.path(), 0)).unwrap_or_default(),
+            servers.iter().flatten().chain([&restarted]).map(log_tail).collect::<String>()
         );
         std::thread::sleep(Duration::from_millis(50));
     }
