@@ -339,12 +339,13 @@ impl Db {
         self.counters.loading.store(loading, Ordering::Relaxed);
     }
 
-    /// The time commands run at: now, or the beginning of time while loading (nothing has expired).
+    /// The time commands run at: the running command's (`clock::CommandTime`), or the beginning of
+    /// time while loading (nothing has expired).
     fn now(&self) -> u64 {
         if self.counters.loading.load(Ordering::Relaxed) {
             0
         } else {
-            now_ms()
+            crate::clock::command_now_ms()
         }
     }
 

@@ -369,6 +369,8 @@ fn run(request: &Request, shared: &Shared, session: &mut Session) -> Reply {
 /// [`run`], with the connection's buffer for a reply written in place (see [`handle_into`]).
 fn run_into(request: &Request, shared: &Shared, session: &mut Session, out: Option<&mut BytesMut>) -> Reply {
     let start = session.clock_start();
+    // The command's keys are judged expired or not by the time it started, read once.
+    let _time = clock::CommandTime::enter(start);
     let found = match Command::lookup(request) {
         Ok(found) => found,
         Err(err) => return refused(shared, session, request, err),

@@ -333,6 +333,7 @@ async fn sweep_expired(shared: Arc<Shared>, shutdown: CancellationToken) {
         // by deletions (`FLUSHALL`, `DEL`, expiry) of many sizes would otherwise keep up to 32
         // slabs a size class resident (`arena::flush_local_cache`).
         crate::arena::flush_local_cache();
+        crate::clock::sample_wall_offset();
         // `DEBUG SET-ACTIVE-EXPIRE 0` turns the sweep off; a `CLIENT PAUSE` holds it, as in Redis.
         if !shared.active_expire.load(Ordering::Relaxed) || shared.clients.pause.current().is_some() {
             continue;
