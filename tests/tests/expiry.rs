@@ -140,3 +140,38 @@ fn memory_of_expired_keys_is_reused() {
     );
     assert_eq!(call_str(&mut s, &["DBSIZE"]), format!(":{KEYS}\r\n"));
 }
+
+/// A transaction's commands and a script's calls judge their keys by the time the `EXEC` or `EVAL`
+/// started, as Redis 7.0 does: a key whose deadline passes halfway through is still there for the
+/// rest of it (and `PTTL` says 0 left), and gone for the next command. Checked against the literal
+/// replies and, where redis-server is installed, against its replies to the same requests.
+#[test]
+fn a_transaction_or_script_sees_its_keys_as_of_when_it_started() {
+    let busy_60ms = "local s = redis.call('TIME') \
+        repeat local n = redis.call('TIME') until (n[1] - s[1]) * 1000000 + (n[2] - s[2]) > 60000 ";
+    let script = format!(
+        "redis.call('SET', KEYS[1], 'v', 'PX', 20) {busy_60ms} \
+         return {{redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1]), redis.call('EXISTS', KEYS[1])}}"
+    );
+    let steps: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["MULTI"], "+OK\r\n"),
+        (vec!["SET", "t", "v", "PX", "20"], "+QUEUED\r\n"),
+        (vec!["DEBUG", "SLEEP", "0.06"], "+QUEUED\r\n"),
+        (vec!["GET", "t"], "+QUEUED\r\n"),
+        (vec!["PTTL", "t"], "+QUEUED\r\n"),
+        (vec!["EXEC"], "*4\r\n+OK\r\n+OK\r\n$1\r\nv\r\n:0\r\n"),
+        (vec!["GET", "t"], "$-1\r\n"),
+        (vec!["EVAL", &script, "1", "s"], "*3\r\n$1\r\nv\r\n:0\r\n:1\r\n"),
+        (vec!["EXISTS", "s"], ":0\r\n"),
+    ];
+    let server = Server::start_with(&["--no-greeting", "--enable-debug-command", "yes"]);
+    let mut ours = server.connect();
+    let redis = tinykv_tests::differential::Redis::start_with(&["--enable-debug-command", "yes"]);
+    let mut theirs = redis.as_ref().map(|redis| redis.connect());
+    for (args, expected) in &steps {
+        assert_eq!(call_str(&mut ours, args), *expected, "TinyKV's reply to {:?}", &args[..args.len().min(2)]);
+        if let Some(theirs) = theirs.as_mut() {
+            assert_eq!(call_str(theirs, args), *expected, "redis-server's reply to {:?}", &args[..args.len().min(2)]);
+        }
+    }
+}

@@ -196,6 +196,10 @@ fn sentinel_fails_over_between_tinykv_servers() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    let primary_now = primary_port(watcher);
+    if primary_now != Some(new) {
+        eprintln!("Sentinel failed over once more meanwhile: the primary is now {primary_now:?}, not {new}");
+    }
     servers[0] = Some(restarted);
 
     // Second failover, each write confirmed by WAIT 1.

@@ -482,7 +482,7 @@ impl Db {
     pub fn evict(&self, key: &[u8], volatile: bool) -> bool {
         let hash = self.hash(key);
         let mut shard = self.shards[self.shard_of(hash)].lock();
-        let now = now_ms();
+        let now = self.now();
         let expired = shard.table.find(hash, |e| e.key() == key).is_some_and(|e| e.is_expired(now));
         // Removes it first if expired.
         let mut slot = Slot::new(&mut shard, self, key, hash, now, false);
@@ -595,7 +595,7 @@ impl Db {
         if self.is_empty() {
             return None;
         }
-        let now = now_ms();
+        let now = self.now();
         for _ in 0..PROBES * self.shards.len() {
             let shard = self.shards[random() as usize & (self.shards.len() - 1)].lock();
             let buckets = shard.table.num_buckets();
@@ -667,7 +667,7 @@ impl Db {
 
     /// Every live key for which `keep` is true. Holds one shard's lock at a time.
     pub fn keys(&self, mut keep: impl FnMut(&[u8]) -> bool) -> Vec<Bytes> {
-        let now = now_ms();
+        let now = self.now();
         let mut out = Vec::new();
         for shard in self.shards.iter() {
             let shard = shard.lock();
@@ -701,7 +701,7 @@ impl Db {
         let cells_per_shard = 1u64 << cell_bits;
         let total_cells = self.shards.len() as u64 * cells_per_shard;
         let mut position = cursor >> 3;
-        let now = now_ms();
+        let now = self.now();
         let mut out = Vec::new();
         while position < total_cells && out.len() < count {
             let shard = &self.shards[(position >> cell_bits) as usize];

@@ -492,6 +492,8 @@ fn queue(request: &mut Request, shared: &Shared, session: &mut Session) -> Reply
     let Some(transaction) = session.transaction.as_mut() else { return run(request, shared, session) };
     let start = clock::monotonic_us();
     session.last_end = None;
+    // Every queued command judges its keys by the time `EXEC` started, as in Redis.
+    let _time = clock::CommandTime::enter(start);
     let reply = match found.spec.name {
         "EXEC" => exec(shared, session),
         "DISCARD" => {

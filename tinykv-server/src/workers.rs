@@ -56,7 +56,7 @@ const CALM_SAMPLES: u32 = 10;
 /// Samples skipped after a move, whose effect the next sample does not show yet.
 const COOLDOWN_SAMPLES: u32 = 2;
 /// A saturated thread sheds clients only while the machine has this much CPU idle (per mille of
-/// one CPU, summed over all of them): a second thread with no CPU of its own shares one with the
+/// one CPU, summed over the CPUs this process may run on): a second thread with no CPU of its own shares one with the
 /// first or with the clients, and adds switches instead of throughput. On 2 CPUs with
 /// redis-benchmark on one, `--threads 2` at `-c 50 -P 16` split the clients for 0.77× Redis's CPU
 /// per GET (one thread: 0.62×) and a p99 of 4.4 ms (1.3 ms).
@@ -194,10 +194,8 @@ impl Workers {
                 // The machine's idle CPU over the interval, per mille of one CPU (unknown without
                 // /proc/stat: then a saturated thread sheds whatever the machine has to spare).
                 let machine_idle_now = machine_idle();
-                let spare = machine_idle_before.zip(machine_idle_now).map(|(before, now)| {
-                    (now.saturating_sub(before).as_micros() * 1000 / wall.as_micros().max(1)).min(u32::MAX as u128)
-                        as u32
-                });
+                let spare =
+                    machine_idle_before.zip(machine_idle_now).map(|(before, now)| spare_per_mille(before, now, wall));
                 machine_idle_before = machine_idle_now;
                 self.balance(&mut balancer, spare);
             }
@@ -370,15 +368,37 @@ fn enter((index, next, load, hand_over_every): (usize, usize, Arc<Load>, u64)) {
     HERE.set(Some(Here { index, next, load, hand_over_every, batches: Cell::new(0) }));
 }
 
-/// Idle CPU time of the whole machine so far, every CPU's idle and I/O wait summed (the first line
-/// of /proc/stat, in clock ticks); `None` where it cannot be read.
+/// Idle CPU time so far of the CPUs this process may run on (its affinity: under `taskset -c 1`
+/// an idle CPU 0 is no room for a second thread), from /proc/stat; `None` where it cannot be read.
 fn machine_idle() -> Option<Duration> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;
-    let mut fields = stat.lines().next()?.strip_prefix("cpu ")?.split_whitespace().map(|f| f.parse::<u64>().ok());
-    // user nice system idle iowait ...
-    let idle = fields.nth(3)?? + fields.next().flatten().unwrap_or(0);
+    let allowed = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)).ok();
+    Some(idle_of(&stat, |cpu| allowed.is_none_or(|set| set.is_set(cpu).unwrap_or(false))))
+}
+
+/// Idle and I/O-wait time in a /proc/stat text, summed over the `cpuN` lines whose N `counts`.
+fn idle_of(stat: &str, counts: impl Fn(usize) -> bool) -> Duration {
+    let ticks: u64 = stat
+        .lines()
+        .filter_map(|line| {
+            // `cpuN user nice system idle iowait ...`; the total line (`cpu  ...`) has no N.
+            let (number, fields) = line.strip_prefix("cpu")?.split_once(' ')?;
+            let cpu: usize = number.parse().ok()?;
+            if !counts(cpu) {
+                return None;
+            }
+            let mut fields = fields.split_whitespace().map(|field| field.parse::<u64>().ok());
+            Some(fields.nth(3)?? + fields.next().flatten().unwrap_or(0))
+        })
+        .sum();
     // Counted in USER_HZ, which the kernel fixes at 100 for user space on x86 and ARM.
-    Some(Duration::from_millis(idle.saturating_mul(10)))
+    Duration::from_millis(ticks.saturating_mul(10))
+}
+
+/// The idle CPU between two readings of [`machine_idle`] `wall` apart, per mille of one CPU.
+fn spare_per_mille(before: Duration, now: Duration, wall: Duration) -> u32 {
+    let per_mille = now.saturating_sub(before).as_micros() * 1000 / wall.as_micros().max(1);
+    u32::try_from(per_mille).unwrap_or(u32::MAX)
 }
 
 /// CPU time the calling thread has used (zero if the clock cannot be read: it then looks idle,
@@ -459,13 +479,24 @@ mod tests {
     }
 
     #[test]
-    fn the_machine_idle_time_is_read_and_grows() {
-        let Some(before) = machine_idle() else {
-            eprintln!("skipped: no /proc/stat");
-            return;
-        };
-        std::thread::sleep(Duration::from_millis(50));
-        assert!(machine_idle().is_some_and(|after| after >= before));
+    fn idle_time_is_summed_over_the_allowed_cpus_only() {
+        let stat = "cpu  900 0 300 5000 100 0 0 0 0 0\n\
+                    cpu0 400 0 100 1000 40 0 0 0 0 0\n\
+                    cpu1 500 0 200 4000 60 0 0 0 0 0\n\
+                    intr 12345 0 0\nctxt 999\ncpu_fake 1 2 3 4 5\n";
+        // Idle + iowait, in ticks of 10 ms.
+        assert_eq!(idle_of(stat, |_| true), Duration::from_millis((1000 + 40 + 4000 + 60) * 10));
+        assert_eq!(idle_of(stat, |cpu| cpu == 1), Duration::from_millis((4000 + 60) * 10));
+        assert_eq!(idle_of(stat, |_| false), Duration::ZERO);
+        // 150 ms of idle over 100 ms of wall time: one and a half CPUs to spare.
+        let (before, now) = (Duration::from_millis(1000), Duration::from_millis(1150));
+        assert_eq!(spare_per_mille(before, now, Duration::from_millis(100)), 1500);
+        assert_eq!(spare_per_mille(now, before, Duration::from_millis(100)), 0);
+        // This machine's own /proc/stat, where there is one, reads and only grows.
+        if let Some(first) = machine_idle() {
+            std::thread::sleep(Duration::from_millis(50));
+            assert!(machine_idle().is_some_and(|later| later >= first));
+        }
     }
 
     #[test]

@@ -59,13 +59,16 @@ pub(super) fn expire(db: &Db, expire: Expire) -> Reply {
 }
 
 /// `TTL`/`PTTL`: -2 for a missing key, -1 for a key without expiry, else the time left; `TTL` rounds
-/// to the nearest second as Redis does. Not an access of the key.
+/// to the nearest second as Redis does. Not an access of the key. The time left is counted from the
+/// clock, not from the command's time ([`crate::clock::CommandTime`]): inside a transaction or
+/// script whose time is frozen, a key past its deadline is still there and shows 0 left, as in Redis
+/// 7.0.
 pub(super) fn ttl(db: &Db, key: &[u8], millis: bool) -> Reply {
     db.with_key_untouched(key, |slot| {
         let left = match slot.expires_at() {
             None => return Reply::Integer(-2),
             Some(None) => return Reply::Integer(-1),
-            Some(Some(at)) => i64::try_from(at.saturating_sub(slot.now())).unwrap_or(i64::MAX),
+            Some(Some(at)) => i64::try_from(at.saturating_sub(crate::clock::now_ms())).unwrap_or(i64::MAX),
         };
         Reply::Integer(if millis { left } else { left.saturating_add(MILLIS_PER_SECOND / 2) / MILLIS_PER_SECOND })
     })

@@ -6,7 +6,7 @@ use tinykv_proto::{CommandError, Reply};
 
 use super::Session;
 use crate::aof::RewriteRefused;
-use crate::db::{now_ms, Db};
+use crate::db::Db;
 use crate::rdb::snapshot::ShutdownRequest;
 use crate::rdb::{dump_entry, restore_payload, RdbError};
 use crate::shared::Shared;
@@ -96,7 +96,7 @@ pub(super) fn restore(db: &Db, restore: Restore) -> Reply {
     let deadline = match ttl {
         0 => None,
         _ if restore.absttl => Some(ttl),
-        _ => Some(ttl.saturating_add(now_ms() as i64)),
+        _ => Some(ttl.saturating_add(crate::clock::command_now_ms() as i64)),
     };
     db.with_key(&restore.key, |slot| {
         if !restore.replace && slot.exists() {
@@ -155,7 +155,7 @@ mod tests {
         );
         assert_eq!(restore(&db, restore_of("copy", 60_000, payload.to_vec())), Reply::ok());
         assert_eq!(db.get(b"copy"), db.get(b"k"));
-        let ttl = db.with_key(b"copy", |slot| slot.expires_at()).flatten().unwrap() - now_ms();
+        let ttl = db.with_key(b"copy", |slot| slot.expires_at()).flatten().unwrap() - crate::db::now_ms();
         assert!(ttl > 50_000 && ttl <= 60_000, "{ttl}");
         // A deadline in the past: nothing created, and REPLACE deletes the old key.
         let past = Restore { absttl: true, replace: true, ..restore_of("k", 1, payload.to_vec()) };
