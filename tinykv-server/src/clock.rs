@@ -26,8 +26,13 @@ pub fn now_ms() -> u64 {
 /// Microseconds on a clock that never goes back, from an arbitrary start: for durations.
 #[inline]
 pub fn monotonic_us() -> u64 {
-    clock_gettime(ClockId::CLOCK_MONOTONIC)
-        .map_or(0, |now| now.tv_sec() as u64 * 1_000_000 + now.tv_nsec() as u64 / 1000)
+    micros(ClockId::CLOCK_MONOTONIC)
+}
+
+/// `clock` in microseconds (0 if it cannot be read).
+#[inline]
+fn micros(clock: ClockId) -> u64 {
+    clock_gettime(clock).map_or(0, |now| now.tv_sec() as u64 * 1_000_000 + now.tv_nsec() as u64 / 1000)
 }
 
 /// Unix microseconds minus monotonic microseconds, as last sampled (0: not yet). Resampled ten
@@ -42,9 +47,7 @@ thread_local! {
 
 /// Samples the distance between the Unix clock and the monotonic one (see [`WALL_OFFSET_US`]).
 pub fn sample_wall_offset() -> u64 {
-    let wall = clock_gettime(ClockId::CLOCK_REALTIME)
-        .map_or(0, |now| now.tv_sec() as u64 * 1_000_000 + now.tv_nsec() as u64 / 1000);
-    let offset = wall.saturating_sub(monotonic_us()).max(1);
+    let offset = micros(ClockId::CLOCK_REALTIME).saturating_sub(monotonic_us()).max(1);
     WALL_OFFSET_US.store(offset, Ordering::Relaxed);
     offset
 }
