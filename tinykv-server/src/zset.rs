@@ -140,6 +140,22 @@ impl ZSet {
         }
     }
 
+    /// Removes the first entry in order (the last with `last`) and hands it over: what `ZPOPMIN`
+    /// and `ZPOPMAX` do, without finding the member again by its bytes (one walk down the tree's
+    /// edge, no comparisons, the member moved out rather than copied).
+    pub fn pop_end(&mut self, last: bool) -> Option<(Box<[u8]>, f64)> {
+        match &mut self.0 {
+            Repr::Packed(packed) => {
+                let item = if last { packed.items().last() } else { packed.items().next() };
+                let (start, end, score, member) =
+                    item.map(|item| (item.start, item.end, item.score, Box::from(item.member)))?;
+                packed.splice(start, end, None);
+                Some((member, score))
+            }
+            Repr::Tree(tree) => tree.pop_end(last),
+        }
+    }
+
     /// The 0-based position of `member` in ascending order.
     pub fn rank(&self, member: &[u8]) -> Option<usize> {
         match &self.0 {
@@ -401,6 +417,48 @@ impl Tree {
         self.root = self.detach(self.root, node);
         self.heap -= allocation_size(member.len());
         self.release(node);
+        self.removed();
+        Some(score)
+    }
+
+    /// Removes the first node in order (the last with `last`): down the tree's left (right) edge,
+    /// each subtree on the way losing that one node, which its other child replaces (a treap's heap
+    /// order holds: that child's priority is at most the node's).
+    fn pop_end(&mut self, last: bool) -> Option<(Box<[u8]>, f64)> {
+        let (mut parent, mut at) = (NIL, self.root);
+        if at == NIL {
+            return None;
+        }
+        loop {
+            let n = self.node(at);
+            let next = if last { n.right } else { n.left };
+            if next == NIL {
+                break;
+            }
+            self.nodes[at as usize].size -= 1;
+            (parent, at) = (at, next);
+        }
+        let n = self.node(at);
+        let rest = if last { n.left } else { n.right };
+        match parent {
+            NIL => self.root = rest,
+            _ if last => self.nodes[parent as usize].right = rest,
+            _ => self.nodes[parent as usize].left = rest,
+        }
+        let member = std::mem::take(&mut self.nodes[at as usize].member);
+        let score = self.node(at).score;
+        if let Ok(found) = self.index.find_entry(hash_of(&member), |&n| n == at) {
+            found.remove();
+        }
+        self.heap -= allocation_size(member.len());
+        self.release(at);
+        self.removed();
+        Some((member, score))
+    }
+
+    /// After a node left: one fewer, and the index and arena given back what mass deletion left
+    /// empty.
+    fn removed(&mut self) {
         self.len -= 1;
         if self.index.num_buckets() > 64 && self.len * 8 < self.index.num_buckets() {
             let Tree { nodes, index, .. } = self;
@@ -409,7 +467,6 @@ impl Tree {
         if self.nodes.len() > MIN_COMPACT && self.len * 4 < self.nodes.len() {
             self.compact();
         }
-        Some(score)
     }
 
     fn allocate(&mut self, member: Box<[u8]>, score: f64) -> u32 {
@@ -647,6 +704,10 @@ mod tests {
         let n = tree.node(at);
         let size = 1 + subtree_size_checked(tree, n.left) + subtree_size_checked(tree, n.right);
         assert_eq!(n.size as usize, size);
+        // And the heap order that keeps the treap balanced.
+        for child in [n.left, n.right].into_iter().filter(|&child| child != NIL) {
+            assert!(tree.node(child).priority <= n.priority);
+        }
         size
     }
 
@@ -659,7 +720,18 @@ mod tests {
             x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             let member = format!("m{}", (x >> 33) % 3000).into_bytes();
             let score = ((x >> 20) % 50) as f64 / 2.0;
-            if step % 3 == 2 || step > 4000 {
+            if step % 7 == 5 {
+                // ZPOPMIN / ZPOPMAX: the first or last in order, taken out whole.
+                let last = step % 2 == 0;
+                let expected = sorted(&model);
+                let end = if last { expected.last() } else { expected.first() };
+                let popped = zset.pop_end(last).map(|(member, score)| (member.to_vec(), score));
+                assert_eq!(popped.as_ref(), end, "pop_end({last}) at step {step}");
+                if let Some((member, _)) = &popped {
+                    model.remove(member);
+                    assert_eq!(zset.score(member), None);
+                }
+            } else if step % 3 == 2 || step > 4000 {
                 assert_eq!(zset.remove(&member), model.remove(&member));
             } else {
                 assert_eq!(zset.insert(&member, score), model.insert(member.clone(), score));

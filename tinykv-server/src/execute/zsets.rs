@@ -402,14 +402,11 @@ pub(super) fn pop(
     effects: &mut Effects<'_>,
 ) -> Vec<(Bytes, f64)> {
     let popped = slot.write::<ZSet, _>(false, |zset| {
-        let len = zset.len();
-        let take = wanted.min(len);
-        let entries = if max { zset.range(len - take, len, true) } else { zset.range(0, take, false) };
-        let popped: Vec<(Bytes, f64)> =
-            entries.map(|(member, score)| (Bytes::copy_from_slice(member), score)).collect();
-        for (member, _) in &popped {
-            zset.remove(member);
-        }
+        let take = wanted.min(zset.len());
+        let popped: Vec<(Bytes, f64)> = std::iter::from_fn(|| zset.pop_end(max))
+            .take(take)
+            .map(|(member, score)| (Bytes::from(member), score))
+            .collect();
         let any = !popped.is_empty();
         (popped, any)
     });
