@@ -56,10 +56,10 @@ const CALM_SAMPLES: u32 = 10;
 /// Samples skipped after a move, whose effect the next sample does not show yet.
 const COOLDOWN_SAMPLES: u32 = 2;
 /// A saturated thread sheds clients only while the machine has this much CPU idle (per mille of
-/// one CPU, summed over the CPUs this process may run on): a second thread with no CPU of its own shares one with the
-/// first or with the clients, and adds switches instead of throughput. On 2 CPUs with
-/// redis-benchmark on one, `--threads 2` at `-c 50 -P 16` split the clients for 0.77× Redis's CPU
-/// per GET (one thread: 0.62×) and a p99 of 4.4 ms (1.3 ms).
+/// one CPU, summed over the CPUs this process may run on): a second thread with no CPU of its own
+/// shares one with the first or with the clients, and adds switches instead of throughput (on 2
+/// CPUs with redis-benchmark on one it cost more CPU per GET and quadrupled the p99:
+/// `bench/results/PROFILE.md`, "no spreading without a spare CPU").
 const SPARE_TO_SPREAD: u32 = 500;
 
 /// The threads that serve clients: the caller's (index 0, which also runs the accept loop and the
@@ -173,7 +173,6 @@ impl Workers {
         interval.tick().await;
         let mut last = (Instant::now(), thread_cpu());
         let mut balancer = Balancer::default();
-        let mut machine_idle_before = machine_idle();
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
@@ -191,61 +190,30 @@ impl Workers {
             if index > 0 {
                 crate::arena::flush_local_cache();
             } else {
-                // The machine's idle CPU over the interval, per mille of one CPU (unknown without
-                // /proc/stat: then a saturated thread sheds whatever the machine has to spare).
-                let machine_idle_now = machine_idle();
-                let spare =
-                    machine_idle_before.zip(machine_idle_now).map(|(before, now)| spare_per_mille(before, now, wall));
-                machine_idle_before = machine_idle_now;
-                self.balance(&mut balancer, spare);
+                self.balance(&mut balancer);
             }
         }
     }
 
-    /// Sets each thread's quota of clients to hand over, from the last samples and the machine's
-    /// idle CPU over the last interval (`spare`, per mille of one CPU, if known).
-    fn balance(&self, balancer: &mut Balancer, spare: Option<u32>) {
+    /// Sets each thread's quota of clients to hand over, and where new clients start, from the
+    /// last samples.
+    fn balance(&self, balancer: &mut Balancer) {
         let loads: Vec<(u32, usize)> = self
             .threads
             .iter()
             .map(|thread| (thread.load.busy.load(Ordering::Relaxed), thread.load.clients.load(Ordering::Relaxed)))
             .collect();
-        balancer.streaks.resize(loads.len(), (0, 0));
+        // The machine's idle CPU matters only to a saturated thread: /proc/stat is read only then.
+        let saturated = loads.iter().any(|&(busy, _)| busy >= SATURATED);
+        let spare = balancer.spare.sample(saturated);
+        let quotas = balancer.quotas(&loads, spare);
+        // A new client starts where the first thread sheds to while it is saturated.
         let new_clients_to = match plan(&loads, 0, spare) {
-            Plan::Spread { to, .. } if loads[0].0 >= SATURATED => to,
+            Plan::Spread { to, .. } => to,
             _ => 0,
         };
         self.new_clients_to.store(new_clients_to, Ordering::Relaxed);
-        let moving = balancer.cooldown > 0;
-        balancer.cooldown = balancer.cooldown.saturating_sub(1);
-        for (index, thread) in self.threads.iter().enumerate() {
-            let (shed, to) = match plan(&loads, index, spare) {
-                // Samples taken while clients were moving do not show where they went: wait.
-                _ if moving => (0, index),
-                Plan::Stay => {
-                    balancer.streaks[index] = (0, 0);
-                    (0, index)
-                }
-                Plan::Spread { clients, to } => {
-                    balancer.streaks[index] = (balancer.streaks[index].0 + 1, 0);
-                    match balancer.streaks[index].0 >= SATURATED_SAMPLES {
-                        true => (clients, to),
-                        false => (0, index),
-                    }
-                }
-                Plan::FitsLower { to } => {
-                    balancer.streaks[index] = (0, balancer.streaks[index].1 + 1);
-                    match balancer.streaks[index].1 >= CALM_SAMPLES {
-                        true => (loads[index].1, to),
-                        false => (0, index),
-                    }
-                }
-            };
-            if shed > 0 {
-                tracing::debug!(from = index, to, shed, ?loads, "moving clients between threads");
-                balancer.cooldown = COOLDOWN_SAMPLES;
-                balancer.streaks[index] = (0, 0);
-            }
+        for (thread, (shed, to)) in self.threads.iter().zip(quotas) {
             // The target first, published by the quota's release: a connection that takes from the
             // quota (acquire) sees this sample's target, not an older one.
             thread.load.shed_to.store(to, Ordering::Relaxed);
@@ -340,6 +308,81 @@ struct Balancer {
     /// For each thread, how many samples in a row it was saturated (with somewhere to shed to), and
     /// how many its clients would have fit on a lower thread.
     streaks: Vec<(u32, u32)>,
+    spare: Spare,
+}
+
+impl Balancer {
+    /// Each thread's (clients to shed, thread to shed them to) after one more sample of every
+    /// thread's (busy per mille, clients): a plan acts only once it held for its streak, and no
+    /// plan acts in the samples right after a move.
+    fn quotas(&mut self, loads: &[(u32, usize)], spare: Option<u32>) -> Vec<(usize, usize)> {
+        self.streaks.resize(loads.len(), (0, 0));
+        let moving = self.cooldown > 0;
+        self.cooldown = self.cooldown.saturating_sub(1);
+        let mut quotas = Vec::with_capacity(loads.len());
+        for index in 0..loads.len() {
+            let streak = &mut self.streaks[index];
+            let (shed, to) = match plan(loads, index, spare) {
+                // Samples taken while clients were moving do not show where they went: wait.
+                _ if moving => (0, index),
+                Plan::Stay => {
+                    *streak = (0, 0);
+                    (0, index)
+                }
+                Plan::Spread { clients, to } => {
+                    *streak = (streak.0 + 1, 0);
+                    if streak.0 >= SATURATED_SAMPLES {
+                        (clients, to)
+                    } else {
+                        (0, index)
+                    }
+                }
+                Plan::FitsLower { to } => {
+                    *streak = (0, streak.1 + 1);
+                    if streak.1 >= CALM_SAMPLES {
+                        (loads[index].1, to)
+                    } else {
+                        (0, index)
+                    }
+                }
+            };
+            if shed > 0 {
+                tracing::debug!(from = index, to, shed, ?loads, "moving clients between threads");
+                self.cooldown = COOLDOWN_SAMPLES;
+                *streak = (0, 0);
+            }
+            quotas.push((shed, to));
+        }
+        quotas
+    }
+}
+
+/// The machine's idle CPU between two samples of the balancer, read only while it matters.
+#[derive(Default)]
+struct Spare {
+    /// The last reading ([`machine_idle`]) and when it was taken; `None` after a sample that
+    /// needed none.
+    last: Option<(Instant, Option<Duration>)>,
+}
+
+impl Spare {
+    /// The idle CPU since the last reading, per mille of one CPU, when `needed`: `Some(0)` for the
+    /// first reading of a run (nothing to compare yet: no room is assumed), `None` where
+    /// /proc/stat cannot be read (then a saturated thread sheds as if there were room).
+    fn sample(&mut self, needed: bool) -> Option<u32> {
+        if !needed {
+            self.last = None;
+            return Some(0);
+        }
+        let now = (Instant::now(), machine_idle());
+        let spare = match (self.last, now.1) {
+            (_, None) => None,
+            (Some((at, Some(before))), Some(idle)) => Some(spare_per_mille(before, idle, now.0.duration_since(at))),
+            _ => Some(0),
+        };
+        self.last = Some(now);
+        spare
+    }
 }
 
 /// Called by a connection between batches with nothing owed: `Some(thread)` when it is to hand
@@ -476,6 +519,51 @@ mod tests {
         assert_eq!(plan(&[(1000, 50), (0, 0)], 0, Some(1800)), Plan::Spread { clients: 25, to: 1 });
         // Giving clients back to a lower thread needs no spare CPU.
         assert_eq!(plan(&[(300, 10), (200, 5)], 1, Some(0)), Plan::FitsLower { to: 0 });
+    }
+
+    #[test]
+    fn the_balancer_acts_after_a_streak_and_waits_after_a_move() {
+        let mut balancer = Balancer::default();
+        let saturated = [(1000, 50), (0, 0)];
+        // Two saturated samples move nobody; the third sheds half the difference.
+        assert_eq!(balancer.quotas(&saturated, Some(1000)), [(0, 0), (0, 1)]);
+        assert_eq!(balancer.quotas(&saturated, Some(1000)), [(0, 0), (0, 1)]);
+        assert_eq!(balancer.quotas(&saturated, Some(1000)), [(25, 1), (0, 1)]);
+        // The two samples after a move do not show it yet: nothing moves, whatever they say.
+        assert_eq!(balancer.quotas(&saturated, Some(1000)), [(0, 0), (0, 1)]);
+        assert_eq!(balancer.quotas(&saturated, Some(1000)), [(0, 0), (0, 1)]);
+        // And the streak starts over after them.
+        assert_eq!(balancer.quotas(&saturated, Some(1000)), [(0, 0), (0, 1)]);
+        // No room on the machine breaks a streak.
+        assert_eq!(balancer.quotas(&saturated, Some(1000)), [(0, 0), (0, 1)]);
+        assert_eq!(balancer.quotas(&saturated, Some(100)), [(0, 0), (0, 1)]);
+        assert_eq!(balancer.quotas(&saturated, Some(1000)), [(0, 0), (0, 1)]);
+        // An extra thread gives its clients back after a calm second.
+        let mut balancer = Balancer::default();
+        let calm = [(300, 10), (200, 5)];
+        for _ in 1..CALM_SAMPLES {
+            assert_eq!(balancer.quotas(&calm, Some(1000)), [(0, 0), (0, 1)]);
+        }
+        assert_eq!(balancer.quotas(&calm, Some(1000)), [(0, 0), (5, 0)]);
+    }
+
+    #[test]
+    fn spare_cpu_is_read_only_while_a_thread_is_saturated() {
+        let mut spare = Spare::default();
+        assert_eq!(spare.sample(false), Some(0));
+        assert!(spare.last.is_none(), "no reading while nothing is saturated");
+        // The first reading has nothing to compare with: no room yet (or unknown without /proc/stat).
+        let first = spare.sample(true);
+        assert!(first == Some(0) || first.is_none());
+        assert!(spare.last.is_some());
+        std::thread::sleep(Duration::from_millis(30));
+        if first.is_some() {
+            // Idle CPU over 30 ms on at most all of this machine's CPUs.
+            let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+            assert!(spare.sample(true).is_some_and(|per_mille| per_mille <= 1000 * cpus + 300));
+        }
+        assert_eq!(spare.sample(false), Some(0));
+        assert!(spare.last.is_none());
     }
 
     #[test]
