@@ -154,12 +154,21 @@ fn a_transaction_or_script_sees_its_keys_as_of_when_it_started() {
          return {{redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1]), redis.call('EXISTS', KEYS[1])}}"
     );
     let steps: Vec<(Vec<&str>, &str)> = vec![
+        // A database of its own, so KEYS, SCAN and RANDOMKEY see the one key.
+        (vec!["SELECT", "9"], "+OK\r\n"),
         (vec!["MULTI"], "+OK\r\n"),
         (vec!["SET", "t", "v", "PX", "20"], "+QUEUED\r\n"),
         (vec!["DEBUG", "SLEEP", "0.06"], "+QUEUED\r\n"),
         (vec!["GET", "t"], "+QUEUED\r\n"),
+        (vec!["KEYS", "t*"], "+QUEUED\r\n"),
+        (vec!["SCAN", "0", "MATCH", "t*"], "+QUEUED\r\n"),
+        (vec!["RANDOMKEY"], "+QUEUED\r\n"),
         (vec!["PTTL", "t"], "+QUEUED\r\n"),
-        (vec!["EXEC"], "*4\r\n+OK\r\n+OK\r\n$1\r\nv\r\n:0\r\n"),
+        (
+            vec!["EXEC"],
+            "*7\r\n+OK\r\n+OK\r\n$1\r\nv\r\n*1\r\n$1\r\nt\r\n*2\r\n$1\r\n0\r\n*1\r\n$1\r\nt\r\n$1\r\nt\r\n:0\r\n",
+        ),
+        (vec!["RANDOMKEY"], "$-1\r\n"),
         (vec!["GET", "t"], "$-1\r\n"),
         (vec!["EVAL", &script, "1", "s"], "*3\r\n$1\r\nv\r\n:0\r\n:1\r\n"),
         (vec!["EXISTS", "s"], ":0\r\n"),

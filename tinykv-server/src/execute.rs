@@ -492,8 +492,6 @@ fn queue(request: &mut Request, shared: &Shared, session: &mut Session) -> Reply
     let Some(transaction) = session.transaction.as_mut() else { return run(request, shared, session) };
     let start = clock::monotonic_us();
     session.last_end = None;
-    // Every queued command judges its keys by the time `EXEC` started, as in Redis.
-    let _time = clock::CommandTime::enter(start);
     let reply = match found.spec.name {
         "EXEC" => exec(shared, session),
         "DISCARD" => {
@@ -546,6 +544,9 @@ fn exec(shared: &Shared, session: &mut Session) -> Reply {
             let function = script_busy(shared).unwrap_or(false);
             return Reply::error(if function { scripting::BUSY_FUNCTION } else { scripting::BUSY_EVAL });
         };
+        // Every queued command judges its keys by the time the transaction runs (after the wait
+        // for the lock), as in Redis.
+        let _time = clock::CommandTime::enter(clock::monotonic_us());
         // Checked under the exclusive lock: nothing can change a watched key between check and run.
         let changed =
             session.watching.iter().any(|((db, key), version)| shared.db(*db).watched_version(key) != *version);

@@ -36,6 +36,12 @@ impl Isolation {
         self.slots[thread_slot() % SLOTS].0.read()
     }
 
+    /// [`Isolation::shared`] if no `EXEC` or script holds the lock now, without waiting: for
+    /// background work that can skip a turn (the expiry sweep).
+    pub fn try_shared(&self) -> Option<RwLockReadGuard<'_, ()>> {
+        self.slots[thread_slot() % SLOTS].0.try_read()
+    }
+
     /// Held while an `EXEC` runs its queue: excludes every other command.
     pub fn exclusive(&self) -> Vec<RwLockWriteGuard<'_, ()>> {
         self.slots.iter().map(|slot| slot.0.write()).collect()

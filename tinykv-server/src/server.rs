@@ -341,9 +341,17 @@ async fn sweep_expired(shared: Arc<Shared>, shutdown: CancellationToken) {
         // A bounded amount per turn, yielding in between, so a mass expiry never hogs a worker.
         for db in shared.dbs.iter() {
             loop {
-                let events = keyspace_events::Collector::start(shared.settings.notify_keyspace_events());
-                let swept = db.sweep_expired(SWEEP_PER_LOCK, SWEEP_PER_TURN);
-                events.publish(&shared, None, 0);
+                let swept = {
+                    // Not while a transaction or a script runs (a script runs on a blocking thread,
+                    // beside this task): it judges its keys by the time it started, and a key the
+                    // sweep deleted under it would vanish halfway through. Redis's active expiry
+                    // never runs then either. This turn is skipped.
+                    let Some(_isolation) = shared.isolation.try_shared() else { break };
+                    let events = keyspace_events::Collector::start(shared.settings.notify_keyspace_events());
+                    let swept = db.sweep_expired(SWEEP_PER_LOCK, SWEEP_PER_TURN);
+                    events.publish(&shared, None, 0);
+                    swept
+                };
                 if swept < SWEEP_PER_TURN {
                     break;
                 }
