@@ -447,9 +447,8 @@ impl Tree {
         }
         let member = std::mem::take(&mut self.nodes[at as usize].member);
         let score = self.node(at).score;
-        if let Ok(found) = self.index.find_entry(hash_of(&member), |&n| n == at) {
-            found.remove();
-        }
+        let indexed = self.index.find_entry(hash_of(&member), |&n| n == at).map(|found| found.remove());
+        debug_assert!(indexed.is_ok(), "every node is in the member index");
         self.heap -= allocation_size(member.len());
         self.release(at);
         self.removed();

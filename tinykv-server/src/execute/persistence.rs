@@ -93,15 +93,15 @@ pub(super) fn restore(db: &Db, restore: Restore) -> Reply {
         Ok(value) => value,
         Err(err) => return Reply::error(err.to_string()),
     };
-    let deadline = match ttl {
-        0 => None,
-        _ if restore.absttl => Some(ttl),
-        _ => Some(ttl.saturating_add(crate::clock::command_now_ms() as i64)),
-    };
     db.with_key(&restore.key, |slot| {
         if !restore.replace && slot.exists() {
             return busy();
         }
+        let deadline = match ttl {
+            0 => None,
+            _ if restore.absttl => Some(ttl),
+            _ => Some(ttl.saturating_add(slot.now() as i64)),
+        };
         match deadline {
             Some(at) if at <= slot.now() as i64 => {
                 slot.remove();

@@ -402,11 +402,11 @@ pub(super) fn pop(
     effects: &mut Effects<'_>,
 ) -> Vec<(Bytes, f64)> {
     let popped = slot.write::<ZSet, _>(false, |zset| {
-        let take = wanted.min(zset.len());
-        let popped: Vec<(Bytes, f64)> = std::iter::from_fn(|| zset.pop_end(max))
-            .take(take)
-            .map(|(member, score)| (Bytes::from(member), score))
-            .collect();
+        let mut popped = Vec::with_capacity(wanted.min(zset.len()));
+        while popped.len() < wanted {
+            let Some((member, score)) = zset.pop_end(max) else { break };
+            popped.push((Bytes::from(member), score));
+        }
         let any = !popped.is_empty();
         (popped, any)
     });
