@@ -328,8 +328,9 @@ fn script_debug_no_is_accepted_and_yes_refused() {
     assert_eq!(compared, steps.len());
 }
 
-/// TinyKV's one known difference in these libraries' limits (README): a Rust function returns at
-/// most 7,900 decoded values (plus `unpack`'s next position) and 2,000 strings or tables at once, where Redis's C functions stop near 7,997
+/// TinyKV's one known difference in these libraries' limits (README): `struct.unpack` returns at
+/// most 7,900 decoded values (plus its next position), `cmsgpack.unpack` 7,899, and 2,000 strings or
+/// tables at once, where Redis's C functions stop near 7,997
 /// of either; past them `struct.unpack` fails with Redis's own "stack overflow" error instead of
 /// panicking the interpreter. Up to them it agrees with Redis (the edge cases above: 7,000 numbers).
 /// The limits are exact and the same for a fresh interpreter's first script as after a big return.
@@ -353,4 +354,9 @@ fn unpacking_past_the_result_limits_is_an_error() {
     }
     assert_eq!(eval(&mut client, &strings(2_000)), ":2001\r\n");
     assert_eq!(eval(&mut client, &numbers(7_900)), ":7901\r\n");
+    // `cmsgpack.unpack` counts its argument's slot too: 7,899 values (positive fixints, one byte each).
+    let msgpack = |n: usize| format!("return select('#', cmsgpack.unpack(string.rep('\\1', {n})))");
+    assert_eq!(eval(&mut client, &msgpack(7_899)), ":7899\r\n");
+    let reply = eval(&mut client, &msgpack(7_900));
+    assert!(reply.starts_with("-ERR user_script:1: stack overflow"), "{reply}");
 }

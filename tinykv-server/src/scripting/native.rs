@@ -15,7 +15,9 @@ use super::libs::format_g14;
 /// libraries fail with "stack overflow (...)" past it; these count their slots the same way.
 pub const MAX_C_STACK: usize = 8000;
 
-/// Most values a Rust function returns: mlua needs some of Lua's slots for itself, how many
+/// The bound a Rust function's results are counted against (`struct.unpack`: its values, then one
+/// more for the next position; `cmsgpack.unpack`: its arguments and values): mlua needs some of
+/// Lua's slots for itself, how many
 /// depending on what ran before (with 8 kept back, 7,990 values failed with mlua's own "not enough
 /// stack slots" as a fresh interpreter's first script, and passed once a big return had grown the
 /// stack): 100 kept back make the limit the same whatever ran before.
