@@ -222,6 +222,17 @@ fn new_clients_started_on_other_threads_are_served_there() {
     retry_until("the log to show clients placed on other threads", || {
         (server.log().matches("new connection placed on another thread").count() >= 2 * (THREADS - 1)).then_some(())
     });
+    // And served there: each extra thread logs the clients it took.
+    retry_until("each extra thread to serve new clients", || {
+        let log = server.log();
+        let served_on = |n: usize| {
+            log.lines()
+                .filter(|line| line.contains("new connection served here"))
+                .filter(|line| line.contains(&format!("thread=\"tinykv-worker-{n}\"")))
+                .count()
+        };
+        (1..THREADS).all(|n| served_on(n) >= 2).then_some(())
+    });
     let listed = call_str(&mut clients[0], &["CLIENT", "LIST"]);
     assert_eq!(listed.matches(" laddr=").count(), 2 * THREADS, "{listed}");
 }
@@ -233,6 +244,8 @@ fn a_client_handed_over_after_every_batch_keeps_its_session() {
     let server = Server::start_with_env(&args, &[("RUST_LOG", "info,tinykv_server::connection=debug")]);
     let mut con = server.connect();
     let mut other = server.connect();
+    // Database 0's `w`, which the mover's transaction in database 3 must leave alone.
+    assert_eq!(call_str(&mut other, &["SET", "w", "0"]), "+OK\r\n");
     let id = call_str(&mut con, &["CLIENT", "ID"]);
     // State kept by the session, each set in one batch and used in later ones, on other threads.
     assert_eq!(call_str(&mut con, &["SELECT", "3"]), "+OK\r\n");
@@ -246,6 +259,9 @@ fn a_client_handed_over_after_every_batch_keeps_its_session() {
     assert_eq!(call_str(&mut con, &["CLIENT", "ID"]), id);
     assert_eq!(call_str(&mut con, &["CLIENT", "GETNAME"]), "$5\r\nmover\r\n");
     assert_eq!(call_str(&mut con, &["GET", "w"]), "$1\r\n1\r\n");
+    assert_eq!(call_str(&mut other, &["GET", "w"]), "$1\r\n0\r\n", "the transaction ran in database 3");
+    // Still RESP3 on other threads: a missing key is `_`, not RESP2's `$-1`.
+    assert_eq!(call_str(&mut con, &["GET", "missing"]), "_\r\n");
     // A request split over two writes (the first half read on one thread) and a pipeline.
     let request = resp(&[b"SET", b"split", b"value"]);
     con.write_all(&request[..9]).unwrap();

@@ -185,7 +185,10 @@ fn serve_client(serving: Serving, start: Start) -> Pin<Box<dyn Future<Output = (
         let moving = match start {
             Start::New(stream, peer) => connection::serve(stream, peer, shared, shutdown).await,
             Start::Elsewhere(stream, peer) => match tokio::net::TcpStream::from_std(stream) {
-                Ok(stream) => connection::serve(stream, peer, shared, shutdown).await,
+                Ok(stream) => {
+                    tracing::debug!(%peer, thread = std::thread::current().name(), "new connection served here");
+                    connection::serve(stream, peer, shared, shutdown).await
+                }
                 Err(err) => {
                     tracing::warn!(%peer, %err, "a thread could not take a new connection");
                     None
