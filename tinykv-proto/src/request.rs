@@ -103,10 +103,11 @@ impl RequestDecoder {
     }
 
     /// Takes back a request that has run: its argument list, emptied (so the read buffer is not
-    /// pinned by it), is reused for the next request instead of a new allocation.
+    /// pinned by it), is reused for the next request instead of a new allocation. A smaller list
+    /// than the one kept (one `MULTI` took the arguments out of) does not replace it.
     pub fn recycle(&mut self, request: Request) {
         let mut args = request.args;
-        if args.capacity() <= SPARE_CAPACITY {
+        if args.capacity() <= SPARE_CAPACITY && args.capacity() >= self.spare.capacity() {
             args.clear();
             self.spare = args;
         }
@@ -605,10 +606,15 @@ mod tests {
         let second = decoder.decode(&mut buf).unwrap().unwrap();
         assert_eq!(second.args, ["SET", "b", "v"]);
         assert_eq!(second.args.as_ptr(), list, "the same allocation, emptied and refilled");
-        // A list too big to keep is let go.
+        // A list too big to keep is let go, and an emptier one does not replace the one kept.
+        decoder.recycle(second);
+        let kept = decoder.spare.capacity();
+        assert!(kept >= 3);
         let big = Request { args: Vec::with_capacity(SPARE_CAPACITY + 1) };
         decoder.recycle(big);
-        assert_eq!(decoder.spare.capacity(), 0);
+        assert_eq!(decoder.spare.capacity(), kept);
+        decoder.recycle(Request { args: Vec::new() });
+        assert_eq!(decoder.spare.capacity(), kept);
     }
 
     #[test]
