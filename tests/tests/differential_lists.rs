@@ -143,3 +143,64 @@ fn random_list_commands_match_real_redis() {
     let Some(compared) = differential::run(&[], SEEDS, STEPS, random_command, lists_agree) else { return };
     eprintln!("differential (lists): {compared} replies compared against redis-server");
 }
+
+/// `LRANGE` writes its reply straight into the connection's buffer below 1,024 elements, and builds
+/// it as values (sent in pieces) from there: both sides of that limit, elements around the one-digit
+/// length shortcut (0, 9, 10 bytes, CR and LF inside), pipelined in one write and inside `MULTI`
+/// (where the reply is queued, not written in place), give Redis's bytes in RESP2 and RESP3.
+#[test]
+fn lrange_around_the_in_place_limits_matches_real_redis() {
+    use std::io::Write;
+    use tinykv_tests::{call, read_reply, resp, Server};
+
+    let Some(redis) = differential::Redis::start() else { return };
+    let tinykv = Server::start_with(&["--no-greeting"]);
+    let elements: Vec<Vec<u8>> = (0..1030)
+        .map(|i| match i % 6 {
+            0 => Vec::new(),
+            1 => b"123456789".to_vec(),
+            2 => b"0123456789".to_vec(),
+            3 => b"a\r\nb".to_vec(),
+            4 => vec![b'x'; 200],
+            _ => i.to_string().into_bytes(),
+        })
+        .collect();
+    let ranges: &[(&str, &str)] =
+        &[("0", "1022"), ("0", "1023"), ("1", "1024"), ("0", "-1"), ("-3", "-1"), ("5", "2"), ("2000", "3000")];
+    let mut replies = Vec::new();
+    for mut stream in [tinykv.connect(), redis.connect()] {
+        let mut push: Vec<&[u8]> = vec![b"RPUSH", b"list"];
+        push.extend(elements.iter().map(Vec::as_slice));
+        assert_eq!(call(&mut stream, &push), b":1030\r\n");
+        let mut got = Vec::new();
+        for protocol in [&b"2"[..], b"3"] {
+            assert!(!call(&mut stream, &[b"HELLO", protocol]).starts_with(b"-"));
+            let mut batch = Vec::new();
+            let mut count = 0;
+            for &(start, stop) in ranges {
+                for key in [&b"list"[..], b"missing"] {
+                    batch.extend(resp(&[b"LRANGE", key, start.as_bytes(), stop.as_bytes()]));
+                    count += 1;
+                }
+            }
+            batch.extend(resp(&[b"MULTI"]));
+            batch.extend(resp(&[b"LRANGE", b"list", b"0", b"7"]));
+            batch.extend(resp(&[b"LRANGE", b"list", b"0", b"1500"]));
+            batch.extend(resp(&[b"EXEC"]));
+            stream.write_all(&batch).unwrap();
+            for _ in 0..count + 4 {
+                got.push(read_reply(&mut stream));
+            }
+        }
+        replies.push(got);
+    }
+    assert_eq!(replies[0].len(), replies[1].len());
+    for (i, (ours, theirs)) in replies[0].iter().zip(&replies[1]).enumerate() {
+        assert!(
+            ours == theirs,
+            "reply {i} differs:\n tinykv: {:?}\n  redis: {:?}",
+            String::from_utf8_lossy(&ours[..ours.len().min(300)]),
+            String::from_utf8_lossy(&theirs[..theirs.len().min(300)])
+        );
+    }
+}

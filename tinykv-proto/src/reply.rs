@@ -332,15 +332,27 @@ pub fn encode_bulk(dst: &mut BytesMut, bytes: &[u8]) {
     bulk(dst, b'$', bytes);
 }
 
+/// Encodes `len` bulk strings as an array (the same in RESP2 and RESP3), for a command that writes a
+/// read's reply straight from the collection instead of copying each element into a [`Reply`];
+/// `items` yields exactly `len` of them.
+pub fn encode_bulk_array<'a>(dst: &mut BytesMut, len: usize, items: impl Iterator<Item = &'a [u8]>) {
+    header(dst, b'*', len as i64);
+    items.for_each(|item| bulk(dst, b'$', item));
+}
+
 /// `<tag><len>\r\n<bytes>\r\n`.
 fn bulk(dst: &mut BytesMut, tag: u8, bytes: &[u8]) {
-    let mut digits = itoa::Buffer::new();
-    let digits = digits.format(bytes.len()).as_bytes();
     // One reservation for the whole frame.
-    dst.reserve(digits.len() + bytes.len() + 5);
-    dst.put_u8(tag);
-    dst.put_slice(digits);
-    dst.put_slice(b"\r\n");
+    dst.reserve(bytes.len() + 25);
+    if bytes.len() < 10 {
+        // A short value (most of a collection's elements): no number to format, one copy for the head.
+        dst.extend_from_slice(&[tag, b'0' + bytes.len() as u8, b'\r', b'\n']);
+    } else {
+        let mut digits = itoa::Buffer::new();
+        dst.put_u8(tag);
+        dst.put_slice(digits.format(bytes.len()).as_bytes());
+        dst.put_slice(b"\r\n");
+    }
     dst.put_slice(bytes);
     dst.put_slice(b"\r\n");
 }
@@ -398,6 +410,27 @@ mod tests {
         assert_eq!(encode(&Reply::Null, Protocol::Resp2), b"$-1\r\n");
         assert_eq!(encode(&Reply::Integer(1), Protocol::Resp2), b":1\r\n");
         assert_eq!(encode(&Reply::error("ERR unknown command"), Protocol::Resp2), b"-ERR unknown command\r\n");
+    }
+
+    #[test]
+    fn bulks_written_in_place_are_the_bytes_of_the_reply_they_replace() {
+        let items: Vec<Vec<u8>> = [0, 1, 9, 10, 11, 99, 100, 12345].iter().map(|&n| vec![b'v'; n]).collect();
+        let mut written = BytesMut::new();
+        encode_bulk_array(&mut written, items.len(), items.iter().map(Vec::as_slice));
+        let reply = Reply::Array(items.iter().map(Reply::bulk).collect());
+        for protocol in [Protocol::Resp2, Protocol::Resp3] {
+            assert_eq!(written[..], encode(&reply, protocol)[..]);
+        }
+        // Around the one-digit shortcut, written out.
+        for (value, frame) in [
+            (&b""[..], &b"$0\r\n\r\n"[..]),
+            (b"123456789", b"$9\r\n123456789\r\n"),
+            (b"0123456789", b"$10\r\n0123456789\r\n"),
+        ] {
+            let mut one = BytesMut::new();
+            encode_bulk(&mut one, value);
+            assert_eq!(&one[..], frame);
+        }
     }
 
     #[test]

@@ -67,9 +67,6 @@ const PREFETCH_KEYS: usize = 16;
 /// Whether the warming can prefetch here: `Entry::prefetch` is an instruction on x86_64 only, and
 /// elsewhere the peek and lookups would be paid for nothing.
 const PREFETCH: bool = cfg!(target_arch = "x86_64");
-/// Aggregate replies of more elements than this are written in pieces of about the high-water mark
-/// (`--output-high-water`), the rest of the reply kept as values, not bytes, meanwhile.
-const STREAM_MIN_ITEMS: usize = 1024;
 /// Buffers that grew past this for one big request or reply are given back once empty.
 const KEEP_CAPACITY: usize = 1024 * 1024;
 
@@ -702,7 +699,7 @@ impl<'a> Connection<'a> {
             let whole = if self.session.unlogged {
                 Err(reply)
             } else {
-                reply.into_stream(self.session.protocol, &mut self.write_buf, STREAM_MIN_ITEMS)
+                reply.into_stream(self.session.protocol, &mut self.write_buf, execute::STREAM_MIN_ITEMS)
             };
             match whole {
                 Err(reply) => reply.encode(self.session.protocol, &mut self.write_buf),

@@ -292,6 +292,11 @@ impl Session {
     }
 }
 
+/// Aggregate replies of more elements than this are written in pieces of about the high-water mark
+/// (`--output-high-water`), the rest of the reply kept as values, not bytes, meanwhile; a command
+/// that writes its reply in place (`LRANGE`) does so only for fewer.
+pub const STREAM_MIN_ITEMS: usize = 1024;
+
 /// Looks up, gates, parses and executes one request: everything between the decoder and the encoder.
 /// Inside `MULTI` a request is checked and queued instead; `EXEC` runs the queue with every other
 /// client held off.
@@ -716,6 +721,7 @@ pub fn execute(
         Command::Get { key } => get(shared, session, &key, out),
         Command::Set(set) => strings::set(shared.db(session.db), set),
         Command::IncrBy { key, delta } => strings::incr_by(shared.db(session.db), &key, delta),
+        Command::LRange { key, start, stop } => lists::lrange(shared.db(session.db), &key, start, stop, out),
         command => execute_any(command, shared, session, effects),
     }
 }
@@ -740,7 +746,7 @@ fn execute_any(command: Command, shared: &Shared, session: &mut Session, effects
     let db = shared.db(session.db);
     match std::convert::identity(command) {
         // Matched by `execute` itself; here only for the match to be whole.
-        command @ (Command::Get { .. } | Command::Set(_) | Command::IncrBy { .. }) => {
+        command @ (Command::Get { .. } | Command::Set(_) | Command::IncrBy { .. } | Command::LRange { .. }) => {
             execute(command, shared, session, effects, None)
         }
         Command::GetDel { key } => lookups(session, strings::getdel(db, &key)),
@@ -910,7 +916,6 @@ fn execute_any(command: Command, shared: &Shared, session: &mut Session, effects
         command @ (Command::Push { .. }
         | Command::Pop { .. }
         | Command::LLen { .. }
-        | Command::LRange { .. }
         | Command::LIndex { .. }
         | Command::LSet { .. }
         | Command::LInsert { .. }

@@ -12,7 +12,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use tinykv_proto::command::BlockTimeout;
 use tinykv_proto::{Command, CommandError, Reply};
 
@@ -245,7 +245,7 @@ pub(super) fn command(command: Command, db: &Db, wake: Option<&Wake<'_>>, effect
         Command::LLen { key } => {
             db.with_key(&key, |slot| Reply::Integer(or_reply!(slot.read::<List>()).map_or(0, List::len) as i64))
         }
-        Command::LRange { key, start, stop } => lrange(db, &key, start, stop),
+        Command::LRange { key, start, stop } => lrange(db, &key, start, stop, None),
         Command::LIndex { key, index } => lindex(db, &key, &index),
         Command::LSet { key, index, element } => lset(db, &key, &index, &element, effects),
         Command::LInsert { key, after, pivot, element } => linsert(db, &key, after, &pivot, &element, effects),
@@ -310,12 +310,20 @@ fn pop(db: &Db, key: &[u8], end: End, count: Option<u64>, effects: &mut Effects<
     })
 }
 
-fn lrange(db: &Db, key: &[u8], start: i64, stop: i64) -> Reply {
+/// `LRANGE`, written in place in `out` when the connection gave its buffer (see
+/// `execute::handle_into`) and the range is short enough to go out whole: each element is copied
+/// once, from the list to the buffer, instead of into a reply first.
+pub(super) fn lrange(db: &Db, key: &[u8], start: i64, stop: i64, out: Option<&mut BytesMut>) -> Reply {
     db.with_key(key, |slot| {
         let Some(list) = or_reply!(slot.read::<List>()) else { return Reply::Array(Vec::new()) };
-        match clamp_range(start, stop, list.len()) {
-            Some((start, stop)) => bulks(list.range(start, stop)),
-            None => Reply::Array(Vec::new()),
+        let Some((start, stop)) = clamp_range(start, stop, list.len()) else { return Reply::Array(Vec::new()) };
+        let len = stop - start + 1;
+        match out {
+            Some(out) if len < super::STREAM_MIN_ITEMS => {
+                tinykv_proto::reply::encode_bulk_array(out, len, list.range(start, stop));
+                Reply::written()
+            }
+            _ => bulks(list.range(start, stop)),
         }
     })
 }
