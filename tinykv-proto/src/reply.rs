@@ -332,12 +332,40 @@ pub fn encode_bulk(dst: &mut BytesMut, bytes: &[u8]) {
     bulk(dst, b'$', bytes);
 }
 
-/// Encodes `len` bulk strings as an array (the same in RESP2 and RESP3), for a command that writes a
-/// read's reply straight from the collection instead of copying each element into a [`Reply`];
-/// `items` yields exactly `len` of them.
-pub fn encode_bulk_array<'a>(dst: &mut BytesMut, len: usize, items: impl Iterator<Item = &'a [u8]>) {
-    header(dst, b'*', len as i64);
+/// Which aggregate a reply written in place is ([`encode_bulks`]): RESP3 tells them apart by their
+/// header, RESP2 sends each as an array.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// [`Reply::Array`].
+    Array,
+    /// [`Reply::Set`].
+    Set,
+    /// [`Reply::Map`], its keys and values alternating.
+    Map,
+}
+
+/// Encodes `len` bulk strings as the aggregate `shape` is in `protocol` (a map's `len` counts its
+/// keys and values), for a read that writes its reply straight from the collection instead of
+/// copying each element into a [`Reply`] first; `items` yields exactly `len` of them.
+pub fn encode_bulks<'a>(
+    dst: &mut BytesMut,
+    protocol: Protocol,
+    shape: Shape,
+    len: usize,
+    items: impl Iterator<Item = &'a [u8]>,
+) {
+    encode_aggregate_header(dst, protocol, shape, len);
     items.for_each(|item| bulk(dst, b'$', item));
+}
+
+/// The header of an aggregate of `len` elements written in place (a map's `len` counts its keys and
+/// values), for a reply whose elements are not all bulk strings (`MGET`'s nulls).
+pub fn encode_aggregate_header(dst: &mut BytesMut, protocol: Protocol, shape: Shape, len: usize) {
+    match (shape, protocol) {
+        (Shape::Set, Protocol::Resp3) => header(dst, b'~', len as i64),
+        (Shape::Map, Protocol::Resp3) => header(dst, b'%', len as i64 / 2),
+        _ => header(dst, b'*', len as i64),
+    }
 }
 
 /// `<tag><len>\r\n<bytes>\r\n`.
@@ -415,11 +443,19 @@ mod tests {
     #[test]
     fn bulks_written_in_place_are_the_bytes_of_the_reply_they_replace() {
         let items: Vec<Vec<u8>> = [0, 1, 9, 10, 11, 99, 100, 12345].iter().map(|&n| vec![b'v'; n]).collect();
-        let mut written = BytesMut::new();
-        encode_bulk_array(&mut written, items.len(), items.iter().map(Vec::as_slice));
-        let reply = Reply::Array(items.iter().map(Reply::bulk).collect());
-        for protocol in [Protocol::Resp2, Protocol::Resp3] {
-            assert_eq!(written[..], encode(&reply, protocol)[..]);
+        let bulks = || items.iter().map(Reply::bulk);
+        let pairs = bulks().step_by(2).zip(bulks().skip(1).step_by(2)).collect();
+        let replies = [
+            (Shape::Array, Reply::Array(bulks().collect())),
+            (Shape::Set, Reply::Set(bulks().collect())),
+            (Shape::Map, Reply::Map(pairs)),
+        ];
+        for (shape, reply) in replies {
+            for protocol in [Protocol::Resp2, Protocol::Resp3] {
+                let mut written = BytesMut::new();
+                encode_bulks(&mut written, protocol, shape, items.len(), items.iter().map(Vec::as_slice));
+                assert_eq!(written[..], encode(&reply, protocol)[..], "{shape:?} in {protocol:?}");
+            }
         }
         // Around the one-digit shortcut, written out.
         for (value, frame) in [

@@ -73,6 +73,7 @@ use crate::clients::{ClientInfo, PauseKind};
 use crate::clock;
 use crate::config::DebugCommandAccess;
 use crate::db::Db;
+use crate::execute::hashes::Part;
 use crate::keyspace_events;
 use crate::shared::Shared;
 
@@ -721,7 +722,13 @@ pub fn execute(
         Command::Get { key } => get(shared, session, &key, out),
         Command::Set(set) => strings::set(shared.db(session.db), set),
         Command::IncrBy { key, delta } => strings::incr_by(shared.db(session.db), &key, delta),
+        // Reads whose replies can be written in place (see `handle_into`).
         Command::LRange { key, start, stop } => lists::lrange(shared.db(session.db), &key, start, stop, out),
+        Command::MGet { keys } => mget(shared, session, &keys, out),
+        Command::HGetAll { key } => hashes::hgetall(shared.db(session.db), &key, Part::Both, session.protocol, out),
+        Command::HKeys { key } => hashes::hgetall(shared.db(session.db), &key, Part::Fields, session.protocol, out),
+        Command::HVals { key } => hashes::hgetall(shared.db(session.db), &key, Part::Values, session.protocol, out),
+        Command::SMembers { key } => sets::smembers(shared.db(session.db), &key, session.protocol, out),
         command => execute_any(command, shared, session, effects),
     }
 }
@@ -736,6 +743,16 @@ fn get(shared: &Shared, session: &mut Session, key: &[u8], out: Option<&mut Byte
     lookups(session, reply)
 }
 
+/// `MGET`, written in place in `out` when the connection gave its buffer (see [`handle_into`]) and
+/// the reply goes out whole.
+fn mget(shared: &Shared, session: &mut Session, keys: &[Bytes], out: Option<&mut BytesMut>) -> Reply {
+    let out = out.filter(|_| keys.len() < STREAM_MIN_ITEMS);
+    let (reply, hits) = strings::mget(shared.db(session.db), keys, session.protocol, out);
+    session.keyspace_hits += hits as u64;
+    session.keyspace_misses += (keys.len() - hits) as u64;
+    reply
+}
+
 /// [`execute`] for any command.
 ///
 /// `identity(command)` moves the command into a temporary the match consumes: matched as a variable, the
@@ -746,12 +763,17 @@ fn execute_any(command: Command, shared: &Shared, session: &mut Session, effects
     let db = shared.db(session.db);
     match std::convert::identity(command) {
         // Matched by `execute` itself; here only for the match to be whole.
-        command @ (Command::Get { .. } | Command::Set(_) | Command::IncrBy { .. } | Command::LRange { .. }) => {
-            execute(command, shared, session, effects, None)
-        }
+        command @ (Command::Get { .. }
+        | Command::Set(_)
+        | Command::IncrBy { .. }
+        | Command::LRange { .. }
+        | Command::MGet { .. }
+        | Command::HGetAll { .. }
+        | Command::HKeys { .. }
+        | Command::HVals { .. }
+        | Command::SMembers { .. }) => execute(command, shared, session, effects, None),
         Command::GetDel { key } => lookups(session, strings::getdel(db, &key)),
         Command::GetSet { key, value } => lookups(session, strings::getset(db, &key, &value)),
-        Command::MGet { keys } => lookups(session, strings::mget(db, &keys)),
         Command::MSet { pairs } => strings::mset(db, &pairs, false),
         Command::MSetNx { pairs } => strings::mset(db, &pairs, true),
         Command::SetNx { key, value } => strings::setnx(db, &key, &value),
@@ -780,9 +802,6 @@ fn execute_any(command: Command, shared: &Shared, session: &mut Session, effects
         | Command::HLen { .. }
         | Command::HStrlen { .. }
         | Command::HExists { .. }
-        | Command::HKeys { .. }
-        | Command::HVals { .. }
-        | Command::HGetAll { .. }
         | Command::HIncrBy { .. }
         | Command::HIncrByFloat { .. }
         | Command::HScan(_)
@@ -791,7 +810,6 @@ fn execute_any(command: Command, shared: &Shared, session: &mut Session, effects
         | Command::SRem { .. }
         | Command::SIsMember { .. }
         | Command::SMIsMember { .. }
-        | Command::SMembers { .. }
         | Command::SCard { .. }
         | Command::SPop { .. }
         | Command::SRandMember { .. }
@@ -974,9 +992,9 @@ fn collection_command(command: Command, db: &Db, protocol: Protocol, effects: &m
         Command::HLen { key } => hashes::hlen(db, &key),
         Command::HStrlen { key, field } => hashes::hstrlen(db, &key, &field),
         Command::HExists { key, field } => hashes::hexists(db, &key, &field),
-        Command::HKeys { key } => hashes::hgetall(db, &key, hashes::Part::Fields),
-        Command::HVals { key } => hashes::hgetall(db, &key, hashes::Part::Values),
-        Command::HGetAll { key } => hashes::hgetall(db, &key, hashes::Part::Both),
+        Command::HKeys { key } => hashes::hgetall(db, &key, Part::Fields, protocol, None),
+        Command::HVals { key } => hashes::hgetall(db, &key, Part::Values, protocol, None),
+        Command::HGetAll { key } => hashes::hgetall(db, &key, Part::Both, protocol, None),
         Command::HIncrBy { key, field, delta } => hashes::hincrby(db, &key, &field, delta, effects),
         Command::HIncrByFloat { key, field, increment } => hashes::hincrbyfloat(db, &key, &field, &increment, effects),
         Command::HScan(scan) => hashes::hscan(db, scan),
@@ -985,7 +1003,7 @@ fn collection_command(command: Command, db: &Db, protocol: Protocol, effects: &m
         Command::SRem { key, members } => sets::srem(db, &key, &members, effects),
         Command::SIsMember { key, member } => sets::sismember(db, &key, &member),
         Command::SMIsMember { key, members } => sets::smismember(db, &key, &members),
-        Command::SMembers { key } => sets::smembers(db, &key),
+        Command::SMembers { key } => sets::smembers(db, &key, protocol, None),
         Command::SCard { key } => sets::scard(db, &key),
         Command::SPop { key, count } => sets::spop(db, &key, count, effects),
         Command::SRandMember { key, count } => sets::srandmember(db, &key, count),

@@ -5,8 +5,9 @@
 
 use std::collections::HashSet;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use tinykv_proto::command::{parse_integer, CollectionScan};
+use tinykv_proto::reply::{encode_bulks, Shape};
 use tinykv_proto::{CommandError, Protocol, Reply};
 
 use super::long_double::LongDouble;
@@ -126,12 +127,27 @@ pub(super) enum Part {
     Both,
 }
 
-/// `HKEYS`, `HVALS` (arrays) and `HGETALL` (a map: flat pairs in RESP2).
-pub(super) fn hgetall(db: &Db, key: &[u8], part: Part) -> Reply {
+/// `HKEYS`, `HVALS` (arrays) and `HGETALL` (a map: flat pairs in RESP2); written in place in `out`
+/// when the connection gave its buffer (see `execute::handle_into`) and the reply is short enough to
+/// go out whole: each field and value copied once, not into a reply first.
+pub(super) fn hgetall(db: &Db, key: &[u8], part: Part, protocol: Protocol, out: Option<&mut BytesMut>) -> Reply {
     db.with_key(key, |slot| {
         let Some(hash) = or_reply!(slot.read::<Hash>()) else {
             return if part == Part::Both { Reply::Map(Vec::new()) } else { Reply::Array(Vec::new()) };
         };
+        let len = if part == Part::Both { 2 * hash.len() } else { hash.len() };
+        if let Some(out) = out.filter(|_| len < super::STREAM_MIN_ITEMS) {
+            let entries = hash.iter();
+            match part {
+                Part::Fields => encode_bulks(out, protocol, Shape::Array, len, entries.map(|(field, _)| field)),
+                Part::Values => encode_bulks(out, protocol, Shape::Array, len, entries.map(|(_, value)| value)),
+                Part::Both => {
+                    let flat = entries.flat_map(|(field, value)| [field, value]);
+                    encode_bulks(out, protocol, Shape::Map, len, flat)
+                }
+            }
+            return Reply::written();
+        }
         match part {
             Part::Fields => Reply::Array(hash.iter().map(|(field, _)| Reply::bulk(field)).collect()),
             Part::Values => Reply::Array(hash.iter().map(|(_, value)| Reply::bulk(value)).collect()),

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use tinykv_proto::command::BlockTimeout;
-use tinykv_proto::{Command, CommandError, Reply};
+use tinykv_proto::{Command, CommandError, Protocol, Reply};
 
 use crate::aof::Effects;
 use crate::blocking::{BlockOp, Blocking, Waiter};
@@ -314,13 +314,15 @@ fn pop(db: &Db, key: &[u8], end: End, count: Option<u64>, effects: &mut Effects<
 /// `execute::handle_into`) and the range is short enough to go out whole: each element is copied
 /// once, from the list to the buffer, instead of into a reply first.
 pub(super) fn lrange(db: &Db, key: &[u8], start: i64, stop: i64, out: Option<&mut BytesMut>) -> Reply {
+    use tinykv_proto::reply::{encode_bulks, Shape};
     db.with_key(key, |slot| {
         let Some(list) = or_reply!(slot.read::<List>()) else { return Reply::Array(Vec::new()) };
         let Some((start, stop)) = clamp_range(start, stop, list.len()) else { return Reply::Array(Vec::new()) };
         let len = stop - start + 1;
         match out {
             Some(out) if len < super::STREAM_MIN_ITEMS => {
-                tinykv_proto::reply::encode_bulk_array(out, len, list.range(start, stop));
+                // An array is the same in both protocols.
+                encode_bulks(out, Protocol::Resp2, Shape::Array, len, list.range(start, stop));
                 Reply::written()
             }
             _ => bulks(list.range(start, stop)),

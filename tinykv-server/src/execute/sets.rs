@@ -7,9 +7,10 @@
 
 use std::collections::HashSet;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use tinykv_proto::command::{CollectionScan, SetOperation};
-use tinykv_proto::{CommandError, Reply};
+use tinykv_proto::reply::{encode_bulks, Shape};
+use tinykv_proto::{CommandError, Protocol, Reply};
 
 use super::hashes::{random_picks, scan_reply, DEFAULT_SCAN_COUNT};
 use crate::aof::Effects;
@@ -70,9 +71,17 @@ pub(super) fn smismember(db: &Db, key: &[u8], members: &[Bytes]) -> Reply {
 }
 
 /// `SMEMBERS`: every member (a set reply in RESP3).
-pub(super) fn smembers(db: &Db, key: &[u8]) -> Reply {
+pub(super) fn smembers(db: &Db, key: &[u8], protocol: Protocol, out: Option<&mut BytesMut>) -> Reply {
     db.with_key(key, |slot| match or_reply!(slot.read::<Set>()) {
-        Some(set) => members_reply(set.iter()),
+        // Written in place when the connection gave its buffer (see `execute::handle_into`) and the
+        // reply goes out whole: each member copied once, not into a reply first.
+        Some(set) => match out.filter(|_| set.len() < super::STREAM_MIN_ITEMS) {
+            Some(out) => {
+                encode_bulks(out, protocol, Shape::Set, set.len(), set.iter());
+                Reply::written()
+            }
+            None => members_reply(set.iter()),
+        },
         None => Reply::Set(Vec::new()),
     })
 }

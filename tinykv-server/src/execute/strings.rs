@@ -2,7 +2,8 @@
 
 use bytes::{Bytes, BytesMut};
 use tinykv_proto::command::{parse_integer, Expiry, GetExAction, Set, SetCondition};
-use tinykv_proto::{CommandError, Reply};
+use tinykv_proto::reply::{encode_aggregate_header, encode_bulk, Shape};
+use tinykv_proto::{CommandError, Protocol, Reply};
 
 use super::long_double::LongDouble;
 use crate::db::Db;
@@ -31,7 +32,7 @@ pub(super) fn get(db: &Db, key: &[u8]) -> Reply {
 pub(super) fn get_into(db: &Db, key: &[u8], out: &mut BytesMut) -> Reply {
     db.with_key(key, |slot| match or_reply!(slot.string()) {
         Some(value) => {
-            tinykv_proto::reply::encode_bulk(out, value);
+            encode_bulk(out, value);
             Reply::written()
         }
         None => Reply::Null,
@@ -100,12 +101,30 @@ pub(super) fn getset(db: &Db, key: &[u8], value: &[u8]) -> Reply {
     })
 }
 
-/// `MGET`: every value (null for a missing key or one that holds no string), read atomically.
-pub(super) fn mget(db: &Db, keys: &[Bytes]) -> Reply {
+/// `MGET`: every value (null for a missing key or one that holds no string), read atomically;
+/// written in place in `out` when the connection gave its buffer (`execute::mget` decides), copied
+/// into a reply otherwise. Also returns how many of the keys exist: Redis counts each as a keyspace
+/// hit, one of another type too.
+pub(super) fn mget(db: &Db, keys: &[Bytes], protocol: Protocol, mut out: Option<&mut BytesMut>) -> (Reply, usize) {
     let keys: Vec<&[u8]> = keys.iter().map(|key| &key[..]).collect();
     db.with_keys(&keys, |locked| {
-        let values = (0..locked.len()).map(|i| locked.slot(i).string().ok().flatten().map_or(Reply::Null, Reply::bulk));
-        Reply::Array(values.collect())
+        let mut values = Vec::new();
+        match out.as_deref_mut() {
+            Some(out) => encode_aggregate_header(out, protocol, Shape::Array, locked.len()),
+            None => values.reserve(locked.len()),
+        }
+        let mut hits = 0;
+        for i in 0..locked.len() {
+            let slot = locked.slot(i);
+            hits += usize::from(slot.exists());
+            match (slot.string().ok().flatten(), out.as_deref_mut()) {
+                (Some(value), Some(out)) => encode_bulk(out, value),
+                (None, Some(out)) => Reply::Null.encode(protocol, out),
+                (value, None) => values.push(value.map_or(Reply::Null, Reply::bulk)),
+            }
+        }
+        let reply = if out.is_some() { Reply::written() } else { Reply::Array(values) };
+        (reply, hits)
     })
 }
 
