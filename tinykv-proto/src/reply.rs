@@ -156,19 +156,15 @@ impl Reply {
                 Protocol::Resp3 => dst.put_slice(b"_\r\n"),
             },
             Reply::Array(items) => {
-                header(dst, b'*', items.len() as i64);
+                encode_aggregate_header(dst, protocol, Shape::Array, items.len());
                 items.iter().for_each(|item| item.encode(protocol, dst));
             }
             Reply::Set(items) => {
-                let tag = if protocol == Protocol::Resp3 { b'~' } else { b'*' };
-                header(dst, tag, items.len() as i64);
+                encode_aggregate_header(dst, protocol, Shape::Set, items.len());
                 items.iter().for_each(|item| item.encode(protocol, dst));
             }
             Reply::Map(pairs) => {
-                match protocol {
-                    Protocol::Resp2 => header(dst, b'*', 2 * pairs.len() as i64),
-                    Protocol::Resp3 => header(dst, b'%', pairs.len() as i64),
-                }
+                encode_aggregate_header(dst, protocol, Shape::Map, pairs.len());
                 for (key, value) in pairs {
                     key.encode(protocol, dst);
                     value.encode(protocol, dst);
@@ -230,11 +226,11 @@ impl Reply {
         }
         let items = match self {
             Reply::Array(items) => {
-                header(dst, b'*', len as i64);
+                encode_aggregate_header(dst, protocol, Shape::Array, len);
                 items
             }
             Reply::Set(items) => {
-                header(dst, if protocol == Protocol::Resp3 { b'~' } else { b'*' }, len as i64);
+                encode_aggregate_header(dst, protocol, Shape::Set, len);
                 items
             }
             Reply::Push(items) => {
@@ -243,10 +239,7 @@ impl Reply {
             }
             Reply::Frames(items) => items,
             Reply::Map(pairs) => {
-                match protocol {
-                    Protocol::Resp2 => header(dst, b'*', 2 * len as i64),
-                    Protocol::Resp3 => header(dst, b'%', len as i64),
-                }
+                encode_aggregate_header(dst, protocol, Shape::Map, len);
                 pairs.into_iter().flat_map(|(key, value)| [key, value]).collect()
             }
             other => return Err(other),
@@ -344,9 +337,10 @@ pub enum Shape {
     Map,
 }
 
-/// Encodes `len` bulk strings as the aggregate `shape` is in `protocol` (a map's `len` counts its
-/// keys and values), for a read that writes its reply straight from the collection instead of
-/// copying each element into a [`Reply`] first; `items` yields exactly `len` of them.
+/// Encodes an aggregate of `len` entries (pairs, for a map) of bulk strings as `shape` is in
+/// `protocol`, for a read that writes its reply straight from the collection instead of copying
+/// each element into a [`Reply`] first; `items` yields exactly `len` strings (a map's keys and
+/// values alternating, `2 * len`).
 pub fn encode_bulks<'a>(
     dst: &mut BytesMut,
     protocol: Protocol,
@@ -358,12 +352,14 @@ pub fn encode_bulks<'a>(
     items.for_each(|item| bulk(dst, b'$', item));
 }
 
-/// The header of an aggregate of `len` elements written in place (a map's `len` counts its keys and
-/// values), for a reply whose elements are not all bulk strings (`MGET`'s nulls).
+/// The header of an aggregate of `len` entries (pairs, for a map): what [`Reply::encode`] writes
+/// first, and what a reply written in place whose elements are not all bulk strings (`MGET`'s
+/// nulls) starts with.
 pub fn encode_aggregate_header(dst: &mut BytesMut, protocol: Protocol, shape: Shape, len: usize) {
     match (shape, protocol) {
         (Shape::Set, Protocol::Resp3) => header(dst, b'~', len as i64),
-        (Shape::Map, Protocol::Resp3) => header(dst, b'%', len as i64 / 2),
+        (Shape::Map, Protocol::Resp3) => header(dst, b'%', len as i64),
+        (Shape::Map, Protocol::Resp2) => header(dst, b'*', 2 * len as i64),
         _ => header(dst, b'*', len as i64),
     }
 }
@@ -453,7 +449,8 @@ mod tests {
         for (shape, reply) in replies {
             for protocol in [Protocol::Resp2, Protocol::Resp3] {
                 let mut written = BytesMut::new();
-                encode_bulks(&mut written, protocol, shape, items.len(), items.iter().map(Vec::as_slice));
+                let len = if shape == Shape::Map { items.len() / 2 } else { items.len() };
+                encode_bulks(&mut written, protocol, shape, len, items.iter().map(Vec::as_slice));
                 assert_eq!(written[..], encode(&reply, protocol)[..], "{shape:?} in {protocol:?}");
             }
         }

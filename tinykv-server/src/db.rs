@@ -18,6 +18,7 @@ use bytes::Bytes;
 use hashbrown::hash_table::HashTable;
 use hashbrown::{DefaultHashBuilder, HashMap};
 use parking_lot::{Mutex, MutexGuard};
+use smallvec::SmallVec;
 
 use tinykv_proto::CommandError;
 
@@ -49,6 +50,9 @@ pub fn random_u64() -> u64 {
 
 /// How many cells SCAN splits a shard into at most (as a power of two), bounding each reply.
 const MAX_SCAN_CELL_BITS: u32 = 4;
+/// Keys a multi-key command usually names (`ZPOPMIN key`, `LMOVE a b`, a short `MGET`): [`Db::with_keys`]
+/// keeps their hashes and shard locks on the stack, three allocations fewer a call.
+const FEW_KEYS: usize = 4;
 /// Bytes of one deadline in a shard's heap (the key's own allocation aside).
 const DEADLINE_SIZE: usize = std::mem::size_of::<Reverse<(u64, Box<[u8]>)>>();
 /// Control bytes a hashbrown table keeps beyond one per bucket (one SIMD group).
@@ -509,8 +513,8 @@ impl Db {
     /// Runs `f` with every shard that holds one of `keys` locked, in shard order; `f` reaches each
     /// key through [`Keys::slot`]. For commands that must change several keys atomically.
     pub fn with_keys<R>(&self, keys: &[&[u8]], f: impl FnOnce(&mut Keys<'_>) -> R) -> R {
-        let hashes: Vec<u64> = keys.iter().map(|key| self.hash(key)).collect();
-        let mut indices: Vec<usize> = hashes.iter().map(|&h| self.shard_of(h)).collect();
+        let hashes: SmallVec<[u64; FEW_KEYS]> = keys.iter().map(|key| self.hash(key)).collect();
+        let mut indices: SmallVec<[usize; FEW_KEYS]> = hashes.iter().map(|&h| self.shard_of(h)).collect();
         indices.sort_unstable();
         indices.dedup();
         let guards = indices.into_iter().map(|i| (i, self.shards[i].lock())).collect();
@@ -1310,8 +1314,8 @@ impl<'a> Slot<'a> {
 /// Several keys with all their shards locked, for atomic multi-key commands.
 pub struct Keys<'a> {
     db: &'a Db,
-    guards: Vec<(usize, MutexGuard<'a, Shard>)>,
-    hashes: Vec<u64>,
+    guards: SmallVec<[(usize, MutexGuard<'a, Shard>); FEW_KEYS]>,
+    hashes: SmallVec<[u64; FEW_KEYS]>,
     keys: &'a [&'a [u8]],
     now: u64,
 }

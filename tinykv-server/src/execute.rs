@@ -293,10 +293,17 @@ impl Session {
     }
 }
 
-/// Aggregate replies of more elements than this are written in pieces of about the high-water mark
-/// (`--output-high-water`), the rest of the reply kept as values, not bytes, meanwhile; a command
-/// that writes its reply in place (`LRANGE`) does so only for fewer.
+/// Aggregate replies of more entries than this (pairs, for a map) are written in pieces of about the
+/// high-water mark (`--output-high-water`), the rest of the reply kept as values, not bytes,
+/// meanwhile (`Reply::into_stream`); see [`in_place`].
 pub const STREAM_MIN_ITEMS: usize = 1024;
+
+/// The connection's buffer, for a reply of `entries` entries (pairs, for a map) to be written in
+/// place: only one that goes out whole (see [`STREAM_MIN_ITEMS`]); a bigger one is built as values
+/// and sent in pieces.
+fn in_place(out: Option<&mut BytesMut>, entries: usize) -> Option<&mut BytesMut> {
+    out.filter(|_| entries <= STREAM_MIN_ITEMS)
+}
 
 /// Looks up, gates, parses and executes one request: everything between the decoder and the encoder.
 /// Inside `MULTI` a request is checked and queued instead; `EXEC` runs the queue with every other
@@ -306,8 +313,9 @@ pub fn handle(mut request: Request, shared: &Shared, session: &mut Session) -> R
 }
 
 /// [`handle`], given the connection's write buffer when the reply goes out as soon as it is made
-/// (see [`Session::may_write_directly`]): `GET` then encodes its value there straight from the
-/// key's entry, where otherwise it copies it into a reply of its own first.
+/// (see [`Session::may_write_directly`]): the reads of values (`GET`, `MGET`, `LRANGE`, `HGETALL`,
+/// `HKEYS`, `HVALS`, `SMEMBERS`) then encode their replies there straight from the keys' entries,
+/// where otherwise they copy the values into a [`Reply`] first, and return [`Reply::written`].
 ///
 /// The request is borrowed, so the connection can hand its argument list back to the decoder for the
 /// next request (no allocation per request); a request queued by `MULTI` is taken out of it.
@@ -746,7 +754,7 @@ fn get(shared: &Shared, session: &mut Session, key: &[u8], out: Option<&mut Byte
 /// `MGET`, written in place in `out` when the connection gave its buffer (see [`handle_into`]) and
 /// the reply goes out whole.
 fn mget(shared: &Shared, session: &mut Session, keys: &[Bytes], out: Option<&mut BytesMut>) -> Reply {
-    let out = out.filter(|_| keys.len() < STREAM_MIN_ITEMS);
+    let out = in_place(out, keys.len());
     let (reply, hits) = strings::mget(shared.db(session.db), keys, session.protocol, out);
     session.keyspace_hits += hits as u64;
     session.keyspace_misses += (keys.len() - hits) as u64;
@@ -992,9 +1000,6 @@ fn collection_command(command: Command, db: &Db, protocol: Protocol, effects: &m
         Command::HLen { key } => hashes::hlen(db, &key),
         Command::HStrlen { key, field } => hashes::hstrlen(db, &key, &field),
         Command::HExists { key, field } => hashes::hexists(db, &key, &field),
-        Command::HKeys { key } => hashes::hgetall(db, &key, Part::Fields, protocol, None),
-        Command::HVals { key } => hashes::hgetall(db, &key, Part::Values, protocol, None),
-        Command::HGetAll { key } => hashes::hgetall(db, &key, Part::Both, protocol, None),
         Command::HIncrBy { key, field, delta } => hashes::hincrby(db, &key, &field, delta, effects),
         Command::HIncrByFloat { key, field, increment } => hashes::hincrbyfloat(db, &key, &field, &increment, effects),
         Command::HScan(scan) => hashes::hscan(db, scan),
@@ -1003,7 +1008,6 @@ fn collection_command(command: Command, db: &Db, protocol: Protocol, effects: &m
         Command::SRem { key, members } => sets::srem(db, &key, &members, effects),
         Command::SIsMember { key, member } => sets::sismember(db, &key, &member),
         Command::SMIsMember { key, members } => sets::smismember(db, &key, &members),
-        Command::SMembers { key } => sets::smembers(db, &key, protocol, None),
         Command::SCard { key } => sets::scard(db, &key),
         Command::SPop { key, count } => sets::spop(db, &key, count, effects),
         Command::SRandMember { key, count } => sets::srandmember(db, &key, count),
@@ -1043,16 +1047,12 @@ pub fn replay(request: Request, db: &Db) -> Result<(), String> {
     }
 }
 
-/// Counts the key lookups of a read command's reply as `keyspace_hits`/`keyspace_misses`, as Redis
-/// counts its read lookups: a value (or a type error: the key was there) is a hit, a null a miss.
+/// Counts the key lookup of a one-key string read's reply as `keyspace_hits`/`keyspace_misses`, as
+/// Redis counts its read lookups: a value (or a type error: the key was there) is a hit, a null a
+/// miss. (`MGET` counts its keys itself; the collection reads count none yet.)
 fn lookups(session: &mut Session, reply: Reply) -> Reply {
     match &reply {
         Reply::Null => session.keyspace_misses += 1,
-        Reply::Array(items) => {
-            let misses = items.iter().filter(|item| matches!(item, Reply::Null)).count() as u64;
-            session.keyspace_misses += misses;
-            session.keyspace_hits += items.len() as u64 - misses;
-        }
         _ => session.keyspace_hits += 1,
     }
     reply
@@ -1069,6 +1069,56 @@ mod tests {
     fn run(shared: &Shared, session: &mut Session, words: &[&str]) -> Reply {
         let args = words.iter().map(|w| Bytes::copy_from_slice(w.as_bytes())).collect();
         handle(Request { args }, shared, session)
+    }
+
+    /// The reads of values write in place up to `STREAM_MIN_ITEMS` entries and build a reply past
+    /// it, and what they write is the bytes of the reply they would build (the end-to-end test
+    /// `differential_in_place` holds both to Redis's).
+    #[test]
+    fn reads_of_values_write_in_place_what_their_reply_would_be() {
+        let shared = Shared::open(Config::parse_from(["tinykv-server"]), 0).expect("no append-only file to open");
+        let mut session = Session::new(1, &shared);
+        for n in [STREAM_MIN_ITEMS, STREAM_MIN_ITEMS + 1] {
+            let (list, hash, set) = (format!("l{n}"), format!("h{n}"), format!("s{n}"));
+            for i in 0..n {
+                let i = i.to_string();
+                for write in
+                    [&["rpush", &list, &i][..], &["hset", &hash, &i, &i], &["sadd", &set, &i], &["set", &i, &i]]
+                {
+                    assert!(!run(&shared, &mut session, write).is_error());
+                }
+            }
+            let keys: Vec<String> = (0..n).map(|i| i.to_string()).collect();
+            let mut mget = vec!["mget"];
+            mget.extend(keys.iter().map(String::as_str));
+            let reads: [&[&str]; 7] = [
+                &["get", "0"],
+                &mget,
+                &["lrange", &list, "0", "-1"],
+                &["hgetall", &hash],
+                &["hkeys", &hash],
+                &["hvals", &hash],
+                &["smembers", &set],
+            ];
+            for protocol in [Protocol::Resp2, Protocol::Resp3] {
+                session.protocol = protocol;
+                for words in reads {
+                    let mut request =
+                        Request { args: words.iter().map(|w| Bytes::copy_from_slice(w.as_bytes())).collect() };
+                    let mut written = BytesMut::new();
+                    let reply = handle_into(&mut request, &shared, &mut session, Some(&mut written));
+                    let in_place = words[0] == "get" || n <= STREAM_MIN_ITEMS;
+                    assert_eq!(reply.is_written(), in_place, "{} of {n}", words[0]);
+                    if !in_place {
+                        assert!(written.is_empty());
+                        continue;
+                    }
+                    let mut encoded = BytesMut::new();
+                    run(&shared, &mut session, words).encode(protocol, &mut encoded);
+                    assert!(written == encoded, "{} of {n} in {protocol:?}", words[0]);
+                }
+            }
+        }
     }
 
     #[test]

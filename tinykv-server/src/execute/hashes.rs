@@ -135,8 +135,8 @@ pub(super) fn hgetall(db: &Db, key: &[u8], part: Part, protocol: Protocol, out: 
         let Some(hash) = or_reply!(slot.read::<Hash>()) else {
             return if part == Part::Both { Reply::Map(Vec::new()) } else { Reply::Array(Vec::new()) };
         };
-        let len = if part == Part::Both { 2 * hash.len() } else { hash.len() };
-        if let Some(out) = out.filter(|_| len < super::STREAM_MIN_ITEMS) {
+        let len = hash.len();
+        if let Some(out) = super::in_place(out, len) {
             let entries = hash.iter();
             match part {
                 Part::Fields => encode_bulks(out, protocol, Shape::Array, len, entries.map(|(field, _)| field)),

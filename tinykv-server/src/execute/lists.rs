@@ -245,7 +245,6 @@ pub(super) fn command(command: Command, db: &Db, wake: Option<&Wake<'_>>, effect
         Command::LLen { key } => {
             db.with_key(&key, |slot| Reply::Integer(or_reply!(slot.read::<List>()).map_or(0, List::len) as i64))
         }
-        Command::LRange { key, start, stop } => lrange(db, &key, start, stop, None),
         Command::LIndex { key, index } => lindex(db, &key, &index),
         Command::LSet { key, index, element } => lset(db, &key, &index, &element, effects),
         Command::LInsert { key, after, pivot, element } => linsert(db, &key, after, &pivot, &element, effects),
@@ -319,8 +318,8 @@ pub(super) fn lrange(db: &Db, key: &[u8], start: i64, stop: i64, out: Option<&mu
         let Some(list) = or_reply!(slot.read::<List>()) else { return Reply::Array(Vec::new()) };
         let Some((start, stop)) = clamp_range(start, stop, list.len()) else { return Reply::Array(Vec::new()) };
         let len = stop - start + 1;
-        match out {
-            Some(out) if len < super::STREAM_MIN_ITEMS => {
+        match super::in_place(out, len) {
+            Some(out) => {
                 // An array is the same in both protocols.
                 encode_bulks(out, Protocol::Resp2, Shape::Array, len, list.range(start, stop));
                 Reply::written()

@@ -75,7 +75,7 @@ pub(super) fn smembers(db: &Db, key: &[u8], protocol: Protocol, out: Option<&mut
     db.with_key(key, |slot| match or_reply!(slot.read::<Set>()) {
         // Written in place when the connection gave its buffer (see `execute::handle_into`) and the
         // reply goes out whole: each member copied once, not into a reply first.
-        Some(set) => match out.filter(|_| set.len() < super::STREAM_MIN_ITEMS) {
+        Some(set) => match super::in_place(out, set.len()) {
             Some(out) => {
                 encode_bulks(out, protocol, Shape::Set, set.len(), set.iter());
                 Reply::written()

@@ -105,26 +105,29 @@ pub(super) fn getset(db: &Db, key: &[u8], value: &[u8]) -> Reply {
 /// written in place in `out` when the connection gave its buffer (`execute::mget` decides), copied
 /// into a reply otherwise. Also returns how many of the keys exist: Redis counts each as a keyspace
 /// hit, one of another type too.
-pub(super) fn mget(db: &Db, keys: &[Bytes], protocol: Protocol, mut out: Option<&mut BytesMut>) -> (Reply, usize) {
+pub(super) fn mget(db: &Db, keys: &[Bytes], protocol: Protocol, out: Option<&mut BytesMut>) -> (Reply, usize) {
     let keys: Vec<&[u8]> = keys.iter().map(|key| &key[..]).collect();
     db.with_keys(&keys, |locked| {
-        let mut values = Vec::new();
-        match out.as_deref_mut() {
-            Some(out) => encode_aggregate_header(out, protocol, Shape::Array, locked.len()),
-            None => values.reserve(locked.len()),
-        }
         let mut hits = 0;
+        let Some(out) = out else {
+            let mut values = Vec::with_capacity(locked.len());
+            for i in 0..locked.len() {
+                let slot = locked.slot(i);
+                hits += usize::from(slot.exists());
+                values.push(slot.string().ok().flatten().map_or(Reply::Null, Reply::bulk));
+            }
+            return (Reply::Array(values), hits);
+        };
+        encode_aggregate_header(out, protocol, Shape::Array, locked.len());
         for i in 0..locked.len() {
             let slot = locked.slot(i);
             hits += usize::from(slot.exists());
-            match (slot.string().ok().flatten(), out.as_deref_mut()) {
-                (Some(value), Some(out)) => encode_bulk(out, value),
-                (None, Some(out)) => Reply::Null.encode(protocol, out),
-                (value, None) => values.push(value.map_or(Reply::Null, Reply::bulk)),
+            match slot.string().ok().flatten() {
+                Some(value) => encode_bulk(out, value),
+                None => Reply::Null.encode(protocol, out),
             }
         }
-        let reply = if out.is_some() { Reply::written() } else { Reply::Array(values) };
-        (reply, hits)
+        (Reply::written(), hits)
     })
 }
 

@@ -80,6 +80,19 @@ fn entries_reply<'a>(entries: impl Iterator<Item = (&'a [u8], f64)>, withscores:
     Reply::Array(items)
 }
 
+/// Popped entries as a reply, each member moved in rather than copied: flat pairs, or two-element
+/// arrays when `nested` (as [`entries_reply`] shapes them).
+fn popped_reply(popped: Vec<(Bytes, f64)>, nested: bool) -> Reply {
+    let mut items = Vec::with_capacity(if nested { popped.len() } else { 2 * popped.len() });
+    for (member, score) in popped {
+        match nested {
+            true => items.push(Reply::Array(vec![Reply::Bulk(member), Reply::Double(score)])),
+            false => items.extend([Reply::Bulk(member), Reply::Double(score)]),
+        }
+    }
+    Reply::Array(items)
+}
+
 /// `ZADD` (and `ZINCRBY`, which is `ZADD ... INCR`): the number added (or changed, with `CH`), or
 /// with `INCR` the resulting score (null when a condition left the member alone).
 fn zadd(db: &Db, add: ZAdd, effects: &mut Effects<'_>) -> Reply {
@@ -326,8 +339,7 @@ fn zpop(
         let wanted = usize::try_from(count.unwrap_or(1)).unwrap_or(usize::MAX);
         let popped = pop(&mut locked.slot(i), keys[i].as_ref(), max, wanted, effects);
         let nested = multi || (protocol == Protocol::Resp3 && count.is_some());
-        let entries = popped.iter().map(|(member, score)| (&member[..], *score));
-        let items = entries_reply(entries, true, if nested { Protocol::Resp3 } else { Protocol::Resp2 });
+        let items = popped_reply(popped, nested);
         if multi {
             Reply::Array(vec![Reply::Bulk(keys[i].clone()), items])
         } else {
@@ -347,15 +359,13 @@ pub(super) fn served(
 ) -> Reply {
     let wanted = usize::try_from(count.unwrap_or(1)).unwrap_or(usize::MAX);
     let popped = pop(slot, key, max, wanted, effects);
-    let entries = popped.iter().map(|(member, score)| (&member[..], *score));
     let key = Reply::bulk(key);
-    match count {
-        None => {
-            let mut items = vec![key];
-            items.extend(entries.flat_map(|(member, score)| [Reply::bulk(member), Reply::Double(score)]));
+    match (count, popped_reply(popped, count.is_some())) {
+        (None, Reply::Array(mut items)) => {
+            items.insert(0, key);
             Reply::Array(items)
         }
-        Some(_) => Reply::Array(vec![key, entries_reply(entries, true, Protocol::Resp3)]),
+        (_, items) => Reply::Array(vec![key, items]),
     }
 }
 
