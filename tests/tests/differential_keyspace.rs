@@ -66,3 +66,85 @@ fn keyspace_and_database_commands_match_real_redis() {
     let Some(compared) = differential::run(&[], SEEDS, STEPS, random_command, agree_random) else { return };
     eprintln!("differential (keyspace): {compared} replies compared against redis-server");
 }
+
+/// `INFO stats`' `keyspace_hits` and `keyspace_misses` count what Redis's `lookupKeyRead` counts: every
+/// key a read command looks up (found, of any type: a hit; missing or expired: a miss), and the
+/// first read of `GETDEL`, `GETSET` and `GETEX`; other writes count nothing. Compared after each
+/// command, so a difference names it.
+#[test]
+fn keyspace_hits_and_misses_count_as_in_real_redis() {
+    use tinykv_tests::{call_str, Server};
+
+    let Some(redis) = differential::Redis::start() else { return };
+    let tinykv = Server::start_with(&["--no-greeting"]);
+    let (mut ours, mut theirs) = (tinykv.connect(), redis.connect());
+    let setup: &[&[&str]] = &[
+        &["SET", "s", "value"],
+        &["RPUSH", "l", "a", "b"],
+        &["HSET", "h", "f", "v"],
+        &["SADD", "st", "m"],
+        &["ZADD", "z", "1", "m"],
+        &["SET", "gone", "v", "PX", "1"],
+    ];
+    for stream in [&mut ours, &mut theirs] {
+        for words in setup {
+            assert!(!call_str(stream, words).starts_with('-'), "{words:?}");
+        }
+    }
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let commands: &[&[&str]] = &[
+        &["GET", "s"],
+        &["GET", "missing"],
+        &["GET", "l"],
+        &["GET", "gone"],
+        &["MGET", "s", "missing", "l", "s"],
+        &["STRLEN", "s"],
+        &["GETRANGE", "s", "0", "1"],
+        &["EXISTS", "s", "missing"],
+        &["TYPE", "l"],
+        &["TTL", "s"],
+        &["PTTL", "missing"],
+        &["LRANGE", "l", "0", "-1"],
+        &["LRANGE", "missing", "0", "-1"],
+        &["LLEN", "l"],
+        &["LINDEX", "l", "0"],
+        &["LPOS", "l", "a"],
+        &["HGET", "h", "f"],
+        &["HGET", "missing", "f"],
+        &["HGETALL", "h"],
+        &["HKEYS", "s"],
+        &["HLEN", "h"],
+        &["HEXISTS", "h", "f"],
+        &["SMEMBERS", "st"],
+        &["SISMEMBER", "st", "m"],
+        &["SCARD", "missing"],
+        &["SUNION", "st", "missing"],
+        &["ZRANGE", "z", "0", "-1"],
+        &["ZSCORE", "z", "m"],
+        &["ZRANK", "z", "m"],
+        &["ZCARD", "missing"],
+        &["DUMP", "s"],
+        &["OBJECT", "ENCODING", "s"],
+        &["TOUCH", "s", "missing"],
+        &["GETDEL", "s"],
+        &["GETEX", "missing"],
+        &["GETSET", "s", "again"],
+        &["LPUSH", "l", "c"],
+        &["INCR", "n"],
+        &["SET", "s2", "v"],
+        &["DEL", "st", "missing"],
+        &["MULTI"],
+        &["GET", "s"],
+        &["LLEN", "missing"],
+        &["EXEC"],
+    ];
+    let stats = |stream: &mut std::net::TcpStream| {
+        let info = call_str(stream, &["INFO", "stats"]);
+        info.lines().filter(|line| line.starts_with("keyspace_")).collect::<Vec<_>>().join(" ")
+    };
+    for words in commands {
+        call_str(&mut ours, words);
+        call_str(&mut theirs, words);
+        assert_eq!(stats(&mut ours), stats(&mut theirs), "after {words:?}");
+    }
+}

@@ -234,6 +234,29 @@ pub type DeleteHook = Box<dyn Fn(usize, &[u8]) + Send + Sync>;
 
 thread_local! {
     static FROM_PRIMARY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// The key lookups of the read command running on this thread, hits and misses (see
+    /// [`counting_read_lookups`]); `None` outside one.
+    static READ_LOOKUPS: std::cell::Cell<Option<(u64, u64)>> = const { std::cell::Cell::new(None) };
+}
+
+/// Runs `f`, a read command, counting its key lookups for `keyspace_hits` and `keyspace_misses` as
+/// Redis's `lookupKeyRead` counts them (a key found, of any type, is a hit; a missing or expired one
+/// a miss), wherever in the command they happen; returns `f`'s result, the hits and the misses.
+/// Nests (a read-only script's commands count their own).
+pub fn counting_read_lookups<R>(f: impl FnOnce() -> R) -> (R, u64, u64) {
+    let outer = READ_LOOKUPS.replace(Some((0, 0)));
+    let result = f();
+    let (hits, misses) = READ_LOOKUPS.replace(outer).unwrap_or_default();
+    (result, hits, misses)
+}
+
+/// Counts one lookup, if a read command is counting them (a thread-local test otherwise).
+fn note_lookup(found: bool) {
+    READ_LOOKUPS.with(|lookups| {
+        if let Some((hits, misses)) = lookups.get() {
+            lookups.set(Some(if found { (hits + 1, misses) } else { (hits, misses + 1) }));
+        }
+    });
 }
 
 /// Runs `f` as the primary's replication stream: on a replica, expired keys stay visible to it
@@ -382,7 +405,9 @@ impl Db {
     pub fn with_key<R>(&self, key: &[u8], f: impl FnOnce(&mut Slot<'_>) -> R) -> R {
         let hash = self.hash(key);
         let mut shard = self.shards[self.shard_of(hash)].lock();
-        f(&mut Slot::new(&mut shard, self, key, hash, self.now(), true))
+        let mut slot = Slot::new(&mut shard, self, key, hash, self.now(), true);
+        note_lookup(slot.exists());
+        f(&mut slot)
     }
 
     /// [`Db::with_key`] without counting an access: for the commands Redis looks keys up for with
@@ -390,7 +415,9 @@ impl Db {
     pub fn with_key_untouched<R>(&self, key: &[u8], f: impl FnOnce(&mut Slot<'_>) -> R) -> R {
         let hash = self.hash(key);
         let mut shard = self.shards[self.shard_of(hash)].lock();
-        f(&mut Slot::new(&mut shard, self, key, hash, self.now(), false))
+        let mut slot = Slot::new(&mut shard, self, key, hash, self.now(), false);
+        note_lookup(slot.exists());
+        f(&mut slot)
     }
 
     /// Bytes `key` holds (`MEMORY USAGE`): its allocation, its table slot with its control byte, and
@@ -518,7 +545,8 @@ impl Db {
         indices.sort_unstable();
         indices.dedup();
         let guards = indices.into_iter().map(|i| (i, self.shards[i].lock())).collect();
-        let mut locked = Keys { db: self, guards, hashes, keys, now: self.now() };
+        let looked_up = smallvec::smallvec![false; keys.len()];
+        let mut locked = Keys { db: self, guards, hashes, keys, now: self.now(), looked_up };
         f(&mut locked)
     }
 
@@ -1318,6 +1346,9 @@ pub struct Keys<'a> {
     hashes: SmallVec<[u64; FEW_KEYS]>,
     keys: &'a [&'a [u8]],
     now: u64,
+    /// Which keys were looked up already: a command that reaches a key twice (its type, then its
+    /// value) counts one lookup, as Redis's commands look each key up once.
+    looked_up: SmallVec<[bool; FEW_KEYS]>,
 }
 
 impl Keys<'_> {
@@ -1327,7 +1358,11 @@ impl Keys<'_> {
         let index = self.db.shard_of(hash);
         let position = self.guards.iter().position(|(shard, _)| *shard == index).unwrap_or_default();
         let shard: &mut Shard = &mut self.guards[position].1;
-        Slot::new(shard, self.db, self.keys[i], hash, self.now, true)
+        let slot = Slot::new(shard, self.db, self.keys[i], hash, self.now, true);
+        if !std::mem::replace(&mut self.looked_up[i], true) {
+            note_lookup(slot.exists());
+        }
+        slot
     }
 
     /// How many keys were given.

@@ -404,6 +404,14 @@ fn run_into(request: &Request, shared: &Shared, session: &mut Session, out: Opti
     let replication = replication::Recording::start(shared);
     let mut effects = Effects::with_replication(shared.aof.as_ref(), replication.partial(shared), session.db);
     let reply = match Command::parse_as(found.spec, request) {
+        // A read's key lookups count as keyspace hits and misses, wherever it makes them.
+        Ok(command) if found.flags_spec().has(Flag::ReadOnly) => {
+            let run = || execute(command, shared, session, &mut effects, out);
+            let (reply, hits, misses) = crate::db::counting_read_lookups(run);
+            session.keyspace_hits += hits;
+            session.keyspace_misses += misses;
+            reply
+        }
         Ok(command) => execute(command, shared, session, &mut effects, out),
         Err(err) => err.into(),
     };
@@ -744,21 +752,16 @@ pub fn execute(
 /// `GET`, written in place in `out` when the connection gave its buffer (see [`handle_into`]).
 fn get(shared: &Shared, session: &mut Session, key: &[u8], out: Option<&mut BytesMut>) -> Reply {
     let db = shared.db(session.db);
-    let reply = match out {
+    match out {
         Some(out) => strings::get_into(db, key, out),
         None => strings::get(db, key),
-    };
-    lookups(session, reply)
+    }
 }
 
 /// `MGET`, written in place in `out` when the connection gave its buffer (see [`handle_into`]) and
 /// the reply goes out whole.
 fn mget(shared: &Shared, session: &mut Session, keys: &[Bytes], out: Option<&mut BytesMut>) -> Reply {
-    let out = in_place(out, keys.len());
-    let (reply, hits) = strings::mget(shared.db(session.db), keys, session.protocol, out);
-    session.keyspace_hits += hits as u64;
-    session.keyspace_misses += (keys.len() - hits) as u64;
-    reply
+    strings::mget(shared.db(session.db), keys, session.protocol, in_place(out, keys.len()))
 }
 
 /// [`execute`] for any command.
@@ -789,7 +792,7 @@ fn execute_any(command: Command, shared: &Shared, session: &mut Session, effects
             strings::append(db, &key, &value, shared.settings.proto_max_bulk_len() as u64)
         }
         Command::Strlen { key } => strings::strlen(db, &key),
-        Command::GetEx { key, action } => strings::getex(db, &key, action),
+        Command::GetEx { key, action } => lookups(session, strings::getex(db, &key, action)),
         Command::GetRange { key, start, end } => strings::getrange(db, &key, start, end),
         Command::SetRange { key, offset, value } => {
             strings::setrange(db, &key, offset, &value, shared.config.proto_max_bulk_len)
@@ -1047,9 +1050,10 @@ pub fn replay(request: Request, db: &Db) -> Result<(), String> {
     }
 }
 
-/// Counts the key lookup of a one-key string read's reply as `keyspace_hits`/`keyspace_misses`, as
-/// Redis counts its read lookups: a value (or a type error: the key was there) is a hit, a null a
-/// miss. (`MGET` counts its keys itself; the collection reads count none yet.)
+/// Counts the key lookup of a string write that reads the value first (`GETDEL`, `GETSET`,
+/// `GETEX`) as `keyspace_hits`/`keyspace_misses`, as Redis's `lookupKeyRead` does: a value (or a
+/// type error: the key was there) is a hit, a null a miss. Read commands are counted as they look
+/// keys up (`db::counting_read_lookups`).
 fn lookups(session: &mut Session, reply: Reply) -> Reply {
     match &reply {
         Reply::Null => session.keyspace_misses += 1,

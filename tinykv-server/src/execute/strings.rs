@@ -103,31 +103,23 @@ pub(super) fn getset(db: &Db, key: &[u8], value: &[u8]) -> Reply {
 
 /// `MGET`: every value (null for a missing key or one that holds no string), read atomically;
 /// written in place in `out` when the connection gave its buffer (`execute::mget` decides), copied
-/// into a reply otherwise. Also returns how many of the keys exist: Redis counts each as a keyspace
-/// hit, one of another type too.
-pub(super) fn mget(db: &Db, keys: &[Bytes], protocol: Protocol, out: Option<&mut BytesMut>) -> (Reply, usize) {
+/// into a reply otherwise.
+pub(super) fn mget(db: &Db, keys: &[Bytes], protocol: Protocol, out: Option<&mut BytesMut>) -> Reply {
     let keys: Vec<&[u8]> = keys.iter().map(|key| &key[..]).collect();
     db.with_keys(&keys, |locked| {
-        let mut hits = 0;
         let Some(out) = out else {
-            let mut values = Vec::with_capacity(locked.len());
-            for i in 0..locked.len() {
-                let slot = locked.slot(i);
-                hits += usize::from(slot.exists());
-                values.push(slot.string().ok().flatten().map_or(Reply::Null, Reply::bulk));
-            }
-            return (Reply::Array(values), hits);
+            let values =
+                (0..locked.len()).map(|i| locked.slot(i).string().ok().flatten().map_or(Reply::Null, Reply::bulk));
+            return Reply::Array(values.collect());
         };
         encode_aggregate_header(out, protocol, Shape::Array, locked.len());
         for i in 0..locked.len() {
-            let slot = locked.slot(i);
-            hits += usize::from(slot.exists());
-            match slot.string().ok().flatten() {
+            match locked.slot(i).string().ok().flatten() {
                 Some(value) => encode_bulk(out, value),
                 None => Reply::Null.encode(protocol, out),
             }
         }
-        (Reply::written(), hits)
+        Reply::written()
     })
 }
 
