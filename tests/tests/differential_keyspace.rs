@@ -68,9 +68,10 @@ fn keyspace_and_database_commands_match_real_redis() {
 }
 
 /// `INFO stats`' `keyspace_hits` and `keyspace_misses` count what Redis's `lookupKeyRead` counts: every
-/// key a read command looks up (found, of any type: a hit; missing or expired: a miss), and the
-/// first read of `GETDEL`, `GETSET` and `GETEX`; other writes count nothing. Compared after each
-/// command, so a difference names it.
+/// key a read command looks up (found, of any type: a hit; missing or expired: a miss), also inside
+/// scripts and `MULTI`, and the first read of `GETDEL`, `GETSET`, `GETEX`, `SET ... GET` and `SORT`;
+/// other writes and `MEMORY USAGE` count nothing. Compared after each command, so a difference
+/// names it.
 #[test]
 fn keyspace_hits_and_misses_count_as_in_real_redis() {
     use tinykv_tests::{call_str, Server};
@@ -126,6 +127,15 @@ fn keyspace_hits_and_misses_count_as_in_real_redis() {
         &["DUMP", "s"],
         &["OBJECT", "ENCODING", "s"],
         &["TOUCH", "s", "missing"],
+        &["MEMORY", "USAGE", "s"],
+        &["MEMORY", "USAGE", "missing"],
+        &["SORT", "l", "ALPHA"],
+        &["SORT", "missing"],
+        &["EVAL_RO", "return redis.call('GET', KEYS[1])", "1", "s"],
+        &["EVAL", "return redis.call('EXISTS', KEYS[1], 'missing')", "1", "s"],
+        &["SET", "s", "value", "GET"],
+        &["SET", "new", "value", "GET"],
+        &["GETEX", "s"],
         &["GETDEL", "s"],
         &["GETEX", "missing"],
         &["GETSET", "s", "again"],

@@ -235,19 +235,38 @@ pub type DeleteHook = Box<dyn Fn(usize, &[u8]) + Send + Sync>;
 thread_local! {
     static FROM_PRIMARY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     /// The key lookups of the read command running on this thread, hits and misses (see
-    /// [`counting_read_lookups`]); `None` outside one.
+    /// [`ReadLookups`]); `None` outside one.
     static READ_LOOKUPS: std::cell::Cell<Option<(u64, u64)>> = const { std::cell::Cell::new(None) };
 }
 
-/// Runs `f`, a read command, counting its key lookups for `keyspace_hits` and `keyspace_misses` as
-/// Redis's `lookupKeyRead` counts them (a key found, of any type, is a hit; a missing or expired one
-/// a miss), wherever in the command they happen; returns `f`'s result, the hits and the misses.
-/// Nests (a read-only script's commands count their own).
-pub fn counting_read_lookups<R>(f: impl FnOnce() -> R) -> (R, u64, u64) {
-    let outer = READ_LOOKUPS.replace(Some((0, 0)));
-    let result = f();
-    let (hits, misses) = READ_LOOKUPS.replace(outer).unwrap_or_default();
-    (result, hits, misses)
+/// A read command's count of its key lookups, for `keyspace_hits` and `keyspace_misses`, counted
+/// as Redis's `lookupKeyRead` counts them (a key found, of any type, is a hit; a missing or expired
+/// one a miss) wherever in the command they happen: from [`ReadLookups::start`] to
+/// [`ReadLookups::finish`]. Nests (a read-only script's commands count their own).
+#[must_use]
+pub struct ReadLookups {
+    /// The count this one interrupts, put back at the end.
+    outer: Option<(u64, u64)>,
+}
+
+impl ReadLookups {
+    /// Starts counting this thread's lookups.
+    pub fn start() -> ReadLookups {
+        ReadLookups { outer: READ_LOOKUPS.replace(Some((0, 0))) }
+    }
+
+    /// The hits and misses counted since [`ReadLookups::start`].
+    pub fn finish(self) -> (u64, u64) {
+        READ_LOOKUPS.get().unwrap_or_default()
+        // `self` drops here: the outer count comes back.
+    }
+}
+
+impl Drop for ReadLookups {
+    /// Puts the outer count back, also when the command panics (a panic is contained to one client).
+    fn drop(&mut self) {
+        READ_LOOKUPS.set(self.outer);
+    }
 }
 
 /// Counts one lookup, if a read command is counting them (a thread-local test otherwise).
@@ -413,10 +432,18 @@ impl Db {
     /// [`Db::with_key`] without counting an access: for the commands Redis looks keys up for with
     /// `LOOKUP_NOTOUCH` (`EXISTS`, `TYPE`, `TTL`, `OBJECT`, ...) and for reading back what a write left.
     pub fn with_key_untouched<R>(&self, key: &[u8], f: impl FnOnce(&mut Slot<'_>) -> R) -> R {
+        self.peek(key, true, f)
+    }
+
+    /// [`Db::with_key_untouched`], counted as a read's lookup or not (`MEMORY USAGE`, which Redis
+    /// answers from its dictionary without a lookup).
+    fn peek<R>(&self, key: &[u8], counted: bool, f: impl FnOnce(&mut Slot<'_>) -> R) -> R {
         let hash = self.hash(key);
         let mut shard = self.shards[self.shard_of(hash)].lock();
         let mut slot = Slot::new(&mut shard, self, key, hash, self.now(), false);
-        note_lookup(slot.exists());
+        if counted {
+            note_lookup(slot.exists());
+        }
         f(&mut slot)
     }
 
@@ -424,7 +451,7 @@ impl Db {
     /// its place in the deadline heap if it has a time to live. `None` for a missing key. Not an access.
     pub fn memory_usage(&self, key: &[u8]) -> Option<usize> {
         const SLOT: usize = std::mem::size_of::<Entry>() + 1;
-        self.with_key_untouched(key, |slot| {
+        self.peek(key, false, |slot| {
             let entry = slot.entry()?;
             let deadline = match entry.expires_at() {
                 Some(_) => DEADLINE_SIZE + allocation_size(key.len()),
@@ -545,8 +572,7 @@ impl Db {
         indices.sort_unstable();
         indices.dedup();
         let guards = indices.into_iter().map(|i| (i, self.shards[i].lock())).collect();
-        let looked_up = smallvec::smallvec![false; keys.len()];
-        let mut locked = Keys { db: self, guards, hashes, keys, now: self.now(), looked_up };
+        let mut locked = Keys { db: self, guards, hashes, keys, now: self.now(), looked_up: 0 };
         f(&mut locked)
     }
 
@@ -1346,9 +1372,9 @@ pub struct Keys<'a> {
     hashes: SmallVec<[u64; FEW_KEYS]>,
     keys: &'a [&'a [u8]],
     now: u64,
-    /// Which keys were looked up already: a command that reaches a key twice (its type, then its
-    /// value) counts one lookup, as Redis's commands look each key up once.
-    looked_up: SmallVec<[bool; FEW_KEYS]>,
+    /// Which of the first 64 keys were looked up already (bit `i`): a command that reaches a key twice
+    /// (its type, then its value) counts one lookup, as Redis's commands look each key up once.
+    looked_up: u64,
 }
 
 impl Keys<'_> {
@@ -1359,7 +1385,10 @@ impl Keys<'_> {
         let position = self.guards.iter().position(|(shard, _)| *shard == index).unwrap_or_default();
         let shard: &mut Shard = &mut self.guards[position].1;
         let slot = Slot::new(shard, self.db, self.keys[i], hash, self.now, true);
-        if !std::mem::replace(&mut self.looked_up[i], true) {
+        // Past the 64th key every reach counts (no command reaches those twice).
+        let bit = 1u64.checked_shl(i as u32).unwrap_or(0);
+        if self.looked_up & bit == 0 || bit == 0 {
+            self.looked_up |= bit;
             note_lookup(slot.exists());
         }
         slot

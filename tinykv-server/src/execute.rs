@@ -72,7 +72,7 @@ use crate::aof::{Aof, Effect, Effects};
 use crate::clients::{ClientInfo, PauseKind};
 use crate::clock;
 use crate::config::DebugCommandAccess;
-use crate::db::Db;
+use crate::db::{Db, ReadLookups};
 use crate::execute::hashes::Part;
 use crate::keyspace_events;
 use crate::shared::Shared;
@@ -403,18 +403,16 @@ fn run_into(request: &Request, shared: &Shared, session: &mut Session, out: Opti
     let recording_db = session.db;
     let replication = replication::Recording::start(shared);
     let mut effects = Effects::with_replication(shared.aof.as_ref(), replication.partial(shared), session.db);
+    // A read's key lookups count as keyspace hits and misses, wherever it makes them.
+    let lookups = counts_lookups(&found, request).then(ReadLookups::start);
     let reply = match Command::parse_as(found.spec, request) {
-        // A read's key lookups count as keyspace hits and misses, wherever it makes them.
-        Ok(command) if found.flags_spec().has(Flag::ReadOnly) => {
-            let run = || execute(command, shared, session, &mut effects, out);
-            let (reply, hits, misses) = crate::db::counting_read_lookups(run);
-            session.keyspace_hits += hits;
-            session.keyspace_misses += misses;
-            reply
-        }
         Ok(command) => execute(command, shared, session, &mut effects, out),
         Err(err) => err.into(),
     };
+    if let Some((hits, misses)) = lookups.map(ReadLookups::finish) {
+        session.keyspace_hits += hits;
+        session.keyspace_misses += misses;
+    }
     if effects.recorded() {
         session.unlogged = true;
     }
@@ -783,8 +781,8 @@ fn execute_any(command: Command, shared: &Shared, session: &mut Session, effects
         | Command::HKeys { .. }
         | Command::HVals { .. }
         | Command::SMembers { .. }) => execute(command, shared, session, effects, None),
-        Command::GetDel { key } => lookups(session, strings::getdel(db, &key)),
-        Command::GetSet { key, value } => lookups(session, strings::getset(db, &key, &value)),
+        Command::GetDel { key } => strings::getdel(db, &key),
+        Command::GetSet { key, value } => strings::getset(db, &key, &value),
         Command::MSet { pairs } => strings::mset(db, &pairs, false),
         Command::MSetNx { pairs } => strings::mset(db, &pairs, true),
         Command::SetNx { key, value } => strings::setnx(db, &key, &value),
@@ -792,7 +790,7 @@ fn execute_any(command: Command, shared: &Shared, session: &mut Session, effects
             strings::append(db, &key, &value, shared.settings.proto_max_bulk_len() as u64)
         }
         Command::Strlen { key } => strings::strlen(db, &key),
-        Command::GetEx { key, action } => lookups(session, strings::getex(db, &key, action)),
+        Command::GetEx { key, action } => strings::getex(db, &key, action),
         Command::GetRange { key, start, end } => strings::getrange(db, &key, start, end),
         Command::SetRange { key, offset, value } => {
             strings::setrange(db, &key, offset, &value, shared.config.proto_max_bulk_len)
@@ -1050,16 +1048,20 @@ pub fn replay(request: Request, db: &Db) -> Result<(), String> {
     }
 }
 
-/// Counts the key lookup of a string write that reads the value first (`GETDEL`, `GETSET`,
-/// `GETEX`) as `keyspace_hits`/`keyspace_misses`, as Redis's `lookupKeyRead` does: a value (or a
-/// type error: the key was there) is a hit, a null a miss. Read commands are counted as they look
-/// keys up (`db::counting_read_lookups`).
-fn lookups(session: &mut Session, reply: Reply) -> Reply {
-    match &reply {
-        Reply::Null => session.keyspace_misses += 1,
-        _ => session.keyspace_hits += 1,
-    }
-    reply
+/// Whether a command's key lookups count as `keyspace_hits` and `keyspace_misses`: those Redis
+/// makes with `lookupKeyRead`, every read's and those of the writes that read a key first (`GETDEL`,
+/// `GETSET`, `GETEX`, `SET ... GET`, `SORT`). Its `MEMORY USAGE` and `SCAN ... TYPE` look keys up
+/// otherwise here: the first counts nothing, as in Redis; the second does not count what Redis counts.
+fn counts_lookups(found: &Found, request: &Request) -> bool {
+    let flags = found.flags_spec();
+    flags.has(Flag::ReadOnly)
+        || flags.has(Flag::Write)
+            && match found.spec.name {
+                "GETDEL" | "GETSET" | "GETEX" | "SORT" => true,
+                // `GET` cannot be an option's argument (those are numbers), nor the key or value (first).
+                "SET" => request.args.iter().skip(3).any(|arg| arg.eq_ignore_ascii_case(b"GET")),
+                _ => false,
+            }
 }
 
 #[cfg(test)]
@@ -1123,6 +1125,33 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The lookups Redis's `lookupKeyRead` counts, counted without a redis-server to compare with
+    /// (`differential_keyspace` compares them with one).
+    #[test]
+    fn read_lookups_count_as_keyspace_hits_and_misses() {
+        let shared = Shared::open(Config::parse_from(["tinykv-server"]), 0).expect("no append-only file to open");
+        let mut session = Session::new(1, &shared);
+        assert_eq!(run(&shared, &mut session, &["set", "s", "v"]), Reply::ok());
+        assert_eq!(run(&shared, &mut session, &["sadd", "st", "m"]), Reply::Integer(1));
+        let mut counted = |words: &[&str]| {
+            let before = (session.keyspace_hits, session.keyspace_misses);
+            run(&shared, &mut session, words);
+            (session.keyspace_hits - before.0, session.keyspace_misses - before.1)
+        };
+        assert_eq!(counted(&["get", "s"]), (1, 0));
+        assert_eq!(counted(&["get", "missing"]), (0, 1));
+        assert_eq!(counted(&["get", "st"]), (1, 0), "a key of another type is a hit");
+        assert_eq!(counted(&["mget", "s", "s", "missing"]), (2, 1));
+        assert_eq!(counted(&["sunion", "st", "st"]), (2, 0), "each key once, though reached twice");
+        assert_eq!(counted(&["exists", "s", "missing"]), (1, 1));
+        assert_eq!(counted(&["memory", "usage", "s"]), (0, 0));
+        assert_eq!(counted(&["set", "s", "w", "get"]), (1, 0));
+        assert_eq!(counted(&["getdel", "missing"]), (0, 1));
+        assert_eq!(counted(&["set", "t", "w"]), (0, 0));
+        assert_eq!(counted(&["sadd", "st", "n"]), (0, 0));
+        assert_eq!(counted(&["sort", "st", "alpha"]), (1, 0));
     }
 
     #[test]

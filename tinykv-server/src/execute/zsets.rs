@@ -80,10 +80,12 @@ fn entries_reply<'a>(entries: impl Iterator<Item = (&'a [u8], f64)>, withscores:
     Reply::Array(items)
 }
 
-/// Popped entries as a reply, each member moved in rather than copied: flat pairs, or two-element
-/// arrays when `nested` (as [`entries_reply`] shapes them).
-fn popped_reply(popped: Vec<(Bytes, f64)>, nested: bool) -> Reply {
-    let mut items = Vec::with_capacity(if nested { popped.len() } else { 2 * popped.len() });
+/// Popped entries as a reply, after `head` (a served `BZPOPMIN`'s key), each member moved in rather
+/// than copied: flat pairs, or two-element arrays when `nested` (as [`entries_reply`] shapes them).
+fn popped_reply(head: Option<Reply>, popped: Vec<(Bytes, f64)>, nested: bool) -> Reply {
+    let mut items =
+        Vec::with_capacity(usize::from(head.is_some()) + if nested { popped.len() } else { 2 * popped.len() });
+    items.extend(head);
     for (member, score) in popped {
         match nested {
             true => items.push(Reply::Array(vec![Reply::Bulk(member), Reply::Double(score)])),
@@ -339,7 +341,7 @@ fn zpop(
         let wanted = usize::try_from(count.unwrap_or(1)).unwrap_or(usize::MAX);
         let popped = pop(&mut locked.slot(i), keys[i].as_ref(), max, wanted, effects);
         let nested = multi || (protocol == Protocol::Resp3 && count.is_some());
-        let items = popped_reply(popped, nested);
+        let items = popped_reply(None, popped, nested);
         if multi {
             Reply::Array(vec![Reply::Bulk(keys[i].clone()), items])
         } else {
@@ -360,12 +362,9 @@ pub(super) fn served(
     let wanted = usize::try_from(count.unwrap_or(1)).unwrap_or(usize::MAX);
     let popped = pop(slot, key, max, wanted, effects);
     let key = Reply::bulk(key);
-    match (count, popped_reply(popped, count.is_some())) {
-        (None, Reply::Array(mut items)) => {
-            items.insert(0, key);
-            Reply::Array(items)
-        }
-        (_, items) => Reply::Array(vec![key, items]),
+    match count {
+        None => popped_reply(Some(key), popped, false),
+        Some(_) => Reply::Array(vec![key, popped_reply(None, popped, true)]),
     }
 }
 
