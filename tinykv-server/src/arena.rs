@@ -7,7 +7,7 @@
 //! 40 and 128 bytes. RSS per key at 1,000,000 keys (`bench/compare --no-throughput`; the arena's
 //! figures are `bench/results/latest.md`'s, glibc's and the steps PROFILE.md's, "Memory: a size-class
 //! arena for entries"): 16 B/16 B 67.2 B on glibc, 60.2 B here (0.46× Redis); 16 B/100 B 163.2 and
-//! 148.5 B (0.71×). glibc, jemalloc and
+//! 148.4 B (0.71×). glibc, jemalloc and
 //! mimalloc all round small chunks to 16 bytes, so no allocator swap gets there.
 //!
 //! Why unsafe: a cell has no header, so the memory is managed by hand: a free cell holds the
