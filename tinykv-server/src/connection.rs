@@ -607,7 +607,8 @@ impl<'a> Connection<'a> {
                 return Ok(Processed::Script(request));
             }
             let start = self.write_buf.len();
-            // The buffer, for a reply written in place (a read of values, see `execute::handle_into`) where it goes out at once.
+            // The buffer, for a reply written in place where it goes out at once (a read of values,
+            // see `execute::handle_into`).
             let out = self.session.may_write_directly().then_some(&mut self.write_buf);
             let reply = execute::handle_into(&mut request, self.shared, &mut self.session, out);
             // Its argument list serves the next request.
@@ -692,7 +693,8 @@ impl<'a> Connection<'a> {
         }
         // `CLIENT REPLY OFF|SKIP` leave replies unsent.
         let wanted = self.session.reply_wanted();
-        // A reply the command wrote itself (a read of values, see `execute::handle_into`) is already there.
+        // A reply the command wrote itself (a read of values, see `execute::handle_into`) is
+        // already there.
         if wanted && !reply.is_written() {
             // A big read reply goes out in pieces (see `streaming`). A write's reply is encoded
             // whole: if its records cannot be committed, it is replaced by `MISCONF`.

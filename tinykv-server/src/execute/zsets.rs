@@ -67,32 +67,33 @@ pub(super) fn may_put_a_zset(name: &str) -> bool {
 }
 
 /// Entries as a reply: members only, or with scores as flat pairs (RESP2) or two-element arrays
-/// (RESP3), as Redis 7.0 answers `ZRANGE ... WITHSCORES`.
-fn entries_reply<'a>(entries: impl Iterator<Item = (&'a [u8], f64)>, withscores: bool, protocol: Protocol) -> Reply {
+/// (RESP3), as Redis 7.0 answers `ZRANGE ... WITHSCORES`. Each member comes as its bulk reply:
+/// copied from the set (`Reply::bulk`) or moved in when it was popped (`Reply::Bulk`).
+fn entries_reply(entries: impl Iterator<Item = (Reply, f64)>, withscores: bool, protocol: Protocol) -> Reply {
     let mut items = Vec::new();
-    for (member, score) in entries {
-        match (withscores, protocol) {
-            (false, _) => items.push(Reply::bulk(member)),
-            (true, Protocol::Resp2) => items.extend([Reply::bulk(member), Reply::Double(score)]),
-            (true, Protocol::Resp3) => items.push(Reply::Array(vec![Reply::bulk(member), Reply::Double(score)])),
-        }
-    }
+    push_entries(&mut items, entries, withscores, protocol);
     Reply::Array(items)
 }
 
-/// Popped entries as a reply, after `head` (a served `BZPOPMIN`'s key), each member moved in rather
-/// than copied: flat pairs, or two-element arrays when `nested` (as [`entries_reply`] shapes them).
-fn popped_reply(head: Option<Reply>, popped: Vec<(Bytes, f64)>, nested: bool) -> Reply {
-    let mut items =
-        Vec::with_capacity(usize::from(head.is_some()) + if nested { popped.len() } else { 2 * popped.len() });
-    items.extend(head);
-    for (member, score) in popped {
-        match nested {
-            true => items.push(Reply::Array(vec![Reply::Bulk(member), Reply::Double(score)])),
-            false => items.extend([Reply::Bulk(member), Reply::Double(score)]),
+/// [`entries_reply`]'s items, appended to `items` (after a served `BZPOPMIN`'s key).
+fn push_entries(
+    items: &mut Vec<Reply>,
+    entries: impl Iterator<Item = (Reply, f64)>,
+    withscores: bool,
+    protocol: Protocol,
+) {
+    for (member, score) in entries {
+        match (withscores, protocol) {
+            (false, _) => items.push(member),
+            (true, Protocol::Resp2) => items.extend([member, Reply::Double(score)]),
+            (true, Protocol::Resp3) => items.push(Reply::Array(vec![member, Reply::Double(score)])),
         }
     }
-    Reply::Array(items)
+}
+
+/// Popped entries, their members moved in, for [`entries_reply`].
+fn popped_entries(popped: Vec<(Bytes, f64)>) -> impl Iterator<Item = (Reply, f64)> {
+    popped.into_iter().map(|(member, score)| (Reply::Bulk(member), score))
 }
 
 /// `ZADD` (and `ZINCRBY`, which is `ZADD ... INCR`): the number added (or changed, with `CH`), or
@@ -252,7 +253,8 @@ fn zrange(db: &Db, range: ZRange, protocol: Protocol, effects: &mut Effects<'_>)
     let Some(destination) = destination else {
         return db.with_key(&key, |slot| {
             let Some(zset) = or_reply!(slot.read::<ZSet>()) else { return Reply::Array(Vec::new()) };
-            entries_reply(select(zset, &by, reverse, limit), withscores, protocol)
+            let entries = select(zset, &by, reverse, limit).map(|(member, score)| (Reply::bulk(member), score));
+            entries_reply(entries, withscores, protocol)
         });
     };
     db.with_keys(&[&destination, &key], |locked| {
@@ -341,7 +343,7 @@ fn zpop(
         let wanted = usize::try_from(count.unwrap_or(1)).unwrap_or(usize::MAX);
         let popped = pop(&mut locked.slot(i), keys[i].as_ref(), max, wanted, effects);
         let nested = multi || (protocol == Protocol::Resp3 && count.is_some());
-        let items = popped_reply(None, popped, nested);
+        let items = entries_reply(popped_entries(popped), true, if nested { Protocol::Resp3 } else { Protocol::Resp2 });
         if multi {
             Reply::Array(vec![Reply::Bulk(keys[i].clone()), items])
         } else {
@@ -363,8 +365,13 @@ pub(super) fn served(
     let popped = pop(slot, key, max, wanted, effects);
     let key = Reply::bulk(key);
     match count {
-        None => popped_reply(Some(key), popped, false),
-        Some(_) => Reply::Array(vec![key, popped_reply(None, popped, true)]),
+        None => {
+            let mut items = Vec::with_capacity(1 + 2 * popped.len());
+            items.push(key);
+            push_entries(&mut items, popped_entries(popped), true, Protocol::Resp2);
+            Reply::Array(items)
+        }
+        Some(_) => Reply::Array(vec![key, entries_reply(popped_entries(popped), true, Protocol::Resp3)]),
     }
 }
 
@@ -564,7 +571,7 @@ fn zsetop(db: &Db, op: ZSetOp, protocol: Protocol, effects: &mut Effects<'_>) ->
         result.sort_by(|a, b| order(a.1, &a.0, b.1, &b.0));
         match &destination {
             Some(destination) => store(&mut locked.slot(0), destination, result, Build::Whole, effects),
-            None => entries_reply(result.iter().map(|(m, s)| (&m[..], *s)), options.withscores, protocol),
+            None => entries_reply(result.iter().map(|(m, s)| (Reply::bulk(m), *s)), options.withscores, protocol),
         }
     })
 }
@@ -585,7 +592,7 @@ fn zrandmember(db: &Db, key: &[u8], count: Option<(i64, bool)>, protocol: Protoc
         };
         let Some(zset) = zset else { return Reply::Array(Vec::new()) };
         let picks = or_reply!(random_picks(count, zset.len(), || zset.random(), zset.iter()));
-        entries_reply(picks.into_iter(), withscores, protocol)
+        entries_reply(picks.into_iter().map(|(member, score)| (Reply::bulk(member), score)), withscores, protocol)
     })
 }
 
