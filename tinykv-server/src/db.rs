@@ -572,7 +572,8 @@ impl Db {
         indices.sort_unstable();
         indices.dedup();
         let guards = indices.into_iter().map(|i| (i, self.shards[i].lock())).collect();
-        let mut locked = Keys { db: self, guards, hashes, keys, now: self.now(), looked_up: 0 };
+        let looked_up = smallvec::smallvec![0; keys.len().div_ceil(64)];
+        let mut locked = Keys { db: self, guards, hashes, keys, now: self.now(), looked_up };
         f(&mut locked)
     }
 
@@ -1372,9 +1373,10 @@ pub struct Keys<'a> {
     hashes: SmallVec<[u64; FEW_KEYS]>,
     keys: &'a [&'a [u8]],
     now: u64,
-    /// Which of the first 64 keys were looked up already (bit `i`): a command that reaches a key twice
-    /// (its type, then its value) counts one lookup, as Redis's commands look each key up once.
-    looked_up: u64,
+    /// Which keys were looked up already (bit `i % 64` of word `i / 64`; one word, inline, up to 64
+    /// keys): a command that reaches a key twice (its type, then its value) counts one lookup, as
+    /// Redis's commands look each key up once.
+    looked_up: SmallVec<[u64; 1]>,
 }
 
 impl Keys<'_> {
@@ -1385,10 +1387,9 @@ impl Keys<'_> {
         let position = self.guards.iter().position(|(shard, _)| *shard == index).unwrap_or_default();
         let shard: &mut Shard = &mut self.guards[position].1;
         let slot = Slot::new(shard, self.db, self.keys[i], hash, self.now, true);
-        // Past the 64th key every reach counts (no command reaches those twice).
-        let bit = 1u64.checked_shl(i as u32).unwrap_or(0);
-        if self.looked_up & bit == 0 || bit == 0 {
-            self.looked_up |= bit;
+        let (word, bit) = (i / 64, 1u64 << (i % 64));
+        if self.looked_up[word] & bit == 0 {
+            self.looked_up[word] |= bit;
             note_lookup(slot.exists());
         }
         slot

@@ -1152,6 +1152,10 @@ mod tests {
         assert_eq!(counted(&["set", "t", "w"]), (0, 0));
         assert_eq!(counted(&["sadd", "st", "n"]), (0, 0));
         assert_eq!(counted(&["sort", "st", "alpha"]), (1, 0));
+        // Past 64 keys too: SUNION reaches each key for its type, then for its members.
+        let mut sunion = vec!["sunion"];
+        sunion.extend(std::iter::repeat_n("st", 70).chain(std::iter::repeat_n("missing", 60)));
+        assert_eq!(counted(&sunion), (70, 60));
     }
 
     #[test]

@@ -12,9 +12,10 @@
 //! ```text
 //! every 100 ms, on each thread: busy = its CPU time / wall time (CLOCK_THREAD_CPUTIME_ID)
 //! on the first thread, after its sample (the balancer):
-//!   a thread busy ≥ 90 % for 300 ms, another thread < 60 %, and half a CPU of the machine idle: the
-//!     busy one sheds clients to the idle one, in proportion to the difference (a quota its
-//!     connections take one by one between batches)
+//!   a thread busy ≥ 90 % for 300 ms after its first saturated sample (that one only takes the first
+//!     reading of the machine's idle CPU, so 400 ms in all), another thread < 60 %, and half a CPU of
+//!     the machine idle: the busy one sheds clients to the idle one, in proportion to the
+//!     difference (a quota its connections take one by one between batches)
 //!   an extra thread whose clients would fit on a lower one (both together < 75 % for a second):
 //!     it sheds them all
 //!   after a move, two samples pass before the next (they do not show its effect yet)
@@ -58,8 +59,8 @@ const COOLDOWN_SAMPLES: u32 = 2;
 /// A saturated thread sheds clients only while the machine has this much CPU idle (per mille of
 /// one CPU, summed over the CPUs this process may run on): a second thread with no CPU of its own
 /// shares one with the first or with the clients, and adds switches instead of throughput (on 2
-/// CPUs with redis-benchmark on one it cost more CPU per GET and quadrupled the p99:
-/// `bench/results/PROFILE.md`, "no spreading without a spare CPU").
+/// CPUs with redis-benchmark on one it cost more CPU per GET and about tripled the p99, 4.6/4.4 ms
+/// against 1.6/1.3: `bench/results/PROFILE.md`, "no spreading without a spare CPU").
 const SPARE_TO_SPREAD: u32 = 500;
 
 /// The threads that serve clients: the caller's (index 0, which also runs the accept loop and the
