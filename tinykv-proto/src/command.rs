@@ -4,6 +4,7 @@
 //! Parsing never fails the connection: every problem is a [`CommandError`] reply.
 
 use bytes::Bytes;
+use smallvec::SmallVec;
 
 use crate::table::{self, CommandSpec};
 
@@ -602,13 +603,13 @@ pub enum Command {
     /// `SET ...`.
     Set(Set),
     /// `DEL key [key ...]`, and `UNLINK`, which is the same thing in a store that frees memory at once.
-    Del { keys: Vec<Bytes> },
+    Del { keys: ArgList },
     /// `GETDEL key`.
     GetDel { key: Bytes },
     /// `GETSET key value`.
     GetSet { key: Bytes, value: Bytes },
     /// `MGET key [key ...]`.
-    MGet { keys: Vec<Bytes> },
+    MGet { keys: ArgList },
     /// `MSET key value [key value ...]`.
     MSet { pairs: Vec<(Bytes, Bytes)> },
     /// `MSETNX key value [key value ...]`.
@@ -616,7 +617,7 @@ pub enum Command {
     /// `SETNX key value` (replies 1 or 0, unlike `SET NX`). `SETEX` and `PSETEX` parse to [`Command::Set`].
     SetNx { key: Bytes, value: Bytes },
     /// `EXISTS key [key ...]`: counts a key named twice twice.
-    Exists { keys: Vec<Bytes> },
+    Exists { keys: ArgList },
     /// `INCR`, `DECR`, `INCRBY`, `DECRBY`: all add a signed 64-bit `delta`.
     IncrBy { key: Bytes, delta: i64 },
     /// `APPEND key value`.
@@ -657,9 +658,9 @@ pub enum Command {
     /// `HGET key field`.
     HGet { key: Bytes, field: Bytes },
     /// `HMGET key field [field ...]`.
-    HMGet { key: Bytes, fields: Vec<Bytes> },
+    HMGet { key: Bytes, fields: ArgList },
     /// `HDEL key field [field ...]`.
-    HDel { key: Bytes, fields: Vec<Bytes> },
+    HDel { key: Bytes, fields: ArgList },
     /// `HLEN key`.
     HLen { key: Bytes },
     /// `HSTRLEN key field`.
@@ -683,13 +684,13 @@ pub enum Command {
     /// checks it before looking at the key.
     HRandField { key: Bytes, count: Option<(i64, bool)> },
     /// `SADD key member [member ...]`.
-    SAdd { key: Bytes, members: Vec<Bytes> },
+    SAdd { key: Bytes, members: ArgList },
     /// `SREM key member [member ...]`.
-    SRem { key: Bytes, members: Vec<Bytes> },
+    SRem { key: Bytes, members: ArgList },
     /// `SISMEMBER key member`.
     SIsMember { key: Bytes, member: Bytes },
     /// `SMISMEMBER key member [member ...]`.
-    SMIsMember { key: Bytes, members: Vec<Bytes> },
+    SMIsMember { key: Bytes, members: ArgList },
     /// `SMEMBERS key`.
     SMembers { key: Bytes },
     /// `SCARD key`.
@@ -710,7 +711,7 @@ pub enum Command {
     /// `ZADD key [NX|XX] [GT|LT] [CH] [INCR] score member ...`, and `ZINCRBY` (`INCR`).
     ZAdd(ZAdd),
     /// `ZREM key member [member ...]`.
-    ZRem { key: Bytes, members: Vec<Bytes> },
+    ZRem { key: Bytes, members: ArgList },
     /// `ZCARD key`.
     ZCard { key: Bytes },
     /// `ZCOUNT key min max`.
@@ -720,7 +721,7 @@ pub enum Command {
     /// `ZSCORE key member`.
     ZScore { key: Bytes, member: Bytes },
     /// `ZMSCORE key member [member ...]`.
-    ZMScore { key: Bytes, members: Vec<Bytes> },
+    ZMScore { key: Bytes, members: ArgList },
     /// `ZRANK` and (`reverse`) `ZREVRANK`.
     ZRank { key: Bytes, member: Bytes, reverse: bool },
     /// The `ZRANGE` family and `ZRANGESTORE`.
@@ -728,7 +729,7 @@ pub enum Command {
     /// `ZPOPMIN`/`ZPOPMAX key [count]` (`multi: false`) and `ZMPOP numkeys key ... MIN|MAX [COUNT n]`;
     /// with a timeout, their blocking forms `BZPOPMIN`/`BZPOPMAX key ... timeout` (`count: None`)
     /// and `BZMPOP`.
-    ZPop { keys: Vec<Bytes>, max: bool, count: Option<u64>, multi: bool, timeout: Option<BlockTimeout> },
+    ZPop { keys: ArgList, max: bool, count: Option<u64>, multi: bool, timeout: Option<BlockTimeout> },
     /// `ZREMRANGEBYRANK`, `ZREMRANGEBYSCORE`, `ZREMRANGEBYLEX`.
     ZRemRange { key: Bytes, by: ZRangeBy },
     /// `ZUNION`, `ZINTER`, `ZDIFF`, their `STORE` forms, `ZINTERCARD`.
@@ -763,7 +764,7 @@ pub enum Command {
     /// `SWAPDB index1 index2`.
     SwapDb { first: i64, second: i64 },
     /// `TOUCH key [key ...]`: counts existing keys (a key named twice twice), marking them used.
-    Touch { keys: Vec<Bytes> },
+    Touch { keys: ArgList },
     /// `EXPIRETIME key` (`millis: false`) and `PEXPIRETIME key` (`millis: true`).
     ExpireTime { key: Bytes, millis: bool },
     /// `RANDOMKEY`.
@@ -852,7 +853,7 @@ pub enum Command {
     Monitor,
     // --- lists ---
     /// `LPUSH`/`RPUSH` (`existing: false`) and `LPUSHX`/`RPUSHX` (`existing: true`).
-    Push { key: Bytes, end: ListEnd, elements: Vec<Bytes>, existing: bool },
+    Push { key: Bytes, end: ListEnd, elements: ArgList, existing: bool },
     /// `LPOP`/`RPOP key [count]`.
     Pop { key: Bytes, end: ListEnd, count: Option<u64> },
     /// `LLEN key`.
@@ -877,7 +878,7 @@ pub enum Command {
     /// `LMPOP` (no timeout) and `BLMPOP`: up to `count` elements from the first non-empty list.
     LMPop { keys: Vec<Bytes>, end: ListEnd, count: u64, timeout: Option<BlockTimeout> },
     /// `BLPOP`/`BRPOP key [key ...] timeout`.
-    BPop { keys: Vec<Bytes>, end: ListEnd, timeout: BlockTimeout },
+    BPop { keys: ArgList, end: ListEnd, timeout: BlockTimeout },
     // --- scripting ---
     /// `EVAL`, `EVALSHA`, `FCALL`, their `_RO` forms, and the `SCRIPT` and `FUNCTION` subcommands.
     Script(ScriptCommand),
@@ -1227,6 +1228,11 @@ pub(crate) fn upper(word: &[u8]) -> Upper {
     Upper { bytes, len: word.len() as u8 }
 }
 
+/// The keys, members or elements a command takes any number of. Most requests carry one (`SADD key
+/// member`, `RPUSH key element`, `DEL key`): it is held inline, so parsing such a request allocates
+/// no list (a `malloc` and a `free` on every `SADD`, ~5 % of its instructions).
+pub type ArgList = SmallVec<[Bytes; 1]>;
+
 /// A cursor over a command's arguments (after the name).
 ///
 /// It borrows the request: taking an argument clones its `Bytes` (a reference count, no copy), so the
@@ -1267,8 +1273,8 @@ impl<'a> Args<'a> {
         parse_integer(&self.take()?)
     }
 
-    /// All remaining arguments.
-    pub fn rest(&mut self) -> Vec<Bytes> {
+    /// All remaining arguments, in a `Vec` or an [`ArgList`].
+    pub fn rest<C: FromIterator<Bytes>>(&mut self) -> C {
         self.args.by_ref().cloned().collect()
     }
 

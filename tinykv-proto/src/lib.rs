@@ -25,7 +25,7 @@ pub mod syntax;
 pub mod table;
 
 pub use codec::{ClientCodec, ServerCodec};
-pub use command::Command;
+pub use command::{ArgList, Command};
 pub use error::{CommandError, ProtocolError};
 pub use reply::{Protocol, Reply, ReplyStream, GREETING, GREETING_TEXT};
 pub use request::{split_args, Limits, Request, RequestDecoder, SplitError};

@@ -14,7 +14,7 @@ use crate::command::{
     SlowlogCommand, SubscriptionKind, Upper, MILLIS_PER_SECOND,
 };
 // --- lists ---
-use crate::command::{BlockTimeout, ListEnd};
+use crate::command::{ArgList, BlockTimeout, ListEnd};
 // --- scripting ---
 use crate::command::{RestorePolicy, ScriptCall, ScriptCommand, ScriptTarget};
 use crate::table::{self, CommandSpec};
@@ -245,7 +245,7 @@ fn bit_offset(text: &[u8], width: Option<u32>) -> Result<u64, CommandError> {
 
 pub(crate) fn bitcount(args: &mut Args) -> Parsed {
     let key = args.take()?;
-    let range = bitcount_range(&args.rest());
+    let range = bitcount_range(&args.rest::<Vec<_>>());
     Ok(Command::BitCount { key, range })
 }
 
@@ -281,7 +281,7 @@ pub(crate) fn bitpos(args: &mut Args) -> Parsed {
         1 => true,
         _ => return Err(CommandError::Other("ERR The bit argument must be 1 or 0.".into())),
     };
-    let range = bitpos_range(&args.rest());
+    let range = bitpos_range(&args.rest::<Vec<_>>());
     Ok(Command::BitPos { key, bit, range })
 }
 
@@ -310,7 +310,7 @@ pub(crate) fn bitop(args: &mut Args) -> Parsed {
         _ => return Err(CommandError::Syntax),
     };
     let destination = args.take()?;
-    let sources = args.rest();
+    let sources: Vec<Bytes> = args.rest();
     if operation == BitOperation::Not && sources.len() != 1 {
         return Err(CommandError::Other("ERR BITOP NOT must be called with a single source key.".into()));
     }
@@ -930,7 +930,7 @@ pub(crate) fn auth(args: &mut Args) -> Parsed {
 
 pub(crate) fn info(args: &mut Args) -> Parsed {
     Ok(Command::Info {
-        sections: args.rest().iter().map(|s| String::from_utf8_lossy(s).to_ascii_lowercase()).collect(),
+        sections: args.rest::<Vec<_>>().iter().map(|s| String::from_utf8_lossy(s).to_ascii_lowercase()).collect(),
     })
 }
 
@@ -1288,7 +1288,8 @@ pub(crate) fn client_list(args: &mut Args) -> Parsed {
         }
         (Some(option), 1..) if option.eq_ignore_ascii_case(b"ID") => {
             let invalid = |_| CommandError::Other("ERR Invalid client ID".into());
-            let ids = args.rest().iter().map(|id| parse_integer(id).map_err(invalid)).collect::<Result<_, _>>()?;
+            let ids =
+                args.rest::<Vec<_>>().iter().map(|id| parse_integer(id).map_err(invalid)).collect::<Result<_, _>>()?;
             ClientCommand::List { kind: None, ids: Some(ids) }
         }
         _ => return Err(CommandError::Syntax),
@@ -1763,7 +1764,7 @@ pub(crate) fn blmpop(args: &mut Args) -> Parsed {
 }
 
 fn bpop(args: &mut Args, end: ListEnd) -> Parsed {
-    let mut keys = args.rest();
+    let mut keys: ArgList = args.rest();
     let timeout = keys.pop().ok_or(CommandError::Syntax)?;
     Ok(Command::BPop { keys, end, timeout: BlockTimeout::parse(&timeout)? })
 }
@@ -1804,7 +1805,7 @@ pub(crate) fn replconf(args: &mut Args) -> Parsed {
     if args.remaining() % 2 != 0 {
         return Err(CommandError::Syntax);
     }
-    let rest = args.rest();
+    let rest: Vec<Bytes> = args.rest();
     let pairs = rest.chunks(2).map(|pair| (pair[0].clone(), pair[1].clone())).collect();
     Ok(Command::Replconf { pairs })
 }

@@ -10,7 +10,7 @@ type Parsed = Result<Command, CommandError>;
 /// the same kind wins, and a word that fits none is a syntax error.
 fn sort_generic(args: &mut Args, readonly: bool) -> Parsed {
     let key = args.take()?;
-    let rest = args.rest();
+    let rest: Vec<bytes::Bytes> = args.rest();
     let mut sort =
         Sort { key, by: None, nosort: false, limit: None, gets: Vec::new(), desc: false, alpha: false, store: None };
     let mut at = 0;

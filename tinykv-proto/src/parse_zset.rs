@@ -3,6 +3,7 @@
 
 use bytes::Bytes;
 
+use crate::command::ArgList;
 use crate::command::{
     parse_integer, upper, Aggregate, Args, BlockTimeout, Command, SetOperation, ZAdd, ZAddFlags, ZRange, ZRangeBy,
     ZSetOp, ZSetOpOptions,
@@ -146,7 +147,7 @@ fn zrange_generic(args: &mut Args, store: bool, mut by: By, direction: Option<bo
     let destination = if store { Some(args.take()?) } else { None };
     let key = args.take()?;
     let (mut min, mut max) = (args.take()?, args.take()?);
-    let rest = args.rest();
+    let rest: Vec<Bytes> = args.rest();
     let (mut withscores, mut limit, mut reverse) = (false, None, direction);
     let mut at = 0;
     while let Some(option) = rest.get(at) {
@@ -231,7 +232,7 @@ fn zpop(args: &mut Args, max: bool) -> Parsed {
         Some(_) if !args.is_empty() => return Err(CommandError::Syntax),
         Some(count) => Some(at_least(&count, 0, "ERR value is out of range, must be positive")? as u64),
     };
-    Ok(Command::ZPop { keys: vec![key], max, count, multi: false, timeout: None })
+    Ok(Command::ZPop { keys: smallvec::smallvec![key], max, count, multi: false, timeout: None })
 }
 
 pub(crate) fn zpopmin(args: &mut Args) -> Parsed {
@@ -254,7 +255,7 @@ fn min_or_max(word: &[u8]) -> Result<bool, CommandError> {
 /// `ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]`.
 pub(crate) fn zmpop(args: &mut Args) -> Parsed {
     let (keys, max, count) = mpop_with(args, min_or_max)?;
-    Ok(Command::ZPop { keys, max, count: Some(count), multi: true, timeout: None })
+    Ok(Command::ZPop { keys: keys.into(), max, count: Some(count), multi: true, timeout: None })
 }
 
 /// `BZMPOP timeout numkeys key [key ...] MIN|MAX [COUNT count]`: the timeout is read last, as Redis does.
@@ -262,12 +263,12 @@ pub(crate) fn bzmpop(args: &mut Args) -> Parsed {
     let timeout = args.take()?;
     let (keys, max, count) = mpop_with(args, min_or_max)?;
     let timeout = Some(BlockTimeout::parse(&timeout)?);
-    Ok(Command::ZPop { keys, max, count: Some(count), multi: true, timeout })
+    Ok(Command::ZPop { keys: keys.into(), max, count: Some(count), multi: true, timeout })
 }
 
 /// `BZPOPMIN`/`BZPOPMAX key [key ...] timeout`.
 fn bzpop(args: &mut Args, max: bool) -> Parsed {
-    let mut keys = args.rest();
+    let mut keys: ArgList = args.rest();
     let timeout = keys.pop().ok_or(CommandError::Syntax)?;
     Ok(Command::ZPop { keys, max, count: None, multi: false, timeout: Some(BlockTimeout::parse(&timeout)?) })
 }
@@ -310,7 +311,7 @@ fn zsetop(args: &mut Args, name: &str, operation: SetOperation, store: bool, car
         return Err(CommandError::Syntax);
     }
     let keys: Vec<Bytes> = (0..numkeys).filter_map(|_| args.next_opt()).collect();
-    let rest = args.rest();
+    let rest: Vec<Bytes> = args.rest();
     let options = (|| {
         let mut options = ZSetOpOptions::default();
         let mut at = 0;

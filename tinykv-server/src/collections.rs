@@ -430,6 +430,21 @@ impl<T: Keyed> Table<T> {
         true
     }
 
+    /// Adds the entry `make` builds for `key` unless `key` is there; returns whether it was added.
+    /// One probe, and nothing is built for a key already there: adding a set's existing member
+    /// (most of a busy set's `SADD`s) allocates and frees nothing.
+    fn insert_absent(&mut self, key: &[u8], make: impl FnOnce() -> T) -> bool {
+        match self.table.entry(hash_of(key), |old| old.key() == key, |item| hash_of(item.key())) {
+            hashbrown::hash_table::Entry::Occupied(_) => false,
+            hashbrown::hash_table::Entry::Vacant(vacant) => {
+                let item = make();
+                self.heap += item.heap();
+                vacant.insert(item);
+                true
+            }
+        }
+    }
+
     fn remove(&mut self, key: &[u8]) -> Option<T> {
         let (item, _) = self.table.find_entry(hash_of(key), |item| item.key() == key).ok()?.remove();
         self.heap -= item.heap();
@@ -734,7 +749,7 @@ impl Set {
             self.0 = SetRepr::Table(Box::new(table));
         }
         match &mut self.0 {
-            SetRepr::Table(table) => table.insert(Box::from(member)),
+            SetRepr::Table(table) => table.insert_absent(member, || Box::from(member)),
             SetRepr::Packed(_) => false, // converted just above
         }
     }
@@ -868,6 +883,22 @@ mod tests {
         }
         assert!(!hash.is_packed() && !set.is_packed());
         assert_eq!((hash.len(), set.len()), (MAX_PACKED_ENTRIES + 1, MAX_PACKED_ENTRIES + 1));
+    }
+
+    #[test]
+    fn adding_a_member_already_there_keeps_it_and_builds_nothing() {
+        let mut set = Set::default();
+        for i in 0..=MAX_PACKED_ENTRIES {
+            set.insert(format!("m{i}").as_bytes());
+        }
+        let stored = |set: &Set| match &set.0 {
+            SetRepr::Table(table) => table.find(b"m3").map(|member| member.as_ptr()),
+            SetRepr::Packed(_) => panic!("a table past the packed size"),
+        };
+        let before = (stored(&set), set.footprint());
+        assert!(!set.insert(b"m3"));
+        // The same allocation: the member was not rebuilt and swapped in.
+        assert_eq!((stored(&set), set.footprint()), before);
     }
 
     #[test]

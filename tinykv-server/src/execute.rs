@@ -846,7 +846,7 @@ fn execute_any(command: Command, shared: &Shared, session: &mut Session, effects
         // --- blocking sorted-set pops ---
         Command::ZPop { keys, max, count, multi: _, timeout: Some(timeout) } => {
             let wake = lists::Wake { registry: &shared.blocking, db: session.db, now: !session.in_exec };
-            match zsets::blocking(db, session.id, &wake, keys, max, count, effects) {
+            match zsets::blocking(db, session.id, &wake, keys.into_vec(), max, count, effects) {
                 Ok(reply) => reply,
                 Err(waiter) => session.block(waiter, timeout),
             }

@@ -525,7 +525,7 @@ pub(super) fn blocking(
 ) -> Result<Reply, (Arc<Waiter>, BlockTimeout)> {
     match command {
         Command::BPop { keys, end, timeout } => {
-            blocking_pop(db, client, wake, keys, BlockOp::Pop { end, count: None }, timeout, effects)
+            blocking_pop(db, client, wake, keys.into_vec(), BlockOp::Pop { end, count: None }, timeout, effects)
         }
         Command::LMPop { keys, end, count, timeout } => {
             let timeout = timeout.unwrap_or(BlockTimeout(0));
