@@ -36,6 +36,14 @@ pub fn strtod(text: &[u8]) -> Strtod {
     let none = Strtod { value: 0.0, consumed: 0, out_of_range: false };
     let (negative, at) = sign(text, text.iter().take_while(|&&b| is_space(b)).count());
     let sign = if negative { -1.0 } else { 1.0 };
+    // A plain integer of up to 15 digits (most scores) is below 2^53, so exact as an f64: read
+    // without the float parser, the same value, before any word or hex prefix is looked for (`0x`
+    // is not one: its `x` stops it).
+    let whole = text[at..].iter().take_while(|b| b.is_ascii_digit()).count();
+    if (1..=15).contains(&whole) && !matches!(text.get(at + whole), Some(b'.' | b'e' | b'E' | b'x' | b'X')) {
+        let n = text[at..at + whole].iter().fold(0u64, |n, &digit| n * 10 + u64::from(digit - b'0'));
+        return Strtod { value: sign * n as f64, consumed: at + whole, out_of_range: false };
+    }
     let rest = &text[at..];
     let starts = |word: &[u8]| rest.len() >= word.len() && rest[..word.len()].eq_ignore_ascii_case(word);
     if starts(b"infinity") {
@@ -65,12 +73,6 @@ pub fn strtod(text: &[u8]) -> Strtod {
     let digits = |from: usize| text[from..].iter().take_while(|b| b.is_ascii_digit()).count();
     let mut end = at;
     let whole = digits(end);
-    // A plain integer of up to 15 digits (most scores) is below 2^53, so exact as an f64: read
-    // without the float parser, the same value.
-    if (1..=15).contains(&whole) && !matches!(text.get(at + whole), Some(b'.' | b'e' | b'E')) {
-        let n = text[at..at + whole].iter().fold(0u64, |n, &digit| n * 10 + u64::from(digit - b'0'));
-        return Strtod { value: sign * n as f64, consumed: at + whole, out_of_range: false };
-    }
     end += whole;
     let mut fraction = 0;
     if text.get(end) == Some(&b'.') {

@@ -394,10 +394,10 @@ impl Tree {
             let old = self.node(node).score;
             // Redis leaves an equal score alone (so `-0` stays `-0` when `0` is given).
             if old != score {
-                self.root = self.detach(self.root, node);
+                self.detach(node);
                 let n = &mut self.nodes[node as usize];
                 (n.score, n.left, n.right, n.size) = (score, NIL, NIL, 1);
-                self.root = self.attach(self.root, node);
+                self.attach(node);
             }
             return Some(old);
         }
@@ -405,7 +405,7 @@ impl Tree {
         self.heap += allocation_size(member.len());
         let Tree { nodes, index, .. } = self;
         index.insert_unique(hash_of(member), node, |&n| hash_of(&nodes[n as usize].member));
-        self.root = self.attach(self.root, node);
+        self.attach(node);
         self.len += 1;
         None
     }
@@ -414,7 +414,7 @@ impl Tree {
         let Tree { nodes, index, .. } = self;
         let (node, _) = index.find_entry(hash_of(member), |&n| &nodes[n as usize].member[..] == member).ok()?.remove();
         let score = self.node(node).score;
-        self.root = self.detach(self.root, node);
+        self.detach(node);
         self.heap -= allocation_size(member.len());
         self.release(node);
         self.removed();
@@ -504,29 +504,35 @@ impl Tree {
         *self = fresh;
     }
 
-    /// Inserts node `node` into the subtree `at`; returns the subtree's new root.
-    fn attach(&mut self, at: u32, node: u32) -> u32 {
-        if at == NIL {
-            return node;
+    /// Inserts the lone node `node` (no children, size 1): down from the root while the nodes
+    /// outrank it, each subtree on the way gaining it (one more, without reading its children: two
+    /// more cache lines a level on a big set), then in the place of the first that does not, whose
+    /// subtree it splits. A loop, not a recursion: a level costs a compare and a step.
+    fn attach(&mut self, node: u32) {
+        let priority = self.node(node).priority;
+        let (mut parent, mut right, mut at) = (NIL, false, self.root);
+        while at != NIL && self.node(at).priority >= priority {
+            self.nodes[at as usize].size += 1;
+            (parent, right) = (at, self.less(at, node));
+            at = if right { self.node(at).right } else { self.node(at).left };
         }
-        if self.node(node).priority > self.node(at).priority {
+        if at != NIL {
             let (left, right) = self.split(at, node);
             let n = &mut self.nodes[node as usize];
             (n.left, n.right) = (left, right);
             self.resize(node);
-            return node;
         }
-        if self.less(at, node) {
-            let right = self.attach(self.node(at).right, node);
-            self.nodes[at as usize].right = right;
-        } else {
-            let left = self.attach(self.node(at).left, node);
-            self.nodes[at as usize].left = left;
+        self.link(parent, right, node);
+    }
+
+    /// Makes `child` the right (with `right`) or left child of `parent`, or the root when `parent`
+    /// is `NIL`.
+    fn link(&mut self, parent: u32, right: bool, child: u32) {
+        match parent {
+            NIL => self.root = child,
+            _ if right => self.nodes[parent as usize].right = child,
+            _ => self.nodes[parent as usize].left = child,
         }
-        // `at` stays the root of its subtree, which gained exactly `node`: one more, without reading
-        // its children (two more cache lines a level on a big set).
-        self.nodes[at as usize].size += 1;
-        at
     }
 
     /// Splits the subtree `at` into the nodes before `node` and those after it.
@@ -547,22 +553,18 @@ impl Tree {
         }
     }
 
-    /// Takes node `node` out of the subtree `at`; returns the subtree's new root.
-    fn detach(&mut self, at: u32, node: u32) -> u32 {
-        if at == node {
-            let n = self.node(node);
-            return self.merge(n.left, n.right);
+    /// Takes node `node` out of the tree: down from the root to it, each subtree on the way losing
+    /// exactly it (it is in the tree: found through the index), then its children joined in its place.
+    fn detach(&mut self, node: u32) {
+        let (mut parent, mut right, mut at) = (NIL, false, self.root);
+        while at != node {
+            self.nodes[at as usize].size -= 1;
+            (parent, right) = (at, self.less(at, node));
+            at = if right { self.node(at).right } else { self.node(at).left };
         }
-        if self.less(at, node) {
-            let right = self.detach(self.node(at).right, node);
-            self.nodes[at as usize].right = right;
-        } else {
-            let left = self.detach(self.node(at).left, node);
-            self.nodes[at as usize].left = left;
-        }
-        // The subtree lost exactly `node`, which is in it (found through the index).
-        self.nodes[at as usize].size -= 1;
-        at
+        let n = self.node(node);
+        let joined = self.merge(n.left, n.right);
+        self.link(parent, right, joined);
     }
 
     /// Joins two subtrees, every node of `a` before every node of `b`.
