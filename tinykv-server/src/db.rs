@@ -1181,15 +1181,18 @@ impl<'a> Slot<'a> {
         if entry.collection().and_then(T::of).is_none() {
             return Err(CommandError::WrongType);
         }
-        let before = (entry.footprint(), entry.expires_at().is_some());
+        let ttl = entry.expires_at().is_some();
         let Some(collection) = entry.collection_mut() else { return Err(CommandError::WrongType) };
+        // Only the collection changes, not the entry's own allocation or its deadline: those are
+        // left out of both counts, whose difference is the same.
+        let before = collection.footprint();
         let Some(typed) = T::of_mut(collection) else { return Err(CommandError::WrongType) };
         let (result, changed) = change(typed);
         let empty = collection.is_empty();
         if changed || empty {
             // Recounted before any removal, which subtracts what the entry holds now.
-            let after = (entry.footprint(), entry.expires_at().is_some());
-            self.account(Some(before), Some(after));
+            let after = collection.footprint();
+            self.account(Some((before, ttl)), Some((after, ttl)));
         }
         if empty {
             self.remove();
