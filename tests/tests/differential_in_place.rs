@@ -1,7 +1,7 @@
-//! Replies written in place (issue 14): `GET`, `MGET`, `LRANGE`, `HGETALL`, `HKEYS`, `HVALS` and
-//! `SMEMBERS` write their reply straight into the connection's buffer when it goes out at once and
-//! whole (up to 1,024 entries, pairs for a map); otherwise (inside `MULTI`, or bigger, sent in
-//! pieces) they build it as values.
+//! Replies written in place (issue 14): `GET`, `MGET`, `LRANGE`, `HGETALL`, `HKEYS`, `HVALS`,
+//! `SMEMBERS` and the `ZRANGE` family write their reply straight into the connection's buffer when it
+//! goes out at once and whole (up to 1,024 entries, pairs for a map, items for a flat reply with
+//! scores); otherwise (inside `MULTI`, or bigger, sent in pieces) they build it as values.
 //! Both sides of that limit, in RESP2 and RESP3, pipelined in one write, must give Redis's bytes
 //! (when redis-server is installed), and a transaction's copy of each reply must be byte for byte
 //! the one written in place (always).
@@ -58,6 +58,23 @@ fn load(stream: &mut TcpStream) {
         sadd.extend(members.iter().map(String::as_bytes));
         assert!(call(stream, &sadd).starts_with(b":"));
     }
+    // Scores of every shape Redis prints: integers, fractions, `%.17g`'s long forms, exponents,
+    // negative zero, the infinities. 512 entries with scores are 1,024 items in RESP2; 513 are past.
+    for (key, members) in [("z:small", 6), ("z:512", 512), ("z:513", 513), ("z:1025", 1025)] {
+        let scores = ["0", "1.5", "0.1", "-0", "1e20", "inf", "-inf", "-7", "123456789012345678", "2.5e-5"];
+        let entries: Vec<(String, Vec<u8>)> = (0..members)
+            .map(|i| (if i < 10 { scores[i].to_owned() } else { format!("{}", i % 300) }, element(i)))
+            .collect();
+        let mut zadd: Vec<&[u8]> = vec![b"ZADD", key.as_bytes()];
+        for (score, member) in &entries {
+            zadd.extend([score.as_bytes(), member]);
+        }
+        assert!(call(stream, &zadd).starts_with(b":"), "{key}");
+    }
+    let mut zadd: Vec<&[u8]> = vec![b"ZADD", b"z:lex"];
+    let names: Vec<String> = (0..40).map(|i| format!("m{i:02}")).collect();
+    names.iter().for_each(|name| zadd.extend([&b"0"[..], name.as_bytes()]));
+    assert_eq!(call(stream, &zadd), b":40\r\n");
 }
 
 fn commands() -> Vec<(Vec<Vec<u8>>, Order)> {
@@ -84,6 +101,27 @@ fn commands() -> Vec<(Vec<Vec<u8>>, Order)> {
     }
     for key in ["s:2", "missing", "list"] {
         commands.push((words(&["GET", key]), Order::Exact));
+    }
+    for key in ["z:small", "z:512", "z:513", "z:1025", "missing", "list"] {
+        for range in [
+            &["ZRANGE", key, "0", "-1"][..],
+            &["ZRANGE", key, "0", "-1", "WITHSCORES"],
+            &["ZRANGE", key, "2", "-3", "REV", "WITHSCORES"],
+            &["ZREVRANGE", key, "0", "511", "WITHSCORES"],
+            &["ZRANGE", key, "(1", "+inf", "BYSCORE", "LIMIT", "1", "600", "WITHSCORES"],
+            &["ZRANGEBYSCORE", key, "-inf", "+inf", "WITHSCORES"],
+            &["ZREVRANGEBYSCORE", key, "200", "(5", "WITHSCORES", "LIMIT", "0", "-1"],
+            &["ZRANGE", key, "5", "2"],
+        ] {
+            commands.push((words(range), Order::Exact));
+        }
+    }
+    for range in [
+        &["ZRANGEBYLEX", "z:lex", "[m05", "(m30"][..],
+        &["ZREVRANGEBYLEX", "z:lex", "+", "-", "LIMIT", "3", "10"],
+        &["ZRANGE", "z:lex", "-", "+", "BYLEX", "REV"],
+    ] {
+        commands.push((words(range), Order::Exact));
     }
     commands
 }

@@ -170,13 +170,7 @@ impl Reply {
                     value.encode(protocol, dst);
                 }
             }
-            Reply::Double(value) => {
-                let text = format_double(*value);
-                match protocol {
-                    Protocol::Resp2 => bulk(dst, b'$', text.as_bytes()),
-                    Protocol::Resp3 => line(dst, b',', text.as_bytes()),
-                }
-            }
+            Reply::Double(value) => encode_double(dst, protocol, *value),
             Reply::Boolean(value) => match protocol {
                 Protocol::Resp2 => header(dst, b':', i64::from(*value)),
                 Protocol::Resp3 => dst.put_slice(if *value { b"#t\r\n" } else { b"#f\r\n" }),
@@ -296,6 +290,45 @@ pub fn format_double(value: f64) -> String {
     crate::score::format_g17(value)
 }
 
+/// A double as [`Reply::Double`] is: a bulk string in RESP2, a `,` frame in RESP3.
+fn encode_double(dst: &mut BytesMut, protocol: Protocol, value: f64) {
+    crate::score::with_g17(value, |text| match protocol {
+        Protocol::Resp2 => bulk(dst, b'$', text),
+        Protocol::Resp3 => line(dst, b',', text),
+    });
+}
+
+/// Encodes `len` sorted-set entries as Redis 7.0 answers `ZRANGE`: members only, or with
+/// `withscores` each followed by its score (RESP2: one flat array) or paired with it (RESP3: an
+/// array of two-element arrays), written straight from the set instead of built as a [`Reply`] first;
+/// `entries` yields exactly `len` of them.
+pub fn encode_scored<'a>(
+    dst: &mut BytesMut,
+    protocol: Protocol,
+    len: usize,
+    withscores: bool,
+    entries: impl Iterator<Item = (&'a [u8], f64)>,
+) {
+    match (withscores, protocol) {
+        (false, _) => encode_bulks(dst, protocol, Shape::Array, len, entries.map(|(member, _)| member)),
+        (true, Protocol::Resp2) => {
+            header(dst, b'*', 2 * len as i64);
+            for (member, score) in entries {
+                bulk(dst, b'$', member);
+                encode_double(dst, protocol, score);
+            }
+        }
+        (true, Protocol::Resp3) => {
+            header(dst, b'*', len as i64);
+            for (member, score) in entries {
+                dst.extend_from_slice(b"*2\r\n");
+                bulk(dst, b'$', member);
+                encode_double(dst, protocol, score);
+            }
+        }
+    }
+}
+
 /// `<tag><text>\r\n`. Simple strings and errors cannot hold CR or LF; they are replaced by spaces so a
 /// message built from client input can never split into two replies.
 fn line(dst: &mut BytesMut, tag: u8, text: &[u8]) {
@@ -368,9 +401,12 @@ pub fn encode_aggregate_header(dst: &mut BytesMut, protocol: Protocol, shape: Sh
 fn bulk(dst: &mut BytesMut, tag: u8, bytes: &[u8]) {
     // One reservation for the whole frame.
     dst.reserve(bytes.len() + 25);
-    if bytes.len() < 10 {
+    let len = bytes.len();
+    if len < 10 {
         // A short value (most of a collection's elements): no number to format, one copy for the head.
-        dst.extend_from_slice(&[tag, b'0' + bytes.len() as u8, b'\r', b'\n']);
+        dst.extend_from_slice(&[tag, b'0' + len as u8, b'\r', b'\n']);
+    } else if len < 100 {
+        dst.extend_from_slice(&[tag, b'0' + (len / 10) as u8, b'0' + (len % 10) as u8, b'\r', b'\n']);
     } else {
         let mut digits = itoa::Buffer::new();
         dst.put_u8(tag);

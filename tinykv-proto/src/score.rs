@@ -266,39 +266,157 @@ impl LexBound {
 /// 17 significant digits, trailing zeros dropped, an exponent (at least two digits) below 1e-4 or
 /// from 1e17.
 pub fn format_g17(value: f64) -> String {
+    with_g17(value, |text| String::from_utf8_lossy(text).into_owned())
+}
+
+/// Hands [`format_g17`]'s text (ASCII) to `use_text`, built on the stack, not allocated: a reply
+/// formats each score this way.
+pub fn with_g17<R>(value: f64, use_text: impl FnOnce(&[u8]) -> R) -> R {
     if value.is_nan() {
-        return "nan".to_owned();
+        return use_text(b"nan");
     }
     if value.is_infinite() {
-        return if value > 0.0 { "inf" } else { "-inf" }.to_owned();
+        return use_text(if value > 0.0 { b"inf" } else { b"-inf" });
     }
     if value == 0.0 {
-        return if value.is_sign_negative() { "-0" } else { "0" }.to_owned();
+        return use_text(if value.is_sign_negative() { b"-0" } else { b"0" });
     }
-    // Integral values below 1e17 print as integers: the common case, without the float formatter.
-    if value.fract() == 0.0 && value.abs() < 1e17 {
-        return itoa::Buffer::new().format(value as i64).to_owned();
+    // Integral values below 1e17 print as integers: the common case, without the float formatter
+    // (the cast is exact below 1e17, and cheaper than `fract`, a call to `trunc`).
+    if value.abs() < 1e17 && value == (value as i64) as f64 {
+        return use_text(itoa::Buffer::new().format(value as i64).as_bytes());
     }
-    let scientific = format!("{value:.16e}");
-    let (mantissa, exponent) = scientific.split_once('e').unwrap_or((&scientific, "0"));
-    let exponent: i32 = exponent.parse().unwrap_or(0);
-    if !(-4..17).contains(&exponent) {
-        let mantissa = trim_zeros(mantissa);
-        let sign = if exponent < 0 { '-' } else { '+' };
-        format!("{mantissa}e{sign}{:02}", exponent.unsigned_abs())
-    } else {
-        let fixed = format!("{value:.*}", (16 - exponent) as usize);
-        trim_zeros(&fixed).to_owned()
+    let mut text = Text::default();
+    fractional_g17(value, &mut text);
+    use_text(&text.bytes[..text.len])
+}
+
+/// Room for any `%.17g` text: a sign, 17 digits, a point, `e-308`.
+const G17_MAX: usize = 32;
+
+/// A short text built on the stack.
+#[derive(Default)]
+struct Text {
+    bytes: [u8; G17_MAX],
+    len: usize,
+}
+
+impl Text {
+    fn push(&mut self, bytes: &[u8]) {
+        let end = (self.len + bytes.len()).min(G17_MAX);
+        self.bytes[self.len..end].copy_from_slice(&bytes[..end - self.len]);
+        self.len = end;
     }
 }
 
-/// `1.500` -> `1.5`, `2.000` -> `2`; text without a point is left alone.
-fn trim_zeros(text: &str) -> &str {
-    if text.contains('.') {
-        text.trim_end_matches('0').trim_end_matches('.')
-    } else {
-        text
+impl std::fmt::Write for Text {
+    fn write_str(&mut self, text: &str) -> std::fmt::Result {
+        if self.len + text.len() > G17_MAX {
+            return Err(std::fmt::Error);
+        }
+        self.push(text.as_bytes());
+        Ok(())
     }
+}
+
+/// [`format_g17`] of a finite, non-zero value that is not a small integer, into `out`.
+fn fractional_g17(value: f64, out: &mut Text) {
+    if value < 0.0 {
+        out.push(b"-");
+    }
+    let magnitude = value.abs();
+    if short_binary_fraction(magnitude, out) {
+        return;
+    }
+    // The 17 significant digits, rounded as `printf` rounds them, and the exponent `%g` decides by.
+    let mut scientific = Text::default();
+    let _ = std::fmt::Write::write_fmt(&mut scientific, format_args!("{magnitude:.16e}"));
+    let text = &scientific.bytes[..scientific.len];
+    let (mantissa, exponent) = match text.iter().position(|&b| b == b'e') {
+        Some(e) => (&text[..e], &text[e + 1..]),
+        None => (text, &b"0"[..]),
+    };
+    let exponent: i32 = std::str::from_utf8(exponent).ok().and_then(|e| e.parse().ok()).unwrap_or(0);
+    // `d.dddddddddddddddd`: the 17 digits without the point.
+    let (mut digits, mut count) = ([0u8; 17], 0);
+    for &digit in mantissa.iter().filter(|b| b.is_ascii_digit()).take(17) {
+        digits[count] = digit;
+        count += 1;
+    }
+    let digits = &digits[..count];
+    if !(-4..17).contains(&exponent) {
+        let fraction = trim_trailing_zeros(&digits[1..]);
+        out.push(&digits[..1]);
+        if !fraction.is_empty() {
+            out.push(b".");
+            out.push(fraction);
+        }
+        out.push(if exponent < 0 { b"e-" } else { b"e+" });
+        let magnitude = exponent.unsigned_abs();
+        if magnitude < 10 {
+            out.push(b"0");
+        }
+        out.push(itoa::Buffer::new().format(magnitude).as_bytes());
+    } else if exponent >= 0 {
+        // Fixed, as `%.{16 - exponent}f` would print the same digits.
+        let whole = exponent as usize + 1;
+        out.push(&digits[..whole]);
+        let fraction = trim_trailing_zeros(&digits[whole..]);
+        if !fraction.is_empty() {
+            out.push(b".");
+            out.push(fraction);
+        }
+    } else {
+        out.push(b"0.");
+        for _ in 0..exponent.unsigned_abs() - 1 {
+            out.push(b"0");
+        }
+        out.push(trim_trailing_zeros(digits));
+    }
+}
+
+/// A magnitude from 1e-4 to 1e16 with a short binary fraction (`x.5`, `x.25`, ... `x/1024`) has an
+/// exact decimal expansion of at most 16 digits, which `%.17g` prints whole: written from integers,
+/// without the float formatter. Whether it was one.
+fn short_binary_fraction(magnitude: f64, out: &mut Text) -> bool {
+    if !(1e-4..1e16).contains(&magnitude) {
+        return false;
+    }
+    // A normal double is `significand * 2^(exponent - 1075)`, the significand 53 bits with its
+    // leading one: `places` is how many binary digits it has after the point, so it is N / 2^places
+    // with N odd.
+    let bits = magnitude.to_bits();
+    let significand = (bits & ((1 << 52) - 1)) | (1 << 52);
+    let places = 1075 - ((bits >> 52) & 0x7ff) as i64 - i64::from(significand.trailing_zeros());
+    if !(1..=10).contains(&places) {
+        return false;
+    }
+    let places = places as usize;
+    // N * 5^places, an integer, is exact as a product when below 2^53; its last digit is a 5 (N is
+    // odd), so there is no trailing zero to trim.
+    let scaled = magnitude * 10f64.powi(places as i32);
+    if scaled >= 9_007_199_254_740_992.0 {
+        return false;
+    }
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(scaled as u64).as_bytes();
+    if digits.len() > places {
+        out.push(&digits[..digits.len() - places]);
+        out.push(b".");
+    } else {
+        out.push(b"0.");
+        for _ in digits.len()..places {
+            out.push(b"0");
+        }
+    }
+    out.push(&digits[digits.len().saturating_sub(places)..]);
+    true
+}
+
+/// `500` -> `5`, `000` -> ``.
+fn trim_trailing_zeros(digits: &[u8]) -> &[u8] {
+    let end = digits.iter().rposition(|&b| b != b'0').map_or(0, |last| last + 1);
+    &digits[..end]
 }
 
 #[cfg(test)]
@@ -325,6 +443,42 @@ mod tests {
             (-2.0, "-2"),
         ] {
             assert_eq!(format_g17(value), text, "{value}");
+        }
+    }
+
+    /// `format_g17` against glibc's own `snprintf("%.17g")` (what Redis 7.0 calls): doubles of
+    /// random bits, short binary fractions (`x.5`, `x.375`), decimal fractions and the edges of the
+    /// fixed and exponent forms.
+    #[test]
+    fn scores_print_as_glibc_prints_them() {
+        let glibc = |value: f64| {
+            let mut buf = [0u8; 64];
+            // SAFETY: the buffer is 64 bytes, its length is passed, the format takes one double.
+            let len = unsafe { libc::snprintf(buf.as_mut_ptr().cast(), buf.len(), c"%.17g".as_ptr(), value) };
+            String::from_utf8_lossy(&buf[..len as usize]).into_owned()
+        };
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut values =
+            vec![1e-4, 9.999999999999999e-5, 1e16 - 0.5, 1e16, 0.5, 1.0 / 1024.0, 3.0 / 2048.0, 1e-300, 1e300];
+        for _ in 0..20_000 {
+            let bits = f64::from_bits(next());
+            if bits.is_finite() {
+                values.push(bits);
+            }
+            let places = next() % 14;
+            values.push((next() % (1 << 40)) as f64 / (1u64 << places) as f64);
+            let decimals = next() % 8;
+            values.push((next() % 100_000_000) as f64 / 10f64.powi(decimals as i32));
+            values.push(-((next() % 1000) as f64 + 0.1 * (next() % 10) as f64));
+        }
+        for value in values {
+            assert_eq!(format_g17(value), glibc(value), "{value:e}");
         }
     }
 

@@ -743,6 +743,9 @@ pub fn execute(
         Command::HKeys { key } => hashes::hgetall(shared.db(session.db), &key, Part::Fields, session.protocol, out),
         Command::HVals { key } => hashes::hgetall(shared.db(session.db), &key, Part::Values, session.protocol, out),
         Command::SMembers { key } => sets::smembers(shared.db(session.db), &key, session.protocol, out),
+        Command::ZRange(range) if range.destination.is_none() => {
+            zsets::zrange(shared.db(session.db), range, session.protocol, effects, out)
+        }
         command => execute_any(command, shared, session, effects),
     }
 }
@@ -1077,27 +1080,31 @@ mod tests {
         handle(Request { args }, shared, session)
     }
 
-    /// The reads of values write in place up to `STREAM_MIN_ITEMS` entries and build a reply past
-    /// it, and what they write is the bytes of the reply they would build (the end-to-end test
+    /// The reads of values write in place up to `STREAM_MIN_ITEMS` entries (items, for a flat
+    /// RESP2 reply with scores) and build a reply past it, and what they write is the bytes of the reply they would build (the end-to-end test
     /// `differential_in_place` holds both to Redis's).
     #[test]
     fn reads_of_values_write_in_place_what_their_reply_would_be() {
         let shared = Shared::open(Config::parse_from(["tinykv-server"]), 0).expect("no append-only file to open");
         let mut session = Session::new(1, &shared);
         for n in [STREAM_MIN_ITEMS, STREAM_MIN_ITEMS + 1] {
-            let (list, hash, set) = (format!("l{n}"), format!("h{n}"), format!("s{n}"));
+            let (list, hash, set, zset) = (format!("l{n}"), format!("h{n}"), format!("s{n}"), format!("z{n}"));
             for i in 0..n {
-                let i = i.to_string();
-                for write in
-                    [&["rpush", &list, &i][..], &["hset", &hash, &i, &i], &["sadd", &set, &i], &["set", &i, &i]]
-                {
+                let (i, score) = (i.to_string(), format!("{}.5", i % 7));
+                for write in [
+                    &["rpush", &list, &i][..],
+                    &["hset", &hash, &i, &i],
+                    &["sadd", &set, &i],
+                    &["set", &i, &i],
+                    &["zadd", &zset, &score, &i],
+                ] {
                     assert!(!run(&shared, &mut session, write).is_error());
                 }
             }
             let keys: Vec<String> = (0..n).map(|i| i.to_string()).collect();
             let mut mget = vec!["mget"];
             mget.extend(keys.iter().map(String::as_str));
-            let reads: [&[&str]; 7] = [
+            let reads: [&[&str]; 10] = [
                 &["get", "0"],
                 &mget,
                 &["lrange", &list, "0", "-1"],
@@ -1105,6 +1112,10 @@ mod tests {
                 &["hkeys", &hash],
                 &["hvals", &hash],
                 &["smembers", &set],
+                &["zrange", &zset, "0", "-1"],
+                // 512 entries with scores are 1,024 items in RESP2, 513 are past the limit there.
+                &["zrange", &zset, "0", "511", "withscores"],
+                &["zrevrangebyscore", &zset, "+inf", "-inf", "withscores", "limit", "0", "513"],
             ];
             for protocol in [Protocol::Resp2, Protocol::Resp3] {
                 session.protocol = protocol;
@@ -1113,7 +1124,14 @@ mod tests {
                         Request { args: words.iter().map(|w| Bytes::copy_from_slice(w.as_bytes())).collect() };
                     let mut written = BytesMut::new();
                     let reply = handle_into(&mut request, &shared, &mut session, Some(&mut written));
-                    let in_place = words[0] == "get" || n <= STREAM_MIN_ITEMS;
+                    let entries = match words {
+                        [_, _, _, "511", ..] => 512,
+                        [.., "513"] => 513,
+                        _ => n,
+                    };
+                    let scored = words.contains(&"withscores") && protocol == Protocol::Resp2;
+                    let items = if scored { 2 * entries } else { entries };
+                    let in_place = words[0] == "get" || items <= STREAM_MIN_ITEMS;
                     assert_eq!(reply.is_written(), in_place, "{} of {n}", words[0]);
                     if !in_place {
                         assert!(written.is_empty());

@@ -8,7 +8,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use tinykv_proto::command::{Aggregate, CollectionScan, SetOperation, ZAdd, ZRange, ZRangeBy, ZSetOp};
 use tinykv_proto::score::{format_g17, LexBound, ScoreBound};
 use tinykv_proto::{Command, CommandError, Protocol, Reply};
@@ -49,7 +49,7 @@ pub(super) fn run(command: Command, db: &Db, protocol: Protocol, effects: &mut E
                 None => Reply::Null,
             }
         }),
-        Command::ZRange(range) => zrange(db, range, protocol, effects),
+        Command::ZRange(range) => zrange(db, range, protocol, effects, None),
         Command::ZPop { keys, max, count, multi, timeout: _ } => zpop(db, &keys, max, count, multi, protocol, effects),
         Command::ZRemRange { key, by } => zremrange(db, &key, &by, effects),
         Command::ZSetOp(op) => zsetop(db, op, protocol, effects),
@@ -211,22 +211,21 @@ fn count(db: &Db, key: &[u8], span: impl Fn(&ZSet) -> (usize, usize)) -> Reply {
     })
 }
 
-/// The entries a range command selects, in reply order.
-fn select<'a>(
-    zset: &'a ZSet,
-    by: &ZRangeBy,
-    reverse: bool,
-    limit: Option<(i64, i64)>,
-) -> Box<dyn Iterator<Item = (&'a [u8], f64)> + 'a> {
+/// Entries of a sorted set, members with their scores, in some order.
+type Entries<'a> = Box<dyn Iterator<Item = (&'a [u8], f64)> + 'a>;
+
+/// The entries a range command selects, in reply order, and how many there are.
+fn select<'a>(zset: &'a ZSet, by: &ZRangeBy, reverse: bool, limit: Option<(i64, i64)>) -> (usize, Entries<'a>) {
+    let none = || (0, Box::new(std::iter::empty()) as Entries<'a>);
     let (start, end) = match by {
         ZRangeBy::Rank(start, stop) => {
-            let Some((start, end)) = rank_span(zset.len(), *start, *stop) else { return Box::new(std::iter::empty()) };
+            let Some((start, end)) = rank_span(zset.len(), *start, *stop) else { return none() };
             return if reverse {
                 // Positions count from the highest score.
                 let len = zset.len();
-                zset.range(len - end, len - start, true)
+                (end - start, zset.range(len - end, len - start, true))
             } else {
-                zset.range(start, end, false)
+                (end - start, zset.range(start, end, false))
             };
         }
         ZRangeBy::Score(min, max) => score_span(zset, min, max),
@@ -234,33 +233,52 @@ fn select<'a>(
     };
     let (offset, count) = limit.unwrap_or((0, -1));
     // A negative offset walks past the end in Redis: nothing.
-    let Ok(offset) = usize::try_from(offset) else { return Box::new(std::iter::empty()) };
+    let Ok(offset) = usize::try_from(offset) else { return none() };
     let available = (end - start).saturating_sub(offset);
     let take = usize::try_from(count).map_or(available, |count| count.min(available));
     if take == 0 {
-        return Box::new(std::iter::empty());
+        return none();
     }
     if reverse {
-        Box::new(zset.range(start, end - offset, true).take(take))
+        (take, Box::new(zset.range(start, end - offset, true).take(take)))
     } else {
-        Box::new(zset.range(start + offset, end, false).take(take))
+        (take, Box::new(zset.range(start + offset, end, false).take(take)))
     }
 }
 
-/// The `ZRANGE` family, and `ZRANGESTORE`.
-fn zrange(db: &Db, range: ZRange, protocol: Protocol, effects: &mut Effects<'_>) -> Reply {
+/// The `ZRANGE` family, and `ZRANGESTORE`. A read's reply is written in `out` straight from the
+/// set when the connection gave its buffer and the reply goes out whole (see `execute::in_place`).
+pub(super) fn zrange(
+    db: &Db,
+    range: ZRange,
+    protocol: Protocol,
+    effects: &mut Effects<'_>,
+    out: Option<&mut BytesMut>,
+) -> Reply {
     let ZRange { destination, key, by, reverse, limit, withscores } = range;
     let Some(destination) = destination else {
         return db.with_key(&key, |slot| {
             let Some(zset) = or_reply!(slot.read::<ZSet>()) else { return Reply::Array(Vec::new()) };
-            let entries = select(zset, &by, reverse, limit).map(|(member, score)| (Reply::bulk(member), score));
-            entries_reply(entries, withscores, protocol)
+            let (len, entries) = select(zset, &by, reverse, limit);
+            // The rule `into_stream` applies to the built reply, by its items: a flat RESP2 reply
+            // with scores has two an entry.
+            let items = if withscores && protocol == Protocol::Resp2 { 2 * len } else { len };
+            match super::in_place(out, items) {
+                Some(out) => {
+                    tinykv_proto::reply::encode_scored(out, protocol, len, withscores, entries);
+                    Reply::written()
+                }
+                None => {
+                    entries_reply(entries.map(|(member, score)| (Reply::bulk(member), score)), withscores, protocol)
+                }
+            }
         });
     };
     db.with_keys(&[&destination, &key], |locked| {
         let result: Vec<(Bytes, f64)> = match or_reply!(locked.slot(1).read::<ZSet>()) {
             None => Vec::new(),
             Some(zset) => select(zset, &by, reverse, limit)
+                .1
                 .map(|(member, score)| (Bytes::copy_from_slice(member), score))
                 .collect(),
         };
