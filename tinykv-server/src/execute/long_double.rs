@@ -217,12 +217,15 @@ fn parse_decimal(text: &[u8]) -> Option<Exact> {
     let (mut number, divisor) =
         if shift >= 0 { (number.shl(shift as u64), divisor) } else { (number, divisor.shl(shift.unsigned_abs())) };
     let mut quotient = 0u128;
+    // `step` is `divisor << bit` at each turn: shifted once and halved in place (exactly: its low
+    // `bit` bits are zero), not rebuilt, an allocation a bit.
+    let mut step = divisor.shl(68);
     for bit in (0..=68).rev() {
-        let step = divisor.shl(bit);
         if number.cmp(&step) != Ordering::Less {
             number.sub_assign(&step);
             quotient |= 1 << bit;
         }
+        step.halve();
     }
     Some(Exact::Value(quotient | u128::from(!number.is_zero()), -shift))
 }
@@ -457,6 +460,17 @@ impl Big {
             out.pop();
         }
         Big(out)
+    }
+
+    /// `self >>= 1`, in place.
+    fn halve(&mut self) {
+        let mut carry = 0u32;
+        for limb in self.0.iter_mut().rev() {
+            let low = *limb & 1;
+            *limb = (*limb >> 1) | (carry << 31);
+            carry = low;
+        }
+        self.trim();
     }
 
     fn cmp(&self, other: &Big) -> Ordering {
