@@ -575,8 +575,14 @@ impl Slim {
         self.long_span()
     }
 
-    /// [`Slim::span`] for entries of 128 bytes and more.
+    /// [`Slim::span`] for entries of 128 bytes and more. Every access to the bytes reads it (an
+    /// `APPEND` a dozen times), so the two-byte length of an entry under 16 KiB is read without the loop.
     fn long_span(&self) -> (usize, usize) {
+        // SAFETY: the first byte had its continuation bit set, so `new` wrote a second one.
+        let (first, second) = unsafe { (*self.ptr.as_ptr().add(TAG_LEN), *self.ptr.as_ptr().add(TAG_LEN + 1)) };
+        if second < 0x80 {
+            return (TAG_LEN + 2, usize::from(first & 0x7f) | usize::from(second) << 7);
+        }
         let mut len = 0usize;
         for i in 0..MAX_VARINT_LEN {
             // SAFETY: `new` wrote a complete varint at `TAG_LEN`: every byte read here, up to the one
