@@ -119,7 +119,8 @@ fn commands() -> Vec<(Vec<Vec<u8>>, Order)> {
     for range in [
         &["ZRANGEBYLEX", "z:lex", "[m05", "(m30"][..],
         &["ZREVRANGEBYLEX", "z:lex", "+", "-", "LIMIT", "3", "10"],
-        &["ZRANGE", "z:lex", "-", "+", "BYLEX", "REV"],
+        &["ZRANGE", "z:lex", "+", "-", "BYLEX", "REV"],
+        &["ZRANGE", "z:lex", "(m30", "[m05", "BYLEX", "REV", "LIMIT", "2", "5"],
     ] {
         commands.push((words(range), Order::Exact));
     }

@@ -291,7 +291,7 @@ pub fn with_g17<R>(value: f64, use_text: impl FnOnce(&[u8]) -> R) -> R {
     use_text(&text.bytes[..text.len])
 }
 
-/// Room for any `%.17g` text: a sign, 17 digits, a point, `e-308`.
+/// Room for any `%.17g` text: a sign, 17 digits, a point, `e-324` (a subnormal's).
 const G17_MAX: usize = 32;
 
 /// A short text built on the stack.
@@ -375,13 +375,11 @@ fn fractional_g17(value: f64, out: &mut Text) {
     }
 }
 
-/// A magnitude from 1e-4 to 1e16 with a short binary fraction (`x.5`, `x.25`, ... `x/1024`) has an
-/// exact decimal expansion of at most 16 digits, which `%.17g` prints whole: written from integers,
-/// without the float formatter. Whether it was one.
+/// A magnitude with a short binary fraction (`x.5`, `x.25`, ... `x/1024`) whose exact decimal
+/// expansion has at most 16 digits (below 2^53 once scaled to an integer) is what `%.17g` prints
+/// whole, in its fixed form (such a magnitude is from 2^-10 to 9e14): written from integers, without
+/// the float formatter. Whether it was one.
 fn short_binary_fraction(magnitude: f64, out: &mut Text) -> bool {
-    if !(1e-4..1e16).contains(&magnitude) {
-        return false;
-    }
     // A normal double is `significand * 2^(exponent - 1075)`, the significand 53 bits with its
     // leading one: `places` is how many binary digits it has after the point, so it is N / 2^places
     // with N odd.
@@ -464,8 +462,25 @@ mod tests {
             x ^= x << 17;
             x
         };
-        let mut values =
-            vec![1e-4, 9.999999999999999e-5, 1e16 - 0.5, 1e16, 0.5, 1.0 / 1024.0, 3.0 / 2048.0, 1e-300, 1e300];
+        let mut values = vec![
+            1e-4,
+            9.999999999999999e-5,
+            1e16,
+            0.5,
+            1.0 / 1024.0,
+            3.0 / 2048.0,
+            1e-300,
+            1e300,
+            // The last short binary fraction below 2^53 once scaled, and the first past it.
+            900719925474098.5,
+            900719925474099.5,
+            // An exact tie at the 17th digit (glibc rounds it to even), subnormals, the smallest normal.
+            2f64.powi(-25),
+            5e-324,
+            f64::from_bits(0x000f_ffff_ffff_ffff),
+            f64::MIN_POSITIVE,
+            -9.999999999999999e16,
+        ];
         for _ in 0..20_000 {
             let bits = f64::from_bits(next());
             if bits.is_finite() {

@@ -258,9 +258,8 @@ struct Packed {
     data: Box<[u8]>,
 }
 
-/// The items of a [`Packed`], in order. Nearly every item is shorter than 128 bytes, so its length
-/// takes one byte, read without the varint loop: finding a field of a 100-field hash costs half
-/// what it did with the loop.
+/// The items of a [`Packed`], in order, their lengths read by [`item_len`]: finding a field of a
+/// 100-field hash costs half what it did with the varint loop.
 struct Items<'a> {
     data: &'a [u8],
     at: usize,
@@ -272,14 +271,22 @@ impl<'a> Iterator for Items<'a> {
     #[inline]
     fn next(&mut self) -> Option<Item<'a>> {
         let start = self.at;
-        let (len, used) = match *self.data.get(start)? {
-            short @ 0..0x80 => (short as usize, 1),
-            _ => read_varint(&self.data[start..]),
-        };
+        let (len, used) = item_len(self.data, start)?;
         let end = start + used + len;
         let bytes = self.data.get(start + used..end)?;
         self.at = end;
         Some(Item { start, end, bytes })
+    }
+}
+
+/// The length of the packed item at `at` and the bytes that length takes, if there is one. Every
+/// packed item is at most `MAX_PACKED_VALUE` bytes, so its length takes one byte, read without the
+/// varint loop (which stays for the format's sake).
+#[inline]
+fn item_len(data: &[u8], at: usize) -> Option<(usize, usize)> {
+    match *data.get(at)? {
+        short @ 0..0x80 => Some((short as usize, 1)),
+        _ => Some(read_varint(&data[at..])),
     }
 }
 
@@ -298,15 +305,9 @@ impl Packed {
     /// Items held (a hash holds two per field): skipped over, not read (`HLEN` and `SCARD` count
     /// up to 256 of them).
     fn count(&self) -> usize {
-        let (data, mut at, mut count) = (&self.data[..], 0, 0);
-        while let Some(&first) = data.get(at) {
-            at += match first {
-                short @ 0..0x80 => 1 + short as usize,
-                _ => {
-                    let (len, used) = read_varint(&data[at..]);
-                    used + len
-                }
-            };
+        let (mut at, mut count) = (0, 0);
+        while let Some((len, used)) = item_len(&self.data, at) {
+            at += used + len;
             count += 1;
         }
         count
@@ -474,18 +475,18 @@ impl<T: Keyed> Table<T> {
     }
 
     /// Adds the entry `make` builds for `key` unless `key` is there; returns whether it was added.
-    /// One probe, and nothing is built for a key already there: adding a set's existing member
-    /// (most of a busy set's `SADD`s) allocates and frees nothing.
+    /// Nothing is built for a key already there: adding a set's existing member (most of a busy
+    /// set's `SADD`s) allocates and frees nothing. (Not hashbrown's `entry`: it makes room for one
+    /// more before it looks, so a full table doubled on re-adding a member it held.)
     fn insert_absent(&mut self, key: &[u8], make: impl FnOnce() -> T) -> bool {
-        match self.table.entry(hash_of(key), |old| old.key() == key, |item| hash_of(item.key())) {
-            hashbrown::hash_table::Entry::Occupied(_) => false,
-            hashbrown::hash_table::Entry::Vacant(vacant) => {
-                let item = make();
-                self.heap += item.heap();
-                vacant.insert(item);
-                true
-            }
+        let hash = hash_of(key);
+        if self.table.find(hash, |old| old.key() == key).is_some() {
+            return false;
         }
+        let item = make();
+        self.heap += item.heap();
+        self.table.insert_unique(hash, item, |item| hash_of(item.key()));
+        true
     }
 
     fn remove(&mut self, key: &[u8]) -> Option<T> {
@@ -942,6 +943,18 @@ mod tests {
         assert!(!set.insert(b"m3"));
         // The same allocation: the member was not rebuilt and swapped in.
         assert_eq!((stored(&set), set.footprint()), before);
+        // A full table does not grow for a member it holds (hashbrown's `entry` would make room first).
+        let mut i = MAX_PACKED_ENTRIES + 1;
+        while let SetRepr::Table(table) = &set.0 {
+            if table.table.capacity() == table.len() {
+                break;
+            }
+            set.insert(format!("m{i}").as_bytes());
+            i += 1;
+        }
+        let full = set.footprint();
+        assert!(!set.insert(b"m3"));
+        assert_eq!(set.footprint(), full, "re-adding a member to a full table grew it");
     }
 
     #[test]

@@ -23,7 +23,7 @@ use smallvec::SmallVec;
 use tinykv_proto::CommandError;
 
 use crate::access::{self, Tracking};
-use crate::collections::{Kind, Typed};
+use crate::collections::{Collection, Kind, Typed};
 use crate::entry::{allocation_size, Entry, Value};
 use crate::keyspace_events;
 
@@ -1182,10 +1182,12 @@ impl<'a> Slot<'a> {
             return Err(CommandError::WrongType);
         }
         let ttl = entry.expires_at().is_some();
-        let Some(collection) = entry.collection_mut() else { return Err(CommandError::WrongType) };
         // Only the collection changes, not the entry's own allocation or its deadline: those are
-        // left out of both counts, whose difference is the same.
-        let before = collection.footprint();
+        // left out of both counts, whose difference is the same. Counted before `collection_mut`,
+        // which copies a collection a snapshot shares: the estimate holds the original's size, and
+        // a copy can be smaller (its vectors' capacity is their length).
+        let before = entry.collection().map_or(0, Collection::footprint);
+        let Some(collection) = entry.collection_mut() else { return Err(CommandError::WrongType) };
         let Some(typed) = T::of_mut(collection) else { return Err(CommandError::WrongType) };
         let (result, changed) = change(typed);
         let empty = collection.is_empty();
@@ -1758,6 +1760,28 @@ mod tests {
                 assert!(shard.lock().frozen.is_none());
             }
         }
+    }
+
+    /// A write to a collection a snapshot shares copies it first, and the copy can be smaller (a
+    /// cloned `VecDeque`'s capacity is its length): the estimate subtracts the original's size.
+    #[test]
+    fn a_write_to_a_shared_collection_is_counted_from_the_original() {
+        use crate::collections::List;
+        use tinykv_proto::command::ListEnd;
+        let db = Db::new(1);
+        let push = |item: &'static [u8]| {
+            move |list: &mut List| {
+                list.push(ListEnd::Right, item);
+                ((), true)
+            }
+        };
+        db.with_key(b"l", |slot| slot.write::<List, _>(true, push(b"a"))).unwrap();
+        let shared = db.with_key(b"l", |slot| slot.entry().cloned()).expect("the list is there");
+        db.with_key(b"l", |slot| slot.write::<List, _>(false, push(b"b"))).unwrap();
+        assert_eq!(db.used_memory(), recount(&db));
+        drop(shared);
+        db.with_key(b"l", |slot| slot.remove());
+        assert_eq!(db.used_memory(), recount(&db));
     }
 
     #[test]

@@ -576,12 +576,19 @@ impl Slim {
     }
 
     /// [`Slim::span`] for entries of 128 bytes and more. Every access to the bytes reads it (an
-    /// `APPEND` a dozen times), so the two-byte length of an entry under 16 KiB is read without the loop.
+    /// `APPEND` a dozen times), so the two- and three-byte lengths of entries under 2 MiB are read
+    /// without the loop.
     fn long_span(&self) -> (usize, usize) {
         // SAFETY: the first byte had its continuation bit set, so `new` wrote a second one.
         let (first, second) = unsafe { (*self.ptr.as_ptr().add(TAG_LEN), *self.ptr.as_ptr().add(TAG_LEN + 1)) };
+        let low = usize::from(first & 0x7f) | usize::from(second & 0x7f) << 7;
         if second < 0x80 {
-            return (TAG_LEN + 2, usize::from(first & 0x7f) | usize::from(second) << 7);
+            return (TAG_LEN + 2, low);
+        }
+        // SAFETY: the second byte had its continuation bit set too, so `new` wrote a third.
+        let third = unsafe { *self.ptr.as_ptr().add(TAG_LEN + 2) };
+        if third < 0x80 {
+            return (TAG_LEN + 3, low | usize::from(third) << 14);
         }
         let mut len = 0usize;
         for i in 0..MAX_VARINT_LEN {

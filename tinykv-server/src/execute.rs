@@ -314,7 +314,8 @@ pub fn handle(mut request: Request, shared: &Shared, session: &mut Session) -> R
 
 /// [`handle`], given the connection's write buffer when the reply goes out as soon as it is made
 /// (see [`Session::may_write_directly`]): the reads of values (`GET`, `MGET`, `LRANGE`, `HGETALL`,
-/// `HKEYS`, `HVALS`, `SMEMBERS`) then encode their replies there straight from the keys' entries,
+/// `HKEYS`, `HVALS`, `SMEMBERS`, the `ZRANGE` family but `ZRANGESTORE`) then encode their replies
+/// there straight from the keys' entries,
 /// where otherwise they copy the values into a [`Reply`] first, and return [`Reply::written`].
 ///
 /// The request is borrowed, so the connection can hand its argument list back to the decoder for the

@@ -441,11 +441,7 @@ impl Tree {
         }
         let n = self.node(at);
         let rest = if last { n.left } else { n.right };
-        match parent {
-            NIL => self.root = rest,
-            _ if last => self.nodes[parent as usize].right = rest,
-            _ => self.nodes[parent as usize].left = rest,
-        }
+        self.link(parent, last, rest);
         let member = std::mem::take(&mut self.nodes[at as usize].member);
         let score = self.node(at).score;
         let indexed = self.index.find_entry(hash_of(&member), |&n| n == at).map(|found| found.remove());
