@@ -199,6 +199,11 @@ fn parse_decimal(text: &[u8]) -> Option<Exact> {
     if magnitude < -4951 {
         return Some(Exact::Underflow); // below 1e-4951, less than half of 2^-16445
     }
+    if (-19..0).contains(&exponent) && digits.len() <= 19 {
+        // Both below 2^64 (most inputs: `0.5`, `10.75`): the same quotient by `u128` division.
+        let number = digits.iter().fold(0u64, |n, &d| n * 10 + u64::from(d));
+        return Some(small_quotient(number, 10u64.pow(exponent.unsigned_abs() as u32)));
+    }
     let mut number = Big::default();
     for chunk in digits.chunks(9) {
         let value = chunk.iter().fold(0u32, |n, &d| n * 10 + u32::from(d));
@@ -209,10 +214,15 @@ fn parse_decimal(text: &[u8]) -> Option<Exact> {
         number.mul_pow10(exponent as u32);
         return Some(top_bits(&number, 0));
     }
-    // digits / 10^-exponent: a quotient of about 67 bits by long division, the remainder as sticky.
     let mut divisor = Big::default();
     divisor.add_small(1);
     divisor.mul_pow10(exponent.unsigned_abs() as u32);
+    Some(big_quotient(number, divisor))
+}
+
+/// `number / divisor` as about 67 bits of quotient by long division, the remainder folded into bit 0
+/// (sticky): `Exact::Value(quotient, -shift)` for the `shift` that scales `number` to give them.
+fn big_quotient(number: Big, divisor: Big) -> Exact {
     let shift = 67 + divisor.bit_len() as i64 - number.bit_len() as i64;
     let (mut number, divisor) =
         if shift >= 0 { (number.shl(shift as u64), divisor) } else { (number, divisor.shl(shift.unsigned_abs())) };
@@ -227,7 +237,25 @@ fn parse_decimal(text: &[u8]) -> Option<Exact> {
         }
         step.halve();
     }
-    Some(Exact::Value(quotient | u128::from(!number.is_zero()), -shift))
+    Exact::Value(quotient | u128::from(!number.is_zero()), -shift)
+}
+
+/// [`big_quotient`] for a nonzero `number` and a `divisor` that fit 64 bits: long division in steps of
+/// up to 64 bits (the remainder is below the divisor, so shifting it 64 still fits 128).
+fn small_quotient(number: u64, divisor: u64) -> Exact {
+    let bits = |n: u64| i64::from(64 - n.leading_zeros());
+    let shift = 67 + bits(divisor) - bits(number);
+    let divisor = u128::from(divisor);
+    let (mut quotient, mut remainder) = (u128::from(number) / divisor, u128::from(number) % divisor);
+    let mut left = shift;
+    while left > 0 {
+        let step = left.min(64);
+        let widened = remainder << step;
+        quotient = (quotient << step) | (widened / divisor);
+        remainder = widened % divisor;
+        left -= step;
+    }
+    Exact::Value(quotient | u128::from(remainder != 0), -shift)
 }
 
 /// Hex digits after `0x` with an optional point and a binary exponent: `1.8p3`, `.8`, `Ap-2`.
@@ -616,6 +644,23 @@ mod tests {
             round(3, MIN_EXPONENT - 2, false),
             LongDouble::Finite { negative: false, mantissa: 1, exponent: MIN_EXPONENT }
         );
+    }
+
+    #[test]
+    fn the_small_quotient_is_the_long_division_s() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let number = (x % 10u64.pow((x >> 59) as u32 % 19 + 1)).max(1);
+            let divisor = 10u64.pow((x >> 40) as u32 % 19 + 1);
+            let big = big_quotient(Big::from_u128(u128::from(number)), Big::from_u128(u128::from(divisor)));
+            let (Exact::Value(a, a_exp), Exact::Value(b, b_exp)) = (small_quotient(number, divisor), big) else {
+                panic!("a nonzero quotient")
+            };
+            assert_eq!((a, a_exp), (b, b_exp), "{number} / {divisor}");
+        }
     }
 
     #[test]
