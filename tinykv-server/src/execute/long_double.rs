@@ -663,6 +663,35 @@ mod tests {
         }
     }
 
+    /// The `u128` path's gate: 19 digits over 10^19 take it, 20 digits do not (they would not fit the
+    /// `u64` the digits are folded into); both parse to what the long division gives.
+    #[test]
+    fn decimals_at_the_u128_paths_edges_parse_as_the_long_division_gives() {
+        let big = |digits: &str, power: u32| {
+            let mut number = Big::default();
+            digits.bytes().for_each(|d| {
+                number.mul_small(10);
+                number.add_small(u32::from(d - b'0'));
+            });
+            let mut divisor = Big::default();
+            divisor.add_small(1);
+            divisor.mul_pow10(power);
+            match big_quotient(number, divisor) {
+                Exact::Value(value, exponent) => (value, exponent),
+                _ => panic!("a nonzero quotient"),
+            }
+        };
+        for (text, digits, power) in [
+            ("0.1234567890123456789", "1234567890123456789", 19),
+            ("9.8765432109876543211", "98765432109876543211", 19),
+            ("99999999999999999999.5", "999999999999999999995", 1),
+            ("0.0000000000000000001", "1", 19),
+        ] {
+            let Some(Exact::Value(value, exponent)) = parse_decimal(text.as_bytes()) else { panic!("{text}") };
+            assert_eq!((value, exponent), big(digits, power), "{text}");
+        }
+    }
+
     #[test]
     fn big_integers_convert_exactly() {
         let mut n = Big::from_u128(1);
