@@ -12,7 +12,7 @@ use tinykv_proto::{CommandError, Protocol, Reply};
 
 use super::long_double::LongDouble;
 use crate::aof::Effects;
-use crate::collections::Hash;
+use crate::collections::{Hash, MAX_PACKED_ENTRIES};
 use crate::db::{random_u64, Db};
 use crate::glob;
 
@@ -281,6 +281,13 @@ pub(super) fn random_picks<'a, T: Copy + KeyOf<'a>>(
         if wanted > MAX_RANDOM_REPLY {
             return Err(count_too_large());
         }
+        if len <= MAX_PACKED_ENTRIES && wanted > 1 {
+            // A packed collection finds a random item by walking to it: walk it once instead.
+            let items: Vec<T> = all.collect();
+            return Ok((0..wanted)
+                .filter_map(|_| items.get(random_u64() as usize % items.len().max(1)).copied())
+                .collect());
+        }
         return Ok((0..wanted).filter_map(|_| random()).collect());
     }
     if wanted >= len as u64 {
@@ -289,15 +296,17 @@ pub(super) fn random_picks<'a, T: Copy + KeyOf<'a>>(
     Ok(distinct(len, wanted as usize, random, all))
 }
 
-/// `wanted` distinct items out of `len` (`wanted < len`): drawn at random when few are wanted,
-/// otherwise the whole collection shuffled and cut, as Redis switches strategy at a third.
+/// `wanted` distinct items out of `len` (`wanted < len`): drawn at random when few are wanted from a
+/// big collection, otherwise the whole collection shuffled and cut, as Redis switches strategy at a
+/// third.
 fn distinct<'a, T: Copy + KeyOf<'a>>(
     len: usize,
     wanted: usize,
     mut random: impl FnMut() -> Option<T>,
     all: impl Iterator<Item = T>,
 ) -> Vec<T> {
-    if wanted * 3 > len {
+    // Small collections are shuffled whole too: a packed one walks to each random item it draws.
+    if wanted * 3 > len || len <= MAX_PACKED_ENTRIES {
         let mut items: Vec<T> = all.collect();
         for i in 0..wanted.min(items.len()) {
             let j = i + (random_u64() as usize) % (items.len() - i);
