@@ -647,7 +647,7 @@ mod tests {
     }
 
     #[test]
-    fn the_small_quotient_is_the_long_division_s() {
+    fn the_small_quotient_is_the_long_divisions() {
         let mut x = 0x9e37_79b9_7f4a_7c15u64;
         for _ in 0..20_000 {
             x ^= x << 13;
