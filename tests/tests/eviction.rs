@@ -55,8 +55,10 @@ fn allkeys_lru_keeps_memory_at_the_limit_and_recently_read_keys() {
     let hot: Vec<String> = (0..600).map(|i| format!("hot:{i}")).collect();
     let writes: Vec<Vec<String>> = cold.iter().chain(&hot).map(|key| set(key, &value)).collect();
     assert!(pipeline(&mut s, &writes).iter().all(|reply| reply == "+OK\r\n"));
+    // The clock counts seconds and the writes may straddle a tick: wait on the last key written, so
+    // every read below lands on a later tick than every write above.
     retry_until("the LRU clock to tick", || {
-        (call_str(&mut s, &["OBJECT", "IDLETIME", "cold:0"]) != ":0\r\n").then_some(())
+        (call_str(&mut s, &["OBJECT", "IDLETIME", "hot:599"]) != ":0\r\n").then_some(())
     });
     let reads: Vec<Vec<String>> = hot.iter().map(|key| vec!["GET".into(), key.clone()]).collect();
     pipeline(&mut s, &reads);
