@@ -24,10 +24,12 @@ use hashbrown::DefaultHashBuilder;
 use crate::db::random_u64;
 
 mod list;
+mod scan;
 use crate::entry::{allocation_size, push_varint, read_varint, varint_len, write_varint};
 use crate::lazyfree;
 use crate::zset::ZSet;
 pub use list::{End, List};
+pub(crate) use scan::scan_step;
 
 /// Entries a packed collection holds at most (Redis's `hash-max-listpack-entries`).
 pub const MAX_PACKED_ENTRIES: usize = 128;
@@ -36,8 +38,6 @@ pub const MAX_PACKED_VALUE: usize = 64;
 /// A table shrinks when fewer than one bucket in this many is used, so random picks (which probe
 /// random buckets) stay cheap after mass deletion, as Redis shrinks below 10% fill.
 const SHRINK_RATIO: usize = 8;
-/// A collection SCAN splits a table into at most 2^this cells: at most 64 steps for a whole scan.
-const MAX_SCAN_CELL_BITS: u32 = 6;
 
 /// The type of a key's value, as `TYPE` names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -511,9 +511,9 @@ impl<T: Keyed> Table<T> {
         }
     }
 
-    /// One SCAN step: see [`scan_cells`].
+    /// One SCAN step: see [`scan_step`].
     fn scan(&self, cursor: u64, count: usize, visit: impl FnMut(&T)) -> u64 {
-        scan_cells(&self.table, cursor, count, |item| hash_of(item.key()), visit)
+        scan_step(&self.table, cursor, count, |item| hash_of(item.key()), visit)
     }
 
     /// Bytes held: the entries, the buckets and this (boxed) struct itself.
@@ -531,40 +531,6 @@ impl<T: Keyed + PartialEq> PartialEq for Table<T> {
 }
 
 impl<T: Keyed + Eq> Eq for Table<T> {}
-
-/// One SCAN step over `table`, whose entries' keys hash to `hash` (of [`hash_of`]). The entries are
-/// split into 2^k cells by the top bits of that hash, which do not depend on the table's size, and each step visits
-/// one cell: so an entry present for the whole scan is visited exactly once however the table grows,
-/// shrinks or rehashes meanwhile. `k` is chosen on the first step so a cell holds about `count`
-/// entries, but at most [`MAX_SCAN_CELL_BITS`] so a scan takes a bounded number of steps (each reads
-/// the whole table). The cursor is `next cell << 3 | k`, 0 when done.
-pub(crate) fn scan_cells<T>(
-    table: &HashTable<T>,
-    cursor: u64,
-    count: usize,
-    hash: impl Fn(&T) -> u64,
-    mut visit: impl FnMut(&T),
-) -> u64 {
-    let bits = if cursor == 0 {
-        let cells = (table.len() / count.max(1)).max(1);
-        (usize::BITS - 1 - cells.leading_zeros()).min(MAX_SCAN_CELL_BITS)
-    } else {
-        (cursor & 7) as u32
-    };
-    let cells = 1u64 << bits;
-    let cell = cursor >> 3;
-    for item in table.iter() {
-        let item_cell = if bits == 0 { 0 } else { hash(item) >> (64 - bits) };
-        if item_cell == cell {
-            visit(item);
-        }
-    }
-    if cell + 1 >= cells {
-        0
-    } else {
-        ((cell + 1) << 3) | u64::from(bits)
-    }
-}
 
 /// Whether an item this long may stay packed.
 fn packable(len: usize) -> bool {

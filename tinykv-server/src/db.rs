@@ -23,7 +23,7 @@ use smallvec::SmallVec;
 use tinykv_proto::CommandError;
 
 use crate::access::{self, Tracking};
-use crate::collections::{Collection, Kind, Typed};
+use crate::collections::{scan_step, Collection, Kind, Typed};
 use crate::entry::{allocation_size, Entry, Value};
 use crate::keyspace_events;
 
@@ -48,7 +48,7 @@ pub fn random_u64() -> u64 {
     })
 }
 
-/// How many cells SCAN splits a shard into at most (as a power of two), bounding each reply.
+/// How many cells a snapshot's walk splits a shard into at most (as a power of two).
 const MAX_SCAN_CELL_BITS: u32 = 4;
 /// Keys a multi-key command usually names (`ZPOPMIN key`, `LMOVE a b`, a short `MGET`): [`Db::with_keys`]
 /// keeps their hashes and shard locks on the stack, three allocations fewer a call.
@@ -741,40 +741,44 @@ impl Db {
         out
     }
 
-    /// One step of a SCAN: returns the next cursor (0 when done) and the live keys of the cells
-    /// visited for which `keep` is true.
+    /// One step of a SCAN: returns the next cursor (0 when done) and the live keys for which `keep`
+    /// is true among the entries the step visited.
     ///
-    /// Each shard is split into 2^k cells by hash bits that do not depend on the table's size, and
-    /// the cursor walks the cells in order, so a key present for the whole scan is returned exactly
-    /// once however the tables grow or shrink. The cursor is `(cell position << 3) | k`; `k` is chosen
-    /// on the first call so that a call returns about `count` keys, and kept for the whole scan.
+    /// The cursor's low bits name a shard and the rest a cursor in that shard's table, which
+    /// [`scan_step`] walks as Redis walks its table: a key present for the whole scan is returned
+    /// at least once however the tables grow or shrink, and a step visits about `count` entries (at
+    /// most ten times `count` buckets a shard) whatever the keyspace's size. As in Redis, `count`
+    /// counts entries visited, before `keep` filters them.
     pub fn scan(&self, cursor: u64, count: usize, mut keep: impl FnMut(&Entry) -> bool) -> (u64, Vec<Bytes>) {
         let count = count.max(1);
-        let cell_bits = if cursor == 0 {
-            let per_shard = self.len() / self.shards.len();
-            let wanted = (per_shard / count).max(1);
-            (usize::BITS - 1 - wanted.leading_zeros()).min(MAX_SCAN_CELL_BITS)
-        } else {
-            (cursor & 7) as u32
-        };
-        let cells_per_shard = 1u64 << cell_bits;
-        let total_cells = self.shards.len() as u64 * cells_per_shard;
-        let mut position = cursor >> 3;
+        let shard_bits = self.shards.len().trailing_zeros();
+        let mut shard = (cursor & ((1 << shard_bits) - 1)) as usize;
+        let mut within = cursor >> shard_bits;
         let now = self.now();
         let mut out = Vec::new();
-        while position < total_cells && out.len() < count {
-            let shard = &self.shards[(position >> cell_bits) as usize];
-            let cell = position & (cells_per_shard - 1);
-            let shard = shard.lock();
-            for entry in shard.table.iter() {
-                let hash = self.hash(entry.key());
-                if (hash >> 40) & (cells_per_shard - 1) == cell && !entry.is_expired(now) && keep(entry) {
-                    out.push(Bytes::copy_from_slice(entry.key()));
-                }
+        let mut visited = 0;
+        while shard < self.shards.len() {
+            within = scan_step(
+                &self.shards[shard].lock().table,
+                within,
+                count - visited,
+                |entry| self.hash(entry.key()),
+                |entry| {
+                    visited += 1;
+                    if !entry.is_expired(now) && keep(entry) {
+                        out.push(Bytes::copy_from_slice(entry.key()));
+                    }
+                },
+            );
+            if within != 0 {
+                return ((within << shard_bits) | shard as u64, out);
             }
-            position += 1;
+            shard += 1;
+            if visited >= count {
+                break;
+            }
         }
-        let next = if position >= total_cells { 0 } else { (position << 3) | u64::from(cell_bits) };
+        let next = if shard >= self.shards.len() { 0 } else { shard as u64 };
         (next, out)
     }
 
@@ -787,8 +791,7 @@ impl Db {
     /// copied out under one short hold of the shard's lock and handed to `f` with no lock held, so a
     /// snapshot writing to disk never makes a client wait for the disk. Stops at `f`'s first error.
     ///
-    /// As in [`Db::scan`], the shard is split into cells by hash bits that do not depend on the
-    /// table's size (at most 16 cells, each pass reading the whole shard), so an entry present for
+    /// The shard is split into cells by hash bits that do not depend on the table's size (at most 16 cells, each pass reading the whole shard), so an entry present for
     /// the whole walk is visited exactly once however the table grows, shrinks or rehashes.
     pub fn for_each_chunk<E>(
         &self,

@@ -21,7 +21,7 @@ use std::cmp::Ordering;
 use hashbrown::hash_table::HashTable;
 use smallvec::SmallVec;
 
-use crate::collections::{hash_of, scan_cells, MAX_PACKED_ENTRIES, MAX_PACKED_VALUE};
+use crate::collections::{hash_of, scan_step, MAX_PACKED_ENTRIES, MAX_PACKED_VALUE};
 use crate::db::random_u64;
 use crate::entry::{allocation_size, push_varint, read_varint, varint_len};
 
@@ -210,7 +210,7 @@ impl ZSet {
     }
 
     /// One `ZSCAN` step, as [`crate::collections::Hash::scan`]: a packed zset whole in one step, a
-    /// tree by cells of its members' hashes, so a member present throughout is seen whatever changes.
+    /// tree as [`scan_step`] walks a table, so a member present throughout is seen whatever changes.
     pub fn scan(&self, cursor: u64, count: usize, mut visit: impl FnMut(&[u8], f64)) -> u64 {
         match &self.0 {
             Repr::Packed(_) => {
@@ -219,7 +219,7 @@ impl ZSet {
             }
             Repr::Tree(tree) => {
                 let hash = |&node: &u32| hash_of(&tree.nodes[node as usize].member);
-                scan_cells(&tree.index, cursor, count, hash, |&node| {
+                scan_step(&tree.index, cursor, count, hash, |&node| {
                     let node = &tree.nodes[node as usize];
                     visit(&node.member, node.score);
                 })
