@@ -268,7 +268,9 @@ fn growth_triggers_a_rewrite() {
     let size: u64 = info_field(&mut con, "aof_current_size").parse().unwrap();
     let base: u64 = info_field(&mut con, "aof_base_size").parse().unwrap();
     assert!(base > 0 && base <= size, "{base} {size}");
-    assert!(server.log().contains("starting automatic rewriting of the append only file"), "{}", server.log());
+    retry_until("the log to tell of the automatic rewrite", || {
+        server.log().contains("starting automatic rewriting of the append only file").then_some(())
+    });
     assert!(server.stop().success());
     let server = start(&path, &[]);
     let got: Option<String> = redis::cmd("GET").arg("k7").query(&mut server.redis()).unwrap();

@@ -73,12 +73,19 @@ fn connect(port: u16) -> TcpStream {
     // Speak first, so a connection left idle while the test waits on another server is not
     // greeted (`--greeting auto` greets a client silent for 100 ms); on a loaded machine even this
     // PING may come late, so a greeting before its reply is skipped.
-    stream.write_all(&resp(&[b"PING"])).expect("send PING");
-    let mut reply = read_reply(&mut stream);
-    if reply == b"+TinyKV ready\r\n" {
-        reply = read_reply(&mut stream);
-    }
-    assert_eq!(reply, b"+PONG\r\n");
+    // A replica still loading its primary's snapshot answers `-LOADING`, as Redis's does: asked again.
+    retry_until("a PONG, not -LOADING", || {
+        stream.write_all(&resp(&[b"PING"])).expect("send PING");
+        let mut reply = read_reply(&mut stream);
+        if reply == b"+TinyKV ready\r\n" {
+            reply = read_reply(&mut stream);
+        }
+        if reply.starts_with(b"-LOADING") {
+            return None;
+        }
+        assert_eq!(reply, b"+PONG\r\n");
+        Some(())
+    });
     stream
 }
 

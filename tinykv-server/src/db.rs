@@ -1082,6 +1082,14 @@ impl<'a> Slot<'a> {
         self.now
     }
 
+    /// Whether a write giving the key deadline `at` deletes it at once instead: when `at` is
+    /// already past, except on a replica applying its primary's stream, where the key is stored
+    /// with its deadline and waits for the primary's `DEL`, as Redis's replicas keep it (a stream
+    /// that arrives late must not lose keys the primary still has).
+    pub fn deadline_passed(&self, at: u64) -> bool {
+        at <= self.now && !(self.db.counters.is_replica() && FROM_PRIMARY.with(std::cell::Cell::get))
+    }
+
     /// Whether the key exists.
     pub fn exists(&self) -> bool {
         self.bucket.is_some()
@@ -1603,6 +1611,18 @@ mod tests {
         }));
         // The last watcher gone, nothing is kept.
         assert!(db.shards.iter().all(|shard| shard.lock().watched.is_empty()));
+    }
+
+    #[test]
+    fn a_past_deadline_deletes_except_from_the_primary_on_a_replica() {
+        let db = Db::new(1);
+        let past = now_ms() - 1_000;
+        let passed = |db: &Db| db.with_key(b"k", |slot| slot.deadline_passed(past));
+        assert!(passed(&db));
+        assert!(!db.with_key(b"k", |slot| slot.deadline_passed(now_ms() + 60_000)));
+        db.counters.set_replica(true);
+        assert!(passed(&db), "a replica's own client");
+        assert!(!applying_primary_stream(|| passed(&db)), "the primary's stream on a replica");
     }
 
     #[test]

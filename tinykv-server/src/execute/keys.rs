@@ -47,7 +47,7 @@ pub(super) fn expire(db: &Db, expire: Expire) -> Reply {
             return Reply::Integer(0);
         }
         match u64::try_from(when) {
-            Ok(at) if at > now => {
+            Ok(at) if !slot.deadline_passed(at) => {
                 slot.set_expires_at(Some(at));
             }
             _ => {

@@ -103,11 +103,11 @@ pub(super) fn restore(db: &Db, restore: Restore) -> Reply {
             _ => Some(ttl.saturating_add(slot.now() as i64)),
         };
         match deadline {
-            Some(at) if at <= slot.now() as i64 => {
+            Some(at) if slot.deadline_passed(at.max(0) as u64) => {
                 slot.remove();
             }
             deadline => {
-                slot.put_value(value, deadline.map(|at| at as u64));
+                slot.put_value(value, deadline.map(|at| at.max(0) as u64));
                 let idle = restore.idletime.map(|idle| idle.max(0) as u64);
                 let freq = restore.freq.map(|freq| freq.clamp(0, 255) as u8);
                 if let Some(access) = db.tracking().restored(idle, freq, slot.now()) {

@@ -64,7 +64,7 @@ pub(super) fn set(db: &Db, set: Set) -> Reply {
             Some(SetCondition::IfPresent) => exists,
         };
         if allowed {
-            if expires_at.is_some_and(|at| at <= slot.now()) {
+            if expires_at.is_some_and(|at| slot.deadline_passed(at)) {
                 // A deadline already past (EXAT/PXAT): the key is set and gone at once.
                 slot.remove();
             } else {
@@ -209,7 +209,7 @@ pub(super) fn getex(db: &Db, key: &[u8], action: GetExAction) -> Reply {
             GetExAction::Expire(Err(err)) => return err.into(),
             GetExAction::Expire(Ok(expiry)) => match deadline(Some(expiry), slot.now(), None, "getex") {
                 Err(reply) => return reply,
-                Ok(Some(at)) if at <= slot.now() => {
+                Ok(Some(at)) if slot.deadline_passed(at) => {
                     slot.remove();
                 }
                 Ok(at) => {
