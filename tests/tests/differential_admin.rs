@@ -40,6 +40,15 @@ const SETTABLE: &[(&str, &[&str])] = &[
     ("lfu-decay-time", &["0", "1", "60", "-1", "2147483648"]),
     ("requirepass", &["", "secret", "s p a c e"]),
     ("databases", &["16", "3"]),
+    // Snapshot rules change at run time; a value is checked as Redis checks it.
+    ("save", &["", "3600 1", "100 2 200 3", " 900  5 ", "900 ", "0 5", "3600", "3600 x", "-1 1", "1 2 3"]),
+    // Redis changes these at run time, TinyKV at start only: its own value again is accepted.
+    ("appendonly", &["no"]),
+    ("rdbcompression", &["yes"]),
+    ("aof-use-rdb-preamble", &["yes"]),
+    // Protected in Redis unless `enable-protected-configs`.
+    ("dir", &["/tmp", "."]),
+    ("dbfilename", &["other.rdb"]),
     ("enable-debug-command", &["yes", "no"]),
     ("nosuch", &["1"]),
     ("MaxMemory", &["0", "x"]),

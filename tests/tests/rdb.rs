@@ -559,6 +559,31 @@ fn save_rules_save_by_themselves() {
 }
 
 #[test]
+fn config_set_save_changes_the_rules_at_run_time() {
+    // Started with rules: `CONFIG SET save ""` (the usual way to turn snapshots off) means a stop
+    // saves nothing.
+    let dir1 = dir("config-set-save-off");
+    let server = start(&dir1, &["--save", "3600 1"]);
+    let mut con = server.redis();
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("save").arg("").query(&mut con).unwrap();
+    let save: Vec<String> = redis::cmd("CONFIG").arg("GET").arg("save").query(&mut con).unwrap();
+    assert_eq!(save, ["save", ""]);
+    let _: () = con.set("k", "v").unwrap();
+    assert!(server.stop().success());
+    assert!(!dir1.join("dump.rdb").exists(), "no rules, no save at the stop");
+
+    // Started without: a rule set at run time saves by itself.
+    let dir2 = dir("config-set-save-on");
+    let server = start(&dir2, &[]);
+    let mut con = server.redis();
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("save").arg("1 1").query(&mut con).unwrap();
+    let _: () = con.set("k", "v").unwrap();
+    retry_until("the new rule's save", || dir2.join("dump.rdb").exists().then_some(()));
+    assert!(server.stop().success());
+    assert_eq!(start(&dir2, &[]).redis().get::<_, String>("k").unwrap(), "v");
+}
+
+#[test]
 fn shutdown_saves_as_redis_does() {
     let file = |dir: &Path| dir.join("dump.rdb");
 

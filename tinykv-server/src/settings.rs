@@ -26,6 +26,7 @@ use crate::config::{AppendFsync, Config, DebugCommandAccess, MaxmemoryPolicy};
 use crate::glob;
 use crate::keyspace_events::class;
 use crate::output_limits;
+use crate::rdb::snapshot::parse_save_rules;
 use crate::shared::Shared;
 
 /// Every parameter that can change at run time; the index of its live value.
@@ -91,6 +92,8 @@ pub enum Kind {
     /// `client-output-buffer-limit`: `<class> <hard> <soft> <seconds>` groups, checked as Redis checks
     /// them ([`crate::output_limits::parse`]), stored as the text.
     OutputBufferLimits,
+    /// `save`: `<seconds> <changes>` pairs, or none; stored as the text.
+    SaveRules,
 }
 
 /// Where a parameter's value lives.
@@ -101,8 +104,20 @@ pub enum Store {
     Live { setting: Setting, initial: fn(&Config) -> Value, hook: Option<Hook> },
     /// Changes at run time, kept by another part of the server: how to read and write it there.
     Elsewhere { get: fn(&Shared) -> Value, set: fn(&Shared, &Value) },
-    /// Fixed at start: `CONFIG SET` answers Redis's "can't set immutable config".
-    Fixed(fn(&Shared) -> String),
+    /// Fixed at start: how `CONFIG SET` answers is the [`Fixed`].
+    Fixed(fn(&Shared) -> String, Fixed),
+}
+
+/// How `CONFIG SET` answers for a parameter fixed at start.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Fixed {
+    /// Redis cannot change it either: "can't set immutable config".
+    Immutable,
+    /// Redis refuses it unless started with `enable-protected-configs`: "can't set protected config".
+    Protected,
+    /// Redis changes it at run time, TinyKV only at start: the value it already has is accepted
+    /// (as a no-op, so setup scripts that state it pass), any other refused.
+    AtStart,
 }
 
 /// Runs after a `CONFIG SET` stored new values, to make them take effect; `Err` is the reason the
@@ -285,57 +300,78 @@ pub static PARAMS: &[Param] = &[
             hook: None,
         },
     },
-    Param { name: "bind", kind: Kind::Text, store: Store::Fixed(|s| s.config.bind.clone()) },
-    Param { name: "port", kind: number(0, 65535), store: Store::Fixed(|s| s.port.to_string()) },
-    Param { name: "databases", kind: number(1, INT_MAX), store: Store::Fixed(|s| s.config.databases.to_string()) },
+    Param { name: "bind", kind: Kind::Text, store: Store::Fixed(|s| s.config.bind.clone(), Fixed::AtStart) },
+    Param { name: "port", kind: number(0, 65535), store: Store::Fixed(|s| s.port.to_string(), Fixed::AtStart) },
+    Param {
+        name: "databases",
+        kind: number(1, INT_MAX),
+        store: Store::Fixed(|s| s.config.databases.to_string(), Fixed::Immutable),
+    },
     Param {
         name: "aof-use-rdb-preamble",
         kind: Kind::Enum(&["no", "yes"]),
-        store: Store::Fixed(|s| if s.config.aof_use_rdb_preamble { "yes" } else { "no" }.to_owned()),
+        store: Store::Fixed(|s| if s.config.aof_use_rdb_preamble { "yes" } else { "no" }.to_owned(), Fixed::AtStart),
     },
     Param {
         name: "appendonly",
         kind: Kind::Enum(&["no", "yes"]),
-        store: Store::Fixed(|s| if s.config.appendonly.is_some() { "yes" } else { "no" }.to_owned()),
+        store: Store::Fixed(|s| if s.config.appendonly.is_some() { "yes" } else { "no" }.to_owned(), Fixed::AtStart),
     },
     Param {
         name: "save",
-        kind: Kind::Text,
-        store: Store::Fixed(|s| {
-            let rules = s.config.save_rules();
-            rules.iter().map(|rule| format!("{} {}", rule.seconds, rule.changes)).collect::<Vec<_>>().join(" ")
-        }),
+        kind: Kind::SaveRules,
+        store: Store::Elsewhere {
+            get: |s| {
+                let rules: Vec<String> =
+                    s.rdb.rules().iter().map(|rule| format!("{} {}", rule.seconds, rule.changes)).collect();
+                Value::Text(Bytes::from(rules.join(" ")))
+            },
+            // Only text `parse` accepted arrives here.
+            set: |s, value| {
+                if let Value::Text(text) = value {
+                    s.rdb.set_rules(parse_save_rules(&String::from_utf8_lossy(text)).unwrap_or_default());
+                }
+            },
+        },
     },
     Param {
         name: "dir",
         kind: Kind::Text,
         // Absolute, as Redis reports its working directory.
-        store: Store::Fixed(|s| {
-            std::fs::canonicalize(&s.config.dir).unwrap_or_else(|_| s.config.dir.clone()).display().to_string()
-        }),
+        store: Store::Fixed(
+            |s| std::fs::canonicalize(&s.config.dir).unwrap_or_else(|_| s.config.dir.clone()).display().to_string(),
+            Fixed::Protected,
+        ),
     },
-    Param { name: "dbfilename", kind: Kind::Text, store: Store::Fixed(|s| s.config.dbfilename().to_owned()) },
+    Param {
+        name: "dbfilename",
+        kind: Kind::Text,
+        store: Store::Fixed(|s| s.config.dbfilename().to_owned(), Fixed::Protected),
+    },
     Param {
         name: "rdbcompression",
         kind: Kind::Enum(&["no", "yes"]),
-        store: Store::Fixed(|s| if s.config.rdbcompression { "yes" } else { "no" }.to_owned()),
+        store: Store::Fixed(|s| if s.config.rdbcompression { "yes" } else { "no" }.to_owned(), Fixed::AtStart),
     },
     Param {
         name: "rdbchecksum",
         kind: Kind::Enum(&["no", "yes"]),
-        store: Store::Fixed(|s| if s.config.rdbchecksum { "yes" } else { "no" }.to_owned()),
+        store: Store::Fixed(|s| if s.config.rdbchecksum { "yes" } else { "no" }.to_owned(), Fixed::Immutable),
     },
     Param {
         name: "enable-debug-command",
         kind: Kind::Enum(DEBUG_COMMAND),
-        store: Store::Fixed(|s| {
-            match s.config.enable_debug_command {
-                DebugCommandAccess::No => "no",
-                DebugCommandAccess::Yes => "yes",
-                DebugCommandAccess::Local => "local",
-            }
-            .to_owned()
-        }),
+        store: Store::Fixed(
+            |s| {
+                match s.config.enable_debug_command {
+                    DebugCommandAccess::No => "no",
+                    DebugCommandAccess::Yes => "yes",
+                    DebugCommandAccess::Local => "local",
+                }
+                .to_owned()
+            },
+            Fixed::Immutable,
+        ),
     },
     // --- client-output-buffer-limit ---
     Param {
@@ -474,7 +510,7 @@ fn find(name: &[u8]) -> Option<&'static Param> {
 /// A parameter's current value, as `CONFIG GET` prints it.
 pub fn current(shared: &Shared, param: &Param) -> Bytes {
     match param.store {
-        Store::Fixed(get) => Bytes::from(get(shared)),
+        Store::Fixed(get, _) => Bytes::from(get(shared)),
         Store::Live { setting, .. } => format(param.kind, &shared.settings.value(setting, param.kind)),
         Store::Elsewhere { get, .. } => format(param.kind, &get(shared)),
     }
@@ -485,7 +521,7 @@ fn read(shared: &Shared, param: &Param) -> Option<Value> {
     match param.store {
         Store::Live { setting, .. } => Some(shared.settings.value(setting, param.kind)),
         Store::Elsewhere { get, .. } => Some(get(shared)),
-        Store::Fixed(_) => None,
+        Store::Fixed(..) => None,
     }
 }
 
@@ -494,7 +530,7 @@ fn write(shared: &Shared, param: &Param, value: Value) {
     match param.store {
         Store::Live { setting, .. } => shared.settings.store(setting, value),
         Store::Elsewhere { set, .. } => set(shared, &value),
-        Store::Fixed(_) => {}
+        Store::Fixed(..) => {}
     }
 }
 
@@ -508,7 +544,7 @@ fn format(kind: Kind, value: &Value) -> Bytes {
             Bytes::from_static(names.get(*n as usize).copied().unwrap_or("").as_bytes())
         }
         (Kind::KeyspaceEvents, Value::Number(n)) => Bytes::from(keyspace_events_to_string(*n as u32)),
-        (Kind::Text | Kind::OutputBufferLimits, Value::Number(n)) => Bytes::from(n.to_string()),
+        (Kind::Text | Kind::OutputBufferLimits | Kind::SaveRules, Value::Number(n)) => Bytes::from(n.to_string()),
     }
 }
 
@@ -574,8 +610,14 @@ fn try_set(shared: &Shared, pairs: &[(Bytes, Bytes)]) -> Result<(), Refusal> {
     for (name, value) in pairs {
         let Some(param) = find(name) else { return Err(Refusal::Unknown(name.clone())) };
         let typed = || String::from_utf8_lossy(name).into_owned();
-        if let Store::Fixed(_) = param.store {
-            return Err(Refusal::Failed(typed(), "can't set immutable config".to_owned()));
+        match param.store {
+            Store::Fixed(_, Fixed::Immutable) => {
+                return Err(Refusal::Failed(typed(), "can't set immutable config".to_owned()))
+            }
+            Store::Fixed(_, Fixed::Protected) => {
+                return Err(Refusal::Failed(typed(), "can't set protected config".to_owned()))
+            }
+            _ => {}
         }
         if chosen.iter().any(|(p, _)| p.name == param.name) {
             return Err(Refusal::Failed(typed(), "duplicate parameter".to_owned()));
@@ -586,6 +628,14 @@ fn try_set(shared: &Shared, pairs: &[(Bytes, Bytes)]) -> Result<(), Refusal> {
     let mut parsed = Vec::with_capacity(chosen.len());
     for (param, text) in &chosen {
         let value = parse(param.kind, text).map_err(|reason| Refusal::Failed(param.name.to_owned(), reason))?;
+        if let Store::Fixed(get, _) = param.store {
+            // Fixed at start: its own value again is a no-op, anything else is refused.
+            if format(param.kind, &value) != get(shared).as_bytes() {
+                let reason = format!("TinyKV sets it at start only (--{})", param.name);
+                return Err(Refusal::Failed(param.name.to_owned(), reason));
+            }
+            continue;
+        }
         parsed.push((*param, value));
     }
     // Store them all, then make them take effect; a hook's refusal puts every old value back.
@@ -617,6 +667,23 @@ fn try_set(shared: &Shared, pairs: &[(Bytes, Bytes)]) -> Result<(), Refusal> {
     Ok(())
 }
 
+/// `CONFIG SET save`'s value read as Redis 7.0 reads it, as the rules' text: "" for none, else
+/// words split at each single space (so an empty word reads as 0, as `strtoll` reads it), in
+/// `<seconds> <changes>` pairs, seconds at least 1 and changes at least 0.
+fn save_rules_from(text: &[u8]) -> Option<String> {
+    if text.is_empty() {
+        return Some(String::new());
+    }
+    let words: Vec<&[u8]> = text.split(|&b| b == b' ').collect();
+    let numbers = words.iter().map(|word| match word {
+        [] => Some(0),
+        word => tinykv_proto::command::parse_integer(word).ok(),
+    });
+    let numbers: Vec<i64> = numbers.collect::<Option<_>>()?;
+    let valid = numbers.len() % 2 == 0 && numbers.chunks(2).all(|pair| pair[0] >= 1 && pair[1] >= 0);
+    valid.then(|| numbers.iter().map(i64::to_string).collect::<Vec<_>>().join(" "))
+}
+
 /// Reads a `CONFIG SET` value as Redis reads one of this kind, or the reason it is refused.
 fn parse(kind: Kind, text: &[u8]) -> Result<Value, String> {
     match kind {
@@ -626,6 +693,9 @@ fn parse(kind: Kind, text: &[u8]) -> Result<Value, String> {
             .position(|name| name.as_bytes().eq_ignore_ascii_case(text))
             .map(|i| Value::Number(i as u64))
             .ok_or_else(|| format!("argument(s) must be one of the following: {}", names.join(", "))),
+        Kind::SaveRules => save_rules_from(text)
+            .map(|rules| Value::Text(Bytes::from(rules)))
+            .ok_or_else(|| "Invalid save parameters".to_owned()),
         Kind::OutputBufferLimits => {
             output_limits::parse(text).map(|_| Value::Text(Bytes::copy_from_slice(text))).map_err(str::to_owned)
         }

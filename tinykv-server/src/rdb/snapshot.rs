@@ -79,7 +79,8 @@ pub struct ShutdownRequest {
 pub struct Snapshots {
     dir: PathBuf,
     path: PathBuf,
-    rules: Vec<SaveRule>,
+    /// The `--save` rules, as `CONFIG SET save` last set them.
+    rules: Mutex<Vec<SaveRule>>,
     options: WriteOptions,
     /// Writes since the last successful save (Redis's `dirty`).
     changes: AtomicU64,
@@ -115,7 +116,7 @@ impl Snapshots {
         Snapshots {
             dir: dir.to_owned(),
             path: dir.join(dbfilename),
-            rules,
+            rules: Mutex::new(rules),
             options,
             changes: AtomicU64::new(0),
             last_save: AtomicU64::new(now),
@@ -148,8 +149,17 @@ impl Snapshots {
     }
 
     /// The `--save` rules in force.
-    pub fn rules(&self) -> &[SaveRule] {
-        &self.rules
+    pub fn rules(&self) -> Vec<SaveRule> {
+        self.rules.lock().clone()
+    }
+
+    /// Puts `rules` in force (`CONFIG SET save`): the next check of the rules uses them.
+    pub fn set_rules(&self, rules: Vec<SaveRule>) {
+        *self.rules.lock() = rules;
+    }
+
+    fn has_rules(&self) -> bool {
+        !self.rules.lock().is_empty()
     }
 
     /// Counts `n` writes toward the `--save` rules. One atomic add: it is on every write's path.
@@ -181,7 +191,8 @@ impl Snapshots {
     /// save failed, a write would be acknowledged but not persisted as configured. Clears when a save
     /// succeeds (the rules retry every few seconds). `None` when writes may go on.
     pub fn write_refusal(&self) -> Option<String> {
-        (!self.rules.is_empty() && !self.last_bgsave_ok()).then(|| MISCONF.to_owned())
+        // The flag first: the lock is only taken once a save has failed.
+        (!self.last_bgsave_ok() && self.has_rules()).then(|| MISCONF.to_owned())
     }
 
     /// Claims the right to save; false when a save is already running.
@@ -230,7 +241,7 @@ impl Snapshots {
         let since_save = now.saturating_sub(self.last_save());
         let may_retry = self.last_bgsave_ok()
             || now.saturating_sub(self.last_bgsave_try.load(Ordering::Relaxed)) > RETRY_DELAY_SECS;
-        may_retry && self.rules.iter().any(|rule| changes >= rule.changes && since_save > rule.seconds)
+        may_retry && self.rules.lock().iter().any(|rule| changes >= rule.changes && since_save > rule.seconds)
     }
 
     /// Writes the file: temp file, buffered write, fsync, rename, fsync of the directory. On success
@@ -310,7 +321,7 @@ impl Snapshots {
     /// `SHUTDOWN ... FORCE` was given.
     pub fn save_at_shutdown(&self, dbs: &[Db]) -> Result<(), RdbError> {
         let request = self.shutdown_request.lock().unwrap_or_default();
-        if !request.save.unwrap_or(!self.rules.is_empty()) {
+        if !request.save.unwrap_or_else(|| self.has_rules()) {
             return Ok(());
         }
         self.abort.store(true, Ordering::Relaxed);
@@ -380,7 +391,7 @@ pub async fn saver<S: Send + Sync + 'static>(
         let ok = matches!(result, Ok(Ok(_)));
         if !ok && !matches!(result, Ok(Err(RdbError::Aborted))) {
             snapshots.last_bgsave_ok.store(false, Ordering::Relaxed);
-            if !snapshots.rules.is_empty() {
+            if snapshots.has_rules() {
                 tracing::error!(
                     "background saving failed: write commands are refused with MISCONF until a save succeeds"
                 );
