@@ -294,8 +294,12 @@ fn agree_admin(words: &[String], ours: &[u8], theirs: &[u8]) -> bool {
 
 #[test]
 fn admin_commands_match_real_redis() {
-    let Some(compared) = differential::run_with(SLOWLOG_ALL, SLOWLOG_ALL, SEEDS, STEPS, random_command, agree_admin)
-    else {
+    // Save rules set at run time make each server write a snapshot where it runs when it stops:
+    // into a directory of the test's own.
+    let dir = tinykv_tests::fresh_dir("differential-admin");
+    let dir = dir.to_str().expect("a UTF-8 temporary directory");
+    let args = [SLOWLOG_ALL, &["--dir", dir]].concat();
+    let Some(compared) = differential::run_with(&args, &args, SEEDS, STEPS, random_command, agree_admin) else {
         return;
     };
     eprintln!("differential (admin): {compared} replies compared against redis-server");
