@@ -182,3 +182,43 @@ fn queued_commands_are_capped() {
     roundtrip(&mut con, &resp(&[b"EXEC"]), b"-EXECABORT Transaction discarded because of previous errors.\r\n");
     roundtrip(&mut con, &resp(&[b"EXISTS", b"a"]), b":0\r\n");
 }
+
+/// A flush or a swap changes a watched key only if the key was there before or after it, as in
+/// Redis 7.0: an optimistic-lock loop on a key that does not exist yet is not made to retry by a
+/// `FLUSHALL` elsewhere. Each case is run against TinyKV and, when installed, redis-server, and both
+/// must give the literal replies.
+#[test]
+fn flushes_and_swaps_abort_only_watchers_of_keys_that_were_there() {
+    let server = Server::start_with(&["--no-greeting"]);
+    let redis = tinykv_tests::differential::Redis::start();
+    if redis.is_none() {
+        eprintln!("redis-server not installed: TinyKV checked alone");
+    }
+    let pairs = std::iter::once((server.connect(), server.connect()))
+        .chain(redis.as_ref().map(|redis| (redis.connect(), redis.connect())));
+    let ran = "*1\r\n+PONG\r\n";
+    let aborted = "*-1\r\n";
+    let cases: &[(&[&[&str]], &[&str], &str)] = &[
+        (&[], &["FLUSHALL"], ran),
+        (&[], &["FLUSHDB"], ran),
+        (&[], &["SWAPDB", "0", "1"], ran),
+        (&[&["SELECT", "1"], &["SET", "other", "v"], &["SELECT", "0"]], &["SWAPDB", "0", "1"], ran),
+        (&[&["SET", "w", "v"]], &["FLUSHDB"], aborted),
+        (&[&["SET", "w", "v"]], &["FLUSHALL"], aborted),
+        (&[&["SELECT", "1"], &["SET", "w", "v"], &["SELECT", "0"]], &["SWAPDB", "0", "1"], aborted),
+        (&[&["SET", "w", "v"]], &["SWAPDB", "0", "1"], aborted),
+    ];
+    for (mut con, mut other) in pairs {
+        for (setup, change, expected) in cases {
+            assert_eq!(call_str(&mut other, &["FLUSHALL"]), "+OK\r\n");
+            for command in *setup {
+                assert!(!call_str(&mut other, command).starts_with('-'), "{command:?}");
+            }
+            assert_eq!(call_str(&mut con, &["WATCH", "w"]), "+OK\r\n");
+            assert!(!call_str(&mut other, change).starts_with('-'));
+            assert_eq!(call_str(&mut con, &["MULTI"]), "+OK\r\n");
+            assert_eq!(call_str(&mut con, &["PING"]), "+QUEUED\r\n");
+            assert_eq!(call_str(&mut con, &["EXEC"]), *expected, "after {setup:?} then {change:?}");
+        }
+    }
+}

@@ -623,8 +623,13 @@ impl Db {
         for shard in self.shards.iter() {
             let mut shard = shard.lock();
             let freed: usize = shard.table.iter().map(Entry::footprint).sum::<usize>() + shard.overhead;
+            // As Redis's flush, only a watched key that was there counts as changed.
             let mut watched = std::mem::take(&mut shard.watched);
-            watched.values_mut().for_each(|watched| watched.version += 1);
+            for (key, watched) in watched.iter_mut() {
+                if self.holds(&shard.table, key) {
+                    watched.version += 1;
+                }
+            }
             // A walk in progress keeps reading the shard as it was: the emptied table becomes its base.
             let mut frozen = shard.frozen.take();
             if let Some(frozen) = frozen.as_deref_mut() {
@@ -691,10 +696,19 @@ impl Db {
             // The memory counted moves with the table and heap; the total is shared, so unchanged.
             std::mem::swap(&mut a.deadline_keys, &mut b.deadline_keys);
             std::mem::swap(&mut a.overhead, &mut b.overhead);
-            for watched in a.watched.values_mut().chain(b.watched.values_mut()) {
-                watched.version += 1;
+            // As Redis's swap, a watched key changed if either database held it.
+            let (a, b): (&mut Shard, &mut Shard) = (a, b);
+            for (key, watched) in a.watched.iter_mut().chain(b.watched.iter_mut()) {
+                if first.holds(&a.table, key) || first.holds(&b.table, key) {
+                    watched.version += 1;
+                }
             }
         }
+    }
+
+    /// Whether `table`, a shard's of this server, holds `key` (expired or not).
+    fn holds(&self, table: &HashTable<Entry>, key: &[u8]) -> bool {
+        table.find(self.hash(key), |entry| entry.key() == key).is_some()
     }
 
     /// Runs `f` on a key of `first` and a key of `second`, two different databases, with both
@@ -1604,6 +1618,9 @@ mod tests {
         assert!(changed(&|db| {
             db.with_key(b"k", |slot| slot.remove());
         }));
+        // A flush changes a watched key only if it was there, as in Redis.
+        assert!(!changed(&|db| db.clear()));
+        put(&db, "k", "v", None);
         assert!(changed(&|db| db.clear()));
         assert!(changed(&|db| put(db, "k", "back", Some(now_ms() - 1))));
         assert!(changed(&|db| {
