@@ -198,7 +198,9 @@ fn flushes_and_swaps_abort_only_watchers_of_keys_that_were_there() {
         .chain(redis.as_ref().map(|redis| (redis.connect(), redis.connect())));
     let ran = "*1\r\n+PONG\r\n";
     let aborted = "*-1\r\n";
-    let cases: &[(&[&[&str]], &[&str], &str)] = &[
+    // (commands run first, the change another client makes, what EXEC answers)
+    type Case<'a> = (&'a [&'a [&'a str]], &'a [&'a str], &'a str);
+    let cases: &[Case] = &[
         (&[], &["FLUSHALL"], ran),
         (&[], &["FLUSHDB"], ran),
         (&[], &["SWAPDB", "0", "1"], ran),
