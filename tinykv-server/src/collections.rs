@@ -6,13 +6,14 @@
 //! ```text
 //! packed   one allocation: [varint len][bytes] per item, items in insertion order
 //!          (a hash: field, value, field, value, ...; a set: members). Linear search, so only while
-//!          small: at most MAX_PACKED_ENTRIES entries of at most MAX_PACKED_VALUE bytes each.
+//!          small: at most MAX_PACKED_HASH_ENTRIES fields (a hash) or MAX_PACKED_ENTRIES members (a
+//!          set), each at most MAX_PACKED_VALUE bytes.
 //! table    a hashbrown table with one allocation per entry (a set: the member; a hash: field and
 //!          value in one [varint field len][field][value] block) and a 16-byte slot.
 //! ```
 //!
-//! A collection starts packed and becomes a table for good once it grows past either limit (Redis's
-//! `hash-max-listpack-entries`/`-value`). Every collection keeps an estimate of the bytes it holds, so
+//! A collection starts packed and becomes a table for good once it grows past either limit (Redis
+//! 7.0's `hash-max-listpack-entries`/`-value` for hashes, so `OBJECT ENCODING` answers as Redis's). Every collection keeps an estimate of the bytes it holds, so
 //! `used_memory` covers collection contents in O(1) per change.
 
 use std::hash::BuildHasher;
@@ -31,8 +32,12 @@ use crate::zset::ZSet;
 pub use list::{End, List};
 pub(crate) use scan::scan_step;
 
-/// Entries a packed collection holds at most (Redis's `hash-max-listpack-entries`).
+/// Members a packed set (and entries a packed sorted set) holds at most (Redis's
+/// `zset-max-listpack-entries`).
 pub const MAX_PACKED_ENTRIES: usize = 128;
+/// Fields a packed hash holds at most (Redis 7.0's `hash-max-listpack-entries`): the largest packed
+/// collection.
+pub const MAX_PACKED_HASH_ENTRIES: usize = 512;
 /// Longest field, value or member a packed collection holds (Redis's `hash-max-listpack-value`).
 pub const MAX_PACKED_VALUE: usize = 64;
 /// A table shrinks when fewer than one bucket in this many is used, so random picks (which probe
@@ -606,7 +611,7 @@ impl Hash {
                 }
                 None if packable(field.len())
                     && packable(value.len())
-                    && packed.fewer_items_than(2 * MAX_PACKED_ENTRIES) =>
+                    && packed.fewer_items_than(2 * MAX_PACKED_HASH_ENTRIES) =>
                 {
                     let end = packed.data.len();
                     packed.splice(end, end, &[field, value]);
@@ -867,32 +872,40 @@ mod tests {
         let mut hash = Hash::default();
         let mut set = Set::default();
         for round in 0..2 {
-            for i in 0..MAX_PACKED_ENTRIES {
+            for i in 0..MAX_PACKED_HASH_ENTRIES {
                 let name = format!("f{i}");
                 assert!(hash.insert(name.as_bytes(), b"v"));
                 assert!(!hash.insert(name.as_bytes(), b"replaced"));
-                assert!(set.insert(name.as_bytes()) && !set.insert(name.as_bytes()));
-                assert_eq!((hash.len(), set.len()), (i + 1, i + 1), "round {round}");
+                assert_eq!(hash.len(), i + 1, "round {round}");
+                if i < MAX_PACKED_ENTRIES {
+                    assert!(set.insert(name.as_bytes()) && !set.insert(name.as_bytes()));
+                    assert_eq!(set.len(), i + 1, "round {round}");
+                }
             }
             assert!(hash.is_packed() && set.is_packed());
             assert_eq!(hash.get(b"f7"), Some(&b"replaced"[..]));
-            for i in (0..MAX_PACKED_ENTRIES).rev() {
+            for i in (0..MAX_PACKED_HASH_ENTRIES).rev() {
                 let name = format!("f{i}");
-                assert!(hash.remove(name.as_bytes()) && set.remove(name.as_bytes()));
-                assert!(!hash.remove(name.as_bytes()) && !set.remove(name.as_bytes()));
-                assert_eq!((hash.len(), set.len()), (i, i));
+                assert!(hash.remove(name.as_bytes()) && !hash.remove(name.as_bytes()));
+                assert_eq!(hash.len(), i);
+                if i < MAX_PACKED_ENTRIES {
+                    assert!(set.remove(name.as_bytes()) && !set.remove(name.as_bytes()));
+                    assert_eq!(set.len(), i);
+                }
             }
             assert!(hash.is_empty() && set.is_empty() && set.random().is_none());
         }
         // One more than fits packed, with the shortest items (empty: only their length byte): a
         // table, with everything still there.
-        for i in 0..=MAX_PACKED_ENTRIES {
+        for i in 0..=MAX_PACKED_HASH_ENTRIES {
             let name = format!("{i}");
             hash.insert(name.as_bytes(), b"");
-            set.insert(if i == 0 { b"" } else { name.as_bytes() });
+            if i <= MAX_PACKED_ENTRIES {
+                set.insert(if i == 0 { b"" } else { name.as_bytes() });
+            }
         }
         assert!(!hash.is_packed() && !set.is_packed());
-        assert_eq!((hash.len(), set.len()), (MAX_PACKED_ENTRIES + 1, MAX_PACKED_ENTRIES + 1));
+        assert_eq!((hash.len(), set.len()), (MAX_PACKED_HASH_ENTRIES + 1, MAX_PACKED_ENTRIES + 1));
     }
 
     #[test]
@@ -963,12 +976,12 @@ mod tests {
     #[test]
     fn small_hashes_stay_packed_and_footprints_follow_contents() {
         let mut hash = Hash::default();
-        for i in 0..MAX_PACKED_ENTRIES {
+        for i in 0..MAX_PACKED_HASH_ENTRIES {
             hash.insert(format!("field:{i}").as_bytes(), b"value");
         }
         assert!(hash.is_packed());
         let packed = hash.footprint();
-        assert!(packed < MAX_PACKED_ENTRIES * 20, "{packed}");
+        assert!(packed < MAX_PACKED_HASH_ENTRIES * 20, "{packed}");
         hash.insert(b"one more", b"value");
         assert!(!hash.is_packed());
         assert!(hash.footprint() > packed);

@@ -12,7 +12,7 @@ use tinykv_proto::{CommandError, Protocol, Reply};
 
 use super::long_double::LongDouble;
 use crate::aof::Effects;
-use crate::collections::{Hash, MAX_PACKED_ENTRIES};
+use crate::collections::{Hash, MAX_PACKED_HASH_ENTRIES};
 use crate::db::{random_u64, Db};
 use crate::glob;
 
@@ -281,7 +281,7 @@ pub(super) fn random_picks<'a, T: Copy + KeyOf<'a>>(
         if wanted > MAX_RANDOM_REPLY {
             return Err(count_too_large());
         }
-        if len <= MAX_PACKED_ENTRIES && wanted > 1 {
+        if len <= MAX_PACKED_HASH_ENTRIES && wanted > 1 {
             // A packed collection finds a random item by walking to it: walk it once instead.
             let items: Vec<T> = all.collect();
             return Ok((0..wanted)
@@ -306,7 +306,7 @@ fn distinct<'a, T: Copy + KeyOf<'a>>(
     all: impl Iterator<Item = T>,
 ) -> Vec<T> {
     // Small collections are shuffled whole too: a packed one walks to each random item it draws.
-    if wanted * 3 > len || len <= MAX_PACKED_ENTRIES {
+    if wanted * 3 > len || len <= MAX_PACKED_HASH_ENTRIES {
         let mut items: Vec<T> = all.collect();
         for i in 0..wanted.min(items.len()) {
             let j = i + (random_u64() as usize) % (items.len() - i);
