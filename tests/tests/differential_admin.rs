@@ -41,7 +41,23 @@ const SETTABLE: &[(&str, &[&str])] = &[
     ("requirepass", &["", "secret", "s p a c e"]),
     ("databases", &["16", "3"]),
     // Snapshot rules change at run time; a value is checked as Redis checks it.
-    ("save", &["", "3600 1", "100 2 200 3", " 900  5 ", "900 ", "0 5", "3600", "3600 x", "-1 1", "1 2 3"]),
+    (
+        "save",
+        &[
+            "",
+            "3600 1",
+            "100 2 200 3",
+            " 900  5 ",
+            "900 ",
+            "0 5",
+            "3600",
+            "3600 x",
+            "-1 1",
+            "1 2 3",
+            "+60 007",
+            "60 1x",
+        ],
+    ),
     // Redis changes these at run time, TinyKV at start only: its own value again is accepted.
     ("appendonly", &["no"]),
     ("rdbcompression", &["yes"]),

@@ -675,13 +675,30 @@ fn save_rules_from(text: &[u8]) -> Option<String> {
         return Some(String::new());
     }
     let words: Vec<&[u8]> = text.split(|&b| b == b' ').collect();
-    let numbers = words.iter().map(|word| match word {
-        [] => Some(0),
-        word => tinykv_proto::command::parse_integer(word).ok(),
-    });
+    let numbers = words.iter().map(|word| strtoll(word));
     let numbers: Vec<i64> = numbers.collect::<Option<_>>()?;
     let valid = numbers.len() % 2 == 0 && numbers.chunks(2).all(|pair| pair[0] >= 1 && pair[1] >= 0);
     valid.then(|| numbers.iter().map(i64::to_string).collect::<Vec<_>>().join(" "))
+}
+
+/// A word as C's `strtoll` reads a whole one in base 10, as Redis reads `save`'s: leading
+/// whitespace, a sign, digits and nothing after (an empty word is 0); past `i64` it clamps.
+fn strtoll(word: &[u8]) -> Option<i64> {
+    if word.is_empty() {
+        return Some(0);
+    }
+    let start = word.iter().position(|b| !b" \t\n\x0b\x0c\r".contains(b)).unwrap_or(word.len());
+    let (negative, digits) = match &word[start..] {
+        [b'-', digits @ ..] => (true, digits),
+        [b'+', digits @ ..] => (false, digits),
+        digits => (false, digits),
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let magnitude = digits.iter().fold(0i128, |n, d| (n * 10 + i128::from(d - b'0')).min(1 << 64));
+    let value = if negative { -magnitude } else { magnitude };
+    Some(value.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64)
 }
 
 /// Reads a `CONFIG SET` value as Redis reads one of this kind, or the reason it is refused.

@@ -18,8 +18,10 @@ use hashbrown::hash_table::HashTable;
 
 /// The most buckets a hashbrown probe group spans (16 with SSE2, 8 elsewhere).
 const WINDOW: u64 = 16;
-/// hashbrown's tags: the top seven bits of a hash.
+/// hashbrown's tags: the top seven bits of a hash (of a 64-bit hash: on a 32-bit target hashbrown
+/// takes them from the low 32 bits, which this module does not handle).
 const TAG_SHIFT: u32 = 64 - 7;
+const _: () = assert!(usize::BITS == 64, "the SCAN family reads hashbrown's 64-bit table layout");
 
 /// One SCAN step over `table`, whose entries hash to `hash` (the hash the table was built with):
 /// visits homes from `cursor` until `count` entries were seen or ten times `count` homes were read

@@ -81,6 +81,8 @@ pub struct Snapshots {
     path: PathBuf,
     /// The `--save` rules, as `CONFIG SET save` last set them.
     rules: Mutex<Vec<SaveRule>>,
+    /// Whether `rules` is not empty, read without the lock (a write checks it while saves fail).
+    has_rules: AtomicBool,
     options: WriteOptions,
     /// Writes since the last successful save (Redis's `dirty`).
     changes: AtomicU64,
@@ -116,6 +118,7 @@ impl Snapshots {
         Snapshots {
             dir: dir.to_owned(),
             path: dir.join(dbfilename),
+            has_rules: AtomicBool::new(!rules.is_empty()),
             rules: Mutex::new(rules),
             options,
             changes: AtomicU64::new(0),
@@ -155,11 +158,13 @@ impl Snapshots {
 
     /// Puts `rules` in force (`CONFIG SET save`): the next check of the rules uses them.
     pub fn set_rules(&self, rules: Vec<SaveRule>) {
-        *self.rules.lock() = rules;
+        let mut held = self.rules.lock();
+        self.has_rules.store(!rules.is_empty(), Ordering::Relaxed);
+        *held = rules;
     }
 
     fn has_rules(&self) -> bool {
-        !self.rules.lock().is_empty()
+        self.has_rules.load(Ordering::Relaxed)
     }
 
     /// Counts `n` writes toward the `--save` rules. One atomic add: it is on every write's path.
@@ -191,7 +196,6 @@ impl Snapshots {
     /// save failed, a write would be acknowledged but not persisted as configured. Clears when a save
     /// succeeds (the rules retry every few seconds). `None` when writes may go on.
     pub fn write_refusal(&self) -> Option<String> {
-        // The flag first: the lock is only taken once a save has failed.
         (!self.last_bgsave_ok() && self.has_rules()).then(|| MISCONF.to_owned())
     }
 
