@@ -49,10 +49,12 @@ pub(crate) fn scan_step<T>(
 
 /// The entries whose home bucket is `home` (under `mask`), visited; returns how many.
 ///
-/// In a table without tombstones (see [`has_tombstones`]), when one of the [`WINDOW`] buckets
-/// from `home` is empty, the home's entries are all among those buckets: hashbrown's probe stops at
-/// the first group holding an empty bucket, and a group is at most [`WINDOW`] wide. Otherwise
-/// the probe sequence is walked once per tag, which finds every entry hashbrown's lookup could.
+/// When hashbrown's probe from `home` stops within the [`WINDOW`] buckets from it, the home's
+/// entries are all among those buckets: a probe stops at the first group holding an empty bucket,
+/// and a group is at most [`WINDOW`] wide. In a table without tombstones (see [`has_tombstones`])
+/// an empty one among them says so; with tombstones, [`probe_stops_in_window`] finds out.
+/// Otherwise the probe sequence is walked once per tag, which finds every entry hashbrown's
+/// lookup could.
 fn visit_home<T>(
     table: &HashTable<T>,
     home: u64,
@@ -70,7 +72,12 @@ fn visit_home<T>(
     };
     let bucket = |offset: u64| table.get_bucket(((home + offset) & mask) as usize);
     let window = WINDOW.min(mask + 1);
-    if !tombstones && (0..window).any(|offset| bucket(offset).is_none()) {
+    let stops_in_window = if tombstones {
+        probe_stops_in_window(table, home, mask, hash)
+    } else {
+        (0..window).any(|offset| bucket(offset).is_none())
+    };
+    if stops_in_window {
         (0..window).filter_map(bucket).for_each(visit_if_home);
     } else {
         for tag in 0..1u64 << (64 - TAG_SHIFT) {
@@ -80,6 +87,23 @@ fn visit_home<T>(
         }
     }
     seen
+}
+
+/// Whether hashbrown's probe from `home` stops within the [`WINDOW`] buckets from it, in a table
+/// with tombstones (where a bucket that looks empty may be a tombstone the probe steps over):
+/// told by one probe walk for the tag of an entry 24 to 31 buckets on, a span every probe group
+/// width (8 or 16) visits next once it has passed the first 16 buckets. The walk yields that entry
+/// exactly when the probe went past them. `false` when there is no such entry to tell by.
+fn probe_stops_in_window<T>(table: &HashTable<T>, home: u64, mask: u64, hash: &impl Fn(&T) -> u64) -> bool {
+    if mask < 2 * WINDOW - 1 {
+        return false;
+    }
+    let beyond = (WINDOW + WINDOW / 2..2 * WINDOW).map(|offset| (home + offset) & mask);
+    let Some((index, item)) = beyond.filter_map(|i| Some((i, table.get_bucket(i as usize)?))).next() else {
+        return false;
+    };
+    let tag = hash(item) >> TAG_SHIFT;
+    !table.iter_hash_buckets(tag << TAG_SHIFT | home).any(|found| found as u64 == index)
 }
 
 /// Whether removals left tombstones in `table`: hashbrown gives an emptied bucket back to its
@@ -150,6 +174,19 @@ mod tests {
             assert_eq!(homes_found(&table, tombstones).len(), table.len(), "size {size} halved");
             assert_eq!(homes_found(&table, true).len(), table.len(), "size {size} halved");
         }
+        // A table left mostly tombstones is rehashed in place (same buckets) when it runs out of
+        // room while at most half full, as an insert can make it do (`reserve` here, past its room):
+        // the layout after that is found too.
+        let mut table = table_of(0..1792);
+        let buckets = table.num_buckets();
+        for member in (0..1792).filter(|m| m % 8 != 0) {
+            table.find_entry(hash(&member), |&m| m == member).ok().map(|entry| entry.remove());
+        }
+        assert!(has_tombstones(&table));
+        table.reserve(table.capacity() - table.len() + 1, hash);
+        assert!(!has_tombstones(&table) && table.num_buckets() == buckets, "rehashed in place");
+        assert_eq!(homes_found(&table, false).len(), table.len());
+        assert_eq!(homes_found(&table, true).len(), table.len());
         // An entry pushed far into its probe group, then a bucket before it emptied (an empty
         // bucket, not a tombstone, at this fill): the entry is still found.
         let mut checked = 0;
