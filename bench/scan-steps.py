@@ -2,9 +2,10 @@
 """Per-step latency and server CPU of SSCAN and SCAN (COUNT 10) walking a big set and a big keyspace
 to the end, for one server at a time.
 
-Usage: bench/scan-steps.py NAME BINARY PORT N
+Usage: bench/scan-steps.py NAME BINARY PORT N [COUNT]
   NAME redis starts BINARY as redis-server (no persistence); any other NAME starts it as tinykv-server.
-  N members go into one set and N keys into the keyspace.
+  N members go into one set and N keys into the keyspace; both are walked with SCAN's COUNT (default 10),
+  then every other member and key is removed (leaving the tables' tombstones) and both are walked again.
 Example: bench/scan-steps.py tinykv target/release/tinykv-server 17912 1000000
          bench/scan-steps.py redis "$(command -v redis-server)" 17913 1000000
 """
@@ -58,8 +59,30 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def walk(server, sock, replies, name, n, count, state):
+    for scan in (("SSCAN", "big"), ("SCAN",)):
+        cursor, latencies, returned, cpu_before = b"0", [], 0, cpu_seconds(server.pid)
+        while True:
+            started = time.perf_counter()
+            sock.sendall(command(*scan, cursor, "COUNT", count))
+            reply = replies.read()
+            latencies.append(time.perf_counter() - started)
+            cursor, returned = reply[0], returned + len(reply[1])
+            if cursor == b"0":
+                break
+        cpu = cpu_seconds(server.pid) - cpu_before
+        latencies.sort()
+        steps = len(latencies)
+        print("%-7s %-5s N=%d %-12s COUNT=%d steps=%d returned=%d server_cpu_s=%.2f cpu_us_per_step=%.1f "
+              "p50_us=%.0f p99_us=%.0f max_ms=%.1f" % (name, scan[0], n, state, count, steps, returned, cpu,
+                                                        cpu / steps * 1e6, latencies[steps // 2] * 1e6,
+                                                        latencies[int(steps * 0.99)] * 1e6, latencies[-1] * 1e3),
+              flush=True)
+
+
 def main():
     name, binary, port, n = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+    count = int(sys.argv[5]) if len(sys.argv) > 5 else 10
     if name == "redis":
         args = [binary, "--port", str(port), "--save", "", "--appendonly", "no"]
     else:
@@ -79,23 +102,13 @@ def main():
             pairs = [x for i in range(base, upto) for x in ("k:%d" % i, "v")]
             sock.sendall(command("SADD", "big", *members) + command("MSET", *pairs))
             replies.read(), replies.read()
-        for scan in (("SSCAN", "big"), ("SCAN",)):
-            cursor, latencies, returned, cpu_before = b"0", [], 0, cpu_seconds(server.pid)
-            while True:
-                started = time.perf_counter()
-                sock.sendall(command(*scan, cursor, "COUNT", 10))
-                reply = replies.read()
-                latencies.append(time.perf_counter() - started)
-                cursor, returned = reply[0], returned + len(reply[1])
-                if cursor == b"0":
-                    break
-            cpu = cpu_seconds(server.pid) - cpu_before
-            latencies.sort()
-            steps = len(latencies)
-            print("%-7s %-5s N=%d steps=%d returned=%d server_cpu_s=%.2f cpu_us_per_step=%.1f p50_us=%.0f "
-                  "p99_us=%.0f max_ms=%.1f" % (name, scan[0], n, steps, returned, cpu, cpu / steps * 1e6,
-                                               latencies[steps // 2] * 1e6, latencies[int(steps * 0.99)] * 1e6,
-                                               latencies[-1] * 1e3))
+        walk(server, sock, replies, name, n, count, "full")
+        for base in range(0, n, 20000):
+            upto = min(n, base + 20000)
+            sock.sendall(command("SREM", "big", *["m:%d" % i for i in range(base, upto, 2)])
+                         + command("DEL", *["k:%d" % i for i in range(base, upto, 2)]))
+            replies.read(), replies.read()
+        walk(server, sock, replies, name, n, count, "half removed")
     finally:
         server.kill()
 
