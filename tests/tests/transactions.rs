@@ -224,3 +224,48 @@ fn flushes_and_swaps_abort_only_watchers_of_keys_that_were_there() {
         }
     }
 }
+
+/// Redis 7.0's rules for a watched key already past its deadline, with the active expiry off so
+/// the expired keys stay in place: a watch of a key that had already expired is not aborted when
+/// the key is then flushed away, nor when a swap brings in an expired one; a key live when watched
+/// that expires before the flush is a change. Literal replies, from TinyKV and redis-server alike.
+#[test]
+fn expired_watched_keys_follow_redis_through_flushes_and_swaps() {
+    let server = Server::start_with(&["--no-greeting", "--enable-debug-command", "yes"]);
+    let redis = tinykv_tests::differential::Redis::start_with(&["--enable-debug-command", "yes"]);
+    if redis.is_none() {
+        eprintln!("redis-server not installed: TinyKV checked alone");
+    }
+    let pairs = std::iter::once((server.connect(), server.connect()))
+        .chain(redis.as_ref().map(|redis| (redis.connect(), redis.connect())));
+    let pause = || std::thread::sleep(std::time::Duration::from_millis(30));
+    for (mut con, mut other) in pairs {
+        assert_eq!(call_str(&mut other, &["DEBUG", "SET-ACTIVE-EXPIRE", "0"]), "+OK\r\n");
+        let exec = |con: &mut std::net::TcpStream| {
+            assert_eq!(call_str(con, &["MULTI"]), "+OK\r\n");
+            assert_eq!(call_str(con, &["PING"]), "+QUEUED\r\n");
+            call_str(con, &["EXEC"])
+        };
+        // Expired before the watch, then flushed: no change.
+        assert_eq!(call_str(&mut other, &["SET", "w", "v", "PX", "1"]), "+OK\r\n");
+        pause();
+        assert_eq!(call_str(&mut con, &["WATCH", "w"]), "+OK\r\n");
+        assert_eq!(call_str(&mut other, &["FLUSHDB"]), "+OK\r\n");
+        assert_eq!(exec(&mut con), "*1\r\n+PONG\r\n", "expired, watched, flushed");
+        // Live when watched, expired before the flush: a change.
+        assert_eq!(call_str(&mut other, &["SET", "w", "v", "PX", "500"]), "+OK\r\n");
+        assert_eq!(call_str(&mut con, &["WATCH", "w"]), "+OK\r\n");
+        std::thread::sleep(std::time::Duration::from_millis(600));
+        assert_eq!(call_str(&mut other, &["FLUSHDB"]), "+OK\r\n");
+        assert_eq!(exec(&mut con), "*-1\r\n", "watched, expired, flushed");
+        // Absent when watched, and a swap brings in an expired one: no change.
+        assert_eq!(call_str(&mut other, &["SELECT", "1"]), "+OK\r\n");
+        assert_eq!(call_str(&mut other, &["SET", "w", "v", "PX", "1"]), "+OK\r\n");
+        pause();
+        assert_eq!(call_str(&mut con, &["WATCH", "w"]), "+OK\r\n");
+        assert_eq!(call_str(&mut other, &["SWAPDB", "0", "1"]), "+OK\r\n");
+        assert_eq!(exec(&mut con), "*1\r\n+PONG\r\n", "absent, swapped for an expired one");
+        assert_eq!(call_str(&mut other, &["FLUSHALL"]), "+OK\r\n");
+        assert_eq!(call_str(&mut other, &["DEBUG", "SET-ACTIVE-EXPIRE", "1"]), "+OK\r\n");
+    }
+}

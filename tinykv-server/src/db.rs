@@ -594,7 +594,11 @@ impl Db {
 
     /// Registers one more watcher of `key` and returns the key's version, which [`Db::watched_version`]
     /// will still return at `EXEC` if nothing changed the key in between.
+    ///
+    /// A key already past its deadline is removed first (on a primary), so a watch counts it as
+    /// absent: Redis flags such a watch and does not abort when the key is then deleted.
     pub fn watch(&self, key: &[u8]) -> u64 {
+        self.with_key_untouched(key, |_| ());
         let mut shard = self.shards[self.shard_of(self.hash(key))].lock();
         let watched = shard.watched.entry(Box::from(key)).or_default();
         watched.watchers += 1;
@@ -696,11 +700,20 @@ impl Db {
             // The memory counted moves with the table and heap; the total is shared, so unchanged.
             std::mem::swap(&mut a.deadline_keys, &mut b.deadline_keys);
             std::mem::swap(&mut a.overhead, &mut b.overhead);
-            // As Redis's swap, a watched key changed if either database held it.
+            // As Redis's swap: a watched key changed if its database held it, or now holds it live
+            // (a key that was absent and is now an expired one is no change). The tables are already
+            // swapped: each side's old contents are in the other's table.
             let (a, b): (&mut Shard, &mut Shard) = (a, b);
-            for (key, watched) in a.watched.iter_mut().chain(b.watched.iter_mut()) {
-                if first.holds(&a.table, key) || first.holds(&b.table, key) {
-                    watched.version += 1;
+            let now = first.now();
+            for (watched, before, after) in [(&mut a.watched, &b.table, &a.table), (&mut b.watched, &a.table, &b.table)]
+            {
+                for (key, watched) in watched.iter_mut() {
+                    let live = |table: &HashTable<Entry>| {
+                        table.find(first.hash(key), |entry| entry.key() == &key[..]).is_some_and(|e| !e.is_expired(now))
+                    };
+                    if first.holds(before, key) || live(after) {
+                        watched.version += 1;
+                    }
                 }
             }
         }
@@ -1623,7 +1636,14 @@ mod tests {
         put(&db, "k", "v", None);
         assert!(changed(&|db| db.clear()));
         assert!(changed(&|db| put(db, "k", "back", Some(now_ms() - 1))));
+        // Already expired when watched: gone from the watch on, so the sweep changes nothing (as
+        // Redis does not abort for it); live when watched, the sweep's removal is a change.
+        assert!(!changed(&|db| {
+            db.sweep_expired(10, 10);
+        }));
+        put(&db, "k", "soon", Some(now_ms() + 300));
         assert!(changed(&|db| {
+            std::thread::sleep(std::time::Duration::from_millis(400));
             db.sweep_expired(10, 10);
         }));
         // The last watcher gone, nothing is kept.
