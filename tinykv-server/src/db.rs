@@ -630,7 +630,7 @@ impl Db {
             // As Redis's flush, only a watched key that was there counts as changed.
             let mut watched = std::mem::take(&mut shard.watched);
             for (key, watched) in watched.iter_mut() {
-                if self.holds(&shard.table, key) {
+                if self.held(&shard.table, key).is_some() {
                     watched.version += 1;
                 }
             }
@@ -708,10 +708,8 @@ impl Db {
             for (watched, before, after) in [(&mut a.watched, &b.table, &a.table), (&mut b.watched, &a.table, &b.table)]
             {
                 for (key, watched) in watched.iter_mut() {
-                    let live = |table: &HashTable<Entry>| {
-                        table.find(first.hash(key), |entry| entry.key() == &key[..]).is_some_and(|e| !e.is_expired(now))
-                    };
-                    if first.holds(before, key) || live(after) {
+                    let live = first.held(after, key).is_some_and(|entry| !entry.is_expired(now));
+                    if first.held(before, key).is_some() || live {
                         watched.version += 1;
                     }
                 }
@@ -719,9 +717,9 @@ impl Db {
         }
     }
 
-    /// Whether `table`, a shard's of this server, holds `key` (expired or not).
-    fn holds(&self, table: &HashTable<Entry>, key: &[u8]) -> bool {
-        table.find(self.hash(key), |entry| entry.key() == key).is_some()
+    /// `key`'s entry in `table`, a shard's of this server, expired or not.
+    fn held<'t>(&self, table: &'t HashTable<Entry>, key: &[u8]) -> Option<&'t Entry> {
+        table.find(self.hash(key), |entry| entry.key() == key)
     }
 
     /// Runs `f` on a key of `first` and a key of `second`, two different databases, with both
