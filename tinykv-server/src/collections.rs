@@ -359,15 +359,19 @@ impl Packed {
     }
 
     /// Where the value paired with `field` is (pairs of items: field, value).
-    fn find_value(&self, field: &[u8]) -> Option<(usize, usize)> {
+    /// `Err` holds the number of pairs walked past, all of them when the field is missing: so an
+    /// insert knows whether another pair fits without counting them again.
+    fn find_value(&self, field: &[u8]) -> Result<(usize, usize), usize> {
         let mut items = self.items();
+        let mut pairs = 0;
         while let Some(key) = items.next() {
-            let value = items.next()?;
+            let Some(value) = items.next() else { break };
             if key.bytes == field {
-                return Some((value.start, value.end));
+                return Ok((value.start, value.end));
             }
+            pairs += 1;
         }
-        None
+        Err(pairs)
     }
 
     /// Where the pair of `field` and its value is.
@@ -603,16 +607,12 @@ impl Hash {
     /// Sets `field` to `value`; returns whether the field is new.
     pub fn insert(&mut self, field: &[u8], value: &[u8]) -> bool {
         if let HashRepr::Packed(packed) = &mut self.0 {
-            let found = packed.find_value(field);
-            match found {
-                Some((start, end)) if packable(value.len()) => {
+            match packed.find_value(field) {
+                Ok((start, end)) if packable(value.len()) => {
                     packed.splice(start, end, &[value]);
                     return false;
                 }
-                None if packable(field.len())
-                    && packable(value.len())
-                    && packed.fewer_items_than(2 * MAX_PACKED_HASH_ENTRIES) =>
-                {
+                Err(pairs) if packable(field.len()) && packable(value.len()) && pairs < MAX_PACKED_HASH_ENTRIES => {
                     let end = packed.data.len();
                     packed.splice(end, end, &[field, value]);
                     return true;
