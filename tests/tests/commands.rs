@@ -274,8 +274,12 @@ fn scan_returns_everything_with_match_count_and_type() {
 
     let mut stream = server.connect();
     assert_eq!(call_str(&mut stream, &["SCAN", "x"]), "-ERR invalid cursor\r\n");
-    // strtoul reads -1 as the largest cursor, and redis-server 7.0 answers an empty last step.
-    assert_eq!(call_str(&mut stream, &["SCAN", "-1"]), "*2\r\n$1\r\n0\r\n*0\r\n");
+    // strtoul reads -1 as the largest cursor: the last bucket in the cursor's order, so redis-server
+    // 7.0 answers the last step, cursor 0 with that bucket's few keys (none, one or two in six runs
+    // of this data side by side; which ones depends on its hash seed).
+    let last: (String, Vec<String>) = redis::cmd("SCAN").arg("-1").query(&mut con).unwrap();
+    assert_eq!(last.0, "0");
+    assert!(last.1.len() <= 10 && last.1.iter().all(|key| all.contains(key)), "{last:?}");
     assert_eq!(call_str(&mut stream, &["SCAN", "-x"]), "-ERR invalid cursor\r\n");
     assert_eq!(call_str(&mut stream, &["SCAN", "0", "COUNT", "0"]), "-ERR syntax error\r\n");
     assert_eq!(call_str(&mut stream, &["SCAN", "0", "COUNT", "x"]), "-ERR value is not an integer or out of range\r\n");
